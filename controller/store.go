@@ -1,0 +1,172 @@
+package controller
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// metadataFile is the snapshot of State kept in the first log directory.
+const metadataFile = "cluster-metadata.json"
+
+// producerIDBlock is how many producer ids one persisted allocation reserves,
+// so that InitProducerId does not cost an fsync per call.
+const producerIDBlock = 1000
+
+// Store is the durable controller: every change is written to disk (write to a
+// temporary file, fsync, rename, fsync the directory) before it is visible, so
+// a crash either keeps the old metadata or the new one, never a mix.
+type Store struct {
+	dir       string
+	logger    *slog.Logger
+	clusterID string
+	nodeID    int32
+
+	mu    sync.RWMutex
+	state *State
+	// Producer ids are handed out from a block persisted ahead of use; ids
+	// of an unused block are skipped after a restart, never reused.
+	nextPID, pidLimit int64
+}
+
+// Open loads the metadata in dir, or starts a fresh cluster there.
+func Open(dir string, nodeID int32, logger *slog.Logger) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("controller: %w", err)
+	}
+	s := &Store{dir: dir, logger: logger}
+	b, err := os.ReadFile(filepath.Join(dir, metadataFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		s.state = NewState(nodeID)
+		if err := s.persist(s.state); err != nil {
+			return nil, err
+		}
+		logger.Info("created cluster metadata", "cluster_id", s.state.ClusterID, "dir", dir)
+	case err != nil:
+		return nil, fmt.Errorf("controller: read metadata: %w", err)
+	default:
+		st := &State{}
+		if err := json.Unmarshal(b, st); err != nil {
+			return nil, fmt.Errorf("controller: %s is corrupt: %w", filepath.Join(dir, metadataFile), err)
+		}
+		if st.Topics == nil {
+			st.Topics = map[string]*Topic{}
+		}
+		if st.NodeID != nodeID {
+			return nil, fmt.Errorf("controller: metadata in %s belongs to node.id %d, this broker is node.id %d", dir, st.NodeID, nodeID)
+		}
+		s.state = st
+	}
+	s.nextPID, s.pidLimit = s.state.NextProducerID, s.state.NextProducerID
+	s.clusterID, s.nodeID = s.state.ClusterID, s.state.NodeID
+	return s, nil
+}
+
+// Snapshot returns a copy of the metadata the caller may keep and read freely.
+func (s *Store) Snapshot() *State {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.state.clone()
+}
+
+// ClusterID returns the cluster's id.
+func (s *Store) ClusterID() string { return s.clusterID }
+
+// NodeID returns this node's id.
+func (s *Store) NodeID() int32 { return s.nodeID }
+
+// Topic returns a copy of one topic.
+func (s *Store) Topic(name string) (*Topic, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.state.Topics[name]
+	if !ok {
+		return nil, false
+	}
+	return t.clone(), true
+}
+
+// Apply runs change against a copy of the state and, when it succeeds,
+// persists the result and makes it current. The returned topic (if any) is
+// what change returned, copied.
+func (s *Store) Apply(change func(*State) (*Topic, error)) (*Topic, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.state.clone()
+	t, err := change(next)
+	if err != nil {
+		return nil, err
+	}
+	next.NextProducerID = s.pidLimit
+	if err := s.persist(next); err != nil {
+		return nil, err
+	}
+	s.state = next
+	if t == nil {
+		return nil, nil
+	}
+	return t.clone(), nil
+}
+
+// NextProducerID hands out a fresh idempotent producer id.
+func (s *Store) NextProducerID() (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.nextPID >= s.pidLimit {
+		next := s.state.clone()
+		next.NextProducerID = s.pidLimit + producerIDBlock
+		if err := s.persist(next); err != nil {
+			return 0, err
+		}
+		s.state = next
+		s.pidLimit = next.NextProducerID
+	}
+	id := s.nextPID
+	s.nextPID++
+	return id, nil
+}
+
+func (s *Store) persist(st *State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("controller: encode metadata: %w", err)
+	}
+	if err := writeFileAtomic(s.dir, metadataFile, b); err != nil {
+		return fmt.Errorf("controller: persist metadata: %w", err)
+	}
+	return nil
+}
+
+func writeFileAtomic(dir, name string, b []byte) error {
+	tmp := filepath.Join(dir, name+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
