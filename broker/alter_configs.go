@@ -1,0 +1,82 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/config"
+	"github.com/sluice-io/sluice/controller"
+)
+
+// errBrokerConfigReadOnly answers attempts to change broker settings at run
+// time: every broker setting is static for now (restart to change it).
+var errBrokerConfigReadOnly = fmt.Errorf("%w: broker settings are static; change the properties file and restart", kerr.InvalidRequest)
+
+// handleAlterConfigs replaces a topic's whole set of overrides (the legacy,
+// non-incremental API: settings not named go back to their defaults).
+func (b *Broker) handleAlterConfigs(req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var err error
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			err = b.alterTopicConfigs(rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, error) {
+				next := map[string]string{}
+				for _, c := range rr.Configs {
+					if c.Value == nil {
+						return nil, fmt.Errorf("%w: %s: null value", config.ErrInvalidConfig, c.Name)
+					}
+					next[c.Name] = *c.Value
+				}
+				return next, nil
+			})
+		case kmsg.ConfigResourceTypeBroker:
+			err = errBrokerConfigReadOnly
+		default:
+			err = fmt.Errorf("%w: unsupported resource type %d", kerr.InvalidRequest, rr.ResourceType)
+		}
+		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp
+}
+
+// alterTopicConfigs computes a topic's new overrides with change, validates
+// every one of them, then persists and applies them unless validateOnly.
+func (b *Broker) alterTopicConfigs(name string, validateOnly bool, change func(cur map[string]string) (map[string]string, error)) error {
+	mt, ok := b.meta.Topic(name)
+	if !ok {
+		return fmt.Errorf("topic %q: %w", name, controller.ErrUnknownTopic)
+	}
+	next, err := change(mt.Configs)
+	if err != nil {
+		return err
+	}
+	for k, v := range next {
+		if err := config.ValidateTopicConfig(k, v); err != nil {
+			return err
+		}
+	}
+	if _, err := b.cfg.TopicConfig(next); err != nil {
+		return err
+	}
+	if validateOnly {
+		return nil
+	}
+	mt, err = b.meta.Apply(func(s *controller.State) (*controller.Topic, error) { return s.SetTopicConfigs(name, next) })
+	if err != nil {
+		return err
+	}
+	if err := b.topics.reconfigure(mt); err != nil {
+		return err
+	}
+	b.logger.Info("topic config changed", "topic", name, "configs", next)
+	return nil
+}
+
+var errNotAList = errors.New("APPEND and SUBTRACT apply only to list settings")

@@ -1,0 +1,63 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/controller"
+)
+
+func (b *Broker) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	type target struct {
+		name *string
+		id   [16]byte
+	}
+	var targets []target
+	if req.Version >= 6 {
+		for _, t := range req.Topics {
+			targets = append(targets, target{t.Topic, t.TopicID})
+		}
+	} else {
+		for i := range req.TopicNames {
+			targets = append(targets, target{name: &req.TopicNames[i]})
+		}
+	}
+	for _, tg := range targets {
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID = tg.name, tg.id
+		var t *topic
+		if tg.name != nil {
+			t = b.topics.get(*tg.name)
+		} else {
+			t = b.topics.getByID(controller.TopicID(tg.id))
+		}
+		switch {
+		case t == nil && tg.name == nil:
+			st.ErrorCode = kerr.UnknownTopicID.Code
+		case t == nil:
+			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		case !b.cfg.DeleteTopicEnable:
+			st.ErrorCode = kerr.TopicDeletionDisabled.Code
+		default:
+			st.Topic, st.TopicID = kmsg.StringPtr(t.name), t.id
+			if err := b.deleteTopic(t.name); err != nil {
+				st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+// deleteTopic removes the topic from the metadata first (durable), then its
+// data; a crash in between leaves directories that the next start removes.
+func (b *Broker) deleteTopic(name string) error {
+	_, err := b.meta.Apply(func(s *controller.State) (*controller.Topic, error) { return s.DeleteTopic(name) })
+	if err != nil {
+		return err
+	}
+	b.topics.remove(name)
+	b.logger.Info("topic deleted", "topic", name)
+	return nil
+}

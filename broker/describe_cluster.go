@@ -1,0 +1,29 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// endpointTypeBroker is DescribeCluster's endpoint type for brokers (v1+);
+// controllers are type 2 and have no separate listener here.
+const endpointTypeBroker = 1
+
+func (b *Broker) handleDescribeCluster(req *kmsg.DescribeClusterRequest) *kmsg.DescribeClusterResponse {
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	resp.ClusterID = b.meta.ClusterID()
+	resp.ControllerID = b.cfg.NodeID
+	resp.ClusterAuthorizedOperations = authorizedOperationsOmitted
+	if req.Version >= 1 {
+		resp.EndpointType = req.EndpointType
+		if req.EndpointType != endpointTypeBroker {
+			resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+			return resp
+		}
+	}
+	mb := b.advertisedBroker()
+	db := kmsg.NewDescribeClusterResponseBroker()
+	db.NodeID, db.Host, db.Port, db.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
+	resp.Brokers = []kmsg.DescribeClusterResponseBroker{db}
+	return resp
+}

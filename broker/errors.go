@@ -1,0 +1,63 @@
+package broker
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluice-io/sluice/config"
+	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/replica"
+	"github.com/sluice-io/sluice/segment"
+)
+
+// errorCode maps an error from the layers below to its Kafka error code. It
+// is the only place that knows both worlds; handlers call it and never
+// compare errors themselves.
+func errorCode(err error) int16 {
+	var ke *kerr.Error
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ke):
+		return ke.Code
+	case errors.Is(err, segment.ErrCorruptBatch):
+		return kerr.CorruptMessage.Code
+	case errors.Is(err, segment.ErrInvalidRecord):
+		return kerr.InvalidRecord.Code
+	case errors.Is(err, segment.ErrBatchTooLarge):
+		return kerr.MessageTooLarge.Code
+	case errors.Is(err, segment.ErrOffsetOutOfRange), errors.Is(err, replica.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, replica.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, replica.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, replica.ErrUnknownProducerID):
+		return kerr.UnknownProducerID.Code
+	case errors.Is(err, controller.ErrTopicExists):
+		return kerr.TopicAlreadyExists.Code
+	case errors.Is(err, controller.ErrUnknownTopic):
+		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, controller.ErrInvalidTopic):
+		return kerr.InvalidTopicException.Code
+	case errors.Is(err, controller.ErrInvalidPartitions):
+		return kerr.InvalidPartitions.Code
+	case errors.Is(err, controller.ErrInvalidReplication):
+		return kerr.InvalidReplicationFactor.Code
+	case errors.Is(err, config.ErrInvalidConfig):
+		return kerr.InvalidConfig.Code
+	default:
+		return kerr.UnknownServerError.Code
+	}
+}
+
+// errorMessage is the text Kafka responses carry next to a code; nil for
+// success so clients do not print empty messages.
+func errorMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
+}

@@ -1,0 +1,27 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// handleInitProducerID hands an idempotent producer a fresh id at epoch 0.
+// A producer that re-initializes (KIP-360) also gets a fresh id: without
+// transactions there is no state worth keeping under the old one.
+func (b *Broker) handleInitProducerID(req *kmsg.InitProducerIDRequest) *kmsg.InitProducerIDResponse {
+	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if req.TransactionalID != nil {
+		// Transactions need a coordinator that a later issue builds.
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp
+	}
+	id, err := b.meta.NextProducerID()
+	if err != nil {
+		b.logger.Error("allocating producer id", "err", err)
+		resp.ErrorCode = kerr.UnknownServerError.Code
+		return resp
+	}
+	resp.ProducerID, resp.ProducerEpoch = id, 0
+	return resp
+}

@@ -1,0 +1,77 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/replica"
+)
+
+// Special timestamps of ListOffsets.
+const (
+	latestTimestamp        = -1
+	earliestTimestamp      = -2
+	maxTimestamp           = -3 // KIP-734, v7+
+	earliestLocalTimestamp = -4 // KIP-405, v8+: no tiering, so the log start
+	latestTieredTimestamp  = -5 // KIP-1005, v9+: nothing is tiered
+)
+
+func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) *kmsg.ListOffsetsResponse {
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		t := b.topics.get(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+			var p *replica.Partition
+			if t != nil {
+				p = t.partition(rp.Partition)
+			}
+			switch {
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch()); code != 0 {
+					sp.ErrorCode = code
+					break
+				}
+				listOffset(p, rp.Timestamp, req.IsolationLevel, &sp)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+func listOffset(p *replica.Partition, ts int64, isolation int8, sp *kmsg.ListOffsetsResponseTopicPartition) {
+	sp.LeaderEpoch = p.LeaderEpoch()
+	switch ts {
+	case latestTimestamp:
+		sp.Offset = p.HighWatermark()
+		if isolation == 1 {
+			sp.Offset = p.LastStableOffset()
+		}
+	case earliestTimestamp, earliestLocalTimestamp:
+		sp.Offset = p.LogStartOffset()
+	case latestTieredTimestamp:
+		sp.Offset = -1
+	case maxTimestamp:
+		off, mts := p.MaxTimestamp()
+		if off >= 0 && off < p.HighWatermark() {
+			sp.Offset, sp.Timestamp = off, mts
+		}
+	default:
+		if ts < 0 {
+			sp.ErrorCode = kerr.InvalidRequest.Code
+			return
+		}
+		off, fts, ok := p.FindOffsetByTimestamp(ts)
+		if ok && off < p.HighWatermark() {
+			sp.Offset, sp.Timestamp = off, fts
+		}
+	}
+}

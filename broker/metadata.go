@@ -1,0 +1,103 @@
+package broker
+
+import (
+	"errors"
+	"net"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/controller"
+)
+
+// authorizedOperationsOmitted is what Kafka returns when the client did not
+// ask for authorized operations.
+const authorizedOperationsOmitted = -2147483648
+
+func (b *Broker) handleMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	resp.Brokers = []kmsg.MetadataResponseBroker{b.advertisedBroker()}
+	resp.ClusterID = kmsg.StringPtr(b.meta.ClusterID())
+	resp.ControllerID = b.cfg.NodeID
+	resp.AuthorizedOperations = authorizedOperationsOmitted
+
+	// v0 sends an empty list to mean "all topics"; v1+ uses null for that.
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	if all {
+		for _, t := range b.topics.all() {
+			resp.Topics = append(resp.Topics, b.topicMetadata(t))
+		}
+		return resp
+	}
+	// Before v4 the request had no flag and brokers always auto-created.
+	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	for _, rt := range req.Topics {
+		var t *topic
+		switch {
+		case rt.Topic != nil:
+			t = b.topics.get(*rt.Topic)
+		case rt.TopicID != [16]byte{}:
+			t = b.topics.getByID(controller.TopicID(rt.TopicID))
+		}
+		if t == nil && rt.Topic != nil && autoCreate {
+			var err error
+			t, err = b.createTopic(*rt.Topic, b.cfg.NumPartitions, nil)
+			if err != nil && !errors.Is(err, controller.ErrTopicExists) {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.Topic = rt.Topic
+				mt.ErrorCode = errorCode(err)
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+			t = b.topics.get(*rt.Topic)
+		}
+		if t == nil {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
+			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if rt.Topic == nil {
+				mt.ErrorCode = kerr.UnknownTopicID.Code
+			} else if controller.ValidateTopicName(*rt.Topic) != nil {
+				mt.ErrorCode = kerr.InvalidTopicException.Code
+			}
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		resp.Topics = append(resp.Topics, b.topicMetadata(t))
+	}
+	return resp
+}
+
+func (b *Broker) advertisedBroker() kmsg.MetadataResponseBroker {
+	l := b.cfg.AdvertisedListeners[0]
+	mb := kmsg.NewMetadataResponseBroker()
+	mb.NodeID = b.cfg.NodeID
+	mb.Host = l.Host
+	mb.Port = int32(l.Port)
+	if l.Port == 0 && b.listener != nil {
+		// Listening on an ephemeral port (tests): advertise the real one.
+		mb.Port = int32(b.listener.Addr().(*net.TCPAddr).Port)
+	}
+	return mb
+}
+
+func (b *Broker) topicMetadata(t *topic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	mt.Topic = kmsg.StringPtr(t.name)
+	mt.TopicID = t.id
+	mt.IsInternal = len(t.name) > 2 && t.name[:2] == "__"
+	mt.AuthorizedOperations = authorizedOperationsOmitted
+	for i, p := range t.parts {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = int32(i)
+		mp.Leader = b.cfg.NodeID
+		mp.LeaderEpoch = p.LeaderEpoch()
+		mp.Replicas = []int32{b.cfg.NodeID}
+		mp.ISR = []int32{b.cfg.NodeID}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}
+
+func sortTopics(ts []*topic) { sort.Slice(ts, func(i, j int) bool { return ts[i].name < ts[j].name }) }

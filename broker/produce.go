@@ -1,0 +1,93 @@
+package broker
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/segment"
+)
+
+// handleProduce appends each partition's batches. Every partition is
+// all-or-nothing: a bad batch fails that partition without writing any of
+// its batches, while the request's other partitions go ahead, as in Kafka.
+//
+// On one node the replica set is {this node}, so acks=1 and acks=all both
+// answer once the batches are in the log (and fsynced when the topic's flush
+// policy asks for it); see docs/configuration.md for what that guarantees.
+func (b *Broker) handleProduce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *topic
+		if req.Version >= 13 {
+			t = b.topics.getByID(controller.TopicID(rt.TopicID))
+		} else {
+			t = b.topics.get(rt.Topic)
+		}
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			var err error
+			switch {
+			case !acksOK:
+				err = kerr.InvalidRequiredAcks
+			case req.TransactionID != nil:
+				err = fmt.Errorf("%w: transactions are not supported yet", kerr.TransactionalIDAuthorizationFailed)
+			case t == nil && req.Version >= 13:
+				err = kerr.UnknownTopicID
+			case t == nil || t.partition(rp.Partition) == nil:
+				err = kerr.UnknownTopicOrPartition
+			default:
+				err = b.appendPartition(t, &sp, rp.Records)
+			}
+			if err != nil {
+				sp.ErrorCode = errorCode(err)
+				if req.Version >= 8 {
+					sp.ErrorMessage = errorMessage(err)
+				}
+				if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.CorruptMessage.Code {
+					b.logger.Warn("produce failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+func (b *Broker) appendPartition(t *topic, sp *kmsg.ProduceResponseTopicPartition, records []byte) error {
+	if len(records) == 0 {
+		return fmt.Errorf("%w: no record batches", segment.ErrCorruptBatch)
+	}
+	// Client-written control batches or transactional batches would need a
+	// transaction coordinator that does not exist yet.
+	// Only headers are looked at here; the partition validates everything.
+	for off := 0; off+segment.BatchHeaderSize <= len(records); {
+		h, err := segment.ParseBatchHeader(records[off:])
+		if err != nil || h.Size() <= 0 {
+			break
+		}
+		if h.Control() {
+			return fmt.Errorf("%w: clients may not write control batches", segment.ErrInvalidRecord)
+		}
+		if h.Transactional() {
+			return fmt.Errorf("%w: transactional batches are not supported yet", kerr.TransactionalIDAuthorizationFailed)
+		}
+		off += h.Size()
+	}
+	res, err := t.partition(sp.Partition).Append(records)
+	if err != nil {
+		return fmt.Errorf("topic %s partition %d: %w", t.name, sp.Partition, err)
+	}
+	sp.BaseOffset = res.BaseOffset
+	sp.LogAppendTime = res.LogAppendTime
+	sp.LogStartOffset = res.LogStartOffset
+	return nil
+}
