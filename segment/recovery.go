@@ -1,0 +1,396 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Checkpoint file names in the partition directory.
+const (
+	recoveryPointFile  = "recovery-point"
+	logStartOffsetFile = "log-start-offset"
+)
+
+// Open opens (creating if needed) the log in dir. Segments wholly below the
+// recovery point are trusted and only their indexes are checked; from the
+// segment containing the recovery point on, every batch is re-validated
+// (framing and CRC) and the log is cut at the first torn or corrupt batch,
+// dropping all later segments.
+func Open(fsys FS, dir string, cfg Config, now func() time.Time, logger *slog.Logger) (*Log, error) {
+	if now == nil {
+		now = time.Now
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	l := &Log{fs: fsys, dir: dir, now: now, logger: logger, cfg: cfg.withDefaults(), maxIndex: maxIndexBytes}
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating log dir %s: %w", dir, err)
+	}
+	names, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("listing log dir %s: %w", dir, err)
+	}
+	var bases []int64
+	for _, name := range names {
+		switch {
+		case strings.HasSuffix(name, ".tmp"):
+			// A checkpoint write that never got renamed into place.
+			_ = fsys.Remove(filepath.Join(dir, name))
+		case strings.HasSuffix(name, ".log"):
+			stem := strings.TrimSuffix(name, ".log")
+			b, err := strconv.ParseInt(stem, 10, 64)
+			if err != nil || len(stem) != 20 || b < 0 {
+				logger.Warn("ignoring unexpected file in log dir", "dir", dir, "file", name)
+				continue
+			}
+			bases = append(bases, b)
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	start, _ := l.readCheckpoint(logStartOffsetFile)
+	rp, _ := l.readCheckpoint(recoveryPointFile)
+
+	if err := l.recover(bases, rp); err != nil {
+		for _, s := range l.segs {
+			s.closeFiles()
+		}
+		return nil, err
+	}
+	if err := l.finishOpen(start, rp); err != nil {
+		for _, s := range l.segs {
+			s.closeFiles()
+		}
+		return nil, err
+	}
+	return l, nil
+}
+
+// recover loads and checks the segments at bases, leaving the survivors in l.segs.
+func (l *Log) recover(bases []int64, rp int64) error {
+	scratch := make([]byte, 1<<20)
+	prevNext := int64(-1)
+	for i, base := range bases {
+		s, err := openSegment(l.fs, l.dir, base, false)
+		if err != nil {
+			return err
+		}
+		fileSize, err := s.log.Size()
+		if err != nil {
+			s.closeFiles()
+			return fmt.Errorf("segment %d in %s: %w", base, l.dir, err)
+		}
+		nextBase := int64(math.MaxInt64)
+		if i+1 < len(bases) {
+			nextBase = bases[i+1]
+		}
+		if base < prevNext {
+			l.logger.Warn("segment overlaps its predecessor; dropping it and all later segments",
+				"dir", l.dir, "segment", base, "previous_end", prevNext)
+			s.closeFiles()
+			return l.removeBases(bases[i:])
+		}
+		if fileSize == 0 && nextBase != math.MaxInt64 {
+			// Rolled but never written (or emptied by a crash): an empty
+			// segment in the middle carries nothing.
+			s.closeFiles()
+			if err := l.removeBases(bases[i : i+1]); err != nil {
+				return err
+			}
+			continue
+		}
+		loaded := nextBase <= rp && l.loadIndexes(s, fileSize, nextBase)
+		if !loaded {
+			reason, err := l.scanSegment(s, fileSize, &scratch)
+			if err != nil {
+				s.closeFiles()
+				return err
+			}
+			if reason != "" {
+				l.logger.Warn("truncating log at corrupt or torn batch",
+					"dir", l.dir, "segment", base, "position", s.size, "file_size", fileSize, "reason", reason)
+				if err := s.log.Truncate(s.size); err == nil {
+					err = s.log.Sync()
+				}
+				if err != nil {
+					s.closeFiles()
+					return fmt.Errorf("truncating segment %d in %s: %w", base, l.dir, err)
+				}
+			}
+			if nextBase != math.MaxInt64 && reason == "" {
+				s.addTimeEntry()
+			}
+			if err := s.rewriteIndexes(); err != nil {
+				s.closeFiles()
+				return err
+			}
+			l.segs = append(l.segs, s)
+			prevNext = s.next
+			if reason != "" {
+				return l.removeBases(bases[i+1:])
+			}
+			continue
+		}
+		l.segs = append(l.segs, s)
+		prevNext = s.next
+	}
+	return nil
+}
+
+func (l *Log) removeBases(bases []int64) error {
+	for _, b := range bases {
+		s := &segment{base: b, dir: l.dir}
+		if err := s.remove(l.fs); err != nil {
+			return err
+		}
+		l.dirDirty = true
+	}
+	return nil
+}
+
+// scanSegment rebuilds s's state by reading every batch from the start of
+// its file, verifying framing and CRC. It stops at the first bad batch and
+// returns why; s.size is then the length of the valid prefix.
+func (l *Log) scanSegment(s *segment, fileSize int64, scratch *[]byte) (reason string, err error) {
+	s.resetIndexes()
+	expected := s.base
+	var pos int64
+	for pos < fileSize {
+		buf := *scratch
+		n, err := s.log.ReadAt(buf[:min(int64(len(buf)), fileSize-pos)], pos)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("reading segment %d in %s at %d: %w", s.base, l.dir, pos, err)
+		}
+		if n == 0 {
+			return "", fmt.Errorf("reading segment %d in %s at %d: %w", s.base, l.dir, pos, io.ErrUnexpectedEOF)
+		}
+		chunk := buf[:n]
+		off := 0
+		for {
+			rest := fileSize - pos - int64(off)
+			if rest == 0 {
+				break
+			}
+			if rest < BatchHeaderSize {
+				return fmt.Sprintf("%d trailing bytes, less than a batch header", rest), nil
+			}
+			if len(chunk)-off < BatchHeaderSize {
+				break // header straddles the chunk; read on
+			}
+			h := parseHeader(chunk[off:])
+			switch {
+			case h.Length < minBatchLength:
+				return fmt.Sprintf("batch length %d too small", h.Length), nil
+			case int64(h.Size()) > rest:
+				return fmt.Sprintf("batch of %d bytes but only %d left in file", h.Size(), rest), nil
+			case h.Magic != 2:
+				return fmt.Sprintf("magic %d", h.Magic), nil
+			case h.BaseOffset < expected || h.LastOffsetDelta < 0:
+				return fmt.Sprintf("batch offsets %d..%d, expected from %d", h.BaseOffset, h.LastOffset(), expected), nil
+			case h.LastOffset()-s.base > math.MaxUint32:
+				return fmt.Sprintf("offset %d too far from segment base", h.LastOffset()), nil
+			}
+			if off+h.Size() > len(chunk) {
+				if off == 0 && h.Size() > len(buf) {
+					*scratch = make([]byte, h.Size())
+				}
+				break
+			}
+			if c := crc32.Checksum(chunk[off+offAttributes:off+h.Size()], castagnoli); c != h.CRC {
+				return fmt.Sprintf("crc mismatch (computed %08x, stored %08x)", c, h.CRC), nil
+			}
+			s.track(h, pos+int64(off), l.cfg.IndexIntervalBytes)
+			expected = h.LastOffset() + 1
+			off += h.Size()
+		}
+		pos += int64(off)
+	}
+	return "", nil
+}
+
+// loadIndexes adopts the segment's index files if they check out and
+// derives the rest of its state from the last indexed batch onwards. It
+// reports false (after logging why) if the indexes must be rebuilt.
+func (l *Log) loadIndexes(s *segment, fileSize, nextBase int64) bool {
+	fail := func(why string) bool {
+		l.logger.Warn("rebuilding segment index", "dir", l.dir, "segment", s.base, "reason", why)
+		s.resetIndexes()
+		return false
+	}
+	oidx, err := readAll(s.oidx)
+	if err != nil {
+		return fail(err.Error())
+	}
+	tidx, err := readAll(s.tidx)
+	if err != nil {
+		return fail(err.Error())
+	}
+	maxRel := nextBase - s.base - 1
+	if err := offsetIndex(oidx).check(fileSize, maxRel); err != nil {
+		return fail(err.Error())
+	}
+	if err := timeIndex(tidx).check(maxRel); err != nil {
+		return fail(err.Error())
+	}
+	s.index, s.times = oidx, tidx
+	s.oidxWritten, s.tidxWritten = len(oidx), len(tidx)
+	s.size = fileSize
+	if ts, rel, ok := s.times.last(); ok {
+		s.maxTs, s.maxTsOffset = ts, s.base+int64(rel)
+	}
+	// The tail after the last index entry is at most one interval; its
+	// headers give the exact end offset and any newer max timestamp.
+	var pos int64
+	expected := s.base
+	if n := s.index.len(); n > 0 {
+		rel, p := s.index.entry(n - 1)
+		pos, expected = int64(p), s.base+int64(rel)
+	}
+	var buf [BatchHeaderSize]byte
+	for first := true; pos < fileSize; first = false {
+		h, err := s.readHeader(&buf, pos)
+		if err != nil {
+			return fail(err.Error())
+		}
+		if h.Magic != 2 || (first && h.BaseOffset != expected && s.index.len() > 0) || h.BaseOffset < expected || h.LastOffset() >= nextBase {
+			return fail(fmt.Sprintf("batch at %d (offset %d) does not match the index", pos, h.BaseOffset))
+		}
+		if h.MaxTimestamp > s.maxTs {
+			s.maxTs, s.maxTsOffset = h.MaxTimestamp, h.LastOffset()
+		}
+		s.next = h.LastOffset() + 1
+		expected = s.next
+		pos += int64(h.Size())
+	}
+	s.bytesSinceIndex = fileSize // the segment is not appended to
+	return true
+}
+
+func readAll(f File) ([]byte, error) {
+	n, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, n)
+	if m, err := f.ReadAt(b, 0); int64(m) < n {
+		return nil, fmt.Errorf("short index read: %w", errors.Join(err, io.ErrUnexpectedEOF))
+	}
+	return b, nil
+}
+
+// finishOpen settles start offset, log end and recovery point after the
+// segments were recovered.
+func (l *Log) finishOpen(start, rp int64) error {
+	// Segments wholly below the start offset were about to be deleted when
+	// the broker stopped.
+	for len(l.segs) > 1 && l.segs[0].next <= start {
+		if err := l.segs[0].remove(l.fs); err != nil {
+			return err
+		}
+		l.segs[0].closeFiles()
+		l.segs = l.segs[1:]
+		l.dirDirty = true
+	}
+	if len(l.segs) == 0 || start > l.active().next {
+		// Nothing usable at or after the start offset: begin afresh there.
+		for _, s := range l.segs {
+			if err := s.remove(l.fs); err != nil {
+				return err
+			}
+			s.closeFiles()
+		}
+		s, err := openSegment(l.fs, l.dir, start, true)
+		if err != nil {
+			return err
+		}
+		l.segs = []*segment{s}
+		l.dirDirty = true
+	}
+	now := l.now()
+	for _, s := range l.segs {
+		s.lastAppend = now.UnixMilli()
+		s.dirtyGen++ // recovered data may only have lived in the page cache
+		l.size += s.size
+	}
+	act := l.active()
+	act.created = now
+	l.start = max(start, l.segs[0].base)
+	l.leo = act.next
+	l.recoveryPoint = min(rp, l.leo)
+	if err := l.writeCheckpoints(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (l *Log) readCheckpoint(name string) (int64, bool) {
+	f, err := l.fs.OpenFile(filepath.Join(l.dir, name), os.O_RDONLY, 0)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			l.logger.Warn("cannot read checkpoint", "dir", l.dir, "file", name, "err", err)
+		}
+		return 0, false
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 64))
+	if err == nil {
+		var v int64
+		if v, err = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && v >= 0 {
+			return v, true
+		}
+	}
+	l.logger.Warn("ignoring unreadable checkpoint", "dir", l.dir, "file", name, "content", string(b), "err", err)
+	return 0, false
+}
+
+// writeCheckpoints persists the current start offset and recovery point.
+func (l *Log) writeCheckpoints() error {
+	l.ckptMu.Lock()
+	defer l.ckptMu.Unlock()
+	l.mu.RLock()
+	start, rp := l.start, l.recoveryPoint
+	l.mu.RUnlock()
+	return l.writeCheckpointsLocked(start, rp)
+}
+
+// writeCheckpointsLocked writes both files atomically (tmp, fsync, rename,
+// fsync dir); ckptMu held.
+func (l *Log) writeCheckpointsLocked(start, rp int64) error {
+	for _, c := range []struct {
+		name string
+		v    int64
+	}{{logStartOffsetFile, start}, {recoveryPointFile, rp}} {
+		path := filepath.Join(l.dir, c.name)
+		f, err := l.fs.OpenFile(path+".tmp", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+		if err != nil {
+			return fmt.Errorf("checkpoint %s: %w", path, err)
+		}
+		_, err = f.Write([]byte(strconv.FormatInt(c.v, 10) + "\n"))
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = l.fs.Rename(path+".tmp", path)
+		}
+		if err != nil {
+			return fmt.Errorf("checkpoint %s: %w", path, err)
+		}
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return fmt.Errorf("checkpoint dir %s: %w", l.dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,228 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+)
+
+// segment is one .log file with its two indexes.
+//
+// Locking: fields marked "mu" are written with both Log.appendMu and
+// Log.mu held and may be read under either; fields marked "appendMu" are
+// only touched by mutators holding Log.appendMu.
+type segment struct {
+	base int64
+	dir  string
+	log  File
+	oidx File
+	tidx File
+
+	// refs counts the Log's own reference plus one per outstanding
+	// ReadResult/scan; files close when it drops to zero, so an unlinked
+	// segment stays readable for in-flight sendfiles.
+	refs atomic.Int32
+
+	size            int64       // mu: bytes of valid batches
+	next            int64       // mu: offset after the last batch (base if empty)
+	index           offsetIndex // mu
+	times           timeIndex   // mu
+	maxTs           int64       // mu: largest batch MaxTimestamp, -1 if none
+	maxTsOffset     int64       // mu: last offset of the batch carrying maxTs
+	lastAppend      int64       // mu: wall clock ms of the last append, for retention of untimestamped data
+	bytesSinceIndex int64       // appendMu
+
+	created     time.Time // appendMu: for SegmentMs rolling
+	oidxWritten int       // appendMu: bytes of index already written to oidx
+	tidxWritten int       // appendMu
+	dirtyGen    uint64    // appendMu: bumped on every change not yet fsynced
+	syncedGen   uint64    // appendMu
+}
+
+func segName(dir string, base int64, ext string) string {
+	return filepath.Join(dir, fmt.Sprintf("%020d%s", base, ext))
+}
+
+// openSegment opens (create=true: creates, discarding any stale content) the
+// three files of the segment at base.
+func openSegment(fsys FS, dir string, base int64, create bool) (*segment, error) {
+	flag := os.O_RDWR | os.O_APPEND
+	if create {
+		flag |= os.O_CREATE | os.O_TRUNC
+	}
+	s := &segment{base: base, dir: dir, next: base, maxTs: -1, maxTsOffset: -1}
+	var err error
+	if s.log, err = fsys.OpenFile(segName(dir, base, ".log"), flag, 0o644); err != nil {
+		return nil, fmt.Errorf("segment %d in %s: %w", base, dir, err)
+	}
+	// Index files may legitimately be missing (they are rebuilt), so they
+	// are always opened with O_CREATE.
+	iflag := flag | os.O_CREATE
+	if s.oidx, err = fsys.OpenFile(segName(dir, base, ".index"), iflag, 0o644); err == nil {
+		s.tidx, err = fsys.OpenFile(segName(dir, base, ".timeindex"), iflag, 0o644)
+	}
+	if err != nil {
+		s.closeFiles()
+		return nil, fmt.Errorf("segment %d in %s: %w", base, dir, err)
+	}
+	s.refs.Store(1)
+	return s, nil
+}
+
+func (s *segment) closeFiles() {
+	for _, f := range []File{s.log, s.oidx, s.tidx} {
+		if f != nil {
+			_ = f.Close() // read-only use from here on; nothing to lose
+		}
+	}
+}
+
+func (s *segment) acquire() { s.refs.Add(1) }
+
+func (s *segment) release() {
+	if s.refs.Add(-1) == 0 {
+		s.closeFiles()
+	}
+}
+
+// remove unlinks the segment's files; open handles stay usable until the
+// last reference is released.
+func (s *segment) remove(fsys FS) error {
+	var errs []error
+	for _, ext := range []string{".log", ".index", ".timeindex"} {
+		if err := fsys.Remove(segName(s.dir, s.base, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("removing segment %d in %s: %w", s.base, s.dir, err)
+	}
+	return nil
+}
+
+// resetIndexes clears all derived state so it can be rebuilt by tracking
+// every batch again.
+func (s *segment) resetIndexes() {
+	s.size, s.next = 0, s.base
+	s.index, s.times = nil, nil
+	s.maxTs, s.maxTsOffset = -1, -1
+	s.bytesSinceIndex = 0
+	s.oidxWritten, s.tidxWritten = 0, 0
+}
+
+// track accounts for a batch written at pos: size, next offset, running max
+// timestamp and, once per interval bytes, an offset and time index entry.
+func (s *segment) track(h BatchHeader, pos int64, interval int) {
+	if s.bytesSinceIndex >= int64(interval) {
+		s.index = s.index.add(uint32(h.BaseOffset-s.base), uint32(pos))
+		s.addTimeEntry()
+		s.bytesSinceIndex = 0
+	}
+	if h.MaxTimestamp > s.maxTs {
+		s.maxTs, s.maxTsOffset = h.MaxTimestamp, h.LastOffset()
+	}
+	s.bytesSinceIndex += int64(h.Size())
+	s.size = pos + int64(h.Size())
+	s.next = h.LastOffset() + 1
+}
+
+// addTimeEntry records the running max timestamp if it is new.
+func (s *segment) addTimeEntry() {
+	if s.maxTs < 0 {
+		return
+	}
+	if ts, _, ok := s.times.last(); ok && ts >= s.maxTs {
+		return
+	}
+	s.times = s.times.add(s.maxTs, uint32(s.maxTsOffset-s.base))
+}
+
+// indexFull reports whether appending n more batches could overflow the
+// offset index or the 32-bit relative offsets and positions.
+func (s *segment) indexFull(n int, lastOffset int64, addBytes int64, maxIdx int) bool {
+	return len(s.index)+n*offsetEntrySize > maxIdx ||
+		len(s.times)+n*timeEntrySize > maxIdx ||
+		lastOffset-s.base > math.MaxUint32 ||
+		s.size+addBytes > math.MaxUint32
+}
+
+// persistIndexes writes index bytes not yet in the files.
+func (s *segment) persistIndexes() error {
+	if s.oidxWritten < len(s.index) {
+		if _, err := s.oidx.Write(s.index[s.oidxWritten:]); err != nil {
+			return fmt.Errorf("writing offset index of segment %d in %s: %w", s.base, s.dir, err)
+		}
+		s.oidxWritten = len(s.index)
+		s.dirtyGen++
+	}
+	if s.tidxWritten < len(s.times) {
+		if _, err := s.tidx.Write(s.times[s.tidxWritten:]); err != nil {
+			return fmt.Errorf("writing time index of segment %d in %s: %w", s.base, s.dir, err)
+		}
+		s.tidxWritten = len(s.times)
+		s.dirtyGen++
+	}
+	return nil
+}
+
+// rewriteIndexes replaces the index files with the in-memory indexes,
+// after a rebuild or truncation.
+func (s *segment) rewriteIndexes() error {
+	for _, f := range []File{s.oidx, s.tidx} {
+		if err := f.Truncate(0); err != nil {
+			return fmt.Errorf("truncating index of segment %d in %s: %w", s.base, s.dir, err)
+		}
+	}
+	s.oidxWritten, s.tidxWritten = 0, 0
+	s.dirtyGen++
+	return s.persistIndexes()
+}
+
+func (s *segment) sync() error {
+	for _, f := range []File{s.log, s.oidx, s.tidx} {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("fsync segment %d in %s: %w", s.base, s.dir, err)
+		}
+	}
+	return nil
+}
+
+// readHeader reads the batch header at pos into buf.
+func (s *segment) readHeader(buf *[BatchHeaderSize]byte, pos int64) (BatchHeader, error) {
+	n, err := s.log.ReadAt(buf[:], pos)
+	if n < BatchHeaderSize {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return BatchHeader{}, fmt.Errorf("reading batch header at %d of segment %d in %s: %w", pos, s.base, s.dir, err)
+	}
+	h := parseHeader(buf[:])
+	if h.Length < minBatchLength || pos+int64(h.Size()) > s.size {
+		return h, fmt.Errorf("bad batch header at %d of segment %d in %s: %w", pos, s.base, s.dir, ErrCorruptBatch)
+	}
+	return h, nil
+}
+
+// seek returns the position and header of the first batch at or after the
+// index floor for off whose last offset is >= off, scanning headers only.
+// found is false if the segment has no such batch (pos is then s.size).
+func (s *segment) seek(buf *[BatchHeaderSize]byte, off int64) (pos int64, h BatchHeader, found bool, err error) {
+	if off > s.base {
+		pos = s.index.floor(uint32(min(off-s.base, math.MaxUint32)))
+	}
+	for pos < s.size {
+		if h, err = s.readHeader(buf, pos); err != nil {
+			return pos, h, false, err
+		}
+		if h.LastOffset() >= off {
+			return pos, h, true, nil
+		}
+		pos += int64(h.Size())
+	}
+	return pos, h, false, nil
+}
