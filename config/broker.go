@@ -1,0 +1,343 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Broker is the effective, typed broker configuration. Build one with Load
+// or Defaults; the zero value is not useful.
+type Broker struct {
+	NodeID              int32
+	Listeners           []Listener
+	AdvertisedListeners []Listener // = Listeners unless advertised.listeners is set
+	AdminListener       string     // host:port, "" = disabled
+	NetioEngine         string     // auto, uring or std
+	LogFormat           string     // text or json
+	LogLevel            string     // debug, info, warn or error
+
+	SocketRequestMaxBytes int32
+	QueuedMaxRequests     int32
+	ConnectionsMaxIdleMs  int64
+	MaxConnections        int32
+
+	LogDirs                  []string
+	SegmentBytes             int64 // log.segment.bytes
+	RollMs                   int64 // log.roll.ms, else log.roll.hours
+	RollJitterMs             int64
+	RetentionMs              int64 // log.retention.{ms,minutes,hours}; -1 = unlimited
+	RetentionBytes           int64 // -1 = unlimited
+	RetentionCheckIntervalMs int64
+	SegmentDeleteDelayMs     int64
+	IndexIntervalBytes       int32
+	IndexSizeMaxBytes        int32
+	FlushIntervalMessages    int64 // fsync after this many messages (MaxInt64 = never)
+	FlushIntervalMs          int64 // -1 = unset; see FlushMs
+	FlushSchedulerIntervalMs int64
+	Preallocate              bool
+	CleanupPolicy            string // delete, compact or "compact,delete"
+	DeleteRetentionMs        int64
+	MinCompactionLagMs       int64
+	MaxCompactionLagMs       int64
+
+	MessageMaxBytes                 int32
+	LogAppendTime                   bool // log.message.timestamp.type=LogAppendTime
+	MessageTimestampDifferenceMaxMs int64
+	CompressionType                 string
+	ProducerIDExpirationMs          int64
+
+	NumPartitions            int32
+	DefaultReplicationFactor int16
+	AutoCreateTopics         bool
+	DeleteTopicEnable        bool
+	MinInsyncReplicas        int32
+	UncleanLeaderElection    bool
+
+	OffsetsTopicNumPartitions     int32
+	OffsetsTopicReplicationFactor int16
+	OffsetsRetentionMinutes       int32
+	GroupInitialRebalanceDelayMs  int32
+	GroupMinSessionTimeoutMs      int32
+	GroupMaxSessionTimeoutMs      int32
+
+	// Raw holds the effective text value of every setting that has one
+	// (defaults included). Settings without a value (Kafka's null, such as
+	// log.retention.ms when unset) are absent.
+	Raw map[string]string
+
+	origin map[string]string // name -> file path or "--set"; absent = default
+}
+
+// Entry is one broker setting as DescribeConfigs reports it.
+type Entry struct {
+	Name      string
+	Value     string // "" when Null
+	Null      bool   // the setting has no value
+	Default   string // built-in default ("" when it has none)
+	Source    Source // SourceDefaultConfig or SourceStaticBrokerConfig
+	Origin    string // "default", the properties file path, or "--set"
+	Type      Type
+	ReadOnly  bool
+	Sensitive bool
+	Doc       string
+}
+
+// Defaults returns the configuration made of built-in defaults only.
+func Defaults() *Broker {
+	b, err := Load("", nil)
+	if err != nil {
+		panic("config: defaults do not load: " + err.Error())
+	}
+	return b
+}
+
+// Load builds the broker configuration: built-in defaults, then the
+// properties file (skipped when file is ""), then overrides, each "key=value"
+// as given to --set. An unknown key, a malformed value or inconsistent
+// settings fail with an error naming the setting and the value.
+func Load(file string, overrides []string) (*Broker, error) {
+	b := &Broker{Raw: map[string]string{}, origin: map[string]string{}}
+	for _, s := range brokerSettings {
+		if s.Default != "" || !s.Nullable {
+			b.Raw[s.Name] = s.Default
+		}
+	}
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		props, err := ParseProperties(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("config: %s: %w", file, err)
+		}
+		keys := make([]string, 0, len(props))
+		for k := range props {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if err := b.set(k, props[k], file); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, o := range overrides {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok {
+			return nil, invalid("config: --set %q: expected key=value", o)
+		}
+		if err := b.set(strings.TrimSpace(k), strings.TrimSpace(v), "--set"); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.build(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// set validates and records one configured value.
+func (b *Broker) set(name, value, origin string) error {
+	s, ok := settingIndex[name]
+	if !ok {
+		msg := fmt.Sprintf("config: unknown setting %q (from %s)", name, origin)
+		if g := suggest(name, settingNames()); g != "" {
+			msg += fmt.Sprintf("; did you mean %q?", g)
+		}
+		return invalid("%s", msg)
+	}
+	if err := s.validate(value); err != nil {
+		return invalid("config: %s: %v (from %s)", name, err, origin)
+	}
+	if value == "" && s.Nullable {
+		delete(b.Raw, name)
+	} else {
+		b.Raw[name] = value
+	}
+	b.origin[name] = origin
+	return nil
+}
+
+func settingNames() []string {
+	out := make([]string, len(brokerSettings))
+	for i, s := range brokerSettings {
+		out[i] = s.Name
+	}
+	return out
+}
+
+func (b *Broker) has(name string) bool  { _, ok := b.Raw[name]; return ok }
+func (b *Broker) int(name string) int64 { return mustInt(b.Raw[name]) }
+func (b *Broker) bool(name string) bool {
+	v, _ := parseBool(b.Raw[name])
+	return v
+}
+func (b *Broker) configured(name string) bool { _, ok := b.origin[name]; return ok }
+
+// build fills the typed fields from Raw and checks rules that involve more
+// than one setting.
+func (b *Broker) build() error {
+	b.NodeID = int32(b.int("node.id"))
+	if b.has("broker.id") {
+		bid := int32(b.int("broker.id"))
+		if b.configured("node.id") && bid != b.NodeID {
+			return invalid("config: broker.id: %q differs from node.id %q; set only one", b.Raw["broker.id"], b.Raw["node.id"])
+		}
+		b.NodeID = bid
+	}
+	b.Listeners, _ = ParseListeners(b.Raw["listeners"])
+	b.AdvertisedListeners = b.Listeners
+	if b.has("advertised.listeners") {
+		adv, _ := ParseListeners(b.Raw["advertised.listeners"])
+		for _, a := range adv {
+			found := false
+			for _, l := range b.Listeners {
+				found = found || l.Name == a.Name
+			}
+			if !found {
+				return invalid("config: advertised.listeners: %q names listener %s, which listeners does not define", b.Raw["advertised.listeners"], a.Name)
+			}
+		}
+		b.AdvertisedListeners = adv
+	}
+	b.AdminListener = b.Raw["admin.listener"]
+	b.NetioEngine = strings.TrimSpace(b.Raw["netio.engine"])
+	b.LogFormat = strings.TrimSpace(b.Raw["log.format"])
+	b.LogLevel = strings.TrimSpace(b.Raw["log.level"])
+	b.SocketRequestMaxBytes = int32(b.int("socket.request.max.bytes"))
+	b.QueuedMaxRequests = int32(b.int("queued.max.requests"))
+	b.ConnectionsMaxIdleMs = b.int("connections.max.idle.ms")
+	b.MaxConnections = int32(b.int("max.connections"))
+
+	b.LogDirs = splitList(b.Raw["log.dirs"])
+	if !b.configured("log.dirs") && b.has("log.dir") {
+		b.LogDirs = []string{b.Raw["log.dir"]}
+	}
+	if len(b.LogDirs) == 0 {
+		return invalid("config: log.dirs: %q names no directory", b.Raw["log.dirs"])
+	}
+	b.SegmentBytes = b.int("log.segment.bytes")
+	b.RollMs, _ = b.rollMs()
+	b.RollJitterMs = b.int("log.roll.jitter.ms")
+	b.RetentionMs, _ = b.retentionMs()
+	b.RetentionBytes = b.int("log.retention.bytes")
+	b.RetentionCheckIntervalMs = b.int("log.retention.check.interval.ms")
+	b.SegmentDeleteDelayMs = b.int("log.segment.delete.delay.ms")
+	b.IndexIntervalBytes = int32(b.int("log.index.interval.bytes"))
+	b.IndexSizeMaxBytes = int32(b.int("log.index.size.max.bytes"))
+	b.FlushIntervalMessages = b.int("log.flush.interval.messages")
+	b.FlushIntervalMs = -1
+	if b.has("log.flush.interval.ms") {
+		b.FlushIntervalMs = b.int("log.flush.interval.ms")
+	}
+	b.FlushSchedulerIntervalMs = b.int("log.flush.scheduler.interval.ms")
+	b.Preallocate = b.bool("log.preallocate")
+	b.CleanupPolicy = normalizeCleanupPolicy(b.Raw["log.cleanup.policy"])
+	b.DeleteRetentionMs = b.int("log.cleaner.delete.retention.ms")
+	b.MinCompactionLagMs = b.int("log.cleaner.min.compaction.lag.ms")
+	b.MaxCompactionLagMs = b.int("log.cleaner.max.compaction.lag.ms")
+
+	b.MessageMaxBytes = int32(b.int("message.max.bytes"))
+	b.LogAppendTime = strings.TrimSpace(b.Raw["log.message.timestamp.type"]) == "LogAppendTime"
+	b.MessageTimestampDifferenceMaxMs = b.int("log.message.timestamp.difference.max.ms")
+	b.CompressionType = strings.TrimSpace(b.Raw["compression.type"])
+	b.ProducerIDExpirationMs = b.int("producer.id.expiration.ms")
+
+	b.NumPartitions = int32(b.int("num.partitions"))
+	b.DefaultReplicationFactor = int16(b.int("default.replication.factor"))
+	b.AutoCreateTopics = b.bool("auto.create.topics.enable")
+	b.DeleteTopicEnable = b.bool("delete.topic.enable")
+	b.MinInsyncReplicas = int32(b.int("min.insync.replicas"))
+	b.UncleanLeaderElection = b.bool("unclean.leader.election.enable")
+
+	b.OffsetsTopicNumPartitions = int32(b.int("offsets.topic.num.partitions"))
+	b.OffsetsTopicReplicationFactor = int16(b.int("offsets.topic.replication.factor"))
+	b.OffsetsRetentionMinutes = int32(b.int("offsets.retention.minutes"))
+	b.GroupInitialRebalanceDelayMs = int32(b.int("group.initial.rebalance.delay.ms"))
+	b.GroupMinSessionTimeoutMs = int32(b.int("group.min.session.timeout.ms"))
+	b.GroupMaxSessionTimeoutMs = int32(b.int("group.max.session.timeout.ms"))
+	if b.GroupMinSessionTimeoutMs > b.GroupMaxSessionTimeoutMs {
+		return invalid("config: group.min.session.timeout.ms: %q is above group.max.session.timeout.ms %q",
+			b.Raw["group.min.session.timeout.ms"], b.Raw["group.max.session.timeout.ms"])
+	}
+	return nil
+}
+
+// retentionMs applies Kafka's precedence log.retention.ms > .minutes > .hours
+// and maps any negative result to -1 (unlimited). It also returns the name of
+// the setting that decided.
+func (b *Broker) retentionMs() (int64, string) {
+	var ms int64
+	var from string
+	switch {
+	case b.has("log.retention.ms"):
+		ms, from = b.int("log.retention.ms"), "log.retention.ms"
+	case b.has("log.retention.minutes"):
+		ms, from = b.int("log.retention.minutes")*60_000, "log.retention.minutes"
+	default:
+		ms, from = b.int("log.retention.hours")*3_600_000, "log.retention.hours"
+	}
+	if ms < 0 {
+		ms = -1
+	}
+	return ms, from
+}
+
+// rollMs applies log.roll.ms > log.roll.hours.
+func (b *Broker) rollMs() (int64, string) {
+	if b.has("log.roll.ms") {
+		return b.int("log.roll.ms"), "log.roll.ms"
+	}
+	return b.int("log.roll.hours") * 3_600_000, "log.roll.hours"
+}
+
+// FlushMs is the effective time-based flush interval: log.flush.interval.ms
+// when set, else log.flush.scheduler.interval.ms.
+func (b *Broker) FlushMs() int64 {
+	if b.FlushIntervalMs >= 0 {
+		return b.FlushIntervalMs
+	}
+	return b.FlushSchedulerIntervalMs
+}
+
+// Get returns the effective text value of a broker setting; ok is false for
+// unknown settings and for settings without a value.
+func (b *Broker) Get(name string) (value string, ok bool) {
+	v, ok := b.Raw[name]
+	return v, ok
+}
+
+// Origin tells where a setting's value came from: "default", the properties
+// file path, or "--set".
+func (b *Broker) Origin(name string) string {
+	if o, ok := b.origin[name]; ok {
+		return o
+	}
+	return "default"
+}
+
+// Describe lists every broker setting, sorted by name, with its effective
+// value and where it came from.
+func (b *Broker) Describe() []Entry {
+	out := make([]Entry, 0, len(brokerSettings))
+	for _, s := range brokerSettings {
+		v, ok := b.Raw[s.Name]
+		if s.Sensitive {
+			v, ok = "", false
+		}
+		src := SourceDefaultConfig
+		if b.configured(s.Name) {
+			src = SourceStaticBrokerConfig
+		}
+		out = append(out, Entry{
+			Name: s.Name, Value: v, Null: !ok, Default: s.Default,
+			Source: src, Origin: b.Origin(s.Name), Type: s.Type,
+			ReadOnly: s.ReadOnly, Sensitive: s.Sensitive, Doc: s.Doc,
+		})
+	}
+	return out
+}

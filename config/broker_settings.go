@@ -1,0 +1,182 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+)
+
+// maxLong is Java's Long.MAX_VALUE, Kafka's "never" for several settings.
+const maxLong = "9223372036854775807"
+
+// brokerSettings is the table of every setting a broker understands, sorted
+// by name at init. Defaults follow Kafka unless the doc line says otherwise.
+var brokerSettings = []Setting{
+	// Identity and network.
+	{Name: "node.id", Type: TypeInt, Default: "0", Min: atLeast(0),
+		Doc: "Id of this broker in the cluster. Kafka requires it to be set; Sluice defaults to 0 for single-node development."},
+	{Name: "broker.id", Type: TypeInt, Nullable: true, Min: atLeast(0),
+		Doc: "Older name for node.id. Used when node.id is not configured; setting both to different values is an error."},
+	{Name: "listeners", Type: TypeList, Default: "PLAINTEXT://127.0.0.1:9092", Check: checkListeners,
+		Doc: "Comma-separated NAME://host:port addresses to accept Kafka clients on. An empty host binds every interface. Only PLAINTEXT is supported so far."},
+	{Name: "advertised.listeners", Type: TypeList, Nullable: true, Check: checkListeners,
+		Doc: "Addresses handed to clients in metadata responses, in the same form as listeners. Unset means the same as listeners. Every name must also appear in listeners."},
+	{Name: "admin.listener", Type: TypeString, Default: "127.0.0.1:9644", Check: checkHostPort,
+		Doc: "host:port of the HTTP admin endpoint (health, metrics). Empty disables it. Sluice-specific."},
+	{Name: "netio.engine", Type: TypeEnum, Default: "auto", Enum: []string{"auto", "uring", "std"},
+		Doc: "Network engine: std uses Go's net package with sendfile, uring uses io_uring, auto picks uring when the kernel supports it. Sluice-specific."},
+	{Name: "socket.request.max.bytes", Type: TypeInt, Default: "104857600", Min: atLeast(1),
+		Doc: "Largest request frame accepted from a client, in bytes; bigger frames close the connection."},
+	{Name: "queued.max.requests", Type: TypeInt, Default: "500", Min: atLeast(1),
+		Doc: "How many requests may wait for a handler before the network layer stops reading from sockets."},
+	{Name: "connections.max.idle.ms", Type: TypeDurationMs, Default: "600000", Min: atLeast(0),
+		Doc: "A connection with no traffic for this long is closed."},
+	{Name: "max.connections", Type: TypeInt, Default: "2147483647", Min: atLeast(0),
+		Doc: "Upper bound on open client connections across all listeners; new ones beyond it are refused."},
+
+	// Storage.
+	{Name: "log.dirs", Type: TypeList, Default: "./data",
+		Doc: "Directories that hold partition data. Sluice defaults to ./data (Kafka uses /tmp/kafka-logs)."},
+	{Name: "log.dir", Type: TypeString, Nullable: true,
+		Doc: "Single data directory, used only when log.dirs is not configured."},
+	{Name: "log.segment.bytes", Type: TypeInt, Default: "1073741824", Min: atLeast(14),
+		Doc: "A new segment file is started once the active one would grow past this size."},
+	{Name: "log.roll.ms", Type: TypeDurationMs, Nullable: true, Min: atLeast(1),
+		Doc: "A new segment is started once the active one is this old. Takes precedence over log.roll.hours."},
+	{Name: "log.roll.hours", Type: TypeInt, Default: "168", Min: atLeast(1),
+		Doc: "Segment age limit in hours, used when log.roll.ms is not set."},
+	{Name: "log.roll.jitter.ms", Type: TypeDurationMs, Default: "0", Min: atLeast(0),
+		Doc: "Random amount subtracted from the roll age so that segments of many partitions do not roll at the same moment."},
+	{Name: "log.retention.ms", Type: TypeDurationMs, Nullable: true, Min: atLeast(-1),
+		Doc: "How long closed segments are kept; -1 keeps them forever. Beats log.retention.minutes and log.retention.hours."},
+	{Name: "log.retention.minutes", Type: TypeInt, Nullable: true, Min: atLeast(-1),
+		Doc: "Retention time in minutes, used when log.retention.ms is not set."},
+	{Name: "log.retention.hours", Type: TypeInt, Default: "168", Min: atLeast(-1),
+		Doc: "Retention time in hours, used when neither log.retention.ms nor log.retention.minutes is set."},
+	{Name: "log.retention.bytes", Type: TypeLong, Default: "-1", Min: atLeast(-1),
+		Doc: "Per-partition size above which the oldest segments are deleted; -1 means no size limit."},
+	{Name: "log.retention.check.interval.ms", Type: TypeDurationMs, Default: "300000", Min: atLeast(1),
+		Doc: "How often the retention task looks for segments to delete."},
+	{Name: "log.segment.delete.delay.ms", Type: TypeDurationMs, Default: "60000", Min: atLeast(0),
+		Doc: "Grace period between a segment leaving the log and its files being removed, so reads in flight can finish."},
+	{Name: "log.index.interval.bytes", Type: TypeInt, Default: "4096", Min: atLeast(0),
+		Doc: "Bytes of log between two entries of the sparse offset index."},
+	{Name: "log.index.size.max.bytes", Type: TypeInt, Default: "10485760", Min: atLeast(4),
+		Doc: "Largest size of one offset index file; a full index rolls the segment."},
+	{Name: "log.flush.interval.messages", Type: TypeLong, Default: maxLong, Min: atLeast(1),
+		Doc: "fsync a partition after this many messages were appended since the last fsync. 1 means fsync before every acknowledgement."},
+	{Name: "log.flush.interval.ms", Type: TypeDurationMs, Nullable: true, Min: atLeast(0),
+		Doc: "fsync a partition once its oldest unflushed message is this old. Unset means log.flush.scheduler.interval.ms applies."},
+	{Name: "log.flush.scheduler.interval.ms", Type: TypeDurationMs, Default: maxLong, Min: atLeast(0),
+		Doc: "How often the background flusher checks whether partitions are due for fsync; also the time flush policy when log.flush.interval.ms is unset."},
+	{Name: "log.preallocate", Type: TypeBool, Default: "false",
+		Doc: "Reserve the full segment size on disk when a segment is created."},
+	{Name: "log.cleanup.policy", Type: TypeList, Default: "delete", Enum: []string{"delete", "compact"},
+		Doc: "What happens to old segments: delete them by time/size, compact them by key, or both. Compaction is not built yet."},
+	{Name: "log.cleaner.delete.retention.ms", Type: TypeDurationMs, Default: "86400000", Min: atLeast(0),
+		Doc: "How long compaction keeps delete markers (tombstones)."},
+	{Name: "log.cleaner.min.compaction.lag.ms", Type: TypeDurationMs, Default: "0", Min: atLeast(0),
+		Doc: "Youngest a message can be and still be compacted."},
+	{Name: "log.cleaner.max.compaction.lag.ms", Type: TypeDurationMs, Default: maxLong, Min: atLeast(1),
+		Doc: "Oldest a message can get before its segment must be compacted."},
+
+	// Messages.
+	{Name: "message.max.bytes", Type: TypeInt, Default: "1048588", Min: atLeast(0),
+		Doc: "Largest record batch the broker accepts, in bytes after compression."},
+	{Name: "log.message.timestamp.type", Type: TypeEnum, Default: "CreateTime", Enum: []string{"CreateTime", "LogAppendTime"},
+		Doc: "Which timestamp records carry: the producer's (CreateTime) or the broker's clock at append (LogAppendTime)."},
+	{Name: "log.message.timestamp.difference.max.ms", Type: TypeDurationMs, Default: maxLong, Min: atLeast(0),
+		Doc: "With CreateTime, batches whose timestamp is further than this from the broker's clock are rejected."},
+	{Name: "compression.type", Type: TypeEnum, Default: "producer", Enum: compressionTypes,
+		Doc: "Codec batches are stored with: producer keeps whatever the producer used. Other values are accepted but not acted on yet (no recompression)."},
+	{Name: "producer.id.expiration.ms", Type: TypeInt, Default: "86400000", Min: atLeast(1),
+		Doc: "A producer id with no writes for this long is forgotten, together with its sequence state."},
+
+	// Topics and replication.
+	{Name: "num.partitions", Type: TypeInt, Default: "1", Min: atLeast(1),
+		Doc: "Partition count for topics created without one (including auto-created topics)."},
+	{Name: "default.replication.factor", Type: TypeInt, Default: "1", Min: atLeast(1), Max: atMost(32767),
+		Doc: "Replica count for topics created without one."},
+	{Name: "auto.create.topics.enable", Type: TypeBool, Default: "true",
+		Doc: "Create a topic with default settings when a client asks for metadata of, or produces to, a topic that does not exist."},
+	{Name: "delete.topic.enable", Type: TypeBool, Default: "true",
+		Doc: "Allow DeleteTopics; when false those requests are refused."},
+	{Name: "min.insync.replicas", Type: TypeInt, Default: "1", Min: atLeast(1),
+		Doc: "With acks=all, the fewest in-sync replicas that must hold a write before it is acknowledged."},
+	{Name: "unclean.leader.election.enable", Type: TypeBool, Default: "false",
+		Doc: "Allow a replica that is not in sync to become leader, trading lost writes for availability."},
+
+	// Consumer groups.
+	{Name: "offsets.topic.num.partitions", Type: TypeInt, Default: "50", Min: atLeast(1),
+		Doc: "Partition count of the internal topic that stores committed offsets."},
+	{Name: "offsets.topic.replication.factor", Type: TypeInt, Default: "1", Min: atLeast(1), Max: atMost(32767),
+		Doc: "Replica count of the committed-offsets topic. Sluice defaults to 1 (Kafka: 3) since it runs single-node first."},
+	{Name: "offsets.retention.minutes", Type: TypeInt, Default: "10080", Min: atLeast(1),
+		Doc: "Committed offsets of a group that has been empty this long are dropped."},
+	{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000", Min: atLeast(0),
+		Doc: "How long the first rebalance of a new group waits for more members to join."},
+	{Name: "group.min.session.timeout.ms", Type: TypeInt, Default: "6000", Min: atLeast(0),
+		Doc: "Smallest session timeout a consumer may ask for."},
+	{Name: "group.max.session.timeout.ms", Type: TypeInt, Default: "1800000", Min: atLeast(0),
+		Doc: "Largest session timeout a consumer may ask for."},
+
+	// Operations.
+	{Name: "log.format", Type: TypeEnum, Default: "text", Enum: []string{"text", "json"},
+		Doc: "Format of the broker's own log lines on stderr. Sluice-specific."},
+	{Name: "log.level", Type: TypeEnum, Default: "info", Enum: []string{"debug", "info", "warn", "error"},
+		Doc: "Least severe level of the broker's own log lines that is written. Sluice-specific."},
+}
+
+var compressionTypes = []string{"producer", "uncompressed", "none", "gzip", "snappy", "lz4", "zstd"}
+
+var settingIndex = map[string]*Setting{}
+
+func init() {
+	sort.Slice(brokerSettings, func(i, j int) bool { return brokerSettings[i].Name < brokerSettings[j].Name })
+	for i := range brokerSettings {
+		s := &brokerSettings[i]
+		s.ReadOnly = true // no dynamic broker configuration yet
+		if _, dup := settingIndex[s.Name]; dup {
+			panic("config: duplicate setting " + s.Name)
+		}
+		if !s.Nullable || s.Default != "" {
+			if err := s.validate(s.Default); err != nil {
+				panic(fmt.Sprintf("config: default of %s: %v", s.Name, err))
+			}
+		}
+		settingIndex[s.Name] = s
+	}
+}
+
+// Settings returns the table of broker settings, sorted by name. The slice is
+// a copy; the Setting values share Enum slices and bounds with the table.
+func Settings() []Setting { return append([]Setting(nil), brokerSettings...) }
+
+// Lookup returns the broker setting called name.
+func Lookup(name string) (Setting, bool) {
+	s, ok := settingIndex[name]
+	if !ok {
+		return Setting{}, false
+	}
+	return *s, true
+}
+
+func checkListeners(v string) error {
+	_, err := ParseListeners(v)
+	return err
+}
+
+func checkHostPort(v string) error {
+	if v == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", v)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q has an invalid port", v)
+	}
+	return nil
+}
