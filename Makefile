@@ -58,7 +58,7 @@ bench: ## package micro-benchmarks (whole-broker perf runs come later)
 	$(GO) test -run XXX -bench . -benchmem ./...
 
 conformance: build ## run real Kafka tools against bin/sluice
-	./perf/conformance.sh
+	./itest/conformance/run.sh
 
 fmt: ## gofmt every Go file in place
 	gofmt -w $$($(GO) list -f '{{.Dir}}' ./...)

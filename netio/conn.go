@@ -258,6 +258,13 @@ func (c *conn) writeOne(s *slot, resp *Response) {
 	if c.killed.Load() {
 		return
 	}
+	if resp.CloseAfter && len(resp.Parts()) == 0 {
+		// Nothing to say (the request could not be understood): close
+		// without a response, which is what a Kafka client expects then.
+		c.log.Debug("closing connection without a response", "api_key", s.key, "correlation_id", s.corr)
+		c.kill()
+		return
+	}
 	hdr, err := putResponseHeader(&c.hdrBuf, s.corr, FlexibleResponse(s.key, s.version), resp.Len())
 	if err == nil {
 		err = c.nc.SetWriteDeadline(time.Now().Add(c.e.cfg.IdleTimeout))

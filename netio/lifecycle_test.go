@@ -178,3 +178,24 @@ func TestCloseAfter(t *testing.T) {
 	}
 	c.expectClosed()
 }
+
+func TestCloseAfterWithoutPartsWritesNothing(t *testing.T) {
+	check := leakCheck(t)
+	h := HandlerFunc(func(ctx context.Context, req *Request) *Response {
+		if req.CorrelationID == 2 {
+			return &Response{CloseAfter: true}
+		}
+		return echoCorr(ctx, req)
+	})
+	s := startEngine(t, Config{}, h)
+	c := dial(t, s)
+	c.send(keyMetadata, 1, 1, nil)
+	c.send(keyMetadata, 1, 2, nil)
+	if corr, _ := c.recvFor(keyMetadata, 1); corr != 1 {
+		t.Fatalf("first response corr %d", corr)
+	}
+	c.expectClosed()
+	c.nc.Close()
+	s.close(t)
+	check()
+}

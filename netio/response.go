@@ -48,7 +48,9 @@ type Response struct {
 	Release func()
 
 	// CloseAfter makes the engine close the connection once this response
-	// was written, e.g. after answering an unsupported request version.
+	// was written. A CloseAfter response without parts closes the
+	// connection without writing anything: the answer to a request that
+	// cannot be understood (unknown API, unsupported version, bad body).
 	CloseAfter bool
 }
 

@@ -1,0 +1,146 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/config"
+	"github.com/sluice-io/sluice/netio"
+)
+
+// testBroker is an in-process broker on an ephemeral loopback port.
+type testBroker struct {
+	*Broker
+	dir  string
+	addr string
+}
+
+func startTestBroker(t *testing.T, sets ...string) *testBroker {
+	t.Helper()
+	return startTestBrokerIn(t, t.TempDir(), sets...)
+}
+
+func startTestBrokerIn(t *testing.T, dir string, sets ...string) *testBroker {
+	t.Helper()
+	all := append([]string{"listeners=PLAINTEXT://127.0.0.1:0", "log.dirs=" + dir}, sets...)
+	cfg, err := config.Load("", all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w io.Writer = io.Discard
+	if os.Getenv("SLUICE_TEST_LOG") != "" {
+		w = os.Stderr
+	}
+	b, err := New(cfg, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	tb := &testBroker{Broker: b, dir: dir, addr: b.Addr().String()}
+	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
+	return tb
+}
+
+func (tb *testBroker) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(tb.addr), kgo.RetryTimeout(5 * time.Second)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func (tb *testBroker) admin(t *testing.T) *kadm.Client {
+	return kadm.NewClient(tb.client(t))
+}
+
+func (tb *testBroker) createTopic(t *testing.T, name string, partitions int32, configs map[string]*string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := tb.admin(t).CreateTopic(ctx, partitions, 1, configs, name)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
+	}
+}
+
+// rawConn speaks the Kafka protocol at exact versions, which kgo does not
+// let a caller pin.
+type rawConn struct {
+	t    *testing.T
+	nc   net.Conn
+	fr   *netio.FrameReader
+	corr int32
+}
+
+func (tb *testBroker) raw(t *testing.T) *rawConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", tb.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(20 * time.Second))
+	return &rawConn{t: t, nc: nc, fr: netio.NewFrameReader(nc, 1<<30)}
+}
+
+// send writes req at version and returns the raw response body.
+func (c *rawConn) send(req kmsg.Request, version int16) []byte {
+	c.t.Helper()
+	req.SetVersion(version)
+	c.corr++
+	body := netio.AppendRequestHeader(nil, req.Key(), version, c.corr, kmsg.StringPtr("test"))
+	body = req.AppendTo(body)
+	frame := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
+	if _, err := c.nc.Write(append(frame, body...)); err != nil {
+		c.t.Fatalf("write %T v%d: %v", req, version, err)
+	}
+	payload, err := c.fr.Next()
+	if err != nil {
+		c.t.Fatalf("read %T v%d: %v", req, version, err)
+	}
+	corr, rest, err := netio.ReadResponseHeader(payload, req.Key(), version)
+	if err != nil || corr != c.corr {
+		c.t.Fatalf("%T v%d: response header corr %d (want %d): %v", req, version, corr, c.corr, err)
+	}
+	return rest
+}
+
+// do sends req at version and decodes the response at that version.
+func do[R kmsg.Response](c *rawConn, req kmsg.Request, version int16) R {
+	c.t.Helper()
+	body := c.send(req, version)
+	resp := req.ResponseKind()
+	resp.SetVersion(version)
+	if err := resp.ReadFrom(body); err != nil {
+		c.t.Fatalf("decode %T v%d: %v", resp, version, err)
+	}
+	return resp.(R)
+}
+
+func produceSync(t *testing.T, cl *kgo.Client, recs ...*kgo.Record) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
