@@ -70,7 +70,16 @@ func listOffset(p *replica.Partition, ts int64, isolation int8, sp *kmsg.ListOff
 			return
 		}
 		off, fts, ok := p.FindOffsetByTimestamp(ts)
-		if ok && off < p.HighWatermark() {
+		if !ok || off >= p.HighWatermark() {
+			return
+		}
+		// The index finds the batch; the answer is the record inside it.
+		if batch, h, err := readBatchAt(p, off); err == nil {
+			if roff, rts, found := recordAtOrAfter(batch, h, ts); found {
+				off, fts = max(roff, p.LogStartOffset()), rts
+			}
+		}
+		if off < p.HighWatermark() {
 			sp.Offset, sp.Timestamp = off, fts
 		}
 	}
