@@ -54,7 +54,7 @@ fuzz: ## run each Fuzz* target for FUZZTIME (default 10s)
 	done; \
 	echo "fuzz: $$n target(s) ran for $(FUZZTIME) each"
 
-bench: ## package micro-benchmarks (whole-broker perf runs come later)
+bench: ## micro-benchmarks of every package plus produce/consume/fetch throughput of a whole broker (perf/)
 	$(GO) test -run XXX -bench . -benchmem ./...
 
 conformance: build ## run real Kafka tools against bin/sluice
