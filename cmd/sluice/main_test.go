@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Bad settings stop the broker before it touches anything, with a message
+// that names the setting.
+func TestBrokerRejectsBadSettings(t *testing.T) {
+	dir := t.TempDir()
+	props := filepath.Join(dir, "server.properties")
+	if err := os.WriteFile(props, []byte("log.dirs="+dir+"/data\nlog.segment.bytes=huge\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"broker", "--set", "no.such.setting=1"}, "no.such.setting"},
+		{[]string{"broker", "--set", "num.partitions=zero"}, "num.partitions"},
+		{[]string{"broker", "--set", "listeners=SSL://127.0.0.1:9093"}, "listeners"},
+		{[]string{"broker", "--set", "novalue"}, "novalue"},
+		{[]string{"broker", "--config", props}, "log.segment.bytes"},
+		{[]string{"broker", "--config", filepath.Join(dir, "missing.properties")}, "missing.properties"},
+		{[]string{"broker", "extra-arg"}, "extra-arg"},
+		{[]string{"frobnicate"}, "frobnicate"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(tc.args, &stdout, &stderr)
+		if code != 2 {
+			t.Errorf("%v: exit %d, want 2", tc.args, code)
+		}
+		if !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: stderr %q does not name %q", tc.args, stderr.String(), tc.want)
+		}
+		if strings.Contains(stderr.String(), "goroutine") {
+			t.Errorf("%v: stack trace in %q", tc.args, stderr.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+		t.Error("a rejected configuration still created the data directory")
+	}
+}
+
+func TestHelpAndUsage(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"help"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "broker") {
+		t.Fatalf("help: exit %d, %q", code, stdout.String())
+	}
+	if code := run(nil, &stdout, &stderr); code != 2 {
+		t.Fatalf("no command: exit %d", code)
+	}
+}
