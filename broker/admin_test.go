@@ -324,3 +324,34 @@ func testBatch(size int) []byte {
 	b.CRC = int32(crc32c(raw[21:]))
 	return b.AppendTo(nil)
 }
+
+// acks=0 gets no response; a failed acks=0 produce closes the connection,
+// the only way to tell such a client.
+func TestAcksZero(t *testing.T) {
+	tb := startTestBroker(t)
+	tb.createTopic(t, "z0", 1, nil)
+	c := tb.raw(t)
+	pr := kmsg.NewPtrProduceRequest()
+	pr.Acks = 0
+	pr.Topics = []kmsg.ProduceRequestTopic{{Topic: "z0", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: testBatch(10)}}}}
+	pr.SetVersion(7)
+	c.corr++
+	if _, err := c.nc.Write(frameOf(c, pr)); err != nil {
+		t.Fatal(err)
+	}
+	// The next request's response is the next thing on the wire.
+	if av := do[*kmsg.ApiVersionsResponse](c, kmsg.NewPtrApiVersionsRequest(), 3); av.ErrorCode != 0 {
+		t.Fatal("ApiVersions after acks=0 produce failed")
+	}
+	if end := tb.topics.get("z0").parts[0].LogEndOffset(); end != 1 {
+		t.Fatalf("acks=0 produce wrote %d records", end)
+	}
+	pr.Topics[0].Topic = "missing"
+	c.corr++
+	if _, err := c.nc.Write(frameOf(c, pr)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.fr.Next(); err == nil {
+		t.Fatal("a failed acks=0 produce did not close the connection")
+	}
+}

@@ -37,10 +37,16 @@ func (b *Broker) Handle(ctx context.Context, r *netio.Request) *netio.Response {
 	case *kmsg.MetadataRequest:
 		resp = b.handleMetadata(req)
 	case *kmsg.ProduceRequest:
-		resp = b.handleProduce(req)
+		pr := b.handleProduce(req)
 		if req.Acks == 0 {
-			return nil // acks=0: the client waits for nothing
+			// acks=0: the client waits for nothing, so a failure can only be
+			// signalled by closing the connection, as Kafka does.
+			if produceFailed(pr) {
+				return &netio.Response{CloseAfter: true}
+			}
+			return nil
 		}
+		resp = pr
 	case *kmsg.FetchRequest:
 		return b.handleFetch(ctx, req)
 	case *kmsg.ListOffsetsRequest:
@@ -95,9 +101,20 @@ func addr(c netio.ConnInfo) string {
 	return c.Remote.String()
 }
 
-// errUnknownTopicOrPartition etc. are shorthands for the codes handlers use
-// directly, when the condition is the protocol's own and not an error from below.
+// Codes handlers use directly, when the condition is the protocol's own and
+// not an error from a layer below.
 var (
 	codeUnknownTopicOrPartition = kerr.UnknownTopicOrPartition.Code
 	codeUnknownTopicID          = kerr.UnknownTopicID.Code
 )
+
+func produceFailed(resp *kmsg.ProduceResponse) bool {
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -98,15 +98,19 @@ func (tb *testBroker) raw(t *testing.T) *rawConn {
 	return &rawConn{t: t, nc: nc, fr: netio.NewFrameReader(nc, 1<<30)}
 }
 
+// frameOf encodes req (at its version) under c's current correlation id.
+func frameOf(c *rawConn, req kmsg.Request) []byte {
+	body := netio.AppendRequestHeader(nil, req.Key(), req.GetVersion(), c.corr, kmsg.StringPtr("test"))
+	body = req.AppendTo(body)
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
+}
+
 // send writes req at version and returns the raw response body.
 func (c *rawConn) send(req kmsg.Request, version int16) []byte {
 	c.t.Helper()
 	req.SetVersion(version)
 	c.corr++
-	body := netio.AppendRequestHeader(nil, req.Key(), version, c.corr, kmsg.StringPtr("test"))
-	body = req.AppendTo(body)
-	frame := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
-	if _, err := c.nc.Write(append(frame, body...)); err != nil {
+	if _, err := c.nc.Write(frameOf(c, req)); err != nil {
 		c.t.Fatalf("write %T v%d: %v", req, version, err)
 	}
 	payload, err := c.fr.Next()
