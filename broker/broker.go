@@ -82,6 +82,14 @@ func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
 		return nil, err
 	}
 	b.meta = meta
+	// Coming back up is a new leadership for every partition (see
+	// controller.State.BumpLeaderEpochs).
+	if _, err := meta.Apply(func(s *controller.State) (*controller.Topic, error) {
+		s.BumpLeaderEpochs()
+		return nil, nil
+	}); err != nil {
+		return nil, err
+	}
 	started := time.Now()
 	b.topics = newTopicRegistry(b)
 	if err := b.topics.load(meta.Snapshot()); err != nil {

@@ -21,6 +21,14 @@ type fetchResult struct {
 	errCode        int16
 	hw, lso, start int64
 	read           segment.ReadResult
+	// diverging is set when the client's last fetched epoch ended before
+	// its fetch offset here: its log and ours differ from there on.
+	diverging *epochEnd
+}
+
+type epochEnd struct {
+	epoch int32
+	end   int64
 }
 
 // handleFetch reads every requested partition and, if fewer than min_bytes
@@ -105,6 +113,10 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, items []fetchItem) (results [
 			r.errCode, failed = code, true
 			continue
 		}
+		if d := divergence(p, it); d != nil {
+			r.diverging, failed = d, true
+			continue
+		}
 		limit := min(int64(it.maxBytes), maxBytes-total)
 		if limit <= 0 && total > 0 {
 			continue
@@ -118,6 +130,21 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, items []fetchItem) (results [
 		total += read.Bytes
 	}
 	return results, total, failed
+}
+
+// divergence compares the client's view with our epoch history (fetch v12+):
+// if the epoch of the last batch it read ended, here, before the offset it
+// fetches from, or that epoch is unknown here, the logs diverged and the
+// client must truncate to the returned end offset before fetching on.
+func divergence(p *replica.Partition, it *fetchItem) *epochEnd {
+	if it.lastFetchedEpoch < 0 {
+		return nil
+	}
+	epoch, end := p.OffsetForLeaderEpoch(it.lastFetchedEpoch)
+	if epoch < it.lastFetchedEpoch || end < it.fetchOffset {
+		return &epochEnd{epoch, end}
+	}
+	return nil
 }
 
 // checkLeaderEpoch applies KIP-320: a client that knows a newer epoch than
@@ -143,7 +170,7 @@ func (b *Broker) finishFetch(req *kmsg.FetchRequest, plan fetchPlan, results []f
 		kept := results[:0]
 		for _, r := range results {
 			sp := r.item.sp
-			news := r.read.Bytes > 0 || r.errCode != 0 || sp.sentHW != r.hw || sp.sentLSO != r.lso || sp.sentLogStart != r.start
+			news := r.read.Bytes > 0 || r.errCode != 0 || r.diverging != nil || sp.sentHW != r.hw || sp.sentLSO != r.lso || sp.sentLogStart != r.start
 			if plan.incremental && !news {
 				r.read.Release()
 				continue

@@ -147,5 +147,16 @@ func (e *fetchEncoder) partition(req *kmsg.FetchRequest, r *fetchResult) {
 			e.out.AppendFile(fr.File, fr.Offset, fr.Length)
 		}
 	}
+	if d := r.diverging; d != nil && e.flex {
+		// One tagged field: tag 0, DivergingEpoch{epoch int32, end_offset
+		// int64, no tags} = 13 bytes.
+		e.uvarint(1)
+		e.uvarint(0)
+		e.uvarint(13)
+		e.i32(d.epoch)
+		e.i64(d.end)
+		e.emptyTags()
+		return
+	}
 	e.emptyTags()
 }

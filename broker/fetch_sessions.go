@@ -35,6 +35,7 @@ type sessionPartition struct {
 	fetchOffset        int64
 	maxBytes           int32
 	currentLeaderEpoch int32
+	lastFetchedEpoch   int32
 	// Last values sent to the client: an incremental response includes a
 	// partition only if one of these changed, it has records, or an error.
 	sentHW, sentLSO, sentLogStart int64
@@ -69,6 +70,7 @@ type fetchItem struct {
 	fetchOffset        int64
 	maxBytes           int32
 	currentLeaderEpoch int32
+	lastFetchedEpoch   int32
 	sp                 *sessionPartition // nil when sessionless
 }
 
@@ -76,7 +78,8 @@ func items(keys []sessionKey, parts map[sessionKey]*sessionPartition, inSession 
 	out := make([]fetchItem, 0, len(keys))
 	for _, k := range keys {
 		sp := parts[k]
-		it := fetchItem{key: k, topicID: sp.topicID, fetchOffset: sp.fetchOffset, maxBytes: sp.maxBytes, currentLeaderEpoch: sp.currentLeaderEpoch}
+		it := fetchItem{key: k, topicID: sp.topicID, fetchOffset: sp.fetchOffset, maxBytes: sp.maxBytes,
+			currentLeaderEpoch: sp.currentLeaderEpoch, lastFetchedEpoch: sp.lastFetchedEpoch}
 		if inSession {
 			it.sp = sp
 		}
@@ -166,7 +169,8 @@ func (c *fetchSessionCache) plan(req *kmsg.FetchRequest, resolveName func([16]by
 		for _, rp := range rt.Partitions {
 			k := sessionKey{name, rp.Partition}
 			if sp := s.parts[k]; sp != nil {
-				sp.fetchOffset, sp.maxBytes, sp.currentLeaderEpoch = rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch
+				sp.fetchOffset, sp.maxBytes = rp.FetchOffset, rp.PartitionMaxBytes
+				sp.currentLeaderEpoch, sp.lastFetchedEpoch = rp.CurrentLeaderEpoch, rp.LastFetchedEpoch
 				continue
 			}
 			s.parts[k] = newSessionPartition(rt.TopicID, rp)
@@ -202,7 +206,8 @@ func (c *fetchSessionCache) plan(req *kmsg.FetchRequest, resolveName func([16]by
 func newSessionPartition(id [16]byte, rp kmsg.FetchRequestTopicPartition) *sessionPartition {
 	return &sessionPartition{
 		topicID: id, fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
-		currentLeaderEpoch: rp.CurrentLeaderEpoch, sentHW: -1, sentLSO: -1, sentLogStart: -1,
+		currentLeaderEpoch: rp.CurrentLeaderEpoch, lastFetchedEpoch: rp.LastFetchedEpoch,
+		sentHW: -1, sentLSO: -1, sentLogStart: -1,
 	}
 }
 

@@ -115,3 +115,17 @@ func TestStoreRejectsCorruptMetadata(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestBumpLeaderEpochs(t *testing.T) {
+	s := NewState(1)
+	if _, err := s.CreateTopic("t", 2, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.BumpLeaderEpochs()
+	s.BumpLeaderEpochs()
+	for _, p := range s.Topics["t"].Partitions {
+		if p.LeaderEpoch != 2 {
+			t.Fatalf("partition %d epoch %d, want 2", p.Index, p.LeaderEpoch)
+		}
+	}
+}

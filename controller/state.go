@@ -170,6 +170,21 @@ func (s *State) SetTopicConfigs(name string, configs map[string]string) (*Topic,
 	return t, nil
 }
 
+// BumpLeaderEpochs starts a new leader epoch on every partition this node
+// leads. A broker coming back up is a new leadership, as in a Kafka cluster:
+// batches it appends from now on carry the new epoch, so a client that read
+// data under an older epoch can tell (KIP-320) whether the log it read was
+// truncated while the broker was down.
+func (s *State) BumpLeaderEpochs() {
+	for _, t := range s.Topics {
+		for i := range t.Partitions {
+			if t.Partitions[i].Leader == s.NodeID {
+				t.Partitions[i].LeaderEpoch++
+			}
+		}
+	}
+}
+
 // AllocateProducerIDs reserves n consecutive producer ids and returns the first.
 func (s *State) AllocateProducerIDs(n int64) int64 {
 	first := s.NextProducerID
