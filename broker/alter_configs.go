@@ -22,28 +22,33 @@ func (b *Broker) handleAlterConfigs(req *kmsg.AlterConfigsRequest) *kmsg.AlterCo
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
-			err = b.alterTopicConfigs(rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, error) {
-				next := map[string]string{}
-				for _, c := range rr.Configs {
-					if c.Value == nil {
-						return nil, fmt.Errorf("%w: %s: null value", config.ErrInvalidConfig, c.Name)
-					}
-					next[c.Name] = *c.Value
+		err := b.alterResource(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, error) {
+			next := map[string]string{}
+			for _, c := range rr.Configs {
+				if c.Value == nil {
+					return nil, fmt.Errorf("%w: %s: null value", config.ErrInvalidConfig, c.Name)
 				}
-				return next, nil
-			})
-		case kmsg.ConfigResourceTypeBroker:
-			err = errBrokerConfigReadOnly
-		default:
-			err = fmt.Errorf("%w: unsupported resource type %d", kerr.InvalidRequest, rr.ResourceType)
-		}
+				next[c.Name] = *c.Value
+			}
+			return next, nil
+		})
 		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp
+}
+
+// alterResource routes one resource of AlterConfigs or
+// IncrementalAlterConfigs; change computes a topic's new overrides.
+func (b *Broker) alterResource(typ kmsg.ConfigResourceType, name string, validateOnly bool, change func(cur map[string]string) (map[string]string, error)) error {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		return b.alterTopicConfigs(name, validateOnly, change)
+	case kmsg.ConfigResourceTypeBroker:
+		return errBrokerConfigReadOnly
+	default:
+		return fmt.Errorf("%w: unsupported resource type %d", kerr.InvalidRequest, typ)
+	}
 }
 
 // alterTopicConfigs computes a topic's new overrides with change, validates

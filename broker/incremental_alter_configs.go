@@ -18,17 +18,9 @@ func (b *Broker) handleIncrementalAlterConfigs(req *kmsg.IncrementalAlterConfigs
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
-			err = b.alterTopicConfigs(rr.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
-				return applyIncremental(b.cfg, cur, rr.Configs)
-			})
-		case kmsg.ConfigResourceTypeBroker:
-			err = errBrokerConfigReadOnly
-		default:
-			err = fmt.Errorf("%w: unsupported resource type %d", kerr.InvalidRequest, rr.ResourceType)
-		}
+		err := b.alterResource(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
+			return applyIncremental(b.cfg, cur, rr.Configs)
+		})
 		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
