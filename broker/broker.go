@@ -70,7 +70,9 @@ func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
 			return nil, fmt.Errorf("broker: log dir %s: %w", dir, err)
 		}
 		marker := filepath.Join(dir, cleanShutdownFile)
-		if _, err := os.Stat(marker); err != nil {
+		_, markerErr := os.Stat(marker)
+		if entries, _ := os.ReadDir(dir); markerErr != nil && len(entries) > 0 {
+			// A directory with data but no marker: the last run died.
 			unclean = true
 		}
 		// Removed before anything is written, so a crash from here on is
