@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -353,5 +354,25 @@ func TestAcksZero(t *testing.T) {
 	}
 	if _, err := c.fr.Next(); err == nil {
 		t.Fatal("a failed acks=0 produce did not close the connection")
+	}
+}
+
+func TestFindCoordinator(t *testing.T) {
+	tb := startTestBroker(t)
+	c := tb.raw(t)
+	port := int32(tb.Addr().(*net.TCPAddr).Port)
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.CoordinatorKey = "g"
+	if r := do[*kmsg.FindCoordinatorResponse](c, req, 0); r.ErrorCode != 0 || r.NodeID != 0 || r.Port != port {
+		t.Fatalf("v0: %+v", r)
+	}
+	req.CoordinatorKeys, req.CoordinatorType = []string{"a", "b"}, coordinatorTransaction
+	r := do[*kmsg.FindCoordinatorResponse](c, req, 4)
+	if len(r.Coordinators) != 2 || r.Coordinators[1].Key != "b" || r.Coordinators[1].Port != port || r.Coordinators[0].ErrorCode != 0 {
+		t.Fatalf("v4 batched: %+v", r.Coordinators)
+	}
+	req.CoordinatorType = 7
+	if r = do[*kmsg.FindCoordinatorResponse](c, req, 6); r.Coordinators[0].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("unknown key type: %+v", r.Coordinators)
 	}
 }

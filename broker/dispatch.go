@@ -71,6 +71,8 @@ func (b *Broker) Handle(ctx context.Context, r *netio.Request) *netio.Response {
 		resp = b.handleIncrementalAlterConfigs(req)
 	case *kmsg.DescribeClusterRequest:
 		resp = b.handleDescribeCluster(req)
+	case *kmsg.FindCoordinatorRequest:
+		resp = b.handleFindCoordinator(req)
 	default:
 		// Unreachable while versions.go and this switch agree; a test
 		// checks that they do.

@@ -60,10 +60,18 @@ func listOffset(p *replica.Partition, ts int64, isolation int8, sp *kmsg.ListOff
 	case latestTieredTimestamp:
 		sp.Offset = -1
 	case maxTimestamp:
+		// The log knows the batch holding the largest timestamp; the answer
+		// is the first record in it that carries that timestamp.
 		off, mts := p.MaxTimestamp()
-		if off >= 0 && off < p.HighWatermark() {
-			sp.Offset, sp.Timestamp = off, mts
+		if off < 0 || off >= p.HighWatermark() {
+			return
 		}
+		if batch, h, err := readBatchAt(p, off); err == nil {
+			if roff, rts, found := recordAtOrAfter(batch, h, mts); found {
+				off, mts = roff, rts
+			}
+		}
+		sp.Offset, sp.Timestamp = off, mts
 	default:
 		if ts < 0 {
 			sp.ErrorCode = kerr.InvalidRequest.Code

@@ -25,6 +25,7 @@ var supported = map[int16]versionRange{
 	kmsg.CreatePartitions.Int16():        {0, 3},
 	kmsg.IncrementalAlterConfigs.Int16(): {0, 1},
 	kmsg.DescribeCluster.Int16():         {0, 2},
+	kmsg.FindCoordinator.Int16():         {0, 6},
 }
 
 func isSupported(key, version int16) bool {
