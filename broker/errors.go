@@ -2,6 +2,8 @@ package broker
 
 import (
 	"errors"
+	"io/fs"
+	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -47,9 +49,22 @@ func errorCode(err error) int16 {
 		return kerr.InvalidReplicationFactor.Code
 	case errors.Is(err, config.ErrInvalidConfig):
 		return kerr.InvalidConfig.Code
+	case errors.Is(err, replica.ErrClosed), errors.Is(err, segment.ErrLogClosed):
+		// The partition went away under the request (topic deleted).
+		return kerr.UnknownTopicOrPartition.Code
+	case isStorageError(err):
+		return kerr.KafkaStorageError.Code
 	default:
 		return kerr.UnknownServerError.Code
 	}
+}
+
+// isStorageError reports a failure of the disk under a log (EIO, ENOSPC,
+// a vanished file): Kafka's KAFKA_STORAGE_ERROR, which clients retry.
+func isStorageError(err error) bool {
+	var pe *fs.PathError
+	var errno syscall.Errno
+	return errors.As(err, &pe) || errors.As(err, &errno)
 }
 
 // errorMessage is the text Kafka responses carry next to a code; nil for
