@@ -2,11 +2,14 @@ package broker
 
 import (
 	"context"
+	"fmt"
+	"hash/crc32"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -374,5 +377,61 @@ func TestFindCoordinator(t *testing.T) {
 	req.CoordinatorType = 7
 	if r = do[*kmsg.FindCoordinatorResponse](c, req, 6); r.Coordinators[0].ErrorCode != kerr.InvalidRequest.Code {
 		t.Fatalf("unknown key type: %+v", r.Coordinators)
+	}
+}
+
+// legacyV1Set is a magic-1 message set of uncompressed messages, as Produce
+// v0-v2 clients send.
+func legacyV1Set(ts int64, values ...string) []byte {
+	var set []byte
+	for i, v := range values {
+		m := kmsg.MessageV1{Magic: 1, Timestamp: ts + int64(i), Key: []byte(fmt.Sprint("k", i)), Value: []byte(v)}
+		body := m.AppendTo(nil)[16:] // without offset, size and crc
+		m.CRC = int32(crc32.ChecksumIEEE(body))
+		m.MessageSize = int32(len(body) + 4)
+		m.Offset = int64(i)
+		set = m.AppendTo(set)
+	}
+	return set
+}
+
+// Produce v0-v2 carry legacy message sets: they are stored as RecordBatch v2
+// and read back like any other records.
+func TestProduceLegacyMessageFormat(t *testing.T) {
+	tb := startTestBroker(t)
+	tb.createTopic(t, "legacy", 1, nil)
+	c := tb.raw(t)
+	ts := time.Now().Add(-time.Minute).UnixMilli()
+	pr := kmsg.NewPtrProduceRequest()
+	pr.Acks = 1
+	pr.Topics = []kmsg.ProduceRequestTopic{{Topic: "legacy", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: legacyV1Set(ts, "a", "b", "c")}}}}
+	for _, v := range []int16{0, 2} {
+		if p := do[*kmsg.ProduceResponse](c, pr, v).Topics[0].Partitions[0]; p.ErrorCode != 0 {
+			t.Fatalf("v%d: error %d", v, p.ErrorCode)
+		}
+	}
+	// A legacy set in a v3+ request, or a v2 batch in a v2 request, is refused.
+	if p := do[*kmsg.ProduceResponse](c, pr, 3).Topics[0].Partitions[0]; p.ErrorCode == 0 {
+		t.Fatal("v3 accepted a legacy message set")
+	}
+	pr.Topics[0].Partitions[0].Records = testBatch(10)
+	if p := do[*kmsg.ProduceResponse](c, pr, 2).Topics[0].Partitions[0]; p.ErrorCode != kerr.InvalidRecord.Code {
+		t.Fatalf("v2 with a v2 batch: error %d", p.ErrorCode)
+	}
+	cl := tb.client(t, kgo.ConsumeTopics("legacy"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []*kgo.Record
+	for len(got) < 6 {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fs.Records()...)
+	}
+	for i, r := range got {
+		if want := []string{"a", "b", "c"}[i%3]; string(r.Value) != want || r.Offset != int64(i) || r.Timestamp.UnixMilli() != ts+int64(i%3) {
+			t.Fatalf("record %d: offset %d value %q ts %d", i, r.Offset, r.Value, r.Timestamp.UnixMilli())
+		}
 	}
 }

@@ -88,7 +88,7 @@ func TestUnsupportedVersionClosesConnection(t *testing.T) {
 		key     int16
 		version int16
 	}{
-		{"produce v2 (too old)", kmsg.Produce.Int16(), 2},
+		{"fetch v3 (too old)", kmsg.Fetch.Int16(), 3},
 		{"fetch v99", kmsg.Fetch.Int16(), 99},
 		{"unknown key", 9999, 0},
 		{"known key not served (JoinGroup)", kmsg.JoinGroup.Int16(), 0},

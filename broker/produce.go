@@ -44,7 +44,7 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 			case t == nil || t.partition(rp.Partition) == nil:
 				err = kerr.UnknownTopicOrPartition
 			default:
-				err = b.appendPartition(t, &sp, rp.Records)
+				err = b.appendPartition(t, &sp, rp.Records, req.Version)
 			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
@@ -62,9 +62,17 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 	return resp
 }
 
-func (b *Broker) appendPartition(t *topic, sp *kmsg.ProduceResponseTopicPartition, records []byte) error {
+func (b *Broker) appendPartition(t *topic, sp *kmsg.ProduceResponseTopicPartition, records []byte, version int16) error {
 	if len(records) == 0 {
 		return fmt.Errorf("%w: no record batches", segment.ErrCorruptBatch)
+	}
+	if version < 3 {
+		// Produce v0-v2 carry the legacy message formats (magic 0 and 1);
+		// the log stores only RecordBatch v2, so convert, as Kafka 3.x did.
+		var err error
+		if records, err = segment.UpconvertMessageSet(records, int(t.cfg.MaxMessageBytes)); err != nil {
+			return fmt.Errorf("topic %s partition %d: legacy message set: %w", t.name, sp.Partition, err)
+		}
 	}
 	// Client-written control batches or transactional batches would need a
 	// transaction coordinator that does not exist yet.

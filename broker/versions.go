@@ -9,8 +9,13 @@ type versionRange struct{ min, max int16 }
 
 // supported lists every API the broker answers. Minimums are the oldest
 // versions today's clients send; maximums are the newest kmsg defines.
+//
+// Produce starts at v0 although clients send v3+: librdkafka up to 2.11.0
+// (Debian's kcat among them) turns gzip, snappy and lz4 off unless the
+// broker's Produce range reaches v0. v0-v2 are really served: their legacy
+// message sets are converted to RecordBatch v2 (segment.UpconvertMessageSet).
 var supported = map[int16]versionRange{
-	kmsg.Produce.Int16():                 {3, 13},
+	kmsg.Produce.Int16():                 {0, 13},
 	kmsg.Fetch.Int16():                   {4, 18},
 	kmsg.ListOffsets.Int16():             {1, 11},
 	kmsg.Metadata.Int16():                {0, 13},
