@@ -39,13 +39,14 @@ type ConnInfo struct {
 // Handler serves requests.
 type Handler interface {
 	// Handle returns the response to req, or nil when there is none (Produce
-	// with acks=0). It runs on its own goroutine, at most
-	// Config.MaxInFlightPerConn at once per connection, and may block
-	// (long-polling Fetch), but must return soon after ctx is done: ctx is
-	// cancelled when the connection dies or the engine is closing, and
-	// Engine.Close waits for every handler. Responses are written in request
-	// order regardless of the order handlers finish in. A panic is recovered
-	// and closes the connection.
+	// with acks=0). The requests of one connection are handled one at a
+	// time, in arrival order (clients rely on pipelined Produce requests
+	// being applied in order), while up to Config.MaxInFlightPerConn more
+	// are read ahead; different connections are handled concurrently.
+	// Handle may block (long-polling Fetch), but must return soon after ctx
+	// is done: ctx is cancelled when the connection dies or the engine is
+	// closing, and Engine.Close waits for every handler. A panic is
+	// recovered and closes the connection.
 	Handle(ctx context.Context, req *Request) *Response
 }
 
@@ -92,7 +93,7 @@ type Stats struct {
 
 // Defaults of Config.
 const (
-	// DefaultMaxInFlightPerConn bounds concurrent requests per connection.
+	// DefaultMaxInFlightPerConn bounds the requests read ahead per connection.
 	// Kafka's queued.max.requests (500) is broker wide; well-behaved clients
 	// pipeline at most max.in.flight.requests.per.connection (5 by default),
 	// so 32 leaves room without letting one connection hog the broker.
@@ -107,9 +108,9 @@ type Config struct {
 	// frame size closes the connection. Default DefaultMaxRequestBytes.
 	MaxRequestBytes int32
 	// MaxInFlightPerConn is the number of requests of one connection that
-	// may be in progress (read but not yet answered) at once. When reached,
-	// the engine stops reading from that connection: that is the
-	// back-pressure. Default DefaultMaxInFlightPerConn.
+	// may be read but not yet answered at once (one being handled, the rest
+	// queued). When reached, the engine stops reading from that connection:
+	// that is the back-pressure. Default DefaultMaxInFlightPerConn.
 	MaxInFlightPerConn int
 	// IdleTimeout closes a connection that has neither sent a request nor
 	// had one in progress for this long (connections.max.idle.ms). It also
