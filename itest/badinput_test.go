@@ -66,8 +66,10 @@ var abuses = []abuse{
 // TestBadInputKeepsBrokerAlive: malformed frames, bad batches and bad
 // names are refused without crashing the broker, writing anything, or
 // leaking file descriptors.
-func TestBadInputKeepsBrokerAlive(t *testing.T) {
-	b := startBroker(t, t.TempDir())
+func TestBadInputKeepsBrokerAlive(t *testing.T) { forEachEngine(t, testBadInputKeepsBrokerAlive) }
+
+func testBadInputKeepsBrokerAlive(t *testing.T, engine string) {
+	b := startBroker(t, engine, t.TempDir())
 	const topic, small = "sane", "small"
 	createTopic(t, b.Addr(), topic, 1, nil)
 	mmb := "1000"

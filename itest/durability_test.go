@@ -17,9 +17,11 @@ import (
 
 // TestAcksAllSurvivesCleanRestart: records acknowledged with acks=all are
 // all there, unchanged, after a clean restart, and the topic keeps its ID.
-func TestAcksAllSurvivesCleanRestart(t *testing.T) {
+func TestAcksAllSurvivesCleanRestart(t *testing.T) { forEachEngine(t, testAcksAllSurvivesCleanRestart) }
+
+func testAcksAllSurvivesCleanRestart(t *testing.T, engine string) {
 	dir := t.TempDir()
-	b := startBroker(t, dir)
+	b := startBroker(t, engine, dir)
 	const topic, n = "clean-restart", 500
 	id := createTopic(t, b.Addr(), topic, 3, nil)
 	cl := newClient(t, b.Addr(), kgo.RequiredAcks(kgo.AllISRAcks()))
@@ -32,7 +34,7 @@ func TestAcksAllSurvivesCleanRestart(t *testing.T) {
 	cl.Close()
 	b.Stop()
 
-	b2 := startBroker(t, dir)
+	b2 := startBroker(t, engine, dir)
 	if !strings.Contains(b2.Log(), "unclean_shutdown=false") {
 		t.Errorf("second start does not report unclean_shutdown=false")
 	}
@@ -71,7 +73,9 @@ func TestAcksAllSurvivesCleanRestart(t *testing.T) {
 // TestKill9DuringProduceLoop: kill -9 of the broker in the middle of a
 // stream of acks=all produces loses no acknowledged record, and a corrupt
 // or torn tail is cut off at start-up without taking good records with it.
-func TestKill9DuringProduceLoop(t *testing.T) {
+func TestKill9DuringProduceLoop(t *testing.T) { forEachEngine(t, testKill9DuringProduceLoop) }
+
+func testKill9DuringProduceLoop(t *testing.T, engine string) {
 	for _, tc := range []struct {
 		name string
 		sets []string
@@ -79,18 +83,18 @@ func TestKill9DuringProduceLoop(t *testing.T) {
 		{"default-flush", nil},
 		{"flush-every-message", []string{"log.flush.interval.messages=1"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) { kill9Loop(t, tc.sets) })
+		t.Run(tc.name, func(t *testing.T) { kill9Loop(t, engine, tc.sets) })
 	}
 	t.Run("CorruptTail", func(t *testing.T) {
 		for _, mode := range []string{"flip-byte", "append-garbage", "truncate-mid-batch"} {
-			t.Run(mode, func(t *testing.T) { corruptTail(t, mode) })
+			t.Run(mode, func(t *testing.T) { corruptTail(t, engine, mode) })
 		}
 	})
 }
 
-func kill9Loop(t *testing.T, sets []string) {
+func kill9Loop(t *testing.T, engine string, sets []string) {
 	dir := t.TempDir()
-	b := startBroker(t, dir, sets...)
+	b := startBroker(t, engine, dir, sets...)
 	const topic = "kill9"
 	createTopic(t, b.Addr(), topic, 1, nil)
 	cl := newClient(t, b.Addr(), kgo.RequiredAcks(kgo.AllISRAcks()))
@@ -125,7 +129,7 @@ func kill9Loop(t *testing.T, sets []string) {
 		t.Fatalf("only %d records acknowledged in 1s; the loop did not get going", last+1)
 	}
 
-	b2 := startBroker(t, dir, sets...)
+	b2 := startBroker(t, engine, dir, sets...)
 	if !strings.Contains(b2.Log(), "unclean_shutdown=true") {
 		t.Errorf("restart after kill -9 does not report unclean_shutdown=true")
 	}
@@ -147,9 +151,9 @@ func kill9Loop(t *testing.T, sets []string) {
 
 // corruptTail damages the newest batch of a partition on disk and checks
 // that the broker cuts the log right before it.
-func corruptTail(t *testing.T, mode string) {
+func corruptTail(t *testing.T, engine, mode string) {
 	dir := t.TempDir()
-	b := startBroker(t, dir)
+	b := startBroker(t, engine, dir)
 	const topic = "tail"
 	createTopic(t, b.Addr(), topic, 1, nil)
 	cl := newClient(t, b.Addr(), kgo.ManualFlushing())
@@ -193,7 +197,7 @@ func corruptTail(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 
-	b2 := startBroker(t, dir)
+	b2 := startBroker(t, engine, dir)
 	if !strings.Contains(b2.Log(), "truncating log at corrupt or torn batch") || !strings.Contains(b2.Log(), "level=WARN") {
 		t.Errorf("restart does not warn about truncating the log")
 	}

@@ -42,7 +42,35 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "itest: building sluice:", err)
 		return 1
 	}
+	out, err := exec.Command(sluiceBin, "engines").Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "itest: sluice engines:", err)
+		return 1
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if why, ok := strings.CutPrefix(line, "uring: unavailable: "); ok {
+			uringUnavailable = why
+			fmt.Fprintln(os.Stderr, "itest: io_uring engine unavailable here, its test variants are skipped:", why)
+		}
+	}
 	return m.Run()
+}
+
+// uringUnavailable is why the io_uring engine cannot run on this machine
+// ("" when it can), as `sluice engines` reports it.
+var uringUnavailable string
+
+// forEachEngine runs fn once per network engine, as subtests engine=std and
+// engine=uring: the broker must behave the same on both.
+func forEachEngine(t *testing.T, fn func(t *testing.T, engine string)) {
+	for _, engine := range []string{"std", "uring"} {
+		t.Run("engine="+engine, func(t *testing.T) {
+			if engine == "uring" && uringUnavailable != "" {
+				t.Skip("io_uring engine unavailable:", uringUnavailable)
+			}
+			fn(t, engine)
+		})
+	}
 }
 
 // brokerProc is one running sluice broker process.
@@ -66,9 +94,10 @@ var listeningRE = regexp.MustCompile(`msg="broker listening".*\baddr=(127\.0\.0\
 // startBroker runs `sluice broker` on dataDir with an ephemeral port on
 // 127.0.0.1, waits until it listens and registers its stop (and the log
 // checks) with t.Cleanup.
-func startBroker(t testing.TB, dataDir string, sets ...string) *brokerProc {
+func startBroker(t testing.TB, engine, dataDir string, sets ...string) *brokerProc {
 	t.Helper()
 	args := []string{"broker",
+		"--set", "netio.engine=" + engine,
 		"--set", "listeners=PLAINTEXT://127.0.0.1:0",
 		"--set", "log.dirs=" + dataDir,
 		"--set", "log.level=debug",

@@ -11,9 +11,11 @@ import (
 // batch the broker already has is answered with the original offset, also
 // after a clean restart and after kill -9, and never written twice;
 // sequence gaps are refused.
-func TestIdempotentRetryAfterRestart(t *testing.T) {
+func TestIdempotentRetryAfterRestart(t *testing.T) { forEachEngine(t, testIdempotentRetryAfterRestart) }
+
+func testIdempotentRetryAfterRestart(t *testing.T, engine string) {
 	dir := t.TempDir()
-	b := startBroker(t, dir)
+	b := startBroker(t, engine, dir)
 	const topic = "idempotent"
 	createTopic(t, b.Addr(), topic, 1, nil)
 
@@ -44,11 +46,11 @@ func TestIdempotentRetryAfterRestart(t *testing.T) {
 	expectOffset(rc, "retry", batch0, 0)
 
 	b.Stop()
-	b = startBroker(t, dir)
+	b = startBroker(t, engine, dir)
 	expectOffset(dialRaw(t, b.Addr()), "retry after clean restart", batch0, 0)
 
 	b.Kill()
-	b = startBroker(t, dir)
+	b = startBroker(t, engine, dir)
 	rc = dialRaw(t, b.Addr())
 	expectOffset(rc, "retry after kill -9", batch0, 0)
 

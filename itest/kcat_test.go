@@ -57,10 +57,12 @@ func batchCodecs(t *testing.T, dataDir, topic string) map[int]int {
 
 // TestKcat: the stock librdkafka tool produces and consumes against Sluice,
 // and interoperates with franz-go in both directions, compressed.
-func TestKcat(t *testing.T) {
+func TestKcat(t *testing.T) { forEachEngine(t, testKcat) }
+
+func testKcat(t *testing.T, engine string) {
 	kcat := kcatBin(t)
 	dir := t.TempDir()
-	b := startBroker(t, dir)
+	b := startBroker(t, engine, dir)
 
 	var in, want strings.Builder
 	for i := range 100 {

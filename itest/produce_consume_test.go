@@ -17,8 +17,10 @@ import (
 // TestProduceConsumeEveryCodec: whatever codec a producer picks, a consumer
 // gets back every record exactly once, byte for byte, with its headers,
 // timestamp, partition and gap-free offsets.
-func TestProduceConsumeEveryCodec(t *testing.T) {
-	b := startBroker(t, t.TempDir())
+func TestProduceConsumeEveryCodec(t *testing.T) { forEachEngine(t, testProduceConsumeEveryCodec) }
+
+func testProduceConsumeEveryCodec(t *testing.T, engine string) {
+	b := startBroker(t, engine, t.TempDir())
 	codecs := []struct {
 		name  string
 		codec kgo.CompressionCodec
@@ -95,7 +97,11 @@ func TestProduceConsumeEveryCodec(t *testing.T) {
 // TestConsumeFromLatestAndByTimestamp covers the ways a consumer picks its
 // starting point: at the end, by timestamp, and the ListOffsets specials.
 func TestConsumeFromLatestAndByTimestamp(t *testing.T) {
-	b := startBroker(t, t.TempDir())
+	forEachEngine(t, testConsumeFromLatestAndByTimestamp)
+}
+
+func testConsumeFromLatestAndByTimestamp(t *testing.T, engine string) {
+	b := startBroker(t, engine, t.TempDir())
 	const topic = "by-time"
 	createTopic(t, b.Addr(), topic, 1, nil)
 	now := time.Now().Truncate(time.Millisecond)
@@ -244,8 +250,10 @@ func (h *listOffsetsHook) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _
 
 // TestLongPollWakesOnProduce: a fetch parked waiting for data returns as
 // soon as a record arrives, not at the end of its max wait.
-func TestLongPollWakesOnProduce(t *testing.T) {
-	b := startBroker(t, t.TempDir())
+func TestLongPollWakesOnProduce(t *testing.T) { forEachEngine(t, testLongPollWakesOnProduce) }
+
+func testLongPollWakesOnProduce(t *testing.T, engine string) {
+	b := startBroker(t, engine, t.TempDir())
 	rawTopic := "long-poll-raw"
 	createTopic(t, b.Addr(), rawTopic, 1, nil)
 

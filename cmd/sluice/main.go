@@ -13,6 +13,7 @@ const usage = `usage: sluice <command> [flags]
 
 commands:
   broker    run a broker (sluice broker --help for flags)
+  engines   report which network engines (std, uring) this machine can run
 `
 
 func main() {
@@ -27,6 +28,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "broker":
 		return runBroker(args[1:], stderr)
+	case "engines":
+		return runEngines(stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
