@@ -42,8 +42,9 @@ type Broker struct {
 	topics   *topicRegistry
 	sessions *fetchSessionCache
 
-	engine   netio.Engine
-	listener net.Listener
+	engine     netio.Engine
+	engineName string // the engine actually running: std or uring
+	listener   net.Listener
 
 	stop     chan struct{}
 	tasks    sync.WaitGroup
@@ -110,13 +111,17 @@ func (b *Broker) Listen() error {
 	if err != nil {
 		return fmt.Errorf("broker: listen %s: %w", l.Name, err)
 	}
-	b.listener = ln
-	b.engine = netio.NewStdEngine(netio.Config{
+	engine, name, err := b.newEngine(netio.Config{
 		MaxRequestBytes:    b.cfg.SocketRequestMaxBytes,
 		MaxInFlightPerConn: maxInFlightPerConn,
 		IdleTimeout:        time.Duration(b.cfg.ConnectionsMaxIdleMs) * time.Millisecond,
 		MaxConnections:     int(b.cfg.MaxConnections),
-	}, b, b.logger)
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	b.listener, b.engine, b.engineName = ln, engine, name
 	b.tasks.Add(1)
 	go func() {
 		defer b.tasks.Done()
@@ -125,9 +130,22 @@ func (b *Broker) Listen() error {
 		}
 	}()
 	b.startBackgroundTasks()
-	b.logger.Info("broker listening", "listener", l.Name, "addr", ln.Addr().String(), "node_id", b.cfg.NodeID, "cluster_id", b.meta.ClusterID())
+	b.logger.Info("broker listening", "listener", l.Name, "addr", ln.Addr().String(), "engine", name, "node_id", b.cfg.NodeID, "cluster_id", b.meta.ClusterID())
 	return nil
 }
+
+// newEngine builds the network engine netio.engine asks for.
+func (b *Broker) newEngine(cfg netio.Config) (netio.Engine, string, error) {
+	switch b.cfg.NetioEngine {
+	case "uring":
+		return nil, "", errors.New("broker: netio.engine=uring: the io_uring engine is not built yet")
+	default: // std, and auto while std is the only engine
+		return netio.NewStdEngine(cfg, b, b.logger), "std", nil
+	}
+}
+
+// EngineName is the network engine serving the listener (std or uring).
+func (b *Broker) EngineName() string { return b.engineName }
 
 // maxInFlightPerConn bounds concurrently handled requests of one connection;
 // clients pipeline at most a handful (Kafka's default is 5), so 32 leaves room
