@@ -29,6 +29,7 @@ func runBroker(args []string, stderr io.Writer) int {
 	cfgFile := fs.String("config", "", "properties `file` (Kafka's server.properties format); built-in defaults when empty")
 	var sets setFlags
 	fs.Var(&sets, "set", "override one setting, `key=value` (repeatable); applied after --config")
+	engine := fs.String("engine", "", "network `engine`: auto, uring or std (the same as --set netio.engine=...)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -38,6 +39,9 @@ func runBroker(args []string, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "sluice broker: unexpected argument %q\n", fs.Arg(0))
 		return 2
+	}
+	if *engine != "" {
+		sets = append(sets, "netio.engine="+*engine)
 	}
 	cfg, err := config.Load(*cfgFile, sets)
 	if err != nil {

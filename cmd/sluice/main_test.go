@@ -27,6 +27,7 @@ func TestBrokerRejectsBadSettings(t *testing.T) {
 		{[]string{"broker", "--config", props}, "log.segment.bytes"},
 		{[]string{"broker", "--config", filepath.Join(dir, "missing.properties")}, "missing.properties"},
 		{[]string{"broker", "extra-arg"}, "extra-arg"},
+		{[]string{"broker", "--engine", "epoll"}, "netio.engine"},
 		{[]string{"frobnicate"}, "frobnicate"},
 	} {
 		var stdout, stderr bytes.Buffer
