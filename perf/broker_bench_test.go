@@ -139,45 +139,9 @@ func BenchmarkConsume1KiB(b *testing.B) {
 }
 
 // BenchmarkFetchRaw measures the broker's fetch path without record
-// decoding: raw Fetch requests whose record bytes are counted, not parsed.
-// Throughput is reported per byte of record data.
-func BenchmarkFetchRaw(b *testing.B) {
-	seeds := brokers(b)
-	topic, id := newTopicID(b, seeds, 1)
-	const records = 20000 // 20 MiB of 1 KiB records, re-read from the start
-	produce(b, seeds, topic, records, 1024)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	ctx := context.Background()
-	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID, req.MaxBytes, req.SessionEpoch = -1, 16<<20, -1
-	part := kmsg.NewFetchRequestTopicPartition()
-	part.PartitionMaxBytes, part.CurrentLeaderEpoch, part.LastFetchedEpoch = 16<<20, -1, -1
-	req.Topics = []kmsg.FetchRequestTopic{{Topic: topic, TopicID: id, Partitions: []kmsg.FetchRequestTopicPartition{part}}}
-	var total int64
-	b.ResetTimer()
-	offset := int64(0)
-	for i := 0; i < b.N; i++ {
-		req.Topics[0].Partitions[0].FetchOffset = offset
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			b.Fatal(err)
-		}
-		p := resp.Topics[0].Partitions[0]
-		if p.ErrorCode != 0 {
-			b.Fatalf("fetch error %d", p.ErrorCode)
-		}
-		total += int64(len(p.RecordBatches))
-		if offset = lastOffset(p.RecordBatches) + 1; offset >= p.HighWatermark {
-			offset = 0
-		}
-	}
-	b.ReportMetric(float64(total)/b.Elapsed().Seconds()/1e6, "MB/s")
-	b.ReportMetric(float64(total)/float64(b.N), "bytes/fetch")
-}
+// decoding: raw Fetch requests whose record bytes are counted, not parsed
+// (the fetch workload of BenchmarkEngines, against any broker).
+func BenchmarkFetchRaw(b *testing.B) { engineFetch(b, brokers(b)[0]) }
 
 // lastOffset is the last offset of the last whole batch in raw.
 func lastOffset(raw []byte) int64 {
