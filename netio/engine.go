@@ -119,6 +119,10 @@ type Config struct {
 	// MaxConnections, if > 0, closes newly accepted connections right away
 	// while that many are open.
 	MaxConnections int
+	// Engine selects the implementation for NewEngine: EngineAuto (the
+	// default), EngineUring or EngineStd. Constructors of one specific
+	// engine ignore it.
+	Engine string
 }
 
 func (c Config) withDefaults() Config {

@@ -33,15 +33,53 @@ type testServer struct {
 	serve  chan error
 }
 
-// startEngine runs a std engine on a loopback listener; it is closed (and
-// Serve's return value checked) at the end of the test.
-func startEngine(t *testing.T, cfg Config, h Handler) *testServer {
+// newEngineFunc builds the engine under test.
+type newEngineFunc func(cfg Config, h Handler) Engine
+
+// forEachEngine runs test against every engine: std, and uring unless the
+// probe says io_uring cannot run here (then that subtest is skipped with
+// the reason).
+func forEachEngine(t *testing.T, test func(t *testing.T, ne newEngineFunc)) {
+	forEachEngineKind(t, func(t *testing.T, kind string) {
+		test(t, func(cfg Config, h Handler) Engine { return makeEngine(t, kind, cfg, h, testLogger(t)) })
+	})
+}
+
+// forEachEngineKind runs test once per engine name (EngineStd, EngineUring),
+// skipping uring where it is unavailable.
+func forEachEngineKind(t *testing.T, test func(t *testing.T, kind string)) {
+	for _, kind := range []string{EngineStd, EngineUring} {
+		t.Run("engine="+kind, func(t *testing.T) {
+			if kind == EngineUring {
+				if err := UringSupported(); err != nil {
+					t.Skipf("io_uring unavailable: %v", err)
+				}
+			}
+			test(t, kind)
+		})
+	}
+}
+
+// makeEngine builds the engine named kind.
+func makeEngine(t testing.TB, kind string, cfg Config, h Handler, logger *slog.Logger) Engine {
+	t.Helper()
+	cfg.Engine = kind
+	e, got, err := NewEngine(cfg, h, logger)
+	if err != nil || got != kind {
+		t.Fatalf("NewEngine(%q) = %q, %v", kind, got, err)
+	}
+	return e
+}
+
+// startEngine runs an engine made by ne on a loopback listener; it is
+// closed (and Serve's return value checked) at the end of the test.
+func startEngine(t *testing.T, ne newEngineFunc, cfg Config, h Handler) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &testServer{eng: NewStdEngine(cfg, h, testLogger(t)), addr: ln.Addr().String(), serve: make(chan error, 1)}
+	s := &testServer{eng: ne(cfg, h), addr: ln.Addr().String(), serve: make(chan error, 1)}
 	go func() { s.serve <- s.eng.Serve(ln) }()
 	t.Cleanup(func() { s.close(t) })
 	return s

@@ -9,7 +9,9 @@ import (
 	"time"
 )
 
-func TestCloseWithBlockedHandlers(t *testing.T) {
+func TestCloseWithBlockedHandlers(t *testing.T) { forEachEngine(t, testCloseWithBlockedHandlers) }
+
+func testCloseWithBlockedHandlers(t *testing.T, ne newEngineFunc) {
 	check := leakCheck(t)
 	var started, cancelled atomic.Int64
 	h := HandlerFunc(func(ctx context.Context, req *Request) *Response {
@@ -18,7 +20,7 @@ func TestCloseWithBlockedHandlers(t *testing.T) {
 		cancelled.Add(1)
 		return echoCorr(ctx, req)
 	})
-	s := startEngine(t, Config{}, h)
+	s := startEngine(t, ne, Config{}, h)
 	var clients []*testClient
 	for range 5 {
 		c := dial(t, s)
@@ -48,14 +50,16 @@ func TestCloseWithBlockedHandlers(t *testing.T) {
 	check()
 }
 
-func TestIdleTimeout(t *testing.T) {
+func TestIdleTimeout(t *testing.T) { forEachEngine(t, testIdleTimeout) }
+
+func testIdleTimeout(t *testing.T, ne newEngineFunc) {
 	h := HandlerFunc(func(ctx context.Context, req *Request) *Response {
 		if req.CorrelationID == 1 {
 			time.Sleep(400 * time.Millisecond) // longer than the idle timeout
 		}
 		return echoCorr(ctx, req)
 	})
-	s := startEngine(t, Config{IdleTimeout: 100 * time.Millisecond}, h)
+	s := startEngine(t, ne, Config{IdleTimeout: 100 * time.Millisecond}, h)
 	idle := dial(t, s)
 	busy := dial(t, s)
 	busy.send(keyMetadata, 1, 1, nil)
@@ -70,8 +74,10 @@ func TestIdleTimeout(t *testing.T) {
 	busy.expectClosed() // idle after its response
 }
 
-func TestMaxConnections(t *testing.T) {
-	s := startEngine(t, Config{MaxConnections: 2}, HandlerFunc(echoCorr))
+func TestMaxConnections(t *testing.T) { forEachEngine(t, testMaxConnections) }
+
+func testMaxConnections(t *testing.T, ne newEngineFunc) {
+	s := startEngine(t, ne, Config{MaxConnections: 2}, HandlerFunc(echoCorr))
 	a, b := dial(t, s), dial(t, s)
 	for i, c := range []*testClient{a, b} {
 		c.send(keyMetadata, 1, int32(i), nil)
@@ -91,10 +97,12 @@ func TestMaxConnections(t *testing.T) {
 	}
 }
 
-func TestServeAfterClose(t *testing.T) {
-	s := startEngine(t, Config{}, HandlerFunc(echoCorr))
+func TestServeAfterClose(t *testing.T) { forEachEngine(t, testServeAfterClose) }
+
+func testServeAfterClose(t *testing.T, ne newEngineFunc) {
+	s := startEngine(t, ne, Config{}, HandlerFunc(echoCorr))
 	s.close(t)
-	eng := NewStdEngine(Config{}, HandlerFunc(echoCorr), nil)
+	eng := ne(Config{}, HandlerFunc(echoCorr))
 	eng.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -105,7 +113,9 @@ func TestServeAfterClose(t *testing.T) {
 	}
 }
 
-func TestReleaseOnWriteFailure(t *testing.T) {
+func TestReleaseOnWriteFailure(t *testing.T) { forEachEngine(t, testReleaseOnWriteFailure) }
+
+func testReleaseOnWriteFailure(t *testing.T, ne newEngineFunc) {
 	check := leakCheck(t)
 	var rel countingRelease
 	var conns sync.Map
@@ -114,7 +124,7 @@ func TestReleaseOnWriteFailure(t *testing.T) {
 		conns.Store(req.Conn.ID, req.Conn)
 		return rel.respond(big)
 	})
-	s := startEngine(t, Config{}, h)
+	s := startEngine(t, ne, Config{}, h)
 	for range 3 {
 		c := dial(t, s)
 		c.send(keyMetadata, 1, 1, nil)
@@ -144,12 +154,14 @@ func TestReleaseOnWriteFailure(t *testing.T) {
 	check()
 }
 
-func TestHalfCloseStillAnswered(t *testing.T) {
+func TestHalfCloseStillAnswered(t *testing.T) { forEachEngine(t, testHalfCloseStillAnswered) }
+
+func testHalfCloseStillAnswered(t *testing.T, ne newEngineFunc) {
 	h := HandlerFunc(func(ctx context.Context, req *Request) *Response {
 		time.Sleep(20 * time.Millisecond)
 		return echoCorr(ctx, req)
 	})
-	s := startEngine(t, Config{}, h)
+	s := startEngine(t, ne, Config{}, h)
 	c := dial(t, s)
 	c.send(keyMetadata, 1, 1, nil)
 	c.send(keyMetadata, 1, 2, nil)
@@ -162,13 +174,15 @@ func TestHalfCloseStillAnswered(t *testing.T) {
 	c.expectClosed()
 }
 
-func TestCloseAfter(t *testing.T) {
+func TestCloseAfter(t *testing.T) { forEachEngine(t, testCloseAfter) }
+
+func testCloseAfter(t *testing.T, ne newEngineFunc) {
 	h := HandlerFunc(func(ctx context.Context, req *Request) *Response {
 		r := echoCorr(ctx, req)
 		r.CloseAfter = req.Version > 5
 		return r
 	})
-	s := startEngine(t, Config{}, h)
+	s := startEngine(t, ne, Config{}, h)
 	c := dial(t, s)
 	c.send(keyMetadata, 1, 1, nil)
 	c.send(keyMetadata, 6, 2, nil)
@@ -180,6 +194,10 @@ func TestCloseAfter(t *testing.T) {
 }
 
 func TestCloseAfterWithoutPartsWritesNothing(t *testing.T) {
+	forEachEngine(t, testCloseAfterWithoutPartsWritesNothing)
+}
+
+func testCloseAfterWithoutPartsWritesNothing(t *testing.T, ne newEngineFunc) {
 	check := leakCheck(t)
 	h := HandlerFunc(func(ctx context.Context, req *Request) *Response {
 		if req.CorrelationID == 2 {
@@ -187,7 +205,7 @@ func TestCloseAfterWithoutPartsWritesNothing(t *testing.T) {
 		}
 		return echoCorr(ctx, req)
 	})
-	s := startEngine(t, Config{}, h)
+	s := startEngine(t, ne, Config{}, h)
 	c := dial(t, s)
 	c.send(keyMetadata, 1, 1, nil)
 	c.send(keyMetadata, 1, 2, nil)

@@ -26,6 +26,10 @@ func echoCorr(ctx context.Context, req *Request) *Response {
 }
 
 func TestInOrderResponsesWithOutOfOrderHandlers(t *testing.T) {
+	forEachEngine(t, testInOrderResponsesWithOutOfOrderHandlers)
+}
+
+func testInOrderResponsesWithOutOfOrderHandlers(t *testing.T, ne newEngineFunc) {
 	check := leakCheck(t)
 	var running, maxRunning atomic.Int64
 	h := HandlerFunc(func(ctx context.Context, req *Request) *Response {
@@ -36,7 +40,7 @@ func TestInOrderResponsesWithOutOfOrderHandlers(t *testing.T) {
 		running.Add(-1)
 		return echoCorr(ctx, req)
 	})
-	s := startEngine(t, Config{MaxInFlightPerConn: 64}, h)
+	s := startEngine(t, ne, Config{MaxInFlightPerConn: 64}, h)
 	const conns, n = 4, 300
 	var wg sync.WaitGroup
 	for range conns {
@@ -75,7 +79,9 @@ func TestInOrderResponsesWithOutOfOrderHandlers(t *testing.T) {
 	check()
 }
 
-func TestNilResponsesSkipped(t *testing.T) {
+func TestNilResponsesSkipped(t *testing.T) { forEachEngine(t, testNilResponsesSkipped) }
+
+func testNilResponsesSkipped(t *testing.T, ne newEngineFunc) {
 	h := HandlerFunc(func(ctx context.Context, req *Request) *Response {
 		time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
 		if req.CorrelationID%3 == 0 { // acks=0 style
@@ -83,7 +89,7 @@ func TestNilResponsesSkipped(t *testing.T) {
 		}
 		return echoCorr(ctx, req)
 	})
-	s := startEngine(t, Config{}, h)
+	s := startEngine(t, ne, Config{}, h)
 	c := dial(t, s)
 	const n = 100
 	for i := range n {
@@ -104,7 +110,9 @@ func TestNilResponsesSkipped(t *testing.T) {
 	})
 }
 
-func TestResponseHeaderBytes(t *testing.T) {
+func TestResponseHeaderBytes(t *testing.T) { forEachEngine(t, testResponseHeaderBytes) }
+
+func testResponseHeaderBytes(t *testing.T, ne newEngineFunc) {
 	var got sync.Map
 	h := HandlerFunc(func(ctx context.Context, req *Request) *Response {
 		got.Store(req.CorrelationID, req)
@@ -112,7 +120,7 @@ func TestResponseHeaderBytes(t *testing.T) {
 		r.AppendBytes([]byte{0xAA, 0xBB})
 		return r
 	})
-	s := startEngine(t, Config{}, h)
+	s := startEngine(t, ne, Config{}, h)
 	c := dial(t, s)
 	cases := []struct {
 		name         string
@@ -163,7 +171,11 @@ func TestResponseHeaderBytes(t *testing.T) {
 }
 
 func TestOversizedAndNegativeFramesClose(t *testing.T) {
-	s := startEngine(t, Config{MaxRequestBytes: 1024}, HandlerFunc(echoCorr))
+	forEachEngine(t, testOversizedAndNegativeFramesClose)
+}
+
+func testOversizedAndNegativeFramesClose(t *testing.T, ne newEngineFunc) {
+	s := startEngine(t, ne, Config{MaxRequestBytes: 1024}, HandlerFunc(echoCorr))
 	c := dial(t, s)
 	c.send(keyMetadata, 1, 1, make([]byte, 900)) // fits
 	if corr, _ := c.recvFor(keyMetadata, 1); corr != 1 {
@@ -179,8 +191,12 @@ func TestOversizedAndNegativeFramesClose(t *testing.T) {
 }
 
 func TestGarbageAndHalfFramesDoNotLeak(t *testing.T) {
+	forEachEngine(t, testGarbageAndHalfFramesDoNotLeak)
+}
+
+func testGarbageAndHalfFramesDoNotLeak(t *testing.T, ne newEngineFunc) {
 	check := leakCheck(t)
-	s := startEngine(t, Config{}, HandlerFunc(echoCorr))
+	s := startEngine(t, ne, Config{}, HandlerFunc(echoCorr))
 	full := frame(keyMetadata, 1, 1, nil, []byte("hello"))
 	inputs := [][]byte{
 		{},
@@ -224,7 +240,9 @@ func (c *countingRelease) respond(body []byte) *Response {
 	return r
 }
 
-func TestReleaseExactlyOnce(t *testing.T) {
+func TestReleaseExactlyOnce(t *testing.T) { forEachEngine(t, testReleaseExactlyOnce) }
+
+func testReleaseExactlyOnce(t *testing.T, ne newEngineFunc) {
 	var rel countingRelease
 	var blocked atomic.Int64
 	h := HandlerFunc(func(ctx context.Context, req *Request) *Response {
@@ -235,7 +253,7 @@ func TestReleaseExactlyOnce(t *testing.T) {
 		}
 		return rel.respond(corrBody(req.CorrelationID))
 	})
-	s := startEngine(t, Config{}, h)
+	s := startEngine(t, ne, Config{}, h)
 
 	// Success: every written response is released once.
 	c := dial(t, s)
@@ -274,13 +292,17 @@ func TestReleaseExactlyOnce(t *testing.T) {
 }
 
 func TestHandlerPanicClosesConnection(t *testing.T) {
+	forEachEngine(t, testHandlerPanicClosesConnection)
+}
+
+func testHandlerPanicClosesConnection(t *testing.T, ne newEngineFunc) {
 	h := HandlerFunc(func(ctx context.Context, req *Request) *Response {
 		if req.CorrelationID == 13 {
 			panic("boom")
 		}
 		return echoCorr(ctx, req)
 	})
-	s := startEngine(t, Config{}, h)
+	s := startEngine(t, ne, Config{}, h)
 	c := dial(t, s)
 	c.send(keyMetadata, 1, 12, nil)
 	if corr, _ := c.recvFor(keyMetadata, 1); corr != 12 {
@@ -305,7 +327,9 @@ type fdFile struct{ f *os.File }
 func (f fdFile) ReadAt(p []byte, off int64) (int, error) { return f.f.ReadAt(p, off) }
 func (f fdFile) Fd() uintptr                             { return f.f.Fd() }
 
-func TestZeroCopySendfile(t *testing.T) {
+func TestZeroCopySendfile(t *testing.T) { forEachEngine(t, testZeroCopySendfile) }
+
+func testZeroCopySendfile(t *testing.T, ne newEngineFunc) {
 	data := make([]byte, 3<<20)
 	for i := range data {
 		data[i] = byte(rand.Uint32())
@@ -328,7 +352,7 @@ func TestZeroCopySendfile(t *testing.T) {
 		r.AppendBytes(suffix)
 		return r
 	})
-	s := startEngine(t, Config{}, h)
+	s := startEngine(t, ne, Config{}, h)
 	c := dial(t, s)
 	c.send(keyMetadata, 1, 5, nil)
 	corr, body := c.recvFor(keyMetadata, 1)
@@ -350,14 +374,16 @@ func TestZeroCopySendfile(t *testing.T) {
 	}
 }
 
-func TestReaderAtWithoutFdIsCopied(t *testing.T) {
+func TestReaderAtWithoutFdIsCopied(t *testing.T) { forEachEngine(t, testReaderAtWithoutFdIsCopied) }
+
+func testReaderAtWithoutFdIsCopied(t *testing.T, ne newEngineFunc) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), 20000) // 320000 bytes, > copy buffer
 	h := HandlerFunc(func(ctx context.Context, req *Request) *Response {
 		r := &Response{}
 		r.AppendFile(bytes.NewReader(data), 7, int64(len(data)-7))
 		return r
 	})
-	s := startEngine(t, Config{}, h)
+	s := startEngine(t, ne, Config{}, h)
 	c := dial(t, s)
 	c.send(keyMetadata, 9, 1, nil) // flexible: 9-byte header
 	corr, body := c.recvFor(keyMetadata, 9)
@@ -371,12 +397,16 @@ func TestReaderAtWithoutFdIsCopied(t *testing.T) {
 }
 
 func TestShortFileRangeClosesConnection(t *testing.T) {
+	forEachEngine(t, testShortFileRangeClosesConnection)
+}
+
+func testShortFileRangeClosesConnection(t *testing.T, ne newEngineFunc) {
 	h := HandlerFunc(func(ctx context.Context, req *Request) *Response {
 		r := &Response{}
 		r.AppendFile(bytes.NewReader([]byte("short")), 0, 100)
 		return r
 	})
-	s := startEngine(t, Config{}, h)
+	s := startEngine(t, ne, Config{}, h)
 	c := dial(t, s)
 	c.send(keyMetadata, 1, 1, nil)
 	if _, err := c.recv(); err == nil {
@@ -385,7 +415,9 @@ func TestShortFileRangeClosesConnection(t *testing.T) {
 	eventually(t, "closed", func() bool { return s.eng.Stats().Open == 0 })
 }
 
-func TestBackPressureBoundsInFlight(t *testing.T) {
+func TestBackPressureBoundsInFlight(t *testing.T) { forEachEngine(t, testBackPressureBoundsInFlight) }
+
+func testBackPressureBoundsInFlight(t *testing.T, ne newEngineFunc) {
 	// One connection's requests are handled one at a time, in order; the
 	// limit bounds how many are read ahead while one is being handled.
 	const limit = 4
@@ -402,7 +434,7 @@ func TestBackPressureBoundsInFlight(t *testing.T) {
 		running.Add(-1)
 		return echoCorr(ctx, req)
 	})
-	s := startEngine(t, Config{MaxInFlightPerConn: limit}, h)
+	s := startEngine(t, ne, Config{MaxInFlightPerConn: limit}, h)
 	c := dial(t, s)
 	for i := range 20 {
 		c.send(keyMetadata, 1, int32(i), nil)

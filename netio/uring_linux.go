@@ -1,0 +1,242 @@
+//go:build linux
+
+// The io_uring engine.
+//
+// # Design
+//
+// Rings. The engine runs one io_uring ring per worker, workers = GOMAXPROCS
+// (at least 1). Each ring is driven by its own goroutine locked to an OS
+// thread (runtime.LockOSThread), because the ring is created with
+// IORING_SETUP_SINGLE_ISSUER: only that thread ever submits to it, so no
+// lock guards the submission queue. All connection state that the kernel
+// touches (sockets, buffers, iovecs, pipes) is owned by that goroutine.
+//
+// Accept. Serve hands a duplicate of the listener's descriptor to one ring,
+// which keeps one multishot IORING_OP_ACCEPT armed on it. Accepted sockets
+// are spread round robin over all rings; a socket for another ring travels
+// through that ring's inbox (see wake-ups). The net.Listener stays open
+// until Serve returns so the address remains ours.
+//
+// Receive. Every connection has one multishot IORING_OP_RECV armed that
+// picks buffers from the ring's provided-buffer ring (IORING_REGISTER_PBUF_RING,
+// 128 buffers of 64 KiB). A completion's bytes are copied once, into the
+// frame being reassembled (a frame's buffer is allocated when its size
+// prefix arrives, growing in 1 MiB steps so an announced but unsent frame
+// cannot make us allocate it all), and the provided buffer goes back to the
+// kernel at once. ENOBUFS (all buffers in use) is counted per ring and the
+// receive re-armed. Complete frames wait in a per-connection queue and are
+// dispatched while fewer than MaxInFlightPerConn requests are in flight;
+// when the limit is reached the receive is cancelled and only re-armed once
+// a response frees a slot: that is the back-pressure, and RequestsIn counts
+// dispatched requests exactly like the std engine.
+//
+// Handlers. As in the std engine, each connection has one processor
+// goroutine calling Handler.Handle for its requests one at a time, in
+// arrival order; handlers never run on a ring goroutine. Results go back to
+// the ring through a mutex-protected inbox plus a wake-up.
+//
+// Wake-ups use an eventfd per ring on which the ring always keeps an
+// IORING_OP_READ pending. We chose it over IORING_OP_MSG_RING because the
+// senders (processor goroutines, Serve, Close) have no ring of their own:
+// MSG_RING needs a source ring, while an eventfd write works from any
+// goroutine with one syscall, and the inbox only writes it when it turns
+// non-empty, so a burst of results costs one wake-up.
+//
+// Send. One response per connection is written at a time, in request order,
+// prefixed with the header from putResponseHeader/FlexibleResponse. A run of
+// byte parts (the header in front of the first) goes out with one
+// IORING_OP_SENDMSG gathering all of them; partial sends resubmit the rest.
+// A file range whose source has a descriptor (FdSource) is spliced with
+// IORING_OP_SPLICE in two steps, file -> per-connection pipe (F_SETPIPE_SZ
+// 1 MiB) -> socket, resubmitting after short splices; those bytes count as
+// BytesZeroCopy. Two steps rather than linked SQEs, because a linked pair
+// cannot express "send what the first one actually moved" after a short
+// splice, and the extra completion costs little next to 1 MiB of data.
+// The pipe is per connection so one stalled peer cannot hold a pipe another
+// connection needs. A file range without a descriptor is read with ReadAt
+// into a pooled 64 KiB buffer and sent (counted as copied). All SQEs
+// prepared in one loop iteration are submitted with one io_uring_enter.
+//
+// Never wedge a ring. The ring goroutine never blocks except in
+// io_uring_enter waiting for completions; splice to a socket that stopped
+// reading blocks only an io-wq worker. A timeout SQE (IORING_OP_TIMEOUT,
+// tick = IdleTimeout/4, at most 250 ms) wakes the ring to close idle
+// connections and those whose current response has been writing for longer
+// than IdleTimeout. Killing a connection shuts its socket down (which fails
+// every pending operation on it, including a blocked splice), cancels its
+// operations, and closes the descriptor only after every operation has
+// completed, so the kernel never writes into memory we consider free.
+//
+// Close. Close marks the engine closed, tells every ring to cancel its
+// accepts and kill its connections, waits until they did, cancels the
+// handler contexts, then waits for every goroutine; each ring tears down
+// (buffer ring, eventfd, ring) once nothing of it is in flight.
+//
+// Kernel. Multishot accept, multishot receive and provided-buffer rings
+// together need Linux 6.0 or later; NewEngine("auto") probes for them (and
+// for every opcode used) and falls back to the std engine otherwise.
+package netio
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// uringEngine is the io_uring Engine. See the comment at the top of the file.
+type uringEngine struct {
+	cfg    Config
+	h      Handler
+	log    *slog.Logger
+	ctx    context.Context // parent of every connection context
+	cancel context.CancelFunc
+	nextID atomic.Uint64 // connection and listener ids
+	st     counters
+	rings  []*uRing
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup // rings, processors and Serve calls
+}
+
+// NewUringEngine returns an Engine built on io_uring (see the package
+// comment of uring_linux.go for the design). It fails when io_uring cannot
+// be used here; NewEngine with "auto" falls back to the std engine instead.
+// logger may be nil.
+func NewUringEngine(cfg Config, h Handler, logger *slog.Logger) (Engine, error) {
+	if err := UringSupported(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &uringEngine{
+		cfg:    cfg.withDefaults(),
+		h:      h,
+		log:    logger.With("engine", "uring"),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+	n := max(runtime.GOMAXPROCS(0), 1)
+	for i := range n {
+		r := newURing(e, i)
+		ready := make(chan error, 1)
+		e.wg.Add(1)
+		go r.run(ready)
+		if err := <-ready; err != nil {
+			// Stop the rings already running before giving up.
+			e.Close()
+			return nil, fmt.Errorf("netio: starting io_uring ring %d: %w", i, err)
+		}
+		e.rings = append(e.rings, r)
+	}
+	return e, nil
+}
+
+func (e *uringEngine) Serve(ln net.Listener) error {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		ln.Close()
+		return fmt.Errorf("netio: the uring engine serves only *net.TCPListener, got %T", ln)
+	}
+	fd, err := dupListenerFd(tl)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("netio: duplicating listener %v: %w", ln.Addr(), err)
+	}
+	l := &uListener{id: e.nextID.Add(1), fd: fd, addr: ln.Addr(), done: make(chan error, 1)}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		unix.Close(fd)
+		ln.Close()
+		return ErrEngineClosed
+	}
+	e.wg.Add(1)
+	// Posted under mu: Close posts its close message under mu too, so a
+	// ring always sees this listener before it is told to close.
+	e.rings[int(l.id)%len(e.rings)].post(ringMsg{kind: msgListen, l: l})
+	e.mu.Unlock()
+	defer e.wg.Done()
+	err = <-l.done
+	ln.Close()
+	return err
+}
+
+// dupListenerFd returns a close-on-exec duplicate of the listener's socket,
+// so the ring's accept does not depend on Go's descriptor, which the
+// runtime poller owns.
+func dupListenerFd(tl *net.TCPListener) (int, error) {
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) {
+		fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	return fd, derr
+}
+
+func (e *uringEngine) Close() error {
+	e.mu.Lock()
+	first := !e.closed
+	e.closed = true
+	var acks []chan struct{}
+	if first {
+		for _, r := range e.rings {
+			ack := make(chan struct{})
+			acks = append(acks, ack)
+			r.post(ringMsg{kind: msgClose, ack: ack})
+		}
+	}
+	e.mu.Unlock()
+	// Connections are killed before the shared context is cancelled, so
+	// no handler that returns on cancellation gets its response written.
+	for _, ack := range acks {
+		<-ack
+	}
+	e.cancel()
+	e.wg.Wait()
+	return nil
+}
+
+func (e *uringEngine) Stats() Stats {
+	s := &e.st
+	return Stats{
+		Accepted:      s.accepted.Load(),
+		Refused:       s.refused.Load(),
+		Closed:        s.closed.Load(),
+		Open:          s.open.Load(),
+		RequestsIn:    s.requestsIn.Load(),
+		ResponsesOut:  s.responsesOut.Load(),
+		BytesIn:       s.bytesIn.Load(),
+		BytesCopied:   s.bytesCopied.Load(),
+		BytesZeroCopy: s.bytesZeroCopy.Load(),
+		HandlerPanics: s.panicsSeen.Load(),
+	}
+}
+
+// RingStats returns one snapshot per ring, in ring order.
+func (e *uringEngine) RingStats() []RingStats {
+	out := make([]RingStats, len(e.rings))
+	for i, r := range e.rings {
+		out[i] = RingStats{
+			Submissions:     r.submissions.Load(),
+			Completions:     r.completions.Load(),
+			BufferExhausted: r.enobufs.Load(),
+			BytesSpliced:    r.spliced.Load(),
+		}
+	}
+	return out
+}
