@@ -275,7 +275,11 @@ func TestOffsetsAPIs(t *testing.T) {
 }
 
 func TestProduceRejectsBadBatchesWritingNothing(t *testing.T) {
-	tb := startTestBroker(t)
+	forEachEngine(t, testProduceRejectsBadBatchesWritingNothing)
+}
+
+func testProduceRejectsBadBatchesWritingNothing(t *testing.T, engine string) {
+	tb := startTestBroker(t, "netio.engine="+engine)
 	tb.createTopic(t, "p", 1, nil)
 	c := tb.raw(t)
 	produce := func(records []byte, acks int16) int16 {
@@ -331,8 +335,10 @@ func testBatch(size int) []byte {
 
 // acks=0 gets no response; a failed acks=0 produce closes the connection,
 // the only way to tell such a client.
-func TestAcksZero(t *testing.T) {
-	tb := startTestBroker(t)
+func TestAcksZero(t *testing.T) { forEachEngine(t, testAcksZero) }
+
+func testAcksZero(t *testing.T, engine string) {
+	tb := startTestBroker(t, "netio.engine="+engine)
 	tb.createTopic(t, "z0", 1, nil)
 	c := tb.raw(t)
 	pr := kmsg.NewPtrProduceRequest()

@@ -11,7 +11,11 @@ import (
 // Every version ApiVersions advertises must be answered with a response
 // that decodes at that version: the table and the handlers cannot drift.
 func TestEveryAdvertisedVersionAnswers(t *testing.T) {
-	tb := startTestBroker(t)
+	forEachEngine(t, testEveryAdvertisedVersionAnswers)
+}
+
+func testEveryAdvertisedVersionAnswers(t *testing.T, engine string) {
+	tb := startTestBroker(t, "netio.engine="+engine)
 	c := tb.raw(t)
 	av := do[*kmsg.ApiVersionsResponse](c, kmsg.NewPtrApiVersionsRequest(), 3)
 	if av.ErrorCode != 0 {
@@ -51,8 +55,10 @@ func TestEveryAdvertisedVersionAnswers(t *testing.T) {
 
 // KIP-511: a client asking for a newer ApiVersions than the broker knows
 // gets UNSUPPORTED_VERSION in the v0 format plus the broker's table.
-func TestApiVersionsDowngradeAnswer(t *testing.T) {
-	tb := startTestBroker(t)
+func TestApiVersionsDowngradeAnswer(t *testing.T) { forEachEngine(t, testApiVersionsDowngradeAnswer) }
+
+func testApiVersionsDowngradeAnswer(t *testing.T, engine string) {
+	tb := startTestBroker(t, "netio.engine="+engine)
 	c := tb.raw(t)
 	req := kmsg.NewPtrApiVersionsRequest()
 	body := c.send(req, 9) // a version from the future; v0 response format
@@ -82,7 +88,11 @@ func TestApiVersionsDowngradeAnswer(t *testing.T) {
 // A version we do not implement, or an API we do not know, closes the
 // connection (as Kafka does) rather than guessing a response format.
 func TestUnsupportedVersionClosesConnection(t *testing.T) {
-	tb := startTestBroker(t)
+	forEachEngine(t, testUnsupportedVersionClosesConnection)
+}
+
+func testUnsupportedVersionClosesConnection(t *testing.T, engine string) {
+	tb := startTestBroker(t, "netio.engine="+engine)
 	for _, tc := range []struct {
 		name    string
 		key     int16

@@ -134,14 +134,15 @@ func (b *Broker) Listen() error {
 	return nil
 }
 
-// newEngine builds the network engine netio.engine asks for.
+// newEngine builds the network engine netio.engine asks for; netio decides
+// what auto means and logs why when it falls back.
 func (b *Broker) newEngine(cfg netio.Config) (netio.Engine, string, error) {
-	switch b.cfg.NetioEngine {
-	case "uring":
-		return nil, "", errors.New("broker: netio.engine=uring: the io_uring engine is not built yet")
-	default: // std, and auto while std is the only engine
-		return netio.NewStdEngine(cfg, b, b.logger), "std", nil
+	cfg.Engine = b.cfg.NetioEngine
+	e, name, err := netio.NewEngine(cfg, b, b.logger)
+	if err != nil {
+		return nil, "", fmt.Errorf("broker: %w", err)
 	}
+	return e, name, nil
 }
 
 // EngineName is the network engine serving the listener (std or uring).

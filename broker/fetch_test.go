@@ -75,8 +75,10 @@ func topicID(t *testing.T, tb *testBroker, name string) [16]byte {
 
 // The hand-written Fetch encoder must produce what kmsg decodes, at every
 // version the broker advertises.
-func TestFetchEveryVersionDecodes(t *testing.T) {
-	tb := startTestBroker(t)
+func TestFetchEveryVersionDecodes(t *testing.T) { forEachEngine(t, testFetchEveryVersionDecodes) }
+
+func testFetchEveryVersionDecodes(t *testing.T, engine string) {
+	tb := startTestBroker(t, "netio.engine="+engine)
 	tb.createTopic(t, "f", 2, nil)
 	fill(t, tb, "f", 2, 50, 100)
 	id := topicID(t, tb, "f")
@@ -132,8 +134,10 @@ func TestFetchErrors(t *testing.T) {
 
 // A fetch waiting for min_bytes returns as soon as a produce lands, not at
 // max_wait.
-func TestFetchLongPollWakesOnAppend(t *testing.T) {
-	tb := startTestBroker(t)
+func TestFetchLongPollWakesOnAppend(t *testing.T) { forEachEngine(t, testFetchLongPollWakesOnAppend) }
+
+func testFetchLongPollWakesOnAppend(t *testing.T, engine string) {
+	tb := startTestBroker(t, "netio.engine="+engine)
 	tb.createTopic(t, "w", 1, nil)
 	c := tb.raw(t)
 	req := fetchReq("w", [16]byte{}, 0)
@@ -167,8 +171,10 @@ func TestFetchLongPollWakesOnAppend(t *testing.T) {
 }
 
 // KIP-227: a session's incremental fetches carry only changes, both ways.
-func TestFetchSessions(t *testing.T) {
-	tb := startTestBroker(t)
+func TestFetchSessions(t *testing.T) { forEachEngine(t, testFetchSessions) }
+
+func testFetchSessions(t *testing.T, engine string) {
+	tb := startTestBroker(t, "netio.engine="+engine)
 	tb.createTopic(t, "s", 2, nil)
 	fill(t, tb, "s", 2, 10, 10)
 	c := tb.raw(t)
@@ -237,8 +243,10 @@ func TestFetchSessions(t *testing.T) {
 
 // Record bytes go from the segment file to the socket with sendfile; only
 // response headers pass through user space.
-func TestFetchIsZeroCopy(t *testing.T) {
-	tb := startTestBroker(t)
+func TestFetchIsZeroCopy(t *testing.T) { forEachEngine(t, testFetchIsZeroCopy) }
+
+func testFetchIsZeroCopy(t *testing.T, engine string) {
+	tb := startTestBroker(t, "netio.engine="+engine)
 	tb.createTopic(t, "z", 1, nil)
 	const n, size = 2000, 1024
 	fill(t, tb, "z", 1, n, size)

@@ -26,6 +26,21 @@ type testBroker struct {
 	addr string
 }
 
+// forEachEngine runs fn once per network engine, as subtests engine=std and
+// engine=uring (skipped, saying why, where io_uring is unavailable).
+func forEachEngine(t *testing.T, fn func(t *testing.T, engine string)) {
+	for _, engine := range []string{netio.EngineStd, netio.EngineUring} {
+		t.Run("engine="+engine, func(t *testing.T) {
+			if engine == netio.EngineUring {
+				if err := netio.UringSupported(); err != nil {
+					t.Skip("io_uring engine unavailable:", err)
+				}
+			}
+			fn(t, engine)
+		})
+	}
+}
+
 func startTestBroker(t *testing.T, sets ...string) *testBroker {
 	t.Helper()
 	return startTestBrokerIn(t, t.TempDir(), sets...)
@@ -48,6 +63,9 @@ func startTestBrokerIn(t *testing.T, dir string, sets ...string) *testBroker {
 	}
 	if err := b.Listen(); err != nil {
 		t.Fatal(err)
+	}
+	if want := cfg.NetioEngine; want != netio.EngineAuto && b.EngineName() != want {
+		t.Fatalf("asked for engine %s, broker runs %s", want, b.EngineName())
 	}
 	tb := &testBroker{Broker: b, dir: dir, addr: b.Addr().String()}
 	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })

@@ -1,6 +1,6 @@
 package main
 
-import "errors"
+import "github.com/sluice-io/sluice/netio"
 
 // uringUsable reports why the io_uring engine cannot run here, or nil.
-func uringUsable() error { return errors.New("the io_uring engine is not built yet") }
+func uringUsable() error { return netio.UringSupported() }
