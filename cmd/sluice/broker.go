@@ -49,6 +49,11 @@ func runBroker(args []string, stderr io.Writer) int {
 		return 2
 	}
 	logger := newLogger(cfg, stderr)
+	// Listen for SIGINT/SIGTERM before anything else: a signal that arrives
+	// while the logs recover is kept and answered with a clean shutdown
+	// once the broker is up, instead of killing it halfway.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	logger.Info("starting sluice broker", "node_id", cfg.NodeID, "listeners", cfg.Raw["listeners"], "log_dirs", cfg.LogDirs, "config_file", *cfgFile)
 
 	b, err := broker.New(cfg, logger)
@@ -61,8 +66,6 @@ func runBroker(args []string, stderr io.Writer) int {
 		_ = b.Shutdown(context.Background())
 		return 1
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	s := <-sig
 	logger.Info("shutting down", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
