@@ -86,7 +86,7 @@ func (b *Broker) topicMetadata(t *topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = kmsg.StringPtr(t.name)
 	mt.TopicID = t.id
-	mt.IsInternal = len(t.name) > 2 && t.name[:2] == "__"
+	mt.IsInternal = isInternalTopic(t.name)
 	mt.AuthorizedOperations = authorizedOperationsOmitted
 	for i, p := range t.parts {
 		mp := kmsg.NewMetadataResponseTopicPartition()
@@ -98,6 +98,12 @@ func (b *Broker) topicMetadata(t *topic) kmsg.MetadataResponseTopic {
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
+}
+
+// isInternalTopic reports Kafka's internal topics; other names starting with
+// "__" are ordinary user topics.
+func isInternalTopic(name string) bool {
+	return name == "__consumer_offsets" || name == "__transaction_state"
 }
 
 func sortTopics(ts []*topic) { sort.Slice(ts, func(i, j int) bool { return ts[i].name < ts[j].name }) }
