@@ -27,6 +27,7 @@ type uSlot struct {
 type uResult struct {
 	s    *uSlot
 	resp *Response
+	sent int64 // bytes of the response the processor already wrote
 }
 
 type uJob struct {
@@ -36,7 +37,8 @@ type uJob struct {
 
 // uConn is one connection of the io_uring engine. Unless noted, fields
 // belong to the ring goroutine; the processor goroutine uses only work,
-// killed, ctx, info, log and r.post.
+// killed, ctx, info, log, r.post and the direct-send fields
+// (uring_direct_linux.go).
 type uConn struct {
 	r      *uRing
 	id     uint64
@@ -48,6 +50,7 @@ type uConn struct {
 	work   chan uJob   // ring -> processor; closed by the ring
 	killed atomic.Bool // read by the processor
 	dirty  bool        // queued in r.dirty
+	direct uDirect     // the processor's direct-send state
 	ops    int         // operations in flight on this connection
 
 	// Receiving.
@@ -142,7 +145,11 @@ func (c *uConn) progress() {
 	}
 	if c.eof && c.procDone && c.inflight == 0 && len(c.results) == 0 && c.w == nil {
 		c.kill(io.EOF)
+		return
 	}
+	// Slots freed by direct sends matter at once only when the ring waits
+	// for them: a full window, or the end of the stream.
+	c.direct.needWake.Store(c.eof || c.inflight+len(c.parked) >= c.r.e.cfg.MaxInFlightPerConn)
 }
 
 func (c *uConn) armRecv() {
@@ -266,7 +273,7 @@ func (c *uConn) processLoop() {
 		if !c.killed.Load() {
 			resp = c.callHandler(j.req)
 		}
-		c.r.post(ringMsg{kind: msgResult, c: c, s: j.s, resp: resp})
+		c.deliver(j.s, resp)
 	}
 	c.r.post(ringMsg{kind: msgProcDone, c: c})
 }
@@ -296,6 +303,7 @@ func (c *uConn) kill(why error) {
 	}
 	c.dead = true
 	c.killed.Store(true)
+	c.direct.needWake.Store(true)
 	c.cancel()
 	c.logEnd(why)
 	_ = unix.Shutdown(c.fd, unix.SHUT_RDWR)

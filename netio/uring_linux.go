@@ -8,8 +8,11 @@
 // (at least 1). Each ring is driven by its own goroutine locked to an OS
 // thread (runtime.LockOSThread), because the ring is created with
 // IORING_SETUP_SINGLE_ISSUER: only that thread ever submits to it, so no
-// lock guards the submission queue. All connection state that the kernel
-// touches (sockets, buffers, iovecs, pipes) is owned by that goroutine.
+// lock guards the submission queue. With it comes IORING_SETUP_DEFER_TASKRUN
+// (Linux 6.1; COOP_TASKRUN, then no flags, on older kernels): the kernel
+// never interrupts the thread to post completions, it runs that work when
+// the ring asks for events. All connection state that the kernel touches
+// (sockets, buffers, iovecs, pipes) is owned by that goroutine.
 //
 // Accept. Serve hands a duplicate of the listener's descriptor to one ring,
 // which keeps one multishot IORING_OP_ACCEPT armed on it. Accepted sockets
@@ -33,14 +36,28 @@
 // Handlers. As in the std engine, each connection has one processor
 // goroutine calling Handler.Handle for its requests one at a time, in
 // arrival order; handlers never run on a ring goroutine. Results go back to
-// the ring through a mutex-protected inbox plus a wake-up.
+// the ring through a mutex-protected inbox plus a wake-up, except for
+// responses the processor could write itself (direct sends, below).
 //
-// Wake-ups use an eventfd per ring on which the ring always keeps an
-// IORING_OP_READ pending. We chose it over IORING_OP_MSG_RING because the
-// senders (processor goroutines, Serve, Close) have no ring of their own:
-// MSG_RING needs a source ring, while an eventfd write works from any
-// goroutine with one syscall, and the inbox only writes it when it turns
-// non-empty, so a burst of results costs one wake-up.
+// Waiting and wake-ups. Each ring has an eventfd registered with
+// IORING_REGISTER_EVENTFD, so the kernel signals it whenever completions or
+// deferred completion work arrive. The ring goroutine waits by reading that
+// eventfd through Go's poller, not inside io_uring_enter: a goroutine
+// blocked in a system call keeps its P until sysmon takes it back (20 µs or
+// more), so the processor goroutines the ring had just made runnable would
+// wait behind it, while a goroutine parked in the poller gives its P up at
+// once. Senders (processor goroutines, Serve, Close) wake the ring by
+// writing the same eventfd; we chose it over IORING_OP_MSG_RING because
+// they have no ring of their own. They write it only when the ring is
+// about to sleep or sleeping (a flag set under the inbox mutex with the
+// inbox seen empty, cleared by the first writer), so posts to a busy ring
+// cost no system call and a burst costs one wake-up.
+//
+// Direct sends (uring_direct_linux.go). A processor whose connection has
+// nothing queued at the ring writes a byte-only response itself with one
+// non-blocking sendmsg(2) and only tells the ring that the slot is free;
+// that message wakes the ring only if it waits for the slot. A short or
+// failed write hands the rest to the ring, which writes it as below.
 //
 // Send. One response per connection is written at a time, in request order,
 // prefixed with the header from putResponseHeader/FlexibleResponse. A run of
@@ -57,9 +74,9 @@
 // into a pooled 64 KiB buffer and sent (counted as copied). All SQEs
 // prepared in one loop iteration are submitted with one io_uring_enter.
 //
-// Never wedge a ring. The ring goroutine never blocks except in
-// io_uring_enter waiting for completions; splice to a socket that stopped
-// reading blocks only an io-wq worker. A timeout SQE (IORING_OP_TIMEOUT,
+// Never wedge a ring. The ring goroutine never blocks except waiting for
+// its eventfd; splice to a socket that stopped reading blocks only an
+// io-wq worker. A timeout SQE (IORING_OP_TIMEOUT,
 // tick = IdleTimeout/4, at most 250 ms) wakes the ring to close idle
 // connections and those whose current response has been writing for longer
 // than IdleTimeout. Killing a connection shuts its socket down (which fails

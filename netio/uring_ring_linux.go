@@ -5,6 +5,7 @@ package netio
 import (
 	"errors"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -28,8 +29,7 @@ const (
 // Operation kinds, in the low byte of user_data; the rest is the id of the
 // connection or listener the operation belongs to.
 const (
-	opWake uint64 = iota + 1
-	opTick
+	opTick uint64 = iota + 1
 	opCancel
 	opAccept
 	opRecv
@@ -44,7 +44,8 @@ func userData(id, op uint64) uint64 { return id<<8 | op }
 const (
 	msgListen   = iota + 1 // start accepting on l
 	msgNewConn             // adopt the accepted socket fd
-	msgResult              // the handler's response for slot s of c
+	msgResult              // the handler's response for slot s of c, sent bytes already written
+	msgSent                // the processor wrote slot s of c itself (at)
 	msgProcDone            // c's processor goroutine exited
 	msgKill                // kill c (a handler panicked)
 	msgClose               // the engine is closing; close ack when connections are killed
@@ -57,6 +58,8 @@ type ringMsg struct {
 	c    *uConn
 	s    *uSlot
 	resp *Response
+	sent int64     // msgResult: bytes the processor already wrote
+	at   time.Time // msgSent: when the response was written
 	ack  chan struct{}
 }
 
@@ -77,12 +80,16 @@ type uRing struct {
 	ring *giouring.Ring
 	br   *giouring.BufAndRing
 	bufs []byte // recvBufs provided buffers, referenced by the kernel
+	// evfd is registered with the ring (IORING_REGISTER_EVENTFD), so the
+	// kernel signals it when completions (or deferred task work) arrive,
+	// and posts write it too; the ring goroutine waits on it through Go's
+	// poller (evf).
 	evfd int
-	// evBuf and tick are read and written by the kernel while their
-	// operations are pending; they live as long as the ring.
-	evBuf [8]byte
-	tick  syscall.Timespec
-	cqes  []*giouring.CompletionQueueEvent
+	evf  *os.File
+	// tick is read by the kernel while the timeout is pending; it lives
+	// as long as the ring.
+	tick syscall.Timespec
+	cqes []*giouring.CompletionQueueEvent
 
 	conns    map[uint64]*uConn
 	lns      map[uint64]*uListener
@@ -95,44 +102,41 @@ type uRing struct {
 
 	submissions, completions, enobufs, spliced atomic.Int64
 
+	tickDue bool // a tick fired; check timeouts once the inbox is drained
+
 	mu    sync.Mutex
 	inbox []ringMsg
 	spare []ringMsg
+	// sleeping is set (under mu, with the inbox empty) just before the
+	// ring waits for its eventfd, and cleared by the first post that
+	// writes the eventfd or by the ring once it is back.
+	sleeping bool
 }
 
 func newURing(e *uringEngine, idx int) *uRing {
 	return &uRing{e: e, idx: idx, evfd: -1, conns: make(map[uint64]*uConn), lns: make(map[uint64]*uListener)}
 }
 
-// post queues m for the ring and wakes it if the inbox was empty.
-func (r *uRing) post(m ringMsg) {
-	r.mu.Lock()
-	wake := len(r.inbox) == 0
-	r.inbox = append(r.inbox, m)
-	r.mu.Unlock()
-	if wake {
-		var one [8]byte
-		*(*uint64)(unsafe.Pointer(&one[0])) = 1
-		for {
-			// Cannot block: the counter would need 2^64-2 pending wake-ups.
-			if _, err := unix.Write(r.evfd, one[:]); err != unix.EINTR {
-				break
-			}
-		}
-	}
-}
-
 // setup creates the ring on the locked thread (SINGLE_ISSUER binds it to
 // the creating task) together with its buffer ring and eventfd.
 func (r *uRing) setup() error {
-	r.ring = giouring.NewRing()
-	err := r.ring.QueueInit(ringEntries, giouring.SetupSingleIssuer|giouring.SetupCoopTaskrun)
-	if err != nil {
-		// Older kernels reject the flags; they are optimisations only.
+	// DEFER_TASKRUN (6.1): completion work runs only when this thread
+	// asks for events, never interrupting it; the kernel signals the
+	// registered eventfd instead. Older kernels reject the flags; they are
+	// optimisations only.
+	var err error
+	for _, flags := range []uint32{
+		giouring.SetupSingleIssuer | giouring.SetupDeferTaskrun,
+		giouring.SetupSingleIssuer | giouring.SetupCoopTaskrun,
+		0,
+	} {
 		r.ring = giouring.NewRing()
-		if err = r.ring.QueueInit(ringEntries, 0); err != nil {
-			return err
+		if err = r.ring.QueueInit(ringEntries, flags); err == nil {
+			break
 		}
+	}
+	if err != nil {
+		return err
 	}
 	r.br, err = r.ring.SetupBufRing(recvBufs, recvBufGID, 0)
 	if err != nil {
@@ -144,8 +148,14 @@ func (r *uRing) setup() error {
 		r.br.BufRingAdd(uintptr(unsafe.Pointer(&r.bufs[i*recvBufSize])), recvBufSize, uint16(i), giouring.BufRingMask(recvBufs), i)
 	}
 	r.br.BufRingAdvance(recvBufs)
-	r.evfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC)
+	r.evfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
+		r.teardown()
+		return err
+	}
+	// A non-blocking descriptor, so os.NewFile registers it with the poller.
+	r.evf = os.NewFile(uintptr(r.evfd), "io_uring-eventfd")
+	if _, err = r.ring.RegisterEventFd(r.evfd); err != nil {
 		r.teardown()
 		return err
 	}
@@ -156,8 +166,9 @@ func (r *uRing) setup() error {
 }
 
 func (r *uRing) teardown() {
-	if r.evfd >= 0 {
-		unix.Close(r.evfd)
+	if r.evf != nil {
+		_, _ = r.ring.UnregisterEventFd(r.evfd)
+		r.evf.Close()
 	}
 	_ = r.ring.FreeBufRing(recvBufGID)
 	// giouring maps the buffer ring but does not unmap it.
@@ -178,15 +189,18 @@ func (r *uRing) run(ready chan<- error) {
 	}
 	ready <- nil
 	defer r.teardown()
-	r.armWake()
 	r.armTick()
 	for {
 		r.drainInbox()
+		if r.tickDue {
+			// After the drain, so slots the processors freed are seen.
+			r.tickDue = false
+			r.checkTimeouts()
+		}
 		r.flushDirty()
 		if r.closing && len(r.conns) == 0 && len(r.lns) == 0 {
 			if !r.exiting {
 				r.exiting = true
-				r.cancel(userData(0, opWake))
 				r.cancel(userData(0, opTick))
 			}
 			if r.pending == 0 {
@@ -194,12 +208,7 @@ func (r *uRing) run(ready chan<- error) {
 				return
 			}
 		}
-		n, err := r.ring.SubmitAndWait(1)
-		r.submissions.Add(int64(n))
-		if err != nil && !errors.Is(err, unix.EINTR) && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.EAGAIN) {
-			r.e.log.Error("io_uring_enter failed", "ring", r.idx, "err", err)
-			time.Sleep(time.Millisecond) // do not spin on a persistent error
-		}
+		r.wait()
 		r.reap()
 	}
 }
@@ -235,7 +244,7 @@ func (r *uRing) sqe() *giouring.SubmissionQueueEntry {
 			*s = giouring.SubmissionQueueEntry{}
 			return s
 		}
-		n, err := r.ring.Submit()
+		n, err := r.ring.SubmitAndGetEvents()
 		r.submissions.Add(int64(n))
 		if err != nil && !errors.Is(err, unix.EINTR) && !errors.Is(err, unix.EBUSY) {
 			r.e.log.Error("io_uring submit failed", "ring", r.idx, "err", err)
@@ -251,13 +260,6 @@ func (r *uRing) cancel(ud uint64) {
 	s := r.sqe()
 	s.PrepareCancel64(ud, 0)
 	s.UserData = userData(0, opCancel)
-	r.pending++
-}
-
-func (r *uRing) armWake() {
-	s := r.sqe()
-	s.PrepareRead(r.evfd, uintptr(unsafe.Pointer(&r.evBuf[0])), 8, 0)
-	s.UserData = userData(0, opWake)
 	r.pending++
 }
 
@@ -304,7 +306,13 @@ func (r *uRing) handleMsg(m *ringMsg) {
 	case msgNewConn:
 		r.adopt(m.fd)
 	case msgResult:
-		m.c.results = append(m.c.results, uResult{m.s, m.resp})
+		m.c.results = append(m.c.results, uResult{m.s, m.resp, m.sent})
+		r.touch(m.c)
+	case msgSent:
+		m.c.inflight--
+		if m.at.After(m.c.lastActive) {
+			m.c.lastActive = m.at
+		}
 		r.touch(m.c)
 	case msgProcDone:
 		m.c.procDone = true
@@ -358,14 +366,10 @@ func (r *uRing) complete(cqe *giouring.CompletionQueueEvent) {
 		r.pending--
 	}
 	switch op {
-	case opWake:
-		if !r.exiting {
-			r.armWake()
-		}
 	case opTick:
 		if !r.exiting {
 			r.armTick()
-			r.checkTimeouts()
+			r.tickDue = true
 		}
 	case opCancel:
 	case opAccept:

@@ -47,12 +47,12 @@ func (c *uConn) pumpWrites() {
 		c.results[0] = uResult{}
 		c.results = c.results[1:]
 		if res.resp == nil {
-			c.slotDone()
+			c.resultDone()
 			continue
 		}
 		if c.peerGone {
 			c.release(res.resp)
-			c.slotDone()
+			c.resultDone()
 			continue
 		}
 		if res.resp.CloseAfter && len(res.resp.Parts()) == 0 {
@@ -60,7 +60,7 @@ func (c *uConn) pumpWrites() {
 			// close without a response, as a Kafka client expects.
 			c.log.Debug("closing connection without a response", "api_key", res.s.key, "correlation_id", res.s.corr)
 			c.release(res.resp)
-			c.slotDone()
+			c.resultDone()
 			c.kill(io.EOF)
 			return
 		}
@@ -69,11 +69,16 @@ func (c *uConn) pumpWrites() {
 		if err != nil {
 			c.log.Debug("writing response failed; closing connection", "api_key", res.s.key, "correlation_id", res.s.corr, "err", err)
 			c.release(res.resp)
-			c.slotDone()
+			c.resultDone()
 			c.kill(err)
 			return
 		}
 		w.iovs = append(w.iovs, syscall.Iovec{Base: &hdr[0], Len: uint64(len(hdr))})
+		if res.sent > 0 {
+			// The processor wrote (and counted) the start of it.
+			w.gather()
+			w.advance(res.sent)
+		}
 		c.w = w
 		c.step()
 	}
@@ -88,18 +93,19 @@ func (c *uConn) slotDone() {
 	c.lastActive = time.Now()
 }
 
+// resultDone frees the slot of a response the processor handed to the
+// ring, which lets the processor write directly again once none is left.
+func (c *uConn) resultDone() {
+	c.slotDone()
+	c.direct.queued.Add(-1)
+}
+
 // step submits the next operation of the current write, or finishes it.
 func (c *uConn) step() {
 	w := c.w
 	for {
 		if w.fileLeft == 0 && w.inPipe == 0 {
-			// Gather the run of byte parts behind what is pending, so
-			// the header and the parts go out in one sendmsg.
-			for w.next < len(w.resp.parts) && w.resp.parts[w.next].File == nil {
-				b := w.resp.parts[w.next].Bytes
-				w.iovs = append(w.iovs, syscall.Iovec{Base: &b[0], Len: uint64(len(b))})
-				w.next++
-			}
+			w.gather()
 		}
 		if len(w.iovs) > 0 {
 			c.submitSend()
@@ -135,6 +141,35 @@ func (c *uConn) step() {
 				w.fd = int(fs.Fd())
 			}
 		}
+	}
+}
+
+// gather appends the run of byte parts behind what is pending, so the
+// header and the parts go out in one sendmsg.
+func (w *uWrite) gather() {
+	for w.next < len(w.resp.parts) && w.resp.parts[w.next].File == nil {
+		b := w.resp.parts[w.next].Bytes
+		w.iovs = append(w.iovs, syscall.Iovec{Base: &b[0], Len: uint64(len(b))})
+		w.next++
+	}
+}
+
+// advance drops n sent bytes from iovs, advancing a partly sent entry.
+func (w *uWrite) advance(n int64) {
+	left := uint64(n)
+	for left > 0 {
+		v := &w.iovs[0]
+		if left < v.Len {
+			v.Base = (*byte)(unsafe.Add(unsafe.Pointer(v.Base), left))
+			v.Len -= left
+			break
+		}
+		left -= v.Len
+		w.iovs[0] = syscall.Iovec{}
+		w.iovs = w.iovs[1:]
+	}
+	if len(w.iovs) == 0 {
+		w.iovs = nil
 	}
 }
 
@@ -228,22 +263,7 @@ func (c *uConn) completeSend(res int32) {
 		return
 	}
 	c.r.e.st.bytesCopied.Add(int64(res))
-	// Drop what was sent, advancing a partially sent entry.
-	left := uint64(res)
-	for left > 0 {
-		v := &w.iovs[0]
-		if left < v.Len {
-			v.Base = (*byte)(unsafe.Add(unsafe.Pointer(v.Base), left))
-			v.Len -= left
-			break
-		}
-		left -= v.Len
-		w.iovs[0] = syscall.Iovec{}
-		w.iovs = w.iovs[1:]
-	}
-	if len(w.iovs) == 0 {
-		w.iovs = nil
-	}
+	w.advance(int64(res))
 	c.step()
 }
 
@@ -312,7 +332,8 @@ func (c *uConn) failWrite(err error) {
 	}
 	if c.eof {
 		c.peerGone = true
-		c.w.finish(c) // the failed operation was the write's only one
+		c.direct.off.Store(true) // responses are dropped from now on
+		c.w.finish(c)            // the failed operation was the write's only one
 		c.w = nil
 		return
 	}
@@ -325,6 +346,10 @@ func (c *uConn) completeWrite() {
 	c.w = nil
 	c.r.e.st.responsesOut.Add(1)
 	closeAfter := w.resp.CloseAfter
+	if closeAfter {
+		// Nothing may follow this response, not even a direct send.
+		c.direct.off.Store(true)
+	}
 	w.finish(c)
 	if closeAfter {
 		// Shut down the write side first so the response is followed by
@@ -345,5 +370,5 @@ func (w *uWrite) finish(c *uConn) {
 		w.copyBuf = nil
 	}
 	c.release(w.resp)
-	c.slotDone()
+	c.resultDone()
 }

@@ -1,0 +1,112 @@
+//go:build linux
+
+package netio
+
+import (
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Direct sends.
+//
+// Handing every response to the ring costs a round trip per request: inbox,
+// eventfd write, the ring waking up, a SENDMSG and its completion. Most
+// responses are a few bytes going to a socket with plenty of buffer space,
+// so a processor goroutine whose connection has nothing queued at the ring
+// writes a byte-only response itself, with one non-blocking sendmsg(2).
+// When that writes everything, the processor accounts the response exactly
+// as the ring would (stats, Release) and only tells the ring that a slot is
+// free (msgSent). That message does not even wake the ring unless the ring
+// waits for the slot (a full window, the end of the stream: needWake);
+// otherwise the ring picks it up at its next wake-up, before checking idle
+// timeouts. In every other case (EAGAIN, a short write, an error, a file
+// range, CloseAfter) the response and the number of bytes already written
+// go to the ring as before, which finishes the write or reports the error.
+//
+// Ownership of the socket's output: only the processor adds responses, so
+// "queued == 0" (every response handed to the ring was written or dropped)
+// means the ring has nothing to write and will not start anything until the
+// processor posts again; the processor then writes without racing the ring
+// and responses stay in order. The descriptor stays open while the
+// processor runs: finalize waits for its msgProcDone.
+
+// uDirect is a connection's direct-send state.
+type uDirect struct {
+	// Shared between the ring and the processor.
+	queued   atomic.Int32 // responses posted to the ring, not yet written or dropped
+	off      atomic.Bool  // set by the ring: no more direct writes (peer gone, closing)
+	needWake atomic.Bool  // set by the ring: it waits for freed slots; read under r.mu
+
+	// Processor only.
+	hdr  [responseHeaderLen]byte
+	iovs []syscall.Iovec
+	msg  syscall.Msghdr
+}
+
+// deliver passes the handler's response for slot s on: written directly
+// when possible, else to the ring.
+func (c *uConn) deliver(s *uSlot, resp *Response) {
+	d := &c.direct
+	var sent int64
+	if resp != nil && d.queued.Load() == 0 && !d.off.Load() && !c.killed.Load() && directable(resp) {
+		n, done := c.writeDirect(s, resp)
+		if done {
+			st := &c.r.e.st
+			st.bytesCopied.Add(n)
+			st.responsesOut.Add(1)
+			c.release(resp)
+			c.r.post(ringMsg{kind: msgSent, c: c, s: s, at: time.Now()})
+			return
+		}
+		sent = n
+	}
+	d.queued.Add(1)
+	c.r.post(ringMsg{kind: msgResult, c: c, s: s, resp: resp, sent: sent})
+}
+
+// directable reports a response the processor may try to write itself.
+func directable(resp *Response) bool {
+	if resp.CloseAfter || len(resp.parts) == 0 || len(resp.parts) >= maxIovecs {
+		return false
+	}
+	for _, p := range resp.parts {
+		if p.File != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// writeDirect writes as much of resp as the socket takes without blocking
+// and reports how many bytes (header included) went out and whether that
+// is all of it. Errors are left for the ring to meet again and report.
+func (c *uConn) writeDirect(s *uSlot, resp *Response) (int64, bool) {
+	d := &c.direct
+	hdr, err := putResponseHeader(&d.hdr, s.corr, FlexibleResponse(s.key, s.version), resp.Len())
+	if err != nil {
+		return 0, false
+	}
+	d.iovs = append(d.iovs[:0], syscall.Iovec{Base: &hdr[0], Len: uint64(len(hdr))})
+	for _, p := range resp.parts {
+		d.iovs = append(d.iovs, syscall.Iovec{Base: &p.Bytes[0], Len: uint64(len(p.Bytes))})
+	}
+	d.msg = syscall.Msghdr{Iov: &d.iovs[0], Iovlen: uint64(len(d.iovs))}
+	total := int64(len(hdr)) + resp.Len()
+	var n int64
+	for {
+		r, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&d.msg)), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		if e == unix.EINTR {
+			continue
+		}
+		if e == 0 {
+			n = int64(r)
+		}
+		break
+	}
+	clear(d.iovs) // do not pin response memory until the next write
+	return n, n == total
+}
