@@ -39,20 +39,9 @@ vet: ## go vet every package
 unit: ## race-enabled unit tests of every package
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
-# Runs every Fuzz* target of every package for FUZZTIME each. Targets are
-# discovered with `go test -list`, so new ones are picked up automatically.
+# Runs every Fuzz* target for FUZZTIME each; see scripts/fuzz.sh.
 fuzz: ## run each Fuzz* target for FUZZTIME (default 10s)
-	@set -e; n=0; \
-	pkgs=$$($(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./...); \
-	for pkg in $$pkgs; do \
-		out=$$($(GO) test -run '^$$' -list '^Fuzz' $$pkg) || { echo "$$out"; exit 1; }; \
-		for t in $$(printf '%s\n' "$$out" | grep -E '^Fuzz' || true); do \
-			echo "==> fuzz $$pkg $$t for $(FUZZTIME)"; \
-			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
-			n=$$((n+1)); \
-		done; \
-	done; \
-	echo "fuzz: $$n target(s) ran for $(FUZZTIME) each"
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 bench: ## micro-benchmarks of every package plus produce/consume/fetch throughput of a whole broker (perf/)
 	$(GO) test -run XXX -bench . -benchmem ./...
