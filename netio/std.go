@@ -20,6 +20,22 @@ type counters struct {
 	bytesCopied, bytesZeroCopy, panicsSeen atomic.Int64
 }
 
+// snapshot reads every counter; both engines report their Stats with it.
+func (s *counters) snapshot() Stats {
+	return Stats{
+		Accepted:      s.accepted.Load(),
+		Refused:       s.refused.Load(),
+		Closed:        s.closed.Load(),
+		Open:          s.open.Load(),
+		RequestsIn:    s.requestsIn.Load(),
+		ResponsesOut:  s.responsesOut.Load(),
+		BytesIn:       s.bytesIn.Load(),
+		BytesCopied:   s.bytesCopied.Load(),
+		BytesZeroCopy: s.bytesZeroCopy.Load(),
+		HandlerPanics: s.panicsSeen.Load(),
+	}
+}
+
 // stdEngine is the portable engine built on the Go runtime's netpoller: a
 // reader and a writer goroutine per connection plus one goroutine per
 // in-flight request.
@@ -174,18 +190,4 @@ func (e *stdEngine) Close() error {
 	return nil
 }
 
-func (e *stdEngine) Stats() Stats {
-	s := &e.st
-	return Stats{
-		Accepted:      s.accepted.Load(),
-		Refused:       s.refused.Load(),
-		Closed:        s.closed.Load(),
-		Open:          s.open.Load(),
-		RequestsIn:    s.requestsIn.Load(),
-		ResponsesOut:  s.responsesOut.Load(),
-		BytesIn:       s.bytesIn.Load(),
-		BytesCopied:   s.bytesCopied.Load(),
-		BytesZeroCopy: s.bytesZeroCopy.Load(),
-		HandlerPanics: s.panicsSeen.Load(),
-	}
-}
+func (e *stdEngine) Stats() Stats { return e.st.snapshot() }

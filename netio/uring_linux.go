@@ -228,21 +228,7 @@ func (e *uringEngine) Close() error {
 	return nil
 }
 
-func (e *uringEngine) Stats() Stats {
-	s := &e.st
-	return Stats{
-		Accepted:      s.accepted.Load(),
-		Refused:       s.refused.Load(),
-		Closed:        s.closed.Load(),
-		Open:          s.open.Load(),
-		RequestsIn:    s.requestsIn.Load(),
-		ResponsesOut:  s.responsesOut.Load(),
-		BytesIn:       s.bytesIn.Load(),
-		BytesCopied:   s.bytesCopied.Load(),
-		BytesZeroCopy: s.bytesZeroCopy.Load(),
-		HandlerPanics: s.panicsSeen.Load(),
-	}
-}
+func (e *uringEngine) Stats() Stats { return e.st.snapshot() }
 
 // RingStats returns one snapshot per ring, in ring order.
 func (e *uringEngine) RingStats() []RingStats {
