@@ -187,21 +187,34 @@ func (c *conn) readFrame(fr *FrameReader) ([]byte, error) {
 var errIdle = errors.New("netio: idle timeout")
 
 func (c *conn) logReadEnd(err error) {
+	logConnEnd(c.log, err, c.killed.Load() || errors.Is(err, context.Canceled), c.e.cfg.IdleTimeout)
+}
+
+// errWriteTimeout ends a connection whose response took longer than the
+// idle timeout to write (a peer that stopped reading).
+var errWriteTimeout = errors.New("netio: writing a response timed out")
+
+// logConnEnd logs why a connection ended, at a level that says whether an
+// operator should care; both engines use it. byEngine marks closes the
+// engine itself caused (shutdown, a killed connection).
+func logConnEnd(log *slog.Logger, err error, byEngine bool, idle time.Duration) {
 	switch {
-	case c.killed.Load() || errors.Is(err, context.Canceled):
-		c.log.Debug("connection closed by engine", "err", err)
+	case byEngine:
+		log.Debug("connection closed by engine", "err", err)
 	case errors.Is(err, io.EOF):
-		c.log.Debug("connection closed by client")
+		log.Debug("connection closed by client")
 	case errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrInvalidFrameSize):
 		// Kafka logs this too: it usually means a misconfigured client or
 		// a non-Kafka client (TLS, HTTP) talking to a plaintext port.
-		c.log.Warn("closing connection: bad frame size (socket.request.max.bytes)", "err", err)
+		log.Warn("closing connection: bad frame size (socket.request.max.bytes)", "err", err)
 	case errors.Is(err, ErrMalformedHeader):
-		c.log.Warn("closing connection: malformed request header", "err", err)
+		log.Warn("closing connection: malformed request header", "err", err)
 	case errors.Is(err, errIdle):
-		c.log.Info("closing idle connection", "idle_timeout", c.e.cfg.IdleTimeout)
+		log.Info("closing idle connection", "idle_timeout", idle)
+	case errors.Is(err, errWriteTimeout):
+		log.Info("closing connection: writing a response took longer than the idle timeout", "idle_timeout", idle)
 	default:
-		c.log.Debug("connection read failed", "err", err)
+		log.Debug("connection failed", "err", err)
 	}
 }
 

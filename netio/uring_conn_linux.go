@@ -323,25 +323,8 @@ func (c *uConn) kill(why error) {
 }
 
 func (c *uConn) logEnd(err error) {
-	switch {
-	case errors.Is(err, errEngineClosing), errors.Is(err, errHandlerPanic):
-		c.log.Debug("connection closed by engine", "err", err)
-	case errors.Is(err, io.EOF):
-		c.log.Debug("connection closed by client")
-	case errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrInvalidFrameSize):
-		// Kafka logs this too: it usually means a misconfigured client or
-		// a non-Kafka client (TLS, HTTP) talking to a plaintext port.
-		c.log.Warn("closing connection: bad frame size (socket.request.max.bytes)", "err", err)
-	case errors.Is(err, ErrMalformedHeader):
-		c.log.Warn("closing connection: malformed request header", "err", err)
-	case errors.Is(err, errIdle):
-		c.log.Info("closing idle connection", "idle_timeout", c.r.e.cfg.IdleTimeout)
-	case errors.Is(err, errWriteTimeout):
-		c.log.Info("closing connection: writing a response took longer than the idle timeout",
-			"idle_timeout", c.r.e.cfg.IdleTimeout)
-	default:
-		c.log.Debug("connection failed", "err", err)
-	}
+	byEngine := errors.Is(err, errEngineClosing) || errors.Is(err, errHandlerPanic)
+	logConnEnd(c.log, err, byEngine, c.r.e.cfg.IdleTimeout)
 }
 
 // dropResults releases responses that will never be written.

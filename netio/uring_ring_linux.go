@@ -336,7 +336,6 @@ func (r *uRing) handleMsg(m *ringMsg) {
 var (
 	errHandlerPanic  = errors.New("netio: handler panicked")
 	errEngineClosing = errors.New("netio: engine closing")
-	errWriteTimeout  = errors.New("netio: writing a response timed out")
 )
 
 func (r *uRing) touch(c *uConn) {
