@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -227,3 +229,23 @@ func leakCheck(t *testing.T) func() {
 }
 
 func corrBody(corr int32) []byte { return []byte(fmt.Sprintf("resp-%d", corr)) }
+
+// randomFile writes size random bytes to a file in a temp dir and returns it
+// open (closed at cleanup) with its content: a stand-in for a segment.
+func randomFile(t *testing.T, size int) (*os.File, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(rand.Uint32())
+	}
+	path := filepath.Join(t.TempDir(), "seg.log")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, data
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -346,19 +345,7 @@ func (f fdFile) Fd() uintptr                             { return f.f.Fd() }
 func TestZeroCopySendfile(t *testing.T) { forEachEngine(t, testZeroCopySendfile) }
 
 func testZeroCopySendfile(t *testing.T, ne newEngineFunc) {
-	data := make([]byte, 3<<20)
-	for i := range data {
-		data[i] = byte(rand.Uint32())
-	}
-	path := filepath.Join(t.TempDir(), "seg.log")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f, data := randomFile(t, 3<<20)
 	const off, n = 1234, 2<<20 + 77
 	prefix, suffix := []byte("prefix-bytes"), []byte("tail")
 	h := HandlerFunc(func(ctx context.Context, req *Request) *Response {

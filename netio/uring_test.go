@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -36,19 +35,7 @@ func uringOnly(t *testing.T) newEngineFunc {
 
 func TestUringSpliceIsZeroCopy(t *testing.T) {
 	ne := uringOnly(t)
-	data := make([]byte, 5<<20)
-	for i := range data {
-		data[i] = byte(rand.Uint32())
-	}
-	path := filepath.Join(t.TempDir(), "seg.log")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f, data := randomFile(t, 5<<20)
 	// Two ranges, larger than the pipe, between byte parts: exercises
 	// short splices, pipe refills and switching between sendmsg and splice.
 	const off1, n1, off2, n2 = 3, 3<<20 + 5, 4 << 20, 1<<20 - 11
