@@ -152,6 +152,9 @@ type member struct {
 	lastSeen             time.Time
 	joinTicket           Ticket // parked JoinGroup, 0 if none
 	syncTicket           Ticket // parked SyncGroup, 0 if none
+	// synced is set once the member has sent SyncGroup in the current
+	// generation; members still unsynced at the sync deadline are removed.
+	synced bool
 }
 
 // Group is one consumer group. The zero value is not usable; use New.
@@ -175,6 +178,13 @@ type Group struct {
 	// joinDeadline is when a PreparingRebalance completes even if some
 	// members have not rejoined.
 	joinDeadline time.Time
+	// syncDeadline is when CompletingRebalance gives up on members that
+	// have not sent SyncGroup (the leader included): they are removed and
+	// the group rebalances, so a leader that died between its join and sync
+	// responses cannot stall the group for longer than a rebalance timeout.
+	syncDeadline time.Time
+	// version counts changes worth persisting (see Version).
+	version uint64
 	// During the initial delay the rebalance never completes early; each
 	// delay that saw a new member is followed by another, up to initialMax.
 	initialDelay  bool
@@ -254,6 +264,9 @@ func (g *Group) NextDeadline() time.Time {
 	if g.state == PreparingRebalance {
 		earlier(g.joinDeadline)
 	}
+	if g.state == CompletingRebalance {
+		earlier(g.syncDeadline)
+	}
 	for _, m := range g.members {
 		if m.joinTicket == 0 && m.syncTicket == 0 {
 			earlier(m.lastSeen.Add(m.sessionTimeout))
@@ -285,6 +298,13 @@ func (g *Group) Tick(now time.Time) {
 			g.removeMember(now, m)
 		}
 	}
+	if g.state == CompletingRebalance && !now.Before(g.syncDeadline) {
+		for _, m := range g.ordered() {
+			if !m.synced && g.members[m.id] == m {
+				g.removeMember(now, m)
+			}
+		}
+	}
 	if g.state == PreparingRebalance && !now.Before(g.joinDeadline) {
 		if g.initialDelay && g.joinedInDelay && g.joinDeadline.Before(g.initialMax) {
 			// More members arrived during the delay: wait one more delay
@@ -307,10 +327,21 @@ func (g *Group) Delete() error {
 		return errCoordinatorNotAvailable
 	case Empty:
 		g.state = Dead
+		g.version++
 		return nil
 	}
 	return errNonEmptyGroup
 }
+
+// Version counts the changes a coordinator persists: a generation settling
+// (Stable with the leader's assignment, or Empty), a static member taking
+// its old place under a new id, deletion. The caller compares it before and
+// after a call and writes Snapshot when it moved.
+func (g *Group) Version() uint64 { return g.version }
+
+// IsEmpty reports whether the group has no members (pending KIP-394 ids do
+// not count).
+func (g *Group) IsEmpty() bool { return len(g.members) == 0 }
 
 // ordered returns the members in join order, so every decision that walks
 // the members is deterministic.

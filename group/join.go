@@ -184,6 +184,7 @@ func (g *Group) replaceStatic(now time.Time, old *member, req JoinRequest) (*Joi
 		// returning leader gets no member list, so it does not reassign.
 		res := g.joinResult(old)
 		res.Members = nil
+		g.version++
 		return res, 0
 	}
 	return nil, g.parkJoin(now, old)
@@ -286,12 +287,15 @@ func (g *Group) completeJoin(now time.Time) {
 	if len(g.members) == 0 {
 		g.state = Empty
 		g.protocolType, g.protocol = "", ""
+		g.version++
 		return
 	}
 	g.protocol = g.chooseProtocol()
 	g.state = CompletingRebalance
+	g.syncDeadline = now.Add(g.maxRebalanceTimeout())
 	for _, m := range g.ordered() {
 		m.lastSeen = now
+		m.synced = false
 		m.assignment = nil
 		g.deliverJoin(m, g.joinResult(m))
 	}

@@ -46,6 +46,7 @@ func (g *Group) Sync(now time.Time, req SyncRequest) (*SyncResult, Ticket) {
 		return g.syncResult(m), 0
 	}
 	// CompletingRebalance.
+	m.synced = true
 	if m.syncTicket != 0 {
 		g.deliverSync(m, &SyncResult{Err: errRebalanceInProgress})
 	}
@@ -60,6 +61,7 @@ func (g *Group) Sync(now time.Time, req SyncRequest) (*SyncResult, Ticket) {
 		o.assignment = req.Assignments[o.id]
 	}
 	g.state = Stable
+	g.version++
 	for _, o := range g.ordered() {
 		if o.syncTicket != 0 {
 			o.lastSeen = now
