@@ -61,6 +61,13 @@ type Broker struct {
 	GroupInitialRebalanceDelayMs  int32
 	GroupMinSessionTimeoutMs      int32
 	GroupMaxSessionTimeoutMs      int32
+	GroupMaxSize                  int32
+	OffsetsRetentionCheckMs       int64
+	OffsetMetadataMaxBytes        int32
+	ConsumerSessionTimeoutMs      int32 // group.consumer.session.timeout.ms
+	ConsumerHeartbeatIntervalMs   int32 // group.consumer.heartbeat.interval.ms
+	ConsumerGroupMaxSize          int32 // group.consumer.max.size
+	ConsumerAssignors             []string
 
 	// Raw holds the effective text value of every setting that has one
 	// (defaults included). Settings without a value (Kafka's null, such as
@@ -260,6 +267,13 @@ func (b *Broker) build() error {
 	b.GroupInitialRebalanceDelayMs = int32(b.int("group.initial.rebalance.delay.ms"))
 	b.GroupMinSessionTimeoutMs = int32(b.int("group.min.session.timeout.ms"))
 	b.GroupMaxSessionTimeoutMs = int32(b.int("group.max.session.timeout.ms"))
+	b.GroupMaxSize = int32(b.int("group.max.size"))
+	b.OffsetsRetentionCheckMs = b.int("offsets.retention.check.interval.ms")
+	b.OffsetMetadataMaxBytes = int32(b.int("offset.metadata.max.bytes"))
+	b.ConsumerSessionTimeoutMs = int32(b.int("group.consumer.session.timeout.ms"))
+	b.ConsumerHeartbeatIntervalMs = int32(b.int("group.consumer.heartbeat.interval.ms"))
+	b.ConsumerGroupMaxSize = int32(b.int("group.consumer.max.size"))
+	b.ConsumerAssignors = splitList(b.Raw["group.consumer.assignors"])
 	if b.GroupMinSessionTimeoutMs > b.GroupMaxSessionTimeoutMs {
 		return invalid("config: group.min.session.timeout.ms: %q is above group.max.session.timeout.ms %q",
 			b.Raw["group.min.session.timeout.ms"], b.Raw["group.max.session.timeout.ms"])
