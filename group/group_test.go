@@ -369,7 +369,7 @@ func TestScenarios(t *testing.T) {
 
 			s.MemberID = "" // restart: same instance, no member id
 			res, _ = h.join(s)
-			if res == nil || res.Err != nil || res.MemberID == old || res.Generation != 2 || res.Leader != res.MemberID || res.Members != nil {
+			if res == nil || res.Err != nil || res.MemberID == old || res.Generation != 2 || res.Leader != res.MemberID || !res.SkipAssignment || len(res.Members) != 2 {
 				h.t.Fatalf("static rejoin: %+v", res)
 			}
 			h.state(Stable)

@@ -56,9 +56,12 @@ type JoinResult struct {
 	Protocol     string
 	Leader       string
 	MemberID     string
-	// Members is filled for the leader only, when it has to compute the
-	// assignment.
+	// Members is filled for the leader only.
 	Members []JoinMember
+	// SkipAssignment tells a leader that rejoined as the same static
+	// member, with the group Stable, that the current assignment stands
+	// (KIP-814): it gets the members but must not reassign.
+	SkipAssignment bool
 }
 
 // Join handles a JoinGroup. It returns either an immediate result, or a
@@ -181,9 +184,9 @@ func (g *Group) replaceStatic(now time.Time, old *member, req JoinRequest) (*Joi
 	if g.state == Stable && unchanged {
 		// The point of static membership: a bounce with the same
 		// subscription keeps the assignment and skips the rebalance. A
-		// returning leader gets no member list, so it does not reassign.
+		// returning leader is told not to reassign.
 		res := g.joinResult(old)
-		res.Members = nil
+		res.SkipAssignment = res.Leader == res.MemberID
 		g.version++
 		return res, 0
 	}
