@@ -23,6 +23,7 @@ import (
 
 	"github.com/sluice-io/sluice/config"
 	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/coordinator"
 	"github.com/sluice-io/sluice/netio"
 	"github.com/sluice-io/sluice/segment"
 )
@@ -41,6 +42,8 @@ type Broker struct {
 	meta     *controller.Store
 	topics   *topicRegistry
 	sessions *fetchSessionCache
+	groups   *coordinator.Coordinator
+	imageCache
 
 	engine     netio.Engine
 	engineName string // the engine actually running: std or uring
@@ -100,6 +103,10 @@ func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
 		return nil, err
 	}
 	logger.Info("logs loaded", "topics", b.topics.count(), "unclean_shutdown", unclean, "took", time.Since(started).Round(time.Millisecond))
+	if b.groups, err = b.newCoordinator(); err != nil {
+		b.topics.closeAll()
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -175,6 +182,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	var err error
 	b.shutdown.Do(func() {
 		close(b.stop)
+		// Parked JoinGroup/SyncGroup requests are answered (coordinator
+		// not available) before the engine stops, so clients move on.
+		b.groups.Close()
 		if b.engine != nil {
 			if e := b.engine.Close(); e != nil {
 				b.logger.Warn("closing network engine", "err", e)
@@ -232,4 +242,5 @@ func (b *Broker) startBackgroundTasks() {
 	every(time.Duration(b.cfg.FlushSchedulerIntervalMs)*time.Millisecond, b.topics.flushDue)
 	every(time.Duration(b.cfg.RetentionCheckIntervalMs)*time.Millisecond, b.topics.applyRetention)
 	every(time.Minute, b.topics.expireProducers)
+	every(time.Duration(b.cfg.OffsetsRetentionCheckMs)*time.Millisecond, b.groups.ExpireOffsets)
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/coordinator"
 	"github.com/sluice-io/sluice/netio"
 )
 
@@ -73,6 +74,30 @@ func (b *Broker) Handle(ctx context.Context, r *netio.Request) *netio.Response {
 		resp = b.handleDescribeCluster(req)
 	case *kmsg.FindCoordinatorRequest:
 		resp = b.handleFindCoordinator(req)
+	case *kmsg.JoinGroupRequest:
+		resp = b.groups.JoinGroup(req, client(r))
+	case *kmsg.SyncGroupRequest:
+		resp = b.groups.SyncGroup(req)
+	case *kmsg.HeartbeatRequest:
+		resp = b.groups.Heartbeat(req)
+	case *kmsg.LeaveGroupRequest:
+		resp = b.groups.LeaveGroup(req)
+	case *kmsg.OffsetCommitRequest:
+		resp = b.groups.OffsetCommit(req)
+	case *kmsg.OffsetFetchRequest:
+		resp = b.groups.OffsetFetch(req)
+	case *kmsg.DescribeGroupsRequest:
+		resp = b.groups.DescribeGroups(req)
+	case *kmsg.ListGroupsRequest:
+		resp = b.groups.ListGroups(req)
+	case *kmsg.DeleteGroupsRequest:
+		resp = b.groups.DeleteGroups(req)
+	case *kmsg.OffsetDeleteRequest:
+		resp = b.groups.OffsetDelete(req)
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		resp = b.groups.ConsumerGroupHeartbeat(req, client(r))
+	case *kmsg.ConsumerGroupDescribeRequest:
+		resp = b.groups.ConsumerGroupDescribe(req)
 	default:
 		// Unreachable while versions.go and this switch agree; a test
 		// checks that they do.
@@ -87,6 +112,11 @@ func encode(resp kmsg.Response) *netio.Response {
 	out := &netio.Response{}
 	out.AppendBytes(resp.AppendTo(nil))
 	return out
+}
+
+// client identifies a request's sender to the group coordinator.
+func client(r *netio.Request) coordinator.Client {
+	return coordinator.Client{ID: strOrEmpty(r.ClientID), Host: clientHost(addr(r.Conn))}
 }
 
 func strOrEmpty(s *string) string {

@@ -13,10 +13,9 @@ const (
 
 // handleFindCoordinator names this node as the coordinator of every group
 // and transactional id: a single-node cluster has no other candidate. Until
-// the group coordinator and transactions exist, clients then stop at the
-// next request (JoinGroup, or a transactional InitProducerId), which this
-// broker does not advertise or refuses, instead of retrying a coordinator
-// that never appears.
+// transactions exist, a transactional client stops at its InitProducerId,
+// which this broker refuses, instead of retrying a coordinator that never
+// appears.
 //
 // Advertising FindCoordinator also matters to librdkafka: it enables lz4
 // only for brokers that list this API.
@@ -29,6 +28,13 @@ func (b *Broker) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) *kmsg.F
 		}
 		if key == "" && req.CoordinatorType == coordinatorTransaction {
 			return -1, "", -1, kerr.InvalidRequest.Code
+		}
+		if req.CoordinatorType == coordinatorGroup {
+			// The coordinator's log must exist before a client
+			// relies on it; creating it here is Kafka's moment too.
+			if err := b.groups.Ready(); err != nil {
+				return -1, "", -1, kerr.CoordinatorNotAvailable.Code
+			}
 		}
 		return self.NodeID, self.Host, self.Port, 0
 	}

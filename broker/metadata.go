@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/coordinator"
 )
 
 // authorizedOperationsOmitted is what Kafka returns when the client did not
@@ -40,7 +41,14 @@ func (b *Broker) handleMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataRespons
 		case rt.TopicID != [16]byte{}:
 			t = b.topics.getByID(controller.TopicID(rt.TopicID))
 		}
-		if t == nil && rt.Topic != nil && autoCreate {
+		if t == nil && rt.Topic != nil && *rt.Topic == coordinator.OffsetsTopic {
+			// Never auto-created as an ordinary topic: the group
+			// coordinator creates it with its own partition count.
+			if err := b.groups.Ready(); err == nil {
+				t = b.topics.get(*rt.Topic)
+			}
+		}
+		if t == nil && rt.Topic != nil && autoCreate && !isInternalTopic(*rt.Topic) {
 			var err error
 			t, err = b.createTopic(*rt.Topic, b.cfg.NumPartitions, nil)
 			if err != nil && !errors.Is(err, controller.ErrTopicExists) {

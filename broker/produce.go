@@ -43,6 +43,10 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 				err = kerr.UnknownTopicID
 			case t == nil || t.partition(rp.Partition) == nil:
 				err = kerr.UnknownTopicOrPartition
+			case isInternalTopic(t.name):
+				// Only the coordinators write their topics; a stray
+				// record could corrupt a group's state.
+				err = fmt.Errorf("%w: clients may not write to internal topic %s", kerr.InvalidTopicException, t.name)
 			default:
 				err = b.appendPartition(t, &sp, rp.Records, req.Version)
 			}

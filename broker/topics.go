@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-io/sluice/config"
@@ -42,6 +43,9 @@ type topicRegistry struct {
 	mu    sync.RWMutex
 	m     map[string]*topic
 	byID  map[controller.TopicID]*topic
+	// version grows with every published change, so views built from the
+	// registry (the group coordinator's topic image) know when to rebuild.
+	version atomic.Uint64
 
 	lastFlush map[*replica.Partition]time.Time // owned by the flush task
 }
@@ -131,6 +135,7 @@ func (r *topicRegistry) open(mt *controller.Topic) (*topic, error) {
 	r.mu.Lock()
 	r.m[t.name] = t
 	r.byID[t.id] = t
+	r.version.Add(1)
 	r.mu.Unlock()
 	return t, nil
 }
@@ -242,6 +247,7 @@ func (r *topicRegistry) remove(name string) {
 	if t != nil {
 		delete(r.byID, t.id)
 	}
+	r.version.Add(1)
 	r.mu.Unlock()
 	if t == nil {
 		return
@@ -270,6 +276,7 @@ func (r *topicRegistry) reconfigure(mt *controller.Topic) error {
 	r.mu.Lock()
 	r.m[t.name] = &t
 	r.byID[t.id] = &t
+	r.version.Add(1)
 	r.mu.Unlock()
 	for _, p := range t.parts {
 		p.SetConfig(replicaConfig(cfg, r.b.cfg.ProducerIDExpirationMs))
@@ -355,6 +362,12 @@ func replicaConfig(c config.Topic, producerIDExpirationMs int64) replica.Config 
 }
 
 func segmentConfig(c config.Topic) segment.Config {
+	if !strings.Contains(c.CleanupPolicy, "delete") {
+		// A compacted topic keeps the latest record of every key for
+		// ever; deleting old segments by age or size would lose keys
+		// (for __consumer_offsets, committed offsets).
+		c.RetentionMs, c.RetentionBytes = -1, -1
+	}
 	return segment.Config{
 		SegmentBytes:                  c.SegmentBytes,
 		SegmentMs:                     c.SegmentMs,

@@ -31,6 +31,20 @@ var supported = map[int16]versionRange{
 	kmsg.IncrementalAlterConfigs.Int16(): {0, 1},
 	kmsg.DescribeCluster.Int16():         {0, 2},
 	kmsg.FindCoordinator.Int16():         {0, 6},
+
+	// The group coordinator (package coordinator).
+	kmsg.JoinGroup.Int16():              {0, 9},
+	kmsg.SyncGroup.Int16():              {0, 5},
+	kmsg.Heartbeat.Int16():              {0, 4},
+	kmsg.LeaveGroup.Int16():             {0, 5},
+	kmsg.OffsetCommit.Int16():           {0, 10},
+	kmsg.OffsetFetch.Int16():            {0, 10},
+	kmsg.DescribeGroups.Int16():         {0, 6},
+	kmsg.ListGroups.Int16():             {0, 5},
+	kmsg.DeleteGroups.Int16():           {0, 3},
+	kmsg.OffsetDelete.Int16():           {0, 0},
+	kmsg.ConsumerGroupHeartbeat.Int16(): {0, 1},
+	kmsg.ConsumerGroupDescribe.Int16():  {0, 1},
 }
 
 func isSupported(key, version int16) bool {

@@ -1,0 +1,205 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/coordinator"
+	"github.com/sluice-io/sluice/group"
+	"github.com/sluice-io/sluice/segment"
+)
+
+// This file connects the group coordinator (package coordinator) to the
+// broker: its log is the __consumer_offsets topic, written through the same
+// partition append as Produce, and its view of topics is the registry's.
+
+// newCoordinator builds the group coordinator from the broker settings and
+// replays __consumer_offsets if it exists.
+func (b *Broker) newCoordinator() (*coordinator.Coordinator, error) {
+	c := b.cfg
+	ms := func(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
+	cfg := coordinator.Config{
+		Classic: group.Config{
+			MinSessionTimeout:     ms(int64(c.GroupMinSessionTimeoutMs)),
+			MaxSessionTimeout:     ms(int64(c.GroupMaxSessionTimeoutMs)),
+			InitialRebalanceDelay: ms(int64(c.GroupInitialRebalanceDelayMs)),
+			MaxSize:               int(c.GroupMaxSize),
+		},
+		Consumer: group.ConsumerConfig{
+			SessionTimeout:    ms(int64(c.ConsumerSessionTimeoutMs)),
+			HeartbeatInterval: ms(int64(c.ConsumerHeartbeatIntervalMs)),
+			MaxSize:           int(c.ConsumerGroupMaxSize),
+			Assignors:         c.ConsumerAssignors,
+		},
+		Partitions:       c.OffsetsTopicNumPartitions,
+		Retention:        time.Duration(c.OffsetsRetentionMinutes) * time.Minute,
+		MaxMetadataBytes: int(c.OffsetMetadataMaxBytes),
+	}
+	if cfg.Classic.MaxSize == int(^uint32(0)>>1) {
+		cfg.Classic.MaxSize = 0 // Kafka's "no limit"
+	}
+	if cfg.Consumer.MaxSize == int(^uint32(0)>>1) {
+		cfg.Consumer.MaxSize = 0
+	}
+	coord := coordinator.New(cfg, offsetsLog{b}, b.topicImage, b.now, b.logger)
+	if err := coord.Load(); err != nil {
+		return nil, err
+	}
+	return coord, nil
+}
+
+// offsetsTopicConfigs are the settings Kafka gives __consumer_offsets: it is
+// compacted (never deleted by age or size) with 100 MiB segments.
+var offsetsTopicConfigs = map[string]string{
+	"cleanup.policy": "compact",
+	"segment.bytes":  strconv.Itoa(100 << 20),
+}
+
+// createOffsetsTopic creates __consumer_offsets if it does not exist.
+func (b *Broker) createOffsetsTopic(partitions int32) (*topic, error) {
+	if t := b.topics.get(coordinator.OffsetsTopic); t != nil {
+		return t, nil
+	}
+	rf := int16(b.cfg.OffsetsTopicReplicationFactor)
+	if int(rf) > 1 {
+		rf = 1 // a single-node cluster cannot place more replicas
+	}
+	t, err := b.createTopicRF(coordinator.OffsetsTopic, partitions, rf, offsetsTopicConfigs)
+	if errors.Is(err, controller.ErrTopicExists) {
+		if t = b.topics.get(coordinator.OffsetsTopic); t != nil {
+			return t, nil
+		}
+	}
+	return t, err
+}
+
+// offsetsLog is the coordinator's Log over the __consumer_offsets topic.
+type offsetsLog struct{ b *Broker }
+
+func (l offsetsLog) Open(create bool, partitions int32) (int32, error) {
+	if t := l.b.topics.get(coordinator.OffsetsTopic); t != nil {
+		return int32(len(t.parts)), nil
+	}
+	if !create {
+		return 0, nil
+	}
+	t, err := l.b.createOffsetsTopic(partitions)
+	if err != nil {
+		return 0, err
+	}
+	return int32(len(t.parts)), nil
+}
+
+// Append writes the records as one batch through the partition's append,
+// exactly as a produce with acks=all would (on one node, that is once the
+// batch is in the log).
+func (l offsetsLog) Append(partition int32, records []coordinator.Record) error {
+	t := l.b.topics.get(coordinator.OffsetsTopic)
+	if t == nil || t.partition(partition) == nil {
+		return fmt.Errorf("%w: %s partition %d is not online", kerr.NotLeaderForPartition, coordinator.OffsetsTopic, partition)
+	}
+	kvs := make([]segment.KV, len(records))
+	for i, r := range records {
+		kvs[i] = segment.KV{Key: r.Key, Value: r.Value}
+	}
+	batch, err := segment.BuildBatch(kvs, l.b.now().UnixMilli())
+	if err == nil {
+		_, err = t.partition(partition).Append(batch)
+	}
+	if err != nil {
+		// Through the broker's one error mapping, so the coordinator
+		// sees the Kafka error a producer would have seen.
+		return fmt.Errorf("%w: %s-%d: %v", kerr.ErrorForCode(errorCode(err)), coordinator.OffsetsTopic, partition, err)
+	}
+	return nil
+}
+
+// Replay reads a partition from its log start to its high watermark.
+func (l offsetsLog) Replay(partition int32, fn func(coordinator.Record) error) error {
+	t := l.b.topics.get(coordinator.OffsetsTopic)
+	if t == nil || t.partition(partition) == nil {
+		return fmt.Errorf("%s partition %d is not online", coordinator.OffsetsTopic, partition)
+	}
+	p := t.partition(partition)
+	next, end := p.LogStartOffset(), p.HighWatermark()
+	var buf []byte
+	for next < end {
+		rr, err := p.Read(next, 1<<20, true)
+		if err != nil {
+			return err
+		}
+		buf = buf[:0]
+		for _, fr := range rr.Ranges {
+			n := len(buf)
+			buf = append(buf, make([]byte, fr.Length)...)
+			if _, err := fr.File.ReadAt(buf[n:], fr.Offset); err != nil {
+				rr.Release()
+				return err
+			}
+		}
+		rr.Release()
+		if len(buf) == 0 {
+			break
+		}
+		for pos := 0; pos < len(buf); {
+			h, err := segment.ParseBatchHeader(buf[pos:])
+			if err != nil || pos+h.Size() > len(buf) {
+				return fmt.Errorf("offset %d: %w", next, errors.Join(err, segment.ErrCorruptBatch))
+			}
+			err = segment.EachRecord(buf[pos:pos+h.Size()], func(r segment.Record) error {
+				if r.Offset < next {
+					return nil
+				}
+				return fn(coordinator.Record{Key: r.Key, Value: r.Value})
+			})
+			if err != nil {
+				return fmt.Errorf("offset %d: %w", h.BaseOffset, err)
+			}
+			next = h.LastOffset() + 1
+			pos += h.Size()
+		}
+	}
+	return nil
+}
+
+// topicImage returns the coordinator's view of the topics, rebuilt only when
+// the registry changed.
+func (b *Broker) topicImage() *group.TopicImage {
+	v := b.topics.version.Load()
+	b.imageMu.Lock()
+	defer b.imageMu.Unlock()
+	if b.image != nil && b.image.Version == v {
+		return b.image
+	}
+	im := &group.TopicImage{Version: v, Topics: map[string]group.TopicMeta{}}
+	for _, t := range b.topics.all() {
+		im.Topics[t.name] = group.TopicMeta{Name: t.name, ID: [16]byte(t.id), Partitions: int32(len(t.parts))}
+	}
+	b.image = im
+	return im
+}
+
+// imageCache holds the last topic image; embedded in Broker.
+type imageCache struct {
+	imageMu sync.Mutex
+	image   *group.TopicImage
+}
+
+// clientHost formats a peer address as Kafka reports client hosts.
+func clientHost(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	return "/" + host
+}

@@ -1,0 +1,292 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sluice-io/sluice/group"
+)
+
+// entry is one group: its membership state machine (classic, or KIP-848
+// consumer), its committed offsets, and the plumbing around them. A group
+// that only ever had offsets committed (an admin tool, or consumers that
+// assign partitions themselves) is a classic group with no members, as in
+// Kafka.
+type entry struct {
+	mu        sync.Mutex
+	id        string
+	partition int32 // of the offsets topic
+
+	// Exactly one of classic and consumer is set.
+	classic  *group.Group
+	consumer *group.ConsumerGroup
+	// persisted is the state machine's Version last written to the log.
+	persisted uint64
+
+	offsets map[string]map[int32]offset // topic → partition → offset
+	// emptySince is when the group was last seen without members: offsets
+	// retention counts from then (KIP-211). Zero while it has members.
+	emptySince time.Time
+
+	waiters map[group.Ticket]chan group.Delivery
+	timer   *time.Timer
+	removed bool // forgotten by the registry; look the group up again
+}
+
+// newEntry returns an empty classic group.
+func (c *Coordinator) newEntry(id string, partition int32) *entry {
+	return &entry{
+		id:        id,
+		partition: partition,
+		classic:   group.New(id, c.cfg.Classic),
+		offsets:   map[string]map[int32]offset{},
+		waiters:   map[group.Ticket]chan group.Delivery{},
+	}
+}
+
+// groupType is the group's type as ListGroups v5 reports it.
+func (e *entry) groupType() string {
+	if e.consumer != nil {
+		return "consumer"
+	}
+	return "classic"
+}
+
+func (e *entry) empty() bool {
+	if e.consumer != nil {
+		return e.consumer.Len() == 0
+	}
+	return e.classic.IsEmpty()
+}
+
+// state is the group state as ListGroups and DescribeGroups report it.
+func (e *entry) state() string {
+	if e.consumer != nil {
+		return e.consumer.State()
+	}
+	return e.classic.State().String()
+}
+
+// protocolType is what ListGroups reports: the classic members' protocol
+// type ("" for a group of offsets only), "consumer" for KIP-848 groups.
+func (e *entry) protocolType() string {
+	if e.consumer != nil {
+		return "consumer"
+	}
+	return e.classic.ProtocolType()
+}
+
+// persistGroup writes the state machine's state if it changed since the
+// last write. The caller holds e.mu.
+func (c *Coordinator) persistGroup(e *entry) error {
+	now := c.now()
+	if e.empty() {
+		if e.emptySince.IsZero() {
+			e.emptySince = now
+		}
+	} else {
+		e.emptySince = time.Time{}
+	}
+	var (
+		v   uint64
+		rec Record
+		err error
+	)
+	switch {
+	case e.consumer != nil:
+		if v = e.consumer.Version(); v == e.persisted {
+			return nil
+		}
+		if rec, err = consumerRecord(e.consumer); err != nil {
+			return err
+		}
+	default:
+		if v = e.classic.Version(); v == e.persisted {
+			return nil
+		}
+		rec = classicRecord(e.classic, now)
+	}
+	if err := c.log.Append(e.partition, []Record{rec}); err != nil {
+		return fmt.Errorf("group %s: %w", e.id, err)
+	}
+	e.persisted = v
+	return nil
+}
+
+// useClassic makes the group a classic one, converting an empty KIP-848
+// group (its offsets stay). It fails when the group is a KIP-848 group with
+// members, as Kafka does without online migration.
+func (c *Coordinator) useClassic(e *entry) error {
+	if e.consumer == nil {
+		return nil
+	}
+	if e.consumer.Len() > 0 {
+		return fmt.Errorf("%w: group %s uses the consumer protocol (KIP-848) and has members", errGroupIDNotFound, e.id)
+	}
+	e.consumer, e.classic, e.persisted = nil, group.New(e.id, c.cfg.Classic), 0
+	return nil
+}
+
+// useConsumer makes the group a KIP-848 one, converting an empty classic
+// group.
+func (c *Coordinator) useConsumer(e *entry) error {
+	if e.consumer != nil {
+		return nil
+	}
+	if !e.classic.IsEmpty() || e.classic.State() != group.Empty {
+		return fmt.Errorf("%w: group %s is a classic group with members", errGroupIDNotFound, e.id)
+	}
+	e.classic, e.consumer, e.persisted = nil, group.NewConsumerGroup(e.id, c.cfg.Consumer), 0
+	return nil
+}
+
+// Load replays the offsets topic, if it exists, into memory. The broker calls
+// it once at start, before it serves requests.
+func (c *Coordinator) Load() error {
+	n, err := c.log.Open(false, c.cfg.Partitions)
+	if err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	started := c.now()
+	r := &replayer{groups: map[string]*loaded{}}
+	skipped := 0
+	for p := int32(0); p < n; p++ {
+		err := c.log.Replay(p, func(rec Record) error {
+			s, err := r.apply(rec)
+			if s {
+				skipped++
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("coordinator: replaying %s partition %d: %w", OffsetsTopic, p, err)
+		}
+	}
+	now := c.now()
+	c.mu.Lock()
+	c.parts = n
+	offsets := 0
+	for id, l := range r.groups {
+		e := c.newEntry(id, partitionFor(id, n))
+		for t, ps := range l.offsets {
+			if len(ps) > 0 {
+				e.offsets[t] = ps
+				offsets += len(ps)
+			}
+		}
+		switch {
+		case l.consumer != nil:
+			e.classic = nil
+			e.consumer = group.RestoreConsumerGroup(id, c.cfg.Consumer, *l.consumer, now)
+			e.persisted = e.consumer.Version()
+		case l.classic != nil:
+			e.classic = group.Restore(id, c.cfg.Classic, *l.classic, now)
+			e.persisted = e.classic.Version()
+		default:
+			if len(e.offsets) == 0 {
+				continue // deleted
+			}
+		}
+		if e.empty() {
+			e.emptySince = now
+		}
+		c.groups[id] = e
+		e.mu.Lock()
+		c.arm(e)
+		e.mu.Unlock()
+	}
+	groups := len(c.groups)
+	c.mu.Unlock()
+	c.logger.Info("group coordinator loaded", "groups", groups, "offsets", offsets, "skipped_records", skipped, "took", now.Sub(started).Round(time.Millisecond))
+	return nil
+}
+
+// ExpireOffsets drops committed offsets past offsets.retention.minutes, as
+// Kafka does since KIP-211: a group's offsets expire only once the group has
+// been empty for the retention period (counted from the later of the commit
+// and the moment it became empty), so an idle but live consumer group keeps
+// its position. A group left with neither members nor offsets is deleted.
+// The broker calls it every offsets.retention.check.interval.ms.
+func (c *Coordinator) ExpireOffsets() {
+	if c.cfg.Retention <= 0 {
+		return
+	}
+	for _, e := range c.entries() {
+		e.mu.Lock()
+		if !e.removed {
+			if err := c.expire(e); err != nil {
+				c.logger.Error("expiring offsets", "group", e.id, "err", err)
+			}
+		}
+		e.mu.Unlock()
+	}
+}
+
+func (c *Coordinator) expire(e *entry) error {
+	if !e.empty() {
+		return nil
+	}
+	now := c.now()
+	type tp struct {
+		topic     string
+		partition int32
+	}
+	var gone []tp
+	var recs []Record
+	for t, ps := range e.offsets {
+		for p, o := range ps {
+			base := o.CommitTime
+			if e.emptySince.After(base) {
+				base = e.emptySince
+			}
+			if now.Sub(base) >= c.cfg.Retention {
+				gone = append(gone, tp{t, p})
+				recs = append(recs, offsetRecord(e.id, t, p, nil))
+			}
+		}
+	}
+	sort.Slice(recs, func(i, j int) bool { return string(recs[i].Key) < string(recs[j].Key) })
+	remaining := 0
+	for _, ps := range e.offsets {
+		remaining += len(ps)
+	}
+	remaining -= len(gone)
+	deleteGroup := remaining == 0 && (e.consumer == nil || e.consumer.State() == "Empty")
+	if deleteGroup {
+		var err error
+		if e.consumer != nil {
+			err = e.consumer.Delete()
+		} else {
+			err = e.classic.Delete()
+		}
+		if err != nil && !errors.Is(err, errNotAvailable) {
+			return err
+		}
+		recs = append(recs, Record{Key: groupKey(keyGroupMetadata, e.id)}, Record{Key: groupKey(keyConsumerGroupV1, e.id)})
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := c.log.Append(e.partition, recs); err != nil {
+		return err
+	}
+	for _, g := range gone {
+		delete(e.offsets[g.topic], g.partition)
+		if len(e.offsets[g.topic]) == 0 {
+			delete(e.offsets, g.topic)
+		}
+	}
+	if len(gone) > 0 {
+		c.logger.Info("committed offsets expired", "group", e.id, "partitions", len(gone))
+	}
+	if deleteGroup {
+		c.forget(e)
+	}
+	return nil
+}

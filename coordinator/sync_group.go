@@ -1,0 +1,76 @@
+package coordinator
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/group"
+)
+
+// SyncGroup answers a SyncGroup. A follower that syncs before the leader
+// waits for the leader's assignment.
+func (c *Coordinator) SyncGroup(req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
+	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+	fail := func(err error) *kmsg.SyncGroupResponse {
+		resp.ErrorCode = errorCode(err)
+		return resp
+	}
+	if req.Group == "" {
+		return fail(kerr.InvalidGroupID)
+	}
+	e, err := c.lookup(req.Group, false)
+	if err != nil {
+		return fail(err)
+	}
+	if e == nil {
+		return fail(kerr.UnknownMemberID)
+	}
+	if e.classic == nil {
+		e.mu.Unlock()
+		return fail(kerr.UnknownMemberID)
+	}
+	sr := group.SyncRequest{
+		MemberID:   req.MemberID,
+		Generation: req.Generation,
+	}
+	if req.InstanceID != nil {
+		sr.InstanceID = *req.InstanceID
+	}
+	if req.ProtocolType != nil {
+		sr.ProtocolType = *req.ProtocolType
+	}
+	if req.Protocol != nil {
+		sr.Protocol = *req.Protocol
+	}
+	if len(req.GroupAssignment) > 0 {
+		sr.Assignments = make(map[string][]byte, len(req.GroupAssignment))
+		for _, a := range req.GroupAssignment {
+			sr.Assignments[a.MemberID] = a.MemberAssignment
+		}
+	}
+	res, tk := e.classic.Sync(c.now(), sr)
+	var ch chan group.Delivery
+	if tk != 0 {
+		ch = make(chan group.Delivery, 1)
+		e.waiters[tk] = ch
+	}
+	c.settle(e)
+	e.mu.Unlock()
+	if tk != 0 {
+		d, err := c.park(ch)
+		if err != nil {
+			return fail(err)
+		}
+		res = d.Sync
+	}
+	if res.Err != nil {
+		return fail(res.Err)
+	}
+	resp.ProtocolType = kmsg.StringPtr(res.ProtocolType)
+	resp.Protocol = kmsg.StringPtr(res.Protocol)
+	resp.MemberAssignment = res.Assignment
+	if resp.MemberAssignment == nil {
+		resp.MemberAssignment = []byte{}
+	}
+	return resp
+}
