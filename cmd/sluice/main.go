@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/sluice-io/sluice/cmd/sluice/cli"
 )
 
 const usage = `usage: sluice <command> [flags]
@@ -14,6 +16,7 @@ const usage = `usage: sluice <command> [flags]
 commands:
   broker    run a broker (sluice broker --help for flags)
   engines   report which network engines (std, uring) this machine can run
+  group     list and describe consumer groups (sluice group --help)
 `
 
 func main() {
@@ -30,6 +33,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runBroker(args[1:], stderr)
 	case "engines":
 		return runEngines(stdout)
+	case "group":
+		return cli.Run(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
