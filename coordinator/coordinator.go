@@ -202,9 +202,21 @@ func (c *Coordinator) Close() {
 // create is set; nil (and nothing locked) when it does not exist. An entry
 // removed between the map lookup and the lock is looked up again.
 func (c *Coordinator) lookup(id string, create bool) (*entry, error) {
-	parts, err := c.ready()
-	if err != nil {
-		return nil, err
+	var parts int32
+	if create {
+		var err error
+		if parts, err = c.ready(); err != nil {
+			return nil, err
+		}
+	} else {
+		// Reading never creates the offsets topic: without it there
+		// is no group to find.
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			return nil, errNotAvailable
+		}
 	}
 	for {
 		c.mu.Lock()

@@ -12,8 +12,11 @@ import (
 // do.
 func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
-	if _, err := c.ready(); err != nil {
-		resp.ErrorCode = errorCode(err)
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		resp.ErrorCode = errNotAvailable.Code
 		return resp
 	}
 	matches := func(filter []string, v string) bool {
