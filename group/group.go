@@ -37,9 +37,11 @@
 //     request restarts its session. A parked join waits at most until the
 //     rebalance deadline; a parked sync until the leader syncs or the group
 //     rebalances, which the leader's own session bounds.
-//   - ProtocolType is set whenever the group has members. Protocol is chosen
-//     when a rebalance completes, so it is "" until the first one does; both
-//     are reset when a rebalance completes with no member left (Empty).
+//   - ProtocolType is set whenever the group has members, and kept when the
+//     group empties (ListGroups reports an empty consumer group as
+//     "consumer", as Kafka does); the next lone member sets it anew.
+//     Protocol is chosen when a rebalance completes, so it is "" until the
+//     first one does, and reset when one completes with no member left.
 //
 // Persisting the group (its generation, protocol, leader, members and
 // assignments go to __consumer_offsets in Kafka) is the caller's job; the

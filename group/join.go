@@ -165,7 +165,7 @@ func (g *Group) rejoin(now time.Time, m *member, req JoinRequest) (*JoinResult, 
 // member id but a known instance id (KIP-345). It takes over the old member's
 // place under a new id, and the old id is fenced from now on.
 func (g *Group) replaceStatic(now time.Time, old *member, req JoinRequest) (*JoinResult, Ticket) {
-	unchanged := req.ProtocolType == g.protocolType && sameProtocols(old.protocols, req.Protocols)
+	sameType := req.ProtocolType == g.protocolType
 	if old.joinTicket != 0 {
 		g.deliverJoin(old, &JoinResult{Err: errFencedInstance, MemberID: old.id, Generation: -1})
 	}
@@ -181,10 +181,14 @@ func (g *Group) replaceStatic(now time.Time, old *member, req JoinRequest) (*Joi
 	g.members[newID] = old
 	g.instances[req.InstanceID] = newID
 	g.update(now, old, req)
-	if g.state == Stable && unchanged {
-		// The point of static membership: a bounce with the same
-		// subscription keeps the assignment and skips the rebalance. A
-		// returning leader is told not to reassign.
+	if g.state == Stable && sameType && g.chooseProtocol() == g.protocol {
+		// The point of static membership: a bounce keeps the assignment
+		// and skips the rebalance, as long as the group would still
+		// choose the same protocol. The member's metadata is not
+		// compared: clients put their generation (and cooperative ones
+		// their owned partitions) in it, so a restarted client never
+		// sends the same bytes. A returning leader is told not to
+		// reassign.
 		res := g.joinResult(old)
 		res.SkipAssignment = res.Leader == res.MemberID
 		g.version++
@@ -289,7 +293,7 @@ func (g *Group) completeJoin(now time.Time) {
 	g.initialDelay = false
 	if len(g.members) == 0 {
 		g.state = Empty
-		g.protocolType, g.protocol = "", ""
+		g.protocol = ""
 		g.version++
 		return
 	}

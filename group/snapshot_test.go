@@ -146,3 +146,34 @@ func TestValidateCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestStaticRestartChangingTheProtocolRebalances(t *testing.T) {
+	h := newHarness(t, testConfig())
+	s := req("s", "", "roundrobin", "range")
+	s.InstanceID = "s-1"
+	_, ts := h.join(s)
+	old := h.joined(ts).MemberID
+	b, tb := h.joinNew("b", "roundrobin", "range")
+	s.MemberID = old
+	_, ts = h.join(s)
+	if j := h.joined(ts); j.Protocol != "roundrobin" {
+		t.Fatalf("chosen %q", j.Protocol)
+	}
+	h.joined(tb)
+	res, tf := h.g.Sync(h.now, SyncRequest{MemberID: b, Generation: 2})
+	if res != nil {
+		t.Fatal("follower answered early")
+	}
+	h.g.Sync(h.now, SyncRequest{MemberID: old, Generation: 2, Assignments: map[string][]byte{old: []byte("x"), b: []byte("y")}})
+	h.collect()
+	h.synced(tf)
+	h.state(Stable)
+	// s restarts preferring range: the vote ties and the longest-standing
+	// member's first choice wins, so the protocol would change.
+	s.MemberID = ""
+	s.Protocols = []Protocol{{Name: "range"}, {Name: "roundrobin"}}
+	if r, tk := h.join(s); r != nil || tk == 0 {
+		t.Fatalf("static restart changing the protocol answered at once: %+v", r)
+	}
+	h.state(PreparingRebalance)
+}
