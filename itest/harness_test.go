@@ -25,6 +25,11 @@ import (
 var sluiceBin string
 
 func TestMain(m *testing.M) {
+	if conf := os.Getenv(childConsumerEnv); conf != "" {
+		// A re-executed test binary serving as a group member process
+		// (see groups_child_test.go), not a test run.
+		os.Exit(runChildConsumer(conf))
+	}
 	os.Exit(runMain(m))
 }
 
