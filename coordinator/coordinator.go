@@ -271,6 +271,11 @@ func (c *Coordinator) settle(e *entry) {
 	if err := c.persistGroup(e); err != nil {
 		c.logger.Error("persisting group state", "group", e.id, "err", err)
 	}
+	if st, gen := e.state(), e.generation(); st != e.logged.state || gen != e.logged.gen {
+		// One line per transition: operators follow rebalances here.
+		e.logged.state, e.logged.gen = st, gen
+		c.logger.Info("group state", "group", e.id, "type", e.groupType(), "state", st, "generation", gen, "members", e.members())
+	}
 	if e.classic != nil {
 		for _, d := range e.classic.Drain() {
 			if ch, ok := e.waiters[d.Ticket]; ok {

@@ -34,6 +34,28 @@ type entry struct {
 	waiters map[group.Ticket]chan group.Delivery
 	timer   *time.Timer
 	removed bool // forgotten by the registry; look the group up again
+
+	// logged is the state and generation (epoch) last logged, so a
+	// transition is logged once.
+	logged struct {
+		state string
+		gen   int32
+	}
+}
+
+// generation is the classic generation or the KIP-848 group epoch.
+func (e *entry) generation() int32 {
+	if e.consumer != nil {
+		return e.consumer.Epoch()
+	}
+	return e.classic.Generation()
+}
+
+func (e *entry) members() int {
+	if e.consumer != nil {
+		return e.consumer.Len()
+	}
+	return len(e.classic.Members())
 }
 
 // newEntry returns an empty classic group.
