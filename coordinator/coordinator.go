@@ -327,15 +327,48 @@ func (c *Coordinator) tick(e *entry) {
 	c.settle(e)
 }
 
-// park waits for the answer to a parked classic request. The caller has
-// registered ch in e.waiters and released e.mu.
-func (c *Coordinator) park(ch chan group.Delivery) (group.Delivery, error) {
-	select {
-	case d := <-ch:
-		return d, nil
-	case <-c.done:
-		return group.Delivery{}, errNotAvailable
+// finish ends a classic JoinGroup or SyncGroup: it settles the group and
+// releases e.mu, then, when the state machine parked the request (tk != 0),
+// waits for its answer. parked reports whether d holds that answer.
+func (c *Coordinator) finish(e *entry, tk group.Ticket) (d group.Delivery, parked bool, err error) {
+	var ch chan group.Delivery
+	if tk != 0 {
+		ch = make(chan group.Delivery, 1)
+		e.waiters[tk] = ch
 	}
+	c.settle(e)
+	e.mu.Unlock()
+	if tk == 0 {
+		return d, false, nil
+	}
+	select {
+	case d = <-ch:
+		return d, true, nil
+	case <-c.done:
+		return d, false, errNotAvailable
+	}
+}
+
+// classicGroup returns the locked entry of a classic group for a request
+// from one of its members. A group that does not exist, or is a KIP-848
+// group, has no such member: UNKNOWN_MEMBER_ID, which sends the client back
+// to JoinGroup.
+func (c *Coordinator) classicGroup(id string) (*entry, error) {
+	if id == "" {
+		return nil, kerr.InvalidGroupID
+	}
+	e, err := c.lookup(id, false)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, kerr.UnknownMemberID
+	}
+	if e.classic == nil {
+		e.mu.Unlock()
+		return nil, kerr.UnknownMemberID
+	}
+	return e, nil
 }
 
 // errorCode turns an error from this package, the group state machines or

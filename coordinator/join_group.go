@@ -53,18 +53,11 @@ func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, cl Client) *kmsg.Joi
 		jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: p.Metadata})
 	}
 	res, tk := e.classic.Join(c.now(), jr)
-	var ch chan group.Delivery
-	if tk != 0 {
-		ch = make(chan group.Delivery, 1)
-		e.waiters[tk] = ch
+	d, parked, err := c.finish(e, tk)
+	if err != nil {
+		return fail(err)
 	}
-	c.settle(e)
-	e.mu.Unlock()
-	if tk != 0 {
-		d, err := c.park(ch)
-		if err != nil {
-			return fail(err)
-		}
+	if parked {
 		res = d.Join
 	}
 	resp.ErrorCode = errorCode(res.Err)

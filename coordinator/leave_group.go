@@ -1,7 +1,6 @@
 package coordinator
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/group"
@@ -11,10 +10,6 @@ import (
 // (by member id or, for static members, instance id) from v3 (KIP-345).
 func (c *Coordinator) LeaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
-	if req.Group == "" {
-		resp.ErrorCode = kerr.InvalidGroupID.Code
-		return resp
-	}
 	var leaving []group.LeaveMember
 	if req.Version < 3 {
 		leaving = []group.LeaveMember{{MemberID: req.MemberID}}
@@ -27,20 +22,12 @@ func (c *Coordinator) LeaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRe
 			leaving = append(leaving, lm)
 		}
 	}
-	e, err := c.lookup(req.Group, false)
+	e, err := c.classicGroup(req.Group)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
 		return resp
 	}
-	if e == nil {
-		resp.ErrorCode = kerr.UnknownMemberID.Code
-		return resp
-	}
 	defer e.mu.Unlock()
-	if e.classic == nil {
-		resp.ErrorCode = kerr.UnknownMemberID.Code
-		return resp
-	}
 	errs := e.classic.Leave(c.now(), leaving)
 	c.settle(e)
 	if req.Version < 3 {

@@ -1,7 +1,6 @@
 package coordinator
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/group"
@@ -15,19 +14,9 @@ func (c *Coordinator) SyncGroup(req *kmsg.SyncGroupRequest) *kmsg.SyncGroupRespo
 		resp.ErrorCode = errorCode(err)
 		return resp
 	}
-	if req.Group == "" {
-		return fail(kerr.InvalidGroupID)
-	}
-	e, err := c.lookup(req.Group, false)
+	e, err := c.classicGroup(req.Group)
 	if err != nil {
 		return fail(err)
-	}
-	if e == nil {
-		return fail(kerr.UnknownMemberID)
-	}
-	if e.classic == nil {
-		e.mu.Unlock()
-		return fail(kerr.UnknownMemberID)
 	}
 	sr := group.SyncRequest{
 		MemberID:   req.MemberID,
@@ -49,18 +38,11 @@ func (c *Coordinator) SyncGroup(req *kmsg.SyncGroupRequest) *kmsg.SyncGroupRespo
 		}
 	}
 	res, tk := e.classic.Sync(c.now(), sr)
-	var ch chan group.Delivery
-	if tk != 0 {
-		ch = make(chan group.Delivery, 1)
-		e.waiters[tk] = ch
+	d, parked, err := c.finish(e, tk)
+	if err != nil {
+		return fail(err)
 	}
-	c.settle(e)
-	e.mu.Unlock()
-	if tk != 0 {
-		d, err := c.park(ch)
-		if err != nil {
-			return fail(err)
-		}
+	if parked {
 		res = d.Sync
 	}
 	if res.Err != nil {
