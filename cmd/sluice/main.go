@@ -17,6 +17,7 @@ commands:
   broker    run a broker (sluice broker --help for flags)
   engines   report which network engines (std, uring) this machine can run
   group     list and describe consumer groups (sluice group --help)
+  topic     create, list, describe, alter and delete topics (sluice topic --help)
 `
 
 func main() {
@@ -33,7 +34,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runBroker(args[1:], stderr)
 	case "engines":
 		return runEngines(stdout)
-	case "group":
+	case "group", "topic":
 		return cli.Run(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

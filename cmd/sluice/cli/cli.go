@@ -14,10 +14,16 @@ import (
 const usage = `usage: sluice <command> <subcommand> [flags]
 
 admin commands:
-  group list       list consumer groups
-  group describe   show a group's members, committed offsets and lag
+  group list            list consumer groups
+  group describe        show a group's members, committed offsets and lag
+  topic create          create topics
+  topic list            list topics
+  topic describe        show a topic's partitions, offsets and configs
+  topic delete          delete topics
+  topic alter-config    set or delete a topic's config overrides
+  topic add-partitions  grow a topic's partition count
 
-Run "sluice group --help" for flags.
+Run "sluice group --help" or "sluice topic --help" for flags.
 `
 
 // Run executes an admin command. args starts with the command name (for
@@ -33,6 +39,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "group":
 		return runGroup(args[1:], stdout, stderr)
+	case "topic":
+		return runTopic(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

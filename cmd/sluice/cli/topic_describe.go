@@ -1,0 +1,415 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const topicListUsage = `usage: sluice topic list [--internal] [flags]
+
+Lists topics by name with their partition count, replication factor and
+topic ID. Internal topics such as __consumer_offsets are left out unless
+--internal is given.
+
+flags:
+  --internal               include internal topics
+` + commonFlagsUsage
+
+const topicDescribeUsage = `usage: sluice topic describe TOPIC... [flags]
+
+For each topic: topic ID, partition count, replication factor, the configs
+that differ from the built-in defaults with where they come from (a topic
+override, or the broker's configuration), then one row per partition:
+
+  PARTITION LEADER LEADER-EPOCH REPLICAS ISR LOG-START-OFFSET HIGH-WATERMARK
+
+Topics that do not exist are reported on stderr and make the exit code 1;
+the others are still described.
+
+flags:
+` + commonFlagsUsage
+
+// listedTopic is one row of "topic list"; its json tags are the --json
+// interface.
+type listedTopic struct {
+	Topic             string `json:"topic"`
+	TopicID           string `json:"topic_id"`
+	PartitionCount    int    `json:"partition_count"`
+	ReplicationFactor int    `json:"replication_factor"`
+	Internal          bool   `json:"internal"`
+}
+
+type topicListResult struct {
+	Topics []listedTopic `json:"topics"`
+}
+
+func runTopicList(args []string, stdout, stderr io.Writer) int {
+	fs, cf := newFlagSet("topic list")
+	internal := fs.Bool("internal", false, "")
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return handleParseError(err, topicListUsage, stdout, stderr)
+	}
+	if len(rest) > 0 {
+		return reportUsage(stderr, topicListUsage, usagef("unexpected argument %q (list takes no topic names; see describe)", rest[0]))
+	}
+
+	return runWithClient(cf, topicListUsage, stderr, func(ctx context.Context, c *client) error {
+		tds, err := c.adm.ListTopicsWithInternal(ctx)
+		if err != nil {
+			return err
+		}
+		res := topicListResult{Topics: []listedTopic{}}
+		var errs []topicError
+		for _, td := range tds.Sorted() {
+			if td.IsInternal && !*internal {
+				continue
+			}
+			// A topic that failed to load is still listed, so the name is
+			// not silently missing, but the command then fails.
+			if td.Err != nil {
+				errs = append(errs, topicError{td.Topic, td.Err.Error()})
+			}
+			res.Topics = append(res.Topics, listedTopic{
+				Topic:             td.Topic,
+				TopicID:           topicIDString(td.ID),
+				PartitionCount:    len(td.Partitions),
+				ReplicationFactor: replicationFactor(td.Partitions),
+				Internal:          td.IsInternal,
+			})
+		}
+		if cf.json {
+			err = writeJSON(stdout, res)
+		} else {
+			tw := newTable(stdout)
+			fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tREPLICATION-FACTOR\tTOPIC-ID")
+			for _, t := range res.Topics {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", t.Topic, t.PartitionCount, t.ReplicationFactor, orDash(t.TopicID))
+			}
+			err = tw.Flush()
+		}
+		if err != nil {
+			return err
+		}
+		return reportTopicErrors(stderr, nil, errs)
+	})
+}
+
+// replicationFactor is the replica count of the lowest partition, as
+// kafka-topics.sh reports it; partitions of a topic normally agree.
+func replicationFactor(ps kadm.PartitionDetails) int {
+	if len(ps) == 0 {
+		return 0
+	}
+	return len(ps.Sorted()[0].Replicas)
+}
+
+// The describe result types: their json tags are the --json interface.
+type topicDescribeResult struct {
+	Topics   []describedTopic `json:"topics"`
+	NotFound []string         `json:"not_found"`
+}
+
+type describedTopic struct {
+	Topic             string `json:"topic"`
+	TopicID           string `json:"topic_id"`
+	Internal          bool   `json:"internal"`
+	PartitionCount    int    `json:"partition_count"`
+	ReplicationFactor int    `json:"replication_factor"`
+	// Configs are the settings whose source is not DEFAULT_CONFIG, the
+	// same filter as kafka-topics.sh --describe: topic overrides and
+	// values the broker's own configuration sets for its topics.
+	Configs    []topicConfig    `json:"configs"`
+	Partitions []topicPartition `json:"partitions"`
+}
+
+type topicConfig struct {
+	Name      string  `json:"name"`
+	Value     *string `json:"value"` // null when sensitive
+	Source    string  `json:"source"`
+	Sensitive bool    `json:"sensitive"`
+}
+
+// topicPartition is one partition row. Offsets are null when they could
+// not be listed; error then says why.
+type topicPartition struct {
+	Partition       int32   `json:"partition"`
+	Leader          int32   `json:"leader"` // -1 without a leader
+	LeaderEpoch     int32   `json:"leader_epoch"`
+	Replicas        []int32 `json:"replicas"`
+	ISR             []int32 `json:"isr"`
+	OfflineReplicas []int32 `json:"offline_replicas"`
+	LogStartOffset  *int64  `json:"log_start_offset"`
+	HighWatermark   *int64  `json:"high_watermark"`
+	Error           *string `json:"error"`
+}
+
+func runTopicDescribe(args []string, stdout, stderr io.Writer) int {
+	fs, cf := newFlagSet("topic describe")
+	names, err := parseArgs(fs, args)
+	if err != nil {
+		return handleParseError(err, topicDescribeUsage, stdout, stderr)
+	}
+	if len(names) == 0 {
+		return reportUsage(stderr, topicDescribeUsage, usagef("name at least one TOPIC to describe"))
+	}
+	names = dedupe(names)
+
+	return runWithClient(cf, topicDescribeUsage, stderr, func(ctx context.Context, c *client) error {
+		res, problems, err := describeTopics(ctx, c, names)
+		if err != nil {
+			return err
+		}
+		if cf.json {
+			err = writeJSON(stdout, res)
+		} else {
+			err = printTopicDescriptions(stdout, res.Topics)
+		}
+		if err != nil {
+			return err
+		}
+		return reportTopicErrors(stderr, res.NotFound, problems)
+	})
+}
+
+// describeTopics gathers what "topic describe" shows from three sources:
+// metadata (partitions, leaders, replicas), ListOffsets (log start and high
+// watermark) and DescribeConfigs. Problems are per-topic failures of the
+// latter two; err is reserved for failures that leave nothing to show.
+func describeTopics(ctx context.Context, c *client, names []string) (topicDescribeResult, []topicError, error) {
+	res := topicDescribeResult{Topics: []describedTopic{}, NotFound: []string{}}
+	var problems []topicError
+
+	md, err := c.adm.Metadata(ctx, names...)
+	if err != nil {
+		return res, nil, err
+	}
+	var found []string
+	byName := make(map[string]*describedTopic)
+	for _, n := range names {
+		td, ok := md.Topics[n]
+		switch {
+		case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+			res.NotFound = append(res.NotFound, n)
+			continue
+		case td.Err != nil:
+			problems = append(problems, topicError{n, td.Err.Error()})
+			continue
+		}
+		t := &describedTopic{
+			Topic:             n,
+			TopicID:           topicIDString(td.ID),
+			Internal:          td.IsInternal,
+			PartitionCount:    len(td.Partitions),
+			ReplicationFactor: replicationFactor(td.Partitions),
+			Configs:           []topicConfig{},
+			Partitions:        []topicPartition{},
+		}
+		for _, p := range td.Partitions.Sorted() {
+			tp := topicPartition{
+				Partition:       p.Partition,
+				Leader:          p.Leader,
+				LeaderEpoch:     p.LeaderEpoch,
+				Replicas:        nonNil(p.Replicas),
+				ISR:             nonNil(p.ISR),
+				OfflineReplicas: nonNil(p.OfflineReplicas),
+			}
+			if p.Err != nil {
+				tp.Error = errString(p.Err)
+			}
+			t.Partitions = append(t.Partitions, tp)
+		}
+		found = append(found, n)
+		byName[n] = t
+	}
+	if len(found) > 0 {
+		if err := fillOffsets(ctx, c, found, byName); err != nil {
+			return res, nil, err
+		}
+		cfgProblems, err := fillConfigs(ctx, c, found, byName)
+		if err != nil {
+			return res, nil, err
+		}
+		problems = append(problems, cfgProblems...)
+	}
+	for _, n := range found {
+		t := byName[n]
+		for _, p := range t.Partitions {
+			if p.Error != nil {
+				problems = append(problems, topicError{n, fmt.Sprintf("partition %d: %s", p.Partition, *p.Error)})
+			}
+		}
+		res.Topics = append(res.Topics, *t)
+	}
+	return res, problems, nil
+}
+
+// fillOffsets lists log start offsets and high watermarks. A broker that
+// fails leaves its partitions' offsets null with an error, not the command.
+func fillOffsets(ctx context.Context, c *client, topics []string, byName map[string]*describedTopic) error {
+	starts, err := c.adm.ListStartOffsets(ctx, topics...)
+	if err := tolerateShardErrors(ctx, err); err != nil {
+		return fmt.Errorf("listing log start offsets: %w", err)
+	}
+	ends, err := c.adm.ListEndOffsets(ctx, topics...)
+	if err := tolerateShardErrors(ctx, err); err != nil {
+		return fmt.Errorf("listing high watermarks: %w", err)
+	}
+	for _, n := range topics {
+		t := byName[n]
+		for i := range t.Partitions {
+			p := &t.Partitions[i]
+			if p.Error != nil {
+				continue // metadata error: offsets would only repeat it
+			}
+			start, serr := lookupEnd(starts, n, p.Partition)
+			end, eerr := lookupEnd(ends, n, p.Partition)
+			switch {
+			case serr != nil:
+				p.Error = errString(fmt.Errorf("log start offset: %w", serr))
+			case eerr != nil:
+				p.Error = errString(fmt.Errorf("high watermark: %w", eerr))
+			}
+			if serr == nil {
+				p.LogStartOffset = &start
+			}
+			if eerr == nil {
+				p.HighWatermark = &end
+			}
+		}
+	}
+	return nil
+}
+
+// tolerateShardErrors keeps partial results of a sharded request: the
+// partitions of a failed shard are simply missing from them.
+func tolerateShardErrors(ctx context.Context, err error) error {
+	var se *kadm.ShardErrors
+	if err != nil && (!errors.As(err, &se) || ctx.Err() != nil) {
+		return err
+	}
+	return nil
+}
+
+func fillConfigs(ctx context.Context, c *client, topics []string, byName map[string]*describedTopic) ([]topicError, error) {
+	rcs, err := c.adm.DescribeTopicConfigs(ctx, topics...)
+	if err := tolerateShardErrors(ctx, err); err != nil {
+		return nil, fmt.Errorf("describing configs: %w", err)
+	}
+	var problems []topicError
+	seen := make(map[string]bool)
+	for _, rc := range rcs {
+		t := byName[rc.Name]
+		if t == nil {
+			continue
+		}
+		seen[rc.Name] = true
+		if rc.Err != nil {
+			problems = append(problems, topicError{rc.Name, "configs: " + topicFailure(rc.Err, rc.ErrMessage)})
+			continue
+		}
+		for _, cfg := range rc.Configs {
+			if cfg.Source == kmsg.ConfigSourceDefaultConfig {
+				continue
+			}
+			t.Configs = append(t.Configs, topicConfig{
+				Name: cfg.Key, Value: cfg.Value, Source: cfg.Source.String(), Sensitive: cfg.Sensitive,
+			})
+		}
+		sort.Slice(t.Configs, func(i, j int) bool { return t.Configs[i].Name < t.Configs[j].Name })
+	}
+	for _, n := range topics {
+		if !seen[n] {
+			problems = append(problems, topicError{n, "configs: not in the DescribeConfigs response"})
+		}
+	}
+	return problems, nil
+}
+
+func nonNil(s []int32) []int32 {
+	if s == nil {
+		return []int32{}
+	}
+	return s
+}
+
+// printTopicDescriptions renders "topic describe" for people: a header
+// block per topic, its non-default configs, then the partition table.
+func printTopicDescriptions(w io.Writer, topics []describedTopic) error {
+	for i, t := range topics {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		if err := printTopicDescription(w, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printTopicDescription(w io.Writer, t describedTopic) error {
+	tw := newTable(w)
+	fmt.Fprintf(tw, "Topic:\t%s\n", t.Topic)
+	fmt.Fprintf(tw, "Topic ID:\t%s\n", orDash(t.TopicID))
+	fmt.Fprintf(tw, "Internal:\t%t\n", t.Internal)
+	fmt.Fprintf(tw, "Partitions:\t%d\n", t.PartitionCount)
+	fmt.Fprintf(tw, "Replication factor:\t%d\n", t.ReplicationFactor)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w)
+	if len(t.Configs) == 0 {
+		fmt.Fprintln(w, "No non-default configs.")
+	} else {
+		tw = newTable(w)
+		fmt.Fprintln(tw, "CONFIG\tVALUE\tSOURCE")
+		for _, c := range t.Configs {
+			val := "-"
+			switch {
+			case c.Sensitive:
+				val = "(sensitive)"
+			case c.Value != nil:
+				val = *c.Value
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, orDash(val), c.Source)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintln(w)
+	tw = newTable(w)
+	fmt.Fprintln(tw, "PARTITION\tLEADER\tLEADER-EPOCH\tREPLICAS\tISR\tLOG-START-OFFSET\tHIGH-WATERMARK")
+	for _, p := range t.Partitions {
+		leader := "-"
+		if p.Leader >= 0 {
+			leader = strconv.Itoa(int(p.Leader))
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\n", p.Partition, leader, p.LeaderEpoch,
+			formatNodes(p.Replicas), formatNodes(p.ISR), formatOffset(p.LogStartOffset), formatOffset(p.HighWatermark))
+	}
+	return tw.Flush()
+}
+
+// formatNodes renders broker IDs as "1,2,3" so a replica set fits a cell.
+func formatNodes(ids []int32) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.Itoa(int(id))
+	}
+	return strings.Join(s, ",")
+}
