@@ -1,9 +1,7 @@
 package itest
 
 import (
-	"bytes"
 	"encoding/json"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -30,23 +28,8 @@ func TestGroupCLIAgainstSluice(t *testing.T) {
 
 	run := func(wantExit int, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(sluiceBin, append(args, "--brokers", b.Addr())...)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if code != wantExit {
-			t.Fatalf("sluice %v: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", args, code, wantExit, out.String(), errb.String())
-		}
-		if strings.Contains(errb.String(), "goroutine") || strings.Contains(errb.String(), "panic") {
-			t.Fatalf("sluice %v printed a stack:\n%s", args, errb.String())
-		}
-		return out.String() + errb.String()
+		stdout, stderr := runCLI(t, b.Addr(), wantExit, args...)
+		return stdout + stderr
 	}
 
 	var list struct {

@@ -25,26 +25,7 @@ func TestTopicCLIAgainstSluice(t *testing.T) {
 
 	run := func(wantExit int, args ...string) (stdout, stderr string) {
 		t.Helper()
-		cmd := exec.Command(sluiceBin, append(args, "--brokers", b.Addr())...)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if code != wantExit {
-			t.Fatalf("sluice %v: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", args, code, wantExit, out.String(), errb.String())
-		}
-		if strings.Contains(errb.String(), "goroutine") || strings.Contains(errb.String(), "panic") {
-			t.Fatalf("sluice %v printed a stack:\n%s", args, errb.String())
-		}
-		if wantExit == 1 && strings.Count(errb.String(), "\n") != 1 {
-			t.Fatalf("sluice %v: stderr is not one line:\n%s", args, errb.String())
-		}
-		return out.String(), errb.String()
+		return runCLI(t, b.Addr(), wantExit, args...)
 	}
 	decode := func(doc string, v any) {
 		t.Helper()
