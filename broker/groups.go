@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -135,10 +136,10 @@ func (l offsetsLog) Replay(partition int32, fn func(coordinator.Record) error) e
 		if err != nil {
 			return err
 		}
-		buf = buf[:0]
+		buf = slices.Grow(buf[:0], int(rr.Bytes))
 		for _, fr := range rr.Ranges {
 			n := len(buf)
-			buf = append(buf, make([]byte, fr.Length)...)
+			buf = buf[:n+int(fr.Length)]
 			if _, err := fr.File.ReadAt(buf[n:], fr.Offset); err != nil {
 				rr.Release()
 				return err

@@ -377,18 +377,13 @@ func (g *ConsumerGroup) Delete() error {
 // session to expire or a revocation deadline), or the zero time.
 func (g *ConsumerGroup) NextDeadline() time.Time {
 	var next time.Time
-	earlier := func(t time.Time) {
-		if next.IsZero() || t.Before(next) {
-			next = t
-		}
-	}
 	if g.dead {
 		return next
 	}
 	for _, m := range g.members {
-		earlier(m.lastSeen.Add(g.cfg.SessionTimeout))
+		next = earliest(next, m.lastSeen.Add(g.cfg.SessionTimeout))
 		if m.state == msUnrevoked {
-			earlier(m.revokeBy)
+			next = earliest(next, m.revokeBy)
 		}
 	}
 	return next

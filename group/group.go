@@ -258,24 +258,19 @@ func (g *Group) Drain() []Delivery {
 // the zero time if nothing is scheduled. The caller arms one timer with it.
 func (g *Group) NextDeadline() time.Time {
 	var next time.Time
-	earlier := func(t time.Time) {
-		if next.IsZero() || t.Before(next) {
-			next = t
-		}
-	}
 	if g.state == PreparingRebalance {
-		earlier(g.joinDeadline)
+		next = earliest(next, g.joinDeadline)
 	}
 	if g.state == CompletingRebalance {
-		earlier(g.syncDeadline)
+		next = earliest(next, g.syncDeadline)
 	}
 	for _, m := range g.members {
 		if m.joinTicket == 0 && m.syncTicket == 0 {
-			earlier(m.lastSeen.Add(m.sessionTimeout))
+			next = earliest(next, m.lastSeen.Add(m.sessionTimeout))
 		}
 	}
 	for _, t := range g.pendingIDs {
-		earlier(t)
+		next = earliest(next, t)
 	}
 	return next
 }
@@ -377,6 +372,15 @@ func metadataFor(ps []Protocol, name string) []byte {
 		}
 	}
 	return nil
+}
+
+// earliest returns the earlier of next and t, where a zero next means none
+// yet; NextDeadline folds every pending deadline through it.
+func earliest(next, t time.Time) time.Time {
+	if next.IsZero() || t.Before(next) {
+		return t
+	}
+	return next
 }
 
 func minTime(a, b time.Time) time.Time {
