@@ -24,6 +24,7 @@ type slot struct {
 	key, version int16
 	corr         int32
 	done         chan *Response // buffered: the handler never blocks on it
+	t            timing         // set only with an Observer; start/end are written before done is sent
 }
 
 // conn is one client connection of the std engine.
@@ -154,6 +155,9 @@ func (c *conn) readLoop() error {
 			Conn:          c.info,
 		}
 		s := &slot{key: hdr.Key, version: hdr.Version, corr: hdr.CorrelationID, done: make(chan *Response, 1)}
+		if c.e.cfg.Observer != nil {
+			s.t.read = time.Now()
+		}
 		// Never blocks: every queued slot holds a sem token and both
 		// channels have room for all of them.
 		c.work <- job{req, s}
@@ -234,7 +238,14 @@ func (c *conn) processLoop() {
 			j.s.done <- nil
 			continue
 		}
-		j.s.done <- c.callHandler(j.req)
+		if c.e.cfg.Observer == nil {
+			j.s.done <- c.callHandler(j.req)
+			continue
+		}
+		j.s.t.start = time.Now()
+		resp := c.callHandler(j.req)
+		j.s.t.end = time.Now()
+		j.s.done <- resp
 	}
 }
 
@@ -258,25 +269,31 @@ func (c *conn) callHandler(req *Request) (resp *Response) {
 func (c *conn) writeLoop() {
 	for s := range c.queue {
 		resp := <-s.done
-		if resp != nil {
-			c.writeOne(s, resp)
+		written := resp != nil && c.writeOne(s, resp)
+		if o := c.e.cfg.Observer; o != nil && !s.t.end.IsZero() && (written || resp == nil) {
+			var sent time.Time
+			if written {
+				sent = time.Now()
+			}
+			s.t.report(o, s.key, s.version, sent)
 		}
 		<-c.sem
 	}
 }
 
-// writeOne writes resp unless the connection is dead, then releases it.
-func (c *conn) writeOne(s *slot, resp *Response) {
+// writeOne writes resp unless the connection is dead, then releases it. It
+// reports whether the response went out.
+func (c *conn) writeOne(s *slot, resp *Response) bool {
 	defer c.release(resp)
 	if c.killed.Load() {
-		return
+		return false
 	}
 	if resp.CloseAfter && len(resp.Parts()) == 0 {
 		// Nothing to say (the request could not be understood): close
 		// without a response, which is what a Kafka client expects then.
 		c.log.Debug("closing connection without a response", "api_key", s.key, "correlation_id", s.corr)
 		c.kill()
-		return
+		return false
 	}
 	hdr, err := putResponseHeader(&c.hdrBuf, s.corr, FlexibleResponse(s.key, s.version), resp.Len())
 	if err == nil {
@@ -291,7 +308,7 @@ func (c *conn) writeOne(s *slot, resp *Response) {
 				"api_key", s.key, "correlation_id", s.corr, "err", err)
 		}
 		c.kill()
-		return
+		return false
 	}
 	c.e.st.responsesOut.Add(1)
 	if resp.CloseAfter {
@@ -302,6 +319,7 @@ func (c *conn) writeOne(s *slot, resp *Response) {
 		}
 		c.kill()
 	}
+	return true
 }
 
 // release runs resp.Release, shielding the writer from a panic in it.

@@ -91,6 +91,37 @@ type Stats struct {
 	HandlerPanics int64 // handler panics recovered
 }
 
+// Observer receives the timings of each handled request, for metrics. It is
+// called on engine goroutines (an io_uring ring's included), so it must be
+// cheap and must never block.
+type Observer interface {
+	RequestDone(RequestTiming)
+}
+
+// RequestTiming splits a request's time in the broker into the three parts
+// an operator tells apart when latency grows: waiting behind the
+// connection's earlier requests, the handler, and writing the response.
+type RequestTiming struct {
+	Key, Version int16
+	Queue        time.Duration // frame read until its handler started
+	Handle       time.Duration // the handler
+	Send         time.Duration // handler returned until the response was written; 0 without a response
+}
+
+// timing is the clock readings of one request; the zero value means "not
+// observed", so engines without an Observer never read the clock.
+type timing struct{ read, start, end time.Time }
+
+// report hands t to o as a RequestTiming, the response written at sent
+// (zero when there was none).
+func (t *timing) report(o Observer, key, version int16, sent time.Time) {
+	rt := RequestTiming{Key: key, Version: version, Queue: t.start.Sub(t.read), Handle: t.end.Sub(t.start)}
+	if !sent.IsZero() {
+		rt.Send = sent.Sub(t.end)
+	}
+	o.RequestDone(rt)
+}
+
 // Defaults of Config.
 const (
 	// DefaultMaxInFlightPerConn bounds the requests read ahead per connection.
@@ -119,6 +150,8 @@ type Config struct {
 	// MaxConnections, if > 0, closes newly accepted connections right away
 	// while that many are open.
 	MaxConnections int
+	// Observer, if set, is told the timings of every request handled.
+	Observer Observer
 	// Engine selects the implementation for NewEngine: EngineAuto (the
 	// default), EngineUring or EngineStd. Constructors of one specific
 	// engine ignore it.

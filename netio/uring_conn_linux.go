@@ -22,6 +22,7 @@ import (
 type uSlot struct {
 	key, version int16
 	corr         int32
+	t            timing // set only with an Observer
 }
 
 type uResult struct {
@@ -62,7 +63,8 @@ type uConn struct {
 	inFrame                  bool   // frame has its size; payload incomplete
 	frame                    []byte // payload being reassembled
 	frameSize                int
-	parked                   [][]byte // complete frames not yet dispatched
+	parked                   [][]byte    // complete frames not yet dispatched
+	parkedAt                 []time.Time // when each parked frame was complete
 	lastActive               time.Time
 
 	// Handling and writing.
@@ -229,9 +231,10 @@ func (c *uConn) consume(b []byte) error {
 		c.frame = c.frame[:len(c.frame)+k]
 		b = b[k:]
 		if len(c.frame) == c.frameSize {
-			c.parked = append(c.parked, c.frame)
-			c.frame, c.inFrame = nil, false
 			c.lastActive = time.Now()
+			c.parked = append(c.parked, c.frame)
+			c.parkedAt = append(c.parkedAt, c.lastActive)
+			c.frame, c.inFrame = nil, false
 		}
 	}
 	return nil
@@ -241,9 +244,9 @@ func (c *uConn) consume(b []byte) error {
 func (c *uConn) dispatch() {
 	e := c.r.e
 	for len(c.parked) > 0 && c.inflight < e.cfg.MaxInFlightPerConn && !c.workClosed {
-		payload := c.parked[0]
+		payload, at := c.parked[0], c.parkedAt[0]
 		c.parked[0] = nil
-		c.parked = c.parked[1:]
+		c.parked, c.parkedAt = c.parked[1:], c.parkedAt[1:]
 		e.st.requestsIn.Add(1)
 		e.st.bytesIn.Add(4 + int64(len(payload)))
 		hdr, body, err := ReadRequestHeader(payload)
@@ -252,6 +255,9 @@ func (c *uConn) dispatch() {
 			return
 		}
 		s := &uSlot{key: hdr.Key, version: hdr.Version, corr: hdr.CorrelationID}
+		if e.cfg.Observer != nil {
+			s.t.read = at
+		}
 		c.inflight++
 		// Never blocks: work holds at most inflight <= its capacity jobs.
 		c.work <- uJob{&Request{
@@ -260,7 +266,7 @@ func (c *uConn) dispatch() {
 		}, s}
 	}
 	if len(c.parked) == 0 {
-		c.parked = nil // drop the consumed backing array
+		c.parked, c.parkedAt = nil, nil // drop the consumed backing arrays
 	}
 }
 
@@ -271,7 +277,13 @@ func (c *uConn) processLoop() {
 	for j := range c.work {
 		var resp *Response
 		if !c.killed.Load() {
+			if c.r.e.cfg.Observer != nil {
+				j.s.t.start = time.Now()
+			}
 			resp = c.callHandler(j.req)
+			if c.r.e.cfg.Observer != nil {
+				j.s.t.end = time.Now()
+			}
 		}
 		c.deliver(j.s, resp)
 	}

@@ -51,6 +51,10 @@ type uDirect struct {
 // when possible, else to the ring.
 func (c *uConn) deliver(s *uSlot, resp *Response) {
 	d := &c.direct
+	o := c.r.e.cfg.Observer
+	if resp == nil && o != nil && !s.t.end.IsZero() {
+		s.t.report(o, s.key, s.version, time.Time{})
+	}
 	var sent int64
 	if resp != nil && d.queued.Load() == 0 && !d.off.Load() && !c.killed.Load() && directable(resp) {
 		n, done := c.writeDirect(s, resp)
@@ -59,7 +63,11 @@ func (c *uConn) deliver(s *uSlot, resp *Response) {
 			st.bytesCopied.Add(n)
 			st.responsesOut.Add(1)
 			c.release(resp)
-			c.r.post(ringMsg{kind: msgSent, c: c, s: s, at: time.Now()})
+			now := time.Now()
+			if o != nil {
+				s.t.report(o, s.key, s.version, now)
+			}
+			c.r.post(ringMsg{kind: msgSent, c: c, s: s, at: now})
 			return
 		}
 		sent = n

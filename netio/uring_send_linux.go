@@ -345,6 +345,9 @@ func (c *uConn) completeWrite() {
 	w := c.w
 	c.w = nil
 	c.r.e.st.responsesOut.Add(1)
+	if o := c.r.e.cfg.Observer; o != nil {
+		w.s.t.report(o, w.s.key, w.s.version, time.Now())
+	}
 	closeAfter := w.resp.CloseAfter
 	if closeAfter {
 		// Nothing may follow this response, not even a direct send.
