@@ -58,8 +58,11 @@ type FileRange struct {
 // ReadResult is the outcome of Read: file ranges to send in order. The
 // files stay open until Release, even if the segments are deleted meanwhile.
 type ReadResult struct {
-	Ranges  []FileRange // contiguous file pieces to send in order
-	Bytes   int64       // sum of lengths
+	Ranges []FileRange // contiguous file pieces to send in order
+	Bytes  int64       // sum of lengths
+	// Next is the offset after the last batch returned (the read's offset
+	// when none is): what a consumer's position becomes once it read them.
+	Next    int64
 	release func()
 }
 
@@ -391,7 +394,7 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOne bool) (Re
 		return ReadResult{}, err
 	}
 	if offset == l.leo || maxOffset <= offset {
-		return ReadResult{}, nil
+		return ReadResult{Next: offset}, nil
 	}
 	var buf [BatchHeaderSize]byte
 	i := l.findSegment(offset)
@@ -402,7 +405,7 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOne bool) (Re
 	if !found { // offset sits in a gap at the end of segment i
 		i, pos = i+1, 0
 	}
-	var res ReadResult
+	res := ReadResult{Next: l.leo}
 	var used []*segment
 	remaining := int64(max(maxBytes, 0))
 	first := true
@@ -427,6 +430,7 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOne bool) (Re
 			}
 			sz := int64(h.Size())
 			if h.LastOffset() >= maxOffset || (sz > remaining && !(first && minOne)) {
+				res.Next = max(h.BaseOffset, offset)
 				done = true
 				break
 			}
@@ -443,6 +447,8 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOne bool) (Re
 	}
 	if len(used) > 0 {
 		res.release = func() { releaseAll(used) }
+	} else {
+		res.Next = offset
 	}
 	return res, nil
 }

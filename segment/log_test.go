@@ -120,7 +120,25 @@ func TestReadBounds(t *testing.T) {
 		if r.Bytes != want {
 			t.Fatalf("hw %d: got %d bytes want %d", hw, r.Bytes, want)
 		}
+		// Next is where the consumer continues: the first batch left out.
+		wantNext := int64(0)
+		for _, h := range hs {
+			if h.LastOffset() < hw {
+				wantNext = h.LastOffset() + 1
+			}
+		}
+		if r.Next != wantNext {
+			t.Fatalf("hw %d: Next %d, want %d", hw, r.Next, wantNext)
+		}
 		r.Release()
+	}
+	if r, _ := l.Read(0, math.MaxInt32, math.MaxInt64, false); r.Next != l.EndOffset() {
+		t.Fatalf("reading everything: Next %d, want the log end %d", r.Next, l.EndOffset())
+	} else {
+		r.Release()
+	}
+	if r, _ := l.Read(l.EndOffset(), math.MaxInt32, math.MaxInt64, false); r.Next != l.EndOffset() || r.Bytes != 0 {
+		t.Fatalf("reading at the end: Next %d bytes %d", r.Next, r.Bytes)
 	}
 
 	// maxBytes: whole batches only; minOne returns an oversized first batch.
@@ -138,6 +156,9 @@ func TestReadBounds(t *testing.T) {
 	r, _ = l.Read(0, int(limit), math.MaxInt64, true)
 	if r.Bytes != first+int64(hs[1].Size()) {
 		t.Fatalf("maxBytes: got %d bytes", r.Bytes)
+	}
+	if r.Next != hs[2].BaseOffset {
+		t.Fatalf("maxBytes: Next %d, want batch 2's base %d", r.Next, hs[2].BaseOffset)
 	}
 	r.Release()
 
