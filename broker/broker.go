@@ -19,8 +19,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/sluice-io/sluice/admin"
 	"github.com/sluice-io/sluice/config"
 	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/coordinator"
@@ -49,6 +51,14 @@ type Broker struct {
 	engineName string // the engine actually running: std or uring
 	listener   net.Listener
 
+	metrics *metrics
+	admin   *admin.Server // nil when admin.listener is empty
+	// What /readyz and the metrics collector may look at: they run on the
+	// admin server's goroutines from the start of New.
+	loaded    atomic.Bool // logs and groups recovered: New is done
+	listening atomic.Bool // engine and listener set
+	stopping  atomic.Bool // Shutdown began
+
 	stop     chan struct{}
 	tasks    sync.WaitGroup
 	shutdown sync.Once
@@ -56,17 +66,31 @@ type Broker struct {
 
 // New opens the log directories and metadata; it recovers every partition
 // before it returns, so a Broker that New returns is ready to serve.
-func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
+func New(cfg *config.Broker, logger *slog.Logger) (_ *Broker, err error) {
 	if len(cfg.LogDirs) == 0 {
 		return nil, errors.New("broker: log.dirs is empty")
 	}
 	b := &Broker{
 		cfg:      cfg,
 		logger:   logger,
-		fs:       segment.OSFS(),
 		now:      time.Now,
 		sessions: newFetchSessionCache(maxFetchSessions),
 		stop:     make(chan struct{}),
+	}
+	b.metrics = newMetrics(b, cfg.MetricsPartitionLevel)
+	b.fs = timedFS{FS: segment.OSFS(), observe: b.metrics.observeFlush}
+	// The admin endpoint comes up first, so /healthz answers and /readyz
+	// says why not while a long recovery runs.
+	if cfg.AdminListener != "" {
+		if b.admin, err = admin.Start(cfg.AdminListener, b.metrics.reg, b.readiness, logger); err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+		logger.Info("admin listening", "addr", b.admin.Addr().String(), "paths", "/metrics /healthz /readyz")
+		defer func() {
+			if err != nil {
+				_ = b.admin.Close()
+			}
+		}()
 	}
 	unclean := false
 	for _, dir := range cfg.LogDirs {
@@ -102,11 +126,14 @@ func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
 		b.topics.closeAll()
 		return nil, err
 	}
-	logger.Info("logs loaded", "topics", b.topics.count(), "unclean_shutdown", unclean, "took", time.Since(started).Round(time.Millisecond))
+	took := time.Since(started)
+	b.metrics.recovery.Set(took.Seconds())
+	logger.Info("logs loaded", "topics", b.topics.count(), "unclean_shutdown", unclean, "took", took.Round(time.Millisecond))
 	if b.groups, err = b.newCoordinator(); err != nil {
 		b.topics.closeAll()
 		return nil, err
 	}
+	b.loaded.Store(true)
 	return b, nil
 }
 
@@ -123,6 +150,7 @@ func (b *Broker) Listen() error {
 		MaxInFlightPerConn: maxInFlightPerConn,
 		IdleTimeout:        time.Duration(b.cfg.ConnectionsMaxIdleMs) * time.Millisecond,
 		MaxConnections:     int(b.cfg.MaxConnections),
+		Observer:           b.metrics,
 	})
 	if err != nil {
 		ln.Close()
@@ -137,6 +165,8 @@ func (b *Broker) Listen() error {
 		}
 	}()
 	b.startBackgroundTasks()
+	b.listening.Store(true)
+	b.metrics.ready.Set(1)
 	b.logger.Info("broker listening", "listener", l.Name, "addr", ln.Addr().String(), "engine", name, "node_id", b.cfg.NodeID, "cluster_id", b.meta.ClusterID())
 	return nil
 }
@@ -168,6 +198,28 @@ func (b *Broker) Addr() net.Addr {
 	return b.listener.Addr()
 }
 
+// AdminAddr is the address of the admin endpoint, nil when it is off.
+func (b *Broker) AdminAddr() net.Addr {
+	if b.admin == nil {
+		return nil
+	}
+	return b.admin.Addr()
+}
+
+// readiness is /readyz: logs and groups recovered (New returned), the
+// listener accepting, and no shutdown under way.
+func (b *Broker) readiness() error {
+	switch {
+	case b.stopping.Load():
+		return errors.New("shutting down")
+	case !b.loaded.Load():
+		return errors.New("recovering logs")
+	case !b.listening.Load():
+		return errors.New("the Kafka listener is not accepting yet")
+	}
+	return nil
+}
+
 // Stats exposes the network engine's counters.
 func (b *Broker) Stats() netio.Stats {
 	if b.engine == nil {
@@ -181,6 +233,8 @@ func (b *Broker) Stats() netio.Stats {
 func (b *Broker) Shutdown(ctx context.Context) error {
 	var err error
 	b.shutdown.Do(func() {
+		b.stopping.Store(true)
+		b.metrics.ready.Set(0)
 		close(b.stop)
 		// Parked JoinGroup/SyncGroup requests are answered (coordinator
 		// not available) before the engine stops, so clients move on.
@@ -191,6 +245,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			}
 		}
 		b.tasks.Wait()
+		if b.admin != nil {
+			if e := b.admin.Close(); e != nil {
+				b.logger.Warn("closing admin listener", "err", e)
+			}
+		}
 		if e := b.topics.closeAll(); e != nil {
 			err = e
 			b.logger.Error("closing logs; not marking a clean shutdown", "err", e)

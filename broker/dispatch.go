@@ -24,6 +24,8 @@ func (b *Broker) Handle(ctx context.Context, r *netio.Request) *netio.Response {
 		b.logger.Warn("unsupported request; closing connection", "api_key", r.Key, "api_version", r.Version, "client_id", strOrEmpty(r.ClientID), "remote", addr(r.Conn))
 		return &netio.Response{CloseAfter: true}
 	}
+	b.metrics.inFlight.Add(1)
+	defer b.metrics.inFlight.Add(-1)
 	req := kmsg.RequestForKey(r.Key)
 	req.SetVersion(r.Version)
 	if err := req.ReadFrom(r.Body); err != nil {
@@ -40,6 +42,7 @@ func (b *Broker) Handle(ctx context.Context, r *netio.Request) *netio.Response {
 	case *kmsg.ProduceRequest:
 		pr := b.handleProduce(req)
 		if req.Acks == 0 {
+			b.metrics.countErrors(r.Key, pr)
 			// acks=0: the client waits for nothing, so a failure can only be
 			// signalled by closing the connection, as Kafka does.
 			if produceFailed(pr) {
@@ -105,6 +108,7 @@ func (b *Broker) Handle(ctx context.Context, r *netio.Request) *netio.Response {
 		return &netio.Response{CloseAfter: true}
 	}
 	resp.SetVersion(r.Version)
+	b.metrics.countErrors(r.Key, resp)
 	return encode(resp)
 }
 

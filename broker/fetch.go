@@ -18,6 +18,7 @@ import (
 // file ranges of its record batches (never copied into memory).
 type fetchResult struct {
 	item           *fetchItem
+	t              *topic // nil when unknown
 	errCode        int16
 	hw, lso, start int64
 	read           segment.ReadResult
@@ -38,6 +39,7 @@ type epochEnd struct {
 func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *netio.Response {
 	plan := b.sessions.plan(req, b.topicNameByID)
 	if plan.errCode != 0 {
+		b.metrics.requestError(kmsg.Fetch.Int16(), plan.errCode)
 		return encodeFetch(req, 0, plan.errCode, nil)
 	}
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
@@ -96,6 +98,7 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, items []fetchItem) (results [
 		r.item = it
 		r.hw, r.lso, r.start = -1, -1, -1
 		t := b.topics.get(it.key.topic)
+		r.t = t
 		var p *replica.Partition
 		if t != nil {
 			p = t.partition(it.key.partition)
@@ -180,6 +183,14 @@ func (b *Broker) finishFetch(req *kmsg.FetchRequest, plan fetchPlan, results []f
 		}
 		b.sessions.unlock()
 		results = kept
+	}
+	for i := range results {
+		r := &results[i]
+		b.metrics.requestError(kmsg.Fetch.Int16(), r.errCode)
+		if r.t != nil && r.read.Bytes > 0 {
+			r.t.m.bytesOut.Add(float64(r.read.Bytes))
+			r.t.m.msgsOut.Add(float64(max(r.read.Next-r.item.fetchOffset, 0)))
+		}
 	}
 	return encodeFetch(req, sessionID, 0, results)
 }

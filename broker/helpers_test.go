@@ -48,7 +48,7 @@ func startTestBroker(t *testing.T, sets ...string) *testBroker {
 
 func startTestBrokerIn(t *testing.T, dir string, sets ...string) *testBroker {
 	t.Helper()
-	all := append([]string{"listeners=PLAINTEXT://127.0.0.1:0", "log.dirs=" + dir}, sets...)
+	all := append([]string{"listeners=PLAINTEXT://127.0.0.1:0", "admin.listener=127.0.0.1:0", "log.dirs=" + dir}, sets...)
 	cfg, err := config.Load("", all)
 	if err != nil {
 		t.Fatal(err)

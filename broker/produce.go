@@ -98,6 +98,10 @@ func (b *Broker) appendPartition(t *topic, sp *kmsg.ProduceResponseTopicPartitio
 	if err != nil {
 		return fmt.Errorf("topic %s partition %d: %w", t.name, sp.Partition, err)
 	}
+	if !res.Duplicate {
+		t.m.bytesIn.Add(float64(len(records)))
+		t.m.msgsIn.Add(float64(res.LastOffset - res.BaseOffset + 1))
+	}
 	sp.BaseOffset = res.BaseOffset
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset

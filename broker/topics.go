@@ -30,6 +30,7 @@ type topic struct {
 	parts  []*replica.Partition
 	dirs   []string // log directory of each partition
 	epochs []int32
+	m      *topicMetrics
 }
 
 // topicRegistry holds the open partitions. Reads take the read lock only to
@@ -113,7 +114,7 @@ func (r *topicRegistry) open(mt *controller.Topic) (*topic, error) {
 	}
 	r.admin.Lock()
 	defer r.admin.Unlock()
-	t := &topic{name: mt.Name, id: mt.ID, cfg: cfg}
+	t := &topic{name: mt.Name, id: mt.ID, cfg: cfg, m: r.b.metrics.topic(mt.Name)}
 	if old := r.get(mt.Name); old != nil {
 		t.parts = append(t.parts, old.parts...)
 		t.dirs = append(t.dirs, old.dirs...)
@@ -252,6 +253,7 @@ func (r *topicRegistry) remove(name string) {
 	if t == nil {
 		return
 	}
+	r.b.metrics.forgetTopic(name)
 	for i, p := range t.parts {
 		if err := p.Delete(); err != nil {
 			r.b.logger.Error("deleting partition", "topic", name, "partition", i, "err", err)

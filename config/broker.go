@@ -14,9 +14,12 @@ type Broker struct {
 	Listeners           []Listener
 	AdvertisedListeners []Listener // = Listeners unless advertised.listeners is set
 	AdminListener       string     // host:port, "" = disabled
-	NetioEngine         string     // auto, uring or std
-	LogFormat           string     // text or json
-	LogLevel            string     // debug, info, warn or error
+	// MetricsPartitionLevel exports per-partition series; false folds them
+	// into one series per topic (partition="all").
+	MetricsPartitionLevel bool
+	NetioEngine           string // auto, uring or std
+	LogFormat             string // text or json
+	LogLevel              string // debug, info, warn or error
 
 	SocketRequestMaxBytes int32
 	QueuedMaxRequests     int32
@@ -212,6 +215,7 @@ func (b *Broker) build() error {
 		b.AdvertisedListeners = adv
 	}
 	b.AdminListener = b.Raw["admin.listener"]
+	b.MetricsPartitionLevel = b.bool("metrics.partition.level")
 	b.NetioEngine = strings.TrimSpace(b.Raw["netio.engine"])
 	b.LogFormat = strings.TrimSpace(b.Raw["log.format"])
 	b.LogLevel = strings.TrimSpace(b.Raw["log.level"])

@@ -24,6 +24,8 @@ var brokerSettings = []Setting{
 		Doc: "Addresses handed to clients in metadata responses, in the same form as listeners. Unset means the same as listeners. Every name must also appear in listeners."},
 	{Name: "admin.listener", Type: TypeString, Default: "127.0.0.1:9644", Check: checkHostPort,
 		Doc: "host:port of the HTTP admin endpoint (health, metrics). Empty disables it. Sluice-specific."},
+	{Name: "metrics.partition.level", Type: TypeBool, Default: "true",
+		Doc: "Export per-partition series (log size, offsets, consumer lag) on /metrics. With thousands of partitions, false keeps one series per topic instead (partition=\"all\"). Sluice-specific."},
 	{Name: "netio.engine", Type: TypeEnum, Default: "auto", Enum: []string{"auto", "uring", "std"},
 		Doc: "Network engine: std uses Go's net package with sendfile, uring uses io_uring, auto picks uring when the kernel supports it. Sluice-specific."},
 	{Name: "socket.request.max.bytes", Type: TypeInt, Default: "104857600", Min: atLeast(1),

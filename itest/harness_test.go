@@ -83,6 +83,7 @@ type brokerProc struct {
 	t       testing.TB
 	cmd     *exec.Cmd
 	addr    string
+	admin   string // host:port of the admin endpoint (/metrics, /healthz, /readyz)
 	dataDir string
 
 	mu  sync.Mutex
@@ -94,7 +95,10 @@ type brokerProc struct {
 	stopped  atomic.Bool // the test stopped or killed it on purpose
 }
 
-var listeningRE = regexp.MustCompile(`msg="broker listening".*\baddr=(127\.0\.0\.1:\d+)`)
+var (
+	listeningRE = regexp.MustCompile(`msg="broker listening".*\baddr=(127\.0\.0\.1:\d+)`)
+	adminRE     = regexp.MustCompile(`msg="admin listening".*\baddr=(127\.0\.0\.1:\d+)`)
+)
 
 // startBroker runs `sluice broker` on dataDir with an ephemeral port on
 // 127.0.0.1, waits until it listens and registers its stop (and the log
@@ -104,6 +108,7 @@ func startBroker(t testing.TB, engine, dataDir string, sets ...string) *brokerPr
 	args := []string{"broker",
 		"--set", "netio.engine=" + engine,
 		"--set", "listeners=PLAINTEXT://127.0.0.1:0",
+		"--set", "admin.listener=127.0.0.1:0",
 		"--set", "log.dirs=" + dataDir,
 		"--set", "log.level=debug",
 	}
@@ -130,6 +135,11 @@ func startBroker(t testing.TB, engine, dataDir string, sets ...string) *brokerPr
 			b.log.WriteString(line)
 			b.log.WriteByte('\n')
 			b.mu.Unlock()
+			if m := adminRE.FindStringSubmatch(line); m != nil {
+				b.mu.Lock()
+				b.admin = m[1]
+				b.mu.Unlock()
+			}
 			if m := listeningRE.FindStringSubmatch(line); m != nil {
 				select {
 				case listening <- m[1]:
@@ -175,6 +185,13 @@ func startBroker(t testing.TB, engine, dataDir string, sets ...string) *brokerPr
 
 // Addr is the host:port the broker listens on.
 func (b *brokerProc) Addr() string { return b.addr }
+
+// AdminAddr is the host:port of the broker's admin endpoint.
+func (b *brokerProc) AdminAddr() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.admin
+}
 
 // Pid is the broker's process id.
 func (b *brokerProc) Pid() int { return b.cmd.Process.Pid }

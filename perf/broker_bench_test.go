@@ -33,7 +33,7 @@ func brokers(b *testing.B) []string {
 		return strings.Split(s, ",")
 	}
 	dir := b.TempDir()
-	cfg, err := config.Load("", []string{"listeners=PLAINTEXT://127.0.0.1:0", "log.dirs=" + dir})
+	cfg, err := config.Load("", []string{"listeners=PLAINTEXT://127.0.0.1:0", "admin.listener=127.0.0.1:0", "log.dirs=" + dir})
 	if err != nil {
 		b.Fatal(err)
 	}

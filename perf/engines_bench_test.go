@@ -60,7 +60,7 @@ func BenchmarkEngines(b *testing.B) {
 // startEngineBroker starts an in-process broker on engine and returns its
 // address and the engine it actually runs.
 func startEngineBroker(b *testing.B, engine string) (string, string) {
-	cfg, err := config.Load("", []string{"listeners=PLAINTEXT://127.0.0.1:0", "log.dirs=" + b.TempDir(), "netio.engine=" + engine})
+	cfg, err := config.Load("", []string{"listeners=PLAINTEXT://127.0.0.1:0", "admin.listener=127.0.0.1:0", "log.dirs=" + b.TempDir(), "netio.engine=" + engine})
 	if err != nil {
 		b.Fatal(err)
 	}

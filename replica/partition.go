@@ -568,3 +568,6 @@ func (p *Partition) Topic() string { return p.topic }
 func (p *Partition) Index() int32 { return p.partition }
 
 func (p *Partition) name() string { return fmt.Sprintf("%s-%d", p.topic, p.partition) }
+
+// NumProducers is the number of producer ids with live idempotence state.
+func (p *Partition) NumProducers() int { return p.producers.Len() }

@@ -39,7 +39,7 @@ go test -c -o "$work/kgo.test" github.com/twmb/franz-go/pkg/kgo
 # directory in the module cache (read only; the tests only read there).
 pkgdir=$(go list -f '{{.Dir}}' github.com/twmb/franz-go/pkg/kgo)
 
-"$work/sluice" broker --set listeners=PLAINTEXT://127.0.0.1:0 --set "log.dirs=$work/data" \
+"$work/sluice" broker --set listeners=PLAINTEXT://127.0.0.1:0 --set admin.listener=127.0.0.1:0 --set "log.dirs=$work/data" \
 	--set group.initial.rebalance.delay.ms=0 >"$work/broker.log" 2>&1 &
 broker_pid=$!
 addr=
