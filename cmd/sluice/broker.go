@@ -30,6 +30,7 @@ func runBroker(args []string, stderr io.Writer) int {
 	var sets setFlags
 	fs.Var(&sets, "set", "override one setting, `key=value` (repeatable); applied after --config")
 	engine := fs.String("engine", "", "network `engine`: auto, uring or std (the same as --set netio.engine=...)")
+	logFormat := fs.String("log-format", "", "`format` of log lines: text or json (the same as --set log.format=...)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -43,6 +44,9 @@ func runBroker(args []string, stderr io.Writer) int {
 	if *engine != "" {
 		sets = append(sets, "netio.engine="+*engine)
 	}
+	if *logFormat != "" {
+		sets = append(sets, "log.format="+*logFormat)
+	}
 	cfg, err := config.Load(*cfgFile, sets)
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice broker: %v\n", err)
@@ -55,6 +59,7 @@ func runBroker(args []string, stderr io.Writer) int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	logger.Info("starting sluice broker", "node_id", cfg.NodeID, "listeners", cfg.Raw["listeners"], "log_dirs", cfg.LogDirs, "config_file", *cfgFile)
+	logConfig(logger, cfg)
 
 	b, err := broker.New(cfg, logger)
 	if err != nil {
@@ -87,4 +92,21 @@ func newLogger(cfg *config.Broker, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// logConfig writes one line with every setting that differs from its
+// built-in default and where it came from, so a log shows what ran.
+func logConfig(logger *slog.Logger, cfg *config.Broker) {
+	var attrs []any
+	for _, e := range cfg.Describe() {
+		if e.Source != config.SourceStaticBrokerConfig {
+			continue
+		}
+		v := e.Value
+		if e.Sensitive {
+			v = "(hidden)"
+		}
+		attrs = append(attrs, slog.String(e.Name, v+" ("+e.Origin+")"))
+	}
+	logger.Info("config", slog.Group("overrides", attrs...))
 }

@@ -28,6 +28,8 @@ func TestBrokerRejectsBadSettings(t *testing.T) {
 		{[]string{"broker", "--config", filepath.Join(dir, "missing.properties")}, "missing.properties"},
 		{[]string{"broker", "extra-arg"}, "extra-arg"},
 		{[]string{"broker", "--engine", "epoll"}, "netio.engine"},
+		{[]string{"broker", "--log-format", "xml"}, "log.format"},
+		{[]string{"broker", "--set", "admin.listener=nocolon"}, "admin.listener"},
 		{[]string{"frobnicate"}, "frobnicate"},
 	} {
 		var stdout, stderr bytes.Buffer
