@@ -125,7 +125,7 @@ func (r *topicRegistry) open(mt *controller.Topic) (*topic, error) {
 		if err != nil {
 			return nil, err
 		}
-		p, err := replica.Open(r.b.fs, filepath.Join(dir, partitionDirName(mt.Name, mp.Index)), mt.Name, mp.Index, mp.LeaderEpoch, replicaConfig(cfg, r.b.cfg.ProducerIDExpirationMs), r.b.now, r.b.logger)
+		p, err := replica.Open(r.b.fs, filepath.Join(dir, partitionDirName(mt.Name, mp.Index)), mt.Name, mp.Index, mp.LeaderEpoch, replicaConfig(cfg, r.b.cfg), r.b.now, r.b.logger)
 		if err != nil {
 			return nil, fmt.Errorf("topic %s partition %d: %w", mt.Name, mp.Index, err)
 		}
@@ -281,7 +281,7 @@ func (r *topicRegistry) reconfigure(mt *controller.Topic) error {
 	r.version.Add(1)
 	r.mu.Unlock()
 	for _, p := range t.parts {
-		p.SetConfig(replicaConfig(cfg, r.b.cfg.ProducerIDExpirationMs))
+		p.SetConfig(replicaConfig(cfg, r.b.cfg))
 	}
 	return nil
 }
@@ -354,12 +354,14 @@ func (r *topicRegistry) expireProducers() {
 const maxLong = int64(^uint64(0) >> 1)
 
 // replicaConfig turns a topic's effective config into what a partition needs.
-func replicaConfig(c config.Topic, producerIDExpirationMs int64) replica.Config {
+func replicaConfig(c config.Topic, b *config.Broker) replica.Config {
+	log := segmentConfig(c)
+	log.CheckpointIntervalMs = b.FlushOffsetCheckpointIntervalMs
 	return replica.Config{
-		Log:                    segmentConfig(c),
+		Log:                    log,
 		MaxMessageBytes:        int(c.MaxMessageBytes),
 		LogAppendTime:          c.LogAppendTime,
-		ProducerIDExpirationMs: producerIDExpirationMs,
+		ProducerIDExpirationMs: b.ProducerIDExpirationMs,
 	}
 }
 

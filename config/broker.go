@@ -39,11 +39,14 @@ type Broker struct {
 	FlushIntervalMessages    int64 // fsync after this many messages (MaxInt64 = never)
 	FlushIntervalMs          int64 // -1 = unset; see FlushMs
 	FlushSchedulerIntervalMs int64
-	Preallocate              bool
-	CleanupPolicy            string // delete, compact or "compact,delete"
-	DeleteRetentionMs        int64
-	MinCompactionLagMs       int64
-	MaxCompactionLagMs       int64
+	// FlushOffsetCheckpointIntervalMs bounds how often a flush rewrites the
+	// recovery-point checkpoint.
+	FlushOffsetCheckpointIntervalMs int64
+	Preallocate                     bool
+	CleanupPolicy                   string // delete, compact or "compact,delete"
+	DeleteRetentionMs               int64
+	MinCompactionLagMs              int64
+	MaxCompactionLagMs              int64
 
 	MessageMaxBytes                 int32
 	LogAppendTime                   bool // log.message.timestamp.type=LogAppendTime
@@ -241,6 +244,7 @@ func (b *Broker) build() error {
 	b.IndexIntervalBytes = int32(b.int("log.index.interval.bytes"))
 	b.IndexSizeMaxBytes = int32(b.int("log.index.size.max.bytes"))
 	b.FlushIntervalMessages = b.int("log.flush.interval.messages")
+	b.FlushOffsetCheckpointIntervalMs = b.int("log.flush.offset.checkpoint.interval.ms")
 	b.FlushIntervalMs = -1
 	if b.has("log.flush.interval.ms") {
 		b.FlushIntervalMs = b.int("log.flush.interval.ms")

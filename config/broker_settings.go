@@ -72,6 +72,8 @@ var brokerSettings = []Setting{
 		Doc: "fsync a partition once its oldest unflushed message is this old. Unset means log.flush.scheduler.interval.ms applies."},
 	{Name: "log.flush.scheduler.interval.ms", Type: TypeDurationMs, Default: maxLong, Min: atLeast(0),
 		Doc: "How often the background flusher checks whether partitions are due for fsync; also the time flush policy when log.flush.interval.ms is unset."},
+	{Name: "log.flush.offset.checkpoint.interval.ms", Type: TypeDurationMs, Default: "60000", Min: atLeast(0),
+		Doc: "Least time between two writes of a partition's recovery-point checkpoint by a flush. The recovery point only says how much of the log a restart after a crash must re-validate; 0 rewrites it at every flush."},
 	{Name: "log.preallocate", Type: TypeBool, Default: "false",
 		Doc: "Reserve the full segment size on disk when a segment is created."},
 	{Name: "log.cleanup.policy", Type: TypeList, Default: "delete", Enum: []string{"delete", "compact"},
