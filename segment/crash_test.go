@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -251,3 +253,65 @@ func TestCheckpointIntervalKeepsFlushedData(t *testing.T) {
 }
 
 func itoa64(v int64) string { return strconv.FormatInt(v, 10) }
+
+// syncCountingFS counts fsyncs per file name suffix.
+type syncCountingFS struct {
+	FS
+	syncs map[string]int
+}
+
+type syncCountingFile struct {
+	File
+	name string
+	fs   *syncCountingFS
+}
+
+func (f *syncCountingFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	file, err := f.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &syncCountingFile{File: file, name: name, fs: f}, nil
+}
+
+func (f *syncCountingFile) Sync() error {
+	f.fs.syncs[filepath.Ext(f.name)]++
+	return f.File.Sync()
+}
+
+// A flush after an append that added no index entry fsyncs only the log
+// file: fsync-per-message topics pay one fsync per acknowledgement, and the
+// index files are synced as soon as they change.
+func TestFlushSyncsIndexesOnlyWhenChanged(t *testing.T) {
+	fs := &syncCountingFS{FS: NewMemFS(), syncs: map[string]int{}}
+	cfg := testConfig()
+	cfg.SegmentBytes, cfg.IndexIntervalBytes = 1<<20, 4096
+	cfg.CheckpointIntervalMs = 60_000
+	l := openLog(t, fs, testDir, cfg, nil)
+	defer l.Close()
+	appendSpec(t, l, batchSpec{records: 1, valSize: 10})
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	clear(fs.syncs)
+	for i := 0; i < 5; i++ {
+		appendSpec(t, l, batchSpec{records: 1, valSize: 10})
+		if err := l.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fs.syncs[".log"] != 5 || fs.syncs[".index"] != 0 || fs.syncs[".timeindex"] != 0 {
+		t.Fatalf("5 appends without index entries: fsyncs %v, want 5 of .log only", fs.syncs)
+	}
+	// Past index.interval.bytes the next batch gets an index entry, and
+	// the flush syncs the offset index too.
+	clear(fs.syncs)
+	appendSpec(t, l, batchSpec{records: 1, valSize: 8192})
+	appendSpec(t, l, batchSpec{records: 1, valSize: 10})
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if fs.syncs[".log"] != 1 || fs.syncs[".index"] != 1 {
+		t.Fatalf("after an index entry: fsyncs %v, want .log and .index once", fs.syncs)
+	}
+}

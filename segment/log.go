@@ -250,6 +250,7 @@ func (l *Log) roll(base int64, now time.Time) (*segment, error) {
 	seg.created = now
 	seg.lastAppend = now.UnixMilli()
 	seg.dirtyGen++ // the empty files must be synced (and the dir) before they count
+	seg.idxGen++
 	l.dirDirty = true
 	l.mu.Lock()
 	l.segs = append(l.segs, seg)
@@ -264,8 +265,9 @@ func (l *Log) Flush() error {
 	defer l.flushMu.Unlock()
 
 	type todo struct {
-		seg *segment
-		gen uint64
+		seg         *segment
+		gen, idxGen uint64
+		indexes     bool
 	}
 	l.appendMu.Lock()
 	ckptEvery := time.Duration(l.cfg.CheckpointIntervalMs) * time.Millisecond
@@ -287,7 +289,7 @@ func (l *Log) Flush() error {
 		}
 		if s.dirtyGen != s.syncedGen {
 			s.acquire()
-			work = append(work, todo{s, s.dirtyGen})
+			work = append(work, todo{s, s.dirtyGen, s.idxGen, s.idxGen != s.idxSyncedGen})
 		}
 	}
 	gen, dirDirty := l.truncGen, l.dirDirty
@@ -298,7 +300,7 @@ func (l *Log) Flush() error {
 	var err error
 	for _, w := range work {
 		if err == nil {
-			err = w.seg.sync()
+			err = w.seg.sync(w.indexes)
 		}
 		w.seg.release()
 	}
@@ -315,6 +317,9 @@ func (l *Log) Flush() error {
 	}
 	for _, w := range work {
 		w.seg.syncedGen = max(w.seg.syncedGen, w.gen)
+		if w.indexes {
+			w.seg.idxSyncedGen = max(w.seg.idxSyncedGen, w.idxGen)
+		}
 	}
 	advanced := false
 	if gen == l.truncGen {

@@ -320,6 +320,7 @@ func (l *Log) finishOpen(start, rp int64) error {
 	for _, s := range l.segs {
 		s.lastAppend = now.UnixMilli()
 		s.dirtyGen++ // recovered data may only have lived in the page cache
+		s.idxGen++
 		l.size += s.size
 	}
 	act := l.active()

@@ -185,6 +185,7 @@ func (l *Log) TruncateTo(off int64) error {
 	l.recoveryPoint = min(l.recoveryPoint, newLEO)
 	l.mu.Unlock()
 	s.dirtyGen++
+	s.idxGen++
 	return s.rewriteIndexes()
 }
 
@@ -220,6 +221,7 @@ func (l *Log) truncateFully(off int64) error {
 	now := l.now()
 	ns.created, ns.lastAppend = now, now.UnixMilli()
 	ns.dirtyGen++
+	ns.idxGen++
 	l.mu.Lock()
 	l.segs = []*segment{ns}
 	l.mu.Unlock()

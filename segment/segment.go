@@ -42,6 +42,11 @@ type segment struct {
 	tidxWritten int       // appendMu
 	dirtyGen    uint64    // appendMu: bumped on every change not yet fsynced
 	syncedGen   uint64    // appendMu
+	// idxGen counts the changes that touched the index files (or created
+	// the segment); a flush fsyncs them only when it moved, so an append
+	// that added no index entry costs one fsync, not three.
+	idxGen       uint64 // appendMu
+	idxSyncedGen uint64 // appendMu
 }
 
 func segName(dir string, base int64, ext string) string {
@@ -159,6 +164,7 @@ func (s *segment) persistIndexes() error {
 		}
 		s.oidxWritten = len(s.index)
 		s.dirtyGen++
+		s.idxGen++
 	}
 	if s.tidxWritten < len(s.times) {
 		if _, err := s.tidx.Write(s.times[s.tidxWritten:]); err != nil {
@@ -166,6 +172,7 @@ func (s *segment) persistIndexes() error {
 		}
 		s.tidxWritten = len(s.times)
 		s.dirtyGen++
+		s.idxGen++
 	}
 	return nil
 }
@@ -180,11 +187,17 @@ func (s *segment) rewriteIndexes() error {
 	}
 	s.oidxWritten, s.tidxWritten = 0, 0
 	s.dirtyGen++
+	s.idxGen++
 	return s.persistIndexes()
 }
 
-func (s *segment) sync() error {
-	for _, f := range []File{s.log, s.oidx, s.tidx} {
+// sync fsyncs the segment's log file, and its index files with indexes.
+func (s *segment) sync(indexes bool) error {
+	files := []File{s.log, s.oidx, s.tidx}
+	if !indexes {
+		files = files[:1]
+	}
+	for _, f := range files {
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("fsync segment %d in %s: %w", s.base, s.dir, err)
 		}
