@@ -1,8 +1,29 @@
-// Package perf holds Sluice's whole-broker measurements: benchmarks driven
-// through a real Kafka client (franz-go) against a running broker. Load
-// generation tools (sluice perf) and the side-by-side comparison with other
-// brokers come with their own issue.
+// Package perf measures whole brokers through the Kafka protocol. It holds
+// two things:
 //
-// Benchmarks of single packages live next to their code; this package is for
+// The load generator behind "sluice perf produce|consume|e2e" (Run). It
+// works against any Kafka-compatible broker, drives franz-go (kgo) clients
+// and records latencies in HDR histograms:
+//
+//   - produce sends pre-generated payloads (--record-size, with a chosen
+//     --compressibility) as fast as the producer settings allow, and measures
+//     throughput and the latency from the send call to the acknowledgement;
+//   - consume reads a topic through kgo, or with --raw through Fetch
+//     requests built here whose record batches are counted from their
+//     headers and never decoded, which measures the broker rather than the
+//     client;
+//   - e2e produces on a fixed schedule (--rate) and consumes in the same
+//     process. Latency runs from each record's scheduled send time, carried
+//     in the first 8 bytes of its value, to its receipt, so a producer that
+//     falls behind shows in the latencies instead of hiding them
+//     (coordinated omission).
+//
+// Each run ends with a human summary or, with --json, one line holding a
+// Result, the interface of benchmark harnesses.
+//
+// The Go benchmarks (*_bench_test.go, "make bench"): the same client
+// workloads against a Sluice broker started in-process, or against
+// SLUICE_BENCH_BROKERS, compared across network engines. Benchmarks of
+// single packages live next to their code; this package is for
 // measurements of the whole broker.
 package perf

@@ -1,0 +1,201 @@
+package perf
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is what one run measured: the line --json prints, and what a
+// benchmark harness unmarshals. Rates use MB = 10^6 bytes. Bytes are record
+// keys plus values, except for a raw consume, where they are the record
+// batches as fetched.
+type Result struct {
+	Tool          string   `json:"tool"` // always "sluice perf"
+	Mode          string   `json:"mode"` // produce, consume or e2e
+	Brokers       []string `json:"brokers"`
+	Topic         string   `json:"topic"`
+	Config        Config   `json:"config"`
+	Records       int64    `json:"records"`
+	Bytes         int64    `json:"bytes"`
+	Seconds       float64  `json:"seconds"`
+	RecordsPerSec float64  `json:"records_per_sec"`
+	MBPerSec      float64  `json:"mb_per_sec"`
+	// Errors counts failed records (produce, e2e: including records
+	// acknowledged but never consumed) or failed fetches (consume).
+	Errors     int64  `json:"errors"`
+	FirstError string `json:"first_error"`
+	// Latency is absent in consume mode. Produce measures send call to
+	// acknowledgement, e2e scheduled send time to receipt.
+	Latency *Latency `json:"latency_ms,omitempty"`
+	// LatencyCDF holds [percentile, ms] points from p50 to p100 on a log
+	// scale of 1/(1-p); absent in consume mode and when nothing was
+	// measured.
+	LatencyCDF [][2]float64 `json:"latency_cdf_ms,omitempty"`
+}
+
+// Config echoes the settings a run used. Fields that do not apply to the
+// mode are zero.
+type Config struct {
+	RecordSize      int     `json:"record_size"`
+	Compressibility float64 `json:"compressibility"`
+	Partitions      int     `json:"partitions"` // the topic's partition count
+	Acks            string  `json:"acks"`
+	Compression     string  `json:"compression"`
+	Idempotent      bool    `json:"idempotent"`
+	LingerMS        float64 `json:"linger_ms"`
+	BatchBytes      int     `json:"batch_bytes"`
+	MaxInflight     int     `json:"max_inflight"` // produce requests in flight per broker
+	Clients         int     `json:"clients"`      // consume: those with partitions to read
+	Rate            float64 `json:"rate"`         // e2e schedule, records per second
+	Raw             bool    `json:"raw"`
+	WarmupS         float64 `json:"warmup_s"`
+}
+
+// Latency summarizes the latency histogram, in milliseconds.
+type Latency struct {
+	Count int64   `json:"count"`
+	Mean  float64 `json:"mean"`
+	P50   float64 `json:"p50"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p999"`
+	Max   float64 `json:"max"`
+}
+
+// outcome is the raw material of a Result, gathered by a run.
+type outcome struct {
+	partitions int
+	records    int64
+	bytes      int64
+	errors     int64
+	firstErr   string
+	seconds    float64
+	lat        *hist // nil in consume mode
+}
+
+func (m *meter) outcome(partitions int, stop time.Time) outcome {
+	out := outcome{
+		partitions: partitions,
+		records:    m.records.Load(),
+		bytes:      m.bytes.Load(),
+		errors:     m.errors.Load(),
+		firstErr:   m.firstError(),
+		seconds:    m.seconds(stop),
+	}
+	if m.lat != nil {
+		out.lat = m.lat.snapshot()
+	}
+	return out
+}
+
+func newResult(o *options, out outcome) Result {
+	r := Result{
+		Tool:       "sluice perf",
+		Mode:       o.mode,
+		Brokers:    o.brokers,
+		Topic:      o.topic,
+		Config:     configOf(o, out.partitions),
+		Records:    out.records,
+		Bytes:      out.bytes,
+		Seconds:    roundTo(out.seconds, 6),
+		Errors:     out.errors,
+		FirstError: out.firstErr,
+	}
+	if out.seconds > 0 {
+		r.RecordsPerSec = roundTo(float64(out.records)/out.seconds, 1)
+		r.MBPerSec = roundTo(float64(out.bytes)/1e6/out.seconds, 3)
+	}
+	if out.lat != nil {
+		h := out.lat
+		r.Latency = &Latency{
+			Count: h.Count(),
+			Mean:  millis(h.Mean()),
+			P50:   millis(h.Percentile(50)),
+			P99:   millis(h.Percentile(99)),
+			P999:  millis(h.Percentile(99.9)),
+			Max:   millis(h.Max()),
+		}
+		r.LatencyCDF = h.CDF()
+	}
+	return r
+}
+
+func configOf(o *options, partitions int) Config {
+	c := Config{
+		Partitions: partitions,
+		Clients:    o.clients,
+		Raw:        o.raw,
+		WarmupS:    o.warmup.Seconds(),
+	}
+	if o.mode == modeConsume {
+		// Clients beyond the partition count get no partition and sit idle.
+		c.Clients = min(o.clients, partitions)
+		return c
+	}
+	c.RecordSize = o.recordSize
+	c.Compressibility = o.compressibility
+	c.Acks = o.acks
+	c.Compression = o.compression
+	c.Idempotent = o.idempotent
+	c.LingerMS = float64(o.linger) / float64(time.Millisecond)
+	c.BatchBytes = o.batchBytes
+	c.MaxInflight = o.effectiveInflight()
+	c.Rate = o.rate
+	return c
+}
+
+// writeJSON prints the result as exactly one line.
+func writeJSON(w io.Writer, r Result) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encoding result: %w", err)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// writeSummary prints the result for a human.
+func writeSummary(w io.Writer, r Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "mode\t%s (%s)\n", r.Mode, modeDetail(r))
+	fmt.Fprintf(tw, "records\t%d\n", r.Records)
+	fmt.Fprintf(tw, "bytes\t%d\n", r.Bytes)
+	fmt.Fprintf(tw, "seconds\t%.3f\n", r.Seconds)
+	fmt.Fprintf(tw, "records/s\t%.1f\n", r.RecordsPerSec)
+	fmt.Fprintf(tw, "MB/s\t%.3f\n", r.MBPerSec)
+	fmt.Fprintf(tw, "errors\t%d\n", r.Errors)
+	if r.FirstError != "" {
+		fmt.Fprintf(tw, "first error\t%s\n", r.FirstError)
+	}
+	if l := r.Latency; l != nil {
+		fmt.Fprintf(tw, "latency ms\tp50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (%d samples)\n",
+			l.P50, l.P99, l.P999, l.Max, l.Count)
+	}
+	return tw.Flush()
+}
+
+func modeDetail(r Result) string {
+	c := r.Config
+	parts := []string{"topic " + r.Topic, fmt.Sprintf("%d partitions", c.Partitions), fmt.Sprintf("%d clients", c.Clients)}
+	switch r.Mode {
+	case modeConsume:
+		if c.Raw {
+			parts = append(parts, "raw fetch")
+		}
+	case modeE2E:
+		parts = append(parts, fmt.Sprintf("%g records/s", c.Rate))
+		fallthrough
+	default:
+		parts = append(parts, fmt.Sprintf("%d-byte records", c.RecordSize), "acks "+c.Acks, "compression "+c.Compression)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// oneLine keeps messages on a single line, so stderr stays greppable and
+// nothing looks like a stack trace.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
