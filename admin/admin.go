@@ -4,6 +4,8 @@
 //	/metrics  Prometheus text exposition of the broker's registry
 //	/healthz  200 while the process serves HTTP at all (liveness)
 //	/readyz   200 once the broker can serve clients, else 503 and why
+//	/debug/pprof/  Go's profiler (CPU, heap, goroutines), for the figures
+//	               and profiles that performance work needs
 //
 // It knows nothing of topics or Kafka; the broker hands it a gatherer and a
 // readiness check.
@@ -16,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +60,11 @@ func Start(addr string, g prometheus.Gatherer, ready func() error, logger *slog.
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	s := &Server{
 		ln:   ln,
 		done: make(chan struct{}),

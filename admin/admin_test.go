@@ -53,6 +53,9 @@ func TestEndpoints(t *testing.T) {
 	if code, _ := get(t, base+"/readyz"); code != 200 {
 		t.Errorf("/readyz when ready: %d", code)
 	}
+	if code, body := get(t, base+"/debug/pprof/goroutine?debug=1"); code != 200 || !strings.Contains(body, "goroutine profile") {
+		t.Errorf("/debug/pprof/goroutine: %d %.80q", code, body)
+	}
 	if code, _ := get(t, base+"/nope"); code != 404 {
 		t.Errorf("unknown path: %d", code)
 	}
