@@ -92,6 +92,16 @@ func (r *uRing) adopt(fd int) {
 	// As Go's net package does for accepted connections.
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	// Non-blocking, so a processor's direct sendfile never waits on a peer
+	// that stopped reading; the ring's operations poll for readiness
+	// themselves either way.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		e.log.Warn("accepted socket: cannot set non-blocking; closing it", "err", err)
+		unix.Close(fd)
+		e.st.open.Add(-1)
+		e.st.closed.Add(1)
+		return
+	}
 	ctx, cancel := context.WithCancel(e.ctx)
 	c := &uConn{
 		r: r, id: e.nextID.Add(1), fd: fd, ctx: ctx, cancel: cancel,

@@ -76,8 +76,7 @@ func (c *uConn) pumpWrites() {
 		w.iovs = append(w.iovs, syscall.Iovec{Base: &hdr[0], Len: uint64(len(hdr))})
 		if res.sent > 0 {
 			// The processor wrote (and counted) the start of it.
-			w.gather()
-			w.advance(res.sent)
+			c.skip(w, res.sent)
 		}
 		c.w = w
 		c.step()
@@ -131,16 +130,46 @@ func (c *uConn) step() {
 			return
 		}
 		// Byte parts were gathered above: this one is a file range.
-		p := w.resp.parts[w.next]
-		w.next++
-		w.file, w.fileOff, w.fileLeft, w.fd = p.File, p.Off, p.Len, -1
-		if fs, ok := p.File.(FdSource); ok {
-			if err := c.ensurePipe(); err != nil {
-				c.log.Debug("no splice pipe; copying file ranges", "err", err)
-			} else {
-				w.fd = int(fs.Fd())
-			}
+		c.startFile(w, 0)
+	}
+}
+
+// startFile makes the next part, a file range, the one being sent, from
+// skip bytes into it.
+func (c *uConn) startFile(w *uWrite, skip int64) {
+	p := w.resp.parts[w.next]
+	w.next++
+	w.file, w.fileOff, w.fileLeft, w.fd = p.File, p.Off+skip, p.Len-skip, -1
+	if fs, ok := p.File.(FdSource); ok {
+		if err := c.ensurePipe(); err != nil {
+			c.log.Debug("no splice pipe; copying file ranges", "err", err)
+		} else {
+			w.fd = int(fs.Fd())
 		}
+	}
+}
+
+// skip drops the first n bytes of the response, which the processor
+// already wrote: whole byte runs and file ranges, then part of one.
+func (c *uConn) skip(w *uWrite, n int64) {
+	for {
+		w.gather()
+		var run int64
+		for _, v := range w.iovs {
+			run += int64(v.Len)
+		}
+		if n < run || w.next == len(w.resp.parts) {
+			w.advance(min(n, run))
+			return
+		}
+		w.advance(run)
+		n -= run
+		if p := w.resp.parts[w.next]; n < p.Len {
+			c.startFile(w, n)
+			return
+		}
+		n -= w.resp.parts[w.next].Len
+		w.next++
 	}
 }
 
