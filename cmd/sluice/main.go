@@ -9,15 +9,23 @@ import (
 	"os"
 
 	"github.com/sluice-io/sluice/cmd/sluice/cli"
+	"github.com/sluice-io/sluice/perf"
 )
 
 const usage = `usage: sluice <command> [flags]
 
 commands:
-  broker    run a broker (sluice broker --help for flags)
-  engines   report which network engines (std, uring) this machine can run
-  group     list and describe consumer groups (sluice group --help)
-  topic     create, list, describe, alter and delete topics (sluice topic --help)
+  broker      run a broker (sluice broker --help for flags)
+  engines     report which network engines (std, uring) this machine can run
+  topic       create, list, describe, alter and delete topics (sluice topic --help)
+  group       list, describe, reset offsets of and delete consumer groups
+              (sluice group --help)
+  produce     produce the lines of a file or of standard input to a topic
+  consume     print a topic's records, directly or as a group member
+  cluster     show the cluster's ID, controller, brokers and API versions
+  completion  print a bash, zsh or fish completion script
+  perf        load generator: produce, consume or e2e against any Kafka-compatible
+              broker, with HDR latency histograms (sluice perf --help)
 `
 
 func main() {
@@ -34,7 +42,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runBroker(args[1:], stderr)
 	case "engines":
 		return runEngines(stdout)
-	case "group", "topic":
+	case "perf":
+		return perf.Run(args[1:], stdout, stderr)
+	case "group", "topic", "produce", "consume", "cluster", "completion":
 		return cli.Run(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

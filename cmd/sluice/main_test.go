@@ -58,3 +58,25 @@ func TestHelpAndUsage(t *testing.T) {
 		t.Fatalf("no command: exit %d", code)
 	}
 }
+
+// Every command main dispatches must be offered by shell completion, whose
+// table lives in package cli.
+func TestCompletionCoversEveryCommand(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"completion", "bash"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("completion bash: exit %d: %s", code, stderr.String())
+	}
+	script := stdout.String()
+	for _, line := range strings.Split(usage, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 2 || !strings.HasPrefix(line, "  ") || strings.HasPrefix(line, "    ") {
+			continue
+		}
+		if !strings.Contains(script, fields[0]) {
+			t.Errorf("command %q is missing from the completion script", fields[0])
+		}
+	}
+	if !strings.Contains(script, "e2e") || !strings.Contains(script, "--rate") {
+		t.Errorf("perf modes or their flags are missing from the completion script")
+	}
+}

@@ -1,4 +1,4 @@
-// Package cli implements sluice's admin commands, which talk to any
+// Package cli implements sluice's client commands, which talk to any
 // Kafka-compatible cluster over the wire protocol (through franz-go) rather
 // than to a broker's internals, so they work against Sluice and Kafka alike.
 //
@@ -7,30 +7,46 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 )
 
-const usage = `usage: sluice <command> <subcommand> [flags]
+const usage = `usage: sluice <command> [<subcommand>] [flags]
 
 admin commands:
-  group list            list consumer groups
-  group describe        show a group's members, committed offsets and lag
-  topic create          create topics
-  topic list            list topics
-  topic describe        show a topic's partitions, offsets and configs
-  topic delete          delete topics
-  topic alter-config    set or delete a topic's config overrides
-  topic add-partitions  grow a topic's partition count
+  topic create            create topics
+  topic list              list topics
+  topic describe          show a topic's partitions, offsets and configs
+  topic delete            delete topics
+  topic alter-config      set or delete a topic's config overrides
+  topic add-partitions    grow a topic's partition count
+  group list              list consumer groups
+  group describe          show a group's members, committed offsets and lag
+  group reset-offsets     move a group's committed offsets
+  group delete            delete empty groups
+  group delete-offsets    delete a group's committed offsets of some partitions
+  cluster info            show the cluster's ID, controller, brokers and APIs
 
-Run "sluice group --help" or "sluice topic --help" for flags.
+data commands:
+  produce TOPIC           produce the lines of a file or standard input
+  consume TOPIC...        print records, directly or as a group member
+
+other commands:
+  completion bash|zsh|fish  print a shell completion script
+
+Run "sluice <command> --help" (or "sluice <command> <subcommand> --help")
+for its flags.
 `
 
-// Run executes an admin command. args starts with the command name (for
+// Run executes a client command. args starts with the command name (for
 // example "group", "describe", "my-group", "--json"); output goes to stdout,
-// diagnostics to stderr. It returns the process exit code: 0 on success, 1
-// when the cluster could not be reached or reported an error, 2 when the
-// command line is wrong.
+// diagnostics to stderr, and produce reads standard input. It returns the
+// process exit code: 0 on success, 1 when the cluster could not be reached
+// or reported an error, 2 when the command line is wrong.
 func Run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -41,6 +57,24 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return runGroup(args[1:], stdout, stderr)
 	case "topic":
 		return runTopic(args[1:], stdout, stderr)
+	case "cluster":
+		return runCluster(args[1:], stdout, stderr)
+	case "completion":
+		return runCompletion(args[1:], stdout, stderr)
+	case "produce", "consume":
+		// Ctrl-C and SIGTERM end these commands cleanly (the records read
+		// are still produced; consumed offsets are committed). A second
+		// signal kills the process as usual.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		go func() {
+			<-ctx.Done()
+			stop()
+		}()
+		if args[0] == "produce" {
+			return runProduce(ctx, args[1:], os.Stdin, stdout, stderr)
+		}
+		return runConsume(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

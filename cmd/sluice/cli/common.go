@@ -141,18 +141,23 @@ func resolveBrokers(flagValue string) ([]string, error) {
 type client struct {
 	kgo *kgo.Client
 	adm *kadm.Client
+	// opts are the connection options kgo was built with, so a command can
+	// open a second client (a consumer) to the same brokers on the same
+	// terms.
+	opts []kgo.Opt
 }
 
 // connect builds a client and proves a broker answers before any real work
 // starts. Without the ping, a dead broker surfaces as retries inside the
 // first request until the deadline, and the error then says only
 // "context deadline exceeded" instead of naming the address that failed.
-func connect(ctx context.Context, cf *commonFlags) (*client, error) {
+// extra adds producer or consumer options to the client.
+func connect(ctx context.Context, cf *commonFlags, extra ...kgo.Opt) (*client, error) {
 	brokers, err := resolveBrokers(cf.brokers)
 	if err != nil {
 		return nil, err
 	}
-	kcl, err := kgo.NewClient(
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID("sluice-cli"),
 		// The context does not bound a connection's ApiVersions handshake
@@ -161,7 +166,8 @@ func connect(ctx context.Context, cf *commonFlags) (*client, error) {
 		kgo.DialTimeout(cf.timeout),
 		kgo.RequestTimeoutOverhead(cf.timeout),
 		kgo.RetryTimeout(cf.timeout),
-	)
+	}
+	kcl, err := kgo.NewClient(append(opts[:len(opts):len(opts)], extra...)...)
 	if err != nil {
 		return nil, usagef("invalid brokers %s: %v", strings.Join(brokers, ","), err)
 	}
@@ -169,7 +175,7 @@ func connect(ctx context.Context, cf *commonFlags) (*client, error) {
 		kcl.Close()
 		return nil, fmt.Errorf("cannot reach brokers %s: %w", strings.Join(brokers, ","), err)
 	}
-	return &client{kgo: kcl, adm: kadm.NewClient(kcl)}, nil
+	return &client{kgo: kcl, adm: kadm.NewClient(kcl), opts: opts}, nil
 }
 
 func (c *client) close() { c.kgo.Close() }
@@ -187,6 +193,24 @@ func runWithClient(cf *commonFlags, usage string, stderr io.Writer, fn func(cont
 	defer cancel()
 
 	c, err := connect(ctx, cf)
+	if err == nil {
+		defer c.close()
+		err = fn(ctx, c)
+	}
+	return report(stderr, usage, cf.timeout, err)
+}
+
+// runStreaming is the frame of produce and consume, which run as long as
+// their input or the user wants: --timeout bounds connecting and each
+// request rather than the whole command, and ctx (cancelled on Ctrl-C) tells
+// fn to wind down. fn decides what an interruption means for the exit code.
+func runStreaming(ctx context.Context, cf *commonFlags, usage string, stderr io.Writer, opts []kgo.Opt, fn func(context.Context, *client) error) int {
+	if cf.timeout <= 0 {
+		return reportUsage(stderr, usage, usagef("--timeout must be positive, got %s", cf.timeout))
+	}
+	cctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	c, err := connect(cctx, cf, opts...)
+	cancel()
 	if err == nil {
 		defer c.close()
 		err = fn(ctx, c)

@@ -15,8 +15,11 @@ import (
 const groupUsage = `usage: sluice group <subcommand> [flags]
 
 subcommands:
-  list       list consumer groups
-  describe   show members, committed offsets, end offsets and lag of groups
+  list            list consumer groups
+  describe        show members, committed offsets, end offsets and lag of groups
+  reset-offsets   move a group's committed offsets (dry run unless --execute)
+  delete          delete empty groups and their committed offsets
+  delete-offsets  delete a group's committed offsets for some partitions
 
 Run "sluice group <subcommand> --help" for its flags.
 `
@@ -43,6 +46,12 @@ func runGroup(args []string, stdout, stderr io.Writer) int {
 		return runGroupList(args[1:], stdout, stderr)
 	case "describe":
 		return runGroupDescribe(args[1:], stdout, stderr)
+	case "reset-offsets":
+		return runGroupResetOffsets(args[1:], stdout, stderr)
+	case "delete":
+		return runGroupDelete(args[1:], stdout, stderr)
+	case "delete-offsets":
+		return runGroupDeleteOffsets(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, groupUsage)
 		return exitOK
