@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,8 +18,9 @@ import (
 // topicInfo is what a run needs to know about its topic.
 type topicInfo struct {
 	id         [16]byte
-	partitions []int32         // sorted
-	leaders    map[int32]int32 // partition -> broker id
+	partitions []int32          // sorted
+	leaders    map[int32]int32  // partition -> broker id
+	addrs      map[int32]string // broker id -> host:port
 }
 
 // newClient builds a client and proves that a broker answers before any
@@ -93,7 +96,10 @@ func loadTopic(ctx context.Context, adm *kadm.Client, topic string) (topicInfo, 
 	if td.Err != nil {
 		return topicInfo{}, fmt.Errorf("topic %s: %w", topic, td.Err)
 	}
-	info := topicInfo{id: td.ID, leaders: map[int32]int32{}}
+	info := topicInfo{id: td.ID, leaders: map[int32]int32{}, addrs: map[int32]string{}}
+	for _, b := range meta.Brokers {
+		info.addrs[b.NodeID] = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+	}
 	for p, pd := range td.Partitions {
 		if pd.Err != nil {
 			return topicInfo{}, fmt.Errorf("topic %s partition %d: %w", topic, p, pd.Err)

@@ -20,6 +20,9 @@ const (
 	modeConsume = "consume"
 	modeE2E     = "e2e"
 
+	// clientID names the tool's connections in brokers' logs.
+	clientID = "sluice-perf"
+
 	// idempotentInflight is what kgo allows in flight per broker for an
 	// idempotent producer; it cannot be configured there.
 	idempotentInflight = 5
@@ -276,7 +279,7 @@ func codecOpt(name string) (kgo.CompressionCodec, error) {
 func (o *options) baseOpts() []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SeedBrokers(o.brokers...),
-		kgo.ClientID("sluice-perf"),
+		kgo.ClientID(clientID),
 		kgo.DialTimeout(o.timeout),
 		kgo.RequestTimeoutOverhead(o.timeout),
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -43,19 +42,22 @@ func runRaw(ctx context.Context, o *options, rn *run) (outcome, error) {
 		return outcome{}, err
 	}
 	var fetchers []*fetcher
-	for i, share := range split(info.partitions, o.clients) {
-		if i > 0 && len(share) > 0 {
-			// A client addresses brokers it has learned from metadata.
-			if _, err := describeTopic(ctx, kadm.NewClient(clients[i]), o, false); err != nil {
-				return outcome{}, err
-			}
+	defer func() {
+		for _, f := range fetchers {
+			f.conn.close()
 		}
+	}()
+	for _, share := range split(info.partitions, o.clients) {
 		byLeader := map[int32]*fetcher{}
 		for _, p := range share {
 			leader := info.leaders[p]
 			f := byLeader[leader]
 			if f == nil {
-				f = &fetcher{cl: clients[i], leader: leader, o: o, topicID: info.id}
+				conn, err := dialWire(ctx, info.addrs[leader], o.timeout)
+				if err != nil {
+					return outcome{}, err
+				}
+				f = &fetcher{conn: conn, leader: leader, o: o}
 				byLeader[leader] = f
 				fetchers = append(fetchers, f)
 			}
@@ -80,25 +82,22 @@ type rawPartition struct {
 	failures int
 }
 
-// fetcher fetches the partitions one client reads from one leader.
+// fetcher fetches the partitions one client reads from one leader, over
+// a connection of its own.
 type fetcher struct {
-	cl      *kgo.Client
-	leader  int32
-	o       *options
-	topicID [16]byte
-	parts   []*rawPartition
+	conn   *wireConn
+	leader int32
+	o      *options
+	parts  []*rawPartition
 }
 
 func (f *fetcher) run(wctx context.Context, m *meter) {
-	br := f.cl.Broker(int(f.leader))
 	failures := 0
 	for wctx.Err() == nil && len(f.parts) > 0 {
-		resp, err := br.Request(wctx, f.request())
+		resp, err := f.conn.fetch(f.request(), time.Now().Add(rawMaxWait+f.o.timeout))
 		now := time.Now()
-		if err == nil {
-			if code := resp.(*kmsg.FetchResponse).ErrorCode; code != 0 {
-				err = kerr.ErrorForCode(code)
-			}
+		if err == nil && resp.ErrorCode != 0 {
+			err = kerr.ErrorForCode(resp.ErrorCode)
 		}
 		if err != nil {
 			if wctx.Err() != nil {
@@ -114,7 +113,7 @@ func (f *fetcher) run(wctx context.Context, m *meter) {
 			continue
 		}
 		failures = 0
-		records, bytes, errs := f.absorb(resp.(*kmsg.FetchResponse))
+		records, bytes, errs := f.absorb(resp)
 		if m.measuring(now) {
 			if records > 0 {
 				m.add(now, records, bytes)
@@ -136,7 +135,6 @@ func (f *fetcher) request() *kmsg.FetchRequest {
 	req.MaxBytes = int32(min(f.o.fetchMaxBytes, 1<<31-1))
 	t := kmsg.NewFetchRequestTopic()
 	t.Topic = f.o.topic
-	t.TopicID = f.topicID // requests from v13 on name topics by ID only
 	for _, p := range f.parts {
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = p.id
