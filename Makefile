@@ -19,7 +19,7 @@ ARGS     ?=
 export GOFLAGS := $(strip $(GOFLAGS) -ldflags=-checklinkname=0)
 
 .DEFAULT_GOAL := build
-.PHONY: build run test unit fuzz bench conformance fmt fmt-check vet docs clean help
+.PHONY: build run test unit fuzz bench bench-quick bench-micro conformance fmt fmt-check vet docs clean help
 
 help: ## list targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "%-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -43,7 +43,15 @@ unit: ## race-enabled unit tests of every package
 fuzz: ## run each Fuzz* target for FUZZTIME (default 10s)
 	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
-bench: ## micro-benchmarks of every package plus produce/consume/fetch throughput of a whole broker (perf/)
+# Side by side with kfake and NATS JetStream, report in perf/results/;
+# perf/bench.sh says what it installs. BENCH_ARGS go to the harness.
+bench: ## Sluice vs kfake and JetStream, every workload of issue 5 (< 30 min); report in perf/results/latest.md
+	GO=$(GO) ./perf/bench.sh full $(BENCH_ARGS)
+
+bench-quick: ## a few workloads of `make bench`, short runs (< 5 min); report in perf/results/quick/
+	GO=$(GO) ./perf/bench.sh quick $(BENCH_ARGS)
+
+bench-micro: ## micro-benchmarks of every package plus produce/consume/fetch throughput of a whole broker (perf/)
 	$(GO) test -run XXX -bench . -benchmem ./...
 
 conformance: build ## run real Kafka tools against bin/sluice

@@ -21,7 +21,7 @@
 // Each run ends with a human summary or, with --json, one line holding a
 // Result, the interface of benchmark harnesses.
 //
-// The Go benchmarks (*_bench_test.go, "make bench"): the same client
+// The Go benchmarks (*_bench_test.go, "make bench-micro"): the same client
 // workloads against a Sluice broker started in-process, or against
 // SLUICE_BENCH_BROKERS, compared across network engines. Benchmarks of
 // single packages live next to their code; this package is for
