@@ -33,14 +33,14 @@ func scrapeMetrics(t testing.TB, b *brokerProc) map[string]*dto.MetricFamily {
 	return fams
 }
 
-// metricSum adds the values (histogram sample counts) of every series of
-// name whose labels include labels.
-func metricSum(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+// matching returns the series of name whose labels include labels
+// (name=value pairs).
+func matching(fams map[string]*dto.MetricFamily, name string, labels ...string) []*dto.Metric {
 	f := fams[name]
 	if f == nil {
-		return 0
+		return nil
 	}
-	var sum float64
+	var out []*dto.Metric
 next:
 	for _, m := range f.Metric {
 		have := map[string]string{}
@@ -52,6 +52,16 @@ next:
 				continue next
 			}
 		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// metricSum adds the values (histogram sample counts) of every series of
+// name whose labels include labels.
+func metricSum(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	var sum float64
+	for _, m := range matching(fams, name, labels...) {
 		switch {
 		case m.Counter != nil:
 			sum += m.Counter.GetValue()
@@ -169,25 +179,11 @@ func TestMetricsWhileProducingAndConsuming(t *testing.T) {
 	})
 }
 
-// fams lists the label sets of name's series that include labels.
+// seriesOf lists the label sets of name's series that include labels.
 func seriesOf(all map[string]*dto.MetricFamily, name string, labels ...string) []string {
 	var out []string
-	f := all[name]
-	if f == nil {
-		return nil
-	}
-next:
-	for _, m := range f.Metric {
-		have := map[string]string{}
-		for _, l := range m.Label {
-			have[l.GetName()] = l.GetValue()
-		}
-		for i := 0; i+1 < len(labels); i += 2 {
-			if have[labels[i]] != labels[i+1] {
-				continue next
-			}
-		}
-		out = append(out, fmt.Sprint(have))
+	for _, m := range matching(all, name, labels...) {
+		out = append(out, fmt.Sprint(m.Label))
 	}
 	return out
 }
