@@ -28,35 +28,46 @@ func sendFile(raw syscall.RawConn, fd uintptr, off, n int64) (int64, error) {
 	var written int64
 	var serr error
 	err := raw.Write(func(sock uintptr) bool {
-		for written < n {
-			pos := off + written
-			k, e := unix.Sendfile(int(sock), int(fd), &pos, int(min(n-written, maxSendfileChunk)))
-			if k > 0 {
-				written += int64(k)
-			}
-			switch {
-			case e == unix.EAGAIN:
-				return false
-			case e == unix.EINTR:
-				continue
-			case e == unix.EINVAL || e == unix.ENOSYS || e == unix.EOPNOTSUPP:
-				serr = fmt.Errorf("%w: %w", errSendfileUnsupported, os.NewSyscallError("sendfile", e))
-				return true
-			case e != nil:
-				serr = os.NewSyscallError("sendfile", e)
-				return true
-			case k == 0:
-				// End of file before the end of the range: the file
-				// shrank under us and the announced frame cannot be
-				// completed.
-				serr = fmt.Errorf("netio: sendfile at %d: %w", pos, io.ErrUnexpectedEOF)
-				return true
-			}
+		k, err := sendfileSome(int(sock), int(fd), off+written, n-written)
+		written += k
+		if errors.Is(err, unix.EAGAIN) {
+			return false
 		}
+		serr = err
 		return true
 	})
 	if serr != nil {
 		return written, serr
 	}
 	return written, err
+}
+
+// sendfileSome sends up to n bytes of fd from off to sock until all went
+// out or the socket would block (unix.EAGAIN, with what went out so far).
+// Both engines use it: std inside RawConn.Write, the uring processors
+// directly on their non-blocking sockets.
+func sendfileSome(sock, fd int, off, n int64) (int64, error) {
+	var written int64
+	for written < n {
+		pos := off + written
+		k, e := unix.Sendfile(sock, fd, &pos, int(min(n-written, maxSendfileChunk)))
+		if k > 0 {
+			written += int64(k)
+		}
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e == unix.EAGAIN:
+			return written, unix.EAGAIN
+		case e == unix.EINVAL || e == unix.ENOSYS || e == unix.EOPNOTSUPP:
+			return written, fmt.Errorf("%w: %w", errSendfileUnsupported, os.NewSyscallError("sendfile", e))
+		case e != nil:
+			return written, os.NewSyscallError("sendfile", e)
+		case k == 0:
+			// End of file before the end of the range: the file shrank
+			// under us and the announced frame cannot be completed.
+			return written, fmt.Errorf("netio: sendfile at %d: %w", pos, io.ErrUnexpectedEOF)
+		}
+	}
+	return written, nil
 }

@@ -123,7 +123,10 @@ func (c *uConn) writeDirect(s *uSlot, resp *Response) (int64, bool) {
 				return sent, true
 			}
 			p := resp.parts[i]
-			n := c.sendfileDirect(int(p.File.(FdSource).Fd()), p.Off, p.Len)
+			// The socket is non-blocking (adopt set it so): this stops
+			// where it would block, fails, or the file ends early, and
+			// the ring then finishes the write or reports the error.
+			n, _ := sendfileSome(c.fd, int(p.File.(FdSource).Fd()), p.Off, p.Len)
 			sent += n
 			st.bytesZeroCopy.Add(n)
 			if n < p.Len {
@@ -152,27 +155,4 @@ func (c *uConn) sendmsgDirect() int64 {
 		}
 		return int64(r)
 	}
-}
-
-// sendfileDirect sends up to n bytes of fd from off with sendfile(2) until
-// the socket would block, and returns how many went out. The socket is in
-// non-blocking mode (the ring set it up so), so this never waits.
-func (c *uConn) sendfileDirect(fd int, off, n int64) int64 {
-	var sent int64
-	for sent < n {
-		pos := off + sent
-		k, e := unix.Sendfile(c.fd, fd, &pos, int(min(n-sent, maxSendfileChunk)))
-		if k > 0 {
-			sent += int64(k)
-		}
-		switch {
-		case e == unix.EINTR:
-			continue
-		case e != nil || k == 0:
-			// Would block, failed, or the file ended early: the ring
-			// finishes the write or reports the error.
-			return sent
-		}
-	}
-	return sent
 }
