@@ -21,6 +21,10 @@ type FS interface {
 	MkdirAll(dir string, perm os.FileMode) error
 	RemoveAll(dir string) error
 	SyncDir(dir string) error
+	// Lock takes an exclusive lock on the file at path (creating it), held
+	// until the returned Closer is closed; when someone else holds it, the
+	// error is a *LockedError (errors.Is ErrLocked).
+	Lock(path string) (io.Closer, error)
 }
 
 // File is an open file of an FS.
@@ -100,6 +104,7 @@ type MemFS struct {
 	dirs    map[string]bool
 	files   map[string]*memInode // current namespace
 	durable map[string]*memInode // namespace as of the last SyncDir per directory
+	locks   map[string]bool      // paths held by Lock
 }
 
 type memInode struct {
@@ -110,7 +115,7 @@ type memInode struct {
 
 // NewMemFS returns an empty in-memory file system.
 func NewMemFS() *MemFS {
-	return &MemFS{dirs: map[string]bool{}, files: map[string]*memInode{}, durable: map[string]*memInode{}}
+	return &MemFS{dirs: map[string]bool{}, files: map[string]*memInode{}, durable: map[string]*memInode{}, locks: map[string]bool{}}
 }
 
 func memErr(op, name string, err error) error { return &fs.PathError{Op: op, Path: name, Err: err} }
@@ -284,6 +289,7 @@ func (m *MemFS) CrashTorn(keep func(name string, unsynced int) int) {
 		files[name] = &memInode{data: c, synced: bytes.Clone(c)}
 	}
 	m.files = files
+	m.locks = map[string]bool{} // a crash ends every holder
 	m.durable = make(map[string]*memInode, len(files))
 	for k, v := range files {
 		m.durable[k] = v
