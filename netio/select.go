@@ -48,6 +48,17 @@ func NewEngine(cfg Config, h Handler, logger *slog.Logger) (Engine, string, erro
 		}
 		return e, EngineUring, nil
 	case EngineAuto, "":
+		if err := UringSupported(); err != nil {
+			logger.Info("io_uring unavailable; using the std network engine", "reason", err)
+			return NewStdEngine(cfg, h, logger), EngineStd, nil
+		}
+		// io_uring only where it wakes up as fast as Go's poller: the
+		// default must never be the slower choice on this machine.
+		if w := UringWake(); !w.Pass {
+			logger.Warn("io_uring wakes up slowly on this kernel; using the std network engine (set netio.engine=uring to force it)",
+				"wake_median", w.chosen().Median, "poller_median", w.Poller, "self_test", w.String())
+			return NewStdEngine(cfg, h, logger), EngineStd, nil
+		}
 		e, err := NewUringEngine(cfg, h, logger)
 		if err == nil {
 			return e, EngineUring, nil

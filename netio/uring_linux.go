@@ -8,11 +8,18 @@
 // (at least 1). Each ring is driven by its own goroutine locked to an OS
 // thread (runtime.LockOSThread), because the ring is created with
 // IORING_SETUP_SINGLE_ISSUER: only that thread ever submits to it, so no
-// lock guards the submission queue. With it comes IORING_SETUP_DEFER_TASKRUN
-// (Linux 6.1; COOP_TASKRUN, then no flags, on older kernels): the kernel
-// never interrupts the thread to post completions, it runs that work when
-// the ring asks for events. All connection state that the kernel touches
-// (sockets, buffers, iovecs, pipes) is owned by that goroutine.
+// lock guards the submission queue. How completion work reaches the thread
+// is chosen by measurement, once per process, before the first ring starts
+// (uring_selftest_linux.go): DEFER_TASKRUN (the kernel runs that work only
+// when the ring asks for events) where the kernel wakes an idle ring at
+// once, else COOP_TASKRUN|TASKRUN_FLAG, else no flags. Some kernels (6.18
+// builds seen here) signal a DEFER ring's eventfd for a socket completion
+// only after an RCU grace period, ~15 ms: every request reaching an idle
+// ring waited that long. The self-test arms a receive on a socket pair,
+// times the ring's own wait path against Go's poller, and NewEngine("auto")
+// takes the std engine when no mode is as fast. All connection state that
+// the kernel touches (sockets, buffers, iovecs, pipes) is owned by the
+// ring goroutine.
 //
 // Accept. Serve hands a duplicate of the listener's descriptor to one ring,
 // which keeps one multishot IORING_OP_ACCEPT armed on it. Accepted sockets
@@ -133,6 +140,10 @@ func NewUringEngine(cfg Config, h Handler, logger *slog.Logger) (Engine, error) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	w := UringWake()
+	if w.Chosen == "" {
+		return nil, fmt.Errorf("no io_uring ring mode could be set up: %s", w)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &uringEngine{
 		cfg:    cfg.withDefaults(),
@@ -140,6 +151,13 @@ func NewUringEngine(cfg Config, h Handler, logger *slog.Logger) (Engine, error) 
 		log:    logger.With("engine", "uring"),
 		ctx:    ctx,
 		cancel: cancel,
+	}
+	c := w.chosen()
+	if w.Pass {
+		e.log.Info("io_uring rings ready", "mode", c.Mode, "wake_median", c.Median, "poller_median", w.Poller)
+	} else {
+		e.log.Warn("io_uring rings wake up slower than Go's poller on this kernel; requests reaching an idle ring wait for it",
+			"mode", c.Mode, "wake_median", c.Median, "poller_median", w.Poller, "self_test", w.String())
 	}
 	n := max(runtime.GOMAXPROCS(0), 1)
 	for i := range n {

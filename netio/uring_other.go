@@ -17,3 +17,6 @@ func UringSupported() error { return errUringNotLinux }
 func NewUringEngine(cfg Config, h Handler, logger *slog.Logger) (Engine, error) {
 	return nil, errUringNotLinux
 }
+
+// UringWake returns an empty report: there is no ring to test.
+func UringWake() WakeReport { return WakeReport{} }

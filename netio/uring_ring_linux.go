@@ -4,6 +4,7 @@ package netio
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"runtime"
@@ -117,27 +118,16 @@ func newURing(e *uringEngine, idx int) *uRing {
 	return &uRing{e: e, idx: idx, evfd: -1, conns: make(map[uint64]*uConn), lns: make(map[uint64]*uListener)}
 }
 
-// setup creates the ring on the locked thread (SINGLE_ISSUER binds it to
-// the creating task) together with its buffer ring and eventfd.
-func (r *uRing) setup() error {
-	// DEFER_TASKRUN (6.1): completion work runs only when this thread
-	// asks for events, never interrupting it; the kernel signals the
-	// registered eventfd instead. Older kernels reject the flags; they are
-	// optimisations only.
+// setup creates the ring with the given setup flags (see ringModes and the
+// wake-up self-test that picks them) on the locked thread (SINGLE_ISSUER
+// binds it to the creating task), together with its buffer ring and
+// eventfd.
+func (r *uRing) setup(flags uint32) error {
+	r.ring = giouring.NewRing()
+	if err := r.ring.QueueInit(ringEntries, flags); err != nil {
+		return fmt.Errorf("io_uring_setup(flags %#x): %w", flags, err)
+	}
 	var err error
-	for _, flags := range []uint32{
-		giouring.SetupSingleIssuer | giouring.SetupDeferTaskrun,
-		giouring.SetupSingleIssuer | giouring.SetupCoopTaskrun,
-		0,
-	} {
-		r.ring = giouring.NewRing()
-		if err = r.ring.QueueInit(ringEntries, flags); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return err
-	}
 	r.br, err = r.ring.SetupBufRing(recvBufs, recvBufGID, 0)
 	if err != nil {
 		r.ring.QueueExit()
@@ -183,7 +173,7 @@ func (r *uRing) run(ready chan<- error) {
 	runtime.LockOSThread()
 	// Not unlocked: the thread dies with the goroutine, which is what we
 	// want for a thread the kernel associated with a ring.
-	if err := r.setup(); err != nil {
+	if err := r.setup(chosenFlags()); err != nil {
 		ready <- err
 		return
 	}

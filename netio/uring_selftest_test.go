@@ -1,0 +1,69 @@
+//go:build linux
+
+package netio
+
+import (
+	"testing"
+	"time"
+)
+
+// The self-test reports every ring mode, and the mode it chose is one that
+// set up; a passing choice really is as fast as the test says.
+func TestUringWakeSelfTest(t *testing.T) {
+	if err := UringSupported(); err != nil {
+		t.Skipf("io_uring unavailable: %v", err)
+	}
+	w := UringWake()
+	t.Log(w.String())
+	if len(w.Modes) != len(ringModes) {
+		t.Fatalf("%d modes reported, want %d", len(w.Modes), len(ringModes))
+	}
+	if w.Poller <= 0 || w.Poller >= wakeDeadline {
+		t.Errorf("poller median %v is not a measurement", w.Poller)
+	}
+	c := w.chosen()
+	if c.Mode == "" || c.Err != nil {
+		t.Fatalf("chosen mode %q: %+v", w.Chosen, c)
+	}
+	if w.Pass != c.passes(w.Poller) {
+		t.Errorf("Pass = %v, but the chosen mode %+v passes = %v", w.Pass, c, c.passes(w.Poller))
+	}
+	if w.Pass && c.Median >= time.Millisecond {
+		t.Errorf("chosen mode passes with median %v", c.Median)
+	}
+	// A passing mode earlier in the order of preference would have been chosen.
+	for _, m := range w.Modes {
+		if m.Mode == w.Chosen {
+			break
+		}
+		if m.passes(w.Poller) {
+			t.Errorf("mode %s passed but %s was chosen", m.Mode, w.Chosen)
+		}
+	}
+}
+
+// The judgement itself: a mode passes only when fast in absolute terms, as
+// fast as the poller within the slack, and never missed the deadline.
+func TestModeWakePasses(t *testing.T) {
+	poller := 40 * time.Microsecond
+	for _, tc := range []struct {
+		m    ModeWake
+		want bool
+	}{
+		{ModeWake{Median: 60 * time.Microsecond}, true},
+		{ModeWake{Median: 15 * time.Millisecond}, false},                    // the RCU-deferred eventfd
+		{ModeWake{Median: 60 * time.Microsecond, Misses: 1}, false},         // one round never woke
+		{ModeWake{Median: poller + wakeSlack + time.Microsecond}, false},    // slower than the poller
+		{ModeWake{Median: 10 * time.Microsecond, Err: errTestSetup}, false}, // could not be set up
+	} {
+		if got := tc.m.passes(poller); got != tc.want {
+			t.Errorf("%+v passes = %v, want %v", tc.m, got, tc.want)
+		}
+	}
+}
+
+var errTestSetup = errorString("setup failed")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }

@@ -1,0 +1,67 @@
+package netio
+
+import (
+	"fmt"
+	"time"
+)
+
+// What the io_uring engine's wake-up self-test measured (see
+// uring_selftest_linux.go); portable so that callers need no build tags.
+
+const (
+	wakeRounds   = 7                      // round trips per mode; the median decides
+	wakeDeadline = 50 * time.Millisecond  // a round slower than this is a miss
+	wakeMaxAbs   = time.Millisecond       // a passing median is below this...
+	wakeSlack    = 250 * time.Microsecond // ...and within this of Go's poller
+)
+
+// ModeWake is the self-test's result for one ring mode.
+type ModeWake struct {
+	Mode   string        // "defer", "coop" or "plain"
+	Median time.Duration // median wake-up latency, 0 if the mode could not be set up
+	Misses int           // rounds that took longer than the deadline
+	Err    error         // why the mode could not be set up or tested
+}
+
+// WakeReport is what the io_uring wake-up self-test measured.
+type WakeReport struct {
+	Poller time.Duration // median wake-up of a goroutine parked in Go's poller (the std engine's path)
+	Modes  []ModeWake    // every mode tried, in order of preference
+	Chosen string        // the mode the rings use: the first that passed, else the fastest
+	Pass   bool          // Chosen passed: median < 1 ms, no misses, within 250 µs of Poller
+}
+
+// Chosen mode's result.
+func (w WakeReport) chosen() ModeWake {
+	for _, m := range w.Modes {
+		if m.Mode == w.Chosen {
+			return m
+		}
+	}
+	return ModeWake{}
+}
+
+// String is the one-line summary `sluice engines` and the start-up log print.
+func (w WakeReport) String() string {
+	s := fmt.Sprintf("wake-up self-test: Go poller %v", w.Poller.Round(time.Microsecond))
+	for _, m := range w.Modes {
+		switch {
+		case m.Err != nil:
+			s += fmt.Sprintf(", %s unavailable (%v)", m.Mode, m.Err)
+		case m.Misses > 0:
+			s += fmt.Sprintf(", %s %v (%d of %d rounds over %v)", m.Mode, m.Median.Round(time.Microsecond), m.Misses, wakeRounds, wakeDeadline)
+		default:
+			s += fmt.Sprintf(", %s %v", m.Mode, m.Median.Round(time.Microsecond))
+		}
+	}
+	verdict := "fail"
+	if w.Pass {
+		verdict = "pass"
+	}
+	return s + fmt.Sprintf("; rings use %s (%s)", w.Chosen, verdict)
+}
+
+// passes reports whether a mode's wake-up is as good as the poller's.
+func (m ModeWake) passes(poller time.Duration) bool {
+	return m.Err == nil && m.Misses == 0 && m.Median < wakeMaxAbs && m.Median <= poller+wakeSlack
+}
