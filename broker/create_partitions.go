@@ -35,12 +35,14 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 		return fmt.Errorf("%w: %d assignments for %d new partitions", kerr.InvalidReplicaAssignment, len(rt.Assignment), rt.Count-n)
 	}
 	if validateOnly {
-		_, err := b.meta.Snapshot().CreatePartitions(rt.Topic, rt.Count)
-		return err
+		_, err := b.meta.Snapshot().CreatePartitions(rt.Topic, rt.Count, b.maxPartitions())
+		return withLimitSetting(err)
 	}
-	mt, err := b.meta.Apply(func(s *controller.State) (*controller.Topic, error) { return s.CreatePartitions(rt.Topic, rt.Count) })
+	mt, err := b.meta.Apply(func(s *controller.State) (*controller.Topic, error) {
+		return s.CreatePartitions(rt.Topic, rt.Count, b.maxPartitions())
+	})
 	if err != nil {
-		return err
+		return withLimitSetting(err)
 	}
 	if _, err := b.topics.open(mt); err != nil {
 		return err

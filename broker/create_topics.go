@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -107,8 +108,8 @@ func (b *Broker) checkAssignment(as []kmsg.CreateTopicsRequestTopicReplicaAssign
 
 func (b *Broker) validateNewTopic(name string, partitions int32, rf int16, configs map[string]string) error {
 	st := b.meta.Snapshot()
-	if _, err := st.CreateTopic(name, partitions, rf, configs); err != nil {
-		return err
+	if _, err := st.CreateTopic(name, partitions, rf, configs, b.maxPartitions()); err != nil {
+		return withLimitSetting(err)
 	}
 	_, err := b.cfg.TopicConfig(configs)
 	return err
@@ -125,11 +126,18 @@ func (b *Broker) createTopicRF(name string, partitions int32, rf int16, configs 
 	if _, err := b.cfg.TopicConfig(configs); err != nil {
 		return nil, err
 	}
+	limit := b.maxPartitions()
+	if isInternalTopic(name) {
+		// Only the broker creates internal topics (clients are refused in
+		// handleCreateTopics) and offsets.topic.num.partitions bounds them;
+		// a broker full of user partitions must still serve groups.
+		limit = math.MaxInt64
+	}
 	mt, err := b.meta.Apply(func(s *controller.State) (*controller.Topic, error) {
-		return s.CreateTopic(name, partitions, rf, configs)
+		return s.CreateTopic(name, partitions, rf, configs, limit)
 	})
 	if err != nil {
-		return nil, err
+		return nil, withLimitSetting(err)
 	}
 	t, err := b.topics.open(mt)
 	if err != nil {

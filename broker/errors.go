@@ -47,6 +47,8 @@ func errorCode(err error) int16 {
 		return kerr.InvalidPartitions.Code
 	case errors.Is(err, controller.ErrInvalidReplication):
 		return kerr.InvalidReplicationFactor.Code
+	case errors.Is(err, controller.ErrPartitionLimit):
+		return kerr.PolicyViolation.Code
 	case errors.Is(err, config.ErrInvalidConfig):
 		return kerr.InvalidConfig.Code
 	case errors.Is(err, replica.ErrClosed), errors.Is(err, segment.ErrLogClosed):

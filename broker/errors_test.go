@@ -31,6 +31,7 @@ func TestErrorCodes(t *testing.T) {
 		{wrap(segment.ErrLogClosed), kerr.UnknownTopicOrPartition},
 		{wrap(controller.ErrTopicExists), kerr.TopicAlreadyExists},
 		{wrap(controller.ErrInvalidTopic), kerr.InvalidTopicException},
+		{wrap(controller.ErrPartitionLimit), kerr.PolicyViolation},
 		{wrap(config.ErrInvalidConfig), kerr.InvalidConfig},
 		{wrap(&fs.PathError{Op: "write", Path: "x.log", Err: syscall.ENOSPC}), kerr.KafkaStorageError},
 		{wrap(fmt.Errorf("%w: acks", kerr.InvalidRequiredAcks)), kerr.InvalidRequiredAcks},

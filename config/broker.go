@@ -55,6 +55,7 @@ type Broker struct {
 	ProducerIDExpirationMs          int64
 
 	NumPartitions            int32
+	MaxBrokerPartitions      int32
 	DefaultReplicationFactor int16
 	AutoCreateTopics         bool
 	DeleteTopicEnable        bool
@@ -263,6 +264,7 @@ func (b *Broker) build() error {
 	b.ProducerIDExpirationMs = b.int("producer.id.expiration.ms")
 
 	b.NumPartitions = int32(b.int("num.partitions"))
+	b.MaxBrokerPartitions = int32(b.int("max.broker.partitions"))
 	b.DefaultReplicationFactor = int16(b.int("default.replication.factor"))
 	b.AutoCreateTopics = b.bool("auto.create.topics.enable")
 	b.DeleteTopicEnable = b.bool("delete.topic.enable")

@@ -100,6 +100,8 @@ var brokerSettings = []Setting{
 	// Topics and replication.
 	{Name: "num.partitions", Type: TypeInt, Default: "1", Min: atLeast(1),
 		Doc: "Partition count for topics created without one (including auto-created topics)."},
+	{Name: "max.broker.partitions", Type: TypeInt, Default: "100000", Min: atLeast(1),
+		Doc: "Most partitions this broker holds, all topics together; CreateTopics and CreatePartitions beyond it are refused with POLICY_VIOLATION. Each partition costs memory and about 3 file descriptors. Sluice-specific; the name is the one KIP-578 proposed."},
 	{Name: "default.replication.factor", Type: TypeInt, Default: "1", Min: atLeast(1), Max: atMost(32767),
 		Doc: "Replica count for topics created without one."},
 	{Name: "auto.create.topics.enable", Type: TypeBool, Default: "true",

@@ -50,6 +50,9 @@ var (
 	ErrInvalidTopic       = errors.New("invalid topic name")
 	ErrInvalidPartitions  = errors.New("invalid number of partitions")
 	ErrInvalidReplication = errors.New("invalid replication factor")
+	// ErrPartitionLimit refuses a change that would take the broker past
+	// its partition cap (see CheckPartitionBudget).
+	ErrPartitionLimit = errors.New("partition limit reached")
 )
 
 // maxTopicNameLen is Kafka's limit: the partition directory name
@@ -108,7 +111,10 @@ func newTopicID() TopicID {
 }
 
 // CreateTopic adds a topic with partitions partitions, all led by this node.
-func (s *State) CreateTopic(name string, partitions int32, replicationFactor int16, configs map[string]string) (*Topic, error) {
+// maxPartitions caps the partitions of all topics together; every count is
+// checked before anything is allocated, so a request for 2^31-1 partitions
+// is an error, not an out-of-memory crash.
+func (s *State) CreateTopic(name string, partitions int32, replicationFactor int16, configs map[string]string, maxPartitions int64) (*Topic, error) {
 	if err := ValidateTopicName(name); err != nil {
 		return nil, err
 	}
@@ -121,6 +127,9 @@ func (s *State) CreateTopic(name string, partitions int32, replicationFactor int
 	// One node cannot hold more than one replica of a partition.
 	if replicationFactor != 1 {
 		return nil, fmt.Errorf("topic %q: %w: %d is larger than the 1 available broker", name, ErrInvalidReplication, replicationFactor)
+	}
+	if err := s.CheckPartitionBudget(int64(partitions), maxPartitions); err != nil {
+		return nil, fmt.Errorf("topic %q: %w", name, err)
 	}
 	t := &Topic{Name: name, ID: newTopicID(), Configs: copyConfigs(configs)}
 	t.Partitions = s.newPartitions(0, partitions)
@@ -147,7 +156,9 @@ func (s *State) DeleteTopic(name string) (*Topic, error) {
 }
 
 // CreatePartitions grows a topic to count partitions; Kafka never shrinks.
-func (s *State) CreatePartitions(name string, count int32) (*Topic, error) {
+// maxPartitions caps the partitions of all topics together, as in
+// CreateTopic.
+func (s *State) CreatePartitions(name string, count int32, maxPartitions int64) (*Topic, error) {
 	t, ok := s.Topics[name]
 	if !ok {
 		return nil, fmt.Errorf("topic %q: %w", name, ErrUnknownTopic)
@@ -156,7 +167,26 @@ func (s *State) CreatePartitions(name string, count int32) (*Topic, error) {
 	if count <= have {
 		return nil, fmt.Errorf("topic %q: %w: has %d partitions, asked for %d; partitions can only be added", name, ErrInvalidPartitions, have, count)
 	}
+	if err := s.CheckPartitionBudget(int64(count-have), maxPartitions); err != nil {
+		return nil, fmt.Errorf("topic %q: %w", name, err)
+	}
 	t.Partitions = append(t.Partitions, s.newPartitions(have, count)...)
+	return t, nil
+}
+
+// UndoCreatePartitions shrinks a topic back to had partitions. It exists
+// only to roll back a CreatePartitions whose partitions could not be opened
+// (a full disk, no file descriptors left), so that the metadata never names
+// partitions that have no log; Kafka never shrinks a topic otherwise.
+func (s *State) UndoCreatePartitions(name string, had int32) (*Topic, error) {
+	t, ok := s.Topics[name]
+	if !ok {
+		return nil, fmt.Errorf("topic %q: %w", name, ErrUnknownTopic)
+	}
+	if had <= 0 || int(had) > len(t.Partitions) {
+		return nil, fmt.Errorf("topic %q: %w: cannot go back to %d partitions from %d", name, ErrInvalidPartitions, had, len(t.Partitions))
+	}
+	t.Partitions = t.Partitions[:had:had]
 	return t, nil
 }
 
