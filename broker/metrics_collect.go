@@ -34,6 +34,7 @@ var (
 	descLogSegments = desc("sluice_log_segments", "Segments of the partition.", "topic", "partition")
 	descLogStart    = desc("sluice_log_start_offset", "First offset still in the log.", "topic", "partition")
 	descLogEnd      = desc("sluice_log_end_offset", "Offset the next appended record gets.", "topic", "partition")
+	descLogGaps     = desc("sluice_log_recovery_gaps", "Damaged offset ranges the partition's recovery found at start and no longer serves (each logged at ERROR).", "topic", "partition")
 	descProducerIDs = desc("sluice_producer_ids", "Producer ids with idempotence state, over all partitions.")
 
 	descGroups       = desc("sluice_consumer_groups", "Consumer groups by state and protocol type (classic or consumer).", "state", "type")
@@ -87,11 +88,12 @@ func (c *collector) collectLogs(ch chan<- prometheus.Metric) {
 	perPartition := c.b.metrics.perPartition
 	var producers int
 	for _, t := range c.b.topics.all() {
-		var size, segs, start, end int64
+		var size, segs, start, end, gaps int64
 		for i, p := range t.parts {
 			producers += p.NumProducers()
 			if !perPartition {
 				size, segs, start, end = size+p.Size(), segs+int64(p.NumSegments()), start+p.LogStartOffset(), end+p.LogEndOffset()
+				gaps += int64(p.RecoveryGaps())
 				continue
 			}
 			part := strconv.Itoa(i)
@@ -99,12 +101,14 @@ func (c *collector) collectLogs(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descLogSegments, prometheus.GaugeValue, float64(p.NumSegments()), t.name, part)
 			ch <- prometheus.MustNewConstMetric(descLogStart, prometheus.GaugeValue, float64(p.LogStartOffset()), t.name, part)
 			ch <- prometheus.MustNewConstMetric(descLogEnd, prometheus.GaugeValue, float64(p.LogEndOffset()), t.name, part)
+			ch <- prometheus.MustNewConstMetric(descLogGaps, prometheus.GaugeValue, float64(p.RecoveryGaps()), t.name, part)
 		}
 		if !perPartition && len(t.parts) > 0 {
 			ch <- prometheus.MustNewConstMetric(descLogSize, prometheus.GaugeValue, float64(size), t.name, "all")
 			ch <- prometheus.MustNewConstMetric(descLogSegments, prometheus.GaugeValue, float64(segs), t.name, "all")
 			ch <- prometheus.MustNewConstMetric(descLogStart, prometheus.GaugeValue, float64(start), t.name, "all")
 			ch <- prometheus.MustNewConstMetric(descLogEnd, prometheus.GaugeValue, float64(end), t.name, "all")
+			ch <- prometheus.MustNewConstMetric(descLogGaps, prometheus.GaugeValue, float64(gaps), t.name, "all")
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descProducerIDs, prometheus.GaugeValue, float64(producers))

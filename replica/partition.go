@@ -561,6 +561,10 @@ func (p *Partition) Size() int64 { return p.log.Size() }
 // NumSegments returns the number of segments.
 func (p *Partition) NumSegments() int { return p.log.NumSegments() }
 
+// RecoveryGaps is the number of damaged offset ranges recovery found when
+// the log was opened; each was logged at ERROR.
+func (p *Partition) RecoveryGaps() int { return len(p.log.Gaps()) }
+
 // Topic returns the topic name.
 func (p *Partition) Topic() string { return p.topic }
 

@@ -106,6 +106,7 @@ type Log struct {
 	recoveryPoint int64      // mu
 	size          int64      // mu
 	closed        bool       // mu
+	gaps          []Gap      // set by Open, read-only after
 
 	cfg           Config // appendMu
 	maxIndex      int    // appendMu: offset/time index byte cap (tests lower it)

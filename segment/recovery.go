@@ -23,9 +23,11 @@ const (
 
 // Open opens (creating if needed) the log in dir. Segments wholly below the
 // recovery point are trusted and only their indexes are checked; from the
-// segment containing the recovery point on, every batch is re-validated
-// (framing and CRC) and the log is cut at the first torn or corrupt batch,
-// dropping all later segments.
+// segment containing the recovery point on, and in any segment whose index
+// does not check out, every batch is re-validated (framing, offsets, CRC). A
+// segment ends at its first torn or corrupt batch; later segments are kept,
+// so damage costs the damaged range only (see Gaps), never what follows it,
+// and the log end is never moved below an offset it already handed out.
 func Open(fsys FS, dir string, cfg Config, now func() time.Time, logger *slog.Logger) (*Log, error) {
 	if now == nil {
 		now = time.Now
@@ -76,10 +78,12 @@ func Open(fsys FS, dir string, cfg Config, now func() time.Time, logger *slog.Lo
 	return l, nil
 }
 
-// recover loads and checks the segments at bases, leaving the survivors in l.segs.
+// recover loads and checks the segments at bases, leaving the survivors in
+// l.segs. It never deletes a segment that holds a valid batch: damage makes
+// the damaged segment end early, and what lies beyond becomes a gap (see
+// damaged).
 func (l *Log) recover(bases []int64, rp int64) error {
 	scratch := make([]byte, 1<<20)
-	prevNext := int64(-1)
 	for i, base := range bases {
 		s, err := openSegment(l.fs, l.dir, base, false)
 		if err != nil {
@@ -94,12 +98,6 @@ func (l *Log) recover(bases []int64, rp int64) error {
 		if i+1 < len(bases) {
 			nextBase = bases[i+1]
 		}
-		if base < prevNext {
-			l.logger.Warn("segment overlaps its predecessor; dropping it and all later segments",
-				"dir", l.dir, "segment", base, "previous_end", prevNext)
-			s.closeFiles()
-			return l.removeBases(bases[i:])
-		}
 		if fileSize == 0 && nextBase != math.MaxInt64 {
 			// Rolled but never written (or emptied by a crash): an empty
 			// segment in the middle carries nothing.
@@ -109,41 +107,96 @@ func (l *Log) recover(bases []int64, rp int64) error {
 			}
 			continue
 		}
-		loaded := nextBase <= rp && l.loadIndexes(s, fileSize, nextBase)
-		if !loaded {
-			reason, err := l.scanSegment(s, fileSize, &scratch)
-			if err != nil {
-				s.closeFiles()
-				return err
-			}
-			if reason != "" {
-				l.logger.Warn("truncating log at corrupt or torn batch",
-					"dir", l.dir, "segment", base, "position", s.size, "file_size", fileSize, "reason", reason)
-				if err := s.log.Truncate(s.size); err == nil {
-					err = s.log.Sync()
-				}
-				if err != nil {
-					s.closeFiles()
-					return fmt.Errorf("truncating segment %d in %s: %w", base, l.dir, err)
-				}
-			}
-			if nextBase != math.MaxInt64 && reason == "" {
-				s.addTimeEntry()
-			}
-			if err := s.rewriteIndexes(); err != nil {
-				s.closeFiles()
-				return err
-			}
+		if nextBase <= rp && l.loadIndexes(s, fileSize, nextBase) {
 			l.segs = append(l.segs, s)
-			prevNext = s.next
-			if reason != "" {
-				return l.removeBases(bases[i+1:])
-			}
 			continue
 		}
+		reason, err := l.scanSegment(s, fileSize, nextBase, &scratch)
+		if err != nil {
+			s.closeFiles()
+			return err
+		}
+		if reason == "" && nextBase != math.MaxInt64 {
+			s.addTimeEntry()
+		}
+		if reason != "" {
+			if err := l.damaged(s, fileSize, nextBase, rp, reason); err != nil {
+				s.closeFiles()
+				return err
+			}
+		}
+		if err := s.rewriteIndexes(); err != nil {
+			s.closeFiles()
+			return err
+		}
 		l.segs = append(l.segs, s)
-		prevNext = s.next
+		if reason != "" && nextBase == math.MaxInt64 && s.next < rp {
+			// The log end itself was damaged below the recovery point:
+			// offsets up to rp were acknowledged and flushed, so the log
+			// goes on from there in a fresh segment rather than after the
+			// garbage or, worse, from an offset consumers already saw.
+			ns, err := openSegment(l.fs, l.dir, rp, true)
+			if err != nil {
+				return err
+			}
+			l.dirDirty = true
+			l.segs = append(l.segs, ns)
+		}
 	}
+	return nil
+}
+
+// Gap is a range of offsets that recovery found damaged and no longer
+// serves. The bytes stay on disk (from Position of File on) unless they were
+// an unflushed torn tail.
+type Gap struct {
+	File     string
+	Position int64 // first damaged byte in File
+	From, To int64 // offsets [From, To) are not served
+	Reason   string
+}
+
+// Gaps returns the damaged ranges the last Open found. They are counted in
+// a metric so operators learn of them.
+func (l *Log) Gaps() []Gap { return l.gaps }
+
+// damaged settles a segment whose scan stopped early at s.size.
+//
+// Beyond the recovery point the bad bytes were never fsynced: a crash tore
+// them, and they are cut off as Kafka does. At or below it they held
+// acknowledged, flushed data, so the file is left alone for an operator to
+// inspect. Either way later segments stay, and if any follow, the offsets
+// between this segment's last good batch and the next segment are a gap.
+func (l *Log) damaged(s *segment, fileSize, nextBase, rp int64, reason string) error {
+	file := segName(l.dir, s.base, ".log")
+	flushed := s.next < rp
+	if !flushed {
+		if err := s.log.Truncate(s.size); err == nil {
+			err = s.log.Sync()
+		} else {
+			return fmt.Errorf("truncating segment %d in %s: %w", s.base, l.dir, err)
+		}
+	}
+	end := nextBase
+	if end == s.next {
+		// Garbage after the last batch, but no offset is missing.
+		l.logger.Warn("ignoring damaged bytes after the last batch of a segment", "file", file,
+			"position", s.size, "file_size", fileSize, "reason", reason)
+		return nil
+	}
+	if end == math.MaxInt64 {
+		if !flushed {
+			l.logger.Warn("truncating unflushed torn tail of the log", "file", file,
+				"position", s.size, "file_size", fileSize, "reason", reason, "log_end_offset", s.next)
+			return nil
+		}
+		end = rp
+	}
+	g := Gap{File: file, Position: s.size, From: s.next, To: end, Reason: reason}
+	l.gaps = append(l.gaps, g)
+	l.logger.Error("damaged log segment: offsets lost, later segments kept", "file", file,
+		"position", s.size, "file_size", fileSize, "first_lost_offset", g.From, "next_offset", g.To,
+		"flushed", flushed, "reason", reason)
 	return nil
 }
 
@@ -161,7 +214,7 @@ func (l *Log) removeBases(bases []int64) error {
 // scanSegment rebuilds s's state by reading every batch from the start of
 // its file, verifying framing and CRC. It stops at the first bad batch and
 // returns why; s.size is then the length of the valid prefix.
-func (l *Log) scanSegment(s *segment, fileSize int64, scratch *[]byte) (reason string, err error) {
+func (l *Log) scanSegment(s *segment, fileSize, nextBase int64, scratch *[]byte) (reason string, err error) {
 	s.resetIndexes()
 	expected := s.base
 	var pos int64
@@ -199,6 +252,11 @@ func (l *Log) scanSegment(s *segment, fileSize int64, scratch *[]byte) (reason s
 				return fmt.Sprintf("batch offsets %d..%d, expected from %d", h.BaseOffset, h.LastOffset(), expected), nil
 			case h.LastOffset()-s.base > math.MaxUint32:
 				return fmt.Sprintf("offset %d too far from segment base", h.LastOffset()), nil
+			case h.LastOffset() >= nextBase:
+				// The base offset is outside the CRC, so a flipped bit
+				// there shows only as a batch running into the next
+				// segment's range.
+				return fmt.Sprintf("batch offsets %d..%d reach the next segment at %d", h.BaseOffset, h.LastOffset(), nextBase), nil
 			}
 			if off+h.Size() > len(chunk) {
 				if off == 0 && h.Size() > len(buf) {
@@ -289,8 +347,15 @@ func readAll(f File) ([]byte, error) {
 }
 
 // finishOpen settles start offset, log end and recovery point after the
-// segments were recovered.
+// segments were recovered. A checkpoint that contradicts the segments is
+// reported and ignored: the files on disk are the truth, and a bad
+// checkpoint must never be a reason to delete them.
 func (l *Log) finishOpen(start, rp int64) error {
+	if len(l.segs) > 0 && start > l.active().next {
+		l.logger.Warn("ignoring log-start-offset checkpoint beyond the log end", "dir", l.dir,
+			"file", logStartOffsetFile, "checkpoint", start, "log_end_offset", l.active().next)
+		start = l.segs[0].base
+	}
 	// Segments wholly below the start offset were about to be deleted when
 	// the broker stopped.
 	for len(l.segs) > 1 && l.segs[0].next <= start {
@@ -301,20 +366,22 @@ func (l *Log) finishOpen(start, rp int64) error {
 		l.segs = l.segs[1:]
 		l.dirDirty = true
 	}
-	if len(l.segs) == 0 || start > l.active().next {
-		// Nothing usable at or after the start offset: begin afresh there.
-		for _, s := range l.segs {
-			if err := s.remove(l.fs); err != nil {
-				return err
-			}
-			s.closeFiles()
+	if len(l.segs) == 0 {
+		// An empty directory, or one whose segment files are gone: begin
+		// at the furthest offset the checkpoints vouch for, so no offset
+		// is handed out twice.
+		base := max(start, rp)
+		if base > 0 {
+			l.logger.Warn("no segment files; the log starts empty at its checkpointed offsets", "dir", l.dir,
+				"log_start_offset", start, "recovery_point", rp)
 		}
-		s, err := openSegment(l.fs, l.dir, start, true)
+		s, err := openSegment(l.fs, l.dir, base, true)
 		if err != nil {
 			return err
 		}
 		l.segs = []*segment{s}
 		l.dirDirty = true
+		start = base
 	}
 	now := l.now()
 	for _, s := range l.segs {
@@ -327,6 +394,10 @@ func (l *Log) finishOpen(start, rp int64) error {
 	act.created = now
 	l.start = max(start, l.segs[0].base)
 	l.leo = act.next
+	if rp > l.leo {
+		l.logger.Warn("ignoring recovery-point checkpoint beyond the log end", "dir", l.dir,
+			"file", recoveryPointFile, "checkpoint", rp, "log_end_offset", l.leo)
+	}
 	l.recoveryPoint = min(rp, l.leo)
 	if err := l.writeCheckpoints(); err != nil {
 		return err
