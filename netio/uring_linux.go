@@ -123,6 +123,8 @@ type uringEngine struct {
 	nextID atomic.Uint64 // connection and listener ids
 	st     counters
 	rings  []*uRing
+	// ringFlags are the io_uring setup flags of every ring (ringModes).
+	ringFlags uint32
 
 	mu     sync.Mutex
 	closed bool
@@ -144,20 +146,31 @@ func NewUringEngine(cfg Config, h Handler, logger *slog.Logger) (Engine, error) 
 	if w.Chosen == "" {
 		return nil, fmt.Errorf("no io_uring ring mode could be set up: %s", w)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	e := &uringEngine{
-		cfg:    cfg.withDefaults(),
-		h:      h,
-		log:    logger.With("engine", "uring"),
-		ctx:    ctx,
-		cancel: cancel,
+	e, err := newUringEngine(cfg, h, logger, modeFlags(w.Chosen))
+	if err != nil {
+		return nil, err
 	}
 	c := w.chosen()
 	if w.Pass {
-		e.log.Info("io_uring rings ready", "mode", c.Mode, "wake_median", c.Median, "poller_median", w.Poller)
+		e.log.Info("io_uring rings ready", "mode", c.Mode, "wake_median", c.Median, "poller_median", w.Poller,
+			"rtt_uring", w.RTTUring, "rtt_std", w.RTTStd)
 	} else {
-		e.log.Warn("io_uring rings wake up slower than Go's poller on this kernel; requests reaching an idle ring wait for it",
-			"mode", c.Mode, "wake_median", c.Median, "poller_median", w.Poller, "self_test", w.String())
+		e.log.Warn("io_uring is slower than the std engine at low load on this kernel; requests reaching an idle ring wait longer",
+			"mode", c.Mode, "self_test", w.String())
+	}
+	return e, nil
+}
+
+// newUringEngine starts the rings, each set up with flags (a ringMode's).
+func newUringEngine(cfg Config, h Handler, logger *slog.Logger, flags uint32) (*uringEngine, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &uringEngine{
+		cfg:       cfg.withDefaults(),
+		h:         h,
+		log:       logger.With("engine", "uring"),
+		ctx:       ctx,
+		cancel:    cancel,
+		ringFlags: flags,
 	}
 	n := max(runtime.GOMAXPROCS(0), 1)
 	for i := range n {

@@ -173,7 +173,7 @@ func (r *uRing) run(ready chan<- error) {
 	runtime.LockOSThread()
 	// Not unlocked: the thread dies with the goroutine, which is what we
 	// want for a thread the kernel associated with a ring.
-	if err := r.setup(chosenFlags()); err != nil {
+	if err := r.setup(r.e.ringFlags); err != nil {
 		ready <- err
 		return
 	}

@@ -25,8 +25,13 @@ func TestUringWakeSelfTest(t *testing.T) {
 	if c.Mode == "" || c.Err != nil {
 		t.Fatalf("chosen mode %q: %+v", w.Chosen, c)
 	}
-	if w.Pass != c.passes(w.Poller) {
-		t.Errorf("Pass = %v, but the chosen mode %+v passes = %v", w.Pass, c, c.passes(w.Poller))
+	if w.RTTErr != nil {
+		t.Errorf("round trips not measured: %v", w.RTTErr)
+	} else if w.RTTUring <= 0 || w.RTTStd <= 0 {
+		t.Errorf("round trips uring %v, std %v are not measurements", w.RTTUring, w.RTTStd)
+	}
+	if want := c.passes(w.Poller) && rttAsGood(w.RTTUring, w.RTTStd); w.Pass != want {
+		t.Errorf("Pass = %v, want %v (chosen mode %+v)", w.Pass, want, c)
 	}
 	if w.Pass && c.Median >= time.Millisecond {
 		t.Errorf("chosen mode passes with median %v", c.Median)
@@ -38,6 +43,23 @@ func TestUringWakeSelfTest(t *testing.T) {
 		}
 		if m.passes(w.Poller) {
 			t.Errorf("mode %s passed but %s was chosen", m.Mode, w.Chosen)
+		}
+	}
+}
+
+func TestRTTAsGood(t *testing.T) {
+	us := time.Microsecond
+	for _, tc := range []struct {
+		uring, std time.Duration
+		want       bool
+	}{
+		{20 * us, 25 * us, true},
+		{30 * us, 25 * us, true}, // within the noise of a short run
+		{85 * us, 21 * us, false},
+		{16 * time.Millisecond, 180 * us, false},
+	} {
+		if got := rttAsGood(tc.uring, tc.std); got != tc.want {
+			t.Errorf("rttAsGood(%v, %v) = %v, want %v", tc.uring, tc.std, got, tc.want)
 		}
 	}
 }

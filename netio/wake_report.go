@@ -28,7 +28,14 @@ type WakeReport struct {
 	Poller time.Duration // median wake-up of a goroutine parked in Go's poller (the std engine's path)
 	Modes  []ModeWake    // every mode tried, in order of preference
 	Chosen string        // the mode the rings use: the first that passed, else the fastest
-	Pass   bool          // Chosen passed: median < 1 ms, no misses, within 250 µs of Poller
+	// Median round trips of one request in flight through a whole engine,
+	// io_uring (in the chosen mode) and std; zero when not measured.
+	RTTUring, RTTStd time.Duration
+	RTTErr           error // why the round trips could not be measured
+	// Pass: the chosen mode wakes up as fast as Go's poller (median under
+	// 1 ms, no misses, within 250 µs of Poller) and the ring engine's round
+	// trip is as good as the std engine's; NewEngine("auto") then uses it.
+	Pass bool
 }
 
 // Chosen mode's result.
@@ -53,6 +60,12 @@ func (w WakeReport) String() string {
 		default:
 			s += fmt.Sprintf(", %s %v", m.Mode, m.Median.Round(time.Microsecond))
 		}
+	}
+	switch {
+	case w.RTTErr != nil:
+		s += fmt.Sprintf("; round trip not measured (%v)", w.RTTErr)
+	case w.RTTUring > 0:
+		s += fmt.Sprintf("; round trip uring %v, std %v", w.RTTUring.Round(time.Microsecond), w.RTTStd.Round(time.Microsecond))
 	}
 	verdict := "fail"
 	if w.Pass {
