@@ -62,6 +62,10 @@ func (b *Broker) alterTopicConfigs(name string, validateOnly bool, change func(c
 	if err != nil {
 		return err
 	}
+	if err := clientMayReconfigure(name, mt.Configs, next); err != nil {
+		b.logRefusal("AlterConfigs", name, err)
+		return err
+	}
 	for k, v := range next {
 		if err := config.ValidateTopicConfig(k, v); err != nil {
 			return err

@@ -26,6 +26,10 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 	if t == nil {
 		return fmt.Errorf("topic %q: %w", rt.Topic, controller.ErrUnknownTopic)
 	}
+	if err := clientMayGrow(rt.Topic); err != nil {
+		b.logRefusal("CreatePartitions", rt.Topic, err)
+		return err
+	}
 	for _, a := range rt.Assignment {
 		if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
 			return kerr.ErrorForCode(kerr.InvalidReplicaAssignment.Code)

@@ -30,6 +30,11 @@ func (b *Broker) handleCreateTopics(req *kmsg.CreateTopicsRequest) *kmsg.CreateT
 			fail(kerr.InvalidRequest.Code, fmt.Errorf("topic %q appears more than once in the request", rt.Topic))
 			continue
 		}
+		if err := clientMayCreate(rt.Topic); err != nil {
+			b.logRefusal("CreateTopics", rt.Topic, err)
+			fail(errorCode(err), err)
+			continue
+		}
 		partitions, rf := rt.NumPartitions, rt.ReplicationFactor
 		if len(rt.ReplicaAssignment) > 0 {
 			if partitions != -1 || rf != -1 {

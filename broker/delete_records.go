@@ -19,6 +19,9 @@ func (b *Broker) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) *kmsg.Delet
 			sp.LowWatermark = -1
 			if t == nil || t.partition(rp.Partition) == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else if err := clientMayTrim(t.name); err != nil {
+				b.logRefusal("DeleteRecords", t.name, err)
+				sp.ErrorCode = errorCode(err)
 			} else {
 				low, err := t.partition(rp.Partition).DeleteRecords(rp.Offset)
 				sp.LowWatermark, sp.ErrorCode = low, errorCode(err)

@@ -39,10 +39,10 @@ func (b *Broker) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) *kmsg.DeleteT
 			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		case !b.cfg.DeleteTopicEnable:
 			st.ErrorCode = kerr.TopicDeletionDisabled.Code
-		case isInternalTopic(t.name):
-			// Deleting it would drop every group's committed offsets.
-			st.ErrorCode = kerr.InvalidTopicException.Code
-			st.ErrorMessage = kmsg.StringPtr("internal topics cannot be deleted")
+		case clientMayDelete(t.name) != nil:
+			err := clientMayDelete(t.name)
+			b.logRefusal("DeleteTopics", t.name, err)
+			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 		default:
 			st.Topic, st.TopicID = kmsg.StringPtr(t.name), t.id
 			if err := b.deleteTopic(t.name); err != nil {
