@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -81,6 +83,11 @@ type Broker struct {
 	// log.retention.ms when unset) are absent.
 	Raw map[string]string
 
+	// Ignored lists the Kafka settings that were given but have no meaning
+	// in Sluice (thread pools, socket buffers, the KRaft quorum of one
+	// node), in the order given; the broker logs them in one warning.
+	Ignored []string
+
 	origin map[string]string // name -> file path or "--set"; absent = default
 }
 
@@ -118,35 +125,75 @@ func Load(file string, overrides []string) (*Broker, error) {
 			b.Raw[s.Name] = s.Default
 		}
 	}
+	// Every problem of the file and the overrides is collected and reported
+	// in one message: a Kafka server.properties brought over should not
+	// take one start attempt per line Sluice does not take.
+	var problems []problem
+	var props []Property
 	if file != "" {
 		f, err := os.Open(file)
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
-		props, err := ParseProperties(f)
+		var perrs []error
+		props, perrs = ParsePropertyLines(f)
 		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("config: %s: %w", file, err)
-		}
-		keys := make([]string, 0, len(props))
-		for k := range props {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if err := b.set(k, props[k], file); err != nil {
-				return nil, err
+		for _, e := range perrs {
+			var pe *ParseError
+			if errors.As(e, &pe) {
+				problems = append(problems, problem{pe.Line, fmt.Sprintf("%s:%d: %s", file, pe.Line, pe.Msg)})
+			} else {
+				problems = append(problems, problem{math.MaxInt - 1, fmt.Sprintf("%s: %v", file, e)})
 			}
 		}
+	}
+	type entry struct {
+		key, value, origin, where string
+		line                      int // for sorting the problems; overrides come last
+	}
+	var entries []entry
+	for _, p := range props {
+		entries = append(entries, entry{p.Key, p.Value, file, fmt.Sprintf("%s:%d", file, p.Line), p.Line})
 	}
 	for _, o := range overrides {
 		k, v, ok := strings.Cut(o, "=")
 		if !ok {
-			return nil, invalid("config: --set %q: expected key=value", o)
+			problems = append(problems, problem{math.MaxInt, fmt.Sprintf("--set %q: expected key=value", o)})
+			continue
 		}
-		if err := b.set(strings.TrimSpace(k), strings.TrimSpace(v), "--set"); err != nil {
-			return nil, err
+		entries = append(entries, entry{strings.TrimSpace(k), strings.TrimSpace(v), "--set", "--set", math.MaxInt})
+	}
+	// Kafka's KRaft controller listeners (controller.listener.names) have no
+	// counterpart here: Sluice's controller runs inside the broker.
+	var controllerNames []string
+	for _, e := range entries {
+		if e.key == "controller.listener.names" {
+			controllerNames = splitList(e.value)
 		}
+	}
+	ignored := map[string]bool{}
+	for _, e := range entries {
+		value := e.value
+		if e.key == "listeners" || e.key == "advertised.listeners" {
+			value = dropListeners(value, controllerNames)
+		}
+		switch reason, kind := kafkaOnly(e.key); kind {
+		case kafkaIgnored:
+			if !ignored[e.key] {
+				ignored[e.key] = true
+				b.Ignored = append(b.Ignored, e.key)
+			}
+			continue
+		case kafkaUnsupported:
+			problems = append(problems, problem{e.line, located(e.where, e.key, "not supported yet ("+reason+"); remove it")})
+			continue
+		}
+		if err := b.set(e.key, value, e.origin); err != nil {
+			problems = append(problems, problem{e.line, located(e.where, e.key, err.Error())})
+		}
+	}
+	if err := problemsError(problems); err != nil {
+		return nil, err
 	}
 	if err := b.build(); err != nil {
 		return nil, err
@@ -154,18 +201,19 @@ func Load(file string, overrides []string) (*Broker, error) {
 	return b, nil
 }
 
-// set validates and records one configured value.
+// set validates and records one configured value. Its errors name neither
+// the setting nor where it came from; Load adds those.
 func (b *Broker) set(name, value, origin string) error {
 	s, ok := settingIndex[name]
 	if !ok {
-		msg := fmt.Sprintf("config: unknown setting %q (from %s)", name, origin)
+		msg := "unknown setting"
 		if g := suggest(name, settingNames()); g != "" {
 			msg += fmt.Sprintf("; did you mean %q?", g)
 		}
-		return invalid("%s", msg)
+		return errors.New(msg)
 	}
 	if err := s.validate(value); err != nil {
-		return invalid("config: %s: %v (from %s)", name, err, origin)
+		return err
 	}
 	if value == "" && s.Nullable {
 		delete(b.Raw, name)
@@ -173,6 +221,57 @@ func (b *Broker) set(name, value, origin string) error {
 		b.Raw[name] = value
 	}
 	b.origin[name] = origin
+	return nil
+}
+
+// problem is one thing Load rejects, placed by its line in the file.
+type problem struct {
+	line int
+	text string
+}
+
+// problemsError reports every problem in one error, in file order.
+func problemsError(ps []problem) error {
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].line < ps[j].line })
+	switch len(ps) {
+	case 0:
+		return nil
+	case 1:
+		return invalid("config: %s", ps[0].text)
+	}
+	texts := make([]string, len(ps))
+	for i, p := range ps {
+		texts[i] = p.text
+	}
+	return invalid("config: %d problems:\n  %s", len(ps), strings.Join(texts, "\n  "))
+}
+
+// located words one problem of Load: "FILE:LINE: name: msg" for a line of
+// the properties file, "name: msg (from --set)" for an override.
+func located(where, name, msg string) string {
+	if where == "--set" {
+		if rest, ok := strings.CutPrefix(msg, "unknown setting"); ok {
+			return fmt.Sprintf("unknown setting %q (from --set)%s", name, rest)
+		}
+		return fmt.Sprintf("%s: %s (from --set)", name, msg)
+	}
+	if rest, ok := strings.CutPrefix(msg, "unknown setting"); ok {
+		return fmt.Sprintf("%s: unknown setting %q%s", where, name, rest)
+	}
+	return fmt.Sprintf("%s: %s: %s", where, name, msg)
+}
+
+// CheckValue validates one value of a broker setting without loading a
+// configuration, for command-line flags that stand for a setting (the
+// broker's --engine) so their errors can name the flag.
+func CheckValue(name, value string) error {
+	s, ok := settingIndex[name]
+	if !ok {
+		return fmt.Errorf("unknown setting %q", name)
+	}
+	if err := s.validate(value); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
 	return nil
 }
 

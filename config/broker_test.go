@@ -231,7 +231,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad admin listener", "", []string{"admin.listener=nowhere"}, []string{`admin.listener: "nowhere" is not host:port`}},
 		{"session timeouts", "", []string{"group.min.session.timeout.ms=9", "group.max.session.timeout.ms=8"}, []string{"group.min.session.timeout.ms"}},
 		{"cleanup policy", "", []string{"log.cleanup.policy=delete,shred"}, []string{`log.cleanup.policy: "delete,shred": item "shred"`}},
-		{"malformed file", "a=1\nlonely\n", nil, []string{"line 2", "lonely"}},
+		{"malformed file", "a=1\nlonely\n", nil, []string{"server.properties:2: ", "lonely"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

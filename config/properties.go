@@ -16,9 +16,33 @@ type ParseError struct {
 
 func (e *ParseError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
 
+// Property is one key/value pair of a properties file and the line its
+// logical line starts on.
+type Property struct {
+	Key, Value string
+	Line       int
+}
+
 // ParseProperties reads a Java-style .properties document, the format Kafka's
 // server.properties uses, and returns its key/value pairs. A later duplicate
-// key replaces an earlier one.
+// key replaces an earlier one. A malformed line fails it with a *ParseError;
+// ParsePropertyLines reports every bad line instead.
+func ParseProperties(r io.Reader) (map[string]string, error) {
+	props, errs := ParsePropertyLines(r)
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	out := make(map[string]string, len(props))
+	for _, p := range props {
+		out[p.Key] = p.Value
+	}
+	return out, nil
+}
+
+// ParsePropertyLines reads a properties document in file order, keeping
+// each pair's line number, and goes on past malformed lines so that a
+// caller can report them all at once (a file brought over from Kafka should
+// not take one start attempt per mistake).
 //
 // The supported subset:
 //   - blank lines are skipped; a line whose first non-blank character is '#'
@@ -32,9 +56,19 @@ func (e *ParseError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, 
 //     into a key).
 //
 // A key without any separator or value, an empty key and a bad \u escape are
-// errors of type *ParseError carrying the line number.
-func ParseProperties(r io.Reader) (map[string]string, error) {
-	out := make(map[string]string)
+// errors of type *ParseError carrying the line number; a read error ends
+// the document with an error of its own.
+func ParsePropertyLines(r io.Reader) ([]Property, []error) {
+	var out []Property
+	var errs []error
+	add := func(start int, logical string) {
+		k, v, err := splitPair(logical)
+		if err != nil {
+			errs = append(errs, &ParseError{Line: start, Msg: err.Error()})
+			return
+		}
+		out = append(out, Property{Key: k, Value: v, Line: start})
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
 	lineNo := 0
@@ -65,24 +99,16 @@ func ParseProperties(r io.Reader) (map[string]string, error) {
 		}
 		logical.WriteString(line)
 		continuing = false
-		k, v, err := splitPair(logical.String())
-		if err != nil {
-			return nil, &ParseError{Line: start, Msg: err.Error()}
-		}
-		out[k] = v
+		add(start, logical.String())
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("line %d: %w", lineNo+1, err)
+		return out, append(errs, fmt.Errorf("line %d: %w", lineNo+1, err))
 	}
 	if continuing {
 		// A continuation at end of input just ends the value.
-		k, v, err := splitPair(logical.String())
-		if err != nil {
-			return nil, &ParseError{Line: start, Msg: err.Error()}
-		}
-		out[k] = v
+		add(start, logical.String())
 	}
-	return out, nil
+	return out, errs
 }
 
 func endsWithOddBackslashes(s string) bool {

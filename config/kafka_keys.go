@@ -1,0 +1,126 @@
+package config
+
+import "strings"
+
+// Kafka broker settings that Sluice does not implement fall in two kinds,
+// so that a server.properties brought over from Kafka starts, or fails
+// once, saying why:
+//
+//   - kafkaIgnored: tuning of machinery Sluice does not have (thread pools,
+//     socket buffers, replica fetchers, the KRaft quorum of a single node).
+//     Ignoring them changes nothing a client can observe; the broker lists
+//     them in one warning.
+//   - kafkaUnsupported: features not built yet (TLS, SASL, ACLs,
+//     transactions, ...). Ignoring these would be a lie (a broker that was
+//     asked for TLS must not come up in plain text), so they stop the start
+//     with "not supported yet".
+//
+// A key in neither list and not a Sluice setting is "unknown setting".
+type kafkaKind int
+
+const (
+	sluiceSetting kafkaKind = iota
+	kafkaIgnored
+	kafkaUnsupported
+)
+
+var ignoredKafkaKeys = map[string]bool{}
+
+func init() {
+	for _, k := range []string{
+		// threads and buffers: Go schedules goroutines, netio sizes buffers
+		"num.network.threads", "num.io.threads", "background.threads",
+		"num.recovery.threads.per.data.dir", "num.replica.fetchers",
+		"num.replica.alter.log.dirs.threads", "socket.send.buffer.bytes",
+		"socket.receive.buffer.bytes", "socket.listen.backlog.size",
+		"queued.max.request.bytes", "group.coordinator.threads",
+		"offsets.load.buffer.size", "log.cleaner.threads",
+		"log.cleaner.dedupe.buffer.size", "log.cleaner.io.buffer.size",
+		"log.cleaner.io.max.bytes.per.second", "log.cleaner.backoff.ms",
+		"log.cleaner.enable", "log.flush.start.offset.checkpoint.interval.ms",
+		"fetch.purgatory.purge.interval.requests",
+		"producer.purgatory.purge.interval.requests",
+		// KRaft: Sluice is one node whose controller runs in-process
+		"process.roles", "controller.quorum.voters",
+		"controller.quorum.bootstrap.servers", "controller.listener.names",
+		"inter.broker.listener.name", "listener.security.protocol.map",
+		"metadata.log.dir", "metadata.log.segment.bytes",
+		"metadata.max.retention.bytes", "metadata.max.retention.ms",
+		"controlled.shutdown.enable", "auto.leader.rebalance.enable",
+		"leader.imbalance.check.interval.seconds",
+		"leader.imbalance.per.broker.percentage",
+		// replication between brokers (not built; one node has nothing to fetch)
+		"replica.fetch.max.bytes", "replica.fetch.wait.max.ms",
+		"replica.fetch.min.bytes", "replica.lag.time.max.ms",
+		"replica.socket.timeout.ms", "replica.socket.receive.buffer.bytes",
+		"replica.high.watermark.checkpoint.interval.ms", "broker.rack",
+		"share.coordinator.state.topic.replication.factor",
+		"share.coordinator.state.topic.min.isr",
+		"offsets.commit.timeout.ms", "offsets.topic.segment.bytes",
+		// JMX-era metrics: Sluice exports Prometheus metrics instead
+		"metric.reporters", "metrics.num.samples", "metrics.sample.window.ms",
+		"metrics.recording.level", "log.message.downconversion.enable",
+		"group.coordinator.rebalance.protocols",
+	} {
+		ignoredKafkaKeys[k] = true
+	}
+}
+
+// unsupportedKafka maps a key, or a prefix ending in ".", to the feature it
+// belongs to.
+var unsupportedKafka = []struct{ key, feature string }{
+	{"ssl.", "TLS"},
+	{"sasl.", "SASL authentication"},
+	{"listener.name.", "per-listener TLS and SASL settings"},
+	{"security.inter.broker.protocol", "security protocols other than PLAINTEXT"},
+	{"principal.builder.class", "authentication"},
+	{"connections.max.reauth.ms", "SASL authentication"},
+	{"delegation.token.", "delegation tokens"},
+	{"authorizer.class.name", "ACLs"},
+	{"super.users", "ACLs"},
+	{"allow.everyone.if.no.acl.found", "ACLs"},
+	{"transaction.", "transactions"},
+	{"transactional.id.", "transactions"},
+	{"remote.log.", "tiered storage"},
+	{"zookeeper.", "ZooKeeper mode; Sluice needs no ZooKeeper"},
+	{"client.quota.callback.class", "quotas"},
+	{"quota.", "quotas"},
+}
+
+// kafkaOnly classifies a key that Load was given; reason names the missing
+// feature of an unsupported key. Sluice's own settings always win.
+func kafkaOnly(key string) (reason string, kind kafkaKind) {
+	if _, ok := settingIndex[key]; ok {
+		return "", sluiceSetting
+	}
+	if ignoredKafkaKeys[key] {
+		return "", kafkaIgnored
+	}
+	for _, u := range unsupportedKafka {
+		if key == u.key || strings.HasSuffix(u.key, ".") && strings.HasPrefix(key, u.key) {
+			return u.feature, kafkaUnsupported
+		}
+	}
+	return "", sluiceSetting
+}
+
+// dropListeners removes from a listeners value the entries whose name is
+// one of names (Kafka's controller.listener.names), leaving the rest as
+// written.
+func dropListeners(value string, names []string) string {
+	if len(names) == 0 {
+		return value
+	}
+	var keep []string
+	for _, item := range splitList(value) {
+		name, _, _ := strings.Cut(item, "://")
+		drop := false
+		for _, n := range names {
+			drop = drop || strings.EqualFold(n, name)
+		}
+		if !drop {
+			keep = append(keep, item)
+		}
+	}
+	return strings.Join(keep, ",")
+}
