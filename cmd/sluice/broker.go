@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/broker"
+	"github.com/sluice-io/sluice/cmd/sluice/cli"
 	"github.com/sluice-io/sluice/config"
 )
 
@@ -23,29 +24,58 @@ type setFlags []string
 func (s *setFlags) String() string     { return strings.Join(*s, ",") }
 func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
 
-func runBroker(args []string, stderr io.Writer) int {
+const brokerUsage = `usage: sluice broker [--config FILE] [--set KEY=VALUE]... [flags]
+
+Runs a single-node broker until Ctrl-C or SIGTERM. Settings have Kafka's
+names (docs/configuration.md lists them): built-in defaults, then the
+properties file, then each --set.
+
+flags:
+  --config FILE            properties file in Kafka's server.properties format
+                           (default: built-in defaults only)
+  --set KEY=VALUE          override one setting (repeatable); applied after
+                           --config, e.g. --set admin.listener= turns the
+                           HTTP admin endpoint off
+  --engine ENGINE          network engine: auto (default), uring or std; the
+                           same as --set netio.engine=ENGINE
+  --log-format FORMAT      log lines as text (default) or json; the same as
+                           --set log.format=FORMAT
+`
+
+func runBroker(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgFile := fs.String("config", "", "properties `file` (Kafka's server.properties format); built-in defaults when empty")
+	fs.SetOutput(io.Discard) // help and errors are written below, in our words
+	cfgFile := fs.String("config", "", "")
 	var sets setFlags
-	fs.Var(&sets, "set", "override one setting, `key=value` (repeatable); applied after --config")
-	engine := fs.String("engine", "", "network `engine`: auto, uring or std (the same as --set netio.engine=...)")
-	logFormat := fs.String("log-format", "", "`format` of log lines: text or json (the same as --set log.format=...)")
+	fs.Var(&sets, "set", "")
+	engine := fs.String("engine", "", "")
+	logFormat := fs.String("log-format", "", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, brokerUsage)
 			return 0
 		}
+		fmt.Fprintf(stderr, "sluice broker: %v\n\n%s", cli.FlagError(err, args), brokerUsage)
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "sluice broker: unexpected argument %q\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "sluice broker: unexpected argument %q\n\n%s", fs.Arg(0), brokerUsage)
 		return 2
 	}
-	if *engine != "" {
-		sets = append(sets, "netio.engine="+*engine)
-	}
-	if *logFormat != "" {
-		sets = append(sets, "log.format="+*logFormat)
+	// The two shorthand flags are checked here so that a bad value is
+	// blamed on the flag the user typed, not on a --set they never wrote.
+	for _, f := range []struct{ flag, setting, value string }{
+		{"--engine", "netio.engine", *engine},
+		{"--log-format", "log.format", *logFormat},
+	} {
+		if f.value == "" {
+			continue
+		}
+		if err := config.CheckValue(f.setting, f.value); err != nil {
+			fmt.Fprintf(stderr, "sluice broker: %s %q: %v\n", f.flag, f.value, err)
+			return 2
+		}
+		sets = append(sets, f.setting+"="+f.value)
 	}
 	cfg, err := config.Load(*cfgFile, sets)
 	if err != nil {
@@ -53,6 +83,9 @@ func runBroker(args []string, stderr io.Writer) int {
 		return 2
 	}
 	logger := newLogger(cfg, stderr)
+	if len(cfg.Ignored) > 0 {
+		logger.Warn("ignoring Kafka settings that have no meaning in Sluice", "settings", strings.Join(cfg.Ignored, ","))
+	}
 	// Listen for SIGINT/SIGTERM before anything else: a signal that arrives
 	// while the logs recover is kept and answered with a clean shutdown
 	// once the broker is up, instead of killing it halfway.
@@ -63,11 +96,12 @@ func runBroker(args []string, stderr io.Writer) int {
 
 	b, err := broker.New(cfg, logger)
 	if err != nil {
-		logger.Error("broker failed to start", "err", err)
+		// The only address New binds is the admin endpoint's.
+		logger.Error("broker failed to start", "err", explainBind(err, "admin.listener", cfg))
 		return 1
 	}
 	if err := b.Listen(); err != nil {
-		logger.Error("broker failed to listen", "err", err)
+		logger.Error("broker failed to listen", "err", explainBind(err, "listeners", cfg))
 		_ = b.Shutdown(context.Background())
 		return 1
 	}

@@ -26,11 +26,23 @@ commands:
   completion  print a bash, zsh or fish completion script
   perf        load generator: produce, consume or e2e against any Kafka-compatible
               broker, with HDR latency histograms (sluice perf --help)
+  version     print the version, commit, Go version and network engines
+              (also sluice --version)
+  help        print this text; sluice help COMMAND shows a command's flags
+`
+
+const enginesUsage = `usage: sluice engines
+
+Reports which network engines this machine can run, one line each:
+"std: available", and "uring: available" or "uring: unavailable: WHY".
+The broker's --engine auto picks uring where it is available.
 `
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -39,14 +51,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "broker":
-		return runBroker(args[1:], stderr)
+		return runBroker(args[1:], stdout, stderr)
 	case "engines":
+		if len(args) > 1 {
+			if isHelp(args[1]) {
+				fmt.Fprint(stdout, enginesUsage)
+				return 0
+			}
+			fmt.Fprintf(stderr, "sluice engines: unexpected argument %q\n\n%s", args[1], enginesUsage)
+			return 2
+		}
 		return runEngines(stdout)
+	case "version", "--version", "-version":
+		if len(args) > 1 && isHelp(args[1]) {
+			fmt.Fprint(stdout, "usage: sluice version\n\nPrints the version, the commit it was built from, the Go version and the\nnetwork engines this machine can run.\n")
+			return 0
+		}
+		return runVersion(stdout)
 	case "perf":
 		return perf.Run(args[1:], stdout, stderr)
 	case "group", "topic", "produce", "consume", "cluster", "completion":
 		return cli.Run(args, stdout, stderr)
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && args[1] != "help" && !isHelp(args[1]) {
+			// "sluice help produce" is "sluice produce --help".
+			return run(append(args[1:], "--help"), stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:

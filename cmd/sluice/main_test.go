@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -27,7 +29,9 @@ func TestBrokerRejectsBadSettings(t *testing.T) {
 		{[]string{"broker", "--config", props}, "log.segment.bytes"},
 		{[]string{"broker", "--config", filepath.Join(dir, "missing.properties")}, "missing.properties"},
 		{[]string{"broker", "extra-arg"}, "extra-arg"},
-		{[]string{"broker", "--engine", "epoll"}, "netio.engine"},
+		{[]string{"broker", "--engine", "epoll"}, `--engine "epoll": netio.engine`},
+		{[]string{"broker", "--jsn"}, "unknown flag --jsn"},
+		{[]string{"engines", "--bogus"}, "--bogus"},
 		{[]string{"broker", "--log-format", "xml"}, "log.format"},
 		{[]string{"broker", "--set", "admin.listener=nocolon"}, "admin.listener"},
 		{[]string{"frobnicate"}, "frobnicate"},
@@ -50,12 +54,75 @@ func TestBrokerRejectsBadSettings(t *testing.T) {
 }
 
 func TestHelpAndUsage(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"help"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "broker") {
-		t.Fatalf("help: exit %d, %q", code, stdout.String())
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help"}, "commands:"},
+		{[]string{"--help"}, "commands:"},
+		{[]string{"help", "produce"}, "usage: sluice produce"},
+		{[]string{"help", "broker"}, "usage: sluice broker"},
+		{[]string{"broker", "--help"}, "usage: sluice broker"},
+		{[]string{"broker", "-h"}, "--log-format FORMAT"},
+		{[]string{"engines", "--help"}, "usage: sluice engines"},
+		{[]string{"version", "--help"}, "usage: sluice version"},
+		{[]string{"topic", "--help"}, "usage: sluice topic"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(tc.args, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), tc.want) || stderr.Len() > 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 0 and %q on stdout", tc.args, code, stdout.String(), stderr.String(), tc.want)
+		}
 	}
+	var stdout, stderr bytes.Buffer
 	if code := run(nil, &stdout, &stderr); code != 2 {
 		t.Fatalf("no command: exit %d", code)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"version", "--version"} {
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{arg}, &stdout, &stderr); code != 0 {
+			t.Fatalf("%s: exit %d: %s", arg, code, stderr.String())
+		}
+		out := stdout.String()
+		for _, want := range []string{"sluice ", "commit: ", "go: " + runtime.Version(), "engines:", "  std: available"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: %q does not contain %q", arg, out, want)
+			}
+		}
+	}
+}
+
+// A port already taken fails the start with a message that names the
+// setting that chose it and the flag that changes it.
+func TestBindErrorsNameTheSetting(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	for _, tc := range []struct {
+		sets []string
+		want []string
+	}{
+		{[]string{"admin.listener=" + addr}, []string{"address already in use", "admin.listener=" + addr + " (from --set)", "--set admin.listener= (empty) turns it off"}},
+		{[]string{"admin.listener=", "listeners=PLAINTEXT://" + addr}, []string{"address already in use", "listeners=PLAINTEXT://" + addr, "--set listeners=PLAINTEXT://HOST:PORT"}},
+	} {
+		args := []string{"broker", "--set", "log.dirs=" + t.TempDir()}
+		for _, s := range tc.sets {
+			args = append(args, "--set", s)
+		}
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 1 {
+			t.Errorf("%v: exit %d, want 1; stderr %s", tc.sets, code, stderr.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(stderr.String(), w) {
+				t.Errorf("%v: stderr does not contain %q:\n%s", tc.sets, w, stderr.String())
+			}
+		}
 	}
 }
 

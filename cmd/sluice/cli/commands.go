@@ -88,5 +88,6 @@ var commandTable = []cmdSpec{
 	}},
 	{name: "perf", subs: perfModes()},
 	{name: "completion", args: completionShells},
+	{name: "version"},
 	{name: "help"},
 }

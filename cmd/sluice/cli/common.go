@@ -77,9 +77,10 @@ func newFlagSet(name string) (*flag.FlagSet, *commonFlags) {
 // first positional argument. A "--" ends flag parsing.
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
+	typed := args
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			return nil, FlagError(err, typed)
 		}
 		rest := fs.Args()
 		consumed := len(args) - len(rest)
