@@ -11,8 +11,10 @@ import (
 	"sync"
 )
 
-// metadataFile is the snapshot of State kept in the first log directory.
-const metadataFile = "cluster-metadata.json"
+// MetadataFile is the snapshot of State, kept in one of the log directories.
+const MetadataFile = "cluster-metadata.json"
+
+const metadataFile = MetadataFile
 
 // producerIDBlock is how many producer ids one persisted allocation reserves,
 // so that InitProducerId does not cost an fsync per call.
@@ -34,39 +36,67 @@ type Store struct {
 	nextPID, pidLimit int64
 }
 
-// Open loads the metadata in dir, or starts a fresh cluster there.
+// Open loads the metadata in dir, or starts a fresh cluster there when dir
+// has none. The broker does not use it: whether a missing file may mean a
+// new cluster depends on what else the log directories hold, so it calls
+// Load or Create itself.
 func Open(dir string, nodeID int32, logger *slog.Logger) (*Store, error) {
+	s, err := Load(dir, nodeID, logger)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Create(dir, nodeID, logger)
+	}
+	return s, err
+}
+
+// Create starts a fresh cluster in dir, with a new cluster id.
+func Create(dir string, nodeID int32, logger *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
-	s := &Store{dir: dir, logger: logger}
-	b, err := os.ReadFile(filepath.Join(dir, metadataFile))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		s.state = NewState(nodeID)
-		if err := s.persist(s.state); err != nil {
-			return nil, err
-		}
-		logger.Info("created cluster metadata", "cluster_id", s.state.ClusterID, "dir", dir)
-	case err != nil:
-		return nil, fmt.Errorf("controller: read metadata: %w", err)
-	default:
-		st := &State{}
-		if err := json.Unmarshal(b, st); err != nil {
-			return nil, fmt.Errorf("controller: %s is corrupt: %w", filepath.Join(dir, metadataFile), err)
-		}
-		if st.Topics == nil {
-			st.Topics = map[string]*Topic{}
-		}
-		if st.NodeID != nodeID {
-			return nil, fmt.Errorf("controller: metadata in %s belongs to node.id %d, this broker is node.id %d", dir, st.NodeID, nodeID)
-		}
-		s.state = st
+	s := &Store{dir: dir, logger: logger, state: NewState(nodeID)}
+	if err := s.persist(s.state); err != nil {
+		return nil, err
 	}
-	s.nextPID, s.pidLimit = s.state.NextProducerID, s.state.NextProducerID
-	s.clusterID, s.nodeID = s.state.ClusterID, s.state.NodeID
+	logger.Info("created cluster metadata", "cluster_id", s.state.ClusterID, "dir", dir)
+	s.ready()
 	return s, nil
 }
+
+// Load reads the metadata in dir. A missing file is an error that matches
+// fs.ErrNotExist; a file that cannot be read or decoded, or that names no
+// cluster, is an error naming it: the caller must not take either for a
+// new cluster, or every partition would lose its topic.
+func Load(dir string, nodeID int32, logger *slog.Logger) (*Store, error) {
+	path := filepath.Join(dir, metadataFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("controller: read cluster metadata: %w", err)
+	}
+	st := &State{}
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("controller: %s is corrupt: %w", path, err)
+	}
+	if st.ClusterID == "" {
+		return nil, fmt.Errorf("controller: %s is corrupt: it names no cluster_id", path)
+	}
+	if st.Topics == nil {
+		st.Topics = map[string]*Topic{}
+	}
+	if st.NodeID != nodeID {
+		return nil, fmt.Errorf("controller: metadata in %s belongs to node.id %d, this broker is node.id %d", dir, st.NodeID, nodeID)
+	}
+	s := &Store{dir: dir, logger: logger, state: st}
+	s.ready()
+	return s, nil
+}
+
+func (s *Store) ready() {
+	s.nextPID, s.pidLimit = s.state.NextProducerID, s.state.NextProducerID
+	s.clusterID, s.nodeID = s.state.ClusterID, s.state.NodeID
+}
+
+// Dir is the log directory that holds the metadata file.
+func (s *Store) Dir() string { return s.dir }
 
 // Snapshot returns a copy of the metadata the caller may keep and read freely.
 func (s *Store) Snapshot() *State {
