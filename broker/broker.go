@@ -40,6 +40,7 @@ type Broker struct {
 	logger *slog.Logger
 	fs     segment.FS
 	now    func() time.Time
+	locks  dirLocks // on every log dir, from before the first read to the end of Shutdown
 
 	meta     *controller.Store
 	topics   *topicRegistry
@@ -66,9 +67,18 @@ type Broker struct {
 
 // New opens the log directories and metadata; it recovers every partition
 // before it returns, so a Broker that New returns is ready to serve.
-func New(cfg *config.Broker, logger *slog.Logger) (_ *Broker, err error) {
-	if len(cfg.LogDirs) == 0 {
-		return nil, errors.New("broker: log.dirs is empty")
+func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
+	return open(cfg, logger, segment.OSFS())
+}
+
+// open is New on a given file system (tests inject failing ones). Its order
+// is what keeps a failed start from touching a log directory: lock every
+// directory before reading anything (a second broker stops here), bind the
+// Kafka listener before writing anything (a busy port stops here), and only
+// then take the clean-shutdown markers and recover logs.
+func open(cfg *config.Broker, logger *slog.Logger, fsys segment.FS) (_ *Broker, err error) {
+	if err := checkLogDirs(cfg.LogDirs); err != nil {
+		return nil, err
 	}
 	b := &Broker{
 		cfg:      cfg,
@@ -78,8 +88,16 @@ func New(cfg *config.Broker, logger *slog.Logger) (_ *Broker, err error) {
 		stop:     make(chan struct{}),
 	}
 	b.metrics = newMetrics(b, cfg.MetricsPartitionLevel)
-	b.fs = timedFS{FS: segment.OSFS(), observe: b.metrics.observeFlush}
-	// The admin endpoint comes up first, so /healthz answers and /readyz
+	b.fs = timedFS{FS: fsys, observe: b.metrics.observeFlush}
+	if b.locks, err = lockLogDirs(b.fs, cfg.LogDirs); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			b.locks.release()
+		}
+	}()
+	// The admin endpoint comes up next, so /healthz answers and /readyz
 	// says why not while a long recovery runs.
 	if cfg.AdminListener != "" {
 		if b.admin, err = admin.Start(cfg.AdminListener, b.metrics.reg, b.readiness, logger); err != nil {
@@ -92,15 +110,22 @@ func New(cfg *config.Broker, logger *slog.Logger) (_ *Broker, err error) {
 			}
 		}()
 	}
+	if err := b.bind(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = b.engine.Close()
+			_ = b.listener.Close()
+		}
+	}()
 	unclean := false
 	for _, dir := range cfg.LogDirs {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("broker: log dir %s: %w", dir, err)
-		}
 		marker := filepath.Join(dir, cleanShutdownFile)
 		_, markerErr := os.Stat(marker)
-		if entries, _ := os.ReadDir(dir); markerErr != nil && len(entries) > 0 {
-			// A directory with data but no marker: the last run died.
+		if entries, _ := os.ReadDir(dir); markerErr != nil && len(entries) > 1 {
+			// A directory with data (beside the lock file) but no
+			// marker: the last run died.
 			unclean = true
 		}
 		// Removed before anything is written, so a crash from here on is
@@ -128,7 +153,7 @@ func New(cfg *config.Broker, logger *slog.Logger) (_ *Broker, err error) {
 	}
 	took := time.Since(started)
 	b.metrics.recovery.Set(took.Seconds())
-	logger.Info("logs loaded", "topics", b.topics.count(), "unclean_shutdown", unclean, "took", took.Round(time.Millisecond))
+	logger.Info("logs loaded", "topics", b.topics.count(), "unclean_shutdown", unclean, "metadata_dir", meta.Dir(), "took", took.Round(time.Millisecond))
 	if b.groups, err = b.newCoordinator(); err != nil {
 		b.topics.closeAll()
 		return nil, err
@@ -137,13 +162,20 @@ func New(cfg *config.Broker, logger *slog.Logger) (_ *Broker, err error) {
 	return b, nil
 }
 
-// Listen binds the first listener and starts serving it; Addr reports the
-// bound address (useful with port 0).
-func (b *Broker) Listen() error {
+// bind takes the Kafka listener's port and sets up the network engine
+// without serving yet: connections wait in the kernel's backlog until
+// Listen. Done before any log is read, so a broker whose port is taken
+// fails without having written anything.
+func (b *Broker) bind() error {
 	l := b.cfg.Listeners[0]
-	ln, err := net.Listen("tcp", net.JoinHostPort(l.Host, strconv.Itoa(l.Port)))
+	addr := net.JoinHostPort(l.Host, strconv.Itoa(l.Port))
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("broker: listen %s: %w", l.Name, err)
+		// Names the setting itself and does not wrap the *net.OpError:
+		// callers that explain a failed listen as the admin endpoint's
+		// (the other address New binds) must not blame the wrong one.
+		return fmt.Errorf("broker: cannot listen on listeners=%s://%s: %v; nothing in the log dirs was read or written",
+			l.Name, addr, err)
 	}
 	engine, name, err := b.newEngine(netio.Config{
 		MaxRequestBytes:    b.cfg.SocketRequestMaxBytes,
@@ -157,6 +189,16 @@ func (b *Broker) Listen() error {
 		return err
 	}
 	b.listener, b.engine, b.engineName = ln, engine, name
+	return nil
+}
+
+// Listen starts serving the listener New bound; Addr reports the bound
+// address (useful with port 0).
+func (b *Broker) Listen() error {
+	if b.listening.Load() {
+		return errors.New("broker: already listening")
+	}
+	ln, name := b.listener, b.engineName
 	b.tasks.Add(1)
 	go func() {
 		defer b.tasks.Done()
@@ -167,7 +209,7 @@ func (b *Broker) Listen() error {
 	b.startBackgroundTasks()
 	b.listening.Store(true)
 	b.metrics.ready.Set(1)
-	b.logger.Info("broker listening", "listener", l.Name, "addr", ln.Addr().String(), "engine", name, "node_id", b.cfg.NodeID, "cluster_id", b.meta.ClusterID())
+	b.logger.Info("broker listening", "listener", b.cfg.Listeners[0].Name, "addr", ln.Addr().String(), "engine", name, "node_id", b.cfg.NodeID, "cluster_id", b.meta.ClusterID())
 	return nil
 }
 
@@ -228,11 +270,13 @@ func (b *Broker) Stats() netio.Stats {
 	return b.engine.Stats()
 }
 
-// Shutdown stops serving, flushes and closes every log and writes the clean
-// shutdown marker. It is safe to call more than once.
+// Shutdown stops serving, flushes and closes every log, writes the clean
+// shutdown marker and releases the log directories. It is safe to call more
+// than once.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	var err error
 	b.shutdown.Do(func() {
+		defer b.locks.release() // last: nothing of this broker writes after it
 		b.stopping.Store(true)
 		b.metrics.ready.Set(0)
 		close(b.stop)
@@ -240,9 +284,14 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		// not available) before the engine stops, so clients move on.
 		b.groups.Close()
 		if b.engine != nil {
+			// Closes the listener too when it was served; a bound one
+			// that never was is closed below.
 			if e := b.engine.Close(); e != nil {
 				b.logger.Warn("closing network engine", "err", e)
 			}
+		}
+		if b.listener != nil && !b.listening.Load() {
+			_ = b.listener.Close()
 		}
 		b.tasks.Wait()
 		if b.admin != nil {

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/crc32"
-	"io"
-	"log/slog"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -15,8 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluice-io/sluice/config"
 	"github.com/sluice-io/sluice/netio"
+	"github.com/sluice-io/sluice/segment"
 )
 
 // testBroker is an in-process broker on an ephemeral loopback port.
@@ -48,27 +45,13 @@ func startTestBroker(t *testing.T, sets ...string) *testBroker {
 
 func startTestBrokerIn(t *testing.T, dir string, sets ...string) *testBroker {
 	t.Helper()
-	all := append([]string{"listeners=PLAINTEXT://127.0.0.1:0", "admin.listener=127.0.0.1:0", "log.dirs=" + dir}, sets...)
-	cfg, err := config.Load("", all)
+	tb, err := tryStart(t, segment.OSFS(), dir, sets...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var w io.Writer = io.Discard
-	if os.Getenv("SLUICE_TEST_LOG") != "" {
-		w = os.Stderr
+	if want := tb.cfg.NetioEngine; want != netio.EngineAuto && tb.EngineName() != want {
+		t.Fatalf("asked for engine %s, broker runs %s", want, tb.EngineName())
 	}
-	b, err := New(cfg, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	if want := cfg.NetioEngine; want != netio.EngineAuto && b.EngineName() != want {
-		t.Fatalf("asked for engine %s, broker runs %s", want, b.EngineName())
-	}
-	tb := &testBroker{Broker: b, dir: dir, addr: b.Addr().String()}
-	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
 	return tb
 }
 

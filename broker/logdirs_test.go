@@ -2,9 +2,20 @@ package broker
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/sluice-io/sluice/config"
+	"github.com/sluice-io/sluice/segment"
 )
 
 // With several log.dirs, partitions spread over them and are found again,
@@ -59,4 +70,138 @@ func TestStrayPartitionDirectoriesAreRemoved(t *testing.T) {
 	if end := tb2.topics.get("kept").parts[0].LogEndOffset(); end != 3 {
 		t.Fatalf("live topic lost data: end offset %d", end)
 	}
+}
+
+// tryStart starts a broker on fsys the way `sluice broker` does (New, then
+// Listen, then Shutdown if Listen fails) and returns its error instead of
+// failing the test.
+func tryStart(t *testing.T, fsys segment.FS, dir string, sets ...string) (*testBroker, error) {
+	t.Helper()
+	all := append([]string{"listeners=PLAINTEXT://127.0.0.1:0", "admin.listener=127.0.0.1:0", "log.dirs=" + dir}, sets...)
+	cfg, err := config.Load("", all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w io.Writer = io.Discard
+	if os.Getenv("SLUICE_TEST_LOG") != "" {
+		w = os.Stderr
+	}
+	b, err := open(cfg, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})), fsys)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Listen(); err != nil {
+		_ = b.Shutdown(context.Background())
+		return nil, err
+	}
+	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
+	return &testBroker{Broker: b, dir: dir, addr: b.Addr().String()}, nil
+}
+
+// dirState is every file under dir (but the lock file) with its size,
+// modification time and content hash: two equal states mean nothing was
+// written, rewritten, created or removed.
+func dirState(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	st := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() == lockFile {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		st[path] = fmt.Sprintf("%d %d %x", info.Size(), info.ModTime().UnixNano(), sha256.Sum256(b))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func sameState(t *testing.T, before, after map[string]string) {
+	t.Helper()
+	for p, v := range before {
+		if after[p] != v {
+			t.Errorf("%s changed: %q -> %q", p, v, after[p])
+		}
+	}
+	for p := range after {
+		if _, ok := before[p]; !ok {
+			t.Errorf("%s was created", p)
+		}
+	}
+}
+
+// A second broker on a log dir in use is refused before it reads anything,
+// naming the directory and the holder's pid, and the first broker's files
+// are left exactly as they were.
+func TestSecondBrokerOnALogDirIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	tb := startTestBrokerIn(t, dir)
+	tb.createTopic(t, "held", 2, nil)
+	fill(t, tb, "held", 2, 5, 10)
+	before := dirState(t, dir)
+
+	_, err := tryStart(t, segment.OSFS(), dir)
+	if err == nil {
+		t.Fatal("a second broker started on a log dir in use")
+	}
+	want := fmt.Sprintf("Failed to acquire lock on file .lock in %s. Process %d", dir, os.Getpid())
+	if !strings.Contains(err.Error(), want) || !errors.Is(err, segment.ErrLocked) {
+		t.Fatalf("error %q does not say %q", err, want)
+	}
+	sameState(t, before, dirState(t, dir))
+	fill(t, tb, "held", 2, 1, 10) // the first broker still serves
+	if end := tb.topics.get("held").parts[1].LogEndOffset(); end != 6 {
+		t.Fatalf("end offset %d, want 6", end)
+	}
+	// Once the first is stopped, the directory is free again.
+	_ = tb.Shutdown(context.Background())
+	if _, err := tryStart(t, segment.OSFS(), dir); err != nil {
+		t.Fatalf("start after the holder stopped: %v", err)
+	}
+}
+
+// One dir listed twice would lock the broker out of itself; it is refused
+// with Kafka's message.
+func TestDuplicateLogDirIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	_, err := tryStart(t, segment.OSFS(), dir, "log.dirs="+dir+","+dir+"/.")
+	if err == nil || !strings.Contains(err.Error(), "Duplicate log directory found") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// A broker whose port is taken fails without writing into its log dir:
+// no clean-shutdown marker removed or rewritten, no index, snapshot or
+// checkpoint touched.
+func TestFailedStartWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	tb := startTestBrokerIn(t, dir)
+	tb.createTopic(t, "quiet", 2, nil)
+	fill(t, tb, "quiet", 2, 50, 100)
+	if err := tb.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	before := dirState(t, dir)
+	if _, err := os.Stat(filepath.Join(dir, cleanShutdownFile)); err != nil {
+		t.Fatalf("no clean shutdown marker to begin with: %v", err)
+	}
+	_, err = tryStart(t, segment.OSFS(), dir, "listeners=PLAINTEXT://"+busy.Addr().String())
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("start on a busy port: %v", err)
+	}
+	sameState(t, before, dirState(t, dir))
 }
