@@ -19,7 +19,7 @@ const (
 	exitUsage = 2
 )
 
-const usage = `usage: sluice perf produce|consume|e2e [flags]
+const usage = `usage: sluice perf produce|consume|e2e|rtt [flags]
 
 Load generator for any Kafka-compatible broker.
 
@@ -29,14 +29,22 @@ Load generator for any Kafka-compatible broker.
            fetch path alone, records not decoded)
   e2e      produce at a fixed --rate and consume in the same process;
            latency is scheduled send time to receipt
+  rtt      one request in flight, one after the other: the round trip of
+           Produce, Fetch, Metadata and OffsetCommit at low load
 
 Run "sluice perf MODE --help" for the flags of a mode.
 `
 
-const commonUsage = `  --brokers HOST:PORT,...   brokers to bootstrap from
+const brokersUsage = `  --brokers HOST:PORT,...   brokers to bootstrap from
                             (default: $SLUICE_BROKERS, else 127.0.0.1:9092)
   --topic NAME              topic to use (required)
-  --records N               stop after N measured records
+`
+
+const jsonUsage = `  --json                    print one JSON line (perf.Result) and nothing
+                            else on stdout
+`
+
+const commonUsage = brokersUsage + `  --records N               stop after N measured records
   --duration D              stop after D of measurement (e.g. 30s); give
                             --records, --duration or both (first one wins)
   --warmup D                run D before measuring; --records and --duration
@@ -45,9 +53,7 @@ const commonUsage = `  --brokers HOST:PORT,...   brokers to bootstrap from
   --timeout D               bound for connecting and setup, for delivering
                             each record, and for the final drain of records
                             in flight (default 10s)
-  --json                    print one JSON line (perf.Result) and nothing
-                            else on stdout
-`
+` + jsonUsage
 
 const produceFlagsUsage = `  --record-size BYTES       value size (default 1024)
   --compressibility F       fraction of each value that compresses away,
@@ -88,10 +94,32 @@ var modeUsage = map[string]string{
 		"end count as errors, and so do records still unsent --timeout after the end\n" +
 		"of a --duration (the schedule is then abandoned).\n\n" +
 		commonUsage + "  --rate R                  records per second (required)\n" + produceFlagsUsage,
+	modeRTT: "usage: sluice perf rtt --topic T (--records N | --duration D) [flags]\n\n" +
+		"Send one request at a time on one client and time each round trip: what a\n" +
+		"user feels when the broker is otherwise idle. Each kind runs in turn for\n" +
+		"--records requests or --duration: Produce (one record, acks=all, linger 0),\n" +
+		"Fetch (one record that exists, from the partition's leader), Metadata (the\n" +
+		"topic) and OffsetCommit (one partition, for --group, generation -1).\n\n" +
+		brokersUsage + `  --records N               requests of each kind
+  --duration D              time per kind; give --records, --duration or
+                            both (first one wins)
+  --warmup D                cycle through the kinds for D before measuring
+                            (default 0; the first request of each kind is
+                            always sent unmeasured)
+  --kinds LIST              request kinds in the order they run (default
+                            Produce,Fetch,Metadata,OffsetCommit)
+  --record-size BYTES       value size of produced records (default 100)
+  --create                  create the topic if missing, one partition
+                            (default true)
+  --group NAME              group OffsetCommit commits for
+                            (default sluice-perf-rtt)
+  --timeout D               bound for connecting, setup and each request
+                            (default 10s)
+` + jsonUsage,
 }
 
-// Run executes "sluice perf": args[0] is the mode (produce, consume or
-// e2e), the rest its flags. The result goes to stdout, progress (on a
+// Run executes "sluice perf": args[0] is the mode (produce, consume, e2e
+// or rtt), the rest its flags. The result goes to stdout, progress (on a
 // terminal) and errors to stderr. It returns the exit code: 0 when the run
 // completed, 1 when it could not run or no record at all got through, 2
 // for a bad command line.
@@ -105,7 +133,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
-	case modeProduce, modeConsume, modeE2E:
+	case modeProduce, modeConsume, modeE2E, modeRTT:
 	default:
 		fmt.Fprintf(stderr, "sluice perf: unknown mode %q\n\n%s", mode, usage)
 		return exitUsage
@@ -155,6 +183,8 @@ func execute(ctx context.Context, o *options, progressTo io.Writer) (Result, err
 		out, err = runProduce(ctx, o, rn)
 	case o.mode == modeE2E:
 		out, err = runE2E(ctx, o, rn)
+	case o.mode == modeRTT:
+		out, err = runRTT(ctx, o, rn)
 	case o.raw:
 		out, err = runRaw(ctx, o, rn)
 	default:

@@ -1,7 +1,7 @@
 // Package perf measures whole brokers through the Kafka protocol. It holds
 // two things:
 //
-// The load generator behind "sluice perf produce|consume|e2e" (Run). It
+// The load generator behind "sluice perf produce|consume|e2e|rtt" (Run). It
 // works against any Kafka-compatible broker, drives franz-go (kgo) clients
 // and records latencies in HDR histograms:
 //
@@ -16,7 +16,12 @@
 //     process. Latency runs from each record's scheduled send time, carried
 //     in the first 8 bytes of its value, to its receipt, so a producer that
 //     falls behind shows in the latencies instead of hiding them
-//     (coordinated omission).
+//     (coordinated omission);
+//   - rtt sends one request at a time on one client, a kind at a time
+//     (Produce with acks=all, Fetch of a record that exists, Metadata,
+//     OffsetCommit), and reports the round trip of each kind: the latency
+//     of a broker that is otherwise idle, which throughput runs, keeping
+//     the broker busy, never show.
 //
 // Each run ends with a human summary or, with --json, one line holding a
 // Result, the interface of benchmark harnesses.

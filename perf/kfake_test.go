@@ -31,7 +31,7 @@ func runJSON(t *testing.T, args ...string) Result {
 	if strings.Count(stdout, "\n") != 1 || !strings.HasSuffix(stdout, "\n") {
 		t.Fatalf("%q: stdout is not one line: %q", args, stdout)
 	}
-	checkJSONShape(t, []byte(stdout), args[0] != modeConsume)
+	checkJSONShape(t, []byte(stdout), args[0])
 	var r Result
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 		t.Fatalf("%q: %v in %q", args, err, stdout)
@@ -154,7 +154,7 @@ func TestUnreachableBrokerExits1(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there any more
 
-	for _, mode := range []string{"produce", "consume", "e2e"} {
+	for _, mode := range []string{"produce", "consume", "e2e", "rtt"} {
 		args := []string{mode, "--brokers", addr, "--topic", "t", "--duration", "1s", "--timeout", "2s", "--json"}
 		if mode == "e2e" {
 			args = append(args, "--rate", "10")

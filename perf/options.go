@@ -19,6 +19,7 @@ const (
 	modeProduce = "produce"
 	modeConsume = "consume"
 	modeE2E     = "e2e"
+	modeRTT     = "rtt"
 
 	// clientID names the tool's connections in brokers' logs.
 	clientID = "sluice-perf"
@@ -63,6 +64,10 @@ type options struct {
 	fetchMaxBytes     int
 	partitionMaxBytes int
 	from              string
+
+	// rtt
+	kinds []string // request kinds, in the order they run
+	group string   // consumer group of the OffsetCommit requests
 }
 
 // usageError is a bad command line: Run answers it with exit code 2.
@@ -77,16 +82,19 @@ func usagef(format string, args ...any) error {
 // parseOptions parses the flags of one mode. flag.ErrHelp comes back
 // unwrapped so that the caller can print the help on stdout.
 func parseOptions(mode string, args []string) (*options, error) {
-	o := &options{mode: mode}
+	o := &options{mode: mode, clients: 1}
 	fs := flag.NewFlagSet("sluice perf "+mode, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // Run decides where help and errors go
-	var brokers string
+	var brokers, kinds string
 	fs.StringVar(&brokers, "brokers", "", "")
 	fs.StringVar(&o.topic, "topic", "", "")
 	fs.BoolVar(&o.json, "json", false, "")
 	fs.Int64Var(&o.records, "records", 0, "")
 	fs.DurationVar(&o.duration, "duration", 0, "")
-	fs.IntVar(&o.clients, "clients", 1, "")
+	if mode != modeRTT {
+		// rtt is one client by definition: one request in flight.
+		fs.IntVar(&o.clients, "clients", 1, "")
+	}
 	fs.DurationVar(&o.warmup, "warmup", 0, "")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "")
 	if mode == modeProduce || mode == modeE2E {
@@ -104,6 +112,12 @@ func parseOptions(mode string, args []string) (*options, error) {
 	}
 	if mode == modeE2E {
 		fs.Float64Var(&o.rate, "rate", 0, "")
+	}
+	if mode == modeRTT {
+		fs.IntVar(&o.recordSize, "record-size", rttRecordSize, "")
+		fs.BoolVar(&o.create, "create", true, "")
+		fs.StringVar(&kinds, "kinds", strings.Join(rttKinds, ","), "")
+		fs.StringVar(&o.group, "group", rttGroup, "")
 	}
 	if mode == modeConsume {
 		fs.BoolVar(&o.raw, "raw", false, "")
@@ -126,6 +140,12 @@ func parseOptions(mode string, args []string) (*options, error) {
 	var err error
 	if o.brokers, err = resolveBrokers(brokers); err != nil {
 		return nil, err
+	}
+	if mode == modeRTT {
+		o.rttDefaults()
+		if o.kinds, err = parseKinds(kinds); err != nil {
+			return nil, err
+		}
 	}
 	if o.acks == "-1" {
 		o.acks = "all" // Kafka's spelling of the same setting
@@ -157,8 +177,11 @@ func (o *options) validate(set map[string]bool) error {
 	case o.timeout <= 0:
 		return usagef("--timeout must be positive, got %s", o.timeout)
 	}
-	if o.mode == modeConsume {
+	switch o.mode {
+	case modeConsume:
 		return o.validateConsume()
+	case modeRTT:
+		return o.validateRTT()
 	}
 	return o.validateProduce(set)
 }
@@ -313,6 +336,9 @@ func (o *options) producerOpts() []kgo.Opt {
 // effectiveInflight is what the producer really keeps in flight, for the
 // report.
 func (o *options) effectiveInflight() int {
+	if o.mode == modeRTT {
+		return 1 // ProduceSync, one record at a time
+	}
 	if o.idempotent {
 		return idempotentInflight
 	}

@@ -15,7 +15,7 @@ import (
 // batches as fetched.
 type Result struct {
 	Tool          string   `json:"tool"` // always "sluice perf"
-	Mode          string   `json:"mode"` // produce, consume or e2e
+	Mode          string   `json:"mode"` // produce, consume, e2e or rtt
 	Brokers       []string `json:"brokers"`
 	Topic         string   `json:"topic"`
 	Config        Config   `json:"config"`
@@ -28,13 +28,26 @@ type Result struct {
 	// acknowledged but never consumed) or failed fetches (consume).
 	Errors     int64  `json:"errors"`
 	FirstError string `json:"first_error"`
-	// Latency is absent in consume mode. Produce measures send call to
-	// acknowledgement, e2e scheduled send time to receipt.
+	// Latency is absent in consume and rtt mode. Produce measures send
+	// call to acknowledgement, e2e scheduled send time to receipt.
 	Latency *Latency `json:"latency_ms,omitempty"`
 	// LatencyCDF holds [percentile, ms] points from p50 to p100 on a log
-	// scale of 1/(1-p); absent in consume mode and when nothing was
-	// measured.
+	// scale of 1/(1-p); absent in consume and rtt mode and when nothing
+	// was measured.
 	LatencyCDF [][2]float64 `json:"latency_cdf_ms,omitempty"`
+	// RTT is rtt mode's figure: the round trip of each request kind
+	// (Produce, Fetch, Metadata, OffsetCommit) sent with nothing else in
+	// flight. There Records counts the requests answered, Bytes the
+	// values produced.
+	RTT map[string]*RequestLatency `json:"rtt_ms,omitempty"`
+}
+
+// RequestLatency is one request kind of an rtt run: its round trips in
+// milliseconds, the requests that failed and how long its phase ran.
+type RequestLatency struct {
+	Latency
+	Errors  int64   `json:"errors"`
+	Seconds float64 `json:"seconds"`
 }
 
 // Config echoes the settings a run used. Fields that do not apply to the
@@ -73,7 +86,8 @@ type outcome struct {
 	errors     int64
 	firstErr   string
 	seconds    float64
-	lat        *hist // nil in consume mode
+	lat        *hist // nil in consume and rtt mode
+	rtt        []kindOutcome
 }
 
 func (m *meter) outcome(partitions int, stop time.Time) outcome {
@@ -109,18 +123,28 @@ func newResult(o *options, out outcome) Result {
 		r.MBPerSec = roundTo(float64(out.bytes)/1e6/out.seconds, 3)
 	}
 	if out.lat != nil {
-		h := out.lat
-		r.Latency = &Latency{
-			Count: h.Count(),
-			Mean:  millis(h.Mean()),
-			P50:   millis(h.Percentile(50)),
-			P99:   millis(h.Percentile(99)),
-			P999:  millis(h.Percentile(99.9)),
-			Max:   millis(h.Max()),
+		l := latencyOf(out.lat)
+		r.Latency = &l
+		r.LatencyCDF = out.lat.CDF()
+	}
+	if out.rtt != nil {
+		r.RTT = map[string]*RequestLatency{}
+		for _, k := range out.rtt {
+			r.RTT[k.kind] = &RequestLatency{Latency: latencyOf(k.lat), Errors: k.errors, Seconds: roundTo(k.seconds, 6)}
 		}
-		r.LatencyCDF = h.CDF()
 	}
 	return r
+}
+
+func latencyOf(h *hist) Latency {
+	return Latency{
+		Count: h.Count(),
+		Mean:  millis(h.Mean()),
+		P50:   millis(h.Percentile(50)),
+		P99:   millis(h.Percentile(99)),
+		P999:  millis(h.Percentile(99.9)),
+		Max:   millis(h.Max()),
+	}
 }
 
 func configOf(o *options, partitions int) Config {
@@ -157,15 +181,26 @@ func writeJSON(w io.Writer, r Result) error {
 	return err
 }
 
-// writeSummary prints the result for a human.
+// writeSummary prints the result for a human. rtt counts requests rather
+// than records, and has a row of round trips per request kind instead of
+// one latency line.
 func writeSummary(w io.Writer, r Result) error {
+	rtt := r.Mode == modeRTT
+	unit := "records"
+	if rtt {
+		unit = "requests"
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "mode\t%s (%s)\n", r.Mode, modeDetail(r))
-	fmt.Fprintf(tw, "records\t%d\n", r.Records)
-	fmt.Fprintf(tw, "bytes\t%d\n", r.Bytes)
+	fmt.Fprintf(tw, "%s\t%d\n", unit, r.Records)
+	if !rtt {
+		fmt.Fprintf(tw, "bytes\t%d\n", r.Bytes)
+	}
 	fmt.Fprintf(tw, "seconds\t%.3f\n", r.Seconds)
-	fmt.Fprintf(tw, "records/s\t%.1f\n", r.RecordsPerSec)
-	fmt.Fprintf(tw, "MB/s\t%.3f\n", r.MBPerSec)
+	fmt.Fprintf(tw, "%s/s\t%.1f\n", unit, r.RecordsPerSec)
+	if !rtt {
+		fmt.Fprintf(tw, "MB/s\t%.3f\n", r.MBPerSec)
+	}
 	fmt.Fprintf(tw, "errors\t%d\n", r.Errors)
 	if r.FirstError != "" {
 		fmt.Fprintf(tw, "first error\t%s\n", r.FirstError)
@@ -173,6 +208,15 @@ func writeSummary(w io.Writer, r Result) error {
 	if l := r.Latency; l != nil {
 		fmt.Fprintf(tw, "latency ms\tp50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (%d samples)\n",
 			l.P50, l.P99, l.P999, l.Max, l.Count)
+	}
+	if rtt {
+		// In the order the tool lists the kinds, not the map's.
+		fmt.Fprintf(tw, "\nround trip ms\tp50\tp99\tp99.9\tmax\trequests\terrors\n")
+		for _, k := range rttKinds {
+			if l := r.RTT[k]; l != nil {
+				fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%d\n", k, l.P50, l.P99, l.P999, l.Max, l.Count, l.Errors)
+			}
+		}
 	}
 	return tw.Flush()
 }
@@ -185,6 +229,8 @@ func modeDetail(r Result) string {
 		if c.Raw {
 			parts = append(parts, "raw fetch")
 		}
+	case modeRTT:
+		parts = []string{"topic " + r.Topic, "one request in flight", fmt.Sprintf("%d-byte records", c.RecordSize), "acks " + c.Acks}
 	case modeE2E:
 		parts = append(parts, fmt.Sprintf("%g records/s", c.Rate))
 		fallthrough

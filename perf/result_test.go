@@ -26,14 +26,18 @@ func keysOf(t *testing.T, raw json.RawMessage) []string {
 
 // checkJSONShape pins the field names a harness reads, written out here
 // independently of the struct tags.
-func checkJSONShape(t *testing.T, line []byte, withLatency bool) {
+func checkJSONShape(t *testing.T, line []byte, mode string) {
 	t.Helper()
 	top := []string{"brokers", "bytes", "config", "errors", "first_error", "mb_per_sec", "mode",
 		"records", "records_per_sec", "seconds", "tool", "topic"}
+	withLatency := mode == modeProduce || mode == modeE2E
 	if withLatency {
 		top = append(top, "latency_cdf_ms", "latency_ms")
-		slices.Sort(top)
 	}
+	if mode == modeRTT {
+		top = append(top, "rtt_ms")
+	}
+	slices.Sort(top)
 	if got := keysOf(t, line); !slices.Equal(got, top) {
 		t.Fatalf("top-level keys %v, want %v", got, top)
 	}
@@ -46,6 +50,18 @@ func checkJSONShape(t *testing.T, line []byte, withLatency bool) {
 	slices.Sort(config)
 	if got := keysOf(t, parts["config"]); !slices.Equal(got, config) {
 		t.Fatalf("config keys %v, want %v", got, config)
+	}
+	if mode == modeRTT {
+		var kinds map[string]json.RawMessage
+		if err := json.Unmarshal(parts["rtt_ms"], &kinds); err != nil || len(kinds) == 0 {
+			t.Fatalf("rtt_ms %s: %v", parts["rtt_ms"], err)
+		}
+		want := []string{"count", "errors", "max", "mean", "p50", "p99", "p999", "seconds"}
+		for kind, l := range kinds {
+			if got := keysOf(t, l); !slices.Equal(got, want) {
+				t.Fatalf("rtt_ms[%s] keys %v, want %v", kind, got, want)
+			}
+		}
 	}
 	if withLatency {
 		lat := []string{"count", "max", "mean", "p50", "p99", "p999"}
@@ -88,7 +104,7 @@ func TestResultJSON(t *testing.T) {
 	if bytes.Count(out, []byte("\n")) != 1 || out[len(out)-1] != '\n' {
 		t.Fatalf("not exactly one line: %q", out)
 	}
-	checkJSONShape(t, out, true)
+	checkJSONShape(t, out, modeProduce)
 
 	var back Result
 	if err := json.Unmarshal(out, &back); err != nil {
@@ -120,7 +136,7 @@ func TestResultJSONConsumeHasNoLatency(t *testing.T) {
 	if err := writeJSON(&buf, r); err != nil {
 		t.Fatal(err)
 	}
-	checkJSONShape(t, buf.Bytes(), false)
+	checkJSONShape(t, buf.Bytes(), modeConsume)
 	if !r.Config.Raw || r.Config.Acks != "" || r.Config.Partitions != 2 || r.RecordsPerSec != 5 {
 		t.Fatalf("consume result %+v", r)
 	}
