@@ -49,6 +49,7 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 		return withLimitSetting(err)
 	}
 	if _, err := b.topics.open(mt); err != nil {
+		b.undoGrow(mt, int32(len(t.parts)), err)
 		return err
 	}
 	b.logger.Info("partitions added", "topic", rt.Topic, "partitions", rt.Count)

@@ -146,7 +146,7 @@ func (b *Broker) createTopicRF(name string, partitions int32, rf int16, configs 
 	}
 	t, err := b.topics.open(mt)
 	if err != nil {
-		b.logger.Error("topic created but its partitions failed to open", "topic", name, "err", err)
+		b.undoCreate(mt, err)
 		return nil, err
 	}
 	b.logger.Info("topic created", "topic", name, "partitions", partitions, "topic_id", mt.ID.String(), "configs", configs)

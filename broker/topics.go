@@ -107,7 +107,7 @@ func (r *topicRegistry) load(st *controller.State) error {
 
 // open brings a topic from the metadata online, creating directories for
 // partitions that have none yet.
-func (r *topicRegistry) open(mt *controller.Topic) (*topic, error) {
+func (r *topicRegistry) open(mt *controller.Topic) (_ *topic, err error) {
 	cfg, err := r.b.cfg.TopicConfig(mt.Configs)
 	if err != nil {
 		return nil, fmt.Errorf("topic %s: %w", mt.Name, err)
@@ -120,6 +120,14 @@ func (r *topicRegistry) open(mt *controller.Topic) (*topic, error) {
 		t.dirs = append(t.dirs, old.dirs...)
 		t.epochs = append(t.epochs, old.epochs...)
 	}
+	// On failure, close what this call opened: a create fails most often
+	// because descriptors ran out (see undoCreate in limits_rollback.go).
+	have := len(t.parts)
+	defer func() {
+		if err != nil {
+			closeUnpublished(t.parts[have:], r.b.logger)
+		}
+	}()
 	for _, mp := range mt.Partitions[len(t.parts):] {
 		dir, err := r.partitionDir(mt, mp.Index)
 		if err != nil {

@@ -34,8 +34,7 @@ func laneColor(label string) string {
 	return "#7f7f7f"
 }
 
-// svgPlot draws throughput bars for every workload but e2e (its rate is
-// fixed), each workload scaled to its own fastest peer, and below them the
+// svgPlot draws throughput bars for every workload but e2e and rtt, each workload scaled to its own fastest peer, and below them the
 // latency CDF of each e2e workload. Hand-written SVG, no dependencies.
 func svgPlot(r *report) []byte {
 	var body bytes.Buffer
@@ -44,7 +43,9 @@ func svgPlot(r *report) []byte {
 	w(`<text x="10" y="%d" font-size="16" font-weight="bold">%s</text>`+"\n", y, esc(fmt.Sprintf("Sluice benchmark %s (%s): throughput, MB/s, medians", strings.SplitN(r.Env.Date, "T", 2)[0], r.Env.ShortCommit)))
 	y += 20
 	for _, wl := range r.Workloads {
-		if wl.Mode == modeE2E {
+		// e2e runs at a fixed rate and rtt one request at a time: their
+		// throughput says nothing.
+		if wl.Mode == modeE2E || wl.Mode == modeRTT {
 			continue
 		}
 		sums := r.Summaries[wl.Name]

@@ -51,7 +51,7 @@ func (r *report) markdown(svgName string) string {
 		w("| %s | %s |\n", kv[0], cell(orDash(kv[1])))
 	}
 
-	w("\n## Targets (issue 5 and 6, Sluice on the uring engine)\n\n%s.\n\n", targetCounts(r.Targets))
+	w("\n## Targets (issues 5, 6 and 12, Sluice on the uring engine)\n\n%s.\n\n", targetCounts(r.Targets))
 	w("| workload | target | measured | verdict |\n|---|---|---|---|\n")
 	for _, t := range r.Targets {
 		w("| %s | %s | %s | %s |\n", t.Workload, cell(t.What), orDash(t.Got), verdictCell(t))
@@ -65,7 +65,8 @@ func (r *report) markdown(svgName string) string {
 	w("highest of the rounds. Latency: produce = send to acknowledgement; e2e = scheduled send to consumption; ")
 	w("consume has none. Produce runs push as fast as the client lets them (`sluice perf` buffers up to 100,000 records ")
 	w("per client, the JetStream driver keeps 8192 publishes unacknowledged), so their latency is mostly time queued in ")
-	w("the client; e2e is the latency workload.\n\n")
+	w("the client; e2e is the latency workload. rtt sends one request at a time: its records/s are requests/s, its CPU ")
+	w("is per request, and its round trips per request kind are in the next section.\n\n")
 	w("| workload | peer | records/s | spread | MB/s | × uring | CPU µs/rec | CPU µs/MB | peak RSS MB | p50 ms | p99 ms | p99.9 ms | runs ok | targets |\n")
 	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, wl := range r.Workloads {
@@ -83,14 +84,19 @@ func (r *report) markdown(svgName string) string {
 				continue
 			}
 			lat := [3]string{"–", "–", "–"}
-			if wl.Mode != modeConsume {
+			if wl.Mode != modeConsume && wl.Mode != modeRTT {
 				lat = [3]string{fmtNum(s.P50, 3), fmtNum(s.P99, 3), fmtNum(s.P999, 3)}
 			}
+			mbps, cpuMB := fmtNum(s.MBPerS, 1), fmtNum(s.CPUPerMBUS, 0)
+			if wl.Mode == modeRTT {
+				mbps, cpuMB = "–", "–" // a hundred bytes a request: not a rate
+			}
 			w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d | %s |\n", wl.Name, s.Lane,
-				fmtInt(s.RecordsPerS), fmtPct(s.Spread), fmtNum(s.MBPerS, 1), fmtRatio(s.Ratio), fmtNum(s.CPUPerRecUS, 2), fmtNum(s.CPUPerMBUS, 0),
+				fmtInt(s.RecordsPerS), fmtPct(s.Spread), mbps, fmtRatio(s.Ratio), fmtNum(s.CPUPerRecUS, 2), cpuMB,
 				fmtNum(s.PeakRSSMB, 0), lat[0], lat[1], lat[2], s.OK, s.Runs, tcell)
 		}
 	}
+	r.writeRTT(w)
 	r.writeScrape(w)
 	r.writeLimits(w)
 	if svgName != "" {
@@ -240,16 +246,25 @@ func (r *report) writeNotes(w func(string, ...any)) {
 }
 
 // targetCell sums up a workload's targets for the results table, e.g.
-// "tput 1.17× pass; cpu/rec 1.30× **MISS**".
+// "tput 1.17× pass; cpu/rec 1.30× **MISS**". Beyond a few targets (rtt
+// has two per request kind) it only counts them: the targets table has
+// them in full.
 func (r *report) targetCell(workload string) string {
 	var parts []string
+	var own []target
 	for _, t := range r.Targets {
 		if t.Workload == workload {
+			own = append(own, t)
 			parts = append(parts, strings.TrimSpace(t.Short+" "+t.Got+" "+verdictCell(t)))
 		}
 	}
+	if len(own) > maxTargetsInCell {
+		return cell(targetCounts(own) + " (targets table)")
+	}
 	return cell(strings.Join(parts, "; "))
 }
+
+const maxTargetsInCell = 3
 
 func verdictCell(t target) string {
 	if v := t.verdict(); v == "MISS" {
@@ -350,4 +365,45 @@ func shellJoin(argv []string) string {
 		out[i] = a
 	}
 	return strings.Join(out, " ")
+}
+
+// writeRTT renders the rtt workloads: one row per request kind and peer,
+// each percentile the median over the rounds, with its ratio to kfake's.
+func (r *report) writeRTT(w func(string, ...any)) {
+	for _, wl := range r.Workloads {
+		if wl.Mode != modeRTT {
+			continue
+		}
+		w("\n## Latency at low load: %s (issue 12)\n\n", wl.Name)
+		if why, ok := r.Unavailable[wl.Name]; ok {
+			w("Unavailable: %s.\n", why)
+			continue
+		}
+		w("`sluice perf rtt`: one franz-go client with one request in flight, so every request reaches an idle broker; ")
+		w("each kind runs for the run's duration in turn, after a warm-up cycling through them. Produce: one 100-byte record, ")
+		w("acks=all, linger 0. Fetch: one existing record from the leader, MaxWait 100 ms (never waited: the record is there). ")
+		w("Metadata: the one topic. OffsetCommit: one partition, generation −1. Each figure is the median over the rounds of ")
+		w("that run's percentile; *× kfake* divides by kfake's.\n\n")
+		w("| request | peer | p50 ms | p99 ms | p99.9 ms | p50 × kfake | p99 × kfake |\n|---|---|--:|--:|--:|--:|--:|\n")
+		sums := r.Summaries[wl.Name]
+		var ref summary
+		for _, s := range sums {
+			if s.Lane == kindKfake {
+				ref = s
+			}
+		}
+		p50 := func(x rttRow) float64 { return x.P50 }
+		p99 := func(x rttRow) float64 { return x.P99 }
+		for _, kind := range rttKinds {
+			for _, s := range sums {
+				if _, ok := s.RTT[kind]; !ok {
+					w("| %s | %s | error: %s | | | | |\n", kind, s.Lane, cell(truncate(orDash(s.FirstErr), 160)))
+					continue
+				}
+				row := s.RTT[kind]
+				w("| %s | %s | %s | %s | %s | %s | %s |\n", kind, s.Lane, fmtNum(row.P50, 3), fmtNum(row.P99, 3), fmtNum(row.P999, 3),
+					fmtRatio(ratio(row.P50, ref.rttFigure(kind, p50))), fmtRatio(ratio(row.P99, ref.rttFigure(kind, p99))))
+			}
+		}
+	}
 }

@@ -97,11 +97,25 @@ func (r *runner) runWorkload(ctx context.Context, w workload) {
 		if w.Mode == modeE2E && rec.Result != nil {
 			status += fmt.Sprintf(", p99 %.2f ms", rec.Result.Latency.P99)
 		}
+		if w.Mode == modeRTT && rec.Result != nil {
+			status = rttStatus(rec.Result)
+		}
 		if rec.Err != "" {
 			status = "ERROR " + rec.Err
 		}
 		r.logf("%s round %d %-22s %s", w.Name, s.Round, s.Lane.Label, status)
 	}
+}
+
+// rttStatus is an rtt run's log line: p50/p99 of each request kind.
+func rttStatus(res *clientResult) string {
+	parts := []string{fmt.Sprintf("%.0f req/s", res.RecordsPerSec)}
+	for _, k := range rttKinds {
+		if l, ok := res.RTT[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.3f/%.3f", k, l.P50, l.P99))
+		}
+	}
+	return strings.Join(parts, ", ") + " ms p50/p99"
 }
 
 func (r runRecord) resultOr(f func(*clientResult) float64) float64 {
@@ -158,8 +172,11 @@ func (r *runner) runSlot(ctx context.Context, w workload, s slot) runRecord {
 	}
 	smp := startSampler(p.pid(), 100*time.Millisecond)
 	timeout := r.opts.Warmup + r.opts.Duration + 90*time.Second
-	if w.Mode == modeConsume {
+	switch w.Mode {
+	case modeConsume:
 		timeout = 5 * time.Minute
+	case modeRTT:
+		timeout += time.Duration(len(rttKinds)-1) * r.opts.Duration // --duration is per kind
 	}
 	res, clientCPU, start, end, err := runClient(ctx, rec.Argv, timeout)
 	samples := smp.stop()
@@ -219,6 +236,9 @@ func (r *runner) clientArgv(w workload, p *peer, topic string) []string {
 			argv = append(argv, "--raw")
 		}
 		return argv
+	case modeRTT:
+		// Its own small records, one partition, acks=all: rtt fixes them.
+		return append(argv, "--duration", r.opts.Duration.String(), "--warmup", r.opts.Warmup.String())
 	case modeE2E:
 		argv = append(argv, "--rate", strconv.Itoa(w.Rate))
 	}

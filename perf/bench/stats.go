@@ -26,6 +26,9 @@ type clientResult struct {
 	FirstError    string         `json:"first_error"`
 	Latency       latencySummary `json:"latency_ms"`
 	CDF           [][2]float64   `json:"latency_cdf_ms"`
+	// RTT is rtt mode's round trips by request kind; Latency is then
+	// empty.
+	RTT map[string]latencySummary `json:"rtt_ms,omitempty"`
 }
 
 type latencySummary struct {
@@ -109,6 +112,22 @@ type summary struct {
 	Spread       float64
 	FirstErr     string
 	ClientErrors int64
+	// RTT holds, for rtt workloads, each request kind's percentiles
+	// (medians over the rounds); a kind no run answered is absent.
+	RTT map[string]rttRow
+}
+
+// rttRow is one request kind's round trip in an rtt summary, ms.
+type rttRow struct{ P50, P99, P999 float64 }
+
+// rttFigure returns one percentile of a kind, NaN when it is missing, so
+// a kind that never got an answer cannot pass a target.
+func (s summary) rttFigure(kind string, f func(rttRow) float64) float64 {
+	row, ok := s.RTT[kind]
+	if !ok {
+		return math.NaN()
+	}
+	return f(row)
 }
 
 func (s summary) MarshalJSON() ([]byte, error) {
@@ -118,7 +137,7 @@ func (s summary) MarshalJSON() ([]byte, error) {
 		}
 		return f
 	}
-	return json.Marshal(map[string]any{
+	m := map[string]any{
 		"workload": s.Workload, "peer": s.Lane, "runs": s.Runs, "ok": s.OK,
 		"records_per_sec": n(s.RecordsPerS), "mb_per_sec": n(s.MBPerS),
 		"cpu_us_per_record": n(s.CPUPerRecUS), "cpu_us_per_mb": n(s.CPUPerMBUS),
@@ -126,7 +145,15 @@ func (s summary) MarshalJSON() ([]byte, error) {
 		"latency_ms":     map[string]any{"p50": n(s.P50), "p99": n(s.P99), "p999": n(s.P999)},
 		"latency_cdf_ms": s.CDF, "ratio_to_ref": n(s.Ratio), "paired_ratio_to_ref": n(s.PairedRatio), "spread": n(s.Spread),
 		"first_error": s.FirstErr, "client_errors": s.ClientErrors,
-	})
+	}
+	if len(s.RTT) > 0 {
+		rtt := map[string]any{}
+		for k, r := range s.RTT {
+			rtt[k] = map[string]any{"p50": n(r.P50), "p99": n(r.P99), "p999": n(r.P999)}
+		}
+		m["rtt_ms"] = rtt
+	}
+	return json.Marshal(m)
 }
 
 func median(xs []float64) float64 {
@@ -194,6 +221,7 @@ func summarize(w workload, runs []runRecord) []summary {
 		}
 		s.CPUPerRecUS, s.CPUPerMBUS = median(cpuRec), median(cpuMB)
 		s.P50, s.P99, s.P999 = median(p50), median(p99), median(p999)
+		s.RTT = rttMedians(okRuns)
 		if len(okRuns) > 0 {
 			slices.SortFunc(okRuns, func(a, b runRecord) int {
 				return cmpFloat(a.Result.Latency.P99, b.Result.Latency.P99)
@@ -220,6 +248,28 @@ func summarize(w workload, runs []runRecord) []summary {
 			}
 		}
 		out[i].PairedRatio = median(paired)
+	}
+	return out
+}
+
+// rttMedians takes, per request kind, the median of each percentile over
+// the runs that got answers of that kind; nil for other modes.
+func rttMedians(runs []runRecord) map[string]rttRow {
+	var out map[string]rttRow
+	for _, kind := range rttKinds {
+		var p50, p99, p999 []float64
+		for _, r := range runs {
+			if l, ok := r.Result.RTT[kind]; ok && l.Count > 0 {
+				p50, p99, p999 = append(p50, l.P50), append(p99, l.P99), append(p999, l.P999)
+			}
+		}
+		if len(p50) == 0 {
+			continue
+		}
+		if out == nil {
+			out = map[string]rttRow{}
+		}
+		out[kind] = rttRow{P50: median(p50), P99: median(p99), P999: median(p999)}
 	}
 	return out
 }

@@ -154,10 +154,7 @@ func TestTargets(t *testing.T) {
 		"metrics-scrape-1KiB": {{Lane: kindUring, OK: 6, Runs: 6, RecordsPerS: 100, PairedRatio: 1},
 			{Lane: labelScrape, OK: 6, Runs: 6, RecordsPerS: 100, Ratio: 1, PairedRatio: 0.985}},
 	}
-	got := map[string]string{}
-	for _, tg := range evalTargets(ws, sums, limits{SendfileMBs: 1000}) {
-		got[tg.Workload+": "+tg.What] = tg.verdict() + " " + tg.Got
-	}
+	got := verdicts(evalTargets(ws, sums, limits{SendfileMBs: 1000}))
 	for k, want := range map[string]string{
 		"produce-x: throughput ≥ 1.0× kfake":                                                                           "pass 1.100×",
 		"produce-x: broker CPU/record ≤ 1.0× kfake":                                                                    "MISS 2.000×",

@@ -115,12 +115,45 @@ func evalTargets(ws []workload, sums map[string][]summary, lim limits) []target 
 				p99, p999 = s.P99, s.P999
 			}
 			atMost(w.Name, "p99", "e2e p99 ≤ 1 ms", p99, 1, "%.2f ms")
-			atMost(w.Name, "p99.9", "e2e p99.9 ≤ 3 ms", p999, 3, "%.2f ms")
+			// Issue 5 set a p99.9 bound for its 20k rec/s run; the light
+			// load of issue 12 is judged by its p99 alone.
+			if w.Rate != e2eLightRate {
+				atMost(w.Name, "p99.9", "e2e p99.9 ≤ 3 ms", p999, 3, "%.2f ms")
+			}
+		case w.Mode == modeRTT:
+			ts = append(ts, rttTargets(w.Name, find)...)
 		}
 	}
 	if worstW != "" {
 		ts = append(ts, target{Workload: "all", What: fmt.Sprintf("sluice-uring RSS < %d MB in every workload", rssLimitMB),
 			Got: fmt.Sprintf("max %.0f MB (%s)", worstRSS, worstW), Pass: worstRSS < rssLimitMB})
+	}
+	return ts
+}
+
+// rttTargets compare, for each request kind, sluice-uring's p50 and p99
+// round trip with kfake's: at low load the default engine must answer no
+// slower than franz-go's in-memory fake (issue 12). The measured figure
+// names both latencies, since a ratio of two tenths of a millisecond says
+// little alone.
+func rttTargets(w string, find func(w, label string) (summary, bool)) []target {
+	var ts []target
+	u, okU := find(w, kindUring)
+	k, okK := find(w, kindKfake)
+	for _, kind := range rttKinds {
+		for _, q := range []struct {
+			name string
+			f    func(rttRow) float64
+		}{{"p50", func(r rttRow) float64 { return r.P50 }}, {"p99", func(r rttRow) float64 { return r.P99 }}} {
+			t := target{Workload: w, Short: kind + " " + q.name, What: fmt.Sprintf("%s %s ≤ 1.0× kfake", kind, q.name)}
+			if okU && okK {
+				a, b := u.rttFigure(kind, q.f), k.rttFigure(kind, q.f)
+				if r := ratio(a, b); !math.IsNaN(r) {
+					t.Got, t.Pass = fmt.Sprintf("%.3f× (%.3f vs %.3f ms)", r, a, b), r <= 1
+				}
+			}
+			ts = append(ts, t)
+		}
 	}
 	return ts
 }

@@ -21,7 +21,12 @@ const (
 	modeProduce = "produce"
 	modeConsume = "consume"
 	modeE2E     = "e2e"
+	modeRTT     = "rtt"
 )
+
+// rttKinds are the request kinds `sluice perf rtt` reports, in its order
+// (the keys of its rtt_ms).
+var rttKinds = []string{"Produce", "Fetch", "Metadata", "OffsetCommit"}
 
 // workload is one row group of the report: the same client settings run
 // against every lane, lanes alternating within each round.
@@ -56,6 +61,9 @@ func kindLane(kind string) lane { return lane{Label: kind, Peer: kind, Kind: kin
 const (
 	consumeRecordSize = 1024
 	e2eRate           = 20000
+	// e2eLightRate is a light load: the ring or poller idles between
+	// records, so each one pays the broker's wake-up (issue 12).
+	e2eLightRate = 1000
 	// compressibility is the fraction of each produced value that
 	// compresses away (`sluice perf --compressibility`): half, so the lz4
 	// workloads measure compression doing something rather than lz4
@@ -96,6 +104,11 @@ func allWorkloads() []workload {
 		workload{Name: "consume-raw", Mode: modeConsume, RecordSize: consumeRecordSize, Partitions: 1, Acks: "1", Compression: "none", Raw: true,
 			Lanes: []lane{kindLane(kindUring), kindLane(kindStd), kindLane(kindKfake)}},
 		workload{Name: "e2e-20k-1KiB", Mode: modeE2E, RecordSize: 1024, Partitions: 1, Acks: "all", Compression: "none", Rate: e2eRate, Lanes: all4},
+		workload{Name: "e2e-1k-1KiB", Mode: modeE2E, RecordSize: 1024, Partitions: 1, Acks: "all", Compression: "none", Rate: e2eLightRate, Lanes: all4},
+		// One request in flight: the latency of an idle broker, which the
+		// workloads above keep busy. JetStream has no such requests.
+		workload{Name: "rtt-sequential", Mode: modeRTT, Partitions: 1, Acks: "all", Compression: "none",
+			Lanes: []lane{kindLane(kindUring), kindLane(kindStd), kindLane(kindKfake)}},
 		// The target is a 1% difference, so more rounds than the rest.
 		workload{Name: "metrics-scrape-1KiB", Mode: modeProduce, RecordSize: 1024, Partitions: 1, Acks: "1", Compression: "none",
 			MinRounds: 6,
@@ -118,7 +131,7 @@ func allWorkloads() []workload {
 var quickNames = []string{
 	"produce-1KiB-p1-acksall-none",
 	"produce-100B-p8-acks1-lz4",
-	"consume-decoded", "consume-raw", "e2e-20k-1KiB",
+	"consume-decoded", "consume-raw", "e2e-20k-1KiB", "e2e-1k-1KiB", "rtt-sequential",
 	"metrics-scrape-1KiB", "produce-fsync-1KiB",
 }
 
