@@ -75,7 +75,7 @@ func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
 // is what keeps a failed start from touching a log directory: lock every
 // directory before reading anything (a second broker stops here), bind the
 // Kafka listener before writing anything (a busy port stops here), and only
-// then take the clean-shutdown markers and recover logs.
+// then write identities, take the clean-shutdown markers and recover logs.
 func open(cfg *config.Broker, logger *slog.Logger, fsys segment.FS) (_ *Broker, err error) {
 	if err := checkLogDirs(cfg.LogDirs); err != nil {
 		return nil, err
@@ -119,24 +119,18 @@ func open(cfg *config.Broker, logger *slog.Logger, fsys segment.FS) (_ *Broker, 
 			_ = b.listener.Close()
 		}
 	}()
-	unclean := false
-	for _, dir := range cfg.LogDirs {
-		marker := filepath.Join(dir, cleanShutdownFile)
-		_, markerErr := os.Stat(marker)
-		if entries, _ := os.ReadDir(dir); markerErr != nil && len(entries) > 1 {
-			// A directory with data (beside the lock file) but no
-			// marker: the last run died.
-			unclean = true
+	dirs := make([]*logDir, len(cfg.LogDirs))
+	for i, dir := range cfg.LogDirs {
+		if dirs[i], err = scanLogDir(b.fs, dir); err != nil {
+			return nil, err
 		}
-		// Removed before anything is written, so a crash from here on is
-		// seen as unclean by the next start.
-		_ = os.Remove(marker)
 	}
-	meta, err := controller.Open(cfg.LogDirs[0], cfg.NodeID, logger)
+	meta, err := openMetadata(b.fs, dirs, cfg.NodeID, logger)
 	if err != nil {
 		return nil, err
 	}
 	b.meta = meta
+	unclean := takeCleanShutdownMarkers(b.fs, dirs)
 	// Coming back up is a new leadership for every partition (see
 	// controller.State.BumpLeaderEpochs).
 	if _, err := meta.Apply(func(s *controller.State) (*controller.Topic, error) {

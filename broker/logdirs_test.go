@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,62 +16,9 @@ import (
 	"testing"
 
 	"github.com/sluice-io/sluice/config"
+	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/segment"
 )
-
-// With several log.dirs, partitions spread over them and are found again,
-// with their data, after a restart.
-func TestSeveralLogDirs(t *testing.T) {
-	a, b := t.TempDir(), t.TempDir()
-	tb := startTestBroker(t, "log.dirs="+a+","+b)
-	tb.createTopic(t, "spread", 4, nil)
-	fill(t, tb, "spread", 4, 5, 10)
-	count := func(dir string) int {
-		n := 0
-		for p := 0; p < 4; p++ {
-			if _, err := os.Stat(filepath.Join(dir, partitionDirName("spread", int32(p)))); err == nil {
-				n++
-			}
-		}
-		return n
-	}
-	if ca, cb := count(a), count(b); ca == 0 || cb == 0 || ca+cb != 4 {
-		t.Fatalf("partitions per dir: %d and %d", ca, cb)
-	}
-	_ = tb.Shutdown(context.Background())
-	tb2 := startTestBrokerIn(t, a, "log.dirs="+a+","+b)
-	for p, part := range tb2.topics.get("spread").parts {
-		if part.LogEndOffset() != 5 {
-			t.Fatalf("partition %d: end offset %d after restart", p, part.LogEndOffset())
-		}
-	}
-}
-
-// A partition directory whose topic is gone from the metadata (a deletion
-// cut short by a crash) is removed at start; one of a recreated topic with
-// the same name but another topic ID is never mistaken for its data.
-func TestStrayPartitionDirectoriesAreRemoved(t *testing.T) {
-	dir := t.TempDir()
-	tb := startTestBrokerIn(t, dir)
-	tb.createTopic(t, "kept", 1, nil)
-	fill(t, tb, "kept", 1, 3, 10)
-	_ = tb.Shutdown(context.Background())
-
-	ghost := filepath.Join(dir, "ghost-0")
-	if err := os.MkdirAll(ghost, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := writePartitionMetadata(ghost, "AAAAAAAAAAAAAAAAAAAAAA"); err != nil {
-		t.Fatal(err)
-	}
-	tb2 := startTestBrokerIn(t, dir)
-	if _, err := os.Stat(ghost); !os.IsNotExist(err) {
-		t.Fatalf("stray directory survived the start: %v", err)
-	}
-	if end := tb2.topics.get("kept").parts[0].LogEndOffset(); end != 3 {
-		t.Fatalf("live topic lost data: end offset %d", end)
-	}
-}
 
 // tryStart starts a broker on fsys the way `sluice broker` does (New, then
 // Listen, then Shutdown if Listen fails) and returns its error instead of
@@ -204,4 +152,228 @@ func TestFailedStartWritesNothing(t *testing.T) {
 		t.Fatalf("start on a busy port: %v", err)
 	}
 	sameState(t, before, dirState(t, dir))
+}
+
+// With several log.dirs, partitions spread over them and are found again,
+// with their data, after a restart.
+func TestSeveralLogDirs(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	tb := startTestBroker(t, "log.dirs="+a+","+b)
+	tb.createTopic(t, "spread", 4, nil)
+	fill(t, tb, "spread", 4, 5, 10)
+	count := func(dir string) int {
+		n := 0
+		for p := 0; p < 4; p++ {
+			if _, err := os.Stat(filepath.Join(dir, partitionDirName("spread", int32(p)))); err == nil {
+				n++
+			}
+		}
+		return n
+	}
+	if ca, cb := count(a), count(b); ca == 0 || cb == 0 || ca+cb != 4 {
+		t.Fatalf("partitions per dir: %d and %d", ca, cb)
+	}
+	_ = tb.Shutdown(context.Background())
+	tb2 := startTestBrokerIn(t, a, "log.dirs="+a+","+b)
+	for p, part := range tb2.topics.get("spread").parts {
+		if part.LogEndOffset() != 5 {
+			t.Fatalf("partition %d: end offset %d after restart", p, part.LogEndOffset())
+		}
+	}
+}
+
+// Partitions are found whatever the order of log.dirs, and the metadata is
+// found in whichever dir holds it.
+func TestLogDirsOrderDoesNotMatter(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	tb := startTestBrokerIn(t, a, "log.dirs="+a+","+b)
+	tb.createTopic(t, "order", 4, nil)
+	fill(t, tb, "order", 4, 5, 10)
+	_ = tb.Shutdown(context.Background())
+
+	tb2, err := tryStart(t, segment.OSFS(), b, "log.dirs="+b+","+a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, part := range tb2.topics.get("order").parts {
+		if part.LogEndOffset() != 5 {
+			t.Fatalf("partition %d: end offset %d after reordering log.dirs", p, part.LogEndOffset())
+		}
+	}
+	if tb2.meta.Dir() != a {
+		t.Fatalf("metadata read from %s, written in %s", tb2.meta.Dir(), a)
+	}
+	for _, d := range []string{a, b} {
+		if strays, _ := filepath.Glob(filepath.Join(d, "*"+straySuffix)); len(strays) > 0 {
+			t.Fatalf("strays after reordering: %v", strays)
+		}
+		mp, err := readMetaProperties(segment.OSFS(), d)
+		if err != nil || mp == nil || mp.clusterID != tb2.meta.ClusterID() || mp.directoryID == "" {
+			t.Fatalf("%s: meta.properties %+v, %v", d, mp, err)
+		}
+	}
+}
+
+// populated returns a stopped broker's log dir with data in two topics.
+func populated(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	tb := startTestBrokerIn(t, dir)
+	tb.createTopic(t, "precious", 2, nil)
+	tb.createTopic(t, "other", 1, nil)
+	fill(t, tb, "precious", 2, 7, 10)
+	if err := tb.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// A missing, corrupt or emptied cluster-metadata.json next to partition
+// data stops the start with an error naming the file and the way out; it
+// used to start a new cluster and delete every partition directory.
+func TestDamagedClusterMetadataRefusesToStart(t *testing.T) {
+	emptied := func(t *testing.T, path string) {
+		b, _ := os.ReadFile(path)
+		var st map[string]any
+		if err := json.Unmarshal(b, &st); err != nil {
+			t.Fatal(err)
+		}
+		st["topics"] = map[string]any{}
+		b, _ = json.Marshal(st)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, c := range map[string]struct {
+		damage func(t *testing.T, path string)
+		want   string
+	}{
+		"missing": {func(t *testing.T, p string) { os.Remove(p) }, "is in none of the log dirs"},
+		"corrupt": {func(t *testing.T, p string) { os.WriteFile(p, []byte(`{"topics": {`), 0o644) }, "is corrupt"},
+		"blank":   {func(t *testing.T, p string) { os.WriteFile(p, []byte(`{}`), 0o644) }, "names no cluster_id"},
+		"emptied": {emptied, "names no topics"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := populated(t)
+			c.damage(t, filepath.Join(dir, controller.MetadataFile))
+			before := dirState(t, dir)
+			_, err := tryStart(t, segment.OSFS(), dir)
+			if err == nil {
+				t.Fatal("started over damaged cluster metadata")
+			}
+			for _, w := range []string{c.want, controller.MetadataFile, "backup"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			sameState(t, before, dirState(t, dir))
+		})
+	}
+}
+
+// A log dir of another cluster, or of another node, is refused; so is a
+// copy of a log dir (same directory.id).
+func TestLogDirOfAnotherClusterOrNodeIsRefused(t *testing.T) {
+	other := populated(t) // a cluster of its own
+	t.Run("cluster", func(t *testing.T) {
+		mine := populated(t)
+		_, err := tryStart(t, segment.OSFS(), mine, "log.dirs="+mine+","+other)
+		if err == nil || !strings.Contains(err.Error(), "Invalid cluster.id in: "+filepath.Join(other, metaPropertiesFile)) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("node", func(t *testing.T) {
+		a, b := t.TempDir(), t.TempDir()
+		tb := startTestBrokerIn(t, a, "log.dirs="+a+","+b)
+		_ = tb.Shutdown(context.Background())
+		mp, err := readMetaProperties(segment.OSFS(), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mp.nodeID = 7
+		if err := writeMetaProperties(segment.OSFS(), b, mp); err != nil {
+			t.Fatal(err)
+		}
+		_, err = tryStart(t, segment.OSFS(), a, "log.dirs="+a+","+b)
+		if err == nil || !strings.Contains(err.Error(), "Stored node id 7 doesn't match") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("copy", func(t *testing.T) {
+		a, b := t.TempDir(), t.TempDir()
+		tb := startTestBrokerIn(t, a, "log.dirs="+a+","+b)
+		_ = tb.Shutdown(context.Background())
+		data, _ := os.ReadFile(filepath.Join(a, metaPropertiesFile))
+		os.WriteFile(filepath.Join(b, metaPropertiesFile), data, 0o644)
+		_, err := tryStart(t, segment.OSFS(), a, "log.dirs="+a+","+b)
+		if err == nil || !strings.Contains(err.Error(), "have the same directory.id") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("unreadable", func(t *testing.T) {
+		dir := populated(t)
+		os.WriteFile(filepath.Join(dir, metaPropertiesFile), []byte("version=1\ngarbage\n"), 0o644)
+		_, err := tryStart(t, segment.OSFS(), dir)
+		if err == nil || !strings.Contains(err.Error(), "is malformed") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// A log dir written before meta.properties existed is adopted, its data
+// kept, and gets an identity.
+func TestLogDirWithoutIdentityIsAdopted(t *testing.T) {
+	dir := populated(t)
+	if err := os.Remove(filepath.Join(dir, metaPropertiesFile)); err != nil {
+		t.Fatal(err)
+	}
+	tb, err := tryStart(t, segment.OSFS(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end := tb.topics.get("precious").parts[1].LogEndOffset(); end != 7 {
+		t.Fatalf("end offset %d", end)
+	}
+	if mp, err := readMetaProperties(segment.OSFS(), dir); err != nil || mp == nil || mp.clusterID != tb.meta.ClusterID() {
+		t.Fatalf("meta.properties %+v, %v", mp, err)
+	}
+}
+
+func TestParseMetaProperties(t *testing.T) {
+	mp := &metaProperties{clusterID: "c1", nodeID: 3, directoryID: "d1"}
+	got, err := parseMetaProperties("x", mp.encode())
+	if err != nil || *got != *mp {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	for _, bad := range []string{"", "version=1\ncluster.id=c\n", "version=0\ncluster.id=c\nnode.id=1\n", "version=1\nnode.id=1\n", "version=1\ncluster.id=c\nnode.id=x\n"} {
+		if _, err := parseMetaProperties("x", []byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// A partition directory whose topic is gone from the metadata (a deletion
+// cut short by a crash) is removed at start; one of a recreated topic with
+// the same name but another topic ID is never mistaken for its data.
+func TestStrayPartitionDirectoriesAreRemoved(t *testing.T) {
+	dir := t.TempDir()
+	tb := startTestBrokerIn(t, dir)
+	tb.createTopic(t, "kept", 1, nil)
+	fill(t, tb, "kept", 1, 3, 10)
+	_ = tb.Shutdown(context.Background())
+
+	ghost := filepath.Join(dir, "ghost-0")
+	if err := os.MkdirAll(ghost, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := writePartitionMetadata(ghost, "AAAAAAAAAAAAAAAAAAAAAA"); err != nil {
+		t.Fatal(err)
+	}
+	tb2 := startTestBrokerIn(t, dir)
+	if _, err := os.Stat(ghost); !os.IsNotExist(err) {
+		t.Fatalf("stray directory survived the start: %v", err)
+	}
+	if end := tb2.topics.get("kept").parts[0].LogEndOffset(); end != 3 {
+		t.Fatalf("live topic lost data: end offset %d", end)
+	}
 }
