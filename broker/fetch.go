@@ -105,6 +105,9 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, items []fetchItem) (results [
 		}
 		if p == nil {
 			r.errCode = codeUnknownTopicOrPartition
+			if t != nil && t.partitionError(it.key.partition) != nil {
+				r.errCode = kerr.KafkaStorageError.Code
+			}
 			if req.Version >= 13 && t == nil {
 				r.errCode = codeUnknownTopicID
 			}

@@ -351,29 +351,3 @@ func TestParseMetaProperties(t *testing.T) {
 		}
 	}
 }
-
-// A partition directory whose topic is gone from the metadata (a deletion
-// cut short by a crash) is removed at start; one of a recreated topic with
-// the same name but another topic ID is never mistaken for its data.
-func TestStrayPartitionDirectoriesAreRemoved(t *testing.T) {
-	dir := t.TempDir()
-	tb := startTestBrokerIn(t, dir)
-	tb.createTopic(t, "kept", 1, nil)
-	fill(t, tb, "kept", 1, 3, 10)
-	_ = tb.Shutdown(context.Background())
-
-	ghost := filepath.Join(dir, "ghost-0")
-	if err := os.MkdirAll(ghost, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := writePartitionMetadata(ghost, "AAAAAAAAAAAAAAAAAAAAAA"); err != nil {
-		t.Fatal(err)
-	}
-	tb2 := startTestBrokerIn(t, dir)
-	if _, err := os.Stat(ghost); !os.IsNotExist(err) {
-		t.Fatalf("stray directory survived the start: %v", err)
-	}
-	if end := tb2.topics.get("kept").parts[0].LogEndOffset(); end != 3 {
-		t.Fatalf("live topic lost data: end offset %d", end)
-	}
-}

@@ -100,9 +100,16 @@ func (b *Broker) topicMetadata(t *topic) kmsg.MetadataResponseTopic {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = int32(i)
 		mp.Leader = b.cfg.NodeID
-		mp.LeaderEpoch = p.LeaderEpoch()
 		mp.Replicas = []int32{b.cfg.NodeID}
 		mp.ISR = []int32{b.cfg.NodeID}
+		if p == nil { // offline: its files could not be read (topics.go)
+			mp.ErrorCode = kerr.KafkaStorageError.Code
+			mp.LeaderEpoch = t.epochs[i]
+			mp.OfflineReplicas = []int32{b.cfg.NodeID}
+			mt.Partitions = append(mt.Partitions, mp)
+			continue
+		}
+		mp.LeaderEpoch = p.LeaderEpoch()
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt

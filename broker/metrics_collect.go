@@ -90,6 +90,9 @@ func (c *collector) collectLogs(ch chan<- prometheus.Metric) {
 	for _, t := range c.b.topics.all() {
 		var size, segs, start, end, gaps int64
 		for i, p := range t.parts {
+			if p == nil {
+				continue // offline (topics.go): nothing to read
+			}
 			producers += p.NumProducers()
 			if !perPartition {
 				size, segs, start, end = size+p.Size(), segs+int64(p.NumSegments()), start+p.LogStartOffset(), end+p.LogEndOffset()

@@ -3,7 +3,6 @@ package broker
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,13 +23,17 @@ const partitionMetadataFile = "partition.metadata"
 
 // topic is the broker's live view of one topic.
 type topic struct {
-	name   string
-	id     controller.TopicID
-	cfg    config.Topic
-	parts  []*replica.Partition
-	dirs   []string // log directory of each partition
-	epochs []int32
-	m      *topicMetrics
+	name  string
+	id    controller.TopicID
+	cfg   config.Topic
+	parts []*replica.Partition // nil for an offline partition
+	dirs  []string             // log directory of each partition
+	// offline holds, per partition, why it is not served (nil when it
+	// is): its files could not be read, so they are left as they are and
+	// clients get KAFKA_STORAGE_ERROR.
+	offline []error
+	epochs  []int32
+	m       *topicMetrics
 }
 
 // topicRegistry holds the open partitions. Reads take the read lock only to
@@ -49,6 +52,10 @@ type topicRegistry struct {
 	version atomic.Uint64
 
 	lastFlush map[*replica.Partition]time.Time // owned by the flush task
+	// loading is set while load opens what the metadata lists, before
+	// anything is served: only then is a partition directory without
+	// partition.metadata taken for the listed partition's own.
+	loading bool
 }
 
 func newTopicRegistry(b *Broker) *topicRegistry {
@@ -85,6 +92,8 @@ func (r *topicRegistry) all() []*topic {
 	return ts
 }
 
+// partition returns an online partition, nil for one that does not exist
+// or is offline (partitionError tells which).
 func (t *topic) partition(i int32) *replica.Partition {
 	if i < 0 || int(i) >= len(t.parts) {
 		return nil
@@ -92,16 +101,27 @@ func (t *topic) partition(i int32) *replica.Partition {
 	return t.parts[i]
 }
 
-// load opens every partition the metadata lists and removes partition
-// directories that belong to no live topic.
+// partitionError is why partition i is offline, nil if it is served or
+// does not exist; it maps to KAFKA_STORAGE_ERROR.
+func (t *topic) partitionError(i int32) error {
+	if i < 0 || int(i) >= len(t.offline) {
+		return nil
+	}
+	return t.offline[i]
+}
+
+// load opens every partition the metadata lists, then sets aside (never
+// deletes) partition directories that belong to none of them.
 func (r *topicRegistry) load(st *controller.State) error {
+	r.loading = true
+	defer func() { r.loading = false }()
 	for _, name := range st.TopicNames() {
 		mt := st.Topics[name]
 		if _, err := r.open(mt); err != nil {
 			return err
 		}
 	}
-	r.removeStrays()
+	r.setStraysAside()
 	return nil
 }
 
@@ -119,6 +139,7 @@ func (r *topicRegistry) open(mt *controller.Topic) (_ *topic, err error) {
 		t.parts = append(t.parts, old.parts...)
 		t.dirs = append(t.dirs, old.dirs...)
 		t.epochs = append(t.epochs, old.epochs...)
+		t.offline = append(t.offline, old.offline...)
 	}
 	// On failure, close what this call opened: a create fails most often
 	// because descriptors ran out (see undoCreate in limits_rollback.go).
@@ -129,9 +150,18 @@ func (r *topicRegistry) open(mt *controller.Topic) (_ *topic, err error) {
 		}
 	}()
 	for _, mp := range mt.Partitions[len(t.parts):] {
-		dir, err := r.partitionDir(mt, mp.Index)
+		dir, offline, err := r.partitionDir(mt, mp.Index)
 		if err != nil {
 			return nil, err
+		}
+		if offline != nil {
+			r.b.logger.Error("partition offline: its files could not be read and are left as they are; clients get KAFKA_STORAGE_ERROR until it is fixed and the broker restarted",
+				"topic", mt.Name, "partition", mp.Index, "err", offline)
+			t.parts = append(t.parts, nil)
+			t.dirs = append(t.dirs, dir)
+			t.epochs = append(t.epochs, mp.LeaderEpoch)
+			t.offline = append(t.offline, offline)
+			continue
 		}
 		p, err := replica.Open(r.b.fs, filepath.Join(dir, partitionDirName(mt.Name, mp.Index)), mt.Name, mp.Index, mp.LeaderEpoch, replicaConfig(cfg, r.b.cfg), r.b.now, r.b.logger)
 		if err != nil {
@@ -140,6 +170,7 @@ func (r *topicRegistry) open(mt *controller.Topic) (_ *topic, err error) {
 		t.parts = append(t.parts, p)
 		t.dirs = append(t.dirs, dir)
 		t.epochs = append(t.epochs, mp.LeaderEpoch)
+		t.offline = append(t.offline, nil)
 	}
 	r.mu.Lock()
 	r.m[t.name] = t
@@ -152,95 +183,133 @@ func (r *topicRegistry) open(mt *controller.Topic) (_ *topic, err error) {
 func partitionDirName(topic string, p int32) string { return topic + "-" + strconv.Itoa(int(p)) }
 
 // partitionDir returns the log directory that holds (or will hold) a
-// partition: the one where it already exists with the right topic ID, else the
-// directory with the fewest partitions.
-func (r *topicRegistry) partitionDir(mt *controller.Topic, p int32) (string, error) {
+// partition: the one where it exists with the right topic ID; else, at
+// start-up, one where it exists without partition.metadata (the file was
+// lost: the name and the directory's identity say it is ours, so it is
+// adopted; for a partition being created now such a directory is a
+// leftover and is set aside); else the log directory with the fewest
+// partitions. A directory whose file names
+// another topic ID (a leftover of a deleted topic with the same name) is
+// set aside. One whose file cannot be read is returned as offline: it
+// might be ours, so nothing is decided and nothing touched.
+func (r *topicRegistry) partitionDir(mt *controller.Topic, p int32) (dir string, offline, err error) {
 	name := partitionDirName(mt.Name, p)
-	best, bestN := "", -1
+	want := mt.ID.String()
+	fsys, logger := r.b.fs, r.b.logger
+	var adopt, broken string
+	var brokenErr error
 	for _, dir := range r.b.cfg.LogDirs {
 		pd := filepath.Join(dir, name)
-		if _, err := os.Stat(pd); err == nil {
-			id, err := readPartitionMetadata(pd)
-			if err == nil && id == mt.ID.String() {
-				return dir, nil
+		if _, err := fsys.ReadDir(pd); errNotExist(err) {
+			continue
+		} else if err != nil {
+			if broken == "" {
+				broken, brokenErr = dir, fmt.Errorf("partition directory %s: %w", pd, err)
 			}
-			// A leftover of a deleted topic with the same name.
-			r.b.logger.Warn("removing stray partition directory", "dir", pd, "want_topic_id", mt.ID.String(), "found", id)
-			if err := os.RemoveAll(pd); err != nil {
-				return "", fmt.Errorf("remove stray %s: %w", pd, err)
-			}
+			continue
 		}
-		entries, _ := os.ReadDir(dir)
+		id, err := readPartitionMetadata(fsys, pd)
+		switch {
+		case err == nil && id == want:
+			return dir, nil, nil
+		case err == nil:
+			why := fmt.Sprintf("its %s names topic id %s, topic %s is %s now", partitionMetadataFile, id, mt.Name, want)
+			if err := setAside(fsys, dir, name, why, logger); err != nil {
+				return "", nil, err
+			}
+		case errNotExist(err) && !r.loading:
+			why := fmt.Sprintf("it has no %s and partition %d of topic %s is being created now", partitionMetadataFile, p, mt.Name)
+			if err := setAside(fsys, dir, name, why, logger); err != nil {
+				return "", nil, err
+			}
+		case errNotExist(err):
+			if adopt == "" {
+				adopt = dir
+			}
+		case broken == "":
+			broken, brokenErr = dir, err
+		}
+	}
+	switch {
+	case broken != "":
+		return broken, brokenErr, nil
+	case adopt != "":
+		pd := filepath.Join(adopt, name)
+		logger.Warn("partition directory has no "+partitionMetadataFile+"; keeping its data and writing the file for the topic the metadata names",
+			"dir", pd, "topic_id", want)
+		if err := writePartitionMetadata(fsys, pd, want); err != nil {
+			return "", nil, fmt.Errorf("partition %s: %w", pd, err)
+		}
+		return adopt, nil, nil
+	}
+	best, bestN := "", -1
+	for _, dir := range r.b.cfg.LogDirs {
+		entries, _ := fsys.ReadDir(dir)
 		if best == "" || len(entries) < bestN {
 			best, bestN = dir, len(entries)
 		}
 	}
 	pd := filepath.Join(best, name)
-	if err := os.MkdirAll(pd, 0o755); err != nil {
-		return "", err
+	if err := fsys.MkdirAll(pd, 0o755); err != nil {
+		return "", nil, err
 	}
-	if err := writePartitionMetadata(pd, mt.ID.String()); err != nil {
-		return "", fmt.Errorf("partition %s: %w", pd, err)
+	if err := writePartitionMetadata(fsys, pd, want); err != nil {
+		return "", nil, fmt.Errorf("partition %s: %w", pd, err)
 	}
-	return best, nil
+	return best, nil, nil
 }
 
-func readPartitionMetadata(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, partitionMetadataFile))
+// errBadPartitionMetadata is a partition.metadata that reads but says
+// nothing usable; like an unreadable one, it takes the partition offline.
+var errBadPartitionMetadata = errors.New("malformed " + partitionMetadataFile)
+
+func readPartitionMetadata(fsys segment.FS, dir string) (string, error) {
+	path := filepath.Join(dir, partitionMetadataFile)
+	b, err := readFile(fsys, path)
 	if err != nil {
-		return "", err
+		return "", err // keeps fs.ErrNotExist visible: a missing file is adopted
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "topic_id: "); ok {
+		if v, ok := strings.CutPrefix(line, "topic_id: "); ok && strings.TrimSpace(v) != "" {
 			return strings.TrimSpace(v), nil
 		}
 	}
-	return "", errors.New("no topic_id")
+	return "", fmt.Errorf("%s: %w: no topic_id line in %d bytes", path, errBadPartitionMetadata, len(b))
 }
 
-func writePartitionMetadata(dir, id string) error {
-	tmp := filepath.Join(dir, partitionMetadataFile+".tmp")
-	if err := os.WriteFile(tmp, []byte("version: 0\ntopic_id: "+id+"\n"), 0o644); err != nil {
-		return err
-	}
-	f, err := os.Open(tmp)
-	if err == nil {
-		err = f.Sync()
-		f.Close()
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, partitionMetadataFile))
+func writePartitionMetadata(fsys segment.FS, dir, id string) error {
+	return writeFileAtomic(fsys, dir, partitionMetadataFile, []byte("version: 0\ntopic_id: "+id+"\n"))
 }
 
-// removeStrays deletes partition directories whose topic no longer exists
-// (a deletion interrupted by a crash).
-func (r *topicRegistry) removeStrays() {
+// setStraysAside renames the partition directories no open topic uses:
+// those of a topic deleted while the broker was down or whose deletion a
+// crash cut short, and second copies of a partition in another log dir.
+func (r *topicRegistry) setStraysAside() {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, dir := range r.b.cfg.LogDirs {
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if !e.IsDir() {
+		names, err := r.b.fs.ReadDir(dir)
+		if err != nil {
+			r.b.logger.Error("listing log dir for strays", "dir", dir, "err", err)
+			continue
+		}
+		for _, name := range names {
+			topic, p, ok := parsePartitionDirName(name)
+			if !ok {
 				continue
 			}
-			pd := filepath.Join(dir, e.Name())
-			if _, err := os.Stat(filepath.Join(pd, partitionMetadataFile)); err != nil {
-				continue // not a partition directory of ours
-			}
-			i := strings.LastIndexByte(e.Name(), '-')
-			if i <= 0 {
+			t := r.m[topic]
+			why := "its topic is not in the cluster metadata"
+			switch {
+			case t != nil && int(p) < len(t.dirs) && t.dirs[p] == dir:
 				continue
+			case t != nil && int(p) < len(t.dirs):
+				why = "the partition is served from " + t.dirs[p]
+			case t != nil:
+				why = "the topic has " + strconv.Itoa(len(t.dirs)) + " partitions"
 			}
-			t := r.m[e.Name()[:i]]
-			n, err := strconv.Atoi(e.Name()[i+1:])
-			if t != nil && err == nil && n < len(t.parts) && t.dirs[n] == dir {
-				continue
-			}
-			r.b.logger.Warn("removing partition directory of a deleted topic", "dir", pd)
-			if err := os.RemoveAll(pd); err != nil {
-				r.b.logger.Error("removing stray partition directory", "dir", pd, "err", err)
+			if err := setAside(r.b.fs, dir, name, why, r.b.logger); err != nil {
+				r.b.logger.Error("setting a stray partition directory aside; it stays where it is", "dir", filepath.Join(dir, name), "err", err)
 			}
 		}
 	}
@@ -263,6 +332,11 @@ func (r *topicRegistry) remove(name string) {
 	}
 	r.b.metrics.forgetTopic(name)
 	for i, p := range t.parts {
+		if p == nil {
+			// Offline: its files are left alone; the next start sets
+			// them aside as a stray.
+			continue
+		}
 		if err := p.Delete(); err != nil {
 			r.b.logger.Error("deleting partition", "topic", name, "partition", i, "err", err)
 		}
@@ -289,7 +363,9 @@ func (r *topicRegistry) reconfigure(mt *controller.Topic) error {
 	r.version.Add(1)
 	r.mu.Unlock()
 	for _, p := range t.parts {
-		p.SetConfig(replicaConfig(cfg, r.b.cfg))
+		if p != nil {
+			p.SetConfig(replicaConfig(cfg, r.b.cfg))
+		}
 	}
 	return nil
 }
@@ -298,6 +374,9 @@ func (r *topicRegistry) closeAll() error {
 	var first error
 	for _, t := range r.all() {
 		for i, p := range t.parts {
+			if p == nil {
+				continue
+			}
 			if err := p.Close(); err != nil {
 				r.b.logger.Error("closing partition", "topic", t.name, "partition", i, "err", err)
 				if first == nil {
@@ -320,6 +399,9 @@ func (r *topicRegistry) flushDue() {
 	live := map[*replica.Partition]time.Time{}
 	for _, t := range r.all() {
 		for i, p := range t.parts {
+			if p == nil {
+				continue
+			}
 			last, seen := r.lastFlush[p]
 			if !seen {
 				last = now
@@ -341,6 +423,9 @@ func (r *topicRegistry) flushDue() {
 func (r *topicRegistry) applyRetention() {
 	for _, t := range r.all() {
 		for i, p := range t.parts {
+			if p == nil {
+				continue
+			}
 			n, err := p.ApplyRetention()
 			if err != nil {
 				r.b.logger.Error("retention", "topic", t.name, "partition", i, "err", err)
@@ -354,7 +439,9 @@ func (r *topicRegistry) applyRetention() {
 func (r *topicRegistry) expireProducers() {
 	for _, t := range r.all() {
 		for _, p := range t.parts {
-			p.ExpireProducers()
+			if p != nil {
+				p.ExpireProducers()
+			}
 		}
 	}
 }
