@@ -214,7 +214,9 @@ func TestCLIClusterInfoAndCompletion(t *testing.T) {
 // clean stderr line with exit 1, or exit 2 and a usage hint for a bad
 // command line.
 func TestCLIErrorsAgainstSluice(t *testing.T) {
-	b := startBroker(t, "std", t.TempDir())
+	// Without auto-creation, so that producing to a missing topic fails
+	// (cli_produce_test.go covers the default, which creates it).
+	b := startBroker(t, "std", t.TempDir(), "auto.create.topics.enable=false")
 	createTopic(t, b.Addr(), "cli-err", 1, nil)
 	for _, tc := range []struct {
 		args []string

@@ -7,7 +7,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -62,18 +61,15 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	case "completion":
 		return runCompletion(args[1:], stdout, stderr)
 	case "produce", "consume":
-		// Ctrl-C and SIGTERM end these commands cleanly (the records read
-		// are still produced; consumed offsets are committed). A second
-		// signal kills the process as usual.
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		ctx, stop := interruptible()
 		defer stop()
-		go func() {
-			<-ctx.Done()
-			stop()
-		}()
 		if args[0] == "produce" {
 			return runProduce(ctx, args[1:], os.Stdin, stdout, stderr)
 		}
+		// A reader that goes away (consume | head) must surface as EPIPE
+		// on the next write, so that consume commits what was written and
+		// stops; by default Go dies of SIGPIPE on a write to stdout.
+		signal.Ignore(syscall.SIGPIPE)
 		return runConsume(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -168,8 +168,8 @@ func printClusterInfo(w io.Writer, info clusterInfo) error {
 	}
 	fmt.Fprintf(tw, "Cluster ID:\t%s\n", id)
 	fmt.Fprintf(tw, "Controller:\t%s\n", controller)
-	fmt.Fprintf(tw, "Topics:\t%d (%d partitions)\n", info.TopicCount, info.PartitionCount)
-	fmt.Fprintf(tw, "Internal topics:\t%d (%d partitions)\n", info.InternalTopicCount, info.InternalPartitionCount)
+	fmt.Fprintf(tw, "Topics:\t%d (%s)\n", info.TopicCount, plural(int64(info.PartitionCount), "partition"))
+	fmt.Fprintf(tw, "Internal topics:\t%d (%s)\n", info.InternalTopicCount, plural(int64(info.InternalPartitionCount), "partition"))
 	fmt.Fprintf(tw, "Brokers:\t%d\n", len(info.Brokers))
 	if err := tw.Flush(); err != nil {
 		return err

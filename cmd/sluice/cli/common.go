@@ -37,6 +37,12 @@ const (
 // is left to set.
 var errReported = errors.New("already reported")
 
+// exitStatus ends a command with a given exit code once it has itself told
+// the user what happened (an interrupted produce exits 130 after its counts).
+type exitStatus struct{ code int }
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
 // usageError is a bad command line: Run answers it with exit code 2 and the
 // command's usage text rather than with a runtime error.
 type usageError struct{ msg string }
@@ -222,9 +228,12 @@ func runStreaming(ctx context.Context, cf *commonFlags, usage string, stderr io.
 // report maps an error to its exit code, printing it on one line.
 func report(stderr io.Writer, usage string, timeout time.Duration, err error) int {
 	var ue *usageError
+	var es exitStatus
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &es):
+		return es.code
 	case errors.Is(err, errReported):
 		return exitError
 	case errors.As(err, &ue):

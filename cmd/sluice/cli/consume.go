@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -25,7 +26,9 @@ Without --group, the partitions are read directly (all of them, or the one
 --partition names) and nothing is committed. With --group G the command
 joins consumer group G, reads the partitions the group assigns it, starts
 where G committed (--from applies only where G has no committed offset) and
-commits the offsets of the records it printed when it stops.
+commits the offsets of the records written to the output (every few seconds
+and when it stops), so "consume --group G | head -3" leaves the rest for the
+next run; a closed output (EPIPE) stops the command with code 0.
 
 flags:
   --group G                consume as a member of group G, committing offsets
@@ -177,7 +180,7 @@ func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	o.out = newRecordWriter(bw, rf, cf.json)
 	return runStreaming(ctx, cf, consumeUsage, stderr, nil, func(ctx context.Context, c *client) error {
 		err := consume(ctx, c, cf.timeout, o, bw)
-		if ferr := bw.Flush(); ferr != nil && err == nil {
+		if ferr := bw.Flush(); ferr != nil && err == nil && !errors.Is(ferr, syscall.EPIPE) {
 			err = fmt.Errorf("writing output: %w", ferr)
 		}
 		return err
@@ -317,6 +320,11 @@ func consume(ctx context.Context, c *client, timeout time.Duration, o consumeOpt
 			kgo.ConsumerGroup(o.group),
 			kgo.ConsumeTopics(o.topics...),
 			kgo.ConsumeResetOffset(o.from.resetOffset()),
+			// Only records written to the output are marked, and only
+			// marked offsets are committed (periodically and at the end):
+			// "consume --group G | head -3" must not commit what head
+			// never saw.
+			kgo.AutoCommitMarks(),
 			// Rebalances wait until the records of a poll are printed,
 			// so a commit on revocation covers exactly what was printed.
 			kgo.BlockRebalanceOnPoll(),
@@ -324,7 +332,7 @@ func consume(ctx context.Context, c *client, timeout time.Duration, o consumeOpt
 			kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 				// Replacing the default callback drops its commit; keep it
 				// so the next owner starts after what was printed.
-				_ = cl.CommitUncommittedOffsets(ctx)
+				_ = cl.CommitMarkedOffsets(ctx)
 				tr.assign(m, false)
 			}),
 			kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { tr.assign(m, false) }),
@@ -337,11 +345,15 @@ func consume(ctx context.Context, c *client, timeout time.Duration, o consumeOpt
 	defer cl.CloseAllowingRebalance()
 
 	err = pollLoop(ctx, cl, o, tr, out)
+	if errors.Is(err, syscall.EPIPE) {
+		// The reader went away (consume | head): a normal way to stop.
+		err = nil
+	}
 	if o.group != "" {
 		// Commit even after an error: what was printed stays consumed.
 		cctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		if cerr := cl.CommitUncommittedOffsets(cctx); cerr != nil && err == nil {
+		if cerr := cl.CommitMarkedOffsets(cctx); cerr != nil && err == nil {
 			err = fmt.Errorf("committing offsets of group %q: %w", o.group, cerr)
 		}
 	}
@@ -369,8 +381,17 @@ func pollLoop(ctx context.Context, cl *kgo.Client, o consumeOpts, tr *endTracker
 
 		var werr error
 		fetches.EachRecord(func(r *kgo.Record) {
-			if werr == nil {
-				werr = o.out.write(r)
+			if werr != nil {
+				return
+			}
+			werr = o.out.write(r)
+			if werr == nil && o.group != "" {
+				// A record counts as written once its bytes have left
+				// for the output, so each is flushed before it is marked
+				// for commit.
+				if werr = out.Flush(); werr == nil {
+					cl.MarkCommitRecords(r)
+				}
 			}
 			tr.advance(topicPart{r.Topic, r.Partition}, r.Offset+1)
 			printed++

@@ -253,7 +253,7 @@ func resetOffsets(ctx context.Context, c *client, group string, topics *topicSpe
 	if len(errs) > 0 {
 		msg := errs[0]
 		if len(errs) > 1 {
-			msg += fmt.Sprintf(" (and %d more partitions)", len(errs)-1)
+			msg += " (and " + plural(int64(len(errs)-1), "more partition") + ")"
 		}
 		return res, errors.New(msg + "; nothing was changed")
 	}

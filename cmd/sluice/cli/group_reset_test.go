@@ -107,7 +107,7 @@ func TestResetOffsets(t *testing.T) {
 	// when one is missing.
 	commitOffsetsOnly(t, brokers, "partial", map[int32]int64{0: 5})
 	checkRuntimeFailure(t, runCLI("group", "reset-offsets", "partial", "--topic", "orders", "--shift-by", "1", "--execute", "--brokers", brokers),
-		"cannot shift orders/1: the group has no committed offset there (and 1 more partitions); nothing was changed")
+		"cannot shift orders/1: the group has no committed offset there (and 1 more partition); nothing was changed")
 	wantCommitted(t, brokers, "partial", map[int32]int64{0: 5})
 
 	// A group that does not exist yet is created by --execute, as Kafka does.

@@ -1,17 +1,12 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -23,10 +18,16 @@ Produces one record per input line (without its newline) to TOPIC, reading
 FILE, or standard input when there is no --file. Records are sent in
 batches as the input is read, without waiting for one to be acknowledged
 before the next. At the end the number of records produced is printed on
-stderr; if any failed, the exit code is 1 and that line says how many and
-why the first did. Ctrl-C (or SIGTERM) stops reading: the lines read so far
-are still produced. When stderr is a terminal, a progress line is updated
-once a second.
+stderr; if any was not acknowledged, the exit code is 1 and that line says
+how many and why the first failed. A TOPIC that does not exist is created
+if the broker allows it (auto.create.topics.enable); otherwise the error
+says how to create it.
+
+The first Ctrl-C (or SIGTERM) stops reading input and waits up to --timeout
+for the records read so far; the counts of delivered and failed records are
+printed and the exit code is 130 (143 for SIGTERM). A second Ctrl-C stops
+waiting. When stderr is a terminal, a progress line is updated once a
+second.
 
 flags:
   --file FILE              read the records from FILE ("-" for standard input)
@@ -40,14 +41,19 @@ flags:
   --compression CODEC      none (default), gzip, snappy, lz4 or zstd
   --brokers HOST:PORT,...  brokers to bootstrap from
                            (default: $SLUICE_BROKERS, else 127.0.0.1:9092)
-  --timeout DURATION       time limit for connecting, and for each record to be
-                           acknowledged (default 10s)
+  --timeout DURATION       time limit for connecting, for each record to be
+                           acknowledged, for room in a full send buffer and
+                           for the final flush (default 10s)
   --json                   print the final counts as a JSON document on stdout
 `
 
 // progressInterval is how often the progress line may change; a variable
 // so tests need not wait seconds.
 var progressInterval = time.Second
+
+// produceMaxBuffered is how many records the client may hold unacknowledged;
+// reading input pauses beyond it. A variable so tests can fill it quickly.
+var produceMaxBuffered int64 = 10000
 
 // headerFlag collects repeatable KEY=VALUE record headers. Kafka headers
 // are an ordered list in which keys may repeat, so unlike kvFlag nothing
@@ -153,23 +159,26 @@ func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		in = f
 	}
 
+	opts = append(opts, kgo.MaxBufferedRecords(int(produceMaxBuffered)))
+
 	return runStreaming(ctx, cf, produceUsage, stderr, opts, func(ctx context.Context, c *client) error {
 		sctx, cancel := context.WithTimeout(ctx, cf.timeout)
-		parts, err := lookupTopics(sctx, c, []string{topic})
+		n, err := produceTarget(sctx, c, topic)
 		cancel()
 		if err != nil {
 			return err
 		}
-		if n := len(parts[topic]); *partition >= n {
+		if *partition >= n {
 			return fmt.Errorf("topic %q has no partition %d (it has %d)", topic, *partition, n)
 		}
 		p := &producer{
-			cl:        c.kgo,
-			topic:     topic,
-			sep:       []byte(*sep),
-			headers:   headers,
-			partition: int32(*partition),
-			timeout:   delivery,
+			cl:          c.kgo,
+			topic:       topic,
+			sep:         []byte(*sep),
+			headers:     headers,
+			partition:   int32(*partition),
+			timeout:     delivery,
+			maxBuffered: produceMaxBuffered,
 		}
 		res, err := p.run(ctx, in, stderr)
 		if cf.json {
@@ -179,155 +188,4 @@ func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		}
 		return err
 	})
-}
-
-// producer feeds input lines to the client and counts the outcomes, which
-// arrive on the client's goroutines.
-type producer struct {
-	cl        *kgo.Client
-	topic     string
-	sep       []byte
-	headers   []kgo.RecordHeader
-	partition int32         // -1: the client's partitioner decides
-	timeout   time.Duration // the record delivery timeout
-
-	sent, ok, failed atomic.Int64
-	errOnce          sync.Once
-	firstErr         error
-}
-
-func (p *producer) record(line []byte) *kgo.Record {
-	r := &kgo.Record{Topic: p.topic, Value: line, Headers: p.headers}
-	if p.partition >= 0 {
-		r.Partition = p.partition
-	}
-	if len(p.sep) > 0 {
-		if k, v, found := bytes.Cut(line, p.sep); found {
-			r.Key, r.Value = k[:len(k):len(k)], v
-		}
-	}
-	return r
-}
-
-func (p *producer) promise(_ *kgo.Record, err error) {
-	if err == nil {
-		p.ok.Add(1)
-		return
-	}
-	// firstErr is set before the count moves, so whoever sees a failure
-	// counted also sees an error to report.
-	p.errOnce.Do(func() { p.firstErr = err })
-	p.failed.Add(1)
-}
-
-// run produces every line of in until the input ends or ctx is cancelled,
-// waits for the outcome of every record sent, and reports on stderr.
-func (p *producer) run(ctx context.Context, in io.Reader, stderr io.Writer) (produceResult, error) {
-	lines, readErr, stop := readLines(in)
-	defer stop()
-
-	var tick <-chan time.Time
-	showProgress := isTerminal(stderr)
-	if showProgress {
-		t := time.NewTicker(progressInterval)
-		defer t.Stop()
-		tick = t.C
-	}
-	interrupted := false
-read:
-	for {
-		select {
-		case <-ctx.Done():
-			interrupted = true
-			break read
-		case line, more := <-lines:
-			if !more {
-				break read
-			}
-			p.sent.Add(1)
-			// Not ctx: records already read must still go out after
-			// Ctrl-C; RecordDeliveryTimeout bounds them instead.
-			p.cl.Produce(context.Background(), p.record(line), p.promise)
-		case <-tick:
-			fmt.Fprintf(stderr, "\r%d records read, %d acknowledged, %d failed\x1b[K", p.sent.Load(), p.ok.Load(), p.failed.Load())
-		}
-	}
-	// Flush returns once every record has succeeded or failed. The
-	// delivery timeout normally keeps that short, but the client re-sends
-	// a batch the broker answered without that partition regardless of it,
-	// so a bound of our own keeps a misbehaving broker from holding the
-	// command forever.
-	fctx, cancel := context.WithTimeout(context.Background(), 2*p.timeout)
-	_ = p.cl.Flush(fctx)
-	cancel()
-	if showProgress {
-		fmt.Fprint(stderr, "\r\x1b[K")
-	}
-
-	res := produceResult{Topic: p.topic, Produced: p.ok.Load(), Failed: p.failed.Load(), Interrupted: interrupted}
-	var errs []string
-	if res.Failed > 0 {
-		msg := p.firstErr.Error()
-		res.FirstError = &msg
-		errs = append(errs, fmt.Sprintf("%d failed, the first with: %s", res.Failed, msg))
-	}
-	if pending := p.sent.Load() - res.Produced - res.Failed; pending > 0 {
-		msg := fmt.Sprintf("%d not acknowledged within %s", pending, 2*p.timeout)
-		if res.FirstError == nil {
-			res.FirstError = &msg
-		}
-		res.Failed += pending
-		errs = append(errs, msg)
-	}
-	if !interrupted {
-		if err := readErr(); err != nil {
-			errs = append(errs, fmt.Sprintf("reading input: %v", err))
-		}
-	}
-	if len(errs) > 0 {
-		return res, fmt.Errorf("produced %d of %d records to %q; %s", res.Produced, p.sent.Load(), p.topic, strings.Join(errs, "; "))
-	}
-	note := ""
-	if interrupted {
-		note = " (interrupted: the rest of the input was not read)"
-	}
-	fmt.Fprintf(stderr, "produced %d records to %q%s\n", res.Produced, p.topic, note)
-	return res, nil
-}
-
-// readLines reads in on its own goroutine, so that the producer can notice
-// Ctrl-C even while a read from a terminal blocks. Each line is a fresh
-// slice (the client keeps it until the record is acknowledged). readErr is
-// valid once lines is closed; stop releases the goroutine if the caller
-// quits early (a read already blocked stays blocked until the process
-// exits, which is harmless).
-func readLines(in io.Reader) (lines <-chan []byte, readErr func() error, stop func()) {
-	ch := make(chan []byte, 256)
-	done := make(chan struct{})
-	var err error
-	go func() {
-		defer close(ch)
-		br := bufio.NewReaderSize(in, 64<<10)
-		for {
-			line, rerr := br.ReadBytes('\n')
-			if n := len(line); n > 0 {
-				if line[n-1] == '\n' {
-					line = line[:n-1]
-				}
-				select {
-				case ch <- line:
-				case <-done:
-					return
-				}
-			}
-			if rerr != nil {
-				if !errors.Is(rerr, io.EOF) {
-					err = rerr
-				}
-				return
-			}
-		}
-	}()
-	var once sync.Once
-	return ch, func() error { return err }, func() { once.Do(func() { close(done) }) }
 }

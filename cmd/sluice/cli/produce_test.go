@@ -170,7 +170,7 @@ func TestProduceFileCodecsAndAcks(t *testing.T) {
 	}
 	// "-" reads standard input, like no --file at all.
 	r := produceLines(t, brokers, "x\n", "--file", "-")
-	if r.code != 0 || r.stderr != "produced 1 records to \"orders\"\n" {
+	if r.code != 0 || r.stderr != "produced 1 record to \"orders\"\n" {
 		t.Errorf("--file -: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
@@ -201,8 +201,8 @@ func TestProduceRecordFailures(t *testing.T) {
 }
 
 // A broker that answers Produce without the partition makes the client
-// re-send forever; the command still ends, after twice the delivery
-// timeout (--timeout, but at least the client's minimum of 1s).
+// re-send forever; the command still ends, after the delivery timeout
+// (--timeout, but at least the client's minimum of 1s).
 func TestProduceUnansweredRecordsEnd(t *testing.T) {
 	c, brokers := testCluster(t)
 	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
@@ -215,7 +215,7 @@ func TestProduceUnansweredRecordsEnd(t *testing.T) {
 		t.Errorf("took %s", d)
 	}
 	if r.code != exitError || strings.Count(r.stderr, "\n") != 1 ||
-		!strings.Contains(r.stderr, `sluice: produced 0 of 2 records to "orders"; 2 not acknowledged within 2s`) {
+		!strings.Contains(r.stderr, `sluice: produced 0 of 2 records to "orders"; 2 not acknowledged within 1s`) {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
 	var res struct {
@@ -262,7 +262,8 @@ func TestProduceErrors(t *testing.T) {
 }
 
 // Cancelling the context (what Ctrl-C does) stops reading; what was read
-// is still produced, and the command succeeds.
+// is still produced, the counts are printed and the exit code says the
+// command was interrupted.
 func TestProduceInterrupted(t *testing.T) {
 	_, brokers := testCluster(t)
 	pr, pw := io.Pipe()
@@ -285,7 +286,7 @@ func TestProduceInterrupted(t *testing.T) {
 	cancel() // the input stays open: only the cancellation can end the command
 	select {
 	case r := <-done:
-		if r.code != 0 || r.stderr != "produced 2 records to \"orders\" (interrupted: the rest of the input was not read)\n" {
+		if r.code != 130 || r.stderr != "interrupted: produced 2 of 2 records to \"orders\"; 0 failed; the rest of the input was not read\n" {
 			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 		}
 	case <-time.After(10 * time.Second):
