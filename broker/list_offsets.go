@@ -38,7 +38,7 @@ func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) *kmsg.ListOffse
 					sp.ErrorCode = code
 					break
 				}
-				listOffset(p, rp.Timestamp, req.IsolationLevel, &sp)
+				b.listOffset(p, rp.Timestamp, req.IsolationLevel, &sp)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -47,7 +47,7 @@ func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) *kmsg.ListOffse
 	return resp
 }
 
-func listOffset(p *replica.Partition, ts int64, isolation int8, sp *kmsg.ListOffsetsResponseTopicPartition) {
+func (b *Broker) listOffset(p *replica.Partition, ts int64, isolation int8, sp *kmsg.ListOffsetsResponseTopicPartition) {
 	sp.LeaderEpoch = p.LeaderEpoch()
 	switch ts {
 	case latestTimestamp:
@@ -66,10 +66,8 @@ func listOffset(p *replica.Partition, ts int64, isolation int8, sp *kmsg.ListOff
 		if off < 0 || off >= p.HighWatermark() {
 			return
 		}
-		if batch, h, err := readBatchAt(p, off); err == nil {
-			if roff, rts, found := recordAtOrAfter(batch, h, mts); found {
-				off, mts = roff, rts
-			}
+		if roff, rts, found := b.recordAtOrAfter(p, off, mts); found {
+			off, mts = roff, rts
 		}
 		sp.Offset, sp.Timestamp = off, mts
 	default:
@@ -82,10 +80,8 @@ func listOffset(p *replica.Partition, ts int64, isolation int8, sp *kmsg.ListOff
 			return
 		}
 		// The index finds the batch; the answer is the record inside it.
-		if batch, h, err := readBatchAt(p, off); err == nil {
-			if roff, rts, found := recordAtOrAfter(batch, h, ts); found {
-				off, fts = max(roff, p.LogStartOffset()), rts
-			}
+		if roff, rts, found := b.recordAtOrAfter(p, off, ts); found {
+			off, fts = max(roff, p.LogStartOffset()), rts
 		}
 		if off < p.HighWatermark() {
 			sp.Offset, sp.Timestamp = off, fts

@@ -55,7 +55,8 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 				if req.Version >= 8 {
 					sp.ErrorMessage = errorMessage(err)
 				}
-				if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.CorruptMessage.Code {
+				switch sp.ErrorCode {
+				case kerr.UnknownServerError.Code, kerr.CorruptMessage.Code, kerr.InvalidRecord.Code, kerr.MessageTooLarge.Code:
 					b.logger.Warn("produce failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
 				}
 			}
@@ -93,6 +94,12 @@ func (b *Broker) appendPartition(t *topic, sp *kmsg.ProduceResponseTopicPartitio
 			return fmt.Errorf("%w: transactional batches are not supported yet", kerr.TransactionalIDAuthorizationFailed)
 		}
 		off += h.Size()
+	}
+	// Kafka decompresses every compressed batch at produce; storing one
+	// unread would let garbage, or a header claiming 2^31 records, break
+	// every consumer later. Streaming keeps this cheap in memory.
+	if err := segment.ValidateCompressedBatches(records, b.maxDecompressedBytes()); err != nil {
+		return fmt.Errorf("topic %s partition %d: %w", t.name, sp.Partition, err)
 	}
 	res, err := t.partition(sp.Partition).Append(records)
 	if err != nil {
