@@ -12,7 +12,7 @@ import (
 // maxDecompressedBytes is max.decompressed.message.bytes: the most bytes
 // the records of one compressed batch may inflate to, at produce and when
 // a timestamp lookup reads inside a batch.
-func (b *Broker) maxDecompressedBytes() int64 { return segment.DefaultMaxDecompressedBytes }
+func (b *Broker) maxDecompressedBytes() int64 { return int64(b.cfg.MaxDecompressedMessageBytes) }
 
 // recordAtOrAfter returns the offset and timestamp of the first record at
 // or after timestamp ts in the batch that holds offset. Kafka answers

@@ -5,12 +5,16 @@ import (
 	"encoding/binary"
 	"math"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/config"
+	"github.com/sluice-io/sluice/segment"
 )
 
 // rawBatch wraps a records section (compressed with the codec bits in
@@ -131,5 +135,23 @@ func TestListOffsetsByTimestampStreamsABomb(t *testing.T) {
 	t.Logf("ListOffsets by timestamp over 1 GiB of zeros allocated %d KiB", alloc>>10)
 	if alloc > 64<<20 {
 		t.Fatalf("ListOffsets by timestamp allocated %d MiB for one batch", alloc>>20)
+	}
+}
+
+// max.decompressed.message.bytes bounds what one batch may inflate to; the
+// refusal names the setting.
+func TestMaxDecompressedMessageBytes(t *testing.T) {
+	if d := config.Defaults().MaxDecompressedMessageBytes; int64(d) != segment.DefaultMaxDecompressedBytes {
+		t.Fatalf("config default %d, segment default %d", d, segment.DefaultMaxDecompressedBytes)
+	}
+	tb := startTestBroker(t, "max.decompressed.message.bytes=100000")
+	tb.createTopic(t, "cap", 1, nil)
+	now := time.Now().UnixMilli()
+	resp := produceRaw(t, tb, "cap", rawBatch(1, gzipped(t, 200000), 1, now))
+	if resp.ErrorCode != kerr.MessageTooLarge.Code || resp.ErrorMessage == nil || !strings.Contains(*resp.ErrorMessage, "max.decompressed.message.bytes") {
+		t.Fatalf("over the cap: error %d %v", resp.ErrorCode, resp.ErrorMessage)
+	}
+	if resp := produceRaw(t, tb, "cap", rawBatch(1, gzipped(t, 50000), 1, now)); resp.ErrorCode != 0 {
+		t.Fatalf("under the cap: error %d %v", resp.ErrorCode, resp.ErrorMessage)
 	}
 }

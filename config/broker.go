@@ -51,7 +51,8 @@ type Broker struct {
 	MaxCompactionLagMs              int64
 
 	MessageMaxBytes                 int32
-	LogAppendTime                   bool // log.message.timestamp.type=LogAppendTime
+	MaxDecompressedMessageBytes     int32 // max.decompressed.message.bytes
+	LogAppendTime                   bool  // log.message.timestamp.type=LogAppendTime
 	MessageTimestampDifferenceMaxMs int64
 	CompressionType                 string
 	ProducerIDExpirationMs          int64
@@ -357,6 +358,7 @@ func (b *Broker) build() error {
 	b.MaxCompactionLagMs = b.int("log.cleaner.max.compaction.lag.ms")
 
 	b.MessageMaxBytes = int32(b.int("message.max.bytes"))
+	b.MaxDecompressedMessageBytes = int32(b.int("max.decompressed.message.bytes"))
 	b.LogAppendTime = strings.TrimSpace(b.Raw["log.message.timestamp.type"]) == "LogAppendTime"
 	b.MessageTimestampDifferenceMaxMs = b.int("log.message.timestamp.difference.max.ms")
 	b.CompressionType = strings.TrimSpace(b.Raw["compression.type"])

@@ -88,6 +88,8 @@ var brokerSettings = []Setting{
 	// Messages.
 	{Name: "message.max.bytes", Type: TypeInt, Default: "1048588", Min: atLeast(0),
 		Doc: "Largest record batch the broker accepts, in bytes after compression."},
+	{Name: "max.decompressed.message.bytes", Type: TypeInt, Default: "134217728", Min: atLeast(1),
+		Doc: "Most bytes the records of one compressed batch may inflate to; a bigger batch is refused with MESSAGE_TOO_LARGE. Validation and timestamp lookups stream, so this bounds work, not memory."},
 	{Name: "log.message.timestamp.type", Type: TypeEnum, Default: "CreateTime", Enum: []string{"CreateTime", "LogAppendTime"},
 		Doc: "Which timestamp records carry: the producer's (CreateTime) or the broker's clock at append (LogAppendTime)."},
 	{Name: "log.message.timestamp.difference.max.ms", Type: TypeDurationMs, Default: maxLong, Min: atLeast(0),
