@@ -5,6 +5,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/sluice-io/sluice/perf/internal/pace"
 )
 
 // clock is the time source of pacing, so that tests can run a schedule
@@ -19,19 +21,11 @@ type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
+// SleepUntil is precise to a fraction of a millisecond: a light schedule
+// sleeps before almost every record, and Go's timers alone would add up to
+// a millisecond of the client's own to each latency (see package pace).
 func (realClock) SleepUntil(ctx context.Context, t time.Time) error {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return pace.Until(ctx, t)
 }
 
 // slot is one record of a paced schedule.

@@ -17,6 +17,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sluice-io/sluice/perf/internal/pace"
 )
 
 // jsFlags are the JetStream driver's settings. Names match `sluice perf`,
@@ -313,7 +315,9 @@ func jsE2E(ctx context.Context, js jetstream.JetStream, f jsFlags) (*clientResul
 			}
 			t.ch <- sentMsg{f: fut, sent: now}
 		}
-		time.Sleep(time.Until(start.Add(time.Duration(sent) * interval)))
+		// As precise as sluice perf's pacer, so the two clients' e2e
+		// latencies compare.
+		_ = pace.Until(context.Background(), start.Add(time.Duration(sent)*interval))
 	}
 	t.close()
 	wait := time.Now().Add(10 * time.Second)

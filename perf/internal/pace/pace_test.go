@@ -1,0 +1,48 @@
+package pace
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestUntilNeverReturnsEarly(t *testing.T) {
+	for _, d := range []time.Duration{-time.Millisecond, 0, 50 * time.Microsecond, 300 * time.Microsecond, 3 * time.Millisecond} {
+		at := time.Now().Add(d)
+		if err := Until(context.Background(), at); err != nil {
+			t.Fatalf("Until(+%v): %v", d, err)
+		}
+		if now := time.Now(); now.Before(at) {
+			t.Errorf("Until(+%v) returned %v early", d, at.Sub(now))
+		}
+	}
+}
+
+func TestUntilEndsWithTheContext(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	begun := time.Now()
+	if err := Until(ctx, begun.Add(time.Hour)); err != context.DeadlineExceeded {
+		t.Fatalf("err %v, want the context's", err)
+	}
+	if took := time.Since(begun); took > time.Second {
+		t.Errorf("cancelled wait took %v", took)
+	}
+}
+
+// A guard against a return to Go's millisecond-grained timers, which are
+// typically 0.5 to 0.8 ms late on this kind of wait: the bound is generous
+// for a loaded machine but below that.
+func TestUntilIsPreciseForShortWaits(t *testing.T) {
+	var late []time.Duration
+	for range 50 {
+		at := time.Now().Add(300 * time.Microsecond)
+		_ = Until(context.Background(), at)
+		late = append(late, time.Since(at))
+	}
+	slices.Sort(late)
+	if med := late[len(late)/2]; med > 400*time.Microsecond {
+		t.Errorf("median lateness %v over 50 waits of 300µs", med)
+	}
+}
