@@ -54,10 +54,12 @@ func (g *Group) Snapshot() Snapshot {
 func Restore(id string, cfg Config, s Snapshot, now time.Time) *Group {
 	g := New(id, cfg)
 	g.generation = s.Generation
+	// An empty group keeps its protocol type too: ListGroups reports an
+	// emptied consumer group as "consumer", before a restart and after.
+	g.protocolType, g.protocol = s.ProtocolType, s.Protocol
 	if len(s.Members) == 0 {
 		return g
 	}
-	g.protocolType, g.protocol = s.ProtocolType, s.Protocol
 	for _, sm := range s.Members {
 		g.seq++
 		m := &member{

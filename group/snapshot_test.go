@@ -107,6 +107,13 @@ func TestSnapshotRestore(t *testing.T) {
 	if empty.State() != Empty || empty.Generation() != 7 || !empty.IsEmpty() {
 		t.Fatalf("empty restore: %v %d", empty.State(), empty.Generation())
 	}
+	// A group whose members all left keeps its protocol type across a
+	// restart (group list showed "-" instead of "consumer").
+	emptied := Restore("e", testConfig(), r.Snapshot(), h.now)
+	if emptied.State() != Empty || emptied.ProtocolType() != "consumer" || !reflect.DeepEqual(emptied.Snapshot(), r.Snapshot()) {
+		t.Fatalf("emptied group restored as %v with protocol type %q; snapshot %+v, want %+v",
+			emptied.State(), emptied.ProtocolType(), emptied.Snapshot(), r.Snapshot())
+	}
 }
 
 func TestValidateCommit(t *testing.T) {
