@@ -76,8 +76,11 @@ func svgPlot(r *report) []byte {
 		y += groupGap - 14
 	}
 	for _, wl := range r.Workloads {
-		if wl.Mode == modeE2E {
+		switch wl.Mode {
+		case modeE2E:
 			y = cdfChart(&body, r.Summaries[wl.Name], wl.Name, y+30)
+		case modeRTT:
+			y = rttChart(&body, r.Summaries[wl.Name], wl.Name, y+30)
 		}
 	}
 	var out bytes.Buffer
@@ -158,6 +161,42 @@ func cdfChart(b *bytes.Buffer, sums []summary, name string, y0 int) int {
 		w(`<text x="%d" y="%d" font-size="11">%s</text>`+"\n", left+width+26, ly, esc(s.Lane))
 	}
 	return top + height + 30
+}
+
+// rttChart draws, per request kind and lane, the p50 round trip as a bar
+// and the p99 as its paler extension, all on one linear scale, and returns
+// the y below it.
+func rttChart(b *bytes.Buffer, sums []summary, name string, y0 int) int {
+	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	w(`<text x="10" y="%d" font-size="14" font-weight="bold">%s</text>`+"\n", y0, esc(name+": round trip with one request in flight, p50 (bar) and p99 (pale), ms"))
+	top := 0.0
+	for _, s := range sums {
+		for _, row := range s.RTT {
+			top = max(top, row.P99)
+		}
+	}
+	y := y0 + 6
+	for _, kind := range rttKinds {
+		y += 14
+		w(`<text x="10" y="%d" font-size="12" font-weight="bold">%s</text>`+"\n", y, esc(kind))
+		y += 4
+		for _, s := range sums {
+			w(`<text x="%d" y="%d" font-size="11" text-anchor="end">%s</text>`+"\n", labelWidth-6, y+barHeight-3, esc(s.Lane))
+			row, ok := s.RTT[kind]
+			if !ok || top <= 0 {
+				w(`<text x="%d" y="%d" font-size="11" fill="#c00">error</text>`+"\n", labelWidth, y+barHeight-3)
+				y += barHeight + barGap
+				continue
+			}
+			p50 := max(1, int(math.Round(row.P50/top*barWidth)))
+			p99 := max(p50, int(math.Round(row.P99/top*barWidth)))
+			w(`<rect x="%d" y="%d" width="%d" height="%d" fill="%s" fill-opacity="0.35"/>`+"\n", labelWidth, y, p99, barHeight, laneColor(s.Lane))
+			w(`<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/>`+"\n", labelWidth, y, p50, barHeight, laneColor(s.Lane))
+			w(`<text x="%d" y="%d" font-size="11">%s / %s</text>`+"\n", labelWidth+p99+5, y+barHeight-3, fmtNum(row.P50, 3), fmtNum(row.P99, 3))
+			y += barHeight + barGap
+		}
+	}
+	return y + 20
 }
 
 func esc(s string) string {

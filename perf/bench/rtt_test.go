@@ -151,6 +151,23 @@ func TestRTTReport(t *testing.T) {
 	}
 }
 
+func TestRTTPlot(t *testing.T) {
+	svg := string(svgPlot(rttReport()))
+	// Bars for every kind and lane but sluice-std's OffsetCommit, which
+	// never got an answer; rtt has no throughput bars.
+	if n := strings.Count(svg, `fill-opacity="0.35"`); n != 4*3-1 {
+		t.Errorf("%d p99 bars, want 11", n)
+	}
+	for _, want := range []string{"rtt-sequential: round trip", ">OffsetCommit</text>", ">0.200 / 0.600</text>", ">error</text>"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("plot lacks %q", want)
+		}
+	}
+	if strings.Contains(svg, "MB/s (") && strings.Contains(svg, ">rtt-sequential</text>") {
+		t.Error("rtt drawn as throughput")
+	}
+}
+
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
 // verdicts maps "workload: target" to "verdict measured".
