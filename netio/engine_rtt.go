@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"slices"
 	"time"
 )
@@ -15,56 +17,109 @@ import (
 // waits for, measured through a whole engine (accept, receive, dispatch to
 // a processor, handle, send) on a loopback connection. A ring that wakes up
 // at once can still lose to Go's poller on the way to the processor
-// goroutine and back, so NewEngine("auto") compares the two engines this
-// way before choosing io_uring.
+// goroutine and back, so NewEngine("auto") compares engines this way before
+// choosing io_uring. The engines are measured in alternating batches, so a
+// burst of load from elsewhere on the machine falls on all of them rather
+// than on whichever ran last.
 
 const (
-	rttWarmup   = 5
-	rttRequests = 41 // sequential, timed; the median decides
-	rttTimeout  = 2 * time.Second
+	rttWarmup  = 20 // requests per engine before timing
+	rttBatch   = 10 // requests per engine in a row
+	rttBatches = 8  // timed batches per engine; the median of all decides
+	rttTimeout = 5 * time.Second
 )
 
-// engineRTT serves a loopback listener with e (which it closes) and returns
-// the median round trip of rttRequests sequential empty requests on one
-// connection.
-func engineRTT(e Engine) (time.Duration, error) {
-	defer e.Close()
+// rttProbe is a loopback client of one engine under test.
+type rttProbe struct {
+	e   Engine
+	nc  net.Conn
+	br  *bufio.Reader
+	lat []time.Duration
+}
+
+// engineRTTs serves a loopback listener with each engine (closing them all
+// at the end) and returns the median round trip of sequential empty
+// requests through each, in the order given.
+func engineRTTs(engines ...Engine) ([]time.Duration, error) {
+	probes := make([]*rttProbe, 0, len(engines))
+	defer func() {
+		for _, p := range probes {
+			if p.nc != nil {
+				p.nc.Close()
+			}
+		}
+		for _, e := range engines {
+			e.Close()
+		}
+	}()
+	for _, e := range engines {
+		p, err := startRTTProbe(e)
+		if err != nil {
+			return nil, err
+		}
+		probes = append(probes, p)
+	}
+	// Settle the heap first: a ring's buffers are megabytes, and a
+	// collection running during the measurement would be timed instead.
+	runtime.GC()
+	for _, p := range probes {
+		if err := p.run(rttWarmup, false); err != nil {
+			return nil, err
+		}
+	}
+	for range rttBatches {
+		for _, p := range probes {
+			if err := p.run(rttBatch, true); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out := make([]time.Duration, len(probes))
+	for i, p := range probes {
+		out[i] = median(p.lat)
+	}
+	return out, nil
+}
+
+func startRTTProbe(e Engine) (*rttProbe, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, fmt.Errorf("listening on loopback: %w", err)
+		return nil, fmt.Errorf("listening on loopback: %w", err)
 	}
 	go func() { _ = e.Serve(ln) }()
 	nc, err := net.DialTimeout("tcp", ln.Addr().String(), rttTimeout)
 	if err != nil {
-		return 0, fmt.Errorf("dialling the probe listener: %w", err)
+		return nil, fmt.Errorf("dialling the probe listener: %w", err)
 	}
-	defer nc.Close()
 	_ = nc.SetDeadline(time.Now().Add(rttTimeout))
-	br := bufio.NewReader(nc)
+	return &rttProbe{e: e, nc: nc, br: bufio.NewReader(nc)}, nil
+}
+
+// run sends n sequential requests, recording their round trips if timed.
+func (p *rttProbe) run(n int, timed bool) error {
 	req := AppendRequestHeader(make([]byte, 4, 32), 18, 0, 0, nil) // ApiVersions v0, empty body
 	binary.BigEndian.PutUint32(req, uint32(len(req)-4))
-	lat := make([]time.Duration, 0, rttRequests)
 	var resp [64]byte
-	for i := range rttWarmup + rttRequests {
+	for range n {
 		start := time.Now()
-		if _, err := nc.Write(req); err != nil {
-			return 0, err
+		if _, err := p.nc.Write(req); err != nil {
+			return err
 		}
-		if _, err := io.ReadFull(br, resp[:4]); err != nil {
-			return 0, err
+		if _, err := io.ReadFull(p.br, resp[:4]); err != nil {
+			return err
 		}
-		n := binary.BigEndian.Uint32(resp[:4])
-		if n > uint32(len(resp)) {
-			return 0, fmt.Errorf("probe response of %d bytes", n)
+		size := binary.BigEndian.Uint32(resp[:4])
+		if size > uint32(len(resp)) {
+			return errors.New("oversized probe response")
 		}
-		if _, err := io.ReadFull(br, resp[:n]); err != nil {
-			return 0, err
+		if _, err := io.ReadFull(p.br, resp[:size]); err != nil {
+			return err
 		}
-		if i >= rttWarmup {
-			lat = append(lat, time.Since(start))
+		if timed {
+			p.lat = append(p.lat, time.Since(start))
 		}
 	}
-	return median(lat), nil
+	return nil
 }
 
 // rttHandler answers every request with an empty body.

@@ -123,8 +123,8 @@ type uringEngine struct {
 	nextID atomic.Uint64 // connection and listener ids
 	st     counters
 	rings  []*uRing
-	// ringFlags are the io_uring setup flags of every ring (ringModes).
-	ringFlags uint32
+	// mode is how every ring is set up and waits (ringModes).
+	mode ringMode
 
 	mu     sync.Mutex
 	closed bool
@@ -146,7 +146,7 @@ func NewUringEngine(cfg Config, h Handler, logger *slog.Logger) (Engine, error) 
 	if w.Chosen == "" {
 		return nil, fmt.Errorf("no io_uring ring mode could be set up: %s", w)
 	}
-	e, err := newUringEngine(cfg, h, logger, modeFlags(w.Chosen))
+	e, err := newUringEngine(cfg, h, logger, modeNamed(w.Chosen))
 	if err != nil {
 		return nil, err
 	}
@@ -161,18 +161,23 @@ func NewUringEngine(cfg Config, h Handler, logger *slog.Logger) (Engine, error) 
 	return e, nil
 }
 
-// newUringEngine starts the rings, each set up with flags (a ringMode's).
-func newUringEngine(cfg Config, h Handler, logger *slog.Logger, flags uint32) (*uringEngine, error) {
+// newUringEngine starts the rings, each set up in mode m.
+func newUringEngine(cfg Config, h Handler, logger *slog.Logger, m ringMode) (*uringEngine, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &uringEngine{
-		cfg:       cfg.withDefaults(),
-		h:         h,
-		log:       logger.With("engine", "uring"),
-		ctx:       ctx,
-		cancel:    cancel,
-		ringFlags: flags,
+		cfg:    cfg.withDefaults(),
+		h:      h,
+		log:    logger.With("engine", "uring"),
+		ctx:    ctx,
+		cancel: cancel,
+		mode:   m,
 	}
 	n := max(runtime.GOMAXPROCS(0), 1)
+	if m.block {
+		// A ring blocked in io_uring_enter keeps its P; leave one for
+		// the processors (the self-test runs block modes only with 2+).
+		n = max(n-1, 1)
+	}
 	for i := range n {
 		r := newURing(e, i)
 		ready := make(chan error, 1)

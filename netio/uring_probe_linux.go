@@ -26,6 +26,7 @@ var uringOps = []struct {
 	{giouring.OpSplice, "SPLICE"},
 	{giouring.OpRead, "READ"},
 	{giouring.OpTimeout, "TIMEOUT"},
+	{giouring.OpPollAdd, "POLL_ADD"},
 	{giouring.OpAsyncCancel, "ASYNC_CANCEL"},
 }
 

@@ -37,6 +37,7 @@ const (
 	opSend
 	opSpliceIn  // file -> pipe
 	opSpliceOut // pipe -> socket
+	opWake      // multishot poll on the eventfd (blocking modes)
 )
 
 func userData(id, op uint64) uint64 { return id<<8 | op }
@@ -87,6 +88,8 @@ type uRing struct {
 	// poller (evf).
 	evfd int
 	evf  *os.File
+	// block: the ring waits inside io_uring_enter (ringMode.block).
+	block bool
 	// tick is read by the kernel while the timeout is pending; it lives
 	// as long as the ring.
 	tick syscall.Timespec
@@ -122,10 +125,11 @@ func newURing(e *uringEngine, idx int) *uRing {
 // wake-up self-test that picks them) on the locked thread (SINGLE_ISSUER
 // binds it to the creating task), together with its buffer ring and
 // eventfd.
-func (r *uRing) setup(flags uint32) error {
+func (r *uRing) setup(m ringMode) error {
+	r.block = m.block
 	r.ring = giouring.NewRing()
-	if err := r.ring.QueueInit(ringEntries, flags); err != nil {
-		return fmt.Errorf("io_uring_setup(flags %#x): %w", flags, err)
+	if err := r.ring.QueueInit(ringEntries, m.flags); err != nil {
+		return fmt.Errorf("io_uring_setup(flags %#x): %w", m.flags, err)
 	}
 	var err error
 	r.br, err = r.ring.SetupBufRing(recvBufs, recvBufGID, 0)
@@ -145,9 +149,14 @@ func (r *uRing) setup(flags uint32) error {
 	}
 	// A non-blocking descriptor, so os.NewFile registers it with the poller.
 	r.evf = os.NewFile(uintptr(r.evfd), "io_uring-eventfd")
-	if _, err = r.ring.RegisterEventFd(r.evfd); err != nil {
-		r.teardown()
-		return err
+	// A blocking ring is woken by a poll on the eventfd instead
+	// (armWakePoll); registered, every completion would also trigger that
+	// poll.
+	if !r.block {
+		if _, err = r.ring.RegisterEventFd(r.evfd); err != nil {
+			r.teardown()
+			return err
+		}
 	}
 	r.cqes = make([]*giouring.CompletionQueueEvent, 2*ringEntries)
 	tick := min(max(r.e.cfg.IdleTimeout/4, minTick), maxTick)
@@ -157,7 +166,9 @@ func (r *uRing) setup(flags uint32) error {
 
 func (r *uRing) teardown() {
 	if r.evf != nil {
-		_, _ = r.ring.UnregisterEventFd(r.evfd)
+		if !r.block {
+			_, _ = r.ring.UnregisterEventFd(r.evfd)
+		}
 		r.evf.Close()
 	}
 	_ = r.ring.FreeBufRing(recvBufGID)
@@ -173,13 +184,16 @@ func (r *uRing) run(ready chan<- error) {
 	runtime.LockOSThread()
 	// Not unlocked: the thread dies with the goroutine, which is what we
 	// want for a thread the kernel associated with a ring.
-	if err := r.setup(r.e.ringFlags); err != nil {
+	if err := r.setup(r.e.mode); err != nil {
 		ready <- err
 		return
 	}
 	ready <- nil
 	defer r.teardown()
 	r.armTick()
+	if r.block {
+		r.armWakePoll()
+	}
 	for {
 		r.drainInbox()
 		if r.tickDue {
@@ -192,6 +206,9 @@ func (r *uRing) run(ready chan<- error) {
 			if !r.exiting {
 				r.exiting = true
 				r.cancel(userData(0, opTick))
+				if r.block {
+					r.cancel(userData(0, opWake))
+				}
 			}
 			if r.pending == 0 {
 				// Anything posted now (nothing should be) is ignored.
@@ -360,6 +377,8 @@ func (r *uRing) complete(cqe *giouring.CompletionQueueEvent) {
 			r.armTick()
 			r.tickDue = true
 		}
+	case opWake:
+		r.completeWakePoll(more)
 	case opCancel:
 	case opAccept:
 		r.completeAccept(id, cqe.Res, more)

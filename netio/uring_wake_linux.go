@@ -4,7 +4,6 @@ package netio
 
 import (
 	"errors"
-	"os"
 	"time"
 	"unsafe"
 
@@ -59,6 +58,10 @@ func (r *uRing) wake() {
 // completion arriving after the check signals the eventfd too, whose
 // counter keeps the signal until it is read.
 func (r *uRing) wait() {
+	if r.block {
+		r.waitBlocking()
+		return
+	}
 	r.mu.Lock()
 	busy := len(r.inbox) > 0
 	r.sleeping = !busy
@@ -71,9 +74,7 @@ func (r *uRing) wait() {
 		return
 	}
 	var buf [8]byte
-	// A deadline is set only by the wake-up self-test, which bounds its
-	// wait with it.
-	if _, err := r.evf.Read(buf[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+	if _, err := r.evf.Read(buf[:]); err != nil {
 		r.e.log.Error("reading the ring's eventfd failed", "ring", r.idx, "err", err)
 		time.Sleep(time.Millisecond) // do not spin on a persistent error
 	}
@@ -93,5 +94,51 @@ func (r *uRing) enter() {
 	if err != nil && !errors.Is(err, unix.EINTR) && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.EAGAIN) {
 		r.e.log.Error("io_uring_enter failed", "ring", r.idx, "err", err)
 		time.Sleep(time.Millisecond) // do not spin on a persistent error
+	}
+}
+
+// waitBlocking is wait for rings in a blocking mode: it sleeps inside
+// io_uring_enter until a completion arrives, so the kernel wakes this
+// thread directly. Waiting through the poller instead costs a hand-off per
+// wake-up (netpoller thread, then the P to this locked thread), which on a
+// small VM is most of an idle request's round trip. The price is that the
+// P stays with this goroutine while it sleeps; the engine runs one ring
+// fewer than GOMAXPROCS so goroutines it made runnable find a free P. Posts
+// write the eventfd, on which a multishot poll (armWakePoll) completes.
+func (r *uRing) waitBlocking() {
+	r.mu.Lock()
+	busy := len(r.inbox) > 0
+	r.sleeping = !busy
+	r.mu.Unlock()
+	if busy {
+		r.enter()
+	} else {
+		n, err := r.ring.SubmitAndWait(1)
+		r.submissions.Add(int64(n))
+		if err != nil && !errors.Is(err, unix.EINTR) && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.ETIME) {
+			r.e.log.Error("io_uring_enter failed", "ring", r.idx, "err", err)
+			time.Sleep(time.Millisecond) // do not spin on a persistent error
+		}
+	}
+	r.mu.Lock()
+	r.sleeping = false
+	r.mu.Unlock()
+}
+
+// armWakePoll arms a multishot poll for input on the eventfd, so that a
+// post completes it and wakes a ring blocked in waitBlocking.
+func (r *uRing) armWakePoll() {
+	s := r.sqe()
+	s.PreparePollMultishot(r.evfd, unix.POLLIN)
+	s.UserData = userData(0, opWake)
+	r.pending++
+}
+
+// completeWakePoll resets the eventfd after a wake-up and re-arms the poll
+// if the kernel ended it.
+func (r *uRing) completeWakePoll(more bool) {
+	r.drainEventfd()
+	if !more && !r.exiting {
+		r.armWakePoll()
 	}
 }

@@ -21,20 +21,30 @@ type ModeWake struct {
 	Median time.Duration // median wake-up latency, 0 if the mode could not be set up
 	Misses int           // rounds that took longer than the deadline
 	Err    error         // why the mode could not be set up or tested
+	// RTT is the median round trip of one request in flight through a
+	// whole engine in this mode; measured only for modes that wake up as
+	// fast as Go's poller.
+	RTT time.Duration
+	// RTTStd is the std engine's, measured beside RTT.
+	RTTStd time.Duration
 }
 
 // WakeReport is what the io_uring wake-up self-test measured.
 type WakeReport struct {
 	Poller time.Duration // median wake-up of a goroutine parked in Go's poller (the std engine's path)
 	Modes  []ModeWake    // every mode tried, in order of preference
-	Chosen string        // the mode the rings use: the first that passed, else the fastest
+	// Chosen is the mode the rings use: of those that wake up as fast as
+	// the poller (median under 1 ms, no misses, within 250 µs of Poller),
+	// the one with the shortest round trip; if none does, the one that
+	// wakes up fastest.
+	Chosen string
 	// Median round trips of one request in flight through a whole engine,
 	// io_uring (in the chosen mode) and std; zero when not measured.
 	RTTUring, RTTStd time.Duration
 	RTTErr           error // why the round trips could not be measured
-	// Pass: the chosen mode wakes up as fast as Go's poller (median under
-	// 1 ms, no misses, within 250 µs of Poller) and the ring engine's round
-	// trip is as good as the std engine's; NewEngine("auto") then uses it.
+	// Pass: a mode wakes up as fast as the poller and the chosen one's
+	// round trip is as good as the std engine's; NewEngine("auto") then
+	// uses io_uring.
 	Pass bool
 }
 
@@ -57,15 +67,15 @@ func (w WakeReport) String() string {
 			s += fmt.Sprintf(", %s unavailable (%v)", m.Mode, m.Err)
 		case m.Misses > 0:
 			s += fmt.Sprintf(", %s %v (%d of %d rounds over %v)", m.Mode, m.Median.Round(time.Microsecond), m.Misses, wakeRounds, wakeDeadline)
+		case m.RTT > 0:
+			s += fmt.Sprintf(", %s %v (round trip %v, std %v)", m.Mode, m.Median.Round(time.Microsecond),
+				m.RTT.Round(time.Microsecond), m.RTTStd.Round(time.Microsecond))
 		default:
 			s += fmt.Sprintf(", %s %v", m.Mode, m.Median.Round(time.Microsecond))
 		}
 	}
-	switch {
-	case w.RTTErr != nil:
+	if w.RTTErr != nil {
 		s += fmt.Sprintf("; round trip not measured (%v)", w.RTTErr)
-	case w.RTTUring > 0:
-		s += fmt.Sprintf("; round trip uring %v, std %v", w.RTTUring.Round(time.Microsecond), w.RTTStd.Round(time.Microsecond))
 	}
 	verdict := "fail"
 	if w.Pass {
