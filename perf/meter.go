@@ -15,6 +15,7 @@ type meter struct {
 	measureStart time.Time
 	limit        int64     // measured records that end the run; 0: none
 	lat          *syncHist // nil when the mode measures no latency
+	requests     bool      // rtt: what is counted is requests, not records
 
 	records atomic.Int64
 	bytes   atomic.Int64
@@ -39,6 +40,7 @@ func newMeter(start time.Time, o *options, withLatency bool) *meter {
 		start:        start,
 		measureStart: start.Add(o.warmup),
 		limit:        o.records,
+		requests:     o.mode == modeRTT,
 		reached:      make(chan struct{}),
 	}
 	if withLatency {

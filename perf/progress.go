@@ -37,6 +37,7 @@ func startProgress(w io.Writer, m *meter) (stop func()) {
 					recsPerSec: float64(records-prevRecords) / dt,
 					mbPerSec:   float64(bytes-prevBytes) / 1e6 / dt,
 					p99:        -1,
+					requests:   m.requests,
 				}
 				if m.lat != nil && records > 0 {
 					st.p99 = m.lat.Percentile(99)
@@ -59,12 +60,16 @@ type status struct {
 	recsPerSec float64
 	mbPerSec   float64
 	p99        time.Duration // negative: no latency (consume mode, or none yet)
+	requests   bool          // rtt: requests/s, and no MB/s worth showing
 }
 
 func (s status) line() string {
 	head := fmt.Sprintf("%7.1fs", s.elapsed.Seconds())
 	if s.warming {
 		return head + "  warming up"
+	}
+	if s.requests {
+		return fmt.Sprintf("%s  %11.1f requests/s", head, s.recsPerSec)
 	}
 	line := fmt.Sprintf("%s  %11.1f records/s  %9.3f MB/s", head, s.recsPerSec, s.mbPerSec)
 	if s.p99 >= 0 {

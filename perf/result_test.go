@@ -198,6 +198,9 @@ func TestProgressLine(t *testing.T) {
 			t.Errorf("progress line %q lacks %q", got, want)
 		}
 	}
+	if got := (status{elapsed: time.Second, recsPerSec: 5, p99: -1, requests: true}).line(); !strings.HasSuffix(got, " 5.0 requests/s") {
+		t.Errorf("rtt line %q", got)
+	}
 	if got := (status{elapsed: time.Second, p99: -1}).line(); strings.Contains(got, "p99") {
 		t.Errorf("consume line shows a latency: %q", got)
 	}
