@@ -39,14 +39,14 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 		return fmt.Errorf("%w: %d assignments for %d new partitions", kerr.InvalidReplicaAssignment, len(rt.Assignment), rt.Count-n)
 	}
 	if validateOnly {
-		_, err := b.meta.Snapshot().CreatePartitions(rt.Topic, rt.Count, b.maxPartitions())
-		return withLimitSetting(err)
+		_, err := growWithinLimits(b.meta.Snapshot(), rt.Topic, rt.Count, b.maxPartitions())
+		return err
 	}
 	mt, err := b.meta.Apply(func(s *controller.State) (*controller.Topic, error) {
-		return s.CreatePartitions(rt.Topic, rt.Count, b.maxPartitions())
+		return growWithinLimits(s, rt.Topic, rt.Count, b.maxPartitions())
 	})
 	if err != nil {
-		return withLimitSetting(err)
+		return err
 	}
 	if _, err := b.topics.open(mt); err != nil {
 		b.undoGrow(mt, int32(len(t.parts)), err)

@@ -113,8 +113,8 @@ func (b *Broker) checkAssignment(as []kmsg.CreateTopicsRequestTopicReplicaAssign
 
 func (b *Broker) validateNewTopic(name string, partitions int32, rf int16, configs map[string]string) error {
 	st := b.meta.Snapshot()
-	if _, err := st.CreateTopic(name, partitions, rf, configs, b.maxPartitions()); err != nil {
-		return withLimitSetting(err)
+	if _, err := createWithinLimits(st, name, partitions, rf, configs, b.maxPartitions()); err != nil {
+		return err
 	}
 	_, err := b.cfg.TopicConfig(configs)
 	return err
@@ -139,10 +139,10 @@ func (b *Broker) createTopicRF(name string, partitions int32, rf int16, configs 
 		limit = math.MaxInt64
 	}
 	mt, err := b.meta.Apply(func(s *controller.State) (*controller.Topic, error) {
-		return s.CreateTopic(name, partitions, rf, configs, limit)
+		return createWithinLimits(s, name, partitions, rf, configs, limit)
 	})
 	if err != nil {
-		return nil, withLimitSetting(err)
+		return nil, err
 	}
 	t, err := b.topics.open(mt)
 	if err != nil {

@@ -13,6 +13,36 @@ import (
 // partitions and take the broker down.
 func (b *Broker) maxPartitions() int64 { return int64(b.cfg.MaxBrokerPartitions) }
 
+// createWithinLimits is State.CreateTopic under both of the broker's
+// limits: the partition cap (max) and the file descriptors the process has
+// left. The cap is checked first, so an absurd count is answered by it.
+func createWithinLimits(s *controller.State, name string, partitions int32, rf int16, configs map[string]string, max int64) (*controller.Topic, error) {
+	t, err := s.CreateTopic(name, partitions, rf, configs, max)
+	if err == nil {
+		err = checkFDBudget(int64(partitions))
+	}
+	if err != nil {
+		return nil, withLimitSetting(err)
+	}
+	return t, nil
+}
+
+// growWithinLimits is State.CreatePartitions under the same limits.
+func growWithinLimits(s *controller.State, name string, count int32, max int64) (*controller.Topic, error) {
+	var had int32
+	if t, ok := s.Topics[name]; ok {
+		had = int32(len(t.Partitions))
+	}
+	t, err := s.CreatePartitions(name, count, max)
+	if err == nil {
+		err = checkFDBudget(int64(count - had))
+	}
+	if err != nil {
+		return nil, withLimitSetting(err)
+	}
+	return t, nil
+}
+
 // withLimitSetting names the setting behind a partition-cap refusal, so the
 // client's error message tells the operator what to raise.
 func withLimitSetting(err error) error {
