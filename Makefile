@@ -18,6 +18,20 @@ ARGS     ?=
 # GOFLAGS so that plain `go` commands run by these recipes inherit it.
 export GOFLAGS := $(strip $(GOFLAGS) -ldflags=-checklinkname=0)
 
+# go.mod's go line is the oldest Go that builds Sluice. Checked before any
+# target but help and clean, so a missing or old Go (Debian 12 ships 1.19)
+# fails with what to install rather than with errors from deep in a build.
+GO_NEEDED := $(shell sed -n 's/^go \([0-9.]*\)$$/\1/p' go.mod)
+ifeq ($(filter help clean,$(MAKECMDGOALS)),)
+GO_HAVE := $(shell $(GO) env GOVERSION 2>/dev/null | sed 's/^go//')
+ifeq ($(GO_HAVE),)
+$(error no Go found ('$(GO)' is not on PATH): Sluice needs Go $(GO_NEEDED) or later; README.md, "Installing Go", says how to get it)
+endif
+ifneq ($(firstword $(shell printf '%s\n' '$(GO_NEEDED)' '$(GO_HAVE)' | sort -V)),$(GO_NEEDED))
+$(error '$(GO) version' says $(GO_HAVE), but Sluice needs Go $(GO_NEEDED) or later (go.mod); README.md, "Installing Go", says how to get it)
+endif
+endif
+
 .DEFAULT_GOAL := build
 .PHONY: build run test unit fuzz bench bench-quick bench-micro conformance fmt fmt-check vet docs clean help
 
