@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/config"
+	"github.com/sluice-io/sluice/coordinator"
 	"github.com/sluice-io/sluice/segment"
 )
 
@@ -23,13 +25,14 @@ import (
 type failFS struct {
 	segment.FS
 	failIn, track string
+	healed        atomic.Bool // stop failing, as when space is freed
 
 	mu   sync.Mutex
 	open map[string]int // path -> open handles
 }
 
 func (f *failFS) OpenFile(name string, flag int, perm os.FileMode) (segment.File, error) {
-	if flag&os.O_CREATE != 0 && strings.Contains(name, "/"+f.failIn+"/") {
+	if flag&os.O_CREATE != 0 && strings.Contains(name, "/"+f.failIn+"/") && !f.healed.Load() {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EMFILE}
 	}
 	file, err := f.FS.OpenFile(name, flag, perm)
@@ -184,5 +187,37 @@ func TestFailedGrowRollsBack(t *testing.T) {
 		if got := tb.topics.get("grow").parts[p].LogEndOffset(); got != end {
 			t.Fatalf("partition %d end offset %d, want %d", p, got, end)
 		}
+	}
+}
+
+// TestOffsetsTopicCreatedOnceStorageRecovers: when __consumer_offsets was
+// first created while the disk was failing, its half-made topic stayed in
+// the metadata, and every later attempt found it "already existing" but not
+// open: the coordinator answered COORDINATOR_NOT_AVAILABLE until a restart,
+// even after space was freed. With the failed create rolled back, the next
+// request creates it.
+func TestOffsetsTopicCreatedOnceStorageRecovers(t *testing.T) {
+	dir := t.TempDir()
+	ffs := &failFS{failIn: coordinator.OffsetsTopic + "-1", track: coordinator.OffsetsTopic, open: map[string]int{}}
+	tb := startBrokerWithFS(t, dir, func(inner segment.FS) segment.FS { ffs.FS = inner; return ffs })
+	c := tb.raw(t)
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = "g"
+	if r := do[*kmsg.FindCoordinatorResponse](c, fc, 3); r.ErrorCode != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("FindCoordinator with failing storage: %d, want COORDINATOR_NOT_AVAILABLE", r.ErrorCode)
+	}
+	if open := ffs.openUnder(coordinator.OffsetsTopic); len(open) > 0 {
+		t.Fatalf("the failed create leaked %d open files", len(open))
+	}
+	ffs.healed.Store(true)
+	if r := do[*kmsg.FindCoordinatorResponse](c, fc, 3); r.ErrorCode != 0 {
+		t.Fatalf("FindCoordinator once storage works again: %d %q", r.ErrorCode, strOrEmpty(r.ErrorMessage))
+	}
+	tb.createTopic(t, "t", 1, nil)
+	oc := kmsg.NewPtrOffsetCommitRequest()
+	oc.Group, oc.Generation = "g", -1
+	oc.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 0}}}}
+	if r := do[*kmsg.OffsetCommitResponse](c, oc, 8); r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("OffsetCommit once storage works again: %d", r.Topics[0].Partitions[0].ErrorCode)
 	}
 }
