@@ -147,3 +147,25 @@ func TestCompletionCoversEveryCommand(t *testing.T) {
 		t.Errorf("perf modes or their flags are missing from the completion script")
 	}
 }
+
+// Kafka tuning keys with no meaning here are accepted and named in one
+// warning (the start then fails on the taken admin port, which ends the
+// test quickly).
+func TestIgnoredKafkaKeysWarnOnce(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	props := filepath.Join(dir, "server.properties")
+	if err := os.WriteFile(props, []byte("num.io.threads=8\nnum.network.threads=3\nsocket.send.buffer.bytes=102400\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	run([]string{"broker", "--config", props, "--set", "log.dirs=" + dir + "/data", "--set", "admin.listener=" + taken.Addr().String()}, &stdout, &stderr)
+	log := stderr.String()
+	if n := strings.Count(log, "level=WARN"); n != 1 || !strings.Contains(log, "num.io.threads,num.network.threads,socket.send.buffer.bytes") {
+		t.Errorf("want one WARN naming the three keys, got %d:\n%s", n, log)
+	}
+}
