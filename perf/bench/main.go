@@ -136,6 +136,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, t := range rep.Targets {
 		fmt.Fprintf(stdout, "  %-5s %-28s %-60s %s\n", t.verdict(), t.Workload, t.What, t.Got)
 	}
+	for _, x := range engineRatios(rep) {
+		if x.Ratio < 1 {
+			fmt.Fprintf(stdout, "  uring < std  %-28s %-60s %.3f× (explain in the report)\n", x.Workload, x.Figure, x.Ratio)
+		}
+	}
 	fmt.Fprintf(stdout, "wrote %s in %s\n", strings.Join(paths, ", "), fmtDuration(rep.Elapsed))
 	if rep.Interrupted {
 		return 130

@@ -97,6 +97,7 @@ func (r *report) markdown(svgName string) string {
 		}
 	}
 	r.writeRTT(w)
+	r.writeEngines(w)
 	r.writeScrape(w)
 	r.writeLimits(w)
 	if svgName != "" {

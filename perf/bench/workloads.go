@@ -119,7 +119,7 @@ func allWorkloads() []workload {
 		workload{Name: "produce-fsync-1KiB", Mode: modeProduce, RecordSize: 1024, Partitions: 1, Acks: "all", Compression: "none",
 			Lanes: []lane{
 				{Label: "sluice-uring flush=1", Peer: kindUring + "-fsync", Kind: kindUring},
-				{Label: "sluice-std flush=1", Peer: kindStd + "-fsync", Kind: kindStd},
+				{Label: labelStdFsync, Peer: kindStd + "-fsync", Kind: kindStd},
 				{Label: "jetstream sync=always", Peer: kindJS + "-sync", Kind: kindJS},
 			}},
 	)
