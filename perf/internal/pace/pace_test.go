@@ -31,9 +31,10 @@ func TestUntilEndsWithTheContext(t *testing.T) {
 	}
 }
 
-// A guard against a return to Go's millisecond-grained timers, which are
-// typically 0.5 to 0.8 ms late on this kind of wait: the bound is generous
-// for a loaded machine but below that.
+// A guard against a return to Go's millisecond-grained timers, which wake
+// a 300 µs wait about 0.7 ms late at best in an idle process. The 10th
+// percentile is judged, not the median: a loaded machine (make test runs
+// many packages at once) delays many wake-ups but not nine in ten.
 func TestUntilIsPreciseForShortWaits(t *testing.T) {
 	var late []time.Duration
 	for range 50 {
@@ -42,7 +43,7 @@ func TestUntilIsPreciseForShortWaits(t *testing.T) {
 		late = append(late, time.Since(at))
 	}
 	slices.Sort(late)
-	if med := late[len(late)/2]; med > 400*time.Microsecond {
-		t.Errorf("median lateness %v over 50 waits of 300µs", med)
+	if p10 := late[len(late)/10]; p10 > 400*time.Microsecond {
+		t.Errorf("10th percentile of lateness %v over 50 waits of 300µs (median %v)", p10, late[len(late)/2])
 	}
 }
