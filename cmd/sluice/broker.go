@@ -96,12 +96,11 @@ func runBroker(args []string, stdout, stderr io.Writer) int {
 
 	b, err := broker.New(cfg, logger)
 	if err != nil {
-		// The only address New binds is the admin endpoint's.
-		logger.Error("broker failed to start", "err", explainBind(err, "admin.listener", cfg))
+		logger.Error("broker failed to start", "err", explainBind(err, cfg))
 		return 1
 	}
 	if err := b.Listen(); err != nil {
-		logger.Error("broker failed to listen", "err", explainBind(err, "listeners", cfg))
+		logger.Error("broker failed to listen", "err", explainListen(err, cfg))
 		_ = b.Shutdown(context.Background())
 		return 1
 	}
