@@ -138,7 +138,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, x := range engineRatios(rep) {
 		if x.Ratio < 1 {
-			fmt.Fprintf(stdout, "  uring < std  %-28s %-60s %.3f× (explain in the report)\n", x.Workload, x.Figure, x.Ratio)
+			fmt.Fprintf(stdout, "  uring < std  %-28s %-20s %.3f× (explain in the report)\n", x.Workload, x.Figure, x.Ratio)
 		}
 	}
 	fmt.Fprintf(stdout, "wrote %s in %s\n", strings.Join(paths, ", "), fmtDuration(rep.Elapsed))
