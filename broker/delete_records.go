@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -18,7 +17,7 @@ func (b *Broker) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) *kmsg.Delet
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
 			if t == nil || t.partition(rp.Partition) == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				sp.ErrorCode = errorCode(t.unavailable(rp.Partition))
 			} else if err := clientMayTrim(t.name); err != nil {
 				b.logRefusal("DeleteRecords", t.name, err)
 				sp.ErrorCode = errorCode(err)

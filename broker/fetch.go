@@ -104,10 +104,7 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, items []fetchItem) (results [
 			p = t.partition(it.key.partition)
 		}
 		if p == nil {
-			r.errCode = codeUnknownTopicOrPartition
-			if t != nil && t.partitionError(it.key.partition) != nil {
-				r.errCode = kerr.KafkaStorageError.Code
-			}
+			r.errCode = errorCode(t.unavailable(it.key.partition))
 			if req.Version >= 13 && t == nil {
 				r.errCode = codeUnknownTopicID
 			}

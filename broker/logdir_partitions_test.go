@@ -185,6 +185,34 @@ func TestUnreadablePartitionMetadataTakesThePartitionOffline(t *testing.T) {
 			if got := fresp.Topics[0].Partitions[1].ErrorCode; got != 0 {
 				t.Fatalf("fetch error code %d for the online partition", got)
 			}
+			batch, err := segment.BuildBatch([]segment.KV{{Value: []byte("v")}}, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			preq := kmsg.NewPtrProduceRequest()
+			preq.Acks, preq.TimeoutMillis = -1, 5000
+			pt := kmsg.NewProduceRequestTopic()
+			pt.Topic = "precious"
+			pp := kmsg.NewProduceRequestTopicPartition()
+			pp.Records = batch
+			pt.Partitions = append(pt.Partitions, pp)
+			preq.Topics = append(preq.Topics, pt)
+			presp := do[*kmsg.ProduceResponse](c, preq, 9)
+			if got := presp.Topics[0].Partitions[0].ErrorCode; got != kerr.KafkaStorageError.Code {
+				t.Fatalf("produce error code %d for the offline partition", got)
+			}
+			lreq := kmsg.NewPtrListOffsetsRequest()
+			lreq.ReplicaID = -1
+			lt := kmsg.NewListOffsetsRequestTopic()
+			lt.Topic = "precious"
+			lp := kmsg.NewListOffsetsRequestTopicPartition()
+			lp.Timestamp = -1
+			lt.Partitions = append(lt.Partitions, lp)
+			lreq.Topics = append(lreq.Topics, lt)
+			lresp := do[*kmsg.ListOffsetsResponse](c, lreq, 7)
+			if got := lresp.Topics[0].Partitions[0].ErrorCode; got != kerr.KafkaStorageError.Code {
+				t.Fatalf("list offsets error code %d for the offline partition", got)
+			}
 			_ = tb.Shutdown(context.Background())
 			if _, err := os.Stat(pd); err != nil {
 				t.Fatal(err)

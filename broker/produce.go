@@ -42,7 +42,7 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 			case t == nil && req.Version >= 13:
 				err = kerr.UnknownTopicID
 			case t == nil || t.partition(rp.Partition) == nil:
-				err = kerr.UnknownTopicOrPartition
+				err = t.unavailable(rp.Partition)
 			case isInternalTopic(t.name):
 				// Only the coordinators write their topics; a stray
 				// record could corrupt a group's state.

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/sluice-io/sluice/config"
 	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/replica"
@@ -102,12 +104,25 @@ func (t *topic) partition(i int32) *replica.Partition {
 }
 
 // partitionError is why partition i is offline, nil if it is served or
-// does not exist; it maps to KAFKA_STORAGE_ERROR.
+// does not exist; it wraps KAFKA_STORAGE_ERROR.
 func (t *topic) partitionError(i int32) error {
 	if i < 0 || int(i) >= len(t.offline) {
 		return nil
 	}
 	return t.offline[i]
+}
+
+// unavailable is the error for a partition that partition(i) returned nil
+// for: KAFKA_STORAGE_ERROR with its cause when it is offline, which clients
+// retry and operators can fix, else UNKNOWN_TOPIC_OR_PARTITION. t may be
+// nil (no such topic).
+func (t *topic) unavailable(i int32) error {
+	if t != nil {
+		if err := t.partitionError(i); err != nil {
+			return err
+		}
+	}
+	return kerr.UnknownTopicOrPartition
 }
 
 // load opens every partition the metadata lists, then sets aside (never
@@ -160,7 +175,7 @@ func (r *topicRegistry) open(mt *controller.Topic) (_ *topic, err error) {
 			t.parts = append(t.parts, nil)
 			t.dirs = append(t.dirs, dir)
 			t.epochs = append(t.epochs, mp.LeaderEpoch)
-			t.offline = append(t.offline, offline)
+			t.offline = append(t.offline, fmt.Errorf("%w: %s partition %d is offline: %w", kerr.KafkaStorageError, mt.Name, mp.Index, offline))
 			continue
 		}
 		p, err := replica.Open(r.b.fs, filepath.Join(dir, partitionDirName(mt.Name, mp.Index)), mt.Name, mp.Index, mp.LeaderEpoch, replicaConfig(cfg, r.b.cfg), r.b.now, r.b.logger)
