@@ -129,40 +129,9 @@ func Load(file string, overrides []string) (*Broker, error) {
 	// Every problem of the file and the overrides is collected and reported
 	// in one message: a Kafka server.properties brought over should not
 	// take one start attempt per line Sluice does not take.
-	var problems []problem
-	var props []Property
-	if file != "" {
-		f, err := os.Open(file)
-		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
-		var perrs []error
-		props, perrs = ParsePropertyLines(f)
-		f.Close()
-		for _, e := range perrs {
-			var pe *ParseError
-			if errors.As(e, &pe) {
-				problems = append(problems, problem{pe.Line, fmt.Sprintf("%s:%d: %s", file, pe.Line, pe.Msg)})
-			} else {
-				problems = append(problems, problem{math.MaxInt - 1, fmt.Sprintf("%s: %v", file, e)})
-			}
-		}
-	}
-	type entry struct {
-		key, value, origin, where string
-		line                      int // for sorting the problems; overrides come last
-	}
-	var entries []entry
-	for _, p := range props {
-		entries = append(entries, entry{p.Key, p.Value, file, fmt.Sprintf("%s:%d", file, p.Line), p.Line})
-	}
-	for _, o := range overrides {
-		k, v, ok := strings.Cut(o, "=")
-		if !ok {
-			problems = append(problems, problem{math.MaxInt, fmt.Sprintf("--set %q: expected key=value", o)})
-			continue
-		}
-		entries = append(entries, entry{strings.TrimSpace(k), strings.TrimSpace(v), "--set", "--set", math.MaxInt})
+	entries, problems, err := readEntries(file, overrides)
+	if err != nil {
+		return nil, err
 	}
 	// Kafka's KRaft controller listeners (controller.listener.names) have no
 	// counterpart here: Sluice's controller runs inside the broker.
@@ -200,6 +169,51 @@ func Load(file string, overrides []string) (*Broker, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// entry is one key=value of the properties file or of a --set, with where
+// it came from: origin for Origin ("FILE" or "--set"), where for messages
+// ("FILE:LINE" or "--set") and line to sort problems in file order
+// (overrides come last).
+type entry struct {
+	key, value, origin, where string
+	line                      int
+}
+
+// readEntries reads the properties file (if any) and the overrides in the
+// order they apply. Malformed lines and overrides become problems; only a
+// file that cannot be opened is an error.
+func readEntries(file string, overrides []string) ([]entry, []problem, error) {
+	var entries []entry
+	var problems []problem
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, nil, fmt.Errorf("config: %w", err)
+		}
+		props, perrs := ParsePropertyLines(f)
+		f.Close()
+		for _, e := range perrs {
+			var pe *ParseError
+			if errors.As(e, &pe) {
+				problems = append(problems, problem{pe.Line, fmt.Sprintf("%s:%d: %s", file, pe.Line, pe.Msg)})
+			} else {
+				problems = append(problems, problem{math.MaxInt - 1, fmt.Sprintf("%s: %v", file, e)})
+			}
+		}
+		for _, p := range props {
+			entries = append(entries, entry{p.Key, p.Value, file, fmt.Sprintf("%s:%d", file, p.Line), p.Line})
+		}
+	}
+	for _, o := range overrides {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok {
+			problems = append(problems, problem{math.MaxInt, fmt.Sprintf("--set %q: expected key=value", o)})
+			continue
+		}
+		entries = append(entries, entry{strings.TrimSpace(k), strings.TrimSpace(v), "--set", "--set", math.MaxInt})
+	}
+	return entries, problems, nil
 }
 
 // set validates and records one configured value. Its errors name neither
