@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"os"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -94,6 +95,17 @@ func TestProcessFDUsage(t *testing.T) {
 	}
 	if !ok || open <= 0 || limit < open {
 		t.Fatalf("limit %d, open %d, ok %v", limit, open, ok)
+	}
+	// Opening more files shows in the count.
+	for range 40 {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+	}
+	if _, more, _ := processFDUsage(); more < open+40 {
+		t.Fatalf("%d open before 40 more were opened, %d after", open, more)
 	}
 	t.Logf("RLIMIT_NOFILE %d, %d open", limit, open)
 }
