@@ -5,6 +5,8 @@ import (
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluice-io/sluice/coordinator"
 )
 
 // This file is what clients may and may not do to internal topics. Their
@@ -95,19 +97,21 @@ var internalTopicTunables = map[string]bool{
 // clientMayReconfigure refuses a change of an internal topic's overrides
 // from cur to next that touches a protected setting: setting, changing or
 // removing it alike (AlterConfigs drops every override it does not name, so
-// leaving cleanup.policy out would turn compaction off).
+// leaving cleanup.policy out would turn compaction off). The one change
+// allowed is back to what the broker itself gives the topic, so an operator
+// can repair a topic a client damaged before this policy existed.
 func clientMayReconfigure(name string, cur, next map[string]string) error {
 	if !isInternalTopic(name) {
 		return nil
 	}
+	own := internalTopicConfigs[name]
 	var touched []string
 	for _, m := range []map[string]string{cur, next} {
 		for k := range m {
-			v1, ok1 := cur[k]
-			v2, ok2 := next[k]
-			if !internalTopicTunables[k] && (v1 != v2 || ok1 != ok2) {
-				touched = append(touched, k)
+			if internalTopicTunables[k] || sameSetting(cur, next, k) || own != nil && sameSetting(own, next, k) {
+				continue
 			}
+			touched = append(touched, k)
 		}
 	}
 	if len(touched) == 0 {
@@ -116,6 +120,20 @@ func clientMayReconfigure(name string, cur, next map[string]string) error {
 	sort.Strings(touched)
 	return refuse(kerr.PolicyViolation, "topic %s is internal: clients may not change %s, which decides which of its records are kept (committed offsets); only %s may be tuned",
 		name, touched[0], tunableNames())
+}
+
+// internalTopicConfigs are the overrides the broker creates each internal
+// topic with.
+var internalTopicConfigs = map[string]map[string]string{
+	coordinator.OffsetsTopic: offsetsTopicConfigs,
+}
+
+// sameSetting reports whether a and b agree on k, both on its value and on
+// whether it is overridden at all.
+func sameSetting(a, b map[string]string, k string) bool {
+	va, oka := a[k]
+	vb, okb := b[k]
+	return va == vb && oka == okb
 }
 
 func tunableNames() string {

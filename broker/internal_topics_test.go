@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/coordinator"
 )
 
@@ -151,5 +152,30 @@ func TestInternalTopicCannotBeDeletedTrimmedOrGrown(t *testing.T) {
 	}
 	if n := len(tb.topics.get(off).parts); n != 3 {
 		t.Fatalf("%s has %d partitions, want 3", off, n)
+	}
+}
+
+// TestDamagedInternalTopicCanBeRepaired: a __consumer_offsets a client set
+// to cleanup.policy=delete before the policy existed can be set back to
+// the broker's own settings, and only to those.
+func TestDamagedInternalTopicCanBeRepaired(t *testing.T) {
+	tb, c := startWithOffsetsTopic(t)
+	const off = coordinator.OffsetsTopic
+	damaged := map[string]string{"cleanup.policy": "delete", "retention.ms": "1", "segment.bytes": offsetsTopicConfigs["segment.bytes"]}
+	if _, err := tb.meta.Apply(func(s *controller.State) (*controller.Topic, error) { return s.SetTopicConfigs(off, damaged) }); err != nil {
+		t.Fatal(err)
+	}
+	if r := incrementalAlter(c, off, setOp("cleanup.policy", "compact,delete")); r.ErrorCode != kerr.PolicyViolation.Code {
+		t.Fatalf("a change to something else than the broker's own value: %d", r.ErrorCode)
+	}
+	deleteRetention := kmsg.IncrementalAlterConfigsRequestResourceConfig{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpDelete}
+	if r := incrementalAlter(c, off, setOp("cleanup.policy", "compact"), deleteRetention); r.ErrorCode != 0 {
+		t.Fatalf("restoring the broker's settings: %d %q", r.ErrorCode, strOrEmpty(r.ErrorMessage))
+	}
+	if mt, _ := tb.meta.Topic(off); mt.Configs["cleanup.policy"] != "compact" || mt.Configs["retention.ms"] != "" {
+		t.Fatalf("configs after the repair: %v", mt.Configs)
+	}
+	if r := incrementalAlter(c, off, setOp("cleanup.policy", "delete")); r.ErrorCode != kerr.PolicyViolation.Code {
+		t.Fatalf("damaging it again: %d", r.ErrorCode)
 	}
 }
