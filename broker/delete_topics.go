@@ -39,15 +39,15 @@ func (b *Broker) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) *kmsg.DeleteT
 			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		case !b.cfg.DeleteTopicEnable:
 			st.ErrorCode = kerr.TopicDeletionDisabled.Code
-		case clientMayDelete(t.name) != nil:
-			err := clientMayDelete(t.name)
-			b.logRefusal("DeleteTopics", t.name, err)
-			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 		default:
 			st.Topic, st.TopicID = kmsg.StringPtr(t.name), t.id
-			if err := b.deleteTopic(t.name); err != nil {
-				st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+			err := clientMayDelete(t.name)
+			if err != nil {
+				b.logRefusal("DeleteTopics", t.name, err)
+			} else {
+				err = b.deleteTopic(t.name)
 			}
+			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
