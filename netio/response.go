@@ -52,6 +52,10 @@ type Response struct {
 	// connection without writing anything: the answer to a request that
 	// cannot be understood (unknown API, unsupported version, bad body).
 	CloseAfter bool
+
+	// inlined is the pooled buffer the file ranges were copied into by
+	// inlineSmall; it goes back to the pool on release.
+	inlined *[]byte
 }
 
 // AppendBytes appends b to the response. b is referenced, not copied.
@@ -83,10 +87,66 @@ func (r *Response) Len() int64 { return r.size }
 // Parts returns the body parts in order. The slice must not be modified.
 func (r *Response) Parts() []Part { return r.parts }
 
-// release runs Release at most once.
+// release gives back the buffer inlineSmall took and runs Release, each at
+// most once.
 func (r *Response) release() {
+	// The buffer first: Release may recycle the Response itself.
+	if b := r.inlined; b != nil {
+		r.inlined = nil
+		copyBufPool.Put(b)
+	}
 	if f := r.Release; f != nil {
 		r.Release = nil
 		f()
 	}
+}
+
+// inlineSmall copies the file ranges of a response whose body fits in one
+// pooled buffer (copyBufSize) into that buffer, so the whole response goes
+// out with one gather write. Zero-copy pays for large ranges; for a small
+// one (a fetch of a few records) the extra sendfile call costs more than
+// the copy, and it splits the answer into several TCP segments, each of
+// which wakes the client. It reports whether it inlined anything; if a
+// range cannot be read whole, the response is left as it was and the
+// engine meets the error when it sends it.
+func (r *Response) inlineSmall() bool {
+	if r.inlined != nil || r.size > copyBufSize {
+		return false
+	}
+	files := false
+	for i := range r.parts {
+		if r.parts[i].File != nil {
+			files = true
+			break
+		}
+	}
+	if !files {
+		return false
+	}
+	bp := copyBufPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	for _, p := range r.parts {
+		if p.File == nil {
+			continue
+		}
+		chunk := buf[len(buf) : len(buf)+int(p.Len)]
+		if k, _ := p.File.ReadAt(chunk, p.Off); k < len(chunk) {
+			copyBufPool.Put(bp)
+			return false
+		}
+		buf = buf[:len(buf)+len(chunk)]
+	}
+	// All read: now replace the ranges by the copies.
+	at := 0
+	for i := range r.parts {
+		p := &r.parts[i]
+		if p.File == nil {
+			continue
+		}
+		n := int(p.Len)
+		*p = Part{Bytes: buf[at : at+n : at+n], Len: p.Len}
+		at += n
+	}
+	r.inlined = bp
+	return true
 }

@@ -56,6 +56,9 @@ func (c *uConn) deliver(s *uSlot, resp *Response) {
 		s.t.report(o, s.key, s.version, time.Time{})
 	}
 	var sent int64
+	if resp != nil {
+		resp.inlineSmall()
+	}
 	if resp != nil && d.queued.Load() == 0 && !d.off.Load() && !c.killed.Load() && directable(resp) {
 		n, done := c.writeDirect(s, resp)
 		if done {

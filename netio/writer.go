@@ -42,6 +42,7 @@ func newRespWriter(nc net.Conn, st *counters) respWriter {
 // parts (with the header in front of the first) go out in one writev each,
 // so neither the header nor the body is copied into a contiguous buffer.
 func (w *respWriter) write(hdr []byte, r *Response) error {
+	r.inlineSmall()
 	w.bufs = append(w.bufs[:0], hdr)
 	for _, p := range r.parts {
 		if p.File == nil {
