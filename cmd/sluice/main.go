@@ -24,8 +24,8 @@ commands:
   consume     print a topic's records, directly or as a group member
   cluster     show the cluster's ID, controller, brokers and API versions
   completion  print a bash, zsh or fish completion script
-  perf        load generator: produce, consume or e2e against any Kafka-compatible
-              broker, with HDR latency histograms (sluice perf --help)
+  perf        load generator: produce, consume, e2e or rtt against any
+              Kafka-compatible broker, with HDR latency histograms (sluice perf --help)
   version     print the version, commit, Go version and network engines
               (also sluice --version)
   help        print this text; sluice help COMMAND shows a command's flags

@@ -50,6 +50,10 @@ func perfModes() []cmdSpec {
 		{name: "consume", flags: append(append([]flagSpec(nil), common...), boolFlag("--raw"), valueFlag("--fetch-max-bytes"),
 			valueFlag("--partition-max-bytes"), enumFlag("--from", "earliest", "latest"))},
 		{name: "e2e", flags: append(append([]flagSpec(nil), producer...), valueFlag("--rate"))},
+		// rtt is one client with one request in flight: no --clients.
+		{name: "rtt", flags: []flagSpec{valueFlag("--brokers"), valueFlag("--topic"), boolFlag("--json"), valueFlag("--records"),
+			valueFlag("--duration"), valueFlag("--warmup"), valueFlag("--timeout"), valueFlag("--record-size"),
+			boolFlag("--create"), valueFlag("--kinds"), valueFlag("--group")}},
 	}
 }
 
