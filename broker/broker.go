@@ -53,7 +53,8 @@ type Broker struct {
 	listener   net.Listener
 
 	metrics *metrics
-	admin   *admin.Server // nil when admin.listener is empty
+	storage *storageHealth // failing log dirs, for /readyz and the log
+	admin   *admin.Server  // nil when admin.listener is empty
 	// What /readyz and the metrics collector may look at: they run on the
 	// admin server's goroutines from the start of New.
 	loaded    atomic.Bool // logs and groups recovered: New is done
@@ -88,7 +89,8 @@ func open(cfg *config.Broker, logger *slog.Logger, fsys segment.FS) (_ *Broker, 
 		stop:     make(chan struct{}),
 	}
 	b.metrics = newMetrics(b, cfg.MetricsPartitionLevel)
-	b.fs = timedFS{FS: fsys, observe: b.metrics.observeFlush}
+	b.storage = newStorageHealth(cfg.LogDirs, b.metrics, logger, time.Now)
+	b.fs = timedFS{FS: healthFS{FS: fsys, h: b.storage}, observe: b.metrics.observeFlush}
 	if b.locks, err = lockLogDirs(b.fs, cfg.LogDirs); err != nil {
 		return nil, err
 	}
@@ -243,7 +245,9 @@ func (b *Broker) AdminAddr() net.Addr {
 }
 
 // readiness is /readyz: logs and groups recovered (New returned), the
-// listener accepting, and no shutdown under way.
+// listener accepting, no shutdown under way, and every log dir taking
+// writes (a full disk fails every produce to it, so a load balancer or an
+// operator must see it).
 func (b *Broker) readiness() error {
 	switch {
 	case b.stopping.Load():
@@ -253,7 +257,7 @@ func (b *Broker) readiness() error {
 	case !b.listening.Load():
 		return errors.New("the Kafka listener is not accepting yet")
 	}
-	return nil
+	return b.storage.err()
 }
 
 // Stats exposes the network engine's counters.

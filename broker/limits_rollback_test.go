@@ -22,9 +22,12 @@ import (
 // failFS wraps the broker's FS: creating a file under the directory named
 // failIn fails with EMFILE, as when the process runs out of descriptors, and
 // the files it opened under dirs matching track are counted until closed.
+// With writes set, creating works and writes under failIn fail with that
+// errno instead (ENOSPC: a full disk).
 type failFS struct {
 	segment.FS
 	failIn, track string
+	writes        syscall.Errno
 	healed        atomic.Bool // stop failing, as when space is freed
 
 	mu   sync.Mutex
@@ -32,10 +35,14 @@ type failFS struct {
 }
 
 func (f *failFS) OpenFile(name string, flag int, perm os.FileMode) (segment.File, error) {
-	if flag&os.O_CREATE != 0 && strings.Contains(name, "/"+f.failIn+"/") && !f.healed.Load() {
+	under := strings.Contains(name, "/"+f.failIn+"/")
+	if f.writes == 0 && flag&os.O_CREATE != 0 && under && !f.healed.Load() {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EMFILE}
 	}
 	file, err := f.FS.OpenFile(name, flag, perm)
+	if err == nil && f.writes != 0 && under {
+		file = &fullFile{File: file, fs: f, name: name}
+	}
 	if err != nil || !strings.Contains(name, "/"+f.track) {
 		return file, err
 	}
@@ -73,6 +80,22 @@ func (t *trackedFile) Close() error {
 		t.fs.mu.Unlock()
 	})
 	return t.File.Close()
+}
+
+// fullFile fails its writes with the failFS's errno until it is healed;
+// the rest of the file works, as on a full disk, where a truncate to cut a
+// torn append off still succeeds.
+type fullFile struct {
+	segment.File
+	fs   *failFS
+	name string
+}
+
+func (f *fullFile) Write(p []byte) (int, error) {
+	if !f.fs.healed.Load() {
+		return 0, &fs.PathError{Op: "write", Path: f.name, Err: f.fs.writes}
+	}
+	return f.File.Write(p)
 }
 
 // startBrokerWithFS is startTestBrokerIn with the broker's FS wrapped by

@@ -25,14 +25,21 @@ import (
 // failing the test.
 func tryStart(t *testing.T, fsys segment.FS, dir string, sets ...string) (*testBroker, error) {
 	t.Helper()
+	var w io.Writer = io.Discard
+	if os.Getenv("SLUICE_TEST_LOG") != "" {
+		w = os.Stderr
+	}
+	return tryStartLogging(t, fsys, w, dir, sets...)
+}
+
+// tryStartLogging is tryStart with the broker's log lines, in slog's text
+// format, going to w.
+func tryStartLogging(t *testing.T, fsys segment.FS, w io.Writer, dir string, sets ...string) (*testBroker, error) {
+	t.Helper()
 	all := append([]string{"listeners=PLAINTEXT://127.0.0.1:0", "admin.listener=127.0.0.1:0", "log.dirs=" + dir}, sets...)
 	cfg, err := config.Load("", all)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var w io.Writer = io.Discard
-	if os.Getenv("SLUICE_TEST_LOG") != "" {
-		w = os.Stderr
 	}
 	b, err := open(cfg, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})), fsys)
 	if err != nil {

@@ -42,6 +42,10 @@ type metrics struct {
 	flush    prometheus.Histogram
 	recovery prometheus.Gauge
 	ready    prometheus.Gauge
+
+	// Per log dir, fed by storageHealth (storage_errors.go).
+	storageErrors *prometheus.CounterVec
+	dirFailing    *prometheus.GaugeVec
 }
 
 // Bounds of the per-API cache; kmsg has fewer keys and versions than this.
@@ -81,13 +85,17 @@ func newMetrics(b *Broker, perPartition bool) *metrics {
 	m.flush = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_log_flush_seconds", Help: "Latency of fsync of log, index and state files.", Buckets: flushBuckets})
 	m.recovery = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_log_recovery_seconds", Help: "Time spent opening and recovering the logs at start."})
 	m.ready = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_ready", Help: "1 once the logs are recovered and the listener accepts connections."})
+	m.storageErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_log_dir_storage_errors_total",
+		Help: "Writes to the log dir that failed with an OS error (ENOSPC, EIO, EROFS, ...): appends, fsyncs, checkpoint and index files."}, []string{"dir"})
+	m.dirFailing = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_log_dir_failing",
+		Help: "1 from a failed write to the log dir until the next write to it succeeds (Kafka's LogDirectoryOffline, but it recovers by itself); /readyz answers 503 meanwhile."}, []string{"dir"})
 	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluice_requests_in_flight", Help: "Requests being handled right now."},
 		func() float64 { return float64(m.inFlight.Load()) })
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_build_info", Help: "Always 1; the labels say what is running.",
 		ConstLabels: prometheus.Labels{"version": buildVersion(), "go_version": runtime.Version()}})
 	build.Set(1)
 	m.reg.MustRegister(m.queue, m.handle, m.send, m.reqErrors, m.bytesIn, m.msgsIn, m.bytesOut, m.msgsOut,
-		m.flush, m.recovery, m.ready, inFlight, build, &collector{b: b},
+		m.flush, m.recovery, m.ready, m.storageErrors, m.dirFailing, inFlight, build, &collector{b: b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
