@@ -15,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/coordinator"
 	"github.com/sluice-io/sluice/segment"
 )
 
@@ -238,4 +240,56 @@ func TestDiskFullIsVisibleAndRecovers(t *testing.T) {
 	if end := tb.topics.get("full").parts[0].LogEndOffset(); end != 2 {
 		t.Errorf("log end offset %d, want 2: the failed appends must leave no trace", end)
 	}
+}
+
+// The coordinator's writes go through the same FS: on a full disk,
+// creating __consumer_offsets and committing offsets fail and are seen,
+// and both work once space is freed, without a restart (the second half of
+// issue 13's item 10, with ENOSPC on writes rather than EMFILE on opens).
+func TestOffsetCommitRecoversFromFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	ffs := &failFS{FS: segment.OSFS(), failIn: coordinator.OffsetsTopic + "-0", writes: syscall.ENOSPC, open: map[string]int{}}
+	var logs lockedBuffer
+	tb, err := tryStartLogging(t, ffs, &logs, dir, "offsets.topic.num.partitions=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readyz := "http://" + tb.AdminAddr().String() + "/readyz"
+	c := tb.raw(t)
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = "g"
+	if r := do[*kmsg.FindCoordinatorResponse](c, fc, 3); r.ErrorCode != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("FindCoordinator on a full disk: %d, want COORDINATOR_NOT_AVAILABLE", r.ErrorCode)
+	}
+	if body := httpGet(t, readyz, http.StatusServiceUnavailable); !strings.Contains(body, "log dir "+dir) {
+		t.Errorf("/readyz after the offsets topic failed to be created: %q", body)
+	}
+	ffs.healed.Store(true)
+	if r := do[*kmsg.FindCoordinatorResponse](c, fc, 3); r.ErrorCode != 0 {
+		t.Fatalf("FindCoordinator once space is freed: %d %q", r.ErrorCode, strOrEmpty(r.ErrorMessage))
+	}
+	tb.createTopic(t, "t", 1, nil)
+	commit := func() int16 {
+		oc := kmsg.NewPtrOffsetCommitRequest()
+		oc.Group, oc.Generation = "g", -1
+		oc.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 0}}}}
+		return do[*kmsg.OffsetCommitResponse](c, oc, 8).Topics[0].Partitions[0].ErrorCode
+	}
+	if code := commit(); code != 0 {
+		t.Fatalf("OffsetCommit with space: %d", code)
+	}
+	httpGet(t, readyz, http.StatusOK)
+
+	ffs.healed.Store(false)
+	if code := commit(); code == 0 {
+		t.Fatal("OffsetCommit on a full disk succeeded")
+	}
+	if body := httpGet(t, readyz, http.StatusServiceUnavailable); !strings.Contains(body, "no space left on device") {
+		t.Errorf("/readyz while commits fail: %q", body)
+	}
+	ffs.healed.Store(true)
+	if code := commit(); code != 0 {
+		t.Fatalf("OffsetCommit once space is freed: %d", code)
+	}
+	httpGet(t, readyz, http.StatusOK)
 }
