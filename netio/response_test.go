@@ -107,4 +107,3 @@ func testSmallFileResponseIsCopied(t *testing.T, ne newEngineFunc) {
 	}
 	eventually(t, "large range sent zero-copy", func() bool { return s.eng.Stats().BytesZeroCopy == size })
 }
-

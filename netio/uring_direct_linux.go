@@ -82,7 +82,7 @@ func (c *uConn) deliver(s *uSlot, resp *Response) {
 // zero-copy). A small fetch answer then costs one sendmsg and one sendfile
 // from the processor instead of a trip through the ring and two splices.
 func directable(resp *Response) bool {
-	if resp.CloseAfter || len(resp.parts) == 0 || len(resp.parts) >= maxIovecs {
+	if resp.CloseAfter || len(resp.parts) >= maxIovecs {
 		return false
 	}
 	for _, p := range resp.parts {

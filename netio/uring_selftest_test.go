@@ -3,6 +3,7 @@
 package netio
 
 import (
+	"net"
 	"testing"
 	"time"
 )
@@ -74,3 +75,29 @@ var errTestSetup = errorString("setup failed")
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// The probe client runs as a child process (this test binary re-executed,
+// see TestMain) and reports one round trip per engine it was given.
+func TestProbeClientChild(t *testing.T) {
+	if !probeChildOK.Load() {
+		t.Fatal("TestMain did not call ProbeClientMain")
+	}
+	e := NewStdEngine(Config{}.withDefaults(), HandlerFunc(rttHandler), testLogger(t))
+	defer e.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = e.Serve(ln) }()
+	rtts, err := rttsFromChild([]string{ln.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rtts) != 1 || rtts[0] <= 0 || rtts[0] > rttTimeout {
+		t.Fatalf("child reported %v", rtts)
+	}
+	t.Logf("std round trip from a child process: %v", rtts[0])
+	if _, err := rttsFromChild([]string{"127.0.0.1:1"}); err == nil {
+		t.Errorf("a child that cannot connect reported success")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/sluice-io/sluice/cmd/sluice/cli"
+	"github.com/sluice-io/sluice/netio"
 	"github.com/sluice-io/sluice/perf"
 )
 
@@ -39,6 +40,9 @@ The broker's --engine auto picks uring where it is available.
 `
 
 func main() {
+	// First: a re-executed copy of this binary may be the network
+	// engine self-test's client process, which must do nothing else.
+	netio.ProbeClientMain()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
