@@ -52,11 +52,11 @@ func NewEngine(cfg Config, h Handler, logger *slog.Logger) (Engine, string, erro
 			logger.Info("io_uring unavailable; using the std network engine", "reason", err)
 			return NewStdEngine(cfg, h, logger), EngineStd, nil
 		}
-		// io_uring only where it wakes up as fast as Go's poller: the
-		// default must never be the slower choice on this machine.
+		// io_uring only where it answers an idle request as fast as the
+		// std engine: the default must never be the slower choice here.
 		if w := UringWake(); !w.Pass {
-			logger.Warn("io_uring wakes up slowly on this kernel; using the std network engine (set netio.engine=uring to force it)",
-				"wake_median", w.chosen().Median, "poller_median", w.Poller, "self_test", w.String())
+			logger.Warn("io_uring answers an idle request slower than the std network engine on this machine; using std (set netio.engine=uring to force it)",
+				"uring_round_trip", w.RTTUring, "std_round_trip", w.RTTStd, "self_test", w.String())
 			return NewStdEngine(cfg, h, logger), EngineStd, nil
 		}
 		e, err := NewUringEngine(cfg, h, logger)
