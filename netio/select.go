@@ -56,7 +56,7 @@ func NewEngine(cfg Config, h Handler, logger *slog.Logger) (Engine, string, erro
 		// std engine: the default must never be the slower choice here.
 		if w := UringWake(); !w.Pass {
 			logger.Warn("io_uring answers an idle request slower than the std network engine on this machine; using std (set netio.engine=uring to force it)",
-				"uring_round_trip", w.RTTUring, "std_round_trip", w.RTTStd, "self_test", w.String())
+				"uring_round_trip", w.chosen().RTT, "std_round_trip", w.chosen().RTTStd, "self_test", w.String())
 			return NewStdEngine(cfg, h, logger), EngineStd, nil
 		}
 		e, err := NewUringEngine(cfg, h, logger)

@@ -153,7 +153,7 @@ func NewUringEngine(cfg Config, h Handler, logger *slog.Logger) (Engine, error) 
 	c := w.chosen()
 	if w.Pass {
 		e.log.Info("io_uring rings ready", "mode", c.Mode, "wake_median", c.Median, "poller_median", w.Poller,
-			"rtt_uring", w.RTTUring, "rtt_std", w.RTTStd)
+			"rtt_uring", c.RTT, "rtt_std", c.RTTStd)
 	} else {
 		e.log.Warn("io_uring is slower than the std engine at low load on this kernel; requests reaching an idle ring wait longer",
 			"mode", c.Mode, "self_test", w.String())

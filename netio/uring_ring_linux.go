@@ -82,7 +82,8 @@ type uRing struct {
 	ring *giouring.Ring
 	br   *giouring.BufAndRing
 	bufs []byte // recvBufs provided buffers, referenced by the kernel
-	// evfd is registered with the ring (IORING_REGISTER_EVENTFD), so the
+	// evfd is registered with the ring (IORING_REGISTER_EVENTFD; in a
+	// blocking mode a multishot poll on it wakes the ring instead), so the
 	// kernel signals it when completions (or deferred task work) arrive,
 	// and posts write it too; the ring goroutine waits on it through Go's
 	// poller (evf).

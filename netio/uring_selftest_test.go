@@ -42,7 +42,7 @@ func TestUringWakeSelfTest(t *testing.T) {
 			t.Errorf("mode %s has a shorter round trip (%v) than the chosen %s (%v)", m.Mode, m.RTT, c.Mode, c.RTT)
 		}
 	}
-	if want := wakes && rttAsGood(c.RTT, w.RTTStd); w.Pass != want {
+	if want := wakes && rttAsGood(c.RTT, c.RTTStd); w.Pass != want {
 		t.Errorf("Pass = %v, want %v (chosen mode %+v)", w.Pass, want, c)
 	}
 	if w.Pass && c.Median >= time.Millisecond {

@@ -17,7 +17,7 @@ const (
 
 // ModeWake is the self-test's result for one ring mode.
 type ModeWake struct {
-	Mode   string        // "defer", "coop" or "plain"
+	Mode   string        // a ringModes name: "defer", "defer-block", "coop" or "plain"
 	Median time.Duration // median wake-up latency, 0 if the mode could not be set up
 	Misses int           // rounds that took longer than the deadline
 	Err    error         // why the mode could not be set up or tested
@@ -38,10 +38,7 @@ type WakeReport struct {
 	// the one with the shortest round trip; if none does, the one that
 	// wakes up fastest.
 	Chosen string
-	// Median round trips of one request in flight through a whole engine,
-	// io_uring (in the chosen mode) and std; zero when not measured.
-	RTTUring, RTTStd time.Duration
-	RTTErr           error // why the round trips could not be measured
+	RTTErr error // why the round trips could not be measured
 	// Pass: a mode wakes up as fast as the poller and the chosen one's
 	// round trip is as good as the std engine's; NewEngine("auto") then
 	// uses io_uring.
