@@ -86,6 +86,7 @@ func (r *ReadResult) Release() {
 // the caller is expected to serialize Append anyway) and many readers.
 type Log struct {
 	fs     FS
+	cache  *FileCache // where the segments' files are kept open
 	dir    string
 	now    func() time.Time
 	logger *slog.Logger
@@ -244,7 +245,7 @@ func (l *Log) roll(base int64, now time.Time) (*segment, error) {
 	if err := old.persistIndexes(); err != nil {
 		return nil, err
 	}
-	seg, err := openSegment(l.fs, l.dir, base, true)
+	seg, err := openSegment(l.fs, l.cache, l.dir, base, true)
 	if err != nil {
 		return nil, err
 	}
@@ -454,9 +455,16 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOne bool) (Re
 			first = false
 		}
 		if pos > from {
+			// The caller may hand the descriptor to sendfile long
+			// after this returns: pinned, the cache cannot close it.
+			f, err := s.log.pin()
+			if err != nil {
+				releaseAll(used)
+				return ReadResult{}, err
+			}
 			s.acquire()
 			used = append(used, s)
-			res.Ranges = append(res.Ranges, FileRange{File: s.log, Offset: from, Length: pos - from})
+			res.Ranges = append(res.Ranges, FileRange{File: f, Offset: from, Length: pos - from})
 			res.Bytes += pos - from
 		}
 	}
@@ -468,8 +476,11 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOne bool) (Re
 	return res, nil
 }
 
+// releaseAll drops what Read took: the pin on each segment's .log and the
+// reference to the segment.
 func releaseAll(segs []*segment) {
 	for _, s := range segs {
+		s.log.unpin()
 		s.release()
 	}
 }
@@ -523,20 +534,38 @@ func (l *Log) ScanBatches(from int64, fn func(h BatchHeader) error) error {
 		}
 	}()
 	for _, sp := range spans {
-		for pos := sp.pos; pos < sp.end; {
-			n, err := sp.s.log.ReadAt(buf[:], pos)
-			if n < BatchHeaderSize {
-				return fmt.Errorf("scanning segment %d in %s at %d: %w", sp.s.base, l.dir, pos, errors.Join(err, ErrCorruptBatch))
-			}
-			h := parseHeader(buf[:])
-			if h.Length < minBatchLength {
-				return fmt.Errorf("scanning segment %d in %s at %d: %w", sp.s.base, l.dir, pos, ErrCorruptBatch)
-			}
-			if err := fn(h); err != nil {
-				return err
-			}
-			pos += int64(h.Size())
+		if err := l.scanSpan(sp.s, sp.pos, sp.end, &buf, fn); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// scanSpan is ScanBatches over one segment, whose .log stays open (pinned)
+// for the scan only: a long scan holds one descriptor at a time. A segment
+// deleted meanwhile whose file the cache had closed cannot be scanned.
+func (l *Log) scanSpan(s *segment, pos, end int64, buf *[BatchHeaderSize]byte, fn func(h BatchHeader) error) error {
+	if pos >= end {
+		return nil
+	}
+	f, err := s.log.pin()
+	if err != nil {
+		return fmt.Errorf("scanning segment %d in %s: %w", s.base, l.dir, err)
+	}
+	defer s.log.unpin()
+	for pos < end {
+		n, err := f.ReadAt(buf[:], pos)
+		if n < BatchHeaderSize {
+			return fmt.Errorf("scanning segment %d in %s at %d: %w", s.base, l.dir, pos, errors.Join(err, ErrCorruptBatch))
+		}
+		h := parseHeader(buf[:])
+		if h.Length < minBatchLength {
+			return fmt.Errorf("scanning segment %d in %s at %d: %w", s.base, l.dir, pos, ErrCorruptBatch)
+		}
+		if err := fn(h); err != nil {
+			return err
+		}
+		pos += int64(h.Size())
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ func Open(fsys FS, dir string, cfg Config, now func() time.Time, logger *slog.Lo
 	if logger == nil {
 		logger = slog.Default()
 	}
-	l := &Log{fs: fsys, dir: dir, now: now, logger: logger, cfg: cfg.withDefaults(), maxIndex: maxIndexBytes}
+	l := &Log{fs: fsys, cache: cacheOf(fsys), dir: dir, now: now, logger: logger, cfg: cfg.withDefaults(), maxIndex: maxIndexBytes}
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating log dir %s: %w", dir, err)
 	}
@@ -75,73 +75,89 @@ func Open(fsys FS, dir string, cfg Config, now func() time.Time, logger *slog.Lo
 		}
 		return nil, err
 	}
+	// A partition nobody uses holds no descriptor: its files reopen on
+	// the first read or append.
+	for _, s := range l.segs {
+		s.dropFiles()
+	}
 	return l, nil
 }
 
 // recover loads and checks the segments at bases, leaving the survivors in
 // l.segs. It never deletes a segment that holds a valid batch: damage makes
 // the damaged segment end early, and what lies beyond becomes a gap (see
-// damaged).
+// damaged). Segments are opened one at a time and closed again when done,
+// so recovery needs three descriptors however many segments there are.
 func (l *Log) recover(bases []int64, rp int64) error {
 	scratch := make([]byte, 1<<20)
 	for i, base := range bases {
-		s, err := openSegment(l.fs, l.dir, base, false)
+		s, err := openSegment(l.fs, l.cache, l.dir, base, false)
 		if err != nil {
 			return err
 		}
-		fileSize, err := s.log.Size()
+		err = l.recoverSegment(s, bases, i, rp, &scratch)
+		s.dropFiles()
 		if err != nil {
-			s.closeFiles()
-			return fmt.Errorf("segment %d in %s: %w", base, l.dir, err)
-		}
-		nextBase := int64(math.MaxInt64)
-		if i+1 < len(bases) {
-			nextBase = bases[i+1]
-		}
-		if fileSize == 0 && nextBase != math.MaxInt64 {
-			// Rolled but never written (or emptied by a crash): an empty
-			// segment in the middle carries nothing.
-			s.closeFiles()
-			if err := l.removeBases(bases[i : i+1]); err != nil {
-				return err
-			}
-			continue
-		}
-		if nextBase <= rp && l.loadIndexes(s, fileSize, nextBase) {
-			l.segs = append(l.segs, s)
-			continue
-		}
-		reason, err := l.scanSegment(s, fileSize, nextBase, &scratch)
-		if err != nil {
-			s.closeFiles()
 			return err
 		}
-		if reason == "" && nextBase != math.MaxInt64 {
-			s.addTimeEntry()
-		}
-		if reason != "" {
-			if err := l.damaged(s, fileSize, nextBase, rp, reason); err != nil {
-				s.closeFiles()
-				return err
-			}
-		}
-		if err := s.rewriteIndexes(); err != nil {
-			s.closeFiles()
-			return err
-		}
+	}
+	return nil
+}
+
+// recoverSegment checks the segment at bases[i] and appends it to l.segs
+// unless it is an empty one in the middle; on error s is closed.
+func (l *Log) recoverSegment(s *segment, bases []int64, i int, rp int64, scratch *[]byte) error {
+	base := bases[i]
+	fileSize, err := s.log.Size()
+	if err != nil {
+		s.closeFiles()
+		return fmt.Errorf("segment %d in %s: %w", base, l.dir, err)
+	}
+	nextBase := int64(math.MaxInt64)
+	if i+1 < len(bases) {
+		nextBase = bases[i+1]
+	}
+	if fileSize == 0 && nextBase != math.MaxInt64 {
+		// Rolled but never written (or emptied by a crash): an empty
+		// segment in the middle carries nothing.
+		s.closeFiles()
+		return l.removeBases(bases[i : i+1])
+	}
+	if nextBase <= rp && l.loadIndexes(s, fileSize, nextBase) {
+		s.trusted = true
 		l.segs = append(l.segs, s)
-		if reason != "" && nextBase == math.MaxInt64 && s.next < rp {
-			// The log end itself was damaged below the recovery point:
-			// offsets up to rp were acknowledged and flushed, so the log
-			// goes on from there in a fresh segment rather than after the
-			// garbage or, worse, from an offset consumers already saw.
-			ns, err := openSegment(l.fs, l.dir, rp, true)
-			if err != nil {
-				return err
-			}
-			l.dirDirty = true
-			l.segs = append(l.segs, ns)
+		return nil
+	}
+	reason, err := l.scanSegment(s, fileSize, nextBase, scratch)
+	if err != nil {
+		s.closeFiles()
+		return err
+	}
+	if reason == "" && nextBase != math.MaxInt64 {
+		s.addTimeEntry()
+	}
+	if reason != "" {
+		if err := l.damaged(s, fileSize, nextBase, rp, reason); err != nil {
+			s.closeFiles()
+			return err
 		}
+	}
+	if err := s.rewriteIndexes(); err != nil {
+		s.closeFiles()
+		return err
+	}
+	l.segs = append(l.segs, s)
+	if reason != "" && nextBase == math.MaxInt64 && s.next < rp {
+		// The log end itself was damaged below the recovery point:
+		// offsets up to rp were acknowledged and flushed, so the log
+		// goes on from there in a fresh segment rather than after the
+		// garbage or, worse, from an offset consumers already saw.
+		ns, err := openSegment(l.fs, l.cache, l.dir, rp, true)
+		if err != nil {
+			return err
+		}
+		l.dirDirty = true
+		l.segs = append(l.segs, ns)
 	}
 	return nil
 }
@@ -334,7 +350,12 @@ func (l *Log) loadIndexes(s *segment, fileSize, nextBase int64) bool {
 	return true
 }
 
-func readAll(f File) ([]byte, error) {
+func readAll(cf *cachedFile) ([]byte, error) {
+	f, err := cf.pin()
+	if err != nil {
+		return nil, err
+	}
+	defer cf.unpin()
 	n, err := f.Size()
 	if err != nil {
 		return nil, err
@@ -375,7 +396,7 @@ func (l *Log) finishOpen(start, rp int64) error {
 			l.logger.Warn("no segment files; the log starts empty at its checkpointed offsets", "dir", l.dir,
 				"log_start_offset", start, "recovery_point", rp)
 		}
-		s, err := openSegment(l.fs, l.dir, base, true)
+		s, err := openSegment(l.fs, l.cache, l.dir, base, true)
 		if err != nil {
 			return err
 		}
@@ -386,8 +407,14 @@ func (l *Log) finishOpen(start, rp int64) error {
 	now := l.now()
 	for _, s := range l.segs {
 		s.lastAppend = now.UnixMilli()
-		s.dirtyGen++ // recovered data may only have lived in the page cache
-		s.idxGen++
+		if !s.trusted {
+			// Recovered data may only have lived in the page cache. A
+			// trusted segment lies below the recovery point, which only
+			// ever moves after an fsync: flushing it again would open
+			// every segment of every partition at the first flush.
+			s.dirtyGen++
+			s.idxGen++
+		}
 		l.size += s.size
 	}
 	act := l.active()

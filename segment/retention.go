@@ -213,7 +213,7 @@ func (l *Log) truncateFully(off int64) error {
 		d.release()
 	}
 	l.dirDirty = true
-	ns, err := openSegment(l.fs, l.dir, off, true)
+	ns, err := openSegment(l.fs, l.cache, l.dir, off, true)
 	if err != nil {
 		l.failed = fmt.Errorf("log %s has no segment after truncation: %w", l.dir, err)
 		return l.failed

@@ -19,13 +19,16 @@ import (
 type segment struct {
 	base int64
 	dir  string
-	log  File
-	oidx File
-	tidx File
+	// The files open on first use and may be closed while idle (see
+	// FileCache); whoever uses one past the Log's locks pins it.
+	log  *cachedFile
+	oidx *cachedFile
+	tidx *cachedFile
 
 	// refs counts the Log's own reference plus one per outstanding
-	// ReadResult/scan; files close when it drops to zero, so an unlinked
-	// segment stays readable for in-flight sendfiles.
+	// ReadResult/scan; files close for good when it drops to zero, so an
+	// unlinked segment stays readable for in-flight sendfiles (which also
+	// pin the .log, so the cache cannot close it either).
 	refs atomic.Int32
 
 	size            int64       // mu: bytes of valid batches
@@ -47,42 +50,62 @@ type segment struct {
 	// that added no index entry costs one fsync, not three.
 	idxGen       uint64 // appendMu
 	idxSyncedGen uint64 // appendMu
+
+	// trusted is set by recovery for a segment wholly below the recovery
+	// point whose indexes checked out: nothing of it waits for an fsync.
+	trusted bool
 }
 
 func segName(dir string, base int64, ext string) string {
 	return filepath.Join(dir, fmt.Sprintf("%020d%s", base, ext))
 }
 
-// openSegment opens (create=true: creates, discarding any stale content) the
-// three files of the segment at base.
-func openSegment(fsys FS, dir string, base int64, create bool) (*segment, error) {
+// openSegment sets up the three files of the segment at base. With create
+// they are created now, discarding any stale content; otherwise each opens
+// on first use, so a segment nobody reads costs no descriptor. Either way
+// they are left idle in the cache.
+func openSegment(fsys FS, cache *FileCache, dir string, base int64, create bool) (*segment, error) {
 	flag := os.O_RDWR | os.O_APPEND
 	if create {
 		flag |= os.O_CREATE | os.O_TRUNC
 	}
 	s := &segment{base: base, dir: dir, next: base, maxTs: -1, maxTsOffset: -1}
-	var err error
-	if s.log, err = fsys.OpenFile(segName(dir, base, ".log"), flag, 0o644); err != nil {
-		return nil, fmt.Errorf("segment %d in %s: %w", base, dir, err)
-	}
-	// Index files may legitimately be missing (they are rebuilt), so they
-	// are always opened with O_CREATE.
-	iflag := flag | os.O_CREATE
-	if s.oidx, err = fsys.OpenFile(segName(dir, base, ".index"), iflag, 0o644); err == nil {
-		s.tidx, err = fsys.OpenFile(segName(dir, base, ".timeindex"), iflag, 0o644)
-	}
-	if err != nil {
-		s.closeFiles()
-		return nil, fmt.Errorf("segment %d in %s: %w", base, dir, err)
-	}
+	s.log = newCachedFile(cache, fsys, segName(dir, base, ".log"), flag)
+	// Index files may legitimately be missing (they are rebuilt), so their
+	// first open creates them.
+	s.oidx = newCachedFile(cache, fsys, segName(dir, base, ".index"), flag|os.O_CREATE)
+	s.tidx = newCachedFile(cache, fsys, segName(dir, base, ".timeindex"), flag|os.O_CREATE)
 	s.refs.Store(1)
+	if !create {
+		return s, nil
+	}
+	for _, f := range s.files() {
+		if _, err := f.pin(); err != nil {
+			s.closeFiles()
+			return nil, fmt.Errorf("segment %d in %s: %w", base, dir, err)
+		}
+		f.unpin()
+	}
 	return s, nil
 }
 
+func (s *segment) files() [3]*cachedFile { return [3]*cachedFile{s.log, s.oidx, s.tidx} }
+
+// closeFiles closes the files for good (each once it is no longer pinned).
 func (s *segment) closeFiles() {
-	for _, f := range []File{s.log, s.oidx, s.tidx} {
+	for _, f := range s.files() {
 		if f != nil {
-			_ = f.Close() // read-only use from here on; nothing to lose
+			f.close()
+		}
+	}
+}
+
+// dropFiles closes the files that are open and idle; they reopen on the
+// next use. Recovery calls it so an untouched partition holds nothing.
+func (s *segment) dropFiles() {
+	for _, f := range s.files() {
+		if f != nil {
+			_ = f.closeIdle() // idle: nothing written is lost by closing
 		}
 	}
 }
@@ -98,6 +121,13 @@ func (s *segment) release() {
 // remove unlinks the segment's files; open handles stay usable until the
 // last reference is released.
 func (s *segment) remove(fsys FS) error {
+	// Marked before the names go: a closed file must not be reopened by
+	// a name a new segment may take next (truncation to below the start).
+	for _, f := range s.files() {
+		if f != nil {
+			f.markUnlinked()
+		}
+	}
 	var errs []error
 	for _, ext := range []string{".log", ".index", ".timeindex"} {
 		if err := fsys.Remove(segName(s.dir, s.base, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -180,7 +210,7 @@ func (s *segment) persistIndexes() error {
 // rewriteIndexes replaces the index files with the in-memory indexes,
 // after a rebuild or truncation.
 func (s *segment) rewriteIndexes() error {
-	for _, f := range []File{s.oidx, s.tidx} {
+	for _, f := range []*cachedFile{s.oidx, s.tidx} {
 		if err := f.Truncate(0); err != nil {
 			return fmt.Errorf("truncating index of segment %d in %s: %w", s.base, s.dir, err)
 		}
@@ -193,11 +223,12 @@ func (s *segment) rewriteIndexes() error {
 
 // sync fsyncs the segment's log file, and its index files with indexes.
 func (s *segment) sync(indexes bool) error {
-	files := []File{s.log, s.oidx, s.tidx}
+	files := s.files()
+	n := len(files)
 	if !indexes {
-		files = files[:1]
+		n = 1
 	}
-	for _, f := range files {
+	for _, f := range files[:n] {
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("fsync segment %d in %s: %w", s.base, s.dir, err)
 		}
