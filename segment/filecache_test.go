@@ -392,6 +392,71 @@ func TestFileCacheOverCapWhilePinned(t *testing.T) {
 	}
 }
 
+// TestCleanReopenReadsOnlyTheTail: after a clean stop the active segment
+// lies below the recovery point, and its indexes are trusted as those of
+// older segments are: start-up reads the tail after the last index entry,
+// not the whole segment, and nothing needs an fsync afterwards. After a
+// crash that left unflushed data it is scanned whole, as before.
+func TestCleanReopenReadsOnlyTheTail(t *testing.T) {
+	mem := NewMemFS()
+	cfs := newFDCountingFS(mem)
+	fsys := WithFileCache(cfs, NewFileCache(8))
+	cfg := testConfig()
+	cfg.SegmentBytes, cfg.IndexIntervalBytes = 1<<20, 4096
+	l := openLog(t, fsys, testDir, cfg, nil)
+	var batches [][]byte
+	for i := range 200 {
+		b, _ := appendSpec(t, l, batchSpec{records: 2, valSize: 500, ts: int64(i)})
+		batches = append(batches, b)
+	}
+	if l.NumSegments() != 1 {
+		t.Fatalf("%d segments, want everything in the active one", l.NumSegments())
+	}
+	size := l.Size()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfs.resetPeak()
+	syncs := &syncCountingFS{FS: fsys, syncs: map[string]int{}}
+	l = openLog(t, syncs, testDir, cfg, nil)
+	if got := cfs.bytesRead(".log"); got > 3*4096 {
+		t.Fatalf("a clean reopen read %d bytes of a %d-byte active segment", got, size)
+	}
+	if open, _ := cfs.stats(); open != 0 {
+		t.Fatalf("%d segment files open after a clean reopen", open)
+	}
+	clear(syncs.syncs) // Open rewrote the checkpoints
+	if err := l.Flush(); err != nil || len(syncs.syncs) != 0 {
+		t.Fatalf("a flush right after a clean reopen: %v, fsyncs %v, want none", err, syncs.syncs)
+	}
+	checkReadEveryOffset(t, l, batches)
+	b, _ := appendSpec(t, l, batchSpec{records: 1, valSize: 5000, ts: 999}) // past an index interval
+	batches = append(batches, b)
+	b, _ = appendSpec(t, l, batchSpec{records: 1, valSize: 10, ts: 1000})
+	batches = append(batches, b)
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if syncs.syncs[".index"] != 1 {
+		t.Fatalf("appending past an interval after a clean reopen: fsyncs %v, want one of the offset index", syncs.syncs)
+	}
+	checkReadEveryOffset(t, l, batches)
+	b, _ = appendSpec(t, l, batchSpec{records: 1, valSize: 10, ts: 1001}) // never flushed
+	batches = append(batches, b)
+	mem.CrashTorn(func(string, int) int { return math.MaxInt }) // but written
+
+	cfs.resetPeak()
+	l = openLog(t, fsys, testDir, cfg, nil)
+	if got := cfs.bytesRead(".log"); got < size {
+		t.Fatalf("after a crash with data past the recovery point, recovery read %d bytes of %d", got, size)
+	}
+	checkReadEveryOffset(t, l, batches)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestCachedFileNeverReopensAnUnlinkedName: a segment file closed by the
 // cache and then deleted must not be reopened by name, which a new segment
 // (truncation below the start) may have taken meanwhile.

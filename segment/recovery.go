@@ -123,7 +123,16 @@ func (l *Log) recoverSegment(s *segment, bases []int64, i int, rp int64, scratch
 		s.closeFiles()
 		return l.removeBases(bases[i : i+1])
 	}
-	if nextBase <= rp && l.loadIndexes(s, fileSize, nextBase) {
+	if nextBase <= rp && l.loadIndexes(s, fileSize, nextBase, true) {
+		s.trusted = true
+		l.segs = append(l.segs, s)
+		return nil
+	}
+	// After a clean stop the active segment lies wholly below the
+	// recovery point too; its indexes then spare reading all of it.
+	// A torn tail or data past the recovery point (a crash) fails
+	// the check, and the segment is scanned.
+	if nextBase == math.MaxInt64 && l.loadIndexes(s, fileSize, nextBase, false) && s.next <= rp {
 		s.trusted = true
 		l.segs = append(l.segs, s)
 		return nil
@@ -294,10 +303,13 @@ func (l *Log) scanSegment(s *segment, fileSize, nextBase int64, scratch *[]byte)
 
 // loadIndexes adopts the segment's index files if they check out and
 // derives the rest of its state from the last indexed batch onwards. It
-// reports false (after logging why) if the indexes must be rebuilt.
-func (l *Log) loadIndexes(s *segment, fileSize, nextBase int64) bool {
+// reports false (after logging why, with warn) if the indexes must be
+// rebuilt.
+func (l *Log) loadIndexes(s *segment, fileSize, nextBase int64, warn bool) bool {
 	fail := func(why string) bool {
-		l.logger.Warn("rebuilding segment index", "dir", l.dir, "segment", s.base, "reason", why)
+		if warn {
+			l.logger.Warn("rebuilding segment index", "dir", l.dir, "segment", s.base, "reason", why)
+		}
 		s.resetIndexes()
 		return false
 	}
@@ -330,6 +342,9 @@ func (l *Log) loadIndexes(s *segment, fileSize, nextBase int64) bool {
 		rel, p := s.index.entry(n - 1)
 		pos, expected = int64(p), s.base+int64(rel)
 	}
+	// What track would have counted since the last entry: the active
+	// segment goes on indexing from there.
+	s.bytesSinceIndex = fileSize - pos
 	var buf [BatchHeaderSize]byte
 	for first := true; pos < fileSize; first = false {
 		h, err := s.readHeader(&buf, pos)
@@ -346,7 +361,6 @@ func (l *Log) loadIndexes(s *segment, fileSize, nextBase int64) bool {
 		expected = s.next
 		pos += int64(h.Size())
 	}
-	s.bytesSinceIndex = fileSize // the segment is not appended to
 	return true
 }
 
