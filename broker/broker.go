@@ -213,6 +213,7 @@ func (b *Broker) Listen() error {
 // what auto means and logs why when it falls back.
 func (b *Broker) newEngine(cfg netio.Config) (netio.Engine, string, error) {
 	cfg.Engine = b.cfg.NetioEngine
+	cfg.UringMode = b.cfg.NetioUringMode
 	e, name, err := netio.NewEngine(cfg, b, b.logger)
 	if err != nil {
 		return nil, "", fmt.Errorf("broker: %w", err)

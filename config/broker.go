@@ -20,6 +20,7 @@ type Broker struct {
 	// into one series per topic (partition="all").
 	MetricsPartitionLevel bool
 	NetioEngine           string // auto, uring or std
+	NetioUringMode        string // auto or a ring mode (netio.RingModes)
 	LogFormat             string // text or json
 	LogLevel              string // debug, info, warn or error
 
@@ -335,6 +336,7 @@ func (b *Broker) build() error {
 	b.AdminListener = b.Raw["admin.listener"]
 	b.MetricsPartitionLevel = b.bool("metrics.partition.level")
 	b.NetioEngine = strings.TrimSpace(b.Raw["netio.engine"])
+	b.NetioUringMode = strings.TrimSpace(b.Raw["netio.uring.mode"])
 	b.LogFormat = strings.TrimSpace(b.Raw["log.format"])
 	b.LogLevel = strings.TrimSpace(b.Raw["log.level"])
 	b.SocketRequestMaxBytes = int32(b.int("socket.request.max.bytes"))

@@ -57,6 +57,9 @@ func runMain(m *testing.M) int {
 			uringUnavailable = why
 			fmt.Fprintln(os.Stderr, "itest: io_uring engine unavailable here, its test variants are skipped:", why)
 		}
+		if m := ringModeRE.FindStringSubmatch(line); m != nil {
+			uringMode = m[1]
+		}
 	}
 	return m.Run()
 }
@@ -64,6 +67,23 @@ func runMain(m *testing.M) int {
 // uringUnavailable is why the io_uring engine cannot run on this machine
 // ("" when it can), as `sluice engines` reports it.
 var uringUnavailable string
+
+// uringMode is the ring mode the wake-up self-test of `sluice engines`
+// chose here. Brokers on the uring engine get it as netio.uring.mode, so
+// each start skips the self-test, which costs ~2 s in a race-enabled
+// build, while the rings still run in the mode this machine measured.
+var uringMode string
+
+var ringModeRE = regexp.MustCompile(`rings use ([a-z-]+)`)
+
+// engineArgs are the broker flags that select engine.
+func engineArgs(engine string) []string {
+	args := []string{"--set", "netio.engine=" + engine}
+	if engine == "uring" && uringMode != "" {
+		args = append(args, "--set", "netio.uring.mode="+uringMode)
+	}
+	return args
+}
 
 // forEachEngine runs fn once per network engine, as subtests engine=std and
 // engine=uring: the broker must behave the same on both.
@@ -105,13 +125,13 @@ var (
 // checks) with t.Cleanup.
 func startBroker(t testing.TB, engine, dataDir string, sets ...string) *brokerProc {
 	t.Helper()
-	args := []string{"broker",
-		"--set", "netio.engine=" + engine,
+	args := append([]string{"broker"}, engineArgs(engine)...)
+	args = append(args,
 		"--set", "listeners=PLAINTEXT://127.0.0.1:0",
 		"--set", "admin.listener=127.0.0.1:0",
 		"--set", "log.dirs=" + dataDir,
 		"--set", "log.level=debug",
-	}
+	)
 	for _, s := range sets {
 		args = append(args, "--set", s)
 	}

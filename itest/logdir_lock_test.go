@@ -20,12 +20,12 @@ import (
 // itself (it must not start); it returns the exit code and stderr.
 func runFailingBroker(t *testing.T, engine, dataDir string, sets ...string) (int, string) {
 	t.Helper()
-	args := []string{"broker",
-		"--set", "netio.engine=" + engine,
+	args := append([]string{"broker"}, engineArgs(engine)...)
+	args = append(args,
 		"--set", "listeners=PLAINTEXT://127.0.0.1:0",
 		"--set", "admin.listener=127.0.0.1:0",
-		"--set", "log.dirs=" + dataDir,
-	}
+		"--set", "log.dirs="+dataDir,
+	)
 	for _, s := range sets {
 		args = append(args, "--set", s)
 	}

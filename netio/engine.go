@@ -156,6 +156,11 @@ type Config struct {
 	// default), EngineUring or EngineStd. Constructors of one specific
 	// engine ignore it.
 	Engine string
+	// UringMode pins how io_uring rings wait (one of RingModes) and skips
+	// the wake-up self-test; "" or "auto" measures it at the first start
+	// (uring_selftest_linux.go). With Engine auto, a pinned mode means
+	// io_uring in that mode, unmeasured: the operator chose it.
+	UringMode string
 }
 
 func (c Config) withDefaults() Config {

@@ -29,6 +29,14 @@ type RingStatsReporter interface {
 	RingStats() []RingStats
 }
 
+// RingModes are the values of Config.UringMode besides "auto": how an
+// io_uring ring waits for completions (docs/architecture.md, "Network
+// engines", says what each is).
+var RingModes = []string{"defer", "defer-block", "coop", "plain"}
+
+// pinnedMode reports whether cfg names a ring mode instead of measuring.
+func pinnedMode(cfg Config) bool { return cfg.UringMode != "" && cfg.UringMode != "auto" }
+
 // NewEngine builds the engine named by cfg.Engine (EngineAuto, EngineUring
 // or EngineStd; "" means EngineAuto) and returns it with the name of the one
 // chosen. EngineUring fails with the reason io_uring cannot be used;
@@ -51,6 +59,13 @@ func NewEngine(cfg Config, h Handler, logger *slog.Logger) (Engine, string, erro
 		if err := UringSupported(); err != nil {
 			logger.Info("io_uring unavailable; using the std network engine", "reason", err)
 			return NewStdEngine(cfg, h, logger), EngineStd, nil
+		}
+		if pinnedMode(cfg) {
+			e, err := NewUringEngine(cfg, h, logger)
+			if err != nil {
+				return nil, "", fmt.Errorf("netio: io_uring ring mode %q: %w", cfg.UringMode, err)
+			}
+			return e, EngineUring, nil
 		}
 		// io_uring only where it answers an idle request as fast as the
 		// std engine: the default must never be the slower choice here.

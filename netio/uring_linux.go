@@ -142,11 +142,27 @@ func NewUringEngine(cfg Config, h Handler, logger *slog.Logger) (Engine, error) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if pinnedMode(cfg) {
+		m, ok := modeNamed(cfg.UringMode)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("unknown io_uring ring mode %q (want auto or one of %v)", cfg.UringMode, RingModes)
+		case m.block && runtime.GOMAXPROCS(0) < 2:
+			return nil, fmt.Errorf("io_uring ring mode %s needs GOMAXPROCS >= 2", m.name)
+		}
+		e, err := newUringEngine(cfg, h, logger, m)
+		if err != nil {
+			return nil, err
+		}
+		e.log.Info("io_uring rings ready", "mode", m.name, "self_test", "skipped (netio.uring.mode)")
+		return e, nil
+	}
 	w := UringWake()
 	if w.Chosen == "" {
 		return nil, fmt.Errorf("no io_uring ring mode could be set up: %s", w)
 	}
-	e, err := newUringEngine(cfg, h, logger, modeNamed(w.Chosen))
+	m, _ := modeNamed(w.Chosen)
+	e, err := newUringEngine(cfg, h, logger, m)
 	if err != nil {
 		return nil, err
 	}

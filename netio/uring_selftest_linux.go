@@ -134,13 +134,13 @@ func runWakeSelfTest() WakeReport {
 }
 
 // modeNamed returns the ring mode called name.
-func modeNamed(name string) ringMode {
+func modeNamed(name string) (ringMode, bool) {
 	for _, m := range ringModes {
 		if m.name == name {
-			return m
+			return m, true
 		}
 	}
-	return ringMode{}
+	return ringMode{}, false
 }
 
 // pollerWake measures the median time from a write on one end of a Unix

@@ -4,6 +4,8 @@ package netio
 
 import (
 	"net"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -109,5 +111,36 @@ func TestProbeClientChild(t *testing.T) {
 	}
 	if _, err := child.rtt(ln.Addr().String()); err != nil {
 		t.Errorf("the child stopped answering after an error: %v", err)
+	}
+}
+
+// netio.uring.mode pins the ring mode: the engine runs in it without the
+// self-test, auto then means io_uring, and a mode that does not exist is
+// refused with the ones that do.
+func TestPinnedRingMode(t *testing.T) {
+	if err := UringSupported(); err != nil {
+		t.Skip("io_uring unavailable:", err)
+	}
+	var names []string
+	for _, m := range ringModes {
+		names = append(names, m.name)
+	}
+	if !slices.Equal(names, RingModes) {
+		t.Fatalf("RingModes %v, ring modes %v", RingModes, names)
+	}
+	for _, engine := range []string{EngineUring, EngineAuto} {
+		e, name, err := NewEngine(Config{Engine: engine, UringMode: "coop"}, HandlerFunc(rttHandler), testLogger(t))
+		if err != nil {
+			t.Fatalf("engine %s, mode coop: %v", engine, err)
+		}
+		ue, ok := e.(*uringEngine)
+		if name != EngineUring || !ok || ue.mode.name != "coop" {
+			t.Errorf("engine %s, mode coop: got %s (%T)", engine, name, e)
+		}
+		e.Close()
+	}
+	_, _, err := NewEngine(Config{Engine: EngineUring, UringMode: "sideways"}, HandlerFunc(rttHandler), testLogger(t))
+	if err == nil || !strings.Contains(err.Error(), `"sideways"`) || !strings.Contains(err.Error(), "defer-block") {
+		t.Errorf("unknown mode: %v", err)
 	}
 }
