@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,7 +28,10 @@ import (
 // sendfile from the descriptor long after Read returned). The cap is
 // therefore soft: when every open file is pinned, opening one more goes
 // above it (counted in Stats), and the next unpin brings the cache back
-// under. Blocking instead could deadlock a reader that pins two files.
+// under. Blocking instead could deadlock a reader that pins two files. So
+// that responses in flight cannot keep the cache above the cap for as long
+// as a slow client takes, a Read that finds it there copies its bytes and
+// lets the files go before it returns (ReadResult.detach).
 //
 // Lock order: FileCache.mu, then cachedFile.mu. cachedFile.openMu is taken
 // before either, and only by whoever opens or unlinks that file.
@@ -402,6 +406,39 @@ func (c *FileCache) unlink(cf *cachedFile) {
 	cf.prev, cf.next = nil, nil
 	c.ring--
 }
+
+// overLimit reports whether more files are open than the cap, which only
+// pinned files can cause.
+func (c *FileCache) overLimit() bool { return c.open.Load() > c.limit }
+
+// detach replaces the ranges of r by a copy of their bytes and releases
+// the pins and references it held. If a range cannot be read whole (a
+// truncation raced the read), r is left as it was: its files still hold
+// whatever the caller will meet when sending it.
+func (r *ReadResult) detach() {
+	buf := make([]byte, r.Bytes)
+	at := int64(0)
+	for _, fr := range r.Ranges {
+		if n, _ := fr.File.ReadAt(buf[at:at+fr.Length], fr.Offset); int64(n) < fr.Length {
+			return
+		}
+		at += fr.Length
+	}
+	r.Release()
+	r.Ranges = []FileRange{{File: memRange{bytes.NewReader(buf)}, Length: r.Bytes}}
+}
+
+// memRange is the File of a detached ReadResult: read-only bytes, without
+// a descriptor, so the network layer copies them.
+type memRange struct{ *bytes.Reader }
+
+func (memRange) Write([]byte) (int, error) { return 0, errReadOnly }
+func (memRange) Close() error              { return nil }
+func (memRange) Sync() error               { return nil }
+func (memRange) Truncate(int64) error      { return errReadOnly }
+func (m memRange) Size() (int64, error)    { return m.Reader.Size(), nil }
+
+var errReadOnly = errors.New("segment: read-only copy of a log range")
 
 // String is for logs and test failures.
 func (c *FileCache) String() string {

@@ -403,7 +403,20 @@ func (l *Log) checkRange(off int64) error {
 // Read returns whole batches starting with the one containing offset, none
 // with LastOffset >= maxOffset, at most maxBytes unless minOne and the
 // first batch alone is larger (KIP-74). It may span segments.
+//
+// The ranges' files are the segments' own (with a descriptor for
+// sendfile), pinned until Release, unless pinning them took the file
+// cache over its cap: then the bytes are copied and the files let go at
+// once, so responses in flight cannot hold descriptors beyond the cap.
 func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOne bool) (ReadResult, error) {
+	res, err := l.read(offset, maxBytes, maxOffset, minOne)
+	if err == nil && len(res.Ranges) > 0 && l.cache.overLimit() {
+		res.detach() // outside l.mu: appends need not wait for the copy
+	}
+	return res, err
+}
+
+func (l *Log) read(offset int64, maxBytes int, maxOffset int64, minOne bool) (ReadResult, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if err := l.checkRange(offset); err != nil {

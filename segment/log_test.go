@@ -44,7 +44,9 @@ func checkReadEveryOffset(t *testing.T, l *Log, batches [][]byte) {
 }
 
 func TestAppendReadRoundTrip(t *testing.T) {
-	fs := NewMemFS()
+	// A cache of its own, big enough that the read of every segment below
+	// pins their files rather than copying (see TestMain).
+	fs := WithFileCache(NewMemFS(), NewFileCache(64))
 	l := openLog(t, fs, testDir, testConfig(), nil)
 	batches := fill(t, l, 120, 1000)
 	if l.NumSegments() < 5 {
@@ -429,6 +431,9 @@ func TestReleaseKeepsDeletedSegmentReadable(t *testing.T) {
 			if name == "os" {
 				fsys, dir = OSFS(), t.TempDir()
 			}
+			// Pinned rather than copied, whatever other tests left
+			// pinned in the package's tiny cache (TestMain).
+			fsys = WithFileCache(fsys, NewFileCache(16))
 			l := openLog(t, fsys, dir, testConfig(), nil)
 			defer l.Close()
 			batches := fill(t, l, 40, 0)
@@ -456,7 +461,10 @@ func TestReleaseKeepsDeletedSegmentReadable(t *testing.T) {
 
 func TestOSFS(t *testing.T) {
 	dir := t.TempDir()
-	l := openLog(t, OSFS(), dir, testConfig(), nil)
+	// A cache of its own: the package's tiny one (TestMain) would have the
+	// read below, which pins a dozen segments, copied rather than pinned.
+	fsys := WithFileCache(OSFS(), NewFileCache(64))
+	l := openLog(t, fsys, dir, testConfig(), nil)
 	batches := fill(t, l, 50, 0)
 	r, err := l.Read(0, 1<<20, math.MaxInt64, false)
 	if err != nil {
