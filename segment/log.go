@@ -427,7 +427,18 @@ func (l *Log) read(offset int64, maxBytes int, maxOffset int64, minOne bool) (Re
 	}
 	var buf [BatchHeaderSize]byte
 	i := l.findSegment(offset)
+	// A segment's .log is pinned from its first header read to the end of
+	// its scan, and stays pinned for its range: one open per segment read,
+	// even when the cache is full and closes whatever is let go.
+	f, err := l.segs[i].log.pin()
+	if err != nil {
+		return ReadResult{}, err
+	}
 	pos, _, found, err := l.segs[i].seek(&buf, offset)
+	if err != nil || !found {
+		l.segs[i].log.unpin()
+		f = nil
+	}
 	if err != nil {
 		return ReadResult{}, err
 	}
@@ -441,6 +452,15 @@ func (l *Log) read(offset int64, maxBytes int, maxOffset int64, minOne bool) (Re
 	done := false
 	for ; i < len(l.segs) && !done; i, pos = i+1, 0 {
 		s := l.segs[i]
+		if f == nil {
+			if pos >= s.size {
+				continue
+			}
+			if f, err = s.log.pin(); err != nil {
+				releaseAll(used)
+				return ReadResult{}, err
+			}
+		}
 		from := pos
 		for pos < s.size {
 			// Jump over whole index intervals that certainly fit: every
@@ -454,6 +474,7 @@ func (l *Log) read(offset int64, maxBytes int, maxOffset int64, minOne bool) (Re
 			}
 			h, err := s.readHeader(&buf, pos)
 			if err != nil {
+				s.log.unpin()
 				releaseAll(used)
 				return ReadResult{}, err
 			}
@@ -470,16 +491,14 @@ func (l *Log) read(offset int64, maxBytes int, maxOffset int64, minOne bool) (Re
 		if pos > from {
 			// The caller may hand the descriptor to sendfile long
 			// after this returns: pinned, the cache cannot close it.
-			f, err := s.log.pin()
-			if err != nil {
-				releaseAll(used)
-				return ReadResult{}, err
-			}
 			s.acquire()
 			used = append(used, s)
 			res.Ranges = append(res.Ranges, FileRange{File: f, Offset: from, Length: pos - from})
 			res.Bytes += pos - from
+		} else {
+			s.log.unpin()
 		}
+		f = nil
 	}
 	if len(used) > 0 {
 		res.release = func() { releaseAll(used) }
