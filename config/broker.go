@@ -42,6 +42,9 @@ type Broker struct {
 	FlushIntervalMessages    int64 // fsync after this many messages (MaxInt64 = never)
 	FlushIntervalMs          int64 // -1 = unset; see FlushMs
 	FlushSchedulerIntervalMs int64
+	// OpenSegmentFilesMax caps the segment files open at once
+	// (log.open.segment.files.max); 0 derives it from RLIMIT_NOFILE.
+	OpenSegmentFilesMax int64
 	// FlushOffsetCheckpointIntervalMs bounds how often a flush rewrites the
 	// recovery-point checkpoint.
 	FlushOffsetCheckpointIntervalMs int64
@@ -367,6 +370,7 @@ func (b *Broker) build() error {
 		b.FlushIntervalMs = b.int("log.flush.interval.ms")
 	}
 	b.FlushSchedulerIntervalMs = b.int("log.flush.scheduler.interval.ms")
+	b.OpenSegmentFilesMax = b.int("log.open.segment.files.max")
 	b.Preallocate = b.bool("log.preallocate")
 	b.CleanupPolicy = normalizeCleanupPolicy(b.Raw["log.cleanup.policy"])
 	b.DeleteRetentionMs = b.int("log.cleaner.delete.retention.ms")

@@ -45,6 +45,7 @@ func TestDefaults(t *testing.T) {
 		{"FlushIntervalMessages", b.FlushIntervalMessages, int64(math.MaxInt64)},
 		{"FlushIntervalMs", b.FlushIntervalMs, int64(-1)},
 		{"FlushMs()", b.FlushMs(), int64(math.MaxInt64)},
+		{"OpenSegmentFilesMax", b.OpenSegmentFilesMax, int64(0)},
 		{"MessageMaxBytes", b.MessageMaxBytes, int32(1048588)},
 		{"SocketRequestMaxBytes", b.SocketRequestMaxBytes, int32(104857600)},
 		{"LogAppendTime", b.LogAppendTime, false},
