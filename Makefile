@@ -1,7 +1,8 @@
 # Sluice build and test entry points (GNU make).
 #
 #   make run       build and start a single-node broker on 127.0.0.1:9092 (data in ./data)
-#   make test      go vet, race-enabled unit tests, then short fuzz runs
+#   make test      go vet and the race-enabled tests in -short mode (~4 min on 2 cores)
+#   make test-all  what CI runs: every test in full, then a fuzz run of each target
 #   make help      list every target
 
 GO       ?= go
@@ -33,7 +34,7 @@ endif
 endif
 
 .DEFAULT_GOAL := build
-.PHONY: build run test unit fuzz bench bench-quick bench-micro conformance fmt fmt-check vet docs clean help
+.PHONY: build run test test-all unit unit-all fuzz bench bench-quick bench-micro conformance fmt fmt-check vet docs clean help
 
 help: ## list targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "%-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -45,12 +46,23 @@ build: ## compile the broker to bin/sluice
 run: build ## start a single-node broker with built-in defaults (127.0.0.1:9092, ./data)
 	./$(BIN) broker $(ARGS)
 
-test: vet unit fuzz ## everything CI runs: vet, race tests, fuzz smoke runs
+# `make test` is the quick gate before a commit; `make test-all` is the
+# whole suite, what CI runs. -short changes how much each test does, never
+# what it checks: the integration tests run each on one network engine
+# instead of both (chosen per test, so both engines are exercised), the
+# randomized tests take fewer seeds, a few stress tests smaller loads. Fuzz
+# targets' seed corpora run in both as ordinary tests.
+test: vet unit ## quick gate (~4 min on 2 cores): vet, race-enabled tests with -short
+
+test-all: vet unit-all fuzz ## what CI runs: vet, every race-enabled test in full, 10 s of fuzzing per target
 
 vet: ## go vet every package
 	$(GO) vet ./...
 
-unit: ## race-enabled unit tests of every package
+unit: ## race-enabled tests of every package, -short
+	$(GO) test -race -short -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+unit-all: ## race-enabled tests of every package, in full
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # Runs every Fuzz* target for FUZZTIME each; see scripts/fuzz.sh.

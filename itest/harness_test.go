@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"os/exec"
@@ -86,9 +87,18 @@ func engineArgs(engine string) []string {
 }
 
 // forEachEngine runs fn once per network engine, as subtests engine=std and
-// engine=uring: the broker must behave the same on both.
+// engine=uring: the broker must behave the same on both. With -short
+// (make test) each test runs on one of them, chosen by a hash of its name,
+// so the suite still exercises both engines end to end in half the time;
+// make test-all runs every test on both.
 func forEachEngine(t *testing.T, fn func(t *testing.T, engine string)) {
-	for _, engine := range []string{"std", "uring"} {
+	engines := []string{"std", "uring"}
+	if testing.Short() {
+		h := fnv.New32a()
+		h.Write([]byte(t.Name()))
+		engines = engines[h.Sum32()%2:][:1]
+	}
+	for _, engine := range engines {
 		t.Run("engine="+engine, func(t *testing.T) {
 			if engine == "uring" && uringUnavailable != "" {
 				t.Skip("io_uring engine unavailable:", uringUnavailable)
@@ -129,7 +139,7 @@ func startBroker(t testing.TB, engine, dataDir string, sets ...string) *brokerPr
 	args = append(args,
 		"--set", "listeners=PLAINTEXT://127.0.0.1:0",
 		"--set", "admin.listener=127.0.0.1:0",
-		"--set", "log.dirs=" + dataDir,
+		"--set", "log.dirs="+dataDir,
 		"--set", "log.level=debug",
 	)
 	for _, s := range sets {
