@@ -39,6 +39,7 @@ type Broker struct {
 	cfg    *config.Broker
 	logger *slog.Logger
 	fs     segment.FS
+	files  *segment.FileCache // bounds the segment files open (segment_files.go)
 	now    func() time.Time
 	locks  dirLocks // on every log dir, from before the first read to the end of Shutdown
 
@@ -88,6 +89,7 @@ func open(cfg *config.Broker, logger *slog.Logger, fsys segment.FS) (_ *Broker, 
 		sessions: newFetchSessionCache(maxFetchSessions),
 		stop:     make(chan struct{}),
 	}
+	b.files = newSegmentFileCache(cfg)
 	b.metrics = newMetrics(b, cfg.MetricsPartitionLevel)
 	b.storage = newStorageHealth(cfg.LogDirs, b.metrics, logger, time.Now)
 	b.fs = timedFS{FS: healthFS{FS: fsys, h: b.storage}, observe: b.metrics.observeFlush}
@@ -154,6 +156,7 @@ func open(cfg *config.Broker, logger *slog.Logger, fsys segment.FS) (_ *Broker, 
 		b.topics.closeAll()
 		return nil, err
 	}
+	b.reportFileDescriptors()
 	b.loaded.Store(true)
 	return b, nil
 }

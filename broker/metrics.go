@@ -91,11 +91,22 @@ func newMetrics(b *Broker, perPartition bool) *metrics {
 		Help: "1 from a failed write to the log dir until the next write to it succeeds (Kafka's LogDirectoryOffline, but it recovers by itself); /readyz answers 503 meanwhile."}, []string{"dir"})
 	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluice_requests_in_flight", Help: "Requests being handled right now."},
 		func() float64 { return float64(m.inFlight.Load()) })
+	// The segment file cache (segment_files.go); process_open_fds and
+	// process_max_fds say how the whole process stands.
+	openFiles := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluice_log_open_segment_files",
+		Help: "Segment files (.log, .index, .timeindex) open now. Files open on first use; beyond the limit the least recently used idle ones are closed."},
+		func() float64 { return float64(b.segmentFileStats().Open) })
+	openFilesLimit := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluice_log_open_segment_files_limit",
+		Help: "log.open.segment.files.max, or half of RLIMIT_NOFILE when unset. Files in use (a fetch being sent) are never closed, and may take the count above it for a moment."},
+		func() float64 { return float64(b.segmentFileStats().Limit) })
+	evictions := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sluice_log_segment_file_evictions_total",
+		Help: "Idle segment files closed to stay within sluice_log_open_segment_files_limit; they reopen on their next use. A fast rise means the limit is too low for the partitions in use."},
+		func() float64 { return float64(b.segmentFileStats().Evictions) })
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_build_info", Help: "Always 1; the labels say what is running.",
 		ConstLabels: prometheus.Labels{"version": buildVersion(), "go_version": runtime.Version()}})
 	build.Set(1)
 	m.reg.MustRegister(m.queue, m.handle, m.send, m.reqErrors, m.bytesIn, m.msgsIn, m.bytesOut, m.msgsOut,
-		m.flush, m.recovery, m.ready, m.storageErrors, m.dirFailing, inFlight, build, &collector{b: b},
+		m.flush, m.recovery, m.ready, m.storageErrors, m.dirFailing, inFlight, openFiles, openFilesLimit, evictions, build, &collector{b: b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -178,7 +178,7 @@ func (r *topicRegistry) open(mt *controller.Topic) (_ *topic, err error) {
 			t.offline = append(t.offline, fmt.Errorf("%w: %s partition %d is offline: %w", kerr.KafkaStorageError, mt.Name, mp.Index, offline))
 			continue
 		}
-		p, err := replica.Open(r.b.fs, filepath.Join(dir, partitionDirName(mt.Name, mp.Index)), mt.Name, mp.Index, mp.LeaderEpoch, replicaConfig(cfg, r.b.cfg), r.b.now, r.b.logger)
+		p, err := replica.Open(r.b.logFS(), filepath.Join(dir, partitionDirName(mt.Name, mp.Index)), mt.Name, mp.Index, mp.LeaderEpoch, replicaConfig(cfg, r.b.cfg), r.b.now, r.b.logger)
 		if err != nil {
 			return nil, fmt.Errorf("topic %s partition %d: %w", mt.Name, mp.Index, err)
 		}
