@@ -95,19 +95,22 @@ func fetchEveryTopic(t *testing.T, tb *testBroker, n int) {
 // holding no segment file, and serves every record, without the open
 // files ever going over the cap (but for a moment per concurrent read).
 func TestRestartWithMorePartitionsThanTheFileCap(t *testing.T) {
-	const topics, capFiles = 300, 50
+	topics, capFiles := 300, 50
+	if testing.Short() {
+		topics, capFiles = 120, 20
+	}
 	dir := t.TempDir()
 	set := "log.open.segment.files.max=" + strconv.Itoa(capFiles)
 	tb := startTestBrokerIn(t, dir, set)
 	createAndFill(t, tb, topics)
 	fams := tb.scrape(t)
-	if v := mustValue(t, fams, "sluice_log_open_segment_files_limit"); v != capFiles {
+	if v := mustValue(t, fams, "sluice_log_open_segment_files_limit"); v != float64(capFiles) {
 		t.Fatalf("sluice_log_open_segment_files_limit = %v, want %d", v, capFiles)
 	}
-	if v := mustValue(t, fams, "sluice_log_open_segment_files"); v > capFiles || v < 1 {
+	if v := mustValue(t, fams, "sluice_log_open_segment_files"); v > float64(capFiles) || v < 1 {
 		t.Fatalf("sluice_log_open_segment_files = %v after filling, cap %d", v, capFiles)
 	}
-	if st := tb.files.Stats(); st.Peak > capFiles || st.Evictions == 0 {
+	if st := tb.files.Stats(); st.Peak > int64(capFiles) || st.Evictions == 0 {
 		t.Fatalf("creating and filling %d partitions: %v", topics, tb.files)
 	}
 	if err := tb.Shutdown(context.Background()); err != nil {
@@ -119,22 +122,22 @@ func TestRestartWithMorePartitionsThanTheFileCap(t *testing.T) {
 	if err != nil {
 		t.Fatalf("restart with %d partitions and a cap of %d files: %v", topics, capFiles, err)
 	}
-	if st := tb.files.Stats(); st.Open != 0 || st.Peak > capFiles {
+	if st := tb.files.Stats(); st.Open != 0 || st.Peak > int64(capFiles) {
 		t.Fatalf("after a clean restart, before any request: %v", tb.files)
 	}
 	line := logLine(t, logs.String(), "file descriptors")
-	for _, want := range []string{"partitions=300", "segment_files_open=0", "segment_files_limit=50", "nofile_limit="} {
+	for _, want := range []string{fmt.Sprintf("partitions=%d", topics), "segment_files_open=0", fmt.Sprintf("segment_files_limit=%d", capFiles), "nofile_limit="} {
 		if !strings.Contains(line, want) {
 			t.Errorf("start-up line %q lacks %s", line, want)
 		}
 	}
 	fetchEveryTopic(t, tb, topics)
-	if v := mustValue(t, tb.scrape(t), "sluice_log_open_segment_files"); v > capFiles {
+	if v := mustValue(t, tb.scrape(t), "sluice_log_open_segment_files"); v > float64(capFiles) {
 		t.Fatalf("sluice_log_open_segment_files = %v after reading everything, cap %d", v, capFiles)
 	}
-	// One Fetch over 300 partitions: its reads beyond the cap were copied
+	// One Fetch over every partition: its reads beyond the cap were copied
 	// rather than pinned, each going over it by one file for a moment.
-	if st := tb.files.Stats(); st.Peak > capFiles+1 {
+	if st := tb.files.Stats(); st.Peak > int64(capFiles)+1 {
 		t.Fatalf("reading every partition: %v", tb.files)
 	}
 	t.Logf("%s; cache: %v", line, tb.files)
@@ -153,37 +156,41 @@ func logLine(t *testing.T, logs, msg string) string {
 }
 
 // fdChildEnv tells a re-executed test binary that it is the child of
-// TestStartsWithMorePartitionsThanRLIMITAllows, and where the data is.
-const fdChildEnv = "SLUICE_TEST_FD_CHILD_DIR"
-
-// childNOFILE is the descriptor limit of the child: 200 partitions would
-// need 600 with every partition's three files held open.
-const childNOFILE, childTopics = 256, 200
+// TestStartsWithMorePartitionsThanRLIMITAllows: "dir topics nofile".
+const fdChildEnv = "SLUICE_TEST_FD_CHILD"
 
 // TestStartsWithMorePartitionsThanRLIMITAllows: a broker whose
 // RLIMIT_NOFILE is too low to hold three files per partition still starts
 // and serves every record. The test re-executes its own binary with the
 // limit lowered (setrlimit in the child, as systemd's LimitNOFILE would),
-// since lowering it here would starve the rest of the test run.
+// since lowering it here would starve the rest of the test run. 200
+// partitions under 256 descriptors (100 under 128 with -short) would need
+// 600 (300) with every partition's files held open.
 func TestStartsWithMorePartitionsThanRLIMITAllows(t *testing.T) {
-	if dir := os.Getenv(fdChildEnv); dir != "" {
-		runLowNOFILEChild(t, dir)
+	if arg := os.Getenv(fdChildEnv); arg != "" {
+		var dir string
+		var topics, nofile int
+		if _, err := fmt.Sscan(arg, &dir, &topics, &nofile); err != nil {
+			t.Fatalf("%s=%q: %v", fdChildEnv, arg, err)
+		}
+		runLowNOFILEChild(t, dir, topics, nofile)
 		return
 	}
+	topics, nofile := 200, 256
 	if testing.Short() {
-		t.Skip("re-executes the test binary")
+		topics, nofile = 100, 128
 	}
 	dir := t.TempDir()
 	tb := startTestBrokerIn(t, dir)
-	createAndFill(t, tb, childTopics)
+	createAndFill(t, tb, topics)
 	if err := tb.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestStartsWithMorePartitionsThanRLIMITAllows$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), fdChildEnv+"="+dir)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %d", fdChildEnv, dir, topics, nofile))
 	out, err := cmd.CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("--- PASS")) {
-		t.Fatalf("child with RLIMIT_NOFILE=%d and %d partitions: %v\n%s", childNOFILE, childTopics, err, out)
+		t.Fatalf("child with RLIMIT_NOFILE=%d and %d partitions: %v\n%s", nofile, topics, err, out)
 	}
 	for _, l := range strings.Split(string(out), "\n") {
 		if strings.Contains(l, "file descriptors") {
@@ -192,24 +199,24 @@ func TestStartsWithMorePartitionsThanRLIMITAllows(t *testing.T) {
 	}
 }
 
-func runLowNOFILEChild(t *testing.T, dir string) {
-	rl := syscall.Rlimit{Cur: childNOFILE, Max: childNOFILE}
+func runLowNOFILEChild(t *testing.T, dir string, topics, nofile int) {
+	rl := syscall.Rlimit{Cur: uint64(nofile), Max: uint64(nofile)}
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		t.Skipf("cannot lower RLIMIT_NOFILE: %v", err)
 	}
 	var logs bytes.Buffer
 	tb, err := tryStartLogging(t, segment.OSFS(), &logs, dir)
 	if err != nil {
-		t.Fatalf("start with %d partitions under RLIMIT_NOFILE=%d: %v", childTopics, childNOFILE, err)
+		t.Fatalf("start with %d partitions under RLIMIT_NOFILE=%d: %v", topics, nofile, err)
 	}
 	line := logLine(t, logs.String(), "file descriptors")
-	if !strings.Contains(line, "nofile_limit="+strconv.Itoa(childNOFILE)) || !strings.Contains(line, "partitions="+strconv.Itoa(childTopics)) {
+	if !strings.Contains(line, fmt.Sprintf("nofile_limit=%d", nofile)) || !strings.Contains(line, fmt.Sprintf("partitions=%d", topics)) {
 		t.Fatalf("start-up line %q", line)
 	}
-	fetchEveryTopic(t, tb, childTopics)
+	fetchEveryTopic(t, tb, topics)
 	limit := int64(tb.files.Limit())
-	if st := tb.files.Stats(); limit != childNOFILE/2 || st.Open > limit {
-		t.Fatalf("cache under RLIMIT_NOFILE=%d: %v", childNOFILE, tb.files)
+	if st := tb.files.Stats(); limit != int64(nofile/2) || st.Open > limit {
+		t.Fatalf("cache under RLIMIT_NOFILE=%d: %v", nofile, tb.files)
 	}
 	if err := tb.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
