@@ -2,8 +2,11 @@ package broker
 
 import "github.com/twmb/franz-go/pkg/kerr"
 
-// fdsPerPartition is what a partition keeps open: its active segment's
-// .log, .index and .timeindex.
+// fdsPerPartition is what a partition has open while it is used: its
+// active segment's .log, .index and .timeindex. Idle partitions hold none
+// (segment_files.go), so the budget below is what a create would take if
+// every new partition were used at once: it bounds one request, not how
+// many partitions the broker may hold over time.
 const fdsPerPartition = 3
 
 // fdReserve is how many descriptors a create must leave free, for client
