@@ -15,8 +15,8 @@ import (
 // descriptors for its whole life, so the number of partitions a broker could
 // even start with was RLIMIT_NOFILE/3 (issue 13). Files are now opened on
 // first use and, once the cap is reached, the least recently used idle ones
-// are closed and reopened by name when needed again: a table cache, as in
-// pebble or Kafka's proposals for lazy segments.
+// are closed and reopened by name when needed again: a table cache, as
+// pebble and RocksDB keep for their sstables.
 //
 // Eviction is CLOCK (second chance), an approximation of LRU that needs no
 // shared lock on the hot path: using an open file only sets its referenced
@@ -242,7 +242,7 @@ func (cf *cachedFile) markUnlinked() {
 	cf.openMu.Unlock()
 }
 
-// isOpen reports whether the file holds a descriptor now (tests, drop).
+// isOpen reports whether the file holds a descriptor now (for tests).
 func (cf *cachedFile) isOpen() bool {
 	cf.mu.Lock()
 	defer cf.mu.Unlock()
