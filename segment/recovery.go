@@ -131,8 +131,11 @@ func (l *Log) recoverSegment(s *segment, bases []int64, i int, rp int64, scratch
 	// After a clean stop the active segment lies wholly below the
 	// recovery point too; its indexes then spare reading all of it.
 	// A torn tail or data past the recovery point (a crash) fails
-	// the check, and the segment is scanned.
-	if nextBase == math.MaxInt64 && l.loadIndexes(s, fileSize, nextBase, false) && s.next <= rp {
+	// the check, and the segment is scanned. The batches after the
+	// last index entry, the ones written last, are CRC-checked even
+	// so: a damaged one there is reported as a gap by the scan rather
+	// than served.
+	if nextBase == math.MaxInt64 && l.loadIndexes(s, fileSize, nextBase, false) && s.next <= rp && l.tailIntact(s, fileSize) {
 		s.trusted = true
 		l.segs = append(l.segs, s)
 		return nil
@@ -360,6 +363,42 @@ func (l *Log) loadIndexes(s *segment, fileSize, nextBase int64, warn bool) bool 
 		s.next = h.LastOffset() + 1
 		expected = s.next
 		pos += int64(h.Size())
+	}
+	return true
+}
+
+// maxTailCheck bounds what tailIntact reads; a longer tail (a huge last
+// batch) is left to the scan.
+const maxTailCheck = 16 << 20
+
+// tailIntact reports whether every batch after the segment's last index
+// entry (at most an index interval and one batch) passes its CRC check.
+func (l *Log) tailIntact(s *segment, fileSize int64) bool {
+	var pos int64
+	if n := s.index.len(); n > 0 {
+		_, p := s.index.entry(n - 1)
+		pos = int64(p)
+	}
+	if fileSize-pos > maxTailCheck {
+		return false
+	}
+	buf := make([]byte, fileSize-pos)
+	if n, err := s.log.ReadAt(buf, pos); n < len(buf) {
+		l.logger.Warn("reading the active segment's tail", "dir", l.dir, "segment", s.base, "err", err)
+		return false
+	}
+	for off := 0; off < len(buf); {
+		if len(buf)-off < BatchHeaderSize {
+			return false
+		}
+		h := parseHeader(buf[off:])
+		if h.Length < minBatchLength || off+h.Size() > len(buf) {
+			return false
+		}
+		if crc32.Checksum(buf[off+offAttributes:off+h.Size()], castagnoli) != h.CRC {
+			return false
+		}
+		off += h.Size()
 	}
 	return true
 }
