@@ -287,7 +287,9 @@ func (cf *cachedFile) Size() (int64, error) {
 
 // Sync fsyncs the file, reopening it if it was evicted: fsync through any
 // descriptor writes back the inode's dirty pages. A file deleted meanwhile
-// (retention racing a flush) has nothing left worth making durable.
+// (retention racing a flush) has nothing left worth making durable. A
+// failed fsync is poisonous (see ErrLogPoisoned); failing to reopen the
+// file is not, as no fsync ran.
 func (cf *cachedFile) Sync() error {
 	f, err := cf.pin()
 	if errors.Is(err, errUnlinked) {
@@ -297,7 +299,10 @@ func (cf *cachedFile) Sync() error {
 		return err
 	}
 	defer cf.unpin()
-	return f.Sync()
+	if err := f.Sync(); err != nil {
+		return syncFailed(err)
+	}
+	return nil
 }
 
 // reserve takes a slot for a file about to be opened, detaching idle files

@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,6 +34,11 @@ type Config struct {
 	// re-validation at the next start; writing it costs three fsyncs, which
 	// would triple the cost of fsync-per-message topics.
 	CheckpointIntervalMs int64
+	// OnPoisoned, when set, is called once when the log becomes poisoned
+	// (see ErrLogPoisoned), with the error that says why; the log then
+	// does not log it itself. It may run with the log's locks held and
+	// must not call the Log. Only the value given to Open counts.
+	OnPoisoned func(err error)
 }
 
 func (c Config) withDefaults() Config {
@@ -107,6 +113,7 @@ type Log struct {
 	recoveryPoint int64      // mu
 	size          int64      // mu
 	closed        bool       // mu
+	deleted       bool       // mu
 	gaps          []Gap      // set by Open, read-only after
 
 	cfg           Config // appendMu
@@ -114,7 +121,9 @@ type Log struct {
 	unflushedMsgs int64  // appendMu
 	truncGen      uint64 // appendMu: bumped when the log end moves backwards
 	dirDirty      bool   // appendMu: directory entries changed since SyncDir
-	failed        error  // appendMu: set when the log can no longer be appended to safely
+
+	poisonErr atomic.Pointer[error] // set once; see ErrLogPoisoned
+	onPoison  func(error)           // Config.OnPoisoned as given to Open
 }
 
 // StartOffset is the first offset that may be read.
@@ -160,8 +169,8 @@ func (l *Log) Append(batches []byte, headers []BatchHeader, leaderEpoch int32, a
 func (l *Log) append(batches []byte, headers []BatchHeader, leaderEpoch int32, appendTime int64) (AppendInfo, bool, error) {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
-	if l.failed != nil {
-		return AppendInfo{}, false, l.failed
+	if err := l.refuse("append"); err != nil {
+		return AppendInfo{}, false, err
 	}
 	l.mu.RLock()
 	closed, next, start := l.closed, l.leo, l.start
@@ -205,17 +214,23 @@ func (l *Log) append(batches []byte, headers []BatchHeader, leaderEpoch int32, a
 		seg.indexFull(len(headers), info.LastOffset, int64(len(batches)), l.maxIndex)) {
 		var err error
 		if seg, err = l.roll(info.FirstOffset, now); err != nil {
-			return info, false, err
+			return info, false, l.settle(err)
 		}
 	}
 
-	if _, err := seg.log.Write(batches); err != nil {
+	if n, err := seg.log.Write(batches); err != nil {
+		err = fmt.Errorf("append to segment %d in %s: %w", seg.base, l.dir, err)
 		// Cut off whatever part was written so the file matches seg.size
-		// again; if even that fails the log is unusable until reopened.
-		if terr := seg.log.Truncate(seg.size); terr != nil {
-			l.failed = fmt.Errorf("log %s unusable after failed write and truncate: %w", l.dir, errors.Join(err, terr))
+		// again: then nothing of the log changed and the append may be
+		// retried (a full disk fails writes with nothing written until
+		// space is freed, and the broker reports the log dir failing
+		// meanwhile). If the cut fails, the file's length is unknown.
+		if n > 0 {
+			if terr := seg.log.Truncate(seg.size); terr != nil {
+				return info, false, l.poison(fmt.Errorf("%w; cutting the torn write off: %w", err, terr))
+			}
 		}
-		return info, false, fmt.Errorf("append to segment %d in %s: %w", seg.base, l.dir, err)
+		return info, false, err
 	}
 
 	l.mu.Lock()
@@ -261,7 +276,9 @@ func (l *Log) roll(base int64, now time.Time) (*segment, error) {
 }
 
 // Flush fsyncs everything appended so far and advances and persists the
-// recovery point. The fsyncs run without blocking Append.
+// recovery point. The fsyncs run without blocking Append. A failed fsync
+// poisons the log (see ErrLogPoisoned); the recovery point then never
+// moves again.
 func (l *Log) Flush() error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
@@ -280,9 +297,14 @@ func (l *Log) Flush() error {
 		l.appendMu.Unlock()
 		return nil
 	}
+	if err := l.refuse("flush"); err != nil {
+		l.appendMu.Unlock()
+		return err
+	}
 	var work []todo
 	for _, s := range segs {
 		if err := s.persistIndexes(); err != nil {
+			err = l.settle(err)
 			l.appendMu.Unlock()
 			for _, w := range work {
 				w.seg.release()
@@ -308,12 +330,15 @@ func (l *Log) Flush() error {
 	}
 	if err == nil && dirDirty {
 		if err = l.fs.SyncDir(l.dir); err != nil {
-			err = fmt.Errorf("fsync dir %s: %w", l.dir, err)
+			err = syncFailed(fmt.Errorf("fsync dir %s: %w", l.dir, err))
 		}
 	}
 	l.appendMu.Lock()
 	if err != nil {
+		// A failed fsync poisons: the pages it could not write may be
+		// gone, and a retry would succeed over them (see ErrLogPoisoned).
 		l.dirDirty = l.dirDirty || dirDirty
+		err = l.settle(err)
 		l.appendMu.Unlock()
 		return err
 	}
@@ -322,6 +347,11 @@ func (l *Log) Flush() error {
 		if w.indexes {
 			w.seg.idxSyncedGen = max(w.seg.idxSyncedGen, w.idxGen)
 		}
+	}
+	if err := l.refuse("flush"); err != nil {
+		// Poisoned meanwhile: the recovery point stays where it is.
+		l.appendMu.Unlock()
+		return err
 	}
 	advanced := false
 	if gen == l.truncGen {
@@ -334,7 +364,7 @@ func (l *Log) Flush() error {
 	l.appendMu.Unlock()
 	if now := l.now(); advanced && (ckptEvery <= 0 || now.Sub(l.lastCkpt) >= ckptEvery) {
 		l.lastCkpt = now
-		return l.writeCheckpoints()
+		return l.settle(l.writeCheckpoints())
 	}
 	return nil
 }
@@ -355,7 +385,7 @@ func (l *Log) Close() error {
 	l.segs = nil
 	l.mu.Unlock()
 	if err == nil {
-		err = l.writeCheckpoints()
+		err = l.settle(l.writeCheckpoints())
 	}
 	for _, s := range segs {
 		s.release()
@@ -369,7 +399,7 @@ func (l *Log) Delete() error {
 	defer l.appendMu.Unlock()
 	l.mu.Lock()
 	wasClosed := l.closed
-	l.closed = true
+	l.closed, l.deleted = true, true
 	segs := l.segs
 	l.segs = nil
 	l.mu.Unlock()

@@ -11,6 +11,9 @@ import (
 // with LastOffset >= maxOffset, at most maxBytes unless minOne and the
 // first batch alone is larger (KIP-74). It may span segments.
 //
+// On a poisoned log (see ErrLogPoisoned) no batch at or above the
+// recovery point is returned.
+//
 // The ranges' files are the segments' own (with a descriptor for
 // sendfile), pinned until Release, unless pinning them took the file
 // cache over its cap: then the bytes are copied and the files let go at
@@ -28,6 +31,11 @@ func (l *Log) read(offset int64, maxBytes int, maxOffset int64, minOne bool) (Re
 	defer l.mu.RUnlock()
 	if err := l.checkRange(offset); err != nil {
 		return ReadResult{}, err
+	}
+	if l.poisonErr.Load() != nil {
+		// Above the recovery point the data may not survive: consumers
+		// must not see records that the restart takes back.
+		maxOffset = min(maxOffset, l.recoveryPoint)
 	}
 	if offset == l.leo || maxOffset <= offset {
 		return ReadResult{Next: offset}, nil

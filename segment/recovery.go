@@ -35,7 +35,8 @@ func Open(fsys FS, dir string, cfg Config, now func() time.Time, logger *slog.Lo
 	if logger == nil {
 		logger = slog.Default()
 	}
-	l := &Log{fs: fsys, cache: cacheOf(fsys), dir: dir, now: now, logger: logger, cfg: cfg.withDefaults(), maxIndex: maxIndexBytes}
+	l := &Log{fs: fsys, cache: cacheOf(fsys), dir: dir, now: now, logger: logger, cfg: cfg.withDefaults(), maxIndex: maxIndexBytes,
+		onPoison: cfg.OnPoisoned}
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating log dir %s: %w", dir, err)
 	}
@@ -199,9 +200,13 @@ func (l *Log) damaged(s *segment, fileSize, nextBase, rp int64, reason string) e
 	file := segName(l.dir, s.base, ".log")
 	flushed := s.next < rp
 	if !flushed {
-		if err := s.log.Truncate(s.size); err == nil {
+		err := s.log.Truncate(s.size)
+		if err == nil {
+			// Else the torn bytes could come back after a crash, behind
+			// batches appended from here on.
 			err = s.log.Sync()
-		} else {
+		}
+		if err != nil {
 			return fmt.Errorf("truncating segment %d in %s: %w", s.base, l.dir, err)
 		}
 	}
@@ -516,7 +521,10 @@ func (l *Log) writeCheckpoints() error {
 }
 
 // writeCheckpointsLocked writes both files atomically (tmp, fsync, rename,
-// fsync dir); ckptMu held.
+// fsync dir); ckptMu held. A failed fsync is poisonous (see
+// ErrLogPoisoned): the directory's fsync also stands for the segment files
+// created since the last one. A failed write, rename or open is not: the
+// old checkpoint is still in place.
 func (l *Log) writeCheckpointsLocked(start, rp int64) error {
 	for _, c := range []struct {
 		name string
@@ -529,7 +537,9 @@ func (l *Log) writeCheckpointsLocked(start, rp int64) error {
 		}
 		_, err = f.Write([]byte(strconv.FormatInt(c.v, 10) + "\n"))
 		if err == nil {
-			err = f.Sync()
+			if err = f.Sync(); err != nil {
+				err = syncFailed(err)
+			}
 		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
@@ -542,7 +552,7 @@ func (l *Log) writeCheckpointsLocked(start, rp int64) error {
 		}
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
-		return fmt.Errorf("checkpoint dir %s: %w", l.dir, err)
+		return syncFailed(fmt.Errorf("checkpoint dir %s: %w", l.dir, err))
 	}
 	return nil
 }

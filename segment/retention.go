@@ -15,6 +15,9 @@ func (l *Log) ApplyRetention() (deletedSegments int, err error) {
 	if closed {
 		return 0, ErrLogClosed
 	}
+	if err := l.refuse("retention"); err != nil {
+		return 0, err
+	}
 	nowMs := l.now().UnixMilli()
 	n := 0
 	for ; n < len(segs)-1; n++ {
@@ -40,7 +43,9 @@ func (l *Log) ApplyRetention() (deletedSegments int, err error) {
 
 // deleteLeading removes the first n segments and raises the start offset
 // to at least newStart; appendMu held, n < len(segs). The new start is
-// persisted first so that a crash never resurrects deleted offsets.
+// persisted first so that a crash never resurrects deleted offsets. A
+// segment whose files cannot be removed is only reported: it lies below
+// the persisted start, so the next Open deletes it.
 func (l *Log) deleteLeading(n int, newStart int64) error {
 	l.mu.RLock()
 	start, rp := max(l.start, newStart), l.recoveryPoint
@@ -49,7 +54,7 @@ func (l *Log) deleteLeading(n int, newStart int64) error {
 	err := l.writeCheckpointsLocked(start, rp)
 	l.ckptMu.Unlock()
 	if err != nil {
-		return err
+		return l.settle(err)
 	}
 	l.mu.Lock()
 	dead := l.segs[:n:n]
@@ -81,6 +86,9 @@ func (l *Log) SetStartOffset(off int64) error {
 	if closed {
 		return ErrLogClosed
 	}
+	if err := l.refuse("setting the start offset"); err != nil {
+		return err
+	}
 	if off > leo {
 		return fmt.Errorf("start offset %d beyond log end %d of %s: %w", off, leo, l.dir, ErrOffsetOutOfRange)
 	}
@@ -95,7 +103,7 @@ func (l *Log) SetStartOffset(off int64) error {
 		l.mu.Lock()
 		l.start = off
 		l.mu.Unlock()
-		return l.writeCheckpoints()
+		return l.settle(l.writeCheckpoints())
 	}
 	return l.deleteLeading(n, off)
 }
@@ -112,6 +120,9 @@ func (l *Log) TruncateTo(off int64) error {
 	l.mu.RUnlock()
 	if closed {
 		return ErrLogClosed
+	}
+	if err := l.refuse("truncation"); err != nil {
+		return err
 	}
 	if off >= leo {
 		return nil
@@ -132,32 +143,9 @@ func (l *Log) TruncateTo(off int64) error {
 	if found {
 		newLEO = h.BaseOffset
 	}
-	// Lower the recovery point before touching data: a crash mid-way then
-	// makes recovery re-check everything from here.
-	l.ckptMu.Lock()
-	err = l.writeCheckpointsLocked(min(start, newLEO), min(l.RecoveryPoint(), newLEO))
-	l.ckptMu.Unlock()
-	if err != nil {
-		return err
-	}
-	l.truncGen++
-	l.mu.Lock()
-	dead := l.segs[i+1:]
-	l.segs = l.segs[: i+1 : i+1]
-	for _, d := range dead {
-		l.size -= d.size
-	}
-	l.mu.Unlock()
-	for _, d := range dead {
-		if err := d.remove(l.fs); err != nil {
-			l.failed = err
-		}
-		d.release()
-	}
-	l.dirDirty = true
-
 	// Rebuild the segment's derived state from its remaining headers, on a
-	// copy so readers never see a half-rebuilt index.
+	// copy so readers never see a half-rebuilt index, and before anything
+	// changes, so that a failed read leaves the log as it was.
 	ns := &segment{base: s.base, dir: s.dir}
 	ns.resetIndexes()
 	for p := int64(0); p < pos; {
@@ -168,12 +156,46 @@ func (l *Log) TruncateTo(off int64) error {
 		ns.track(hh, p, l.cfg.IndexIntervalBytes)
 		p += int64(hh.Size())
 	}
-	if err := s.log.Truncate(pos); err == nil {
-		err = s.log.Sync() // truncated data must not come back after a crash
-	} else {
-		l.failed = fmt.Errorf("log %s unusable after failed truncate: %w", l.dir, err)
-		return l.failed
+	// Lower the recovery point before touching data: a crash mid-way then
+	// makes recovery re-check everything from here.
+	l.ckptMu.Lock()
+	err = l.writeCheckpointsLocked(min(start, newLEO), min(l.RecoveryPoint(), newLEO))
+	l.ckptMu.Unlock()
+	if err != nil {
+		return l.settle(err)
 	}
+	l.truncGen++
+	l.mu.Lock()
+	dead := l.segs[i+1:]
+	l.segs = l.segs[: i+1 : i+1]
+	for _, d := range dead {
+		l.size -= d.size
+	}
+	// As on disk now: should the log be poisoned from here on, its reads
+	// stop at the new end.
+	l.recoveryPoint = min(l.recoveryPoint, newLEO)
+	l.mu.Unlock()
+	// From here on a failure leaves the files and the log apart: a segment
+	// that cannot be removed would come back at the next Open with offsets
+	// the log has given up, and a segment that cannot be cut holds them.
+	var poisoned error
+	for _, d := range dead {
+		if err := d.remove(l.fs); err != nil && poisoned == nil {
+			poisoned = l.poison(err)
+		}
+		d.release()
+	}
+	l.dirDirty = true
+
+	cutErr := func(err error) error {
+		return l.poison(fmt.Errorf("truncating segment %d in %s to %d bytes: %w", s.base, l.dir, pos, err))
+	}
+	if err := s.log.Truncate(pos); err != nil {
+		return cutErr(err)
+	}
+	// The truncated data must not come back after a crash. If the fsync
+	// fails the file is cut even so, and the log must say so.
+	syncErr := s.log.Sync()
 	l.mu.Lock()
 	l.size += pos - s.size
 	s.size, s.next = pos, newLEO
@@ -182,11 +204,17 @@ func (l *Log) TruncateTo(off int64) error {
 	s.bytesSinceIndex = ns.bytesSinceIndex
 	l.leo = newLEO
 	l.start = min(l.start, newLEO)
-	l.recoveryPoint = min(l.recoveryPoint, newLEO)
 	l.mu.Unlock()
 	s.dirtyGen++
 	s.idxGen++
-	return s.rewriteIndexes()
+	err = s.rewriteIndexes()
+	switch {
+	case syncErr != nil:
+		return cutErr(syncErr)
+	case err != nil:
+		return l.settle(err)
+	}
+	return poisoned
 }
 
 // truncateFully drops all segments and restarts the log empty at off.
@@ -195,7 +223,7 @@ func (l *Log) truncateFully(off int64) error {
 	err := l.writeCheckpointsLocked(off, off)
 	l.ckptMu.Unlock()
 	if err != nil {
-		return err
+		return l.settle(err)
 	}
 	l.truncGen++
 	l.mu.Lock()
@@ -205,18 +233,19 @@ func (l *Log) truncateFully(off int64) error {
 	l.start, l.leo, l.recoveryPoint, l.size = off, off, off, 0
 	l.mu.Unlock()
 	// Unlink first: the new segment may reuse a dead one's name, and
-	// creating it must not truncate the file readers still hold.
+	// creating it must not truncate the file readers still hold. A
+	// segment left behind would come back at the next Open.
+	var poisoned error
 	for _, d := range dead {
-		if err := d.remove(l.fs); err != nil {
-			l.failed = err
+		if err := d.remove(l.fs); err != nil && poisoned == nil {
+			poisoned = l.poison(err)
 		}
 		d.release()
 	}
 	l.dirDirty = true
 	ns, err := openSegment(l.fs, l.cache, l.dir, off, true)
 	if err != nil {
-		l.failed = fmt.Errorf("log %s has no segment after truncation: %w", l.dir, err)
-		return l.failed
+		return l.poison(fmt.Errorf("log %s has no segment after truncation: %w", l.dir, err))
 	}
 	now := l.now()
 	ns.created, ns.lastAppend = now, now.UnixMilli()
@@ -225,5 +254,5 @@ func (l *Log) truncateFully(off int64) error {
 	l.mu.Lock()
 	l.segs = []*segment{ns}
 	l.mu.Unlock()
-	return nil
+	return poisoned
 }

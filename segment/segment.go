@@ -188,31 +188,41 @@ func (s *segment) indexFull(n int, lastOffset int64, addBytes int64, maxIdx int)
 
 // persistIndexes writes index bytes not yet in the files.
 func (s *segment) persistIndexes() error {
-	if s.oidxWritten < len(s.index) {
-		if _, err := s.oidx.Write(s.index[s.oidxWritten:]); err != nil {
-			return fmt.Errorf("writing offset index of segment %d in %s: %w", s.base, s.dir, err)
-		}
-		s.oidxWritten = len(s.index)
-		s.dirtyGen++
-		s.idxGen++
+	if err := s.persistIndex(s.oidx, s.index, &s.oidxWritten, "offset"); err != nil {
+		return err
 	}
-	if s.tidxWritten < len(s.times) {
-		if _, err := s.tidx.Write(s.times[s.tidxWritten:]); err != nil {
-			return fmt.Errorf("writing time index of segment %d in %s: %w", s.base, s.dir, err)
-		}
-		s.tidxWritten = len(s.times)
-		s.dirtyGen++
-		s.idxGen++
+	return s.persistIndex(s.tidx, s.times, &s.tidxWritten, "time")
+}
+
+// persistIndex appends data[*written:] to f. A write that fails after
+// writing part of it is cut off again, so that the retry appends at the
+// right place; if that fails too, the error is poisonous.
+func (s *segment) persistIndex(f *cachedFile, data []byte, written *int, what string) error {
+	if *written >= len(data) {
+		return nil
 	}
+	if n, err := f.Write(data[*written:]); err != nil {
+		err = fmt.Errorf("writing %s index of segment %d in %s: %w", what, s.base, s.dir, err)
+		if n > 0 {
+			if terr := f.Truncate(int64(*written)); terr != nil {
+				return poisonous{fmt.Errorf("%w; cutting the torn write off: %w", err, terr)}
+			}
+		}
+		return err
+	}
+	*written = len(data)
+	s.dirtyGen++
+	s.idxGen++
 	return nil
 }
 
 // rewriteIndexes replaces the index files with the in-memory indexes,
-// after a rebuild or truncation.
+// after a rebuild or truncation. A failed truncation leaves the files out
+// of step with what was written to them: poisonous.
 func (s *segment) rewriteIndexes() error {
 	for _, f := range []*cachedFile{s.oidx, s.tidx} {
 		if err := f.Truncate(0); err != nil {
-			return fmt.Errorf("truncating index of segment %d in %s: %w", s.base, s.dir, err)
+			return poisonous{fmt.Errorf("truncating index of segment %d in %s: %w", s.base, s.dir, err)}
 		}
 	}
 	s.oidxWritten, s.tidxWritten = 0, 0
@@ -222,6 +232,7 @@ func (s *segment) rewriteIndexes() error {
 }
 
 // sync fsyncs the segment's log file, and its index files with indexes.
+// A failed fsync is poisonous (see cachedFile.Sync).
 func (s *segment) sync(indexes bool) error {
 	files := s.files()
 	n := len(files)
