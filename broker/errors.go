@@ -54,7 +54,7 @@ func errorCode(err error) int16 {
 	case errors.Is(err, replica.ErrClosed), errors.Is(err, segment.ErrLogClosed):
 		// The partition went away under the request (topic deleted).
 		return kerr.UnknownTopicOrPartition.Code
-	case isStorageError(err):
+	case errors.Is(err, segment.ErrLogPoisoned), isStorageError(err):
 		return kerr.KafkaStorageError.Code
 	default:
 		return kerr.UnknownServerError.Code

@@ -102,9 +102,14 @@ func (b *Broker) topicMetadata(t *topic) kmsg.MetadataResponseTopic {
 		mp.Leader = b.cfg.NodeID
 		mp.Replicas = []int32{b.cfg.NodeID}
 		mp.ISR = []int32{b.cfg.NodeID}
-		if p == nil { // offline: its files could not be read (topics.go)
+		if p == nil || p.Poisoned() != nil {
+			// Offline: its files could not be read (topics.go), or an
+			// fsync of them failed and it refuses writes until restart.
 			mp.ErrorCode = kerr.KafkaStorageError.Code
 			mp.LeaderEpoch = t.epochs[i]
+			if p != nil {
+				mp.LeaderEpoch = p.LeaderEpoch()
+			}
 			mp.OfflineReplicas = []int32{b.cfg.NodeID}
 			mt.Partitions = append(mt.Partitions, mp)
 			continue

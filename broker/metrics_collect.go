@@ -35,6 +35,7 @@ var (
 	descLogStart    = desc("sluice_log_start_offset", "First offset still in the log.", "topic", "partition")
 	descLogEnd      = desc("sluice_log_end_offset", "Offset the next appended record gets.", "topic", "partition")
 	descLogGaps     = desc("sluice_log_recovery_gaps", "Damaged offset ranges the partition's recovery found at start and no longer serves (each logged at ERROR).", "topic", "partition")
+	descLogPoisoned = desc("sluice_log_poisoned_partitions", "Partitions whose log refuses writes until the broker restarts because an fsync of its files failed (each logged at ERROR); clients get KAFKA_STORAGE_ERROR.")
 	descProducerIDs = desc("sluice_producer_ids", "Producer ids with idempotence state, over all partitions.")
 
 	descGroups       = desc("sluice_consumer_groups", "Consumer groups by state and protocol type (classic or consumer).", "state", "type")
@@ -86,7 +87,7 @@ func (c *collector) collectEngine(ch chan<- prometheus.Metric) {
 
 func (c *collector) collectLogs(ch chan<- prometheus.Metric) {
 	perPartition := c.b.metrics.perPartition
-	var producers int
+	var producers, poisoned int
 	for _, t := range c.b.topics.all() {
 		var size, segs, start, end, gaps int64
 		for i, p := range t.parts {
@@ -94,6 +95,9 @@ func (c *collector) collectLogs(ch chan<- prometheus.Metric) {
 				continue // offline (topics.go): nothing to read
 			}
 			producers += p.NumProducers()
+			if p.Poisoned() != nil {
+				poisoned++
+			}
 			if !perPartition {
 				size, segs, start, end = size+p.Size(), segs+int64(p.NumSegments()), start+p.LogStartOffset(), end+p.LogEndOffset()
 				gaps += int64(p.RecoveryGaps())
@@ -115,6 +119,7 @@ func (c *collector) collectLogs(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descProducerIDs, prometheus.GaugeValue, float64(producers))
+	ch <- prometheus.MustNewConstMetric(descLogPoisoned, prometheus.GaugeValue, float64(poisoned))
 }
 
 // collectGroups reports groups by state and each group's lag. Lag is

@@ -561,6 +561,10 @@ func (p *Partition) Size() int64 { return p.log.Size() }
 // NumSegments returns the number of segments.
 func (p *Partition) NumSegments() int { return p.log.NumSegments() }
 
+// Poisoned is why the partition's log refuses writes until the broker
+// restarts (a failed fsync; see segment.ErrLogPoisoned), nil if it does not.
+func (p *Partition) Poisoned() error { return p.log.Poisoned() }
+
 // RecoveryGaps is the number of damaged offset ranges recovery found when
 // the log was opened; each was logged at ERROR.
 func (p *Partition) RecoveryGaps() int { return len(p.log.Gaps()) }
