@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"sort"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -24,10 +22,18 @@ func (b *Broker) apiVersionsUnsupported() *kmsg.ApiVersionsResponse {
 }
 
 func apiKeys() []kmsg.ApiVersionsResponseApiKey {
-	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(supported))
-	for k, r := range supported {
-		keys = append(keys, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MinVersion: r.min, MaxVersion: r.max})
+	var keys []kmsg.ApiVersionsResponseApiKey
+	for _, a := range registered() {
+		keys = append(keys, kmsg.ApiVersionsResponseApiKey{ApiKey: a.key.Int16(), MinVersion: a.min, MaxVersion: a.max})
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].ApiKey < keys[j].ApiKey })
 	return keys
+}
+
+func init() {
+	register(api{key: kmsg.ApiVersions, min: 0, max: 4,
+		handle: method((*Broker).handleApiVersions),
+		errorCodes: codes(func(r *kmsg.ApiVersionsResponse, count func(int16)) {
+			count(r.ErrorCode)
+		}),
+	})
 }

@@ -21,13 +21,12 @@ func testEveryAdvertisedVersionAnswers(t *testing.T, engine string) {
 	if av.ErrorCode != 0 {
 		t.Fatalf("ApiVersions error %d", av.ErrorCode)
 	}
-	if len(av.ApiKeys) != len(supported) {
-		t.Fatalf("advertised %d APIs, table has %d", len(av.ApiKeys), len(supported))
+	if len(av.ApiKeys) != len(registered()) {
+		t.Fatalf("advertised %d APIs, %d registered", len(av.ApiKeys), len(registered()))
 	}
 	for _, k := range av.ApiKeys {
-		r, ok := supported[k.ApiKey]
-		if !ok || r.min != k.MinVersion || r.max != k.MaxVersion {
-			t.Errorf("key %d advertised %d..%d, table %+v", k.ApiKey, k.MinVersion, k.MaxVersion, r)
+		if a := lookup(k.ApiKey, k.MinVersion); a == nil || a.min != k.MinVersion || a.max != k.MaxVersion {
+			t.Errorf("key %d advertised %d..%d, registered %+v", k.ApiKey, k.MinVersion, k.MaxVersion, a)
 		}
 		proto := kmsg.RequestForKey(k.ApiKey)
 		if proto == nil || proto.MaxVersion() < k.MaxVersion {
@@ -73,7 +72,7 @@ func testApiVersionsDowngradeAnswer(t *testing.T, engine string) {
 	found := false
 	for _, k := range resp.ApiKeys {
 		if k.ApiKey == kmsg.ApiVersions.Int16() {
-			found = k.MaxVersion == supported[k.ApiKey].max
+			found = k.MaxVersion == apis[kmsg.ApiVersions].max
 		}
 	}
 	if !found {

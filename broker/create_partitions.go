@@ -55,3 +55,14 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 	b.logger.Info("partitions added", "topic", rt.Topic, "partitions", rt.Count)
 	return nil
 }
+
+func init() {
+	register(api{key: kmsg.CreatePartitions, min: 0, max: 3,
+		handle: method((*Broker).handleCreatePartitions),
+		errorCodes: codes(func(r *kmsg.CreatePartitionsResponse, count func(int16)) {
+			for _, t := range r.Topics {
+				count(t.ErrorCode)
+			}
+		}),
+	})
+}

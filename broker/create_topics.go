@@ -152,3 +152,14 @@ func (b *Broker) createTopicRF(name string, partitions int32, rf int16, configs 
 	b.logger.Info("topic created", "topic", name, "partitions", partitions, "topic_id", mt.ID.String(), "configs", configs)
 	return t, nil
 }
+
+func init() {
+	register(api{key: kmsg.CreateTopics, min: 0, max: 7,
+		handle: method((*Broker).handleCreateTopics),
+		errorCodes: codes(func(r *kmsg.CreateTopicsResponse, count func(int16)) {
+			for _, t := range r.Topics {
+				count(t.ErrorCode)
+			}
+		}),
+	})
+}

@@ -65,3 +65,14 @@ func (b *Broker) deleteTopic(name string) error {
 	b.logger.Info("topic deleted", "topic", name)
 	return nil
 }
+
+func init() {
+	register(api{key: kmsg.DeleteTopics, min: 0, max: 6,
+		handle: method((*Broker).handleDeleteTopics),
+		errorCodes: codes(func(r *kmsg.DeleteTopicsResponse, count func(int16)) {
+			for _, t := range r.Topics {
+				count(t.ErrorCode)
+			}
+		}),
+	})
+}

@@ -27,3 +27,12 @@ func (b *Broker) handleDescribeCluster(req *kmsg.DescribeClusterRequest) *kmsg.D
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{db}
 	return resp
 }
+
+func init() {
+	register(api{key: kmsg.DescribeCluster, min: 0, max: 2,
+		handle: method((*Broker).handleDescribeCluster),
+		errorCodes: codes(func(r *kmsg.DescribeClusterResponse, count func(int16)) {
+			count(r.ErrorCode)
+		}),
+	})
+}

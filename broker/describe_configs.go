@@ -98,3 +98,14 @@ func brokerConfigEntry(req *kmsg.DescribeConfigsRequest, e config.Entry) kmsg.De
 	}
 	return c
 }
+
+func init() {
+	register(api{key: kmsg.DescribeConfigs, min: 0, max: 4,
+		handle: method((*Broker).handleDescribeConfigs),
+		errorCodes: codes(func(r *kmsg.DescribeConfigsResponse, count func(int16)) {
+			for _, res := range r.Resources {
+				count(res.ErrorCode)
+			}
+		}),
+	})
+}

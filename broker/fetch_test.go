@@ -83,7 +83,7 @@ func testFetchEveryVersionDecodes(t *testing.T, engine string) {
 	fill(t, tb, "f", 2, 50, 100)
 	id := topicID(t, tb, "f")
 	c := tb.raw(t)
-	for v := supported[kmsg.Fetch.Int16()].min; v <= supported[kmsg.Fetch.Int16()].max; v++ {
+	for v := apis[kmsg.Fetch].min; v <= apis[kmsg.Fetch].max; v++ {
 		resp := do[*kmsg.FetchResponse](c, fetchReq("f", id, 0, 10), v)
 		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 2 {
 			t.Fatalf("v%d: topics %+v", v, resp.Topics)

@@ -50,3 +50,15 @@ func (b *Broker) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) *kmsg.F
 	}
 	return resp
 }
+
+func init() {
+	register(api{key: kmsg.FindCoordinator, min: 0, max: 6,
+		handle: method((*Broker).handleFindCoordinator),
+		errorCodes: codes(func(r *kmsg.FindCoordinatorResponse, count func(int16)) {
+			count(r.ErrorCode)
+			for _, c := range r.Coordinators {
+				count(c.ErrorCode)
+			}
+		}),
+	})
+}

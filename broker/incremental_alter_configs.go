@@ -88,3 +88,14 @@ func splitList(v *string) []string {
 	}
 	return out
 }
+
+func init() {
+	register(api{key: kmsg.IncrementalAlterConfigs, min: 0, max: 1,
+		handle: method((*Broker).handleIncrementalAlterConfigs),
+		errorCodes: codes(func(r *kmsg.IncrementalAlterConfigsResponse, count func(int16)) {
+			for _, res := range r.Resources {
+				count(res.ErrorCode)
+			}
+		}),
+	})
+}

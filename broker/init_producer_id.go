@@ -25,3 +25,12 @@ func (b *Broker) handleInitProducerID(req *kmsg.InitProducerIDRequest) *kmsg.Ini
 	resp.ProducerID, resp.ProducerEpoch = id, 0
 	return resp
 }
+
+func init() {
+	register(api{key: kmsg.InitProducerID, min: 0, max: 5,
+		handle: method((*Broker).handleInitProducerID),
+		errorCodes: codes(func(r *kmsg.InitProducerIDResponse, count func(int16)) {
+			count(r.ErrorCode)
+		}),
+	})
+}

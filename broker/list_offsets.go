@@ -88,3 +88,16 @@ func (b *Broker) listOffset(p *replica.Partition, ts int64, isolation int8, sp *
 		}
 	}
 }
+
+func init() {
+	register(api{key: kmsg.ListOffsets, min: 1, max: 11,
+		handle: method((*Broker).handleListOffsets),
+		errorCodes: codes(func(r *kmsg.ListOffsetsResponse, count func(int16)) {
+			for _, t := range r.Topics {
+				for _, p := range t.Partitions {
+					count(p.ErrorCode)
+				}
+			}
+		}),
+	})
+}

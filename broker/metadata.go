@@ -127,3 +127,18 @@ func isInternalTopic(name string) bool {
 }
 
 func sortTopics(ts []*topic) { sort.Slice(ts, func(i, j int) bool { return ts[i].name < ts[j].name }) }
+
+func init() {
+	register(api{key: kmsg.Metadata, min: 0, max: 13,
+		handle: method((*Broker).handleMetadata),
+		errorCodes: codes(func(r *kmsg.MetadataResponse, count func(int16)) {
+			count(r.ErrorCode) // v13+: a request-level error
+			for _, t := range r.Topics {
+				count(t.ErrorCode)
+				for _, p := range t.Partitions {
+					count(p.ErrorCode)
+				}
+			}
+		}),
+	})
+}

@@ -32,3 +32,16 @@ func (b *Broker) handleOffsetForLeaderEpoch(req *kmsg.OffsetForLeaderEpochReques
 	}
 	return resp
 }
+
+func init() {
+	register(api{key: kmsg.OffsetForLeaderEpoch, min: 0, max: 4,
+		handle: method((*Broker).handleOffsetForLeaderEpoch),
+		errorCodes: codes(func(r *kmsg.OffsetForLeaderEpochResponse, count func(int16)) {
+			for _, t := range r.Topics {
+				for _, p := range t.Partitions {
+					count(p.ErrorCode)
+				}
+			}
+		}),
+	})
+}
