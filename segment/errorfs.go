@@ -3,6 +3,8 @@ package segment
 import (
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,9 +26,12 @@ const (
 	OpRename                  // FS.Rename (either name may match)
 	OpRemove                  // FS.Remove
 	OpSyncDir                 // FS.SyncDir (fsync of a directory)
+	OpReadDir                 // FS.ReadDir (listing a directory)
+	OpStat                    // FS.Stat
+	OpLock                    // FS.Lock (taking a log dir's lock)
 )
 
-var opNames = []string{"open", "read", "write", "sync", "truncate", "rename", "remove", "syncdir"}
+var opNames = []string{"open", "read", "write", "sync", "truncate", "rename", "remove", "syncdir", "readdir", "stat", "lock"}
 
 func (o Op) String() string {
 	var names []string
@@ -125,7 +130,7 @@ func (in *Injection) Disarm() {
 // the style of pebble's errorfs: deterministic for a given sequence of
 // operations, and safe for concurrent use. Operations it does not fail go
 // to the wrapped FS unchanged; Crash and the like stay with that FS.
-// ReadDir, MkdirAll, RemoveAll and Lock are never failed.
+// MkdirAll and RemoveAll are never failed.
 type ErrorFS struct {
 	FS
 	mu  sync.Mutex
@@ -232,6 +237,30 @@ func (e *ErrorFS) SyncDir(dir string) error {
 		return err
 	}
 	return e.FS.SyncDir(dir)
+}
+
+// ReadDir fails as OpReadDir: a directory that cannot be listed.
+func (e *ErrorFS) ReadDir(dir string) ([]string, error) {
+	if _, err := e.check(OpReadDir, dir); err != nil {
+		return nil, err
+	}
+	return e.FS.ReadDir(dir)
+}
+
+// Stat fails as OpStat.
+func (e *ErrorFS) Stat(name string) (fs.FileInfo, error) {
+	if _, err := e.check(OpStat, name); err != nil {
+		return nil, err
+	}
+	return e.FS.Stat(name)
+}
+
+// Lock fails as OpLock, as a lock file that cannot be opened or flocked.
+func (e *ErrorFS) Lock(path string) (io.Closer, error) {
+	if _, err := e.check(OpLock, path); err != nil {
+		return nil, err
+	}
+	return e.FS.Lock(path)
 }
 
 type errFile struct {

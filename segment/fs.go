@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // FS is the file system the log writes through. Tests substitute MemFS to
@@ -21,6 +22,9 @@ type FS interface {
 	MkdirAll(dir string, perm os.FileMode) error
 	RemoveAll(dir string) error
 	SyncDir(dir string) error
+	// Stat describes the file or directory name; a missing one is an
+	// error matching fs.ErrNotExist.
+	Stat(name string) (fs.FileInfo, error)
 	// Lock takes an exclusive lock on the file at path (creating it), held
 	// until the returned Closer is closed; when someone else holds it, the
 	// error is a *LockedError (errors.Is ErrLocked).
@@ -67,6 +71,7 @@ func (osFS) Remove(name string) error                    { return os.Remove(name
 func (osFS) Rename(oldname, newname string) error        { return os.Rename(oldname, newname) }
 func (osFS) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(dir, perm) }
 func (osFS) RemoveAll(dir string) error                  { return os.RemoveAll(dir) }
+func (osFS) Stat(name string) (fs.FileInfo, error)       { return os.Stat(name) }
 
 func (osFS) ReadDir(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
@@ -96,8 +101,9 @@ func (osFS) SyncDir(dir string) error {
 
 // MemFS is an in-memory FS that models what survives a crash: file
 // contents as of their last Sync and directory entries as of the last
-// SyncDir of their directory. Directories themselves (MkdirAll) and
-// RemoveAll are treated as immediately durable to keep the model small.
+// SyncDir of their directory. Directories themselves (MkdirAll, the
+// Rename of a directory) and RemoveAll are treated as immediately durable
+// to keep the model small.
 // It is safe for concurrent use.
 type MemFS struct {
 	mu      sync.Mutex
@@ -163,22 +169,94 @@ func (m *MemFS) Remove(name string) error {
 }
 
 // Rename atomically replaces newname (in the current namespace only; it
-// becomes durable with SyncDir).
+// becomes durable with SyncDir). A directory is renamed with everything
+// below it, durably at once (see MemFS), onto a name not in use.
 func (m *MemFS) Rename(oldname, newname string) error {
 	oldname, newname = filepath.Clean(oldname), filepath.Clean(newname)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ino, ok := m.files[oldname]
-	if !ok {
+	if !ok && !m.dirs[oldname] {
 		return memErr("rename", oldname, fs.ErrNotExist)
 	}
 	if !m.dirs[filepath.Dir(newname)] {
 		return memErr("rename", newname, fs.ErrNotExist)
 	}
+	if !ok {
+		return m.renameDir(oldname, newname)
+	}
+	if m.dirs[newname] {
+		return memErr("rename", newname, fs.ErrExist)
+	}
 	delete(m.files, oldname)
 	m.files[newname] = ino
 	return nil
 }
+
+// renameDir moves dir oldname and all below it to newname; m.mu held.
+func (m *MemFS) renameDir(oldname, newname string) error {
+	if _, isFile := m.files[newname]; isFile || m.dirs[newname] {
+		return memErr("rename", newname, fs.ErrExist)
+	}
+	if newname == oldname || strings.HasPrefix(newname, oldname+string(filepath.Separator)) {
+		return memErr("rename", newname, fs.ErrInvalid)
+	}
+	move := func(p string) (string, bool) {
+		if p == oldname {
+			return newname, true
+		}
+		if rest, ok := strings.CutPrefix(p, oldname+string(filepath.Separator)); ok {
+			return filepath.Join(newname, rest), true
+		}
+		return "", false
+	}
+	for _, ns := range []map[string]*memInode{m.files, m.durable} {
+		for p, ino := range ns {
+			if to, ok := move(p); ok {
+				delete(ns, p)
+				ns[to] = ino
+			}
+		}
+	}
+	for p := range m.dirs {
+		if to, ok := move(p); ok {
+			delete(m.dirs, p)
+			m.dirs[to] = true
+		}
+	}
+	return nil
+}
+
+// Stat describes a file (its current size) or a directory.
+func (m *MemFS) Stat(name string) (fs.FileInfo, error) {
+	name = filepath.Clean(name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.dirs[name] {
+		return memInfo{name: filepath.Base(name), mode: fs.ModeDir | 0o755}, nil
+	}
+	ino, ok := m.files[name]
+	if !ok {
+		return nil, memErr("stat", name, fs.ErrNotExist)
+	}
+	ino.mu.RLock()
+	defer ino.mu.RUnlock()
+	return memInfo{name: filepath.Base(name), size: int64(len(ino.data)), mode: 0o644}, nil
+}
+
+// memInfo is the fs.FileInfo of a MemFS entry; it keeps no times.
+type memInfo struct {
+	name string
+	size int64
+	mode fs.FileMode
+}
+
+func (i memInfo) Name() string       { return i.name }
+func (i memInfo) Size() int64        { return i.size }
+func (i memInfo) Mode() fs.FileMode  { return i.mode }
+func (i memInfo) ModTime() time.Time { return time.Time{} }
+func (i memInfo) IsDir() bool        { return i.mode.IsDir() }
+func (i memInfo) Sys() any           { return nil }
 
 // ReadDir lists the names of files and directories directly inside dir.
 func (m *MemFS) ReadDir(dir string) ([]string, error) {

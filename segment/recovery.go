@@ -520,39 +520,23 @@ func (l *Log) writeCheckpoints() error {
 	return l.writeCheckpointsLocked(start, rp)
 }
 
-// writeCheckpointsLocked writes both files atomically (tmp, fsync, rename,
-// fsync dir); ckptMu held. A failed fsync is poisonous (see
-// ErrLogPoisoned): the directory's fsync also stands for the segment files
-// created since the last one. A failed write, rename or open is not: the
-// old checkpoint is still in place.
+// writeCheckpointsLocked writes both files atomically (replaceFile of
+// each, then one fsync of the dir; see WriteFileAtomic); ckptMu held. A
+// failed fsync is poisonous (see ErrLogPoisoned): the directory's fsync
+// also stands for the segment files created since the last one. A failed
+// write, rename or open is not: the old checkpoint is still in place.
 func (l *Log) writeCheckpointsLocked(start, rp int64) error {
 	for _, c := range []struct {
 		name string
 		v    int64
 	}{{logStartOffsetFile, start}, {recoveryPointFile, rp}} {
 		path := filepath.Join(l.dir, c.name)
-		f, err := l.fs.OpenFile(path+".tmp", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-		if err != nil {
-			return fmt.Errorf("checkpoint %s: %w", path, err)
-		}
-		_, err = f.Write([]byte(strconv.FormatInt(c.v, 10) + "\n"))
-		if err == nil {
-			if err = f.Sync(); err != nil {
-				err = syncFailed(err)
-			}
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = l.fs.Rename(path+".tmp", path)
-		}
-		if err != nil {
+		if err := replaceFile(l.fs, path, []byte(strconv.FormatInt(c.v, 10)+"\n")); err != nil {
 			return fmt.Errorf("checkpoint %s: %w", path, err)
 		}
 	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
-		return syncFailed(fmt.Errorf("checkpoint dir %s: %w", l.dir, err))
+	if err := syncDir(l.fs, l.dir); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
 }
