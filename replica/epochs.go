@@ -308,40 +308,9 @@ func (c *EpochCache) replace(entries []EpochEntry) error {
 	for _, e := range entries {
 		fmt.Fprintf(&buf, "%d %d\n", e.Epoch, e.StartOffset)
 	}
-	if err := writeFileAtomic(c.fs, c.dir, EpochCheckpointFile, buf.Bytes()); err != nil {
+	if err := segment.WriteFileAtomic(c.fs, filepath.Join(c.dir, EpochCheckpointFile), buf.Bytes()); err != nil {
 		return fmt.Errorf("persist leader epoch cache: %w", err)
 	}
 	c.entries = entries
-	return nil
-}
-
-// writeFileAtomic replaces dir/name with data so that after a crash either the
-// old or the new content is found, never a torn mix: write a temporary file,
-// fsync it, rename it over the target and fsync the directory so the rename
-// itself is durable.
-func writeFileAtomic(fs segment.FS, dir, name string, data []byte) error {
-	path := filepath.Join(dir, name)
-	tmp := path + ".tmp"
-	f, err := fs.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
-	}
-	if err := fs.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	if err := fs.SyncDir(dir); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
 	return nil
 }

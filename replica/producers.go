@@ -408,7 +408,7 @@ func (s *ProducerState) WriteSnapshot(offset int64) error {
 // writeSnapshotData lets the partition encode under its append lock (so the
 // state matches offset) and do the slow, fsyncing write outside it.
 func (s *ProducerState) writeSnapshotData(offset int64, data []byte) error {
-	if err := writeFileAtomic(s.fs, s.dir, SnapshotName(offset), data); err != nil {
+	if err := segment.WriteFileAtomic(s.fs, filepath.Join(s.dir, SnapshotName(offset)), data); err != nil {
 		return fmt.Errorf("write producer snapshot at %d: %w", offset, err)
 	}
 	return s.pruneSnapshots()
