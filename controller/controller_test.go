@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/sluice-io/sluice/segment"
 )
 
 // noLimit is a partition cap no test reaches.
@@ -65,7 +67,7 @@ func TestStateTopicLifecycle(t *testing.T) {
 
 func TestStorePersistsAndFailedChangeIsInvisible(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, 1, quiet())
+	s, err := Open(segment.OSFS(), dir, 1, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +93,7 @@ func TestStorePersistsAndFailedChangeIsInvisible(t *testing.T) {
 		t.Fatalf("producer ids %d %d", pid1, pid2)
 	}
 
-	s2, err := Open(dir, 1, quiet())
+	s2, err := Open(segment.OSFS(), dir, 1, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +108,7 @@ func TestStorePersistsAndFailedChangeIsInvisible(t *testing.T) {
 	if pid3 <= pid2 {
 		t.Fatalf("producer id %d reused after restart (had handed out %d)", pid3, pid2)
 	}
-	if _, err := Open(dir, 2, quiet()); err == nil {
+	if _, err := Open(segment.OSFS(), dir, 2, quiet()); err == nil {
 		t.Fatal("opening metadata of node 1 as node 2 must fail")
 	}
 }
@@ -116,7 +118,7 @@ func TestStoreRejectsCorruptMetadata(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, metadataFile), []byte("{not json"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(dir, 0, quiet()); err == nil || !strings.Contains(err.Error(), "corrupt") {
+	if _, err := Open(segment.OSFS(), dir, 0, quiet()); err == nil || !strings.Contains(err.Error(), "corrupt") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/sluice-io/sluice/segment"
 )
 
 // MetadataFile is the snapshot of State, kept in one of the log directories.
@@ -20,10 +21,12 @@ const metadataFile = MetadataFile
 // so that InitProducerId does not cost an fsync per call.
 const producerIDBlock = 1000
 
-// Store is the durable controller: every change is written to disk (write to a
-// temporary file, fsync, rename, fsync the directory) before it is visible, so
-// a crash either keeps the old metadata or the new one, never a mix.
+// Store is the durable controller: every change is written to disk
+// (segment.WriteFileAtomic: temporary file, fsync, rename, fsync the
+// directory) before it is visible, so a crash either keeps the old metadata
+// or the new one, never a mix.
 type Store struct {
+	fs        segment.FS
 	dir       string
 	logger    *slog.Logger
 	clusterID string
@@ -36,24 +39,25 @@ type Store struct {
 	nextPID, pidLimit int64
 }
 
-// Open loads the metadata in dir, or starts a fresh cluster there when dir
-// has none. The broker does not use it: whether a missing file may mean a
-// new cluster depends on what else the log directories hold, so it calls
-// Load or Create itself.
-func Open(dir string, nodeID int32, logger *slog.Logger) (*Store, error) {
-	s, err := Load(dir, nodeID, logger)
+// Open loads the metadata in dir of fsys, or starts a fresh cluster there
+// when dir has none. The broker does not use it: whether a missing file may
+// mean a new cluster depends on what else the log directories hold, so it
+// calls Load or Create itself.
+func Open(fsys segment.FS, dir string, nodeID int32, logger *slog.Logger) (*Store, error) {
+	s, err := Load(fsys, dir, nodeID, logger)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Create(dir, nodeID, logger)
+		return Create(fsys, dir, nodeID, logger)
 	}
 	return s, err
 }
 
-// Create starts a fresh cluster in dir, with a new cluster id.
-func Create(dir string, nodeID int32, logger *slog.Logger) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// Create starts a fresh cluster in dir of fsys, with a new cluster id.
+// Every change is written through fsys (segment.WriteFileAtomic).
+func Create(fsys segment.FS, dir string, nodeID int32, logger *slog.Logger) (*Store, error) {
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
-	s := &Store{dir: dir, logger: logger, state: NewState(nodeID)}
+	s := &Store{fs: fsys, dir: dir, logger: logger, state: NewState(nodeID)}
 	if err := s.persist(s.state); err != nil {
 		return nil, err
 	}
@@ -62,13 +66,13 @@ func Create(dir string, nodeID int32, logger *slog.Logger) (*Store, error) {
 	return s, nil
 }
 
-// Load reads the metadata in dir. A missing file is an error that matches
+// Load reads the metadata in dir of fsys. A missing file is an error that matches
 // fs.ErrNotExist; a file that cannot be read or decoded, or that names no
 // cluster, is an error naming it: the caller must not take either for a
 // new cluster, or every partition would lose its topic.
-func Load(dir string, nodeID int32, logger *slog.Logger) (*Store, error) {
+func Load(fsys segment.FS, dir string, nodeID int32, logger *slog.Logger) (*Store, error) {
 	path := filepath.Join(dir, metadataFile)
-	b, err := os.ReadFile(path)
+	b, err := segment.ReadFile(fsys, path)
 	if err != nil {
 		return nil, fmt.Errorf("controller: read cluster metadata: %w", err)
 	}
@@ -85,7 +89,7 @@ func Load(dir string, nodeID int32, logger *slog.Logger) (*Store, error) {
 	if st.NodeID != nodeID {
 		return nil, fmt.Errorf("controller: metadata in %s belongs to node.id %d, this broker is node.id %d", dir, st.NodeID, nodeID)
 	}
-	s := &Store{dir: dir, logger: logger, state: st}
+	s := &Store{fs: fsys, dir: dir, logger: logger, state: st}
 	s.ready()
 	return s, nil
 }
@@ -167,36 +171,8 @@ func (s *Store) persist(st *State) error {
 	if err != nil {
 		return fmt.Errorf("controller: encode metadata: %w", err)
 	}
-	if err := writeFileAtomic(s.dir, metadataFile, b); err != nil {
+	if err := segment.WriteFileAtomic(s.fs, filepath.Join(s.dir, metadataFile), b); err != nil {
 		return fmt.Errorf("controller: persist metadata: %w", err)
 	}
 	return nil
-}
-
-func writeFileAtomic(dir, name string, b []byte) error {
-	tmp := filepath.Join(dir, name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
