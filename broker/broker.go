@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -49,6 +48,7 @@ type Broker struct {
 	groups   *coordinator.Coordinator
 	imageCache
 
+	network    func(netio.Config, netio.Handler, *slog.Logger) (netio.Engine, string, error) // nil: no network
 	engine     netio.Engine
 	engineName string // the engine actually running: std or uring
 	listener   net.Listener
@@ -67,32 +67,74 @@ type Broker struct {
 	shutdown sync.Once
 }
 
-// New opens the log directories and metadata; it recovers every partition
-// before it returns, so a Broker that New returns is ready to serve.
-func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
-	return open(cfg, logger, segment.OSFS())
+// Deps are what a Broker takes from its surroundings instead of reaching
+// for them, so that a whole broker can run in memory: on a segment.MemFS
+// that a test crashes, with a fake clock, with no network, its requests
+// handed to Handle.
+type Deps struct {
+	// FS holds the log dirs; every durable write of the broker (logs,
+	// checkpoints, partition.metadata, meta.properties, the cluster
+	// metadata, the clean-shutdown marker) goes through it. Required.
+	FS segment.FS
+	// Clock is the time the broker decides by: flush.ms, retention.ms,
+	// segment.ms, producer expiry, LogAppendTime, group and storage-error
+	// timing. Nil means time.Now. The tickers that run the background
+	// tasks (Listen) and fetch's long-poll deadlines use the real clock.
+	Clock func() time.Time
+	// Logger receives the broker's log; nil discards it.
+	Logger *slog.Logger
+	// Network builds the engine that serves the Kafka listener (New uses
+	// netio.NewEngine). Nil means none: no port is bound, Listen only
+	// starts the background tasks, and requests reach the broker through
+	// Handle alone.
+	Network func(netio.Config, netio.Handler, *slog.Logger) (netio.Engine, string, error)
 }
 
-// open is New on a given file system (tests inject failing ones). Its order
-// is what keeps a failed start from touching a log directory: lock every
-// directory before reading anything (a second broker stops here), bind the
-// Kafka listener before writing anything (a busy port stops here), and only
-// then write identities, take the clean-shutdown markers and recover logs.
-func open(cfg *config.Broker, logger *slog.Logger, fsys segment.FS) (_ *Broker, err error) {
+// New opens the log directories and metadata on the OS's file system and
+// clock, serving the Kafka listener with the netio engine the config asks
+// for; it recovers every partition before it returns, so a Broker that New
+// returns is ready to serve.
+func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
+	return NewWith(cfg, Deps{FS: segment.OSFS(), Clock: time.Now, Logger: logger, Network: netio.NewEngine})
+}
+
+// open is New on a given file system (tests inject failing ones).
+func open(cfg *config.Broker, logger *slog.Logger, fsys segment.FS) (*Broker, error) {
+	return NewWith(cfg, Deps{FS: fsys, Clock: time.Now, Logger: logger, Network: netio.NewEngine})
+}
+
+// NewWith is New on the given dependencies. Its order is what keeps a
+// failed start from touching a log directory: lock every directory before
+// reading anything (a second broker stops here), bind the Kafka listener
+// before writing anything (a busy port stops here), and only then write
+// identities, take the clean-shutdown markers and recover logs
+// (openLogDirs).
+func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
+	if deps.FS == nil {
+		return nil, errors.New("broker: Deps.FS is nil")
+	}
+	if deps.Clock == nil {
+		deps.Clock = time.Now
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
 	if err := checkLogDirs(cfg.LogDirs); err != nil {
 		return nil, err
 	}
+	logger := deps.Logger
 	b := &Broker{
 		cfg:      cfg,
 		logger:   logger,
-		now:      time.Now,
+		now:      deps.Clock,
+		network:  deps.Network,
 		sessions: newFetchSessionCache(maxFetchSessions),
 		stop:     make(chan struct{}),
 	}
 	b.files = newSegmentFileCache(cfg)
 	b.metrics = newMetrics(b, cfg.MetricsPartitionLevel)
-	b.storage = newStorageHealth(cfg.LogDirs, b.metrics, logger, time.Now)
-	b.fs = timedFS{FS: healthFS{FS: fsys, h: b.storage}, observe: b.metrics.observeFlush}
+	b.storage = newStorageHealth(cfg.LogDirs, b.metrics, logger, b.now)
+	b.fs = timedFS{FS: healthFS{FS: deps.FS, h: b.storage}, observe: b.metrics.observeFlush}
 	if b.locks, err = lockLogDirs(b.fs, cfg.LogDirs); err != nil {
 		return nil, err
 	}
@@ -114,27 +156,22 @@ func open(cfg *config.Broker, logger *slog.Logger, fsys segment.FS) (_ *Broker, 
 			}
 		}()
 	}
-	if err := b.bind(); err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			_ = b.engine.Close()
-			_ = b.listener.Close()
-		}
-	}()
-	dirs := make([]*logDir, len(cfg.LogDirs))
-	for i, dir := range cfg.LogDirs {
-		if dirs[i], err = scanLogDir(b.fs, dir); err != nil {
+	if b.network != nil {
+		if err := b.bind(); err != nil {
 			return nil, err
 		}
+		defer func() {
+			if err != nil {
+				_ = b.engine.Close()
+				_ = b.listener.Close()
+			}
+		}()
 	}
-	meta, err := openMetadata(b.fs, dirs, cfg.NodeID, logger)
+	meta, unclean, err := openLogDirs(b.fs, cfg.LogDirs, cfg.NodeID, logger)
 	if err != nil {
 		return nil, err
 	}
 	b.meta = meta
-	unclean := takeCleanShutdownMarkers(b.fs, dirs)
 	// Coming back up is a new leadership for every partition (see
 	// controller.State.BumpLeaderEpochs).
 	if _, err := meta.Apply(func(s *controller.State) (*controller.Topic, error) {
@@ -143,13 +180,13 @@ func open(cfg *config.Broker, logger *slog.Logger, fsys segment.FS) (_ *Broker, 
 	}); err != nil {
 		return nil, err
 	}
-	started := time.Now()
+	started := b.now()
 	b.topics = newTopicRegistry(b)
 	if err := b.topics.load(meta.Snapshot()); err != nil {
 		b.topics.closeAll()
 		return nil, err
 	}
-	took := time.Since(started)
+	took := b.now().Sub(started)
 	b.metrics.recovery.Set(took.Seconds())
 	logger.Info("logs loaded", "topics", b.topics.count(), "unclean_shutdown", unclean, "metadata_dir", meta.Dir(), "took", took.Round(time.Millisecond))
 	if b.groups, err = b.newCoordinator(); err != nil {
@@ -191,24 +228,32 @@ func (b *Broker) bind() error {
 	return nil
 }
 
-// Listen starts serving the listener New bound; Addr reports the bound
-// address (useful with port 0).
+// Listen starts serving the listener New bound, and the background tasks
+// (flush, retention, producer and offset expiry); Addr reports the bound
+// address (useful with port 0). A broker without network (Deps.Network
+// nil) only starts the tasks.
 func (b *Broker) Listen() error {
 	if b.listening.Load() {
 		return errors.New("broker: already listening")
 	}
-	ln, name := b.listener, b.engineName
-	b.tasks.Add(1)
-	go func() {
-		defer b.tasks.Done()
-		if err := b.engine.Serve(ln); err != nil && !errors.Is(err, netio.ErrEngineClosed) {
-			b.logger.Error("listener stopped", "err", err)
-		}
-	}()
+	if b.engine != nil {
+		ln := b.listener
+		b.tasks.Add(1)
+		go func() {
+			defer b.tasks.Done()
+			if err := b.engine.Serve(ln); err != nil && !errors.Is(err, netio.ErrEngineClosed) {
+				b.logger.Error("listener stopped", "err", err)
+			}
+		}()
+	}
 	b.startBackgroundTasks()
 	b.listening.Store(true)
 	b.metrics.ready.Set(1)
-	b.logger.Info("broker listening", "listener", b.cfg.Listeners[0].Name, "addr", ln.Addr().String(), "engine", name, "node_id", b.cfg.NodeID, "cluster_id", b.meta.ClusterID())
+	if b.engine == nil {
+		b.logger.Info("broker serving without network: requests reach it through Handle only", "node_id", b.cfg.NodeID, "cluster_id", b.meta.ClusterID())
+		return nil
+	}
+	b.logger.Info("broker listening", "listener", b.cfg.Listeners[0].Name, "addr", b.listener.Addr().String(), "engine", b.engineName, "node_id", b.cfg.NodeID, "cluster_id", b.meta.ClusterID())
 	return nil
 }
 
@@ -217,7 +262,7 @@ func (b *Broker) Listen() error {
 func (b *Broker) newEngine(cfg netio.Config) (netio.Engine, string, error) {
 	cfg.Engine = b.cfg.NetioEngine
 	cfg.UringMode = b.cfg.NetioUringMode
-	e, name, err := netio.NewEngine(cfg, b, b.logger)
+	e, name, err := b.network(cfg, b, b.logger)
 	if err != nil {
 		return nil, "", fmt.Errorf("broker: %w", err)
 	}
@@ -307,25 +352,13 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			return
 		}
 		for _, dir := range b.cfg.LogDirs {
-			if e := writeMarker(filepath.Join(dir, cleanShutdownFile)); e != nil {
+			if e := segment.WriteFileAtomic(b.fs, filepath.Join(dir, cleanShutdownFile), nil); e != nil {
 				b.logger.Warn("writing clean shutdown marker", "dir", dir, "err", e)
 			}
 		}
 		b.logger.Info("broker stopped cleanly")
 	})
 	return err
-}
-
-func writeMarker(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // startBackgroundTasks runs the periodic flusher and retention checker.

@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -35,7 +33,7 @@ type metaProperties struct {
 // meta.properties (a new directory, or one written by an older Sluice).
 func readMetaProperties(fsys segment.FS, dir string) (*metaProperties, error) {
 	path := filepath.Join(dir, metaPropertiesFile)
-	b, err := readFile(fsys, path)
+	b, err := segment.ReadFile(fsys, path)
 	if errNotExist(err) {
 		return nil, nil
 	}
@@ -108,36 +106,8 @@ func newDirectoryID() string {
 	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
-// readFile reads a whole (small) file through fsys.
-func readFile(fsys segment.FS, path string) ([]byte, error) {
-	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(f)
-}
-
 // writeFileAtomic replaces dir/name so that a crash leaves the old content
-// or the new, never a mix: temporary file, fsync, rename, fsync of dir.
+// or the new, never a mix (segment.WriteFileAtomic).
 func writeFileAtomic(fsys segment.FS, dir, name string, data []byte) error {
-	tmp := filepath.Join(dir, name+".tmp")
-	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := fsys.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return fsys.SyncDir(dir)
+	return segment.WriteFileAtomic(fsys, filepath.Join(dir, name), data)
 }
