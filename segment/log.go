@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/invariants"
 )
 
 // ErrOffsetOutOfRange is returned for reads outside [StartOffset, EndOffset].
@@ -218,6 +220,12 @@ func (l *Log) append(batches []byte, headers []BatchHeader, leaderEpoch int32, a
 		}
 	}
 
+	var size0 int64
+	if invariants.Enabled {
+		l.assertAppendPlan(seg, headers, info.FirstOffset, leaderEpoch)
+		size0 = seg.size
+	}
+
 	if n, err := seg.log.Write(batches); err != nil {
 		err = fmt.Errorf("append to segment %d in %s: %w", seg.base, l.dir, err)
 		// Cut off whatever part was written so the file matches seg.size
@@ -246,6 +254,9 @@ func (l *Log) append(batches []byte, headers []BatchHeader, leaderEpoch int32, a
 	seg.dirtyGen++
 	l.unflushedMsgs += msgs
 	flush := l.cfg.FlushIntervalMessages > 0 && l.unflushedMsgs >= l.cfg.FlushIntervalMessages
+	if invariants.Enabled {
+		l.assertAppended(seg, info, info.FirstOffset, size0, len(batches))
+	}
 	return info, flush, nil
 }
 
@@ -360,6 +371,9 @@ func (l *Log) Flush() error {
 			l.recoveryPoint, advanced = leo, true
 		}
 		l.mu.Unlock()
+	}
+	if invariants.Enabled {
+		l.assertInvariants("flush")
 	}
 	l.appendMu.Unlock()
 	if now := l.now(); advanced && (ckptEvery <= 0 || now.Sub(l.lastCkpt) >= ckptEvery) {

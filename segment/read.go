@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+
+	"github.com/sluice-io/sluice/internal/invariants"
 )
 
 // Read returns whole batches starting with the one containing offset, none
@@ -119,6 +121,9 @@ func (l *Log) read(offset int64, maxBytes int, maxOffset int64, minOne bool) (Re
 		res.release = func() { releaseAll(used) }
 	} else {
 		res.Next = offset
+	}
+	if invariants.Enabled {
+		l.assertRead(&res, offset, maxOffset, used, !done)
 	}
 	return res, nil
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/invariants"
 )
 
 // Checkpoint file names in the partition directory.
@@ -75,6 +77,9 @@ func Open(fsys FS, dir string, cfg Config, now func() time.Time, logger *slog.Lo
 			s.closeFiles()
 		}
 		return nil, err
+	}
+	if invariants.Enabled {
+		l.assertRecovered()
 	}
 	// A partition nobody uses holds no descriptor: its files reopen on
 	// the first read or append.

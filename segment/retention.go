@@ -1,6 +1,10 @@
 package segment
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/sluice-io/sluice/internal/invariants"
+)
 
 // ApplyRetention deletes the oldest segments that are past RetentionMs
 // (judged by the segment's largest timestamp) or that the log can lose
@@ -72,6 +76,9 @@ func (l *Log) deleteLeading(n int, newStart int64) error {
 		s.release()
 	}
 	l.dirDirty = true
+	if invariants.Enabled {
+		l.assertInvariants("deleting leading segments")
+	}
 	return firstErr
 }
 
@@ -103,7 +110,11 @@ func (l *Log) SetStartOffset(off int64) error {
 		l.mu.Lock()
 		l.start = off
 		l.mu.Unlock()
-		return l.settle(l.writeCheckpoints())
+		err := l.settle(l.writeCheckpoints())
+		if invariants.Enabled {
+			l.assertInvariants("setting the start offset")
+		}
+		return err
 	}
 	return l.deleteLeading(n, off)
 }
@@ -214,6 +225,9 @@ func (l *Log) TruncateTo(off int64) error {
 	case err != nil:
 		return l.settle(err)
 	}
+	if invariants.Enabled {
+		l.assertInvariants("truncation")
+	}
 	return poisoned
 }
 
@@ -254,5 +268,8 @@ func (l *Log) truncateFully(off int64) error {
 	l.mu.Lock()
 	l.segs = []*segment{ns}
 	l.mu.Unlock()
+	if invariants.Enabled {
+		l.assertInvariants("truncation")
+	}
 	return poisoned
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/invariants"
 )
 
 // segment is one .log file with its two indexes.
@@ -153,6 +155,11 @@ func (s *segment) resetIndexes() {
 // track accounts for a batch written at pos: size, next offset, running max
 // timestamp and, once per interval bytes, an offset and time index entry.
 func (s *segment) track(h BatchHeader, pos int64, interval int) {
+	if invariants.Enabled && pos != s.size {
+		// Batches are tracked in file order, each where the last one ended.
+		invariants.Failf("segment %d in %s: batch %d..%d tracked at position %d, segment ends at %d",
+			s.base, s.dir, h.BaseOffset, h.LastOffset(), pos, s.size)
+	}
 	if s.bytesSinceIndex >= int64(interval) {
 		s.index = s.index.add(uint32(h.BaseOffset-s.base), uint32(pos))
 		s.addTimeEntry()
