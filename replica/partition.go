@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-io/sluice/internal/invariants"
 	"github.com/sluice-io/sluice/segment"
 )
 
@@ -162,6 +163,9 @@ func (p *Partition) load() error {
 
 	// Single replica: everything in the log is committed.
 	p.hw.Store(leo)
+	if invariants.Enabled {
+		p.assertInvariants("open")
+	}
 	return nil
 }
 
@@ -263,6 +267,11 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 
 	epoch := p.leaderEpoch.Load()
 	leo := p.log.EndOffset()
+	var hw0 int64
+	if invariants.Enabled {
+		p.assertEpochNotStale(epoch, leo)
+		hw0 = p.hw.Load()
+	}
 	if p.epochs.LatestEpoch() != epoch {
 		if err := p.epochs.Assign(epoch, leo); err != nil {
 			return AppendResult{}, fmt.Errorf("append to %s: %w", p.name(), err)
@@ -288,6 +297,10 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	}
 	// Single replica: the append is committed as soon as it is in the log.
 	p.advanceHighWatermark(p.log.EndOffset())
+	if invariants.Enabled {
+		p.assertHWKept("append", hw0)
+		p.assertInvariants("append")
+	}
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append to %s at offset %d: %w", p.name(), leo, err)
 	}
@@ -410,6 +423,10 @@ func (p *Partition) DeleteRecords(before int64) (lowWatermark int64, err error) 
 	if err := p.epochs.TruncateFromStart(p.log.StartOffset()); err != nil {
 		return -1, fmt.Errorf("delete records of %s before %d: %w", p.name(), before, err)
 	}
+	if invariants.Enabled {
+		p.assertHWKept("delete records", hw)
+		p.assertInvariants("delete records")
+	}
 	return p.log.StartOffset(), nil
 }
 
@@ -421,6 +438,10 @@ func (p *Partition) ApplyRetention() (int, error) {
 	if p.closed.Load() {
 		return 0, fmt.Errorf("retention of %s: %w", p.name(), ErrClosed)
 	}
+	var hw0 int64
+	if invariants.Enabled {
+		hw0 = p.hw.Load()
+	}
 	n, err := p.log.ApplyRetention()
 	if err != nil {
 		return n, fmt.Errorf("retention of %s: %w", p.name(), err)
@@ -429,6 +450,10 @@ func (p *Partition) ApplyRetention() (int, error) {
 		if err := p.epochs.TruncateFromStart(p.log.StartOffset()); err != nil {
 			return n, fmt.Errorf("retention of %s: %w", p.name(), err)
 		}
+	}
+	if invariants.Enabled {
+		p.assertHWKept("retention", hw0)
+		p.assertInvariants("retention")
 	}
 	return n, nil
 }
@@ -466,6 +491,9 @@ func (p *Partition) TruncateTo(offset int64) error {
 	}
 	if p.hw.Load() > leo {
 		p.hw.Store(leo)
+	}
+	if invariants.Enabled {
+		p.assertInvariants("truncation")
 	}
 	return nil
 }
