@@ -12,12 +12,12 @@ func (s *State) PartitionCount() int64 {
 }
 
 // CheckPartitionBudget reports ErrPartitionLimit when adding add partitions
-// would take the cluster past max. It does the sum in int64, so no count a
+// would take the cluster past limit. It does the sum in int64, so no count a
 // request can carry overflows it, and it runs before anything is allocated.
-func (s *State) CheckPartitionBudget(add, max int64) error {
+func (s *State) CheckPartitionBudget(add, limit int64) error {
 	have := s.PartitionCount()
-	if add > max-have {
-		return fmt.Errorf("%w: %d new partitions would make %d, the limit is %d", ErrPartitionLimit, add, have+add, max)
+	if add > limit-have {
+		return fmt.Errorf("%w: %d new partitions would make %d, the limit is %d", ErrPartitionLimit, add, have+add, limit)
 	}
 	return nil
 }

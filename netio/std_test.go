@@ -33,7 +33,10 @@ func testInOrderResponsesWithOutOfOrderHandlers(t *testing.T, ne newEngineFunc) 
 	var running, maxRunning atomic.Int64
 	h := HandlerFunc(func(ctx context.Context, req *Request) *Response {
 		n := running.Add(1)
-		for m := maxRunning.Load(); n > m && !maxRunning.CompareAndSwap(m, n); m = maxRunning.Load() {
+		for m := maxRunning.Load(); n > m; m = maxRunning.Load() {
+			if maxRunning.CompareAndSwap(m, n) {
+				break
+			}
 		}
 		time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
 		running.Add(-1)
@@ -428,7 +431,10 @@ func testBackPressureBoundsInFlight(t *testing.T, ne newEngineFunc) {
 	unblock := make(chan struct{})
 	h := HandlerFunc(func(ctx context.Context, req *Request) *Response {
 		n := running.Add(1)
-		for m := maxRunning.Load(); n > m && !maxRunning.CompareAndSwap(m, n); m = maxRunning.Load() {
+		for m := maxRunning.Load(); n > m; m = maxRunning.Load() {
+			if maxRunning.CompareAndSwap(m, n) {
+				break
+			}
 		}
 		select {
 		case <-unblock:

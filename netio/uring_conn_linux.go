@@ -211,7 +211,7 @@ func (c *uConn) completeRecv(res int32, flags uint32, more bool) {
 
 // consume splits received bytes into frames, copying each byte once.
 func (c *uConn) consume(b []byte) error {
-	max := int(c.r.e.cfg.MaxRequestBytes)
+	limit := int(c.r.e.cfg.MaxRequestBytes)
 	for len(b) > 0 {
 		if !c.inFrame {
 			k := copy(c.szBuf[c.szN:], b)
@@ -225,8 +225,8 @@ func (c *uConn) consume(b []byte) error {
 			if size < 0 {
 				return fmt.Errorf("%w: %d", ErrInvalidFrameSize, size)
 			}
-			if int(size) > max {
-				return fmt.Errorf("%w: %d > %d", ErrFrameTooLarge, size, max)
+			if int(size) > limit {
+				return fmt.Errorf("%w: %d > %d", ErrFrameTooLarge, size, limit)
 			}
 			c.frameSize = int(size)
 			c.frame = make([]byte, 0, min(c.frameSize, frameChunk))

@@ -96,14 +96,13 @@ type uRing struct {
 	tick syscall.Timespec
 	cqes []*giouring.CompletionQueueEvent
 
-	conns    map[uint64]*uConn
-	lns      map[uint64]*uListener
-	dirty    []*uConn
-	pending  int // operations in flight, all kinds
-	rr       int // round robin over rings for accepted sockets
-	closing  bool
-	exiting  bool // ring-level operations cancelled; leave when pending == 0
-	closeAck chan struct{}
+	conns   map[uint64]*uConn
+	lns     map[uint64]*uListener
+	dirty   []*uConn
+	pending int // operations in flight, all kinds
+	rr      int // round robin over rings for accepted sockets
+	closing bool
+	exiting bool // ring-level operations cancelled; leave when pending == 0
 
 	submissions, completions, enobufs, spliced atomic.Int64
 

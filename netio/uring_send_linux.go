@@ -36,7 +36,6 @@ type uWrite struct {
 	fileLeft int64
 	inPipe   int // bytes spliced into the pipe, not yet out
 	copyBuf  *[]byte
-	failed   error // set when the write cannot complete
 	finished bool
 }
 

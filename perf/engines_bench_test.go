@@ -185,8 +185,13 @@ func (c *rawClient) roundTrip(b *testing.B, req kmsg.Request, version int16, res
 	c.buf = netio.AppendRequestHeader(append(c.buf[:0], 0, 0, 0, 0), req.Key(), version, c.corr, nil)
 	c.buf = req.AppendTo(c.buf)
 	binary.BigEndian.PutUint32(c.buf, uint32(len(c.buf)-4))
-	if _, err := c.w.Write(c.buf); err == nil {
+	_, err := c.w.Write(c.buf)
+	if err == nil {
 		err = c.w.Flush()
+	}
+	if err != nil {
+		b.Error(fmt.Errorf("%T: sending: %w", req, err))
+		return
 	}
 	payload, err := c.readFrame()
 	if err != nil {

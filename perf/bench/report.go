@@ -268,11 +268,10 @@ func (r *report) targetCell(workload string) string {
 const maxTargetsInCell = 3
 
 func verdictCell(t target) string {
-	if v := t.verdict(); v == "MISS" {
-		return "**MISS**"
-	} else {
+	if v := t.verdict(); v != "MISS" {
 		return v
 	}
+	return "**MISS**"
 }
 
 // cell makes text safe inside a Markdown table cell.

@@ -155,7 +155,7 @@ func (f *topicSpecFlag) String() string { return strings.Join(f.order, ",") }
 func (f *topicSpecFlag) Set(v string) error {
 	topic, list, hasList := strings.Cut(v, ":")
 	if topic == "" {
-		return fmt.Errorf("%q: want TOPIC or TOPIC:PARTITION,...", v)
+		return fmt.Errorf("topic spec %q: want TOPIC or TOPIC:PARTITION[,PARTITION]", v)
 	}
 	var ps []int32
 	if hasList {

@@ -26,7 +26,7 @@ func produceTarget(ctx context.Context, c *client, topic string) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("reading topic metadata: %w", err)
 		}
-		var code int16 = kerr.UnknownTopicOrPartition.Code
+		code := kerr.UnknownTopicOrPartition.Code
 		n := 0
 		for _, t := range resp.Topics {
 			if t.Topic != nil && *t.Topic == topic {

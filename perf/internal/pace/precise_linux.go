@@ -16,6 +16,6 @@ func precise(d time.Duration) {
 	ts := unix.NsecToTimespec(int64(d))
 	// The runtime's preemption signal interrupts the sleep; go on with
 	// what is left.
-	for unix.Nanosleep(&ts, &ts) == unix.EINTR {
+	for unix.Nanosleep(&ts, &ts) == unix.EINTR { //revive:disable-line:empty-block
 	}
 }
