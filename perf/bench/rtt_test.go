@@ -66,6 +66,20 @@ func TestRTTWorkloads(t *testing.T) {
 	if got := strings.Join(argv, " "); got != "bin/sluice perf rtt --brokers 127.0.0.1:1 --topic topic --json --duration 2s --warmup 1s" {
 		t.Errorf("rtt client: %s", got)
 	}
+
+	// A light load needs more samples than --duration gives a full run;
+	// --quick keeps its short runs.
+	for _, quick := range []bool{false, true} {
+		rn.opts.Quick = quick
+		argv := strings.Join(rn.clientArgv(ws[0], &peer{spec: peerSpec{Kind: kindUring}, addr: "127.0.0.1:1"}, "topic"), " ")
+		want := "--duration 15s"
+		if quick {
+			want = "--duration 2s"
+		}
+		if !strings.Contains(argv, want+" ") {
+			t.Errorf("e2e-1k client (quick %v): %s, want %s", quick, argv, want)
+		}
+	}
 }
 
 func TestRTTSummaryAndTargets(t *testing.T) {

@@ -171,12 +171,12 @@ func (r *runner) runSlot(ctx context.Context, w workload, s slot) runRecord {
 		scr = startScraper(p.adminAddr, time.Second)
 	}
 	smp := startSampler(p.pid(), 100*time.Millisecond)
-	timeout := r.opts.Warmup + r.opts.Duration + 90*time.Second
+	timeout := r.opts.Warmup + r.duration(w) + 90*time.Second
 	switch w.Mode {
 	case modeConsume:
 		timeout = 5 * time.Minute
 	case modeRTT:
-		timeout += time.Duration(len(rttKinds)-1) * r.opts.Duration // --duration is per kind
+		timeout += time.Duration(len(rttKinds)-1) * r.duration(w) // --duration is per kind
 	}
 	res, clientCPU, start, end, err := runClient(ctx, rec.Argv, timeout)
 	samples := smp.stop()
@@ -238,16 +238,25 @@ func (r *runner) clientArgv(w workload, p *peer, topic string) []string {
 		return argv
 	case modeRTT:
 		// Its own small records, one partition, acks=all: rtt fixes them.
-		return append(argv, "--duration", r.opts.Duration.String(), "--warmup", r.opts.Warmup.String())
+		return append(argv, "--duration", r.duration(w).String(), "--warmup", r.opts.Warmup.String())
 	case modeE2E:
 		argv = append(argv, "--rate", strconv.Itoa(w.Rate))
 	}
-	argv = append(argv, "--duration", r.opts.Duration.String(), "--warmup", r.opts.Warmup.String(),
+	argv = append(argv, "--duration", r.duration(w).String(), "--warmup", r.opts.Warmup.String(),
 		"--record-size", strconv.Itoa(w.RecordSize), "--partitions", strconv.Itoa(w.Partitions))
 	if p.spec.Kind != kindJS {
 		argv = append(argv, "--acks", w.Acks, "--compression", w.Compression, "--compressibility", compressibility)
 	}
 	return argv
+}
+
+// duration is how long a run of w measures: --duration, or the workload's
+// minimum in a full run.
+func (r *runner) duration(w workload) time.Duration {
+	if r.opts.Quick {
+		return r.opts.Duration
+	}
+	return max(r.opts.Duration, w.MinDuration)
 }
 
 // fill writes the consume workloads' topic once per peer start, so every

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"time"
 )
 
 // Peer kinds, also the names --peers accepts.
@@ -42,6 +43,11 @@ type workload struct {
 	// MinRounds raises --rounds for a comparison finer than the machine's
 	// run-to-run noise (not with --quick).
 	MinRounds int `json:"min_rounds,omitempty"`
+	// MinDuration raises --duration where a short run has too few
+	// samples for its figure (not with --quick): at a light rate a 4 s
+	// run's p99 is its 40th-worst record, which one scheduling hiccup
+	// moves.
+	MinDuration time.Duration `json:"min_duration,omitempty"`
 	// Lanes run in this order in every round; the first is the reference
 	// the report's ratios divide by.
 	Lanes []lane `json:"lanes"`
@@ -104,7 +110,8 @@ func allWorkloads() []workload {
 		workload{Name: "consume-raw", Mode: modeConsume, RecordSize: consumeRecordSize, Partitions: 1, Acks: "1", Compression: "none", Raw: true,
 			Lanes: []lane{kindLane(kindUring), kindLane(kindStd), kindLane(kindKfake)}},
 		workload{Name: "e2e-20k-1KiB", Mode: modeE2E, RecordSize: 1024, Partitions: 1, Acks: "all", Compression: "none", Rate: e2eRate, Lanes: all4},
-		workload{Name: "e2e-1k-1KiB", Mode: modeE2E, RecordSize: 1024, Partitions: 1, Acks: "all", Compression: "none", Rate: e2eLightRate, Lanes: all4},
+		workload{Name: "e2e-1k-1KiB", Mode: modeE2E, RecordSize: 1024, Partitions: 1, Acks: "all", Compression: "none", Rate: e2eLightRate, Lanes: all4,
+			MinDuration: 15 * time.Second},
 		// One request in flight: the latency of an idle broker, which the
 		// workloads above keep busy. JetStream has no such requests.
 		workload{Name: "rtt-sequential", Mode: modeRTT, Partitions: 1, Acks: "all", Compression: "none",
