@@ -9,6 +9,11 @@ GO       ?= go
 BIN      := bin/sluice
 FUZZTIME ?= 10s
 TEST_TIMEOUT ?= 15m
+# Build tags of the test targets (unit, unit-all, fuzz): `invariants` turns
+# on the assertions of internal/invariants (logStart <= HW <= LEO, offsets
+# contiguous, ...), which panic on a violation. The broker binary and the
+# benchmarks are built without them. TEST_TAGS= runs the tests without.
+TEST_TAGS ?= invariants
 # Extra arguments for `make run`, e.g. make run ARGS='--set num.partitions=3'
 ARGS     ?=
 
@@ -59,15 +64,15 @@ test-all: vet unit-all fuzz ## what CI runs: vet, every race-enabled test in ful
 vet: ## go vet every package
 	$(GO) vet ./...
 
-unit: ## race-enabled tests of every package, -short
-	$(GO) test -race -short -count=1 -timeout $(TEST_TIMEOUT) ./...
+unit: ## race-enabled tests of every package, -short, with invariant assertions on
+	$(GO) test -race -short -count=1 -timeout $(TEST_TIMEOUT) -tags '$(TEST_TAGS)' ./...
 
-unit-all: ## race-enabled tests of every package, in full
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+unit-all: ## race-enabled tests of every package, in full, with invariant assertions on
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -tags '$(TEST_TAGS)' ./...
 
 # Runs every Fuzz* target for FUZZTIME each; see scripts/fuzz.sh.
 fuzz: ## run each Fuzz* target for FUZZTIME (default 10s)
-	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+	GO=$(GO) FUZZTIME=$(FUZZTIME) GOFLAGS='$(GOFLAGS) -tags=$(TEST_TAGS)' ./scripts/fuzz.sh
 
 # Side by side with kfake and NATS JetStream, report in perf/results/;
 # perf/bench.sh says what it installs. BENCH_ARGS go to the harness.
