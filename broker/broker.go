@@ -47,6 +47,7 @@ type Broker struct {
 	sessions *fetchSessionCache
 	groups   *coordinator.Coordinator
 	imageCache
+	fetchWaits fetchPurgatory // long-polling fetches (fetch.go)
 
 	network    func(netio.Config, netio.Handler, *slog.Logger) (netio.Engine, string, error) // nil: no network
 	engine     netio.Engine

@@ -24,6 +24,7 @@ func (b *Broker) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) *kmsg.Delet
 			} else {
 				low, err := t.partition(rp.Partition).DeleteRecords(rp.Offset)
 				sp.LowWatermark, sp.ErrorCode = low, errorCode(err)
+				b.wakeFetches(t.name, rp.Partition) // log start moved
 				if err == nil {
 					b.logger.Info("records deleted", "topic", rt.Topic, "partition", rp.Partition, "log_start_offset", low)
 				}

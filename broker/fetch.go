@@ -2,7 +2,7 @@ package broker
 
 import (
 	"context"
-	"reflect"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/netio"
+	"github.com/sluice-io/sluice/purgatory"
 	"github.com/sluice-io/sluice/replica"
 	"github.com/sluice-io/sluice/segment"
 )
@@ -25,6 +26,9 @@ type fetchResult struct {
 	// diverging is set when the client's last fetched epoch ended before
 	// its fetch offset here: its log and ours differ from there on.
 	diverging *epochEnd
+	// seen is the partition's state the read started from; a waiting
+	// fetch reads again only once it changes.
+	seen partitionView
 }
 
 type epochEnd struct {
@@ -33,9 +37,11 @@ type epochEnd struct {
 }
 
 // handleFetch reads every requested partition and, if fewer than min_bytes
-// are ready, waits up to max_wait_ms for an append to any of them (long
-// poll). The response is encoded by hand so that record bytes stay in the
-// page cache: it is header bytes interleaved with file ranges.
+// are ready, parks the request in the fetch purgatory (fetch_wait.go) until
+// an append to one of its partitions brings enough, max_wait_ms passes, or
+// the broker stops (long poll). The response is encoded by hand so that
+// record bytes stay in the page cache: it is header bytes interleaved with
+// file ranges.
 func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *netio.Response {
 	plan := b.sessions.plan(req, b.topicNameByID)
 	if plan.errCode != 0 {
@@ -43,25 +49,15 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *netio
 		return encodeFetch(req, 0, plan.errCode, nil)
 	}
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
-	for {
-		// Changed channels are taken before reading, so an append that lands
-		// between the read and the wait still wakes us.
-		changed := b.fetchWatch(plan.items)
-		results, total, failed := b.readFetch(req, plan.items)
-		remaining := time.Until(deadline)
-		if total >= int64(req.MinBytes) || failed || remaining <= 0 {
-			return b.finishFetch(req, plan, results)
-		}
-		releaseAll(results)
-		if !waitAny(ctx, b.stop, changed, remaining) {
-			if ctx.Err() != nil {
-				return nil // the connection is gone; nobody to answer
-			}
-			// Timed out or shutting down: answer with what there is now.
-			results, _, _ = b.readFetch(req, plan.items)
-			return b.finishFetch(req, plan, results)
-		}
+	results, total, failed := b.readFetch(req, plan.items)
+	if total >= int64(req.MinBytes) || failed || req.MaxWaitMillis <= 0 {
+		return b.finishFetch(req, plan, results)
 	}
+	results, ok := b.waitFetch(ctx, req, plan, results, time.Until(deadline))
+	if !ok {
+		return nil // the connection is gone; nobody to answer
+	}
+	return b.finishFetch(req, plan, results)
 }
 
 func (b *Broker) topicNameByID(id [16]byte) string {
@@ -69,18 +65,6 @@ func (b *Broker) topicNameByID(id [16]byte) string {
 		return t.name
 	}
 	return ""
-}
-
-func (b *Broker) fetchWatch(items []fetchItem) []<-chan struct{} {
-	chans := make([]<-chan struct{}, 0, len(items))
-	for i := range items {
-		if t := b.topics.get(items[i].key.topic); t != nil {
-			if p := t.partition(items[i].key.partition); p != nil {
-				chans = append(chans, p.Changed())
-			}
-		}
-	}
-	return chans
 }
 
 // readFetch reads each partition in order within the response and partition
@@ -112,7 +96,8 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, items []fetchItem) (results [
 			continue
 		}
 		r.hw, r.lso, r.start = p.HighWatermark(), p.LastStableOffset(), p.LogStartOffset()
-		if code := checkLeaderEpoch(it.currentLeaderEpoch, p.LeaderEpoch()); code != 0 {
+		r.seen = partitionView{p, r.hw, r.start, p.LeaderEpoch()}
+		if code := checkLeaderEpoch(it.currentLeaderEpoch, r.seen.epoch); code != 0 {
 			r.errCode, failed = code, true
 			continue
 		}
@@ -201,28 +186,112 @@ func releaseAll(results []fetchResult) {
 	}
 }
 
-// waitAny blocks until one channel fires (true), or the timeout, the
-// connection's context or the broker's stop channel ends the wait (false).
-func waitAny(ctx context.Context, stop <-chan struct{}, chans []<-chan struct{}, timeout time.Duration) bool {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	if len(chans) == 1 {
-		select {
-		case <-chans[0]:
-			return true
-		case <-timer.C:
-		case <-ctx.Done():
-		case <-stop:
+// fetchPurgatory holds the fetches waiting for min_bytes, watching their
+// partitions. Whatever may let one finish (an append, a moved log start)
+// calls Check for that partition; see wakeFetches.
+type fetchPurgatory = purgatory.Purgatory[sessionKey]
+
+// wakeFetches re-tests the fetches waiting on a partition. Cheap when none
+// are: one map lookup.
+func (b *Broker) wakeFetches(topic string, partition int32) {
+	b.fetchWaits.Check(sessionKey{topic, partition})
+}
+
+// delayedFetch is a fetch parked in the purgatory. Its tryComplete re-reads
+// only when one of its partitions moved since the last read, so the Checks
+// of appends that cannot matter cost a few atomic loads.
+type delayedFetch struct {
+	b    *Broker
+	req  *kmsg.FetchRequest
+	plan fetchPlan
+	seen []partitionView // per plan item, as of the last read
+	// results is the read that completed the fetch; nil when it ended by
+	// expiry or ForceComplete.
+	results []fetchResult
+	done    chan struct{}
+}
+
+// partitionView is what a read of one partition depended on: when none of
+// it changed, reading again gives the same answer.
+type partitionView struct {
+	p         *replica.Partition
+	hw, start int64
+	epoch     int32
+}
+
+func (b *Broker) partitionOf(k sessionKey) *replica.Partition {
+	if t := b.topics.get(k.topic); t != nil {
+		return t.partition(k.partition)
+	}
+	return nil
+}
+
+func (d *delayedFetch) view() []partitionView {
+	out := make([]partitionView, len(d.plan.items))
+	for i := range d.plan.items {
+		if p := d.b.partitionOf(d.plan.items[i].key); p != nil {
+			out[i] = partitionView{p, p.HighWatermark(), p.LogStartOffset(), p.LeaderEpoch()}
 		}
+	}
+	return out
+}
+
+func views(results []fetchResult) []partitionView {
+	out := make([]partitionView, len(results))
+	for i := range results {
+		out[i] = results[i].seen
+	}
+	return out
+}
+
+// tryComplete runs under the operation's lock (the purgatory's rule), so
+// seen and results need no other.
+func (d *delayedFetch) tryComplete() bool {
+	now := d.view()
+	if slices.Equal(now, d.seen) {
 		return false
 	}
-	cases := make([]reflect.SelectCase, 0, len(chans)+3)
-	for _, c := range []any{timer.C, ctx.Done(), stop} {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
+	results, total, failed := d.b.readFetch(d.req, d.plan.items)
+	d.seen = views(results)
+	if total >= int64(d.req.MinBytes) || failed {
+		d.results = results
+		return true
 	}
-	for _, c := range chans {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
+	releaseAll(results)
+	return false
+}
+
+// waitFetch parks a fetch whose first read (results, now released or
+// kept) fell short of min_bytes, and returns what to answer with; ok is
+// false when the connection went away meanwhile.
+func (b *Broker) waitFetch(ctx context.Context, req *kmsg.FetchRequest, plan fetchPlan, first []fetchResult, wait time.Duration) (_ []fetchResult, ok bool) {
+	d := &delayedFetch{b: b, req: req, plan: plan, done: make(chan struct{})}
+	// The views were taken before the read, so a change since makes the
+	// purgatory's first try read again rather than miss it.
+	d.seen = views(first)
+	releaseAll(first)
+	keys := make([]sessionKey, len(plan.items))
+	for i := range plan.items {
+		keys[i] = plan.items[i].key
 	}
-	i, _, _ := reflect.Select(cases)
-	return i >= 3
+	op := purgatory.NewOp(d.tryComplete, func(bool) { close(d.done) })
+	if !b.fetchWaits.TryCompleteElseWatch(op, wait, keys) {
+		select {
+		case <-d.done:
+		case <-ctx.Done():
+		case <-b.stop:
+		}
+		op.ForceComplete()
+		<-d.done // whoever completed it has finished with d
+	}
+	if ctx.Err() != nil {
+		releaseAll(d.results)
+		return nil, false
+	}
+	if d.results != nil {
+		return d.results, true
+	}
+	// Expired or shutting down: answer with what there is now.
+	results, _, _ := b.readFetch(req, plan.items)
+	return results, true
 }

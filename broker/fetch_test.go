@@ -170,6 +170,78 @@ func testFetchLongPollWakesOnAppend(t *testing.T, engine string) {
 	}
 }
 
+// A fetch waiting on several partitions is answered by an append to any of
+// them, only once min_bytes is reached across them, and leaves the fetch
+// purgatory when answered.
+func TestFetchLongPollMinBytesAcrossPartitions(t *testing.T) {
+	tb := startTestBroker(t)
+	tb.createTopic(t, "m", 3, nil)
+	cl := tb.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	produceTo := func(p int32, size int) {
+		produceSync(t, cl, &kgo.Record{Topic: "m", Partition: p, Value: bytes.Repeat([]byte{'x'}, size)})
+	}
+	c := tb.raw(t)
+	req := fetchReq("m", [16]byte{}, 0, 0, 0)
+	req.MaxWaitMillis, req.MinBytes = 15_000, 1000
+	done := make(chan *kmsg.FetchResponse, 1)
+	go func() { done <- do[*kmsg.FetchResponse](c, req, 11) }()
+	waitUntil(t, "the fetch to wait on its partitions", func() bool { return tb.fetchWaits.Watching(sessionKey{"m", 2}) == 1 })
+
+	// One small batch (well under 1000 bytes) completes nothing: the
+	// produce's Check ran before its answer, so the fetch would be gone.
+	produceTo(2, 100)
+	if n := tb.fetchWaits.Watching(sessionKey{"m", 0}); n != 1 {
+		t.Fatalf("a fetch short of min_bytes left the purgatory (%d watching)", n)
+	}
+	start := time.Now()
+	produceTo(1, 2000)
+	select {
+	case resp := <-done:
+		var got []int
+		for _, p := range resp.Topics[0].Partitions {
+			n, _ := countRecords(t, p.RecordBatches)
+			got = append(got, n)
+		}
+		if fmt.Sprint(got) != "[0 1 1]" {
+			t.Fatalf("records per partition %v, want [0 1 1]", got)
+		}
+		t.Logf("answered %v after the produce that reached min_bytes", time.Since(start))
+	case <-time.After(10 * time.Second):
+		t.Fatal("fetch not answered after min_bytes was reached")
+	}
+	if n := tb.fetchWaits.Keys(); n != 0 {
+		t.Fatalf("%d partitions still watched after the fetch was answered", n)
+	}
+}
+
+// A long poll whose client hangs up leaves the purgatory without waiting
+// for max_wait.
+func TestFetchLongPollClientGone(t *testing.T) {
+	tb := startTestBroker(t)
+	tb.createTopic(t, "g", 1, nil)
+	c := tb.raw(t)
+	req := fetchReq("g", [16]byte{}, 0)
+	req.MaxWaitMillis, req.MinBytes = 60_000, 1
+	req.SetVersion(11)
+	c.corr++
+	if _, err := c.nc.Write(frameOf(c, req)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the fetch to wait", func() bool { return tb.fetchWaits.Keys() == 1 })
+	c.nc.Close()
+	waitUntil(t, "the fetch to leave the purgatory", func() bool { return tb.fetchWaits.Keys() == 0 })
+}
+
+// waitUntil polls cond for up to ten seconds.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
 // KIP-227: a session's incremental fetches carry only changes, both ways.
 func TestFetchSessions(t *testing.T) { forEachEngine(t, testFetchSessions) }
 

@@ -102,6 +102,9 @@ func (b *Broker) appendPartition(t *topic, sp *kmsg.ProduceResponseTopicPartitio
 		return fmt.Errorf("topic %s partition %d: %w", t.name, sp.Partition, err)
 	}
 	res, err := t.partition(sp.Partition).Append(records)
+	// Even a failed append may have moved HW (the write landed, its fsync
+	// failed), so waiting fetches look either way.
+	b.wakeFetches(t.name, sp.Partition)
 	if err != nil {
 		return fmt.Errorf("topic %s partition %d: %w", t.name, sp.Partition, err)
 	}
