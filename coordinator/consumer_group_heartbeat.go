@@ -27,12 +27,12 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	if e == nil {
 		return fail(kerr.UnknownMemberID, "group "+req.Group+" does not exist")
 	}
-	defer e.mu.Unlock()
 	if err := c.useConsumer(e); err != nil {
+		e.mu.Unlock()
 		return fail(err, err.Error())
 	}
 	resp := e.consumer.Heartbeat(c.now(), req, cl.ID, cl.Host, c.topics())
 	resp.Version = req.Version
-	c.settle(e)
+	_ = c.release(e, c.settle(e))
 	return resp
 }

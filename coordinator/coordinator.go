@@ -15,8 +15,8 @@
 // Every change is written to the group's partition of __consumer_offsets
 // (partition = Java hashCode of the group id mod the partition count, as in
 // Kafka) through Log.Append, which is the broker's produce path; a commit is
-// answered only after its append returns, and memory is updated only after
-// the append succeeded. At start the broker calls Load, which replays every
+// answered only after its append returns, and offsets in memory change only
+// after the append succeeded. At start the broker calls Load, which replays every
 // partition in order: the last record for a key wins and a record with a null
 // value (a tombstone) deletes the key. Records use Kafka's formats
 // (OffsetCommitKey/Value, GroupMetadataKey/Value) except KIP-848 group state,
@@ -26,8 +26,11 @@
 // # Locking
 //
 // The registry lock (Coordinator.mu) guards the group map; each group has its
-// own lock, held for the whole of an operation including its append, so the
-// log order of a group's records is the order its operations took effect.
+// own lock, held while an operation decides what to write, but not across the
+// append: the records go into the group's write queue (writes.go), appended
+// in order outside the lock and applied under it afterwards, so the log
+// order of a group's records is the order its operations were decided while
+// a slow append (an fsync) does not stall the group's heartbeats and reads.
 // The registry lock is never taken while a group lock is held.
 package coordinator
 
@@ -231,6 +234,13 @@ func (c *Coordinator) lookup(id string, create bool) (*entry, error) {
 		}
 		c.mu.Unlock()
 		e.mu.Lock()
+		if w := e.deleting; w != nil {
+			// Being deleted: once that write is applied the group is
+			// gone (or, the append failed, still here); look again.
+			e.mu.Unlock()
+			<-w.done
+			continue
+		}
 		if !e.removed {
 			return e, nil
 		}
@@ -263,12 +273,15 @@ func (c *Coordinator) entries() []*entry {
 	return out
 }
 
-// settle runs after every operation on a group, with e.mu held: it persists
-// what the operation changed, hands parked answers to their waiters (after
-// the persist, so an answer never gets ahead of the log), and re-arms the
-// group's timer.
-func (c *Coordinator) settle(e *entry) {
-	if err := c.persistGroup(e); err != nil {
+// settle runs after every operation on a group, with e.mu held: it queues
+// the group's state if the operation changed it, and re-arms the group's
+// timer. It returns the write the operation's answer must wait for (nil:
+// none) and the caller passes it to release. Parked answers are handed to
+// their waiters when that write is applied, so an answer never gets ahead of
+// the log; with no state write queued they go at once.
+func (c *Coordinator) settle(e *entry) *write {
+	rec, v, changed, err := c.groupRecord(e)
+	if err != nil {
 		c.logger.Error("persisting group state", "group", e.id, "err", err)
 	}
 	if st, gen := e.state(), e.generation(); st != e.logged.state || gen != e.logged.gen {
@@ -276,15 +289,40 @@ func (c *Coordinator) settle(e *entry) {
 		e.logged.state, e.logged.gen = st, gen
 		c.logger.Info("group state", "group", e.id, "type", e.groupType(), "state", st, "generation", gen, "members", e.members())
 	}
+	var ds []group.Delivery
 	if e.classic != nil {
-		for _, d := range e.classic.Drain() {
-			if ch, ok := e.waiters[d.Ticket]; ok {
-				ch <- d
-				delete(e.waiters, d.Ticket)
-			}
-		}
+		ds = e.classic.Drain()
 	}
 	c.arm(e)
+	if !changed && e.stateWrite == nil {
+		c.deliver(e, ds)
+		return nil
+	}
+	var recs []Record
+	if changed {
+		recs, e.persisted = []Record{rec}, v
+	}
+	w := c.enqueue(e, recs, func(err error) {
+		if err != nil {
+			c.logger.Error("persisting group state", "group", e.id, "err", err)
+			if e.persisted == v {
+				e.persisted = unpersisted // write it again next time
+			}
+		}
+		c.deliver(e, ds)
+	})
+	e.stateWrite = w
+	return w
+}
+
+// deliver hands parked answers to their waiters. The caller holds e.mu.
+func (c *Coordinator) deliver(e *entry, ds []group.Delivery) {
+	for _, d := range ds {
+		if ch, ok := e.waiters[d.Ticket]; ok {
+			ch <- d
+			delete(e.waiters, d.Ticket)
+		}
+	}
 }
 
 // arm sets the group's one timer to its state machine's next deadline.
@@ -308,12 +346,13 @@ func (c *Coordinator) arm(e *entry) {
 
 func (c *Coordinator) tick(e *entry) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.removed {
+		e.mu.Unlock()
 		return
 	}
 	select {
 	case <-c.done:
+		e.mu.Unlock()
 		return
 	default:
 	}
@@ -324,7 +363,7 @@ func (c *Coordinator) tick(e *entry) {
 	case e.consumer != nil:
 		e.consumer.Tick(now, c.topics())
 	}
-	c.settle(e)
+	_ = c.release(e, c.settle(e))
 }
 
 // finish ends a classic JoinGroup or SyncGroup: it settles the group and
@@ -336,8 +375,7 @@ func (c *Coordinator) finish(e *entry, tk group.Ticket) (d group.Delivery, parke
 		ch = make(chan group.Delivery, 1)
 		e.waiters[tk] = ch
 	}
-	c.settle(e)
-	e.mu.Unlock()
+	_ = c.release(e, c.settle(e))
 	if tk == 0 {
 		return d, false, nil
 	}

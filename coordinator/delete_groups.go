@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"errors"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -37,8 +38,8 @@ func (c *Coordinator) deleteGroup(id string) error {
 	if e == nil {
 		return kerr.GroupIDNotFound
 	}
-	defer e.mu.Unlock()
 	if !e.empty() {
+		e.mu.Unlock()
 		return kerr.NonEmptyGroup
 	}
 	var recs []Record
@@ -53,19 +54,36 @@ func (c *Coordinator) deleteGroup(id string) error {
 		}
 	}
 	recs = append(recs, Record{Key: groupKey(keyGroupMetadata, id)}, Record{Key: groupKey(keyConsumerGroupV1, id)})
-	if err := c.log.Append(e.partition, recs); err != nil {
-		c.logger.Warn("group not deleted", "group", id, "err", err)
-		return kerr.CoordinatorNotAvailable
-	}
+	// Lookups wait for the deletion (lookup), so nothing joins or commits
+	// to the group between this decision and its tombstones.
+	var result error
+	e.deleting = c.enqueue(e, recs, func(err error) {
+		if err != nil {
+			c.logger.Warn("group not deleted", "group", id, "err", err)
+			result = kerr.CoordinatorNotAvailable
+			return
+		}
+		result = c.dropGroup(e)
+		if result == nil {
+			c.logger.Info("group deleted", "group", id)
+		}
+	})
+	_ = c.release(e, e.deleting)
+	return result
+}
+
+// dropGroup ends the group's state machine and forgets the group, once its
+// tombstones are in the log. The caller holds e.mu.
+func (c *Coordinator) dropGroup(e *entry) error {
+	var err error
 	if e.consumer != nil {
 		err = e.consumer.Delete()
 	} else {
 		err = e.classic.Delete()
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, errNotAvailable) {
 		return err
 	}
 	c.forget(e)
-	c.logger.Info("group deleted", "group", id)
 	return nil
 }

@@ -15,12 +15,11 @@ func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kmsg.HeartbeatRespo
 		resp.ErrorCode = errorCode(err)
 		return resp
 	}
-	defer e.mu.Unlock()
 	hr := group.HeartbeatRequest{MemberID: req.MemberID, Generation: req.Generation}
 	if req.InstanceID != nil {
 		hr.InstanceID = *req.InstanceID
 	}
 	resp.ErrorCode = errorCode(e.classic.Heartbeat(c.now(), hr))
-	c.settle(e)
+	_ = c.release(e, c.settle(e))
 	return resp
 }

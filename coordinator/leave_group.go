@@ -27,9 +27,8 @@ func (c *Coordinator) LeaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRe
 		resp.ErrorCode = errorCode(err)
 		return resp
 	}
-	defer e.mu.Unlock()
 	errs := e.classic.Leave(c.now(), leaving)
-	c.settle(e)
+	_ = c.release(e, c.settle(e))
 	if req.Version < 3 {
 		resp.ErrorCode = errorCode(errs[0])
 		return resp

@@ -57,7 +57,22 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCo
 		}
 		return failAll(kerr.IllegalGeneration.Code)
 	}
-	defer e.mu.Unlock()
+	_ = c.release(e, c.queueCommit(e, req, codes))
+	return answer()
+}
+
+// queueCommit validates a commit against the group (e.mu held) and queues
+// the partitions that pass; codes gets each partition's error, set by the
+// write's apply for those queued. It returns nil when nothing is queued.
+func (c *Coordinator) queueCommit(e *entry, req *kmsg.OffsetCommitRequest, codes [][]int16) *write {
+	failAll := func(code int16) *write {
+		for i := range codes {
+			for j := range codes[i] {
+				codes[i][j] = code
+			}
+		}
+		return nil
+	}
 	var instanceID string
 	if req.InstanceID != nil {
 		instanceID = *req.InstanceID
@@ -122,23 +137,27 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCo
 		}
 	}
 	if len(recs) == 0 {
-		return answer()
+		return nil
 	}
-	if err := c.log.Append(e.partition, recs); err != nil {
-		c.logger.Warn("offset commit not written", "group", e.id, "partitions", len(recs), "err", err)
-		code := appendErrorCode(err)
+	// Applied in queue order, so a later commit of the same partition,
+	// queued after this one, also lands after it in memory as in the log.
+	return c.enqueue(e, recs, func(err error) {
+		if err != nil {
+			c.logger.Warn("offset commit not written", "group", e.id, "partitions", len(recs), "err", err)
+			code := appendErrorCode(err)
+			for _, p := range todo {
+				codes[p.i][p.j] = code
+			}
+			return
+		}
 		for _, p := range todo {
-			codes[p.i][p.j] = code
+			part := req.Topics[p.i].Partitions[p.j].Partition
+			if e.offsets[p.topic] == nil {
+				e.offsets[p.topic] = map[int32]offset{}
+			}
+			e.offsets[p.topic][part] = p.o
 		}
-		return answer()
-	}
-	for _, p := range todo {
-		part := req.Topics[p.i].Partitions[p.j].Partition
-		if e.offsets[p.topic] == nil {
-			e.offsets[p.topic] = map[int32]offset{}
-		}
-		e.offsets[p.topic][part] = p.o
-	}
-	c.settle(e)
-	return answer()
+		// Within a release, which appends whatever this queues.
+		c.settle(e)
+	})
 }

@@ -23,7 +23,8 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDe
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 		return resp
 	}
-	defer e.mu.Unlock()
+	var w *write
+	defer func() { _ = c.release(e, w) }()
 	if e.classic != nil && !e.classic.IsEmpty() && e.classic.ProtocolType() != "consumer" {
 		// Kafka can tell what a member consumes only for the consumer
 		// protocol; other protocols' groups must be empty.
@@ -61,18 +62,21 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDe
 		resp.Topics = append(resp.Topics, rt)
 	}
 	if len(recs) > 0 {
-		if err := c.log.Append(e.partition, recs); err != nil {
-			c.logger.Warn("offset delete not written", "group", e.id, "err", err)
-			resp.Topics = nil
-			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-			return resp
-		}
-		for _, g := range gone {
-			delete(e.offsets[g.topic], g.part)
-			if len(e.offsets[g.topic]) == 0 {
-				delete(e.offsets, g.topic)
+		// resp is read after release returns, which is after apply.
+		w = c.enqueue(e, recs, func(err error) {
+			if err != nil {
+				c.logger.Warn("offset delete not written", "group", e.id, "err", err)
+				resp.Topics = nil
+				resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				return
 			}
-		}
+			for _, g := range gone {
+				delete(e.offsets[g.topic], g.part)
+				if len(e.offsets[g.topic]) == 0 {
+					delete(e.offsets, g.topic)
+				}
+			}
+		})
 	}
 	return resp
 }

@@ -1,7 +1,6 @@
 package coordinator
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -23,7 +22,8 @@ type entry struct {
 	// Exactly one of classic and consumer is set.
 	classic  *group.Group
 	consumer *group.ConsumerGroup
-	// persisted is the state machine's Version last written to the log.
+	// persisted is the state machine's Version last queued for the log
+	// (unpersisted after that write failed).
 	persisted uint64
 
 	offsets map[string]map[int32]offset // topic → partition → offset
@@ -34,6 +34,16 @@ type entry struct {
 	waiters map[group.Ticket]chan group.Delivery
 	timer   *time.Timer
 	removed bool // forgotten by the registry; look the group up again
+
+	// The write queue (writes.go): appends decided, in order, not yet
+	// applied; writing is set while a goroutine appends them.
+	queue   []*write
+	writing bool
+	// stateWrite is the newest queued write of the group's state: answers
+	// that depend on the state wait for it. deleting is a queued deletion
+	// of the group: lookups wait for it, then find the group gone (or, if
+	// the append failed, still there).
+	stateWrite, deleting *write
 
 	// logged is the state and generation (epoch) last logged, so a
 	// transition is logged once.
@@ -101,9 +111,13 @@ func (e *entry) protocolType() string {
 	return e.classic.ProtocolType()
 }
 
-// persistGroup writes the state machine's state if it changed since the
-// last write. The caller holds e.mu.
-func (c *Coordinator) persistGroup(e *entry) error {
+// unpersisted is a state version no state machine reaches: the group's
+// state must be written at the next settle.
+const unpersisted = ^uint64(0)
+
+// groupRecord returns the state machine's record if its state changed
+// since the last one queued. The caller holds e.mu.
+func (c *Coordinator) groupRecord(e *entry) (rec Record, version uint64, changed bool, err error) {
 	now := c.now()
 	if e.empty() {
 		if e.emptySince.IsZero() {
@@ -112,30 +126,19 @@ func (c *Coordinator) persistGroup(e *entry) error {
 	} else {
 		e.emptySince = time.Time{}
 	}
-	var (
-		v   uint64
-		rec Record
-		err error
-	)
 	switch {
 	case e.consumer != nil:
-		if v = e.consumer.Version(); v == e.persisted {
-			return nil
+		if version = e.consumer.Version(); version == e.persisted {
+			return rec, version, false, nil
 		}
-		if rec, err = consumerRecord(e.consumer); err != nil {
-			return err
-		}
+		rec, err = consumerRecord(e.consumer)
 	default:
-		if v = e.classic.Version(); v == e.persisted {
-			return nil
+		if version = e.classic.Version(); version == e.persisted {
+			return rec, version, false, nil
 		}
 		rec = classicRecord(e.classic, now)
 	}
-	if err := c.log.Append(e.partition, []Record{rec}); err != nil {
-		return fmt.Errorf("group %s: %w", e.id, err)
-	}
-	e.persisted = v
-	return nil
+	return rec, version, err == nil, err
 }
 
 // useClassic makes the group a classic one, converting an empty KIP-848
@@ -241,16 +244,18 @@ func (c *Coordinator) ExpireOffsets() {
 	}
 	for _, e := range c.entries() {
 		e.mu.Lock()
-		if !e.removed {
-			if err := c.expire(e); err != nil {
-				c.logger.Error("expiring offsets", "group", e.id, "err", err)
-			}
+		var w *write
+		if !e.removed && e.deleting == nil {
+			w = c.queueExpiry(e)
 		}
-		e.mu.Unlock()
+		_ = c.release(e, w)
 	}
 }
 
-func (c *Coordinator) expire(e *entry) error {
+// queueExpiry queues tombstones for the group's expired offsets (and the
+// group's own when nothing would be left); memory follows once they are in
+// the log. The caller holds e.mu.
+func (c *Coordinator) queueExpiry(e *entry) *write {
 	if !e.empty() {
 		return nil
 	}
@@ -281,34 +286,33 @@ func (c *Coordinator) expire(e *entry) error {
 	remaining -= len(gone)
 	deleteGroup := remaining == 0 && (e.consumer == nil || e.consumer.State() == "Empty")
 	if deleteGroup {
-		var err error
-		if e.consumer != nil {
-			err = e.consumer.Delete()
-		} else {
-			err = e.classic.Delete()
-		}
-		if err != nil && !errors.Is(err, errNotAvailable) {
-			return err
-		}
 		recs = append(recs, Record{Key: groupKey(keyGroupMetadata, e.id)}, Record{Key: groupKey(keyConsumerGroupV1, e.id)})
 	}
 	if len(recs) == 0 {
 		return nil
 	}
-	if err := c.log.Append(e.partition, recs); err != nil {
-		return err
-	}
-	for _, g := range gone {
-		delete(e.offsets[g.topic], g.partition)
-		if len(e.offsets[g.topic]) == 0 {
-			delete(e.offsets, g.topic)
+	w := c.enqueue(e, recs, func(err error) {
+		if err != nil {
+			c.logger.Error("expiring offsets", "group", e.id, "err", err)
+			return
 		}
-	}
-	if len(gone) > 0 {
-		c.logger.Info("committed offsets expired", "group", e.id, "partitions", len(gone))
-	}
+		for _, g := range gone {
+			delete(e.offsets[g.topic], g.partition)
+			if len(e.offsets[g.topic]) == 0 {
+				delete(e.offsets, g.topic)
+			}
+		}
+		if len(gone) > 0 {
+			c.logger.Info("committed offsets expired", "group", e.id, "partitions", len(gone))
+		}
+		if deleteGroup {
+			if err := c.dropGroup(e); err != nil {
+				c.logger.Error("expiring group", "group", e.id, "err", err)
+			}
+		}
+	})
 	if deleteGroup {
-		c.forget(e)
+		e.deleting = w
 	}
-	return nil
+	return w
 }
