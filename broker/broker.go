@@ -168,7 +168,7 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 			}
 		}()
 	}
-	meta, unclean, err := openLogDirs(b.fs, cfg.LogDirs, cfg.NodeID, logger)
+	meta, unclean, err := openLogDirs(b.fs, deps.FS, cfg.LogDirs, cfg.NodeID, logger)
 	if err != nil {
 		return nil, err
 	}

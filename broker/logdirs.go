@@ -27,15 +27,18 @@ import (
 // openLogDirs reads what each locked log dir holds, opens the cluster
 // metadata from the one that has it (writing the identity of new dirs) and
 // takes the clean-shutdown markers; unclean is whether the last run died
-// with data in a dir.
-func openLogDirs(fsys segment.FS, paths []string, nodeID int32, logger *slog.Logger) (_ *controller.Store, unclean bool, err error) {
+// with data in a dir. The metadata store writes through storeFS, the
+// broker's FS without its storage-health watch: a metadata write that
+// succeeds says nothing of the partition whose write failed, and must not
+// clear its dir's failure (storage_errors.go).
+func openLogDirs(fsys, storeFS segment.FS, paths []string, nodeID int32, logger *slog.Logger) (_ *controller.Store, unclean bool, err error) {
 	dirs := make([]*logDir, len(paths))
 	for i, dir := range paths {
 		if dirs[i], err = scanLogDir(fsys, dir); err != nil {
 			return nil, false, err
 		}
 	}
-	meta, err := openMetadata(fsys, dirs, nodeID, logger)
+	meta, err := openMetadata(fsys, storeFS, dirs, nodeID, logger)
 	if err != nil {
 		return nil, false, err
 	}
@@ -82,7 +85,7 @@ func scanLogDir(fsys segment.FS, dir string) (*logDir, error) {
 // yet. It never takes a missing or unreadable metadata file for a new
 // cluster while partition data exists: that would make every partition a
 // stray, __consumer_offsets included.
-func openMetadata(fsys segment.FS, dirs []*logDir, nodeID int32, logger *slog.Logger) (*controller.Store, error) {
+func openMetadata(fsys, storeFS segment.FS, dirs []*logDir, nodeID int32, logger *slog.Logger) (*controller.Store, error) {
 	// Directories that disagree among themselves are refused before the
 	// metadata is looked for: a second cluster's dir brings its own.
 	for _, d := range dirs {
@@ -106,12 +109,12 @@ func openMetadata(fsys segment.FS, dirs []*logDir, nodeID int32, logger *slog.Lo
 		if err := refuseNewCluster(dirs); err != nil {
 			return nil, err
 		}
-		if meta, err = controller.Create(fsys, dirs[0].path, nodeID, logger); err != nil {
+		if meta, err = controller.Create(storeFS, dirs[0].path, nodeID, logger); err != nil {
 			return nil, err
 		}
 	case 1:
 		path := filepath.Join(holders[0], controller.MetadataFile)
-		if meta, err = controller.Load(fsys, holders[0], nodeID, logger); err != nil {
+		if meta, err = controller.Load(storeFS, holders[0], nodeID, logger); err != nil {
 			return nil, fmt.Errorf("broker: %w; the broker will not start without its cluster metadata, which says what every partition directory is: restore %s from a backup", err, path)
 		}
 		if d := firstWithData(dirs); d != nil && len(meta.Snapshot().Topics) == 0 {
