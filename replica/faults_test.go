@@ -162,3 +162,21 @@ func TestSnapshotFailureDoesNotPoison(t *testing.T) {
 		t.Fatalf("retried batch after reopen: %+v, want the duplicate at 4", res)
 	}
 }
+
+// A truncation whose fsync fails has already cut the file: the log end
+// moved and the log is poisoned. HW must follow the log end down, or a
+// reader would be told of offsets the log no longer has.
+func TestFailedTruncationKeepsHWWithinTheLog(t *testing.T) {
+	r := newFaultRig(t)
+	mustAppend(t, r.p, makeBatch(t, batchOpts{pid: -1, n: 4, ts: 1}), makeBatch(t, batchOpts{pid: -1, n: 4, ts: 5}))
+	if err := r.p.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r.efs.Inject(segment.Fault{Ops: segment.OpSync, Path: segment.PathSuffix(".log")})
+	if err := r.p.TruncateTo(4); !errors.Is(err, segment.ErrLogPoisoned) {
+		t.Fatalf("truncation whose fsync failed: %v, want ErrLogPoisoned", err)
+	}
+	if leo, hw := r.p.LogEndOffset(), r.p.HighWatermark(); leo != 4 || hw > leo {
+		t.Fatalf("after the failed truncation: LEO %d (want 4), HW %d", leo, hw)
+	}
+}

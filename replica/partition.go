@@ -477,6 +477,11 @@ func (p *Partition) TruncateTo(offset int64) error {
 		return nil
 	}
 	if err := p.log.TruncateTo(offset); err != nil {
+		// A failure late in the truncation (which poisons the log) may
+		// have moved the log end already: HW must not stay above it.
+		if leo := p.log.EndOffset(); p.hw.Load() > leo {
+			p.hw.Store(leo)
+		}
 		return fmt.Errorf("truncate %s to %d: %w", p.name(), offset, err)
 	}
 	leo := p.log.EndOffset()
