@@ -107,7 +107,44 @@ func (l *Log) recover(bases []int64, rp int64) error {
 			return err
 		}
 	}
+	l.recordHoles()
 	return nil
+}
+
+// recordHoles reports the offsets between two segments that neither holds
+// and no damage found by the scan explains: a segment cut short exactly at
+// a batch boundary (its indexes and CRCs are then all fine), or an empty
+// one dropped from the middle. Segments roll at the log end, so without
+// compaction nothing else leaves such a hole: those offsets are lost, and
+// an operator must learn of it as of any other damage. (Compaction will
+// leave holes on purpose; it must tell them apart.)
+func (l *Log) recordHoles() {
+	var holes []Gap
+	for i := 0; i+1 < len(l.segs); i++ {
+		s, next := l.segs[i], l.segs[i+1]
+		if s.next >= next.base || l.gapAt(s.next) {
+			continue
+		}
+		g := Gap{File: segName(l.dir, s.base, ".log"), Position: s.size, From: s.next, To: next.base,
+			Reason: "no segment holds these offsets: the segment ends before the next one begins"}
+		holes = append(holes, g)
+		l.logger.Error("log segments leave a hole: offsets lost, later segments kept", "file", g.File,
+			"file_size", s.size, "first_lost_offset", g.From, "next_offset", g.To, "reason", g.Reason)
+	}
+	if len(holes) > 0 {
+		l.gaps = append(l.gaps, holes...)
+		sort.Slice(l.gaps, func(i, j int) bool { return l.gaps[i].From < l.gaps[j].From })
+	}
+}
+
+// gapAt reports whether a recorded gap starts at offset.
+func (l *Log) gapAt(offset int64) bool {
+	for _, g := range l.gaps {
+		if g.From == offset {
+			return true
+		}
+	}
+	return false
 }
 
 // recoverSegment checks the segment at bases[i] and appends it to l.segs
