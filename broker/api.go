@@ -68,8 +68,6 @@ func lookup(key, version int16) *api {
 	return a
 }
 
-func isSupported(key, version int16) bool { return lookup(key, version) != nil }
-
 // registered returns every registered API in key order.
 func registered() []*api {
 	var out []*api

@@ -35,3 +35,16 @@ func (b *Broker) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) *kmsg.Delet
 	}
 	return resp
 }
+
+func init() {
+	register(api{key: kmsg.DeleteRecords, min: 0, max: 2,
+		handle: method((*Broker).handleDeleteRecords),
+		errorCodes: codes(func(r *kmsg.DeleteRecordsResponse, count func(int16)) {
+			for _, t := range r.Topics {
+				for _, p := range t.Partitions {
+					count(p.ErrorCode)
+				}
+			}
+		}),
+	})
+}

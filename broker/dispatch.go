@@ -67,20 +67,6 @@ func addr(c netio.ConnInfo) string {
 	return c.Remote.String()
 }
 
-// Codes handlers use directly, when the condition is the protocol's own and
-// not an error from a layer below.
-var (
-	codeUnknownTopicOrPartition = kerr.UnknownTopicOrPartition.Code
-	codeUnknownTopicID          = kerr.UnknownTopicID.Code
-)
-
-func produceFailed(resp *kmsg.ProduceResponse) bool {
-	for _, t := range resp.Topics {
-		for _, p := range t.Partitions {
-			if p.ErrorCode != 0 {
-				return true
-			}
-		}
-	}
-	return false
-}
+// codeUnknownTopicID is the code handlers use directly when a topic id is
+// unknown: the protocol's own condition, not an error from a layer below.
+var codeUnknownTopicID = kerr.UnknownTopicID.Code

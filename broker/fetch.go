@@ -295,3 +295,12 @@ func (b *Broker) waitFetch(ctx context.Context, req *kmsg.FetchRequest, plan fet
 	results, _, _ := b.readFetch(req, plan.items)
 	return results, true
 }
+
+func init() {
+	// Fetch counts its error codes where it builds its response frames.
+	register(api{key: kmsg.Fetch, min: 4, max: 18,
+		raw: func(b *Broker, ctx context.Context, _ *netio.Request, req kmsg.Request) *netio.Response {
+			return b.handleFetch(ctx, req.(*kmsg.FetchRequest))
+		},
+	})
+}

@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"context"
 	"fmt"
+	"github.com/sluice-io/sluice/netio"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -116,4 +118,48 @@ func (b *Broker) appendPartition(t *topic, sp *kmsg.ProduceResponseTopicPartitio
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset
 	return nil
+}
+
+func produceFailed(resp *kmsg.ProduceResponse) bool {
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func init() {
+	// Produce starts at v0 although clients send v3+: librdkafka up to
+	// 2.11.0 (Debian's kcat among them) turns gzip, snappy and lz4 off
+	// unless the broker's Produce range reaches v0. v0-v2 are really
+	// served: their legacy message sets are converted to RecordBatch v2
+	// (segment.UpconvertMessageSet).
+	register(api{key: kmsg.Produce, min: 0, max: 13,
+		raw: func(b *Broker, _ context.Context, r *netio.Request, req kmsg.Request) *netio.Response {
+			pr := req.(*kmsg.ProduceRequest)
+			resp := b.handleProduce(pr)
+			resp.SetVersion(r.Version)
+			b.metrics.countErrors(apis[kmsg.Produce], resp)
+			if pr.Acks == 0 {
+				// acks=0: the client waits for nothing, so a failure can
+				// only be signalled by closing the connection, as Kafka
+				// does.
+				if produceFailed(resp) {
+					return &netio.Response{CloseAfter: true}
+				}
+				return nil
+			}
+			return encode(resp)
+		},
+		errorCodes: codes(func(r *kmsg.ProduceResponse, count func(int16)) {
+			for _, t := range r.Topics {
+				for _, p := range t.Partitions {
+					count(p.ErrorCode)
+				}
+			}
+		}),
+	})
 }
