@@ -113,6 +113,10 @@ func (l offsetsLog) Append(partition int32, records []coordinator.Record) error 
 	batch, err := segment.BuildBatch(kvs, l.b.now().UnixMilli())
 	if err == nil {
 		_, err = t.partition(partition).Append(batch)
+		// Even a failed append may have moved HW (a write whose fsync
+		// failed): fetches of __consumer_offsets must see it, as after a
+		// produce.
+		l.b.wakeFetches(coordinator.OffsetsTopic, partition)
 	}
 	if err != nil {
 		// Through the broker's one error mapping, so the coordinator
