@@ -48,8 +48,8 @@ type fetchSessionCache struct {
 	lru  *list.List // front = most recently used
 }
 
-func newFetchSessionCache(max int) *fetchSessionCache {
-	return &fetchSessionCache{max: max, byID: map[int32]*fetchSession{}, lru: list.New()}
+func newFetchSessionCache(limit int) *fetchSessionCache {
+	return &fetchSessionCache{max: limit, byID: map[int32]*fetchSession{}, lru: list.New()}
 }
 
 // fetchPlan is what one Fetch request asks for after the session rules were

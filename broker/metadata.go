@@ -49,8 +49,7 @@ func (b *Broker) handleMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataRespons
 			}
 		}
 		if t == nil && rt.Topic != nil && autoCreate && !isInternalTopic(*rt.Topic) {
-			var err error
-			t, err = b.createTopic(*rt.Topic, b.cfg.NumPartitions, nil)
+			_, err := b.createTopic(*rt.Topic, b.cfg.NumPartitions, nil)
 			if err != nil && !errors.Is(err, controller.ErrTopicExists) {
 				mt := kmsg.NewMetadataResponseTopic()
 				mt.Topic = rt.Topic

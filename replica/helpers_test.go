@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/sluice-io/sluice/segment"
 )
 
 // testLogger discards output so test logs stay readable; set -v style
@@ -72,14 +70,4 @@ func makeBatch(t testing.TB, o batchOpts) []byte {
 	crc := crc32.Checksum(buf[21:], crc32.MakeTable(crc32.Castagnoli))
 	binary.BigEndian.PutUint32(buf[17:21], crc)
 	return buf
-}
-
-// header returns the parsed header of a batch built by makeBatch.
-func header(t testing.TB, o batchOpts) segment.BatchHeader {
-	t.Helper()
-	h, err := segment.ParseBatchHeader(makeBatch(t, o))
-	if err != nil {
-		t.Fatalf("parse header: %v", err)
-	}
-	return h
 }
