@@ -232,6 +232,33 @@ func TestFetchLongPollClientGone(t *testing.T) {
 	waitUntil(t, "the fetch to leave the purgatory", func() bool { return tb.fetchWaits.Keys() == 0 })
 }
 
+// A fetch waiting on a topic that is deleted is answered at once, with the
+// error a client expects for a partition that is gone.
+func TestFetchLongPollTopicDeleted(t *testing.T) {
+	tb := startTestBroker(t)
+	tb.createTopic(t, "d", 1, nil)
+	c := tb.raw(t)
+	req := fetchReq("d", [16]byte{}, 0)
+	req.MaxWaitMillis, req.MinBytes = 60_000, 1
+	done := make(chan *kmsg.FetchResponse, 1)
+	go func() { done <- do[*kmsg.FetchResponse](c, req, 11) }()
+	waitUntil(t, "the fetch to wait", func() bool { return tb.fetchWaits.Keys() == 1 })
+	if _, err := tb.admin(t).DeleteTopics(t.Context(), "d"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case resp := <-done:
+		if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.UnknownTopicOrPartition.Code {
+			t.Fatalf("fetch of a deleted topic: error %d, want UNKNOWN_TOPIC_OR_PARTITION", code)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("fetch of a deleted topic not answered (max_wait_ms is 60 s)")
+	}
+	if n := tb.fetchWaits.Keys(); n != 0 {
+		t.Fatalf("%d partitions still watched", n)
+	}
+}
+
 // waitUntil polls cond for up to ten seconds.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()

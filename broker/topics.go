@@ -217,6 +217,11 @@ func (r *topicRegistry) remove(name string) {
 			r.b.logger.Error("deleting partition", "topic", name, "partition", i, "err", err)
 		}
 	}
+	// Fetches waiting on the topic are answered now (the partition is
+	// gone), not at max_wait_ms.
+	for i := range t.parts {
+		r.b.wakeFetches(name, int32(i))
+	}
 }
 
 // reconfigure applies changed topic configs to its open partitions.
