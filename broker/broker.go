@@ -184,14 +184,14 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 	started := b.now()
 	b.topics = newTopicRegistry(b)
 	if err := b.topics.load(meta.Snapshot()); err != nil {
-		b.topics.closeAll()
+		_ = b.topics.closeAll() // logs each failure; the start's error is the one to return
 		return nil, err
 	}
 	took := b.now().Sub(started)
 	b.metrics.recovery.Set(took.Seconds())
 	logger.Info("logs loaded", "topics", b.topics.count(), "unclean_shutdown", unclean, "metadata_dir", meta.Dir(), "took", took.Round(time.Millisecond))
 	if b.groups, err = b.newCoordinator(); err != nil {
-		b.topics.closeAll()
+		_ = b.topics.closeAll() // logs each failure; the start's error is the one to return
 		return nil, err
 	}
 	b.reportFileDescriptors()

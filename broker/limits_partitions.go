@@ -14,10 +14,10 @@ import (
 func (b *Broker) maxPartitions() int64 { return int64(b.cfg.MaxBrokerPartitions) }
 
 // createWithinLimits is State.CreateTopic under both of the broker's
-// limits: the partition cap (max) and the file descriptors the process has
+// limits: the partition cap (limit) and the file descriptors the process has
 // left. The cap is checked first, so an absurd count is answered by it.
-func createWithinLimits(s *controller.State, name string, partitions int32, rf int16, configs map[string]string, max int64) (*controller.Topic, error) {
-	t, err := s.CreateTopic(name, partitions, rf, configs, max)
+func createWithinLimits(s *controller.State, name string, partitions int32, rf int16, configs map[string]string, limit int64) (*controller.Topic, error) {
+	t, err := s.CreateTopic(name, partitions, rf, configs, limit)
 	if err == nil {
 		err = checkFDBudget(int64(partitions))
 	}
@@ -28,12 +28,12 @@ func createWithinLimits(s *controller.State, name string, partitions int32, rf i
 }
 
 // growWithinLimits is State.CreatePartitions under the same limits.
-func growWithinLimits(s *controller.State, name string, count int32, max int64) (*controller.Topic, error) {
+func growWithinLimits(s *controller.State, name string, count int32, limit int64) (*controller.Topic, error) {
 	var had int32
 	if t, ok := s.Topics[name]; ok {
 		had = int32(len(t.Partitions))
 	}
-	t, err := s.CreatePartitions(name, count, max)
+	t, err := s.CreatePartitions(name, count, limit)
 	if err == nil {
 		err = checkFDBudget(int64(count - had))
 	}

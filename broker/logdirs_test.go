@@ -25,7 +25,7 @@ import (
 // failing the test.
 func tryStart(t *testing.T, fsys segment.FS, dir string, sets ...string) (*testBroker, error) {
 	t.Helper()
-	var w io.Writer = io.Discard
+	w := io.Writer(io.Discard)
 	if os.Getenv("SLUICE_TEST_LOG") != "" {
 		w = os.Stderr
 	}

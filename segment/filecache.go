@@ -200,7 +200,9 @@ func (cf *cachedFile) unpin() {
 	cf.mu.Unlock()
 	switch {
 	case closeNow:
-		cf.closeIdle()
+		// A dead file (its segment deleted) is never read or synced
+		// again: a close error has nothing left to protect.
+		_ = cf.closeIdle()
 	case idle && cf.c.open.Load() > cf.c.limit:
 		cf.c.shrink()
 	}
