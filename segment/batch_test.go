@@ -8,6 +8,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 func TestValidateBatchesValid(t *testing.T) {
@@ -52,19 +54,19 @@ func TestValidateBatchesErrors(t *testing.T) {
 		{"magic 1", mutate(func(b []byte) []byte { b[16] = 1; return b }), 0, ErrCorruptBatch},
 		{"crc", mutate(func(b []byte) []byte { b[len(b)-1] ^= 1; return b }), 0, ErrCorruptBatch},
 		{"too large", good, len(good) - 1, ErrBatchTooLarge},
-		{"count mismatch", mutate(func(b []byte) []byte { binary.BigEndian.PutUint32(b[57:], 3); fixCRC(b); return b }), 0, ErrInvalidRecord},
+		{"count mismatch", mutate(func(b []byte) []byte { binary.BigEndian.PutUint32(b[57:], 3); testkit.FixCRC(b); return b }), 0, ErrInvalidRecord},
 		{"zero records", mutate(func(b []byte) []byte {
 			binary.BigEndian.PutUint32(b[57:], 0)
 			binary.BigEndian.PutUint32(b[23:], math.MaxUint32)
-			fixCRC(b)
+			testkit.FixCRC(b)
 			return b
 		}), 0, ErrInvalidRecord},
-		{"codec 5", mutate(func(b []byte) []byte { b[22] |= 5; fixCRC(b); return b }), 0, ErrInvalidRecord},
-		{"record length", mutate(func(b []byte) []byte { b[61] = 0x7e; fixCRC(b); return b }), 0, ErrInvalidRecord},
+		{"codec 5", mutate(func(b []byte) []byte { b[22] |= 5; testkit.FixCRC(b); return b }), 0, ErrInvalidRecord},
+		{"record length", mutate(func(b []byte) []byte { b[61] = 0x7e; testkit.FixCRC(b); return b }), 0, ErrInvalidRecord},
 		{"fewer records than count", mutate(func(b []byte) []byte {
 			binary.BigEndian.PutUint32(b[57:], 1)
 			binary.BigEndian.PutUint32(b[23:], 0)
-			fixCRC(b)
+			testkit.FixCRC(b)
 			return b
 		}), 0, ErrInvalidRecord},
 	}
@@ -89,7 +91,7 @@ func TestValidateCompressedSkipsRecords(t *testing.T) {
 	for i := BatchHeaderSize; i < len(b); i++ {
 		b[i] = 0xff
 	}
-	fixCRC(b)
+	testkit.FixCRC(b)
 	hs, err := ValidateBatches(b, 0)
 	if err != nil || hs[0].Compression() != CodecZstd {
 		t.Fatalf("compressed batch: %v %+v", err, hs)
@@ -154,7 +156,7 @@ func FuzzValidateBatches(f *testing.F) {
 		b[i] ^= 0x40
 		f.Add(b)
 		c := bytes.Clone(b)
-		fixCRC(c) // flips that survive the CRC reach the record walk
+		testkit.FixCRC(c) // flips that survive the CRC reach the record walk
 		f.Add(c)
 	}
 	f.Fuzz(func(t *testing.T, buf []byte) {

@@ -2,9 +2,7 @@ package segment
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"sync"
@@ -12,9 +10,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
-)
 
-var testCRC = crc32.MakeTable(crc32.Castagnoli)
+	"github.com/sluice-io/sluice/internal/testkit"
+)
 
 // batchSpec describes a test batch.
 type batchSpec struct {
@@ -25,47 +23,23 @@ type batchSpec struct {
 	producer int64
 }
 
-// makeBatch builds a valid magic-2 batch with kmsg, base offset 0.
+// makeBatch builds a valid magic-2 batch, base offset 0: record i has key
+// "key-<i>", a value of valSize copies of one letter and one header.
 func makeBatch(tb testing.TB, s batchSpec) []byte {
 	tb.Helper()
-	var recs []byte
+	b := testkit.Batch{Attributes: s.codec, FirstTimestamp: s.ts}
+	if s.producer != 0 {
+		b.Producer = &testkit.Producer{ID: s.producer, Epoch: -1, FirstSequence: -1}
+	}
 	for i := 0; i < s.records; i++ {
-		r := kmsg.Record{
-			TimestampDelta64: int64(i),
-			OffsetDelta:      int32(i),
-			Key:              []byte(fmt.Sprintf("key-%d", i)),
-			Value:            bytes.Repeat([]byte{byte('a' + i%26)}, s.valSize),
-			Headers:          []kmsg.Header{{Key: "h", Value: []byte("v")}},
-		}
-		r.Length = int32(len(r.AppendTo(nil)) - 1) // Length 0 encodes as one byte
-		recs = r.AppendTo(recs)
+		b.Records = append(b.Records, testkit.Record{
+			TimestampDelta: int64(i),
+			Key:            []byte(fmt.Sprintf("key-%d", i)),
+			Value:          bytes.Repeat([]byte{byte('a' + i%26)}, s.valSize),
+			Headers:        []kmsg.Header{{Key: "h", Value: []byte("v")}},
+		})
 	}
-	pid := s.producer
-	if pid == 0 {
-		pid = -1
-	}
-	b := kmsg.RecordBatch{
-		Magic:           2,
-		Attributes:      s.codec,
-		LastOffsetDelta: int32(s.records - 1),
-		FirstTimestamp:  s.ts,
-		MaxTimestamp:    s.ts + int64(max(s.records-1, 0)),
-		ProducerID:      pid,
-		ProducerEpoch:   -1,
-		FirstSequence:   -1,
-		NumRecords:      int32(s.records),
-		Records:         recs,
-	}
-	b.Length = int32(BatchHeaderSize - 12 + len(recs))
-	raw := b.AppendTo(nil)
-	fixCRC(raw)
-	return raw
-}
-
-// fixCRC recomputes the CRC of the batch at the start of raw.
-func fixCRC(raw []byte) {
-	size := min(12+int(binary.BigEndian.Uint32(raw[8:])), len(raw))
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:size], testCRC))
+	return b.Encode()
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -16,6 +16,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 var codecs = []Codec{CodecGzip, CodecSnappy, CodecLZ4, CodecZstd}
@@ -93,16 +95,10 @@ func compressed(tb testing.TB, codec Codec, data []byte) []byte {
 // batchOf wraps an already compressed records section in a v2 batch that
 // claims count records, with a correct CRC.
 func batchOf(codec Codec, payload []byte, count int32) []byte {
-	b := kmsg.RecordBatch{
-		Magic: 2, Attributes: int16(codec), LastOffsetDelta: count - 1,
-		FirstTimestamp: 1000, MaxTimestamp: 1000 + int64(count) - 1,
-		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
-		NumRecords: count, Records: payload,
-	}
-	b.Length = int32(BatchHeaderSize - 12 + len(payload))
-	raw := b.AppendTo(nil)
-	fixCRC(raw)
-	return raw
+	return testkit.Batch{
+		Attributes: int16(codec), FirstTimestamp: 1000, MaxTimestamp: 1000 + int64(count) - 1,
+		RecordsSection: payload, NumRecords: count,
+	}.Encode()
 }
 
 func TestValidateCompressedAcceptsEveryCodec(t *testing.T) {
