@@ -11,9 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 // testLogger logs through t so failures come with the engine's view.
@@ -38,28 +41,22 @@ type testServer struct {
 // newEngineFunc builds the engine under test.
 type newEngineFunc func(cfg Config, h Handler) Engine
 
-// forEachEngine runs test against every engine: std, and uring unless the
+// engines is the engine table of netio's tests: std, and uring unless the
 // probe says io_uring cannot run here (then that subtest is skipped with
 // the reason).
+var engines = testkit.Engines{Unavailable: func(kind string) error {
+	if kind == EngineUring {
+		return UringSupported()
+	}
+	return nil
+}}
+
+// forEachEngine runs test against every engine of the table, handing it a
+// constructor for that engine.
 func forEachEngine(t *testing.T, test func(t *testing.T, ne newEngineFunc)) {
-	forEachEngineKind(t, func(t *testing.T, kind string) {
+	engines.Run(t, func(t *testing.T, kind string) {
 		test(t, func(cfg Config, h Handler) Engine { return makeEngine(t, kind, cfg, h, testLogger(t)) })
 	})
-}
-
-// forEachEngineKind runs test once per engine name (EngineStd, EngineUring),
-// skipping uring where it is unavailable.
-func forEachEngineKind(t *testing.T, test func(t *testing.T, kind string)) {
-	for _, kind := range []string{EngineStd, EngineUring} {
-		t.Run("engine="+kind, func(t *testing.T) {
-			if kind == EngineUring {
-				if err := UringSupported(); err != nil {
-					t.Skipf("io_uring unavailable: %v", err)
-				}
-			}
-			test(t, kind)
-		})
-	}
 }
 
 // makeEngine builds the engine named kind.
@@ -179,17 +176,9 @@ func (c *testClient) expectClosed() {
 	}
 }
 
-// eventually polls cond for up to 5s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// patience is how long a test waits for an engine to do what it must: far
+// beyond what any of these needs on a loaded 2-core machine.
+const patience = 5 * time.Second
 
 func countFDs(t *testing.T) int {
 	ents, err := os.ReadDir("/proc/self/fd")
@@ -212,18 +201,14 @@ func leakCheck(t *testing.T) func() {
 	g0, f0 := runtime.NumGoroutine(), countFDs(t)
 	return func() {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			g, f := runtime.NumGoroutine(), countFDs(t)
-			if g <= g0 && f <= f0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Fatalf("leak: goroutines %d -> %d, fds %d -> %d\n%s", g0, g, f0, f, buf)
-			}
-			time.Sleep(10 * time.Millisecond)
+		var g, f int
+		if !testkit.Poll(patience, func() bool {
+			g, f = runtime.NumGoroutine(), countFDs(t)
+			return g <= g0 && f <= f0
+		}) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("leak: goroutines %d -> %d, fds %d -> %d\n%s", g0, g, f0, f, buf)
 		}
 	}
 }
@@ -248,4 +233,12 @@ func randomFile(t *testing.T, size int) (*os.File, []byte) {
 	}
 	t.Cleanup(func() { f.Close() })
 	return f, data
+}
+
+// The shared engine table (testkit, which cannot import netio) must name
+// every engine netio has, as netio names them.
+func TestEngineTableNamesEveryEngine(t *testing.T) {
+	if want := []string{EngineStd, EngineUring}; !slices.Equal(testkit.EngineNames, want) {
+		t.Fatalf("testkit.EngineNames = %q, netio's engines are %q", testkit.EngineNames, want)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 func TestCloseWithBlockedHandlers(t *testing.T) { forEachEngine(t, testCloseWithBlockedHandlers) }
@@ -30,7 +32,7 @@ func testCloseWithBlockedHandlers(t *testing.T, ne newEngineFunc) {
 		clients = append(clients, c)
 	}
 	// One handler per connection runs; the other two requests wait behind it.
-	eventually(t, "handlers started", func() bool { return started.Load() == 5 })
+	testkit.Eventually(t, patience, "handlers started", func() bool { return started.Load() == 5 })
 	t0 := time.Now()
 	s.close(t)
 	if d := time.Since(t0); d > 2*time.Second {
@@ -89,7 +91,7 @@ func testMaxConnections(t *testing.T, ne newEngineFunc) {
 		t.Fatalf("stats %+v", st)
 	}
 	a.nc.Close()
-	eventually(t, "slot freed", func() bool { return s.eng.Stats().Open == 1 })
+	testkit.Eventually(t, patience, "slot freed", func() bool { return s.eng.Stats().Open == 1 })
 	d := dial(t, s)
 	d.send(keyMetadata, 1, 9, nil)
 	if corr, _ := d.recvFor(keyMetadata, 1); corr != 9 {
@@ -134,8 +136,8 @@ func testReleaseOnWriteFailure(t *testing.T, ne newEngineFunc) {
 		}
 		c.nc.Close() // vanish mid-response
 	}
-	eventually(t, "releases", func() bool { return rel.n.Load() == 3 })
-	eventually(t, "closed", func() bool { return s.eng.Stats().Open == 0 })
+	testkit.Eventually(t, patience, "releases", func() bool { return rel.n.Load() == 3 })
+	testkit.Eventually(t, patience, "closed", func() bool { return s.eng.Stats().Open == 0 })
 	n := 0
 	conns.Range(func(k, v any) bool {
 		if ci := v.(ConnInfo); ci.Remote == nil || ci.Local == nil || ci.ID == 0 {

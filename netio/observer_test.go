@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 type recordingObserver struct {
@@ -49,7 +51,7 @@ func testObserverTimings(t *testing.T, ne newEngineFunc) {
 			t.Fatalf("response %d, want %d", got, corr)
 		}
 	}
-	eventually(t, "three timings", func() bool { return len(obs.snapshot()) == 3 })
+	testkit.Eventually(t, patience, "three timings", func() bool { return len(obs.snapshot()) == 3 })
 	ts := obs.snapshot()
 	var queued int
 	for i, rt := range ts {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 // A small response's file ranges are copied into one buffer, in order and
@@ -105,5 +107,5 @@ func testSmallFileResponseIsCopied(t *testing.T, ne newEngineFunc) {
 	if want := append([]byte("pfx"), data[5:5+size]...); !bytes.Equal(body, want) {
 		t.Fatalf("large response body differs")
 	}
-	eventually(t, "large range sent zero-copy", func() bool { return s.eng.Stats().BytesZeroCopy == size })
+	testkit.Eventually(t, patience, "large range sent zero-copy", func() bool { return s.eng.Stats().BytesZeroCopy == size })
 }

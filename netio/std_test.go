@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 const (
@@ -106,7 +108,7 @@ func testNilResponsesSkipped(t *testing.T, ne newEngineFunc) {
 			t.Fatalf("want %d, got corr %d body %q", i, corr, body)
 		}
 	}
-	eventually(t, "stats", func() bool {
+	testkit.Eventually(t, patience, "stats", func() bool {
 		st := s.eng.Stats()
 		return st.RequestsIn == n && st.ResponsesOut == n-(n+2)/3
 	})
@@ -189,7 +191,7 @@ func testOversizedAndNegativeFramesClose(t *testing.T, ne newEngineFunc) {
 	c = dial(t, s)
 	c.nc.Write([]byte{0xff, 0xff, 0xff, 0xf0, 1, 2, 3})
 	c.expectClosed()
-	eventually(t, "connections closed", func() bool { return s.eng.Stats().Open == 0 })
+	testkit.Eventually(t, patience, "connections closed", func() bool { return s.eng.Stats().Open == 0 })
 }
 
 func TestGarbageAndHalfFramesDoNotLeak(t *testing.T) {
@@ -222,7 +224,7 @@ func testGarbageAndHalfFramesDoNotLeak(t *testing.T, ne newEngineFunc) {
 		c.nc.Write([]byte{0, 0, 1, 0, 0})
 		open = append(open, c)
 	}
-	eventually(t, "garbage connections gone", func() bool {
+	testkit.Eventually(t, patience, "garbage connections gone", func() bool {
 		st := s.eng.Stats()
 		return st.Accepted == int64(len(inputs)+5) && st.Open == 5
 	})
@@ -274,7 +276,7 @@ func testReleaseExactlyOnce(t *testing.T, ne newEngineFunc) {
 	for range 50 {
 		c.recvFor(keyMetadata, 1)
 	}
-	eventually(t, "50 releases", func() bool { return rel.n.Load() == 50 })
+	testkit.Eventually(t, patience, "50 releases", func() bool { return rel.n.Load() == 50 })
 
 	// Dropped: responses completed behind a blocked one and the blocked
 	// one itself are released when the client goes away.
@@ -283,14 +285,14 @@ func testReleaseExactlyOnce(t *testing.T, ne newEngineFunc) {
 	for i := range 10 {
 		c.send(keyMetadata, 1, int32(101+i), nil)
 	}
-	eventually(t, "blocked handler", func() bool { return blocked.Load() == 1 })
-	eventually(t, "queued handlers", func() bool { return s.eng.Stats().RequestsIn == 61 })
+	testkit.Eventually(t, patience, "blocked handler", func() bool { return blocked.Load() == 1 })
+	testkit.Eventually(t, patience, "queued handlers", func() bool { return s.eng.Stats().RequestsIn == 61 })
 	c.nc.Close()
 	// Once writing to the closed client fails the connection is killed and
 	// requests still queued are dropped without being handled, so how many
 	// of the ten ran depends on timing; every response that was made must
 	// be released, the blocked one included.
-	eventually(t, "every response released", func() bool {
+	testkit.Eventually(t, patience, "every response released", func() bool {
 		return rel.n.Load() == rel.made.Load() && rel.n.Load() >= 51
 	})
 	before := rel.made.Load()
@@ -298,7 +300,7 @@ func testReleaseExactlyOnce(t *testing.T, ne newEngineFunc) {
 	// Dropped by Close.
 	c = dial(t, s)
 	c.send(keyProduce, 3, 200, nil)
-	eventually(t, "blocked handler", func() bool { return blocked.Load() == 2 })
+	testkit.Eventually(t, patience, "blocked handler", func() bool { return blocked.Load() == 2 })
 	s.close(t)
 	if got, want := rel.n.Load(), before+1; got != want || rel.made.Load() != want {
 		t.Fatalf("after Close: %d released, %d made, want %d", got, rel.made.Load(), want)
@@ -370,7 +372,7 @@ func testZeroCopySendfile(t *testing.T, ne newEngineFunc) {
 	if pos, _ := f.Seek(0, 1); pos != 0 {
 		t.Fatalf("file offset moved to %d", pos)
 	}
-	eventually(t, "stats", func() bool { return s.eng.Stats().ResponsesOut == 1 })
+	testkit.Eventually(t, patience, "stats", func() bool { return s.eng.Stats().ResponsesOut == 1 })
 	st := s.eng.Stats()
 	if st.BytesZeroCopy != n {
 		t.Errorf("BytesZeroCopy %d, want %d", st.BytesZeroCopy, n)
@@ -396,7 +398,7 @@ func testReaderAtWithoutFdIsCopied(t *testing.T, ne newEngineFunc) {
 	if corr != 1 || !bytes.Equal(body, data[7:]) {
 		t.Fatalf("corr %d, body mismatch (%d bytes)", corr, len(body))
 	}
-	eventually(t, "stats", func() bool { return s.eng.Stats().ResponsesOut == 1 })
+	testkit.Eventually(t, patience, "stats", func() bool { return s.eng.Stats().ResponsesOut == 1 })
 	if st := s.eng.Stats(); st.BytesZeroCopy != 0 || st.BytesCopied != int64(9+len(data)-7) {
 		t.Fatalf("stats %+v", st)
 	}
@@ -418,7 +420,7 @@ func testShortFileRangeClosesConnection(t *testing.T, ne newEngineFunc) {
 	if _, err := c.recv(); err == nil {
 		t.Fatal("expected a broken response")
 	}
-	eventually(t, "closed", func() bool { return s.eng.Stats().Open == 0 })
+	testkit.Eventually(t, patience, "closed", func() bool { return s.eng.Stats().Open == 0 })
 }
 
 func TestBackPressureBoundsInFlight(t *testing.T) { forEachEngine(t, testBackPressureBoundsInFlight) }
@@ -448,7 +450,7 @@ func testBackPressureBoundsInFlight(t *testing.T, ne newEngineFunc) {
 	for i := range 20 {
 		c.send(keyMetadata, 1, int32(i), nil)
 	}
-	eventually(t, "reader filled its read-ahead", func() bool { return s.eng.Stats().RequestsIn == limit })
+	testkit.Eventually(t, patience, "reader filled its read-ahead", func() bool { return s.eng.Stats().RequestsIn == limit })
 	time.Sleep(50 * time.Millisecond)
 	if in := s.eng.Stats().RequestsIn; in != limit {
 		t.Fatalf("engine read %d requests while the first was blocked; limit %d", in, limit)

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 // uringOnly builds io_uring engines, skipping the test where the probe says
@@ -55,7 +57,7 @@ func TestUringSpliceIsZeroCopy(t *testing.T) {
 	if !bytes.Equal(body, want) {
 		t.Fatalf("body of %d bytes differs from the %d expected", len(body), len(want))
 	}
-	eventually(t, "stats", func() bool { return s.eng.Stats().ResponsesOut == 1 })
+	testkit.Eventually(t, patience, "stats", func() bool { return s.eng.Stats().ResponsesOut == 1 })
 	st := s.eng.Stats()
 	if st.BytesZeroCopy != n1+n2 {
 		t.Errorf("BytesZeroCopy %d, want %d", st.BytesZeroCopy, n1+n2)
@@ -108,7 +110,7 @@ func testStalledReaderDoesNotWedge(t *testing.T, ne newEngineFunc) {
 	s := startEngine(t, ne, Config{IdleTimeout: 300 * time.Millisecond}, h)
 	stuck := dial(t, s)
 	stuck.send(keyMetadata, 1, 1, nil)
-	eventually(t, "write timeout", func() bool { return rel.n.Load() == 1 && s.eng.Stats().Open == 0 })
+	testkit.Eventually(t, patience, "write timeout", func() bool { return rel.n.Load() == 1 && s.eng.Stats().Open == 0 })
 	s.close(t)
 
 	// Close ends a stalled write promptly, and the ring still serves others.
@@ -121,7 +123,7 @@ func testStalledReaderDoesNotWedge(t *testing.T, ne newEngineFunc) {
 	}
 	// Byte counters move only as sends complete, so wait for the handlers
 	// and give the writes time to fill the socket buffers and block.
-	eventually(t, "handled", func() bool { return handled.Load() == 4 })
+	testkit.Eventually(t, patience, "handled", func() bool { return handled.Load() == 4 })
 	time.Sleep(100 * time.Millisecond)
 	t0 := time.Now()
 	s2.close(t)
@@ -142,7 +144,7 @@ func testStalledReaderDoesNotWedge(t *testing.T, ne newEngineFunc) {
 // -short) against each engine, mixing valid requests, malformed headers,
 // oversized frames and half-written requests, and checks that no goroutine
 // or descriptor is left behind.
-func TestManyConnections(t *testing.T) { forEachEngineKind(t, testManyConnections) }
+func TestManyConnections(t *testing.T) { engines.Run(t, testManyConnections) }
 
 func testManyConnections(t *testing.T, kind string) {
 	total := 10000
@@ -177,7 +179,7 @@ func testManyConnections(t *testing.T, kind string) {
 	}
 	wg.Wait()
 	t.Logf("%d connections in %v", total, time.Since(t0))
-	eventually(t, "all closed", func() bool { return s.eng.Stats().Open == 0 })
+	testkit.Eventually(t, patience, "all closed", func() bool { return s.eng.Stats().Open == 0 })
 	st := s.eng.Stats()
 	if st.Accepted != int64(total) || st.Closed != int64(total) || st.ResponsesOut != int64((total+3)/4) {
 		t.Errorf("stats %+v", st)
@@ -302,7 +304,7 @@ func TestUringDirectSendHandsOverMidFile(t *testing.T) {
 			t.Fatalf("response %d (want %d): %d bytes, equal %v", got, corr, len(body), bytes.Equal(body, want))
 		}
 	}
-	eventually(t, "stats", func() bool { return s.eng.Stats().ResponsesOut == 3 })
+	testkit.Eventually(t, patience, "stats", func() bool { return s.eng.Stats().ResponsesOut == 3 })
 	st := s.eng.Stats()
 	if st.BytesZeroCopy != 3*(11<<20-7) {
 		t.Errorf("BytesZeroCopy %d, want %d", st.BytesZeroCopy, 3*(11<<20-7))
