@@ -13,6 +13,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 // seed produces records to "orders" with known keys, headers and
@@ -198,11 +200,11 @@ func TestConsumeFollowsUntilCancelled(t *testing.T) {
 	}()
 	waitOutput := func(want string) {
 		t.Helper()
-		eventually(t, func() string {
+		testkit.EventuallyNil(t, settle, func() error {
 			if got := stdout.String(); got != want {
-				return fmt.Sprintf("output %q, want %q", got, want)
+				return fmt.Errorf("output %q, want %q", got, want)
 			}
-			return ""
+			return nil
 		})
 	}
 	waitOutput("v0-0\nv0-1\n")

@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 // wantRow is an expected offsets-table row; -1 stands for "-".
@@ -124,13 +126,13 @@ func describeOne(t *testing.T, brokers, group string) (jsonGroup, result) {
 func waitStable(t *testing.T, brokers, group string) jsonGroup {
 	t.Helper()
 	var g jsonGroup
-	eventually(t, func() string {
+	testkit.EventuallyNil(t, settle, func() error {
 		g, _ = describeOne(t, brokers, group)
 		if g.State != "Stable" || len(g.Members) != 1 || len(g.Members[0].Assignment) != 1 ||
 			len(g.Members[0].Assignment[0].Partitions) != 3 {
-			return fmt.Sprintf("group %s not settled: %+v", group, g)
+			return fmt.Errorf("group %s not settled: %+v", group, g)
 		}
-		return ""
+		return nil
 	})
 	return g
 }

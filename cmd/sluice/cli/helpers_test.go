@@ -209,22 +209,9 @@ func coordinatorOf(t *testing.T, brokers, group string) int32 {
 	return r.NodeID
 }
 
-// eventually retries fn until it returns "", failing with its last
-// complaint after a deadline; group state settles asynchronously.
-func eventually(t *testing.T, fn func() string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		msg := fn()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(msg)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// settle is how long a test waits for what the broker does after it
+// answered (group state, records produced in the background).
+const settle = 20 * time.Second
 
 // tableRows returns the whitespace-split lines of stdout that start with
 // first, e.g. every "orders" row of an offsets table.

@@ -16,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 // runIO runs produce or consume with a context and standard input, which
@@ -277,11 +279,11 @@ func TestProduceInterrupted(t *testing.T) {
 	if _, err := io.WriteString(pw, "one\ntwo\n"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, func() string {
+	testkit.EventuallyNil(t, settle, func() error {
 		if n := len(readTopic(t, brokers, "orders")); n != 2 {
-			return fmt.Sprintf("%d records produced, want 2", n)
+			return fmt.Errorf("%d records produced, want 2", n)
 		}
-		return ""
+		return nil
 	})
 	cancel() // the input stays open: only the cancellation can end the command
 	select {
