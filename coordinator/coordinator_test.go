@@ -96,7 +96,14 @@ func (c *clock) add(d time.Duration) {
 
 func newTestCoordinator(t *testing.T, log *memLog, clk *clock) *Coordinator {
 	t.Helper()
-	c := New(testConfig(), log, testImage, clk.now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return startCoordinator(t, log, clk.now)
+}
+
+// startCoordinator loads a coordinator of testConfig on log, reading the
+// time from now, and closes it when the test ends.
+func startCoordinator(t *testing.T, log Log, now func() time.Time) *Coordinator {
+	t.Helper()
+	c := New(testConfig(), log, testImage, now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := c.Load(); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -49,12 +50,7 @@ func newGatedCoordinator(t *testing.T) (*Coordinator, *gatedLog) {
 	log := &gatedLog{memLog: &memLog{}, gate: make(chan struct{}), entered: make(chan struct{}, 16)}
 	log.open()
 	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	c := New(testConfig(), log, testImage, clk.now, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := c.Load(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c, log
+	return startCoordinator(t, log, clk.now), log
 }
 
 // within runs fn and fails the test if it has not returned in ten seconds
@@ -73,7 +69,15 @@ func within(t *testing.T, what string, fn func()) {
 // While a commit's append is stuck, the same group's heartbeats, offset
 // fetches and descriptions are answered; the commit is answered, and seen,
 // only once its append returns.
+//
+// It runs in a synctest bubble: within's ten seconds pass at once when
+// everything is blocked, and synctest.Wait lets the commit go as far as
+// it can before the test asserts that it has not been answered.
 func TestCommitAppendDoesNotHoldTheGroupLock(t *testing.T) {
+	synctest.Test(t, testCommitAppendDoesNotHoldTheGroupLock)
+}
+
+func testCommitAppendDoesNotHoldTheGroupLock(t *testing.T) {
 	c, log := newGatedCoordinator(t)
 	members, gen := joinSync(t, c, "g", 1)
 	if code := commitCode(c.OffsetCommit(commitReq(8, "g", members[0], gen, "orders", 0, 5, ""))); code != 0 {
@@ -106,6 +110,7 @@ func TestCommitAppendDoesNotHoldTheGroupLock(t *testing.T) {
 			t.Errorf("describe: state %q", resp.Groups[0].State)
 		}
 	})
+	synctest.Wait()
 	select {
 	case code := <-committed:
 		t.Fatalf("commit answered (%v) before its append returned", kerr.ErrorForCode(code))
@@ -121,8 +126,13 @@ func TestCommitAppendDoesNotHoldTheGroupLock(t *testing.T) {
 }
 
 // Commits of one partition queued behind a stuck append land in the log,
-// and in memory, in the order they were decided.
+// and in memory, in the order they were decided. In a synctest bubble, so
+// "the second commit has queued" is waited for, not polled.
 func TestQueuedCommitsKeepTheirOrder(t *testing.T) {
+	synctest.Test(t, testQueuedCommitsKeepTheirOrder)
+}
+
+func testQueuedCommitsKeepTheirOrder(t *testing.T) {
 	c, log := newGatedCoordinator(t)
 	log.shut(t)
 	first := make(chan int16, 1)
@@ -138,10 +148,9 @@ func TestQueuedCommitsKeepTheirOrder(t *testing.T) {
 		defer e.mu.Unlock()
 		return len(e.queue)
 	}
-	for deadline := time.Now().Add(10 * time.Second); queued() == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the second commit never queued")
-		}
+	synctest.Wait()
+	if n := queued(); n != 1 {
+		t.Fatalf("%d writes queued behind the stuck append, want the second commit", n)
 	}
 	log.open()
 	if a, b := <-first, <-second; a != 0 || b != 0 {
@@ -162,8 +171,13 @@ func TestQueuedCommitsKeepTheirOrder(t *testing.T) {
 
 // A group being deleted is not found again until its tombstones are in:
 // a commit that arrives meanwhile starts a new group after them, so replay
-// keeps it.
+// keeps it. In a synctest bubble, so the commit has surely reached the
+// lookup (and waits there) before the deletion's append goes through.
 func TestCommitDuringDeleteLandsAfterTheTombstones(t *testing.T) {
+	synctest.Test(t, testCommitDuringDeleteLandsAfterTheTombstones)
+}
+
+func testCommitDuringDeleteLandsAfterTheTombstones(t *testing.T) {
 	c, log := newGatedCoordinator(t)
 	if code := commitCode(c.OffsetCommit(commitReq(2, "g", "", -1, "orders", 0, 7, ""))); code != 0 {
 		t.Fatal(kerr.ErrorForCode(code))
@@ -178,7 +192,7 @@ func TestCommitDuringDeleteLandsAfterTheTombstones(t *testing.T) {
 	<-log.entered
 	committed := make(chan int16, 1)
 	go func() { committed <- commitCode(c.OffsetCommit(commitReq(2, "g", "", -1, "orders", 0, 8, ""))) }()
-	time.Sleep(20 * time.Millisecond) // let the commit reach the lookup, if it would get past it
+	synctest.Wait() // the commit is as far as it can get: if the lookup let it past, it has committed
 	log.open()
 	if a, b := <-deleted, <-committed; a != 0 || b != 0 {
 		t.Fatalf("delete %v, commit %v", kerr.ErrorForCode(a), kerr.ErrorForCode(b))
