@@ -4,17 +4,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
-// batch builds the header of a v2 record batch with size bytes in total
-// (the records themselves are opaque to walkBatches).
+// batch is a v2 record batch of size bytes in total (at least the 61 of
+// the header) at base offset base with last offset delta lastDelta; its
+// records section is opaque zeros, which walkBatches never reads.
 func batch(base int64, lastDelta int32, size int) []byte {
-	b := make([]byte, size)
-	binary.BigEndian.PutUint64(b[0:], uint64(base))
-	binary.BigEndian.PutUint32(b[8:], uint32(size-12))
-	b[16] = 2
-	binary.BigEndian.PutUint32(b[23:], uint32(lastDelta))
-	return b
+	return testkit.Batch{BaseOffset: base, RecordsSection: make([]byte, size-61), NumRecords: lastDelta + 1}.Encode()
 }
 
 func TestWalkBatches(t *testing.T) {
