@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 // abuse is one kind of misbehaving connection. It returns once it is done
@@ -66,7 +68,7 @@ var abuses = []abuse{
 // TestBadInputKeepsBrokerAlive: malformed frames, bad batches and bad
 // names are refused without crashing the broker, writing anything, or
 // leaking file descriptors.
-func TestBadInputKeepsBrokerAlive(t *testing.T) { forEachEngine(t, testBadInputKeepsBrokerAlive) }
+func TestBadInputKeepsBrokerAlive(t *testing.T) { engines.Run(t, testBadInputKeepsBrokerAlive) }
 
 func testBadInputKeepsBrokerAlive(t *testing.T, engine string) {
 	b := startBroker(t, engine, t.TempDir())
@@ -82,7 +84,7 @@ func testBadInputKeepsBrokerAlive(t *testing.T, engine string) {
 
 	t.Run("bad CRC", func(t *testing.T) {
 		before := endOffsets(t, b.Addr(), topic)[0]
-		batch := buildBatch(-1, -1, -1, time.Now().UnixMilli(), []rawRecord{{Value: []byte("never stored")}})
+		batch := oneRecord([]byte("never stored"))
 		batch[17] ^= 0x01 // CRC field
 		sp := produceRaw(t, dialRaw(t, b.Addr()), 3, topic, batch)
 		if sp.ErrorCode != kerr.CorruptMessage.Code {
@@ -93,7 +95,7 @@ func testBadInputKeepsBrokerAlive(t *testing.T, engine string) {
 		}
 	})
 	t.Run("too large", func(t *testing.T) {
-		batch := buildBatch(-1, -1, -1, time.Now().UnixMilli(), []rawRecord{{Value: []byte(strings.Repeat("x", 2000))}})
+		batch := oneRecord([]byte(strings.Repeat("x", 2000)))
 		sp := produceRaw(t, dialRaw(t, b.Addr()), 3, small, batch)
 		if sp.ErrorCode != kerr.MessageTooLarge.Code {
 			t.Fatalf("2000-byte batch to max.message.bytes=1000: error %v, want MESSAGE_TOO_LARGE", kerr.ErrorForCode(sp.ErrorCode))
@@ -101,7 +103,7 @@ func testBadInputKeepsBrokerAlive(t *testing.T, engine string) {
 		if end := endOffsets(t, b.Addr(), small)[0]; end != 0 {
 			t.Fatalf("end offset %d after a refused batch", end)
 		}
-		ok := buildBatch(-1, -1, -1, time.Now().UnixMilli(), []rawRecord{{Value: []byte("fits")}})
+		ok := oneRecord([]byte("fits"))
 		if sp := produceRaw(t, dialRaw(t, b.Addr()), 3, small, ok); sp.ErrorCode != 0 {
 			t.Fatalf("small batch to the same topic: %v", kerr.ErrorForCode(sp.ErrorCode))
 		}
@@ -139,7 +141,7 @@ func testBadInputKeepsBrokerAlive(t *testing.T, engine string) {
 		}
 		const margin = 3
 		var n int
-		if !waitFor(5*time.Second, func() bool { n = fds(); return n <= base+margin }) {
+		if !testkit.Poll(5*time.Second, func() bool { n = fds(); return n <= base+margin }) {
 			t.Fatalf("broker holds %d fds after 200 abusive connections, baseline %d", n, base)
 		}
 		t.Logf("broker fds: baseline %d, after abuse %d", base, n)
@@ -155,4 +157,13 @@ func testBadInputKeepsBrokerAlive(t *testing.T, engine string) {
 	if len(got) != 1 || string(got[0].Value) != "still works" {
 		t.Fatalf("after the abuse: consumed %d records", len(got))
 	}
+}
+
+// oneRecord is a producer's batch of one record with value, timestamped now.
+func oneRecord(value []byte) []byte {
+	return testkit.Batch{
+		PartitionLeaderEpoch: -1,
+		FirstTimestamp:       time.Now().UnixMilli(),
+		Records:              []testkit.Record{{Value: value}},
+	}.Encode()
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 // cliProc is a sluice client command running as its own process, with its
@@ -73,7 +75,7 @@ func TestCLIProduceInterrupted(t *testing.T) {
 	createTopic(t, b.Addr(), "ctrl-c", 1, nil)
 	p := startCLI(t, b.Addr(), "produce", "ctrl-c")
 	io.WriteString(p.stdin, "a\nb\nc\n")
-	if !waitFor(10*time.Second, func() bool { return endOffsets(t, b.Addr(), "ctrl-c")[0] == 3 }) {
+	if !testkit.Poll(10*time.Second, func() bool { return endOffsets(t, b.Addr(), "ctrl-c")[0] == 3 }) {
 		t.Fatal("the three lines were not produced")
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -92,7 +94,7 @@ func TestCLIProduceBrokerGone(t *testing.T) {
 	createTopic(t, b.Addr(), "gone", 1, nil)
 	p := startCLI(t, b.Addr(), "produce", "gone", "--timeout", "2s")
 	io.WriteString(p.stdin, "before\n")
-	if !waitFor(10*time.Second, func() bool { return endOffsets(t, b.Addr(), "gone")[0] == 1 }) {
+	if !testkit.Poll(10*time.Second, func() bool { return endOffsets(t, b.Addr(), "gone")[0] == 1 }) {
 		t.Fatal("the first line was not produced")
 	}
 	b.Kill()

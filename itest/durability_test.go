@@ -17,7 +17,7 @@ import (
 
 // TestAcksAllSurvivesCleanRestart: records acknowledged with acks=all are
 // all there, unchanged, after a clean restart, and the topic keeps its ID.
-func TestAcksAllSurvivesCleanRestart(t *testing.T) { forEachEngine(t, testAcksAllSurvivesCleanRestart) }
+func TestAcksAllSurvivesCleanRestart(t *testing.T) { engines.Run(t, testAcksAllSurvivesCleanRestart) }
 
 func testAcksAllSurvivesCleanRestart(t *testing.T, engine string) {
 	dir := t.TempDir()
@@ -73,7 +73,7 @@ func testAcksAllSurvivesCleanRestart(t *testing.T, engine string) {
 // TestKill9DuringProduceLoop: kill -9 of the broker in the middle of a
 // stream of acks=all produces loses no acknowledged record, and a corrupt
 // or torn tail is cut off at start-up without taking good records with it.
-func TestKill9DuringProduceLoop(t *testing.T) { forEachEngine(t, testKill9DuringProduceLoop) }
+func TestKill9DuringProduceLoop(t *testing.T) { engines.Run(t, testKill9DuringProduceLoop) }
 
 func testKill9DuringProduceLoop(t *testing.T, engine string) {
 	for _, tc := range []struct {

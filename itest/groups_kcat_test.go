@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 // kcatConsumer is one `kcat -G` (librdkafka's balanced KafkaConsumer)
@@ -114,7 +116,7 @@ func TestKcatBalancedGroup(t *testing.T) {
 	// librdkafka's join takes a few seconds; wait until the group is
 	// stable with both members splitting the partitions.
 	var last string
-	if !waitFor(60*time.Second, func() bool {
+	if !testkit.Poll(60*time.Second, func() bool {
 		v, err := describeGroup(adm, group, topic, false)
 		if err != nil {
 			last = err.Error()
@@ -145,7 +147,7 @@ func TestKcatBalancedGroup(t *testing.T) {
 	t.Logf("group: %s", last)
 
 	want := produceKeyed(t, b.Addr(), topic, "kcat", n, nparts)
-	if !waitFor(60*time.Second, func() bool { return len(k1.Records())+len(k2.Records()) >= n }) {
+	if !testkit.Poll(60*time.Second, func() bool { return len(k1.Records())+len(k2.Records()) >= n }) {
 		t.Fatalf("kcat consumed %d+%d of %d records", len(k1.Records()), len(k2.Records()), n)
 	}
 	time.Sleep(time.Second) // auto commit interval, and room for a stray duplicate

@@ -17,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 // Consumer groups, end to end: franz-go members (classic protocol with each
@@ -445,7 +447,7 @@ func checkSplit(adm *kadm.Client, conf groupConf, nparts int, ms []groupMember) 
 func waitSplit(t *testing.T, adm *kadm.Client, conf groupConf, nparts int, ms ...groupMember) map[string][]int32 {
 	t.Helper()
 	var why string
-	if !waitFor(45*time.Second, func() bool {
+	if !testkit.Poll(45*time.Second, func() bool {
 		why = checkSplit(adm, conf, nparts, ms)
 		return why == ""
 	}) {
@@ -663,7 +665,7 @@ func listGroups(t *testing.T, adm *kadm.Client) kadm.ListedGroups {
 // TestGroupSmoke: on both engines, two members of a classic group and one
 // of a KIP-848 group consume a topic exactly once between them, commit on
 // leaving, and ListGroups shows both groups empty afterwards.
-func TestGroupSmoke(t *testing.T) { forEachEngine(t, testGroupSmoke) }
+func TestGroupSmoke(t *testing.T) { engines.Run(t, testGroupSmoke) }
 
 func testGroupSmoke(t *testing.T, engine string) {
 	b := startBroker(t, engine, t.TempDir(), groupBrokerSets()...)
@@ -682,7 +684,7 @@ func testGroupSmoke(t *testing.T, engine string) {
 
 	want := produceKeyed(t, b.Addr(), topic, "smoke", n, nparts)
 	for _, l := range []*ledger{ledC, led8} {
-		if !waitFor(30*time.Second, func() bool { return l.Total() >= n }) {
+		if !testkit.Poll(30*time.Second, func() bool { return l.Total() >= n }) {
 			t.Fatalf("consumed %d of %d records", l.Total(), n)
 		}
 	}
@@ -771,7 +773,7 @@ func testSplitJoinLeave(t *testing.T, addr string, conf groupConf, protocol stri
 	if v, err := describeGroup(adm, conf.Group, conf.Topic, conf.KIP848); err != nil || v.protocol != protocol {
 		t.Errorf("group protocol/assignor %q (err %v), want %q", v.protocol, err, protocol)
 	}
-	if !waitFor(20*time.Second, func() bool { return led.Total() >= 60 }) {
+	if !testkit.Poll(20*time.Second, func() bool { return led.Total() >= 60 }) {
 		t.Errorf("the members consumed %d of 60 records", led.Total())
 	}
 
@@ -864,7 +866,7 @@ func TestGroupSessionTimeoutEviction(t *testing.T) {
 			n := survivor.EventCount()
 			victim.Kill()
 			killed := time.Now()
-			if !waitFor(session+10*time.Second, func() bool { return len(survivor.Owned()) == nparts }) {
+			if !testkit.Poll(session+10*time.Second, func() bool { return len(survivor.Owned()) == nparts }) {
 				t.Fatalf("survivor owns %v %v after the kill; events %v", survivor.Owned(), time.Since(killed), survivor.EventsSince(n))
 			}
 			took := time.Since(killed)
@@ -926,7 +928,7 @@ func TestGroupStaticMembership(t *testing.T) {
 			oldMeta := v.meta[oldID]
 			a.Close()
 			a2 := startMember(t, b.Addr(), "a-restarted", static, nil)
-			if !waitFor(8*time.Second, func() bool { return slices.Equal(a2.Owned(), split["a"]) }) {
+			if !testkit.Poll(8*time.Second, func() bool { return slices.Equal(a2.Owned(), split["a"]) }) {
 				t.Errorf("restarted static member owns %v, had %v before the restart; events %v", a2.Owned(), split["a"], a2.EventsSince(0))
 			}
 			// A rebalance the restart started would reach the other
@@ -978,7 +980,7 @@ func TestGroupOffsetsSurviveRestart(t *testing.T) {
 	for _, c := range groups {
 		led := newLedger()
 		m := startMember(t, b.Addr(), c.Group+"-1", c, led)
-		if !waitFor(30*time.Second, func() bool { return led.Total() >= 90 }) {
+		if !testkit.Poll(30*time.Second, func() bool { return led.Total() >= 90 }) {
 			t.Fatalf("%s consumed %d of 90", c.Group, led.Total())
 		}
 		m.Close()
@@ -1031,7 +1033,7 @@ func TestGroupOffsetsSurviveRestart(t *testing.T) {
 		for _, c := range groups {
 			led := newLedger()
 			m := startMember(t, b.Addr(), c.Group+"-"+how, c, led)
-			if !waitFor(30*time.Second, func() bool { return led.Total() >= n*nparts }) {
+			if !testkit.Poll(30*time.Second, func() bool { return led.Total() >= n*nparts }) {
 				t.Fatalf("after %s, %s consumed %d of %d", how, c.Group, led.Total(), n*nparts)
 			}
 			time.Sleep(300 * time.Millisecond)
@@ -1095,7 +1097,7 @@ func testCommitOnRevoke(t *testing.T, addr, balancer string) {
 		waitSplit(t, adm, conf, nparts, ms...)
 		// Let the new owners consume for a while before the next change.
 		n := led.Total()
-		if !waitFor(20*time.Second, func() bool { return led.Total() >= n+200 }) {
+		if !testkit.Poll(20*time.Second, func() bool { return led.Total() >= n+200 }) {
 			t.Fatalf("consumption stalled at %d records (producer at %d)", led.Total(), prod.Count())
 		}
 	}
@@ -1124,7 +1126,7 @@ func testCommitOnRevoke(t *testing.T, addr, balancer string) {
 	for _, ks := range want {
 		total += len(ks)
 	}
-	if !waitFor(30*time.Second, func() bool { return led.Total() >= total }) {
+	if !testkit.Poll(30*time.Second, func() bool { return led.Total() >= total }) {
 		t.Errorf("consumed %d of %d records", led.Total(), total)
 	}
 	time.Sleep(500 * time.Millisecond) // room for a stray duplicate to show
@@ -1257,7 +1259,7 @@ func TestGroupBadRequests(t *testing.T) {
 	waitSplit(t, adm, classic, nparts, m1, m2)
 	waitSplit(t, adm, kip848, nparts, k1)
 	for _, l := range []*ledger{ledC, led8} {
-		if !waitFor(30*time.Second, func() bool { return l.Total() >= 30 }) {
+		if !testkit.Poll(30*time.Second, func() bool { return l.Total() >= 30 }) {
 			t.Fatalf("consumed %d of 30", l.Total())
 		}
 	}
@@ -1472,7 +1474,7 @@ func TestGroupBadRequests(t *testing.T) {
 	// And they keep consuming.
 	produceKeyed(t, b.Addr(), topic, "b", 30, nparts)
 	for name, l := range map[string]*ledger{"classic": ledC, "KIP-848": led8} {
-		if !waitFor(30*time.Second, func() bool { return l.Total() >= 60 }) {
+		if !testkit.Poll(30*time.Second, func() bool { return l.Total() >= 60 }) {
 			t.Errorf("%s group consumed %d of 60 records after the bad requests", name, l.Total())
 		}
 	}

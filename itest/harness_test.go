@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"os"
 	"os/exec"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 // sluiceBin is the race-enabled broker binary TestMain builds.
@@ -86,26 +87,19 @@ func engineArgs(engine string) []string {
 	return args
 }
 
-// forEachEngine runs fn once per network engine, as subtests engine=std and
+// engines runs a test once per network engine, as subtests engine=std and
 // engine=uring: the broker must behave the same on both. With -short
 // (make test) each test runs on one of them, chosen by a hash of its name,
 // so the suite still exercises both engines end to end in half the time;
 // make test-all runs every test on both.
-func forEachEngine(t *testing.T, fn func(t *testing.T, engine string)) {
-	engines := []string{"std", "uring"}
-	if testing.Short() {
-		h := fnv.New32a()
-		h.Write([]byte(t.Name()))
-		engines = engines[h.Sum32()%2:][:1]
-	}
-	for _, engine := range engines {
-		t.Run("engine="+engine, func(t *testing.T) {
-			if engine == "uring" && uringUnavailable != "" {
-				t.Skip("io_uring engine unavailable:", uringUnavailable)
-			}
-			fn(t, engine)
-		})
-	}
+var engines = testkit.Engines{
+	OneUnderShort: true,
+	Unavailable: func(engine string) error {
+		if engine == "uring" && uringUnavailable != "" {
+			return errors.New(uringUnavailable)
+		}
+		return nil
+	},
 }
 
 // brokerProc is one running sluice broker process.

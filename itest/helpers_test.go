@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net"
 	"os"
@@ -255,55 +254,6 @@ func (rc *rawConn) expectClosed(what string) {
 	}
 }
 
-// --- record batches ---
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// rawRecord is one record for buildBatch.
-type rawRecord struct {
-	Key, Value []byte
-	TsDelta    int64
-}
-
-// buildBatch encodes an uncompressed magic-2 record batch with a correct
-// CRC-32C over attributes..end.
-func buildBatch(pid int64, epoch int16, firstSeq int32, firstTs int64, recs []rawRecord) []byte {
-	b := kmsg.RecordBatch{
-		FirstOffset:          0,
-		PartitionLeaderEpoch: -1,
-		Magic:                2,
-		Attributes:           0,
-		LastOffsetDelta:      int32(len(recs) - 1),
-		FirstTimestamp:       firstTs,
-		ProducerID:           pid,
-		ProducerEpoch:        epoch,
-		FirstSequence:        firstSeq,
-		NumRecords:           int32(len(recs)),
-	}
-	var maxDelta int64
-	var records []byte
-	for i, r := range recs {
-		rec := kmsg.Record{
-			TimestampDelta64: r.TsDelta,
-			OffsetDelta:      int32(i),
-			Key:              r.Key,
-			Value:            r.Value,
-		}
-		// Length (a varint) counts the bytes after itself; encode once
-		// with Length 0 (one byte) to learn the body size.
-		rec.Length = int32(len(rec.AppendTo(nil)) - 1)
-		records = rec.AppendTo(records)
-		maxDelta = max(maxDelta, r.TsDelta)
-	}
-	b.MaxTimestamp = firstTs + maxDelta
-	b.Records = records
-	out := b.AppendTo(nil)
-	// Length counts everything after the length field (offset 8..12).
-	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
-	binary.BigEndian.PutUint32(out[17:], crc32.Checksum(out[21:], castagnoli))
-	return out
-}
-
 // produceRaw sends one batch to topic/partition 0 with the given Produce
 // version (3..12, topics by name) and returns the partition response.
 func produceRaw(t testing.TB, rc *rawConn, version int16, topic string, batch []byte) kmsg.ProduceResponseTopicPartition {
@@ -362,20 +312,6 @@ func batchBounds(t testing.TB, data []byte) [][2]int {
 		off += 12 + n
 	}
 	return out
-}
-
-// waitFor polls cond every 50ms until it holds or d elapses.
-func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func equalHeaders(a, b []kgo.RecordHeader) bool {

@@ -19,7 +19,7 @@ import (
 // POLICY_VIOLATION naming max.broker.partitions, the broker's peak memory
 // stays small, and it keeps serving.
 func TestHugePartitionRequestsKeepBrokerUp(t *testing.T) {
-	forEachEngine(t, testHugePartitionRequestsKeepBrokerUp)
+	engines.Run(t, testHugePartitionRequestsKeepBrokerUp)
 }
 
 func testHugePartitionRequestsKeepBrokerUp(t *testing.T, engine string) {

@@ -5,13 +5,15 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 // TestIdempotentRetryAfterRestart: an idempotent producer's retry of a
 // batch the broker already has is answered with the original offset, also
 // after a clean restart and after kill -9, and never written twice;
 // sequence gaps are refused.
-func TestIdempotentRetryAfterRestart(t *testing.T) { forEachEngine(t, testIdempotentRetryAfterRestart) }
+func TestIdempotentRetryAfterRestart(t *testing.T) { engines.Run(t, testIdempotentRetryAfterRestart) }
 
 func testIdempotentRetryAfterRestart(t *testing.T, engine string) {
 	dir := t.TempDir()
@@ -30,7 +32,16 @@ func testIdempotentRetryAfterRestart(t *testing.T, engine string) {
 	}
 	pid, epoch := ip.ProducerID, ip.ProducerEpoch
 	ts := int64(1_700_000_000_000)
-	batch0 := buildBatch(pid, epoch, 0, ts, []rawRecord{{Key: []byte("k0"), Value: []byte("first")}})
+	// batch is the producer's one-record batch with sequence seq.
+	batch := func(seq int32, key, value string) []byte {
+		return testkit.Batch{
+			PartitionLeaderEpoch: -1,
+			FirstTimestamp:       ts + int64(seq),
+			Producer:             &testkit.Producer{ID: pid, Epoch: epoch, FirstSequence: seq},
+			Records:              []testkit.Record{{Key: []byte(key), Value: []byte(value)}},
+		}.Encode()
+	}
+	batch0 := batch(0, "k0", "first")
 
 	expectOffset := func(rc *rawConn, what string, batch []byte, want int64) {
 		t.Helper()
@@ -54,11 +65,11 @@ func testIdempotentRetryAfterRestart(t *testing.T, engine string) {
 	rc = dialRaw(t, b.Addr())
 	expectOffset(rc, "retry after kill -9", batch0, 0)
 
-	batch1 := buildBatch(pid, epoch, 1, ts+1, []rawRecord{{Key: []byte("k1"), Value: []byte("second")}})
+	batch1 := batch(1, "k1", "second")
 	expectOffset(rc, "sequence 1", batch1, 1)
 	expectOffset(rc, "retry of sequence 1", batch1, 1)
 
-	gap := buildBatch(pid, epoch, 5, ts+2, []rawRecord{{Key: []byte("k5"), Value: []byte("gap")}})
+	gap := batch(5, "k5", "gap")
 	sp := produceRaw(t, rc, 9, topic, gap)
 	if sp.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
 		t.Fatalf("sequence gap: error %v (base offset %d), want OUT_OF_ORDER_SEQUENCE_NUMBER", kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset)

@@ -57,7 +57,7 @@ func batchCodecs(t *testing.T, dataDir, topic string) map[int]int {
 
 // TestKcat: the stock librdkafka tool produces and consumes against Sluice,
 // and interoperates with franz-go in both directions, compressed.
-func TestKcat(t *testing.T) { forEachEngine(t, testKcat) }
+func TestKcat(t *testing.T) { engines.Run(t, testKcat) }
 
 func testKcat(t *testing.T, engine string) {
 	kcat := kcatBin(t)

@@ -27,7 +27,7 @@ func filled(t *testing.T, engine, dirs string, n int) {
 // new cluster (which deleted every partition): the broker exits naming the
 // file and the way out, and once the file is back every record is there.
 func TestMissingClusterMetadataStopsTheStart(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, engine string) {
+	engines.Run(t, func(t *testing.T, engine string) {
 		dir := t.TempDir()
 		filled(t, engine, dir, 120)
 		meta := filepath.Join(dir, "cluster-metadata.json")
@@ -51,7 +51,7 @@ func TestMissingClusterMetadataStopsTheStart(t *testing.T) {
 // A lost partition.metadata keeps the partition's records, and log.dirs in
 // another order finds every partition.
 func TestLostPartitionMetadataAndReorderedLogDirsKeepRecords(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, engine string) {
+	engines.Run(t, func(t *testing.T, engine string) {
 		a, b := t.TempDir(), t.TempDir()
 		filled(t, engine, a+","+b, 150)
 		for _, d := range []string{a, b} {

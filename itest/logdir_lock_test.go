@@ -84,7 +84,7 @@ func untouched(t *testing.T, dir string, before []string, since time.Time) {
 // acknowledged record. Without the lock both brokers appended to the same
 // segments and records were lost.
 func TestSecondBrokerOnALogDirExits(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, engine string) {
+	engines.Run(t, func(t *testing.T, engine string) {
 		dir := t.TempDir()
 		first := startBroker(t, engine, dir)
 		createTopic(t, first.Addr(), "shared", 2, nil)
@@ -117,7 +117,7 @@ func TestSecondBrokerOnALogDirExits(t *testing.T) {
 // its log dir: no marker taken or rewritten, no index, snapshot or
 // checkpoint touched.
 func TestBrokerOnABusyPortWritesNothing(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, engine string) {
+	engines.Run(t, func(t *testing.T, engine string) {
 		dir := t.TempDir()
 		b := startBroker(t, engine, dir)
 		createTopic(t, b.Addr(), "calm", 2, nil)

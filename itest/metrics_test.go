@@ -86,7 +86,7 @@ func getStatus(t testing.TB, url string) (int, string) {
 }
 
 func TestMetricsWhileProducingAndConsuming(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, engine string) {
+	engines.Run(t, func(t *testing.T, engine string) {
 		b := startBroker(t, engine, t.TempDir())
 		if code, body := getStatus(t, "http://"+b.AdminAddr()+"/healthz"); code != 200 {
 			t.Fatalf("/healthz: %d %s", code, body)

@@ -17,7 +17,7 @@ import (
 // TestProduceConsumeEveryCodec: whatever codec a producer picks, a consumer
 // gets back every record exactly once, byte for byte, with its headers,
 // timestamp, partition and gap-free offsets.
-func TestProduceConsumeEveryCodec(t *testing.T) { forEachEngine(t, testProduceConsumeEveryCodec) }
+func TestProduceConsumeEveryCodec(t *testing.T) { engines.Run(t, testProduceConsumeEveryCodec) }
 
 func testProduceConsumeEveryCodec(t *testing.T, engine string) {
 	b := startBroker(t, engine, t.TempDir())
@@ -97,7 +97,7 @@ func testProduceConsumeEveryCodec(t *testing.T, engine string) {
 // TestConsumeFromLatestAndByTimestamp covers the ways a consumer picks its
 // starting point: at the end, by timestamp, and the ListOffsets specials.
 func TestConsumeFromLatestAndByTimestamp(t *testing.T) {
-	forEachEngine(t, testConsumeFromLatestAndByTimestamp)
+	engines.Run(t, testConsumeFromLatestAndByTimestamp)
 }
 
 func testConsumeFromLatestAndByTimestamp(t *testing.T, engine string) {
@@ -250,7 +250,7 @@ func (h *listOffsetsHook) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _
 
 // TestLongPollWakesOnProduce: a fetch parked waiting for data returns as
 // soon as a record arrives, not at the end of its max wait.
-func TestLongPollWakesOnProduce(t *testing.T) { forEachEngine(t, testLongPollWakesOnProduce) }
+func TestLongPollWakesOnProduce(t *testing.T) { engines.Run(t, testLongPollWakesOnProduce) }
 
 func testLongPollWakesOnProduce(t *testing.T, engine string) {
 	b := startBroker(t, engine, t.TempDir())
