@@ -54,7 +54,7 @@ func (b *Broker) alterResource(typ kmsg.ConfigResourceType, name string, validat
 // alterTopicConfigs computes a topic's new overrides with change, validates
 // every one of them, then persists and applies them unless validateOnly.
 func (b *Broker) alterTopicConfigs(name string, validateOnly bool, change func(cur map[string]string) (map[string]string, error)) error {
-	mt, ok := b.meta.Topic(name)
+	mt, ok := b.metaImage().Topic(name)
 	if !ok {
 		return fmt.Errorf("topic %q: %w", name, controller.ErrUnknownTopic)
 	}
@@ -77,10 +77,11 @@ func (b *Broker) alterTopicConfigs(name string, validateOnly bool, change func(c
 	if validateOnly {
 		return nil
 	}
-	mt, err = b.meta.Apply(func(s *controller.State) (*controller.Topic, error) { return s.SetTopicConfigs(name, next) })
+	img, err := b.meta.Commit(func(s *controller.State) ([]controller.Record, error) { return s.PlanTopicConfigs(name, next) })
 	if err != nil {
 		return err
 	}
+	mt, _ = img.Topic(name)
 	if err := b.topics.reconfigure(mt); err != nil {
 		return err
 	}

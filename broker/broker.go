@@ -173,17 +173,14 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 		return nil, err
 	}
 	b.meta = meta
-	// Coming back up is a new leadership for every partition (see
-	// controller.State.BumpLeaderEpochs).
-	if _, err := meta.Apply(func(s *controller.State) (*controller.Topic, error) {
-		s.BumpLeaderEpochs()
-		return nil, nil
-	}); err != nil {
+	// Registering is also a new leadership for every partition this node
+	// leads (image.go), before any partition opens with its epoch.
+	if err := b.registerSelf(); err != nil {
 		return nil, err
 	}
 	started := b.now()
 	b.topics = newTopicRegistry(b)
-	if err := b.topics.load(meta.Snapshot()); err != nil {
+	if err := b.topics.load(b.metaImage()); err != nil {
 		_ = b.topics.closeAll() // logs each failure; the start's error is the one to return
 		return nil, err
 	}
@@ -351,6 +348,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			err = e
 			b.logger.Error("closing logs; not marking a clean shutdown", "err", e)
 			return
+		}
+		if e := b.meta.Close(); e != nil {
+			// The metadata log still holds every change; the next
+			// start replays it.
+			b.logger.Warn("folding the cluster metadata log into its snapshot", "err", e)
 		}
 		for _, dir := range b.cfg.LogDirs {
 			if e := segment.WriteFileAtomic(b.fs, filepath.Join(dir, cleanShutdownFile), nil); e != nil {

@@ -30,26 +30,36 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 		b.logRefusal("CreatePartitions", rt.Topic, err)
 		return err
 	}
-	for _, a := range rt.Assignment {
-		if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
-			return kerr.ErrorForCode(kerr.InvalidReplicaAssignment.Code)
+	img := b.metaImage()
+	mt, _ := img.Topic(rt.Topic)
+	if mt == nil || mt.ID != t.id {
+		return fmt.Errorf("topic %q: %w", rt.Topic, controller.ErrUnknownTopic)
+	}
+	have := int32(len(mt.Partitions))
+	var assignment [][]int32
+	if rt.Assignment != nil {
+		if int32(len(rt.Assignment)) != rt.Count-have {
+			return fmt.Errorf("%w: %d assignments for %d new partitions", kerr.InvalidReplicaAssignment, len(rt.Assignment), rt.Count-have)
+		}
+		for i, a := range rt.Assignment {
+			if err := checkReplicas(img, have+int32(i), a.Replicas, len(mt.Partitions[0].Replicas)); err != nil {
+				return fmt.Errorf("%w: %v", kerr.InvalidReplicaAssignment, err)
+			}
+			assignment = append(assignment, a.Replicas)
 		}
 	}
-	if n := int32(len(t.parts)); rt.Assignment != nil && int32(len(rt.Assignment)) != rt.Count-n {
-		return fmt.Errorf("%w: %d assignments for %d new partitions", kerr.InvalidReplicaAssignment, len(rt.Assignment), rt.Count-n)
-	}
+	plan := growWithinLimits(rt.Topic, rt.Count, assignment, b.maxPartitions())
 	if validateOnly {
-		_, err := growWithinLimits(b.meta.Snapshot(), rt.Topic, rt.Count, b.maxPartitions())
+		_, err := img.Plan(plan)
 		return err
 	}
-	mt, err := b.meta.Apply(func(s *controller.State) (*controller.Topic, error) {
-		return growWithinLimits(s, rt.Topic, rt.Count, b.maxPartitions())
-	})
+	img, err := b.meta.Commit(plan)
 	if err != nil {
 		return err
 	}
+	mt, _ = img.Topic(rt.Topic)
 	if _, err := b.topics.open(mt); err != nil {
-		b.undoGrow(mt, int32(len(t.parts)), err)
+		b.undoGrow(mt, have, err)
 		return err
 	}
 	b.logger.Info("partitions added", "topic", rt.Topic, "partitions", rt.Count)

@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -36,17 +37,19 @@ func (b *Broker) handleCreateTopics(req *kmsg.CreateTopicsRequest) *kmsg.CreateT
 			continue
 		}
 		partitions, rf := rt.NumPartitions, rt.ReplicationFactor
+		var assignment [][]int32
 		if len(rt.ReplicaAssignment) > 0 {
 			if partitions != -1 || rf != -1 {
 				fail(kerr.InvalidRequest.Code, fmt.Errorf("give either a replica assignment or partitions and replication factor, not both"))
 				continue
 			}
-			if err := b.checkAssignment(rt.ReplicaAssignment); err != nil {
+			var err error
+			if assignment, err = checkAssignment(b.metaImage(), rt.ReplicaAssignment); err != nil {
 				fail(kerr.InvalidReplicaAssignment.Code, err)
 				continue
 			}
-			partitions = int32(len(rt.ReplicaAssignment))
-			rf = int16(len(rt.ReplicaAssignment[0].Replicas))
+			partitions = int32(len(assignment))
+			rf = int16(len(assignment[0]))
 		}
 		if partitions == -1 {
 			partitions = b.cfg.NumPartitions
@@ -70,12 +73,13 @@ func (b *Broker) handleCreateTopics(req *kmsg.CreateTopicsRequest) *kmsg.CreateT
 			fail(kerr.InvalidConfig.Code, cfgErr)
 			continue
 		}
+		nt := controller.NewTopic{Name: rt.Topic, Partitions: partitions, ReplicationFactor: rf, Assignment: assignment, Configs: configs}
 		var err error
 		if req.ValidateOnly {
-			err = b.validateNewTopic(rt.Topic, partitions, rf, configs)
+			err = b.validateNewTopic(nt)
 		} else {
 			var t *topic
-			t, err = b.createTopicRF(rt.Topic, partitions, rf, configs)
+			t, err = b.createTopicWith(nt)
 			if err == nil {
 				st.TopicID = t.id
 			}
@@ -97,26 +101,54 @@ func (b *Broker) handleCreateTopics(req *kmsg.CreateTopicsRequest) *kmsg.CreateT
 	return resp
 }
 
-// checkAssignment accepts a manual assignment only if it places every
-// replica on this node, once.
-func (b *Broker) checkAssignment(as []kmsg.CreateTopicsRequestTopicReplicaAssignment) error {
+// checkAssignment accepts a manual assignment that lists the partitions in
+// order, each with the same number of replicas, every one a broker the image
+// knows, none twice; it returns each partition's replicas.
+func checkAssignment(img *controller.Image, as []kmsg.CreateTopicsRequestTopicReplicaAssignment) ([][]int32, error) {
+	out := make([][]int32, len(as))
 	for i, a := range as {
 		if a.Partition != int32(i) {
-			return fmt.Errorf("assignment for partition %d given out of order (expected %d)", a.Partition, i)
+			return nil, fmt.Errorf("assignment for partition %d given out of order (expected %d)", a.Partition, i)
 		}
-		if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
-			return fmt.Errorf("partition %d: replicas %v; this cluster has only broker %d", a.Partition, a.Replicas, b.cfg.NodeID)
+		if err := checkReplicas(img, a.Partition, a.Replicas, len(as[0].Replicas)); err != nil {
+			return nil, err
+		}
+		out[i] = a.Replicas
+	}
+	return out, nil
+}
+
+// checkReplicas checks one partition's manual replicas: rf of them, each a
+// registered broker, none twice.
+func checkReplicas(img *controller.Image, p int32, replicas []int32, rf int) error {
+	if len(replicas) == 0 || len(replicas) != rf {
+		return fmt.Errorf("partition %d: replicas %v; every partition needs the same number of replicas (%d), at least one", p, replicas, rf)
+	}
+	for j, id := range replicas {
+		if _, ok := img.Broker(id); !ok {
+			return fmt.Errorf("partition %d: replicas %v; broker %d is not in this cluster (brokers: %v)", p, replicas, id, brokerIDs(img))
+		}
+		if slices.Contains(replicas[j+1:], id) {
+			return fmt.Errorf("partition %d: replicas %v name broker %d twice", p, replicas, id)
 		}
 	}
 	return nil
 }
 
-func (b *Broker) validateNewTopic(name string, partitions int32, rf int16, configs map[string]string) error {
-	st := b.meta.Snapshot()
-	if _, err := createWithinLimits(st, name, partitions, rf, configs, b.maxPartitions()); err != nil {
+func brokerIDs(img *controller.Image) []int32 {
+	var ids []int32
+	for _, br := range img.Brokers() {
+		ids = append(ids, br.ID)
+	}
+	return ids
+}
+
+func (b *Broker) validateNewTopic(nt controller.NewTopic) error {
+	nt.ID = controller.NewTopicID()
+	if _, err := b.metaImage().Plan(createWithinLimits(nt, b.maxPartitions())); err != nil {
 		return err
 	}
-	_, err := b.cfg.TopicConfig(configs)
+	_, err := b.cfg.TopicConfig(nt.Configs)
 	return err
 }
 
@@ -126,30 +158,36 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	return b.createTopicRF(name, partitions, int16(b.cfg.DefaultReplicationFactor), configs)
 }
 
-// createTopicRF records the topic in the metadata, then opens its partitions.
+// createTopicRF creates a topic whose replicas placement chooses.
 func (b *Broker) createTopicRF(name string, partitions int32, rf int16, configs map[string]string) (*topic, error) {
-	if _, err := b.cfg.TopicConfig(configs); err != nil {
+	return b.createTopicWith(controller.NewTopic{Name: name, Partitions: partitions, ReplicationFactor: rf, Configs: configs})
+}
+
+// createTopicWith records the topic in the metadata, then opens its
+// partitions.
+func (b *Broker) createTopicWith(nt controller.NewTopic) (*topic, error) {
+	if _, err := b.cfg.TopicConfig(nt.Configs); err != nil {
 		return nil, err
 	}
 	limit := b.maxPartitions()
-	if isInternalTopic(name) {
+	if isInternalTopic(nt.Name) {
 		// Only the broker creates internal topics (clients are refused in
 		// handleCreateTopics) and offsets.topic.num.partitions bounds them;
 		// a broker full of user partitions must still serve groups.
 		limit = math.MaxInt64
 	}
-	mt, err := b.meta.Apply(func(s *controller.State) (*controller.Topic, error) {
-		return createWithinLimits(s, name, partitions, rf, configs, limit)
-	})
+	nt.ID = controller.NewTopicID()
+	img, err := b.meta.Commit(createWithinLimits(nt, limit))
 	if err != nil {
 		return nil, err
 	}
+	mt, _ := img.Topic(nt.Name)
 	t, err := b.topics.open(mt)
 	if err != nil {
 		b.undoCreate(mt, err)
 		return nil, err
 	}
-	b.logger.Info("topic created", "topic", name, "partitions", partitions, "topic_id", mt.ID.String(), "configs", configs)
+	b.logger.Info("topic created", "topic", nt.Name, "partitions", nt.Partitions, "topic_id", mt.ID.String(), "configs", nt.Configs)
 	return t, nil
 }
 

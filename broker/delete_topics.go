@@ -57,7 +57,7 @@ func (b *Broker) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) *kmsg.DeleteT
 // deleteTopic removes the topic from the metadata first (durable), then its
 // data; a crash in between leaves directories that the next start removes.
 func (b *Broker) deleteTopic(name string) error {
-	_, err := b.meta.Apply(func(s *controller.State) (*controller.Topic, error) { return s.DeleteTopic(name) })
+	_, err := b.meta.Commit(func(s *controller.State) ([]controller.Record, error) { return s.PlanDeleteTopic(name) })
 	if err != nil {
 		return err
 	}

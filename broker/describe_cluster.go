@@ -11,8 +11,9 @@ const endpointTypeBroker = 1
 
 func (b *Broker) handleDescribeCluster(req *kmsg.DescribeClusterRequest) *kmsg.DescribeClusterResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
-	resp.ClusterID = b.meta.ClusterID()
-	resp.ControllerID = b.cfg.NodeID
+	img := b.metaImage()
+	resp.ClusterID = img.ClusterID()
+	resp.ControllerID = img.ControllerID()
 	resp.ClusterAuthorizedOperations = authorizedOperationsOmitted
 	if req.Version >= 1 {
 		resp.EndpointType = req.EndpointType
@@ -21,10 +22,11 @@ func (b *Broker) handleDescribeCluster(req *kmsg.DescribeClusterRequest) *kmsg.D
 			return resp
 		}
 	}
-	mb := b.advertisedBroker()
-	db := kmsg.NewDescribeClusterResponseBroker()
-	db.NodeID, db.Host, db.Port, db.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{db}
+	for _, mb := range b.metadataBrokers(img) {
+		db := kmsg.NewDescribeClusterResponseBroker()
+		db.NodeID, db.Host, db.Port, db.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
+		resp.Brokers = append(resp.Brokers, db)
+	}
 	return resp
 }
 

@@ -27,12 +27,11 @@ func (b *Broker) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) *kmsg.D
 		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
-			t := b.topics.get(rr.ResourceName)
-			if t == nil {
+			mt, ok := b.metaImage().Topic(rr.ResourceName)
+			if !ok {
 				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break
 			}
-			mt, _ := b.meta.Topic(t.name)
 			for _, e := range b.cfg.DescribeTopicConfig(mt.Configs) {
 				if want(e.Name) {
 					sr.Configs = append(sr.Configs, topicConfigEntry(req, e))

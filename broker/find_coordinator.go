@@ -3,6 +3,9 @@ package broker
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/coordinator"
 )
 
 // Coordinator key types of FindCoordinator.
@@ -11,32 +14,40 @@ const (
 	coordinatorTransaction = 1
 )
 
-// handleFindCoordinator names this node as the coordinator of every group
-// and transactional id: a single-node cluster has no other candidate. Until
-// transactions exist, a transactional client stops at its InitProducerId,
-// which this broker refuses, instead of retrying a coordinator that never
-// appears.
+// handleFindCoordinator names the broker that leads the coordinator's
+// partition, as the metadata image records it. Until transactions exist, a
+// transactional client is pointed at this broker and stops at its
+// InitProducerId, which this broker refuses, instead of retrying a
+// coordinator that never appears.
 //
 // Advertising FindCoordinator also matters to librdkafka: it enables lz4
 // only for brokers that list this API.
 func (b *Broker) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	self := b.advertisedBroker()
-	answer := func(key string) (node int32, host string, port int32, code int16) {
+	answer := func(key string) (int32, string, int32, int16) {
 		if req.CoordinatorType != coordinatorGroup && req.CoordinatorType != coordinatorTransaction {
 			return -1, "", -1, kerr.InvalidRequest.Code
 		}
 		if key == "" && req.CoordinatorType == coordinatorTransaction {
 			return -1, "", -1, kerr.InvalidRequest.Code
 		}
+		node := b.localID()
 		if req.CoordinatorType == coordinatorGroup {
 			// The coordinator's log must exist before a client
 			// relies on it; creating it here is Kafka's moment too.
 			if err := b.groups.Ready(); err != nil {
 				return -1, "", -1, kerr.CoordinatorNotAvailable.Code
 			}
+			var ok bool
+			if node, ok = groupCoordinator(b.metaImage()); !ok {
+				return -1, "", -1, kerr.CoordinatorNotAvailable.Code
+			}
 		}
-		return self.NodeID, self.Host, self.Port, 0
+		e, ok := b.endpoint(b.metaImage(), node)
+		if !ok {
+			return -1, "", -1, kerr.CoordinatorNotAvailable.Code
+		}
+		return node, e.Host, e.Port, 0
 	}
 	if req.Version < 4 {
 		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode = answer(req.CoordinatorKey)
@@ -49,6 +60,27 @@ func (b *Broker) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) *kmsg.F
 		resp.Coordinators = append(resp.Coordinators, c)
 	}
 	return resp
+}
+
+// groupCoordinator is the broker leading the __consumer_offsets partitions.
+// A group's coordinator is the leader of the one partition its id hashes
+// to; while every partition has the same leader (always, before
+// replication) that is the answer for every group. When leaders differ,
+// the broker needs the coordinator's group-to-partition mapping, which the
+// coordinator package does not export yet, and answers
+// COORDINATOR_NOT_AVAILABLE rather than a wrong broker.
+func groupCoordinator(img *controller.Image) (int32, bool) {
+	mt, ok := img.Topic(coordinator.OffsetsTopic)
+	if !ok || len(mt.Partitions) == 0 {
+		return -1, false
+	}
+	leader := mt.Partitions[0].Leader
+	for _, p := range mt.Partitions {
+		if p.Leader != leader {
+			return -1, false
+		}
+	}
+	return leader, leader >= 0
 }
 
 func init() {

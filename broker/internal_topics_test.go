@@ -26,7 +26,7 @@ func TestClientsCannotCreateInternalTopics(t *testing.T) {
 				t.Errorf("create %s (validate_only=%v): %d %q", name, validateOnly, st.ErrorCode, strOrEmpty(st.ErrorMessage))
 			}
 		}
-		if _, ok := tb.meta.Topic(name); ok {
+		if _, ok := tb.meta.Image().Topic(name); ok {
 			t.Fatalf("%s was created by a client", name)
 		}
 	}
@@ -96,7 +96,7 @@ func TestInternalTopicKeepsItsDataSettings(t *testing.T) {
 	if r := do[*kmsg.AlterConfigsResponse](c, ac, 1).Resources[0]; r.ErrorCode != kerr.PolicyViolation.Code {
 		t.Errorf("AlterConfigs dropping cleanup.policy: %d %q", r.ErrorCode, strOrEmpty(r.ErrorMessage))
 	}
-	if mt, _ := tb.meta.Topic(off); mt.Configs["cleanup.policy"] != "compact" || mt.Configs["retention.ms"] != "" {
+	if mt, _ := tb.meta.Image().Topic(off); mt.Configs["cleanup.policy"] != "compact" || mt.Configs["retention.ms"] != "" {
 		t.Fatalf("%s configs after the refusals: %v", off, mt.Configs)
 	}
 	if cfg := tb.topics.get(off).cfg; cfg.CleanupPolicy != "compact" {
@@ -107,7 +107,7 @@ func TestInternalTopicKeepsItsDataSettings(t *testing.T) {
 	if r := incrementalAlter(c, off, setOp("flush.messages", "1"), setOp("segment.ms", "3600000")); r.ErrorCode != 0 {
 		t.Fatalf("tuning flush.messages and segment.ms: %d %q", r.ErrorCode, strOrEmpty(r.ErrorMessage))
 	}
-	mt, _ := tb.meta.Topic(off)
+	mt, _ := tb.meta.Image().Topic(off)
 	ar.Configs = nil
 	for k, v := range mt.Configs {
 		ar.Configs = append(ar.Configs, kmsg.AlterConfigsRequestResourceConfig{Name: k, Value: kmsg.StringPtr(v)})
@@ -162,7 +162,7 @@ func TestDamagedInternalTopicCanBeRepaired(t *testing.T) {
 	tb, c := startWithOffsetsTopic(t)
 	const off = coordinator.OffsetsTopic
 	damaged := map[string]string{"cleanup.policy": "delete", "retention.ms": "1", "segment.bytes": offsetsTopicConfigs["segment.bytes"]}
-	if _, err := tb.meta.Apply(func(s *controller.State) (*controller.Topic, error) { return s.SetTopicConfigs(off, damaged) }); err != nil {
+	if _, err := tb.meta.Commit(func(s *controller.State) ([]controller.Record, error) { return s.PlanTopicConfigs(off, damaged) }); err != nil {
 		t.Fatal(err)
 	}
 	if r := incrementalAlter(c, off, setOp("cleanup.policy", "compact,delete")); r.ErrorCode != kerr.PolicyViolation.Code {
@@ -172,7 +172,7 @@ func TestDamagedInternalTopicCanBeRepaired(t *testing.T) {
 	if r := incrementalAlter(c, off, setOp("cleanup.policy", "compact"), deleteRetention); r.ErrorCode != 0 {
 		t.Fatalf("restoring the broker's settings: %d %q", r.ErrorCode, strOrEmpty(r.ErrorMessage))
 	}
-	if mt, _ := tb.meta.Topic(off); mt.Configs["cleanup.policy"] != "compact" || mt.Configs["retention.ms"] != "" {
+	if mt, _ := tb.meta.Image().Topic(off); mt.Configs["cleanup.policy"] != "compact" || mt.Configs["retention.ms"] != "" {
 		t.Fatalf("configs after the repair: %v", mt.Configs)
 	}
 	if r := incrementalAlter(c, off, setOp("cleanup.policy", "delete")); r.ErrorCode != kerr.PolicyViolation.Code {

@@ -37,7 +37,7 @@ func TestFDBudgetRefusesWhatCannotBeOpened(t *testing.T) {
 			t.Errorf("100 partitions with 500 descriptors left (validate_only=%v): %d %q", validateOnly, st.ErrorCode, msg)
 		}
 	}
-	if _, ok := tb.meta.Topic("many"); ok {
+	if _, ok := tb.meta.Image().Topic("many"); ok {
 		t.Fatal("a refused topic is in the metadata")
 	}
 	// 10 partitions (30 descriptors) leave the reserve of 256 intact.
@@ -49,7 +49,7 @@ func TestFDBudgetRefusesWhatCannotBeOpened(t *testing.T) {
 	if r := do[*kmsg.CreatePartitionsResponse](c, cp, 3).Topics[0]; r.ErrorCode != kerr.PolicyViolation.Code || !strings.Contains(strOrEmpty(r.ErrorMessage), "90 new partitions") {
 		t.Fatalf("grow by 90: %d %q", r.ErrorCode, strOrEmpty(r.ErrorMessage))
 	}
-	if mt, _ := tb.meta.Topic("few"); len(mt.Partitions) != 10 {
+	if mt, _ := tb.meta.Image().Topic("few"); len(mt.Partitions) != 10 {
 		t.Fatalf("few has %d partitions after a refused grow", len(mt.Partitions))
 	}
 }

@@ -13,34 +13,38 @@ import (
 // partitions and take the broker down.
 func (b *Broker) maxPartitions() int64 { return int64(b.cfg.MaxBrokerPartitions) }
 
-// createWithinLimits is State.CreateTopic under both of the broker's
-// limits: the partition cap (limit) and the file descriptors the process has
-// left. The cap is checked first, so an absurd count is answered by it.
-func createWithinLimits(s *controller.State, name string, partitions int32, rf int16, configs map[string]string, limit int64) (*controller.Topic, error) {
-	t, err := s.CreateTopic(name, partitions, rf, configs, limit)
-	if err == nil {
-		err = checkFDBudget(int64(partitions))
+// createWithinLimits plans a topic's creation under both of the broker's
+// limits: the partition cap (limit) and the file descriptors the process
+// has left. The cap is checked first, so an absurd count is answered by it.
+func createWithinLimits(nt controller.NewTopic, limit int64) controller.Plan {
+	return func(s *controller.State) ([]controller.Record, error) {
+		rs, err := s.PlanCreateTopic(nt, limit)
+		if err == nil {
+			err = checkFDBudget(int64(nt.Partitions))
+		}
+		if err != nil {
+			return nil, withLimitSetting(err)
+		}
+		return rs, nil
 	}
-	if err != nil {
-		return nil, withLimitSetting(err)
-	}
-	return t, nil
 }
 
-// growWithinLimits is State.CreatePartitions under the same limits.
-func growWithinLimits(s *controller.State, name string, count int32, limit int64) (*controller.Topic, error) {
-	var had int32
-	if t, ok := s.Topics[name]; ok {
-		had = int32(len(t.Partitions))
+// growWithinLimits plans adding partitions under the same limits.
+func growWithinLimits(name string, count int32, assignment [][]int32, limit int64) controller.Plan {
+	return func(s *controller.State) ([]controller.Record, error) {
+		var had int32
+		if t, ok := s.Topics[name]; ok {
+			had = int32(len(t.Partitions))
+		}
+		rs, err := s.PlanCreatePartitions(name, count, assignment, limit)
+		if err == nil {
+			err = checkFDBudget(int64(count - had))
+		}
+		if err != nil {
+			return nil, withLimitSetting(err)
+		}
+		return rs, nil
 	}
-	t, err := s.CreatePartitions(name, count, limit)
-	if err == nil {
-		err = checkFDBudget(int64(count - had))
-	}
-	if err != nil {
-		return nil, withLimitSetting(err)
-	}
-	return t, nil
 }
 
 // withLimitSetting names the setting behind a partition-cap refusal, so the

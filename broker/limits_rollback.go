@@ -38,11 +38,8 @@ func closeUnpublished(parts []*replica.Partition, logger *slog.Logger) {
 // undoCreate takes a topic whose partitions failed to open back out of the
 // metadata and removes the directories this create made for it.
 func (b *Broker) undoCreate(mt *controller.Topic, cause error) {
-	_, err := b.meta.Apply(func(s *controller.State) (*controller.Topic, error) {
-		if cur, ok := s.Topics[mt.Name]; !ok || cur.ID != mt.ID {
-			return nil, nil // already gone
-		}
-		return s.DeleteTopic(mt.Name)
+	_, err := b.meta.Commit(func(s *controller.State) ([]controller.Record, error) {
+		return s.PlanUndoCreateTopic(mt.Name, mt.ID), nil
 	})
 	if err != nil {
 		b.logger.Error("topic creation failed and could not be rolled back: the topic stays in the metadata without its partitions until the broker is restarted",
@@ -56,11 +53,8 @@ func (b *Broker) undoCreate(mt *controller.Topic, cause error) {
 // undoGrow shrinks a topic whose new partitions failed to open back to had
 // partitions and removes the directories made for the new ones.
 func (b *Broker) undoGrow(mt *controller.Topic, had int32, cause error) {
-	_, err := b.meta.Apply(func(s *controller.State) (*controller.Topic, error) {
-		if cur, ok := s.Topics[mt.Name]; !ok || cur.ID != mt.ID || len(cur.Partitions) != len(mt.Partitions) {
-			return nil, nil // changed since: deleted, or grown again
-		}
-		return s.UndoCreatePartitions(mt.Name, had)
+	_, err := b.meta.Commit(func(s *controller.State) ([]controller.Record, error) {
+		return s.PlanUndoCreatePartitions(mt.Name, mt.ID, had, int32(len(mt.Partitions))), nil
 	})
 	if err != nil {
 		b.logger.Error("adding partitions failed and could not be rolled back: the new partitions stay in the metadata without logs until the broker is restarted",

@@ -148,7 +148,7 @@ func TestFailedCreateRollsBack(t *testing.T) {
 	if st.ErrorCode != kerr.KafkaStorageError.Code {
 		t.Fatalf("create with a failing partition: %d %q, want KAFKA_STORAGE_ERROR", st.ErrorCode, strOrEmpty(st.ErrorMessage))
 	}
-	if _, ok := tb.meta.Topic("boom"); ok {
+	if _, ok := tb.meta.Image().Topic("boom"); ok {
 		t.Fatal("the failed topic stayed in the metadata")
 	}
 	if tb.topics.get("boom") != nil {
@@ -166,7 +166,7 @@ func TestFailedCreateRollsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	tb = startTestBrokerIn(t, dir)
-	if _, ok := tb.meta.Topic("boom"); ok {
+	if _, ok := tb.meta.Image().Topic("boom"); ok {
 		t.Fatal("the failed topic came back after a restart")
 	}
 	tb.createTopic(t, "boom", 6, nil)
@@ -187,7 +187,7 @@ func TestFailedGrowRollsBack(t *testing.T) {
 	if r := do[*kmsg.CreatePartitionsResponse](c, cp, 3).Topics[0]; r.ErrorCode != kerr.KafkaStorageError.Code {
 		t.Fatalf("grow with a failing partition: %d %q, want KAFKA_STORAGE_ERROR", r.ErrorCode, strOrEmpty(r.ErrorMessage))
 	}
-	if mt, _ := tb.meta.Topic("grow"); len(mt.Partitions) != 2 {
+	if mt, _ := tb.meta.Image().Topic("grow"); len(mt.Partitions) != 2 {
 		t.Fatalf("metadata has %d partitions after the failed grow, want 2", len(mt.Partitions))
 	}
 	if n := len(tb.topics.get("grow").parts); n != 2 {

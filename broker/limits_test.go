@@ -47,7 +47,7 @@ func TestHugePartitionCountsAreRefused(t *testing.T) {
 			t.Errorf("grow to 2^31-1, validate_only=%v: %d %q", validateOnly, r.Topics[0].ErrorCode, strOrEmpty(r.Topics[0].ErrorMessage))
 		}
 	}
-	if _, ok := tb.meta.Topic("boom"); ok || tb.topics.get("boom") != nil {
+	if _, ok := tb.meta.Image().Topic("boom"); ok || tb.topics.get("boom") != nil {
 		t.Fatal("a refused topic is in the metadata")
 	}
 	if n := len(tb.topics.get("small").parts); n != 1 {
@@ -83,7 +83,7 @@ func TestPartitionCapCountsTheWholeBroker(t *testing.T) {
 	if mr.Topics[0].ErrorCode != 0 || mr.Topics[1].ErrorCode == 0 {
 		t.Fatalf("auto-create under the cap: %d, %d", mr.Topics[0].ErrorCode, mr.Topics[1].ErrorCode)
 	}
-	if n := tb.meta.Snapshot().PartitionCount(); n != 5 {
+	if n := tb.meta.Image().PartitionCount(); n != 5 {
 		t.Fatalf("%d partitions, cap 5", n)
 	}
 	// The group coordinator's own topic is not a client's to count

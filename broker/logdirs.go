@@ -117,7 +117,7 @@ func openMetadata(fsys, storeFS segment.FS, dirs []*logDir, nodeID int32, logger
 		if meta, err = controller.Load(storeFS, holders[0], nodeID, logger); err != nil {
 			return nil, fmt.Errorf("broker: %w; the broker will not start without its cluster metadata, which says what every partition directory is: restore %s from a backup", err, path)
 		}
-		if d := firstWithData(dirs); d != nil && len(meta.Snapshot().Topics) == 0 {
+		if d := firstWithData(dirs); d != nil && len(meta.Image().TopicNames()) == 0 {
 			return nil, fmt.Errorf("broker: cluster metadata %s names no topics, but %s holds partition directories (%s); "+
 				"starting would set them all aside as strays. Restore %s from a backup, or, if that data is not wanted, move those directories out of the log dir",
 				path, d.path, strings.Join(d.parts, ", "), path)

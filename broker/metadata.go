@@ -2,7 +2,7 @@ package broker
 
 import (
 	"errors"
-	"net"
+	"slices"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -18,105 +18,120 @@ const authorizedOperationsOmitted = -2147483648
 
 func (b *Broker) handleMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	resp.Brokers = []kmsg.MetadataResponseBroker{b.advertisedBroker()}
-	resp.ClusterID = kmsg.StringPtr(b.meta.ClusterID())
-	resp.ControllerID = b.cfg.NodeID
+	img := b.metaImage()
+	resp.Brokers = b.metadataBrokers(img)
+	resp.ClusterID = kmsg.StringPtr(img.ClusterID())
+	resp.ControllerID = img.ControllerID()
 	resp.AuthorizedOperations = authorizedOperationsOmitted
 
 	// v0 sends an empty list to mean "all topics"; v1+ uses null for that.
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
-		for _, t := range b.topics.all() {
-			resp.Topics = append(resp.Topics, b.topicMetadata(t))
+		for _, name := range img.TopicNames() {
+			mt, _ := img.Topic(name)
+			resp.Topics = append(resp.Topics, b.topicMetadata(mt))
 		}
 		return resp
 	}
 	// Before v4 the request had no flag and brokers always auto-created.
 	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
 	for _, rt := range req.Topics {
-		var t *topic
+		var mt *controller.Topic
 		switch {
 		case rt.Topic != nil:
-			t = b.topics.get(*rt.Topic)
+			mt, _ = img.Topic(*rt.Topic)
 		case rt.TopicID != [16]byte{}:
-			t = b.topics.getByID(controller.TopicID(rt.TopicID))
+			mt, _ = img.TopicByID(controller.TopicID(rt.TopicID))
 		}
-		if t == nil && rt.Topic != nil && *rt.Topic == coordinator.OffsetsTopic {
+		if mt == nil && rt.Topic != nil && *rt.Topic == coordinator.OffsetsTopic {
 			// Never auto-created as an ordinary topic: the group
 			// coordinator creates it with its own partition count.
 			if err := b.groups.Ready(); err == nil {
-				t = b.topics.get(*rt.Topic)
+				mt, _ = b.metaImage().Topic(*rt.Topic)
 			}
 		}
-		if t == nil && rt.Topic != nil && autoCreate && !isInternalTopic(*rt.Topic) {
+		if mt == nil && rt.Topic != nil && autoCreate && !isInternalTopic(*rt.Topic) {
 			_, err := b.createTopic(*rt.Topic, b.cfg.NumPartitions, nil)
 			if err != nil && !errors.Is(err, controller.ErrTopicExists) {
-				mt := kmsg.NewMetadataResponseTopic()
-				mt.Topic = rt.Topic
-				mt.ErrorCode = errorCode(err)
-				resp.Topics = append(resp.Topics, mt)
+				st := kmsg.NewMetadataResponseTopic()
+				st.Topic = rt.Topic
+				st.ErrorCode = errorCode(err)
+				resp.Topics = append(resp.Topics, st)
 				continue
 			}
-			t = b.topics.get(*rt.Topic)
+			mt, _ = b.metaImage().Topic(*rt.Topic)
 		}
-		if t == nil {
-			mt := kmsg.NewMetadataResponseTopic()
-			mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
-			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		if mt == nil {
+			st := kmsg.NewMetadataResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			if rt.Topic == nil {
-				mt.ErrorCode = kerr.UnknownTopicID.Code
+				st.ErrorCode = kerr.UnknownTopicID.Code
 			} else if controller.ValidateTopicName(*rt.Topic) != nil {
-				mt.ErrorCode = kerr.InvalidTopicException.Code
+				st.ErrorCode = kerr.InvalidTopicException.Code
 			}
-			resp.Topics = append(resp.Topics, mt)
+			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		resp.Topics = append(resp.Topics, b.topicMetadata(t))
+		resp.Topics = append(resp.Topics, b.topicMetadata(mt))
 	}
 	return resp
 }
 
-func (b *Broker) advertisedBroker() kmsg.MetadataResponseBroker {
-	l := b.cfg.AdvertisedListeners[0]
-	mb := kmsg.NewMetadataResponseBroker()
-	mb.NodeID = b.cfg.NodeID
-	mb.Host = l.Host
-	mb.Port = int32(l.Port)
-	if l.Port == 0 && b.listener != nil {
-		// Listening on an ephemeral port (tests): advertise the real one.
-		mb.Port = int32(b.listener.Addr().(*net.TCPAddr).Port)
+// metadataBrokers lists every broker of the image where clients reach it.
+func (b *Broker) metadataBrokers(img *controller.Image) []kmsg.MetadataResponseBroker {
+	var out []kmsg.MetadataResponseBroker
+	for _, br := range img.Brokers() {
+		e, ok := b.endpoint(img, br.ID)
+		if !ok {
+			continue // registered without a listener: unreachable
+		}
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID, mb.Host, mb.Port, mb.Rack = br.ID, e.Host, e.Port, br.Rack
+		out = append(out, mb)
 	}
-	return mb
+	return out
 }
 
-func (b *Broker) topicMetadata(t *topic) kmsg.MetadataResponseTopic {
-	mt := kmsg.NewMetadataResponseTopic()
-	mt.Topic = kmsg.StringPtr(t.name)
-	mt.TopicID = t.id
-	mt.IsInternal = isInternalTopic(t.name)
-	mt.AuthorizedOperations = authorizedOperationsOmitted
-	for i, p := range t.parts {
-		mp := kmsg.NewMetadataResponseTopicPartition()
-		mp.Partition = int32(i)
-		mp.Leader = b.cfg.NodeID
-		mp.Replicas = []int32{b.cfg.NodeID}
-		mp.ISR = []int32{b.cfg.NodeID}
-		if p == nil || p.Poisoned() != nil {
-			// Offline: its files could not be read (topics.go), or an
-			// fsync of them failed and it refuses writes until restart.
-			mp.ErrorCode = kerr.KafkaStorageError.Code
-			mp.LeaderEpoch = t.epochs[i]
-			if p != nil {
-				mp.LeaderEpoch = p.LeaderEpoch()
-			}
-			mp.OfflineReplicas = []int32{b.cfg.NodeID}
-			mt.Partitions = append(mt.Partitions, mp)
-			continue
-		}
-		mp.LeaderEpoch = p.LeaderEpoch()
-		mt.Partitions = append(mt.Partitions, mp)
+// topicMetadata describes a topic as the image records it: leader,
+// replicas, ISR and epoch of each partition. This node adds only what it
+// knows of its own replica: one whose files are offline or whose log is
+// poisoned is reported so (KAFKA_STORAGE_ERROR, in OfflineReplicas), and
+// one it leads but has not opened yet (a create under way) is
+// LEADER_NOT_AVAILABLE, which clients retry.
+func (b *Broker) topicMetadata(mt *controller.Topic) kmsg.MetadataResponseTopic {
+	st := kmsg.NewMetadataResponseTopic()
+	st.Topic = kmsg.StringPtr(mt.Name)
+	st.TopicID = mt.ID
+	st.IsInternal = isInternalTopic(mt.Name)
+	st.AuthorizedOperations = authorizedOperationsOmitted
+	local := b.topics.get(mt.Name)
+	if local != nil && local.id != mt.ID {
+		local = nil // a topic of the same name, deleted since
 	}
-	return mt
+	self := b.localID()
+	for _, p := range mt.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = p.Index
+		mp.Leader, mp.LeaderEpoch = p.Leader, p.LeaderEpoch
+		mp.Replicas, mp.ISR = p.Replicas, p.ISR
+		if slices.Contains(p.Replicas, self) {
+			switch {
+			case local == nil || int(p.Index) >= len(local.parts):
+				if p.Leader == self {
+					mp.ErrorCode = kerr.LeaderNotAvailable.Code
+				}
+			case local.parts[p.Index] == nil || local.parts[p.Index].Poisoned() != nil:
+				// Offline: its files could not be read (topics.go), or
+				// an fsync of them failed and it refuses writes until
+				// restart.
+				mp.ErrorCode = kerr.KafkaStorageError.Code
+				mp.OfflineReplicas = []int32{self}
+			}
+		}
+		st.Partitions = append(st.Partitions, mp)
+	}
+	return st
 }
 
 // isInternalTopic reports Kafka's internal topics; other names starting with

@@ -121,11 +121,11 @@ func (t *topic) unavailable(i int32) error {
 
 // load opens every partition the metadata lists, then sets aside (never
 // deletes) partition directories that belong to none of them.
-func (r *topicRegistry) load(st *controller.State) error {
+func (r *topicRegistry) load(img *controller.Image) error {
 	r.loading = true
 	defer func() { r.loading = false }()
-	for _, name := range st.TopicNames() {
-		mt := st.Topics[name]
+	for _, name := range img.TopicNames() {
+		mt, _ := img.Topic(name)
 		if _, err := r.open(mt); err != nil {
 			return err
 		}

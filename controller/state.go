@@ -1,12 +1,19 @@
-// Package controller owns the cluster metadata: which topics exist, their IDs,
-// partition counts, per-partition leader epochs, topic config overrides and the
-// producer-id allocator.
+// Package controller owns the cluster metadata: the brokers and their
+// endpoints, which topics exist, their IDs, each partition's replicas, ISR,
+// leader and epochs, topic config overrides and the producer-id allocator.
 //
-// The decisions live in State, an I/O-free value that a test can drive step by
-// step; Store wraps it with durability (every accepted change is persisted
-// before it becomes visible). Today there is one node, so this node is the
-// leader of every partition. The replication issue turns the same State into
-// the Raft-free controller's model of the cluster.
+// Every change is a Record (records.go) that State.Apply applies: a pure,
+// deterministic, validating step with no I/O and no clock, so the same
+// records replayed give the same State on any node. A small planner
+// (planner.go) turns a request ("create topic t with 3 partitions") into
+// records, checking first whatever the request must respect (limits, a
+// topic that exists), so a record that reaches the log always applies.
+// Placement (placement.go) decides which brokers get the replicas. Store
+// (store.go) persists the records and publishes, after each batch, an
+// Image (image.go): the read-only view every request handler reads.
+//
+// State knows nothing of "this node": which broker leads what is data in
+// it, registered by RegisterBrokerRecord and PartitionRecord.
 package controller
 
 import (
@@ -14,6 +21,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -26,16 +34,20 @@ func (id TopicID) IsZero() bool { return id == TopicID{} }
 // String renders the id the way Kafka tools do (URL-safe base64, no padding).
 func (id TopicID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
 
-// Partition is the controller's view of one partition.
+// Partition is the metadata of one partition.
 type Partition struct {
 	Index       int32   `json:"index"`
 	Leader      int32   `json:"leader"`
 	LeaderEpoch int32   `json:"leader_epoch"`
 	Replicas    []int32 `json:"replicas"`
 	ISR         []int32 `json:"isr"`
+	// PartitionEpoch grows with every change of the partition (Kafka's
+	// partition epoch, the ZooKeeper era's zkVersion); AlterPartition
+	// will compare-and-set on it.
+	PartitionEpoch int32 `json:"partition_epoch,omitempty"`
 }
 
-// Topic is the controller's view of one topic.
+// Topic is the metadata of one topic.
 type Topic struct {
 	Name       string            `json:"name"`
 	ID         TopicID           `json:"id"`
@@ -43,7 +55,17 @@ type Topic struct {
 	Configs    map[string]string `json:"configs,omitempty"`
 }
 
-// Errors returned by State; the broker maps them to Kafka error codes.
+// Broker is a registered broker.
+type Broker struct {
+	ID int32 `json:"id"`
+	// Epoch is the offset of the broker's last RegisterBrokerRecord.
+	Epoch     int64      `json:"epoch"`
+	Endpoints []Endpoint `json:"endpoints"`
+	Rack      *string    `json:"rack,omitempty"`
+}
+
+// Errors returned by State and the planner; the broker maps them to Kafka
+// error codes.
 var (
 	ErrTopicExists        = errors.New("topic already exists")
 	ErrUnknownTopic       = errors.New("unknown topic")
@@ -53,6 +75,9 @@ var (
 	// ErrPartitionLimit refuses a change that would take the broker past
 	// its partition cap (see CheckPartitionBudget).
 	ErrPartitionLimit = errors.New("partition limit reached")
+	// ErrInvalidRecord is a record State cannot apply: a bug in whatever
+	// produced it, since the planner checks everything a record needs.
+	ErrInvalidRecord = errors.New("invalid metadata record")
 )
 
 // maxTopicNameLen is Kafka's limit: the partition directory name
@@ -79,28 +104,31 @@ func ValidateTopicName(name string) error {
 	return nil
 }
 
-// State is the whole cluster metadata. Methods validate and apply one change;
-// a change that returns an error leaves State untouched.
+// State is the whole cluster metadata. Apply is its only mutation; treat
+// its fields as read-only.
 type State struct {
-	ClusterID string            `json:"cluster_id"`
-	NodeID    int32             `json:"node_id"`
-	Topics    map[string]*Topic `json:"topics"`
-	// NextProducerID is the next idempotent producer id to hand out.
+	ClusterID string             `json:"cluster_id"`
+	Brokers   map[int32]*Broker  `json:"brokers,omitempty"`
+	Topics    map[string]*Topic  `json:"topics"`
+	byID      map[TopicID]*Topic // index of Topics, rebuilt on load
+	// NextProducerID is the first producer id not yet reserved.
 	NextProducerID int64 `json:"next_producer_id"`
 }
 
-// NewState returns empty metadata for a fresh single-node cluster.
-func NewState(nodeID int32) *State {
-	return &State{ClusterID: newClusterID(), NodeID: nodeID, Topics: map[string]*Topic{}}
+// NewState returns empty metadata for a new cluster.
+func NewState(clusterID string) *State {
+	return &State{ClusterID: clusterID, Brokers: map[int32]*Broker{}, Topics: map[string]*Topic{}, byID: map[TopicID]*Topic{}}
 }
 
-func newClusterID() string {
+// NewClusterID makes a random cluster id, as kafka-storage random-uuid.
+func NewClusterID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func newTopicID() TopicID {
+// NewTopicID makes a random, non-zero topic id.
+func NewTopicID() TopicID {
 	for {
 		var id TopicID
 		_, _ = rand.Read(id[:])
@@ -110,116 +138,159 @@ func newTopicID() TopicID {
 	}
 }
 
-// CreateTopic adds a topic with partitions partitions, all led by this node.
-// maxPartitions caps the partitions of all topics together; every count is
-// checked before anything is allocated, so a request for 2^31-1 partitions
-// is an error, not an out-of-memory crash.
-func (s *State) CreateTopic(name string, partitions int32, replicationFactor int16, configs map[string]string, maxPartitions int64) (*Topic, error) {
-	if err := ValidateTopicName(name); err != nil {
-		return nil, err
+// Apply validates r against s and applies it. A record that returns an
+// error leaves s untouched. Apply is deterministic: no clock, no
+// randomness, no I/O.
+func (s *State) Apply(r Record) error {
+	if err := s.apply(r); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrInvalidRecord, r.recordType(), err)
 	}
-	if _, ok := s.Topics[name]; ok {
-		return nil, fmt.Errorf("topic %q: %w", name, ErrTopicExists)
-	}
-	if partitions <= 0 {
-		return nil, fmt.Errorf("topic %q: %w: %d", name, ErrInvalidPartitions, partitions)
-	}
-	// One node cannot hold more than one replica of a partition.
-	if replicationFactor != 1 {
-		return nil, fmt.Errorf("topic %q: %w: %d is larger than the 1 available broker", name, ErrInvalidReplication, replicationFactor)
-	}
-	if err := s.CheckPartitionBudget(int64(partitions), maxPartitions); err != nil {
-		return nil, fmt.Errorf("topic %q: %w", name, err)
-	}
-	t := &Topic{Name: name, ID: newTopicID(), Configs: copyConfigs(configs)}
-	t.Partitions = s.newPartitions(0, partitions)
-	s.Topics[name] = t
-	return t, nil
+	return nil
 }
 
-func (s *State) newPartitions(from, to int32) []Partition {
-	ps := make([]Partition, 0, to-from)
-	for i := from; i < to; i++ {
-		ps = append(ps, Partition{Index: i, Leader: s.NodeID, Replicas: []int32{s.NodeID}, ISR: []int32{s.NodeID}})
-	}
-	return ps
-}
-
-// DeleteTopic removes a topic and returns what it was.
-func (s *State) DeleteTopic(name string) (*Topic, error) {
-	t, ok := s.Topics[name]
-	if !ok {
-		return nil, fmt.Errorf("topic %q: %w", name, ErrUnknownTopic)
-	}
-	delete(s.Topics, name)
-	return t, nil
-}
-
-// CreatePartitions grows a topic to count partitions; Kafka never shrinks.
-// maxPartitions caps the partitions of all topics together, as in
-// CreateTopic.
-func (s *State) CreatePartitions(name string, count int32, maxPartitions int64) (*Topic, error) {
-	t, ok := s.Topics[name]
-	if !ok {
-		return nil, fmt.Errorf("topic %q: %w", name, ErrUnknownTopic)
-	}
-	have := int32(len(t.Partitions))
-	if count <= have {
-		return nil, fmt.Errorf("topic %q: %w: has %d partitions, asked for %d; partitions can only be added", name, ErrInvalidPartitions, have, count)
-	}
-	if err := s.CheckPartitionBudget(int64(count-have), maxPartitions); err != nil {
-		return nil, fmt.Errorf("topic %q: %w", name, err)
-	}
-	t.Partitions = append(t.Partitions, s.newPartitions(have, count)...)
-	return t, nil
-}
-
-// UndoCreatePartitions shrinks a topic back to had partitions. It exists
-// only to roll back a CreatePartitions whose partitions could not be opened
-// (a full disk, no file descriptors left), so that the metadata never names
-// partitions that have no log; Kafka never shrinks a topic otherwise.
-func (s *State) UndoCreatePartitions(name string, had int32) (*Topic, error) {
-	t, ok := s.Topics[name]
-	if !ok {
-		return nil, fmt.Errorf("topic %q: %w", name, ErrUnknownTopic)
-	}
-	if had <= 0 || int(had) > len(t.Partitions) {
-		return nil, fmt.Errorf("topic %q: %w: cannot go back to %d partitions from %d", name, ErrInvalidPartitions, had, len(t.Partitions))
-	}
-	t.Partitions = t.Partitions[:had:had]
-	return t, nil
-}
-
-// SetTopicConfigs replaces a topic's overrides with configs.
-func (s *State) SetTopicConfigs(name string, configs map[string]string) (*Topic, error) {
-	t, ok := s.Topics[name]
-	if !ok {
-		return nil, fmt.Errorf("topic %q: %w", name, ErrUnknownTopic)
-	}
-	t.Configs = copyConfigs(configs)
-	return t, nil
-}
-
-// BumpLeaderEpochs starts a new leader epoch on every partition this node
-// leads. A broker coming back up is a new leadership, as in a Kafka cluster:
-// batches it appends from now on carry the new epoch, so a client that read
-// data under an older epoch can tell (KIP-320) whether the log it read was
-// truncated while the broker was down.
-func (s *State) BumpLeaderEpochs() {
-	for _, t := range s.Topics {
-		for i := range t.Partitions {
-			if t.Partitions[i].Leader == s.NodeID {
-				t.Partitions[i].LeaderEpoch++
+func (s *State) apply(r Record) error {
+	switch r := r.(type) {
+	case RegisterBrokerRecord:
+		if r.BrokerID < 0 {
+			return fmt.Errorf("broker id %d", r.BrokerID)
+		}
+		s.Brokers[r.BrokerID] = &Broker{ID: r.BrokerID, Epoch: r.BrokerEpoch, Endpoints: slices.Clone(r.Endpoints), Rack: r.Rack}
+	case TopicRecord:
+		if err := ValidateTopicName(r.Name); err != nil {
+			return err
+		}
+		if _, ok := s.Topics[r.Name]; ok {
+			return fmt.Errorf("topic %q: %w", r.Name, ErrTopicExists)
+		}
+		if _, ok := s.byID[r.ID]; ok || r.ID.IsZero() {
+			return fmt.Errorf("topic %q: id %s is zero or taken", r.Name, r.ID)
+		}
+		t := &Topic{Name: r.Name, ID: r.ID}
+		s.Topics[r.Name], s.byID[r.ID] = t, t
+	case PartitionRecord:
+		t, err := s.topicByID(r.TopicID)
+		if err != nil {
+			return err
+		}
+		if r.Partition != int32(len(t.Partitions)) {
+			return fmt.Errorf("topic %q: partition %d added after %d partitions", t.Name, r.Partition, len(t.Partitions))
+		}
+		p := Partition{Index: r.Partition, Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch,
+			Replicas: slices.Clone(r.Replicas), ISR: slices.Clone(r.ISR)}
+		if err := checkPartition(p); err != nil {
+			return fmt.Errorf("topic %q partition %d: %w", t.Name, r.Partition, err)
+		}
+		t.Partitions = append(t.Partitions, p)
+	case PartitionChangeRecord:
+		t, err := s.topicByID(r.TopicID)
+		if err != nil {
+			return err
+		}
+		if r.Partition < 0 || int(r.Partition) >= len(t.Partitions) {
+			return fmt.Errorf("topic %q has no partition %d", t.Name, r.Partition)
+		}
+		p := t.Partitions[r.Partition]
+		if r.Replicas != nil {
+			p.Replicas = slices.Clone(r.Replicas)
+		}
+		if r.ISR != nil {
+			p.ISR = slices.Clone(r.ISR)
+		}
+		if r.Leader != NoLeaderChange {
+			p.Leader = r.Leader
+			p.LeaderEpoch++
+		}
+		p.PartitionEpoch++
+		if err := checkPartition(p); err != nil {
+			return fmt.Errorf("topic %q partition %d: %w", t.Name, r.Partition, err)
+		}
+		t.Partitions[r.Partition] = p
+	case RemoveTopicRecord:
+		t, err := s.topicByID(r.TopicID)
+		if err != nil {
+			return err
+		}
+		delete(s.Topics, t.Name)
+		delete(s.byID, t.ID)
+	case RemovePartitionsRecord:
+		t, err := s.topicByID(r.TopicID)
+		if err != nil {
+			return err
+		}
+		if r.Count <= 0 || int(r.Count) > len(t.Partitions) {
+			return fmt.Errorf("topic %q: %w: cannot go back to %d partitions from %d", t.Name, ErrInvalidPartitions, r.Count, len(t.Partitions))
+		}
+		// Cut the capacity too, so partitions added later never share
+		// the removed ones' backing array.
+		t.Partitions = t.Partitions[:r.Count:r.Count]
+	case ConfigRecord:
+		if r.ResourceType != ConfigResourceTopic {
+			return fmt.Errorf("config resource type %d is not kept in the metadata", r.ResourceType)
+		}
+		t, ok := s.Topics[r.ResourceName]
+		if !ok {
+			return fmt.Errorf("topic %q: %w", r.ResourceName, ErrUnknownTopic)
+		}
+		if r.Value == nil {
+			delete(t.Configs, r.Name)
+			if len(t.Configs) == 0 {
+				t.Configs = nil
 			}
+			break
+		}
+		if t.Configs == nil {
+			t.Configs = map[string]string{}
+		}
+		t.Configs[r.Name] = *r.Value
+	case ProducerIDsRecord:
+		if r.NextProducerID < s.NextProducerID {
+			return fmt.Errorf("producer ids would go back from %d to %d", s.NextProducerID, r.NextProducerID)
+		}
+		s.NextProducerID = r.NextProducerID
+	default:
+		return fmt.Errorf("unknown record %T", r)
+	}
+	return nil
+}
+
+// checkPartition is what every partition must satisfy: replicas named
+// once each, the ISR a subset of them, the leader in the ISR (or none).
+func checkPartition(p Partition) error {
+	if len(p.Replicas) == 0 {
+		return errors.New("no replicas")
+	}
+	if hasDuplicate(p.Replicas) || hasDuplicate(p.ISR) {
+		return fmt.Errorf("replicas %v or ISR %v name a broker twice", p.Replicas, p.ISR)
+	}
+	for _, id := range p.ISR {
+		if !slices.Contains(p.Replicas, id) {
+			return fmt.Errorf("ISR member %d is not a replica %v", id, p.Replicas)
 		}
 	}
+	if p.Leader != NoLeader && !slices.Contains(p.ISR, p.Leader) {
+		return fmt.Errorf("leader %d is not in the ISR %v", p.Leader, p.ISR)
+	}
+	if p.LeaderEpoch < 0 || p.PartitionEpoch < 0 {
+		return fmt.Errorf("negative epoch: leader %d, partition %d", p.LeaderEpoch, p.PartitionEpoch)
+	}
+	return nil
 }
 
-// AllocateProducerIDs reserves n consecutive producer ids and returns the first.
-func (s *State) AllocateProducerIDs(n int64) int64 {
-	first := s.NextProducerID
-	s.NextProducerID += n
-	return first
+func hasDuplicate(ids []int32) bool {
+	for i, id := range ids {
+		if slices.Contains(ids[i+1:], id) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *State) topicByID(id TopicID) (*Topic, error) {
+	t, ok := s.byID[id]
+	if !ok {
+		return nil, fmt.Errorf("topic id %s: %w", id, ErrUnknownTopic)
+	}
+	return t, nil
 }
 
 // TopicNames returns the topic names in sorted order.
@@ -230,6 +301,16 @@ func (s *State) TopicNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// BrokerIDs returns the registered brokers' ids in ascending order.
+func (s *State) BrokerIDs() []int32 {
+	ids := make([]int32, 0, len(s.Brokers))
+	for id := range s.Brokers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 func copyConfigs(m map[string]string) map[string]string {
@@ -243,14 +324,37 @@ func copyConfigs(m map[string]string) map[string]string {
 	return c
 }
 
-// clone deep-copies s so Store can hand out snapshots readers may keep.
+// clone deep-copies s: the Store applies a batch to a clone, so that a
+// published State (and the Image over it) never changes.
 func (s *State) clone() *State {
 	c := *s
 	c.Topics = make(map[string]*Topic, len(s.Topics))
+	c.byID = make(map[TopicID]*Topic, len(s.Topics))
 	for n, t := range s.Topics {
-		c.Topics[n] = t.clone()
+		tc := t.clone()
+		c.Topics[n], c.byID[tc.ID] = tc, tc
+	}
+	c.Brokers = make(map[int32]*Broker, len(s.Brokers))
+	for id, b := range s.Brokers {
+		bc := *b
+		bc.Endpoints = slices.Clone(b.Endpoints)
+		c.Brokers[id] = &bc
 	}
 	return &c
+}
+
+// reindex rebuilds what JSON does not carry, after a load.
+func (s *State) reindex() {
+	if s.Topics == nil {
+		s.Topics = map[string]*Topic{}
+	}
+	if s.Brokers == nil {
+		s.Brokers = map[int32]*Broker{}
+	}
+	s.byID = make(map[TopicID]*Topic, len(s.Topics))
+	for _, t := range s.Topics {
+		s.byID[t.ID] = t
+	}
 }
 
 func (t *Topic) clone() *Topic {
@@ -258,8 +362,8 @@ func (t *Topic) clone() *Topic {
 	c.Configs = copyConfigs(t.Configs)
 	c.Partitions = make([]Partition, len(t.Partitions))
 	for i, p := range t.Partitions {
-		p.Replicas = append([]int32(nil), p.Replicas...)
-		p.ISR = append([]int32(nil), p.ISR...)
+		p.Replicas = slices.Clone(p.Replicas)
+		p.ISR = slices.Clone(p.ISR)
 		c.Partitions[i] = p
 	}
 	return &c

@@ -8,12 +8,19 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluice-io/sluice/segment"
 )
 
 // MetadataFile is the snapshot of State, kept in one of the log directories.
+// Its JSON is a superset of the first format (a whole State rewritten on
+// every change), which Load still reads.
 const MetadataFile = "cluster-metadata.json"
+
+// MetadataLogFile holds the record batches applied since the snapshot, in
+// the same directory (metalog.go).
+const MetadataLogFile = "cluster-metadata.log"
 
 const metadataFile = MetadataFile
 
@@ -21,19 +28,37 @@ const metadataFile = MetadataFile
 // so that InitProducerId does not cost an fsync per call.
 const producerIDBlock = 1000
 
-// Store is the durable controller: every change is written to disk
-// (segment.WriteFileAtomic: temporary file, fsync, rename, fsync the
-// directory) before it is visible, so a crash either keeps the old metadata
-// or the new one, never a mix.
-type Store struct {
-	fs        segment.FS
-	dir       string
-	logger    *slog.Logger
-	clusterID string
-	nodeID    int32
+// snapshotVersion is the format of MetadataFile written now: a State plus
+// the owner's node id and the log offset it holds records up to. Version 0
+// (no "version" field) is the first format, with no log and no brokers.
+const snapshotVersion = 1
 
-	mu    sync.RWMutex
-	state *State
+// snapshotFile is MetadataFile's content.
+type snapshotFile struct {
+	*State
+	// NodeID is the node that owns this copy of the metadata; it is not
+	// part of State, which describes the whole cluster.
+	NodeID  int32 `json:"node_id"`
+	Version int   `json:"version,omitempty"`
+	// Offset is the offset of the first record not in the snapshot.
+	Offset int64 `json:"offset,omitempty"`
+}
+
+// Store is the durable controller of one node. A change is a batch of
+// records that a planner makes from the current State; Commit applies the
+// batch to a copy of the State, appends it to the metadata log with an
+// fsync, and only then publishes the new State as an Image, so a crash
+// keeps either the whole batch or none of it.
+type Store struct {
+	fs     segment.FS
+	dir    string
+	logger *slog.Logger
+	nodeID int32
+
+	mu    sync.Mutex // serializes changes
+	state *State     // the latest applied; never changed once published
+	log   metaLog
+	image atomic.Pointer[Image]
 	// Producer ids are handed out from a block persisted ahead of use; ids
 	// of an unused block are skipped after a restart, never reused.
 	nextPID, pidLimit int64
@@ -51,101 +76,170 @@ func Open(fsys segment.FS, dir string, nodeID int32, logger *slog.Logger) (*Stor
 	return s, err
 }
 
-// Create starts a fresh cluster in dir of fsys, with a new cluster id.
-// Every change is written through fsys (segment.WriteFileAtomic).
+// Create starts a fresh cluster in dir of fsys, with a new cluster id and
+// no brokers: the broker registers itself with its first Commit.
 func Create(fsys segment.FS, dir string, nodeID int32, logger *slog.Logger) (*Store, error) {
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
-	s := &Store{fs: fsys, dir: dir, logger: logger, state: NewState(nodeID)}
-	if err := s.persist(s.state); err != nil {
+	s := newStore(fsys, dir, nodeID, logger, NewState(NewClusterID()), 0)
+	// The snapshot, then an empty log: a log left from an older cluster
+	// in this directory must not be replayed onto the new one.
+	if err := s.compact(s.state, 0); err != nil {
 		return nil, err
 	}
 	logger.Info("created cluster metadata", "cluster_id", s.state.ClusterID, "dir", dir)
-	s.ready()
 	return s, nil
 }
 
-// Load reads the metadata in dir of fsys. A missing file is an error that matches
-// fs.ErrNotExist; a file that cannot be read or decoded, or that names no
-// cluster, is an error naming it: the caller must not take either for a
-// new cluster, or every partition would lose its topic.
+// Load reads the metadata in dir of fsys: the snapshot, then the batches
+// of the log after it. A missing snapshot is an error that matches
+// fs.ErrNotExist; a snapshot or log that cannot be read or decoded, or that
+// names no cluster, is an error naming it: the caller must not take either
+// for a new cluster, or every partition would lose its topic. A batch torn
+// by a crash at the end of the log was never acknowledged and is dropped.
 func Load(fsys segment.FS, dir string, nodeID int32, logger *slog.Logger) (*Store, error) {
 	path := filepath.Join(dir, metadataFile)
 	b, err := segment.ReadFile(fsys, path)
 	if err != nil {
 		return nil, fmt.Errorf("controller: read cluster metadata: %w", err)
 	}
-	st := &State{}
-	if err := json.Unmarshal(b, st); err != nil {
+	snap := snapshotFile{State: &State{}}
+	if err := json.Unmarshal(b, &snap); err != nil {
 		return nil, fmt.Errorf("controller: %s is corrupt: %w", path, err)
 	}
+	st := snap.State
 	if st.ClusterID == "" {
 		return nil, fmt.Errorf("controller: %s is corrupt: it names no cluster_id", path)
 	}
-	if st.Topics == nil {
-		st.Topics = map[string]*Topic{}
+	if snap.NodeID != nodeID {
+		return nil, fmt.Errorf("controller: metadata in %s belongs to node.id %d, this broker is node.id %d", dir, snap.NodeID, nodeID)
 	}
-	if st.NodeID != nodeID {
-		return nil, fmt.Errorf("controller: metadata in %s belongs to node.id %d, this broker is node.id %d", dir, st.NodeID, nodeID)
+	if snap.Version > snapshotVersion {
+		return nil, fmt.Errorf("controller: %s has format version %d; this build reads up to %d", path, snap.Version, snapshotVersion)
 	}
-	s := &Store{fs: fsys, dir: dir, logger: logger, state: st}
-	s.ready()
-	return s, nil
-}
-
-func (s *Store) ready() {
-	s.nextPID, s.pidLimit = s.state.NextProducerID, s.state.NextProducerID
-	s.clusterID, s.nodeID = s.state.ClusterID, s.state.NodeID
-}
-
-// Dir is the log directory that holds the metadata file.
-func (s *Store) Dir() string { return s.dir }
-
-// Snapshot returns a copy of the metadata the caller may keep and read freely.
-func (s *Store) Snapshot() *State {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.state.clone()
-}
-
-// ClusterID returns the cluster's id.
-func (s *Store) ClusterID() string { return s.clusterID }
-
-// NodeID returns this node's id.
-func (s *Store) NodeID() int32 { return s.nodeID }
-
-// Topic returns a copy of one topic.
-func (s *Store) Topic(name string) (*Topic, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	t, ok := s.state.Topics[name]
-	if !ok {
-		return nil, false
-	}
-	return t.clone(), true
-}
-
-// Apply runs change against a copy of the state and, when it succeeds,
-// persists the result and makes it current. The returned topic (if any) is
-// what change returned, copied.
-func (s *Store) Apply(change func(*State) (*Topic, error)) (*Topic, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	next := s.state.clone()
-	t, err := change(next)
+	st.reindex()
+	s := newStore(fsys, dir, nodeID, logger, st, snap.Offset)
+	replayed, clean, err := s.log.replay(snap.Offset, func(offset int64, rs []Record) error {
+		return applyBatch(st, offset, rs)
+	})
 	if err != nil {
 		return nil, err
 	}
-	next.NextProducerID = s.pidLimit
-	if err := s.persist(next); err != nil {
+	s.publish(st, replayed)
+	s.nextPID, s.pidLimit = st.NextProducerID, st.NextProducerID
+	if !clean || replayed > snap.Offset || snap.Version < snapshotVersion {
+		// Start from a fresh snapshot in today's format and an empty
+		// log, which also drops a torn batch at its end. Metadata that
+		// needs none of that is not written: a start that the caller
+		// then refuses must leave the log dir as it found it.
+		if err := s.compact(st, replayed); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func newStore(fsys segment.FS, dir string, nodeID int32, logger *slog.Logger, st *State, offset int64) *Store {
+	s := &Store{fs: fsys, dir: dir, logger: logger, nodeID: nodeID,
+		log: metaLog{fs: fsys, path: filepath.Join(dir, MetadataLogFile)}}
+	s.publish(st, offset)
+	return s
+}
+
+// publish makes st, which holds every record before offset, current.
+func (s *Store) publish(st *State, offset int64) {
+	s.state = st
+	s.log.next = offset
+	s.image.Store(newImage(st, offset, s.nodeID))
+}
+
+// applyBatch applies one batch of records starting at offset to st. A
+// broker's epoch is the offset of its registration (the KRaft rule).
+func applyBatch(st *State, offset int64, rs []Record) error {
+	for i, r := range rs {
+		if rb, ok := r.(RegisterBrokerRecord); ok {
+			rb.BrokerEpoch = offset + int64(i)
+			r = rb
+		}
+		if err := st.Apply(r); err != nil {
+			return fmt.Errorf("controller: record %d: %w", offset+int64(i), err)
+		}
+	}
+	return nil
+}
+
+// Dir is the log directory that holds the metadata.
+func (s *Store) Dir() string { return s.dir }
+
+// Image is the metadata as of the last committed change. Take it once per
+// request and read everything from it.
+func (s *Store) Image() *Image { return s.image.Load() }
+
+// ClusterID returns the cluster's id.
+func (s *Store) ClusterID() string { return s.Image().ClusterID() }
+
+// A Plan reads the current State (it must not change it) and returns the
+// records that carry out a change, or why the change is refused.
+type Plan func(*State) ([]Record, error)
+
+// Commit plans a change against the current State and makes it durable and
+// visible: it applies the records to a copy, appends them to the metadata
+// log with an fsync, then publishes the new Image, which it returns. A plan
+// that returns no records changes nothing. Changes are serialized, so the
+// plan sees exactly the State its records will apply to.
+func (s *Store) Commit(plan Plan) (*Image, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs, err := plan(s.state)
+	if err != nil {
 		return nil, err
 	}
-	s.state = next
-	if t == nil {
-		return nil, nil
+	return s.commitLocked(rs)
+}
+
+func (s *Store) commitLocked(rs []Record) (*Image, error) {
+	if len(rs) == 0 {
+		return s.Image(), nil
 	}
-	return t.clone(), nil
+	next := s.state.clone()
+	offset := s.log.next
+	err := applyBatch(next, offset, rs)
+	if err != nil {
+		return nil, err
+	}
+	end := offset + int64(len(rs))
+	if s.log.broken {
+		// A failed append may have left part of a batch at the log's
+		// end: never append after it; a new snapshot replaces both.
+		err = s.compact(next, end)
+	} else {
+		err = s.log.append(offset, rs)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.publish(next, end)
+	if s.log.batches >= compactAfterBatches || s.log.size >= compactAfterBytes {
+		if err := s.compact(next, end); err != nil {
+			// The batch is durable in the log; the next change or
+			// start compacts again.
+			s.logger.Warn("compacting the cluster metadata log", "err", err)
+		}
+	}
+	return s.Image(), nil
+}
+
+// Close folds the log into the snapshot, so that after a clean shutdown
+// the snapshot alone holds the whole metadata. The Store must not be used
+// after it; a failure loses nothing (the log still holds every batch).
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log.batches == 0 && !s.log.broken {
+		return nil
+	}
+	return s.compact(s.state, s.log.next)
 }
 
 // NextProducerID hands out a fresh idempotent producer id.
@@ -153,26 +247,34 @@ func (s *Store) NextProducerID() (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.nextPID >= s.pidLimit {
-		next := s.state.clone()
-		next.NextProducerID = s.pidLimit + producerIDBlock
-		if err := s.persist(next); err != nil {
+		limit := s.pidLimit + producerIDBlock
+		if _, err := s.commitLocked([]Record{ProducerIDsRecord{NextProducerID: limit}}); err != nil {
 			return 0, err
 		}
-		s.state = next
-		s.pidLimit = next.NextProducerID
+		s.pidLimit = limit
 	}
 	id := s.nextPID
 	s.nextPID++
 	return id, nil
 }
 
-func (s *Store) persist(st *State) error {
-	b, err := json.MarshalIndent(st, "", "  ")
+// Compaction bounds: the log is folded into a new snapshot after this many
+// batches or bytes, and at every start.
+const (
+	compactAfterBatches = 1000
+	compactAfterBytes   = 8 << 20
+)
+
+// compact writes st, which holds every record before offset, as the
+// snapshot, then empties the log. A crash between the two leaves batches
+// the snapshot already holds; replay skips them by offset.
+func (s *Store) compact(st *State, offset int64) error {
+	b, err := json.MarshalIndent(snapshotFile{State: st, NodeID: s.nodeID, Version: snapshotVersion, Offset: offset}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("controller: encode metadata: %w", err)
 	}
 	if err := segment.WriteFileAtomic(s.fs, filepath.Join(s.dir, metadataFile), b); err != nil {
 		return fmt.Errorf("controller: persist metadata: %w", err)
 	}
-	return nil
+	return s.log.reset()
 }

@@ -1,0 +1,57 @@
+package broker
+
+import (
+	"net"
+
+	"github.com/sluice-io/sluice/controller"
+)
+
+// The broker reads the cluster from the metadata image: which brokers
+// exist and where they listen, each partition's leader, replicas, ISR and
+// epochs. A handler takes the image once (b.metaImage()) and answers from it;
+// only this file knows which broker this node is, to register it and to
+// find its own replicas among a partition's.
+
+// metaImage is the current metadata image.
+func (b *Broker) metaImage() *controller.Image { return b.meta.Image() }
+
+// localID is this node's broker id. It names this node's own replica
+// (whose local log may be offline); who leads and who replicates a
+// partition always comes from the image.
+func (b *Broker) localID() int32 { return b.cfg.NodeID }
+
+// registration is what this node registers: its id and its advertised
+// listeners, with the bound port for one asked as port 0 (tests).
+func (b *Broker) registration() controller.Broker {
+	reg := controller.Broker{ID: b.cfg.NodeID}
+	for i, l := range b.cfg.AdvertisedListeners {
+		port := int32(l.Port)
+		if l.Port == 0 && i == 0 && b.listener != nil {
+			port = int32(b.listener.Addr().(*net.TCPAddr).Port)
+		}
+		reg.Endpoints = append(reg.Endpoints, controller.Endpoint{Name: l.Name, Host: l.Host, Port: port})
+	}
+	return reg
+}
+
+// registerSelf registers this node in the metadata as it starts, which
+// also starts a new leader epoch on every partition it leads
+// (controller.State.PlanBrokerStart).
+func (b *Broker) registerSelf() error {
+	reg := b.registration()
+	_, err := b.meta.Commit(func(s *controller.State) ([]controller.Record, error) {
+		return s.PlanBrokerStart(reg), nil
+	})
+	return err
+}
+
+// endpoint is where clients reach broker id: its endpoint on the listener
+// this broker advertises first (the one clients came in on), as the
+// image records it.
+func (b *Broker) endpoint(img *controller.Image, id int32) (controller.Endpoint, bool) {
+	br, ok := img.Broker(id)
+	if !ok {
+		return controller.Endpoint{}, false
+	}
+	return br.Endpoint(b.cfg.AdvertisedListeners[0].Name)
+}
