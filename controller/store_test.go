@@ -329,3 +329,41 @@ func TestImageNeverChanges(t *testing.T) {
 		t.Fatalf("endpoint fallback %+v", e)
 	}
 }
+
+// TestStoreFoldsItsLog: the log is folded into the snapshot after
+// compactAfterBatches batches and by Close, so it stays short and a clean
+// shutdown leaves the whole metadata in cluster-metadata.json.
+func TestStoreFoldsItsLog(t *testing.T) {
+	fsys := segment.NewMemFS()
+	s, err := Create(fsys, "/d", 1, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logLines := func() int {
+		b, _ := segment.ReadFile(fsys, "/d/"+MetadataLogFile)
+		return strings.Count(string(b), "\n")
+	}
+	for i := range compactAfterBatches + 3 {
+		mustCommit(t, s, func(*State) ([]Record, error) {
+			return []Record{ProducerIDsRecord{NextProducerID: int64(i + 1)}}, nil
+		})
+	}
+	if n := logLines(); n != 3 {
+		t.Fatalf("%d batches in the log after %d commits, want 3", n, compactAfterBatches+3)
+	}
+	mustCommit(t, s, func(st *State) ([]Record, error) { return st.PlanBrokerStart(self), nil })
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := logLines(); n != 0 {
+		t.Fatalf("%d batches in the log after Close", n)
+	}
+	b, _ := segment.ReadFile(fsys, "/d/"+MetadataFile)
+	var snap snapshotFile
+	if err := json.Unmarshal(b, &snap); err != nil {
+		t.Fatal(err)
+	}
+	if snap.NextProducerID != compactAfterBatches+3 || len(snap.Brokers) != 1 || snap.Offset != s.Image().Offset() {
+		t.Fatalf("snapshot after Close: next pid %d, %d brokers, offset %d (image at %d)", snap.NextProducerID, len(snap.Brokers), snap.Offset, s.Image().Offset())
+	}
+}
