@@ -197,6 +197,7 @@ func (c *Coordinator) Load() error {
 	c.mu.Lock()
 	c.parts = n
 	offsets := 0
+	var toArm []*entry
 	for id, l := range r.groups {
 		e := c.newEntry(id, partitionFor(id, n))
 		for t, ps := range l.offsets {
@@ -222,12 +223,18 @@ func (c *Coordinator) Load() error {
 			e.emptySince = now
 		}
 		c.groups[id] = e
+		toArm = append(toArm, e)
+	}
+	groups := len(c.groups)
+	c.mu.Unlock()
+	// Timers are armed once the registry lock is released: the lock order
+	// is a group's entry.mu, then the registry's c.mu (forget, which a
+	// timer may call), and arming under c.mu would nest them the other way.
+	for _, e := range toArm {
 		e.mu.Lock()
 		c.arm(e)
 		e.mu.Unlock()
 	}
-	groups := len(c.groups)
-	c.mu.Unlock()
 	c.logger.Info("group coordinator loaded", "groups", groups, "offsets", offsets, "skipped_records", skipped, "took", now.Sub(started).Round(time.Millisecond))
 	return nil
 }
