@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 func TestCreateTopicsValidation(t *testing.T) {
@@ -321,16 +323,7 @@ func testProduceRejectsBadBatchesWritingNothing(t *testing.T, engine string) {
 
 // testBatch is a valid uncompressed batch with one record of about size bytes.
 func testBatch(size int) []byte {
-	rec := kmsg.Record{Value: make([]byte, size)}
-	rec.Length = int32(len(rec.AppendTo(nil)) - 1)
-	recBytes := rec.AppendTo(nil)
-	b := kmsg.RecordBatch{Magic: 2, NumRecords: 1, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
-		FirstTimestamp: time.Now().UnixMilli(), MaxTimestamp: time.Now().UnixMilli(), Records: recBytes}
-	raw := b.AppendTo(nil)
-	b.Length = int32(len(raw) - 12)
-	raw = b.AppendTo(nil)
-	b.CRC = int32(crc32c(raw[21:]))
-	return b.AppendTo(nil)
+	return testkit.Batch{FirstTimestamp: time.Now().UnixMilli(), Records: []testkit.Record{{Value: make([]byte, size)}}}.Encode()
 }
 
 // acks=0 gets no response; a failed acks=0 produce closes the connection,

@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 // fill produces n records of size bytes to each partition of topic.
@@ -185,7 +187,7 @@ func TestFetchLongPollMinBytesAcrossPartitions(t *testing.T) {
 	req.MaxWaitMillis, req.MinBytes = 15_000, 1000
 	done := make(chan *kmsg.FetchResponse, 1)
 	go func() { done <- do[*kmsg.FetchResponse](c, req, 11) }()
-	waitUntil(t, "the fetch to wait on its partitions", func() bool { return tb.fetchWaits.Watching(sessionKey{"m", 2}) == 1 })
+	testkit.Eventually(t, 10*time.Second, "the fetch to wait on its partitions", func() bool { return tb.fetchWaits.Watching(sessionKey{"m", 2}) == 1 })
 
 	// One small batch (well under 1000 bytes) completes nothing: the
 	// produce's Check ran before its answer, so the fetch would be gone.
@@ -227,9 +229,9 @@ func TestFetchLongPollClientGone(t *testing.T) {
 	if _, err := c.nc.Write(frameOf(c, req)); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the fetch to wait", func() bool { return tb.fetchWaits.Keys() == 1 })
+	testkit.Eventually(t, 10*time.Second, "the fetch to wait", func() bool { return tb.fetchWaits.Keys() == 1 })
 	c.nc.Close()
-	waitUntil(t, "the fetch to leave the purgatory", func() bool { return tb.fetchWaits.Keys() == 0 })
+	testkit.Eventually(t, 10*time.Second, "the fetch to leave the purgatory", func() bool { return tb.fetchWaits.Keys() == 0 })
 }
 
 // A fetch waiting on a topic that is deleted is answered at once, with the
@@ -242,7 +244,7 @@ func TestFetchLongPollTopicDeleted(t *testing.T) {
 	req.MaxWaitMillis, req.MinBytes = 60_000, 1
 	done := make(chan *kmsg.FetchResponse, 1)
 	go func() { done <- do[*kmsg.FetchResponse](c, req, 11) }()
-	waitUntil(t, "the fetch to wait", func() bool { return tb.fetchWaits.Keys() == 1 })
+	testkit.Eventually(t, 10*time.Second, "the fetch to wait", func() bool { return tb.fetchWaits.Keys() == 1 })
 	if _, err := tb.admin(t).DeleteTopics(t.Context(), "d"); err != nil {
 		t.Fatal(err)
 	}
@@ -256,16 +258,6 @@ func TestFetchLongPollTopicDeleted(t *testing.T) {
 	}
 	if n := tb.fetchWaits.Keys(); n != 0 {
 		t.Fatalf("%d partitions still watched", n)
-	}
-}
-
-// waitUntil polls cond for up to ten seconds.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
 	}
 }
 

@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"encoding/binary"
-	"hash/crc32"
 	"net"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/internal/testkit"
 	"github.com/sluice-io/sluice/netio"
 	"github.com/sluice-io/sluice/segment"
 )
@@ -24,18 +24,15 @@ type testBroker struct {
 }
 
 // forEachEngine runs fn once per network engine, as subtests engine=std and
-// engine=uring (skipped, saying why, where io_uring is unavailable).
+// engine=uring (skipped, saying why, where io_uring is unavailable). Unlike
+// itest's, it runs both under -short too: a broker test takes a second.
 func forEachEngine(t *testing.T, fn func(t *testing.T, engine string)) {
-	for _, engine := range []string{netio.EngineStd, netio.EngineUring} {
-		t.Run("engine="+engine, func(t *testing.T) {
-			if engine == netio.EngineUring {
-				if err := netio.UringSupported(); err != nil {
-					t.Skip("io_uring engine unavailable:", err)
-				}
-			}
-			fn(t, engine)
-		})
-	}
+	testkit.Engines{Unavailable: func(engine string) error {
+		if engine == netio.EngineUring {
+			return netio.UringSupported()
+		}
+		return nil
+	}}.Run(t, fn)
 }
 
 func startTestBroker(t *testing.T, sets ...string) *testBroker {
@@ -145,7 +142,3 @@ func produceSync(t *testing.T, cl *kgo.Client, recs ...*kgo.Record) {
 		t.Fatalf("produce: %v", err)
 	}
 }
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

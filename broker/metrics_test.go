@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/config"
+	"github.com/sluice-io/sluice/internal/testkit"
 	"github.com/sluice-io/sluice/segment"
 )
 
@@ -164,15 +165,12 @@ func testMetricsCountTraffic(t *testing.T, engine string) {
 
 	// Histograms are observed after the response is written, so wait for
 	// the last one (the commit) to land.
-	var fams = tb.scrape(t)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if v, _ := value(fams, "sluice_request_handle_seconds", "api", "OffsetCommit", "version", "8"); v == 1 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	var fams map[string]*dto.MetricFamily
+	testkit.Poll(5*time.Second, func() bool {
 		fams = tb.scrape(t)
-	}
+		v, _ := value(fams, "sluice_request_handle_seconds", "api", "OffsetCommit", "version", "8")
+		return v == 1
+	}) // if it never comes, the checks below say what is missing
 	want := []struct {
 		name   string
 		labels []string

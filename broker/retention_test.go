@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 // The background task applies size retention: whole old segments go, the
@@ -25,12 +27,8 @@ func TestRetentionRunsInTheBackground(t *testing.T) {
 	// above, so wait for a pass after the last one: the log then holds at
 	// most retention.bytes plus the active segment.
 	p := tb.topics.get("r").parts[0]
-	deadline := time.Now().Add(10 * time.Second)
-	for p.Size() > 4000+2000 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if size := p.Size(); size > 4000+2000 {
-		t.Fatalf("log is %d bytes after retention.bytes=4000 with 2000-byte segments", size)
+	if !testkit.Poll(10*time.Second, func() bool { return p.Size() <= 4000+2000 }) {
+		t.Fatalf("log is %d bytes after retention.bytes=4000 with 2000-byte segments", p.Size())
 	}
 	start := p.LogStartOffset()
 	if start == 0 {

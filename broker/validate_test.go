@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/config"
+	"github.com/sluice-io/sluice/internal/testkit"
 	"github.com/sluice-io/sluice/segment"
 )
 
@@ -21,12 +22,7 @@ import (
 // attrs) in a v2 batch claiming count records, with a correct CRC. Its
 // max timestamp is ts+10, its first ts.
 func rawBatch(attrs int16, records []byte, count int32, ts int64) []byte {
-	b := kmsg.RecordBatch{Magic: 2, Attributes: attrs, LastOffsetDelta: count - 1, NumRecords: count,
-		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, FirstTimestamp: ts, MaxTimestamp: ts + 10, Records: records}
-	b.Length = int32(len(b.AppendTo(nil)) - 12)
-	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[17:], crc32c(raw[21:]))
-	return raw
+	return testkit.Batch{Attributes: attrs, RecordsSection: records, NumRecords: count, FirstTimestamp: ts, MaxTimestamp: ts + 10}.Encode()
 }
 
 // gzipped compresses a record stream: one record header for a value of
