@@ -39,7 +39,7 @@ func (b *Broker) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) *kmsg.F
 				return -1, "", -1, kerr.CoordinatorNotAvailable.Code
 			}
 			var ok bool
-			if node, ok = groupCoordinator(b.metaImage()); !ok {
+			if node, ok = groupCoordinator(b.metaImage(), key); !ok {
 				return -1, "", -1, kerr.CoordinatorNotAvailable.Code
 			}
 		}
@@ -62,24 +62,15 @@ func (b *Broker) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) *kmsg.F
 	return resp
 }
 
-// groupCoordinator is the broker leading the __consumer_offsets partitions.
-// A group's coordinator is the leader of the one partition its id hashes
-// to; while every partition has the same leader (always, before
-// replication) that is the answer for every group. When leaders differ,
-// the broker needs the coordinator's group-to-partition mapping, which the
-// coordinator package does not export yet, and answers
-// COORDINATOR_NOT_AVAILABLE rather than a wrong broker.
-func groupCoordinator(img *controller.Image) (int32, bool) {
+// groupCoordinator is the broker leading the __consumer_offsets partition
+// that group's id hashes to (coordinator.PartitionFor, Kafka's mapping), as
+// the metadata image records it; false while that partition has no leader.
+func groupCoordinator(img *controller.Image, group string) (int32, bool) {
 	mt, ok := img.Topic(coordinator.OffsetsTopic)
 	if !ok || len(mt.Partitions) == 0 {
 		return -1, false
 	}
-	leader := mt.Partitions[0].Leader
-	for _, p := range mt.Partitions {
-		if p.Leader != leader {
-			return -1, false
-		}
-	}
+	leader := mt.Partitions[coordinator.PartitionFor(group, int32(len(mt.Partitions)))].Leader
 	return leader, leader >= 0
 }
 

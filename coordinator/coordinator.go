@@ -152,10 +152,10 @@ func (c *Coordinator) Ready() error {
 	return err
 }
 
-// partitionFor maps a group to its partition of the offsets topic the way
+// PartitionFor maps a group to its partition of the offsets topic the way
 // Kafka does (non-negative Java String.hashCode mod the partition count), so
 // tools that look for a group's records find them where Kafka would put them.
-func partitionFor(groupID string, partitions int32) int32 {
+func PartitionFor(groupID string, partitions int32) int32 {
 	var h int32
 	for _, r := range utf16Units(groupID) {
 		h = 31*h + int32(r)
@@ -229,7 +229,7 @@ func (c *Coordinator) lookup(id string, create bool) (*entry, error) {
 				c.mu.Unlock()
 				return nil, nil
 			}
-			e = c.newEntry(id, partitionFor(id, parts))
+			e = c.newEntry(id, PartitionFor(id, parts))
 			c.groups[id] = e
 		}
 		c.mu.Unlock()

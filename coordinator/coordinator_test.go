@@ -456,7 +456,7 @@ func TestPartitionForMatchesKafka(t *testing.T) {
 		{"g\U0001F600x", 12}, // a surrogate pair in Java
 		{"", 0},
 	} {
-		if got := partitionFor(tc.group, 50); got != tc.want {
+		if got := PartitionFor(tc.group, 50); got != tc.want {
 			t.Errorf("%q: %d, want %d", tc.group, got, tc.want)
 		}
 	}

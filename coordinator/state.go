@@ -199,7 +199,7 @@ func (c *Coordinator) Load() error {
 	offsets := 0
 	var toArm []*entry
 	for id, l := range r.groups {
-		e := c.newEntry(id, partitionFor(id, n))
+		e := c.newEntry(id, PartitionFor(id, n))
 		for t, ps := range l.offsets {
 			if len(ps) > 0 {
 				e.offsets[t] = ps
