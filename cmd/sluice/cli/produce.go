@@ -179,6 +179,7 @@ func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			partition:   int32(*partition),
 			timeout:     delivery,
 			maxBuffered: produceMaxBuffered,
+			room:        make(chan struct{}, 1),
 		}
 		res, err := p.run(ctx, in, stderr)
 		if cf.json {

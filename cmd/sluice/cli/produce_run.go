@@ -29,7 +29,12 @@ type producer struct {
 	sent, ok, failed atomic.Int64
 	errOnce          sync.Once
 	firstErr         error
+	// room is signalled by every outcome: an acknowledgement may make
+	// room in a full send buffer.
+	room chan struct{}
 }
+
+var errNoRoom = errors.New("no room in the send buffer")
 
 func (p *producer) record(line []byte) *kgo.Record {
 	// The record's own context stays uncancelled: Ctrl-C must not fail
@@ -49,16 +54,17 @@ func (p *producer) record(line []byte) *kgo.Record {
 func (p *producer) promise(_ *kgo.Record, err error) {
 	if err == nil {
 		p.ok.Add(1)
-		return
+	} else {
+		p.fail(err)
 	}
-	// The only context Produce is given is the one that bounds waiting for
-	// room in a full buffer; say so rather than "context deadline exceeded".
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		err = fmt.Errorf("no room in the send buffer within %s: the broker acknowledged nothing", p.timeout)
-	case errors.Is(err, context.Canceled):
-		err = errors.New("interrupted while waiting for room in the send buffer")
+	select {
+	case p.room <- struct{}{}:
+	default:
 	}
+}
+
+// fail counts a record that was not produced, keeping the first error.
+func (p *producer) fail(err error) {
 	// firstErr is set before the count moves, so whoever sees a failure
 	// counted also sees an error to report.
 	p.errOnce.Do(func() { p.firstErr = err })
@@ -66,22 +72,50 @@ func (p *producer) promise(_ *kgo.Record, err error) {
 }
 
 // produce hands one record to the client and reports whether to go on.
-// Produce waits only when the client already holds maxBuffered records,
-// for room that only acknowledgements make. With idempotence (the default)
-// the client never fails a record it has sent, whatever the delivery
-// timeout, so against a broker that went away that wait would last forever:
-// it is bounded by the timeout, and a wait that runs out stops the input.
+// Once the client holds maxBuffered records it waits for room, which only
+// acknowledgements make. With idempotence (the default) the client never
+// fails a record it has sent, whatever the delivery timeout, so against a
+// broker that went away that wait would last forever: it is bounded by the
+// timeout, and a wait that runs out stops the input.
+//
+// The wait is done here and not by Produce: the client fails a whole
+// buffered batch when the context its first record was produced with ends,
+// so a context that bounds only the wait would fail records the broker
+// would have taken. Produce gets one that never ends.
 func (p *producer) produce(ctx context.Context, line []byte) bool {
-	outstanding := p.sent.Load() - p.ok.Load() - p.failed.Load()
 	p.sent.Add(1)
-	if outstanding < p.maxBuffered {
-		p.cl.Produce(ctx, p.record(line), p.promise)
-		return true
+	if err := p.waitForRoom(ctx); err != nil {
+		if errors.Is(err, errNoRoom) {
+			p.fail(fmt.Errorf("%w within %s: the broker acknowledged nothing", errNoRoom, p.timeout))
+			return false
+		}
+		p.fail(errors.New("interrupted while waiting for room in the send buffer"))
+		return true // the caller sees ctx is done and stops
 	}
-	wctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
-	p.cl.Produce(wctx, p.record(line), p.promise)
-	return !errors.Is(wctx.Err(), context.DeadlineExceeded)
+	p.cl.Produce(context.Background(), p.record(line), p.promise)
+	return true
+}
+
+// waitForRoom returns once fewer than maxBuffered records are outstanding
+// besides the one about to be sent (counted in sent already), errNoRoom
+// after the timeout, or ctx's error.
+func (p *producer) waitForRoom(ctx context.Context) error {
+	outstanding := func() int64 { return p.sent.Load() - 1 - p.ok.Load() - p.failed.Load() }
+	if outstanding() < p.maxBuffered {
+		return nil
+	}
+	timer := time.NewTimer(p.timeout)
+	defer timer.Stop()
+	for outstanding() >= p.maxBuffered {
+		select {
+		case <-p.room:
+		case <-timer.C:
+			return errNoRoom
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // flush waits up to the timeout for every record handed to the client; a

@@ -107,3 +107,22 @@ func TestProduceCreatesMissingTopic(t *testing.T) {
 	r = runIO(testCtx(t), strings.NewReader("a\n"), "produce", "nope", "--brokers", strict)
 	checkRuntimeFailure(t, r, `topic "nope" not found, and the broker does not create topics on first use (auto.create.topics.enable=false); create it with: sluice topic create nope`)
 }
+
+// More input than the send buffer holds, against a broker that answers:
+// every line is acknowledged. The wait for room used to hand the client a
+// context that ended when Produce returned, and the client fails a whole
+// buffered batch when its first record's context ends: `seq 1 20000 |
+// sluice produce t` lost thousands of records "interrupted while waiting
+// for room in the send buffer".
+func TestProduceMoreThanTheBufferHolds(t *testing.T) {
+	_, brokers := testCluster(t)
+	smallBuffer(t, 5)
+	const n = 500
+	r := produceLines(t, brokers, strings.Repeat("x\n", n))
+	if want := "produced 500 records to \"orders\"\n"; r.code != 0 || r.stderr != want {
+		t.Fatalf("exit %d, stderr %q; want 0 and %q", r.code, r.stderr, want)
+	}
+	if got := len(readTopic(t, brokers, "orders")); got != n {
+		t.Fatalf("%d records in the topic, want %d", got, n)
+	}
+}
