@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
+	"log/slog"
 	"os"
 
 	"github.com/sluice-io/sluice/segment"
@@ -24,8 +25,9 @@ import (
 // __cluster_metadata partition of the controller-quorum issue: the records
 // and their offsets are the same, the storage is not.
 type metaLog struct {
-	fs   segment.FS
-	path string
+	fs     segment.FS
+	path   string
+	logger *slog.Logger // says when replay drops a torn last batch
 	// next is the offset the next record gets.
 	next int64
 	// batches and size are what the file holds, to decide compaction.
@@ -127,7 +129,12 @@ func (l *metaLog) replay(from int64, apply func(offset int64, rs []Record) error
 		batch, err := decodeBatch(line, last && i < 0)
 		if err != nil {
 			if last {
-				clean = false // torn by a crash: never acknowledged
+				// Torn by a crash: its fsync never returned, so nobody
+				// was told it was written. Say so all the same.
+				clean = false
+				if l.logger != nil {
+					l.logger.Warn("dropping a torn last batch of the cluster metadata log", "file", l.path, "line", n, "reason", err)
+				}
 				break
 			}
 			return 0, false, fmt.Errorf("controller: %s is corrupt at line %d: %w; restore the metadata from a backup", l.path, n, err)

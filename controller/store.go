@@ -142,7 +142,7 @@ func Load(fsys segment.FS, dir string, nodeID int32, logger *slog.Logger) (*Stor
 
 func newStore(fsys segment.FS, dir string, nodeID int32, logger *slog.Logger, st *State, offset int64) *Store {
 	s := &Store{fs: fsys, dir: dir, logger: logger, nodeID: nodeID,
-		log: metaLog{fs: fsys, path: filepath.Join(dir, MetadataLogFile)}}
+		log: metaLog{fs: fsys, path: filepath.Join(dir, MetadataLogFile), logger: logger}}
 	s.publish(st, offset)
 	return s
 }

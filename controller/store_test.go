@@ -1,8 +1,10 @@
 package controller
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,9 +177,13 @@ func TestStoreDropsATornLastBatch(t *testing.T) {
 	}
 	f.Sync()
 	f.Close()
-	s2, err := Load(fsys, "/d", 1, quiet())
+	var logs bytes.Buffer
+	s2, err := Load(fsys, "/d", 1, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatalf("a torn last batch must not stop the start: %v", err)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "torn last batch") {
+		t.Errorf("dropping the torn batch was not logged at WARN:\n%s", out)
 	}
 	if _, ok := s2.Image().Topic("kept"); !ok {
 		t.Fatal("lost a committed topic")
