@@ -77,12 +77,10 @@ func (b *Broker) alterTopicConfigs(name string, validateOnly bool, change func(c
 	if validateOnly {
 		return nil
 	}
-	img, err := b.meta.Commit(func(s *controller.State) ([]controller.Record, error) { return s.PlanTopicConfigs(name, next) })
-	if err != nil {
+	if _, err := b.meta.Commit(func(s *controller.State) ([]controller.Record, error) { return s.PlanTopicConfigs(name, next) }); err != nil {
 		return err
 	}
-	mt, _ = img.Topic(name)
-	if err := b.topics.reconfigure(mt); err != nil {
+	if err := b.applyImage()[name]; err != nil {
 		return err
 	}
 	b.logger.Info("topic config changed", "topic", name, "configs", next)

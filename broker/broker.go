@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/coordinator"
 	"github.com/sluice-io/sluice/netio"
+	"github.com/sluice-io/sluice/replicamgr"
 	"github.com/sluice-io/sluice/segment"
 )
 
@@ -43,7 +44,8 @@ type Broker struct {
 	locks  dirLocks // on every log dir, from before the first read to the end of Shutdown
 
 	meta     *controller.Store
-	topics   *topicRegistry
+	replicas *replicamgr.Manager // this node's partitions (package replicamgr)
+	topics   *topicRegistry      // the broker's view of them (topics.go)
 	sessions *fetchSessionCache
 	groups   *coordinator.Coordinator
 	imageCache
@@ -79,8 +81,9 @@ type Deps struct {
 	FS segment.FS
 	// Clock is the time the broker decides by: flush.ms, retention.ms,
 	// segment.ms, producer expiry, LogAppendTime, group and storage-error
-	// timing. Nil means time.Now. The tickers that run the background
-	// tasks (Listen) and fetch's long-poll deadlines use the real clock.
+	// timing. Nil means time.Now. The replica manager's periodic tasks
+	// are due by it (a test moving it calls replicas.RunDue), though what
+	// wakes them and fetch's long-poll deadlines use the real clock.
 	Clock func() time.Time
 	// Logger receives the broker's log; nil discards it.
 	Logger *slog.Logger
@@ -179,16 +182,21 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 		return nil, err
 	}
 	started := b.now()
-	b.topics = newTopicRegistry(b)
-	if err := b.topics.load(b.metaImage()); err != nil {
-		_ = b.topics.closeAll() // logs each failure; the start's error is the one to return
+	if b.replicas, err = replicamgr.New(replicamgr.Deps{
+		FS: b.fs, Files: b.files, Config: cfg, NodeID: b.localID(), Clock: b.now, Logger: logger,
+	}); err != nil {
+		return nil, err
+	}
+	b.topics = newTopicRegistry(b.replicas, b.metrics)
+	if err := b.replicas.Load(b.metaImage()); err != nil {
+		_ = b.replicas.Close() // logs each failure; the start's error is the one to return
 		return nil, err
 	}
 	took := b.now().Sub(started)
 	b.metrics.recovery.Set(took.Seconds())
 	logger.Info("logs loaded", "topics", b.topics.count(), "unclean_shutdown", unclean, "metadata_dir", meta.Dir(), "took", took.Round(time.Millisecond))
 	if b.groups, err = b.newCoordinator(); err != nil {
-		_ = b.topics.closeAll() // logs each failure; the start's error is the one to return
+		_ = b.replicas.Close() // logs each failure; the start's error is the one to return
 		return nil, err
 	}
 	b.reportFileDescriptors()
@@ -344,7 +352,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 				b.logger.Warn("closing admin listener", "err", e)
 			}
 		}
-		if e := b.topics.closeAll(); e != nil {
+		if e := b.replicas.Close(); e != nil {
 			err = e
 			b.logger.Error("closing logs; not marking a clean shutdown", "err", e)
 			return
@@ -364,8 +372,14 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// startBackgroundTasks runs the periodic flusher and retention checker.
+// startBackgroundTasks runs the replica manager's periodic work (flush,
+// retention, producer expiry) and the group coordinator's offset expiry.
 func (b *Broker) startBackgroundTasks() {
+	b.tasks.Add(1)
+	go func() {
+		defer b.tasks.Done()
+		b.replicas.Run(b.stop)
+	}()
 	every := func(interval time.Duration, fn func()) {
 		if interval <= 0 {
 			return
@@ -385,8 +399,5 @@ func (b *Broker) startBackgroundTasks() {
 			}
 		}()
 	}
-	every(time.Duration(b.cfg.FlushSchedulerIntervalMs)*time.Millisecond, b.topics.flushDue)
-	every(time.Duration(b.cfg.RetentionCheckIntervalMs)*time.Millisecond, b.topics.applyRetention)
-	every(time.Minute, b.topics.expireProducers)
 	every(time.Duration(b.cfg.OffsetsRetentionCheckMs)*time.Millisecond, b.groups.ExpireOffsets)
 }

@@ -58,7 +58,7 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 		return err
 	}
 	mt, _ = img.Topic(rt.Topic)
-	if _, err := b.topics.open(mt); err != nil {
+	if err := b.applyImage()[rt.Topic]; err != nil {
 		b.undoGrow(mt, have, err)
 		return err
 	}

@@ -182,10 +182,13 @@ func (b *Broker) createTopicWith(nt controller.NewTopic) (*topic, error) {
 		return nil, err
 	}
 	mt, _ := img.Topic(nt.Name)
-	t, err := b.topics.open(mt)
-	if err != nil {
+	if err := b.applyImage()[nt.Name]; err != nil {
 		b.undoCreate(mt, err)
 		return nil, err
+	}
+	t := b.topics.get(nt.Name)
+	if t == nil || t.id != mt.ID {
+		return nil, fmt.Errorf("topic %q was deleted as it was created: %w", nt.Name, controller.ErrUnknownTopic)
 	}
 	b.logger.Info("topic created", "topic", nt.Name, "partitions", nt.Partitions, "topic_id", mt.ID.String(), "configs", nt.Configs)
 	return t, nil

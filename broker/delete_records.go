@@ -16,13 +16,14 @@ func (b *Broker) handleDeleteRecords(req *kmsg.DeleteRecordsRequest) *kmsg.Delet
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
-			if t == nil || t.partition(rp.Partition) == nil {
-				sp.ErrorCode = errorCode(t.unavailable(rp.Partition))
+			p, err := t.leader(rp.Partition)
+			if err != nil {
+				sp.ErrorCode = errorCode(err)
 			} else if err := clientMayTrim(t.name); err != nil {
 				b.logRefusal("DeleteRecords", t.name, err)
 				sp.ErrorCode = errorCode(err)
 			} else {
-				low, err := t.partition(rp.Partition).DeleteRecords(rp.Offset)
+				low, err := p.DeleteRecords(rp.Offset)
 				sp.LowWatermark, sp.ErrorCode = low, errorCode(err)
 				b.wakeFetches(t.name, rp.Partition) // log start moved
 				if err == nil {

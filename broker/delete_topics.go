@@ -61,7 +61,7 @@ func (b *Broker) deleteTopic(name string) error {
 	if err != nil {
 		return err
 	}
-	b.topics.remove(name)
+	b.applyImage() // deletes its replicas and answers the fetches waiting on them
 	b.logger.Info("topic deleted", "topic", name)
 	return nil
 }

@@ -83,12 +83,9 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, items []fetchItem) (results [
 		r.hw, r.lso, r.start = -1, -1, -1
 		t := b.topics.get(it.key.topic)
 		r.t = t
-		var p *replica.Partition
-		if t != nil {
-			p = t.partition(it.key.partition)
-		}
-		if p == nil {
-			r.errCode = errorCode(t.unavailable(it.key.partition))
+		p, err := t.leader(it.key.partition)
+		if err != nil {
+			r.errCode = errorCode(err)
 			if req.Version >= 13 && t == nil {
 				r.errCode = codeUnknownTopicID
 			}
@@ -220,10 +217,8 @@ type partitionView struct {
 }
 
 func (b *Broker) partitionOf(k sessionKey) *replica.Partition {
-	if t := b.topics.get(k.topic); t != nil {
-		return t.partition(k.partition)
-	}
-	return nil
+	p, _ := b.topics.get(k.topic).leader(k.partition)
+	return p
 }
 
 func (d *delayedFetch) view() []partitionView {

@@ -102,9 +102,9 @@ func (l offsetsLog) Open(create bool, partitions int32) (int32, error) {
 // exactly as a produce with acks=all would (on one node, that is once the
 // batch is in the log).
 func (l offsetsLog) Append(partition int32, records []coordinator.Record) error {
-	t := l.b.topics.get(coordinator.OffsetsTopic)
-	if t == nil || t.partition(partition) == nil {
-		return fmt.Errorf("%w: %s partition %d is not online", kerr.NotLeaderForPartition, coordinator.OffsetsTopic, partition)
+	p, err := l.b.topics.get(coordinator.OffsetsTopic).leader(partition)
+	if err != nil {
+		return fmt.Errorf("%w: %s partition %d is not led here: %v", kerr.NotLeaderForPartition, coordinator.OffsetsTopic, partition, err)
 	}
 	kvs := make([]segment.KV, len(records))
 	for i, r := range records {
@@ -112,7 +112,7 @@ func (l offsetsLog) Append(partition int32, records []coordinator.Record) error 
 	}
 	batch, err := segment.BuildBatch(kvs, l.b.now().UnixMilli())
 	if err == nil {
-		_, err = t.partition(partition).Append(batch)
+		_, err = p.Append(batch)
 		// Even a failed append may have moved HW (a write whose fsync
 		// failed): fetches of __consumer_offsets must see it, as after a
 		// produce.
@@ -177,7 +177,7 @@ func (l offsetsLog) Replay(partition int32, fn func(coordinator.Record) error) e
 // topicImage returns the coordinator's view of the topics, rebuilt only when
 // the registry changed.
 func (b *Broker) topicImage() *group.TopicImage {
-	v := b.topics.version.Load()
+	v := b.replicas.Version()
 	b.imageMu.Lock()
 	defer b.imageMu.Unlock()
 	if b.image != nil && b.image.Version == v {

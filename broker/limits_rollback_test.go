@@ -98,19 +98,17 @@ func (f *fullFile) Write(p []byte) (int, error) {
 	return f.File.Write(p)
 }
 
-// startBrokerWithFS is startTestBrokerIn with the broker's FS wrapped by
-// wrap before the listener starts, so no request races the swap.
+// startBrokerWithFS is startTestBrokerIn on the OS's FS wrapped by wrap.
 func startBrokerWithFS(t *testing.T, dir string, wrap func(segment.FS) segment.FS) *testBroker {
 	t.Helper()
 	cfg, err := config.Load("", []string{"listeners=PLAINTEXT://127.0.0.1:0", "admin.listener=", "log.dirs=" + dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(cfg, slog.New(slog.DiscardHandler))
+	b, err := open(cfg, slog.New(slog.DiscardHandler), wrap(segment.OSFS()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.fs = wrap(b.fs)
 	if err := b.Listen(); err != nil {
 		t.Fatal(err)
 	}

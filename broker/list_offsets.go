@@ -26,13 +26,10 @@ func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) *kmsg.ListOffse
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
-			var p *replica.Partition
-			if t != nil {
-				p = t.partition(rp.Partition)
-			}
+			p, err := t.leader(rp.Partition)
 			switch {
-			case p == nil:
-				sp.ErrorCode = errorCode(t.unavailable(rp.Partition))
+			case err != nil:
+				sp.ErrorCode = errorCode(err)
 			default:
 				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch()); code != 0 {
 					sp.ErrorCode = code

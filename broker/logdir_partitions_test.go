@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/replicamgr"
 	"github.com/sluice-io/sluice/segment"
 )
 
@@ -33,12 +34,14 @@ func (f faultyFS) OpenFile(name string, flag int, perm os.FileMode) (segment.Fil
 
 // failing is an FS on which precious-0's partition.metadata cannot be read.
 func failing(errno syscall.Errno) func() segment.FS {
-	return func() segment.FS { return faultyFS{segment.OSFS(), "precious-0/" + partitionMetadataFile, errno} }
+	return func() segment.FS {
+		return faultyFS{segment.OSFS(), "precious-0/" + replicamgr.PartitionMetadataFile, errno}
+	}
 }
 
 func strays(t *testing.T, dir, prefix string) []string {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(dir, prefix+".*"+straySuffix))
+	m, err := filepath.Glob(filepath.Join(dir, prefix+".*"+replicamgr.StraySuffix))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +58,7 @@ func TestStrayPartitionDirectoriesAreSetAside(t *testing.T) {
 		if err := os.MkdirAll(pd, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := writePartitionMetadata(segment.OSFS(), pd, "AAAAAAAAAAAAAAAAAAAAAA"); err != nil {
+		if err := replicamgr.WritePartitionMetadata(segment.OSFS(), pd, "AAAAAAAAAAAAAAAAAAAAAA"); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(pd, "00000000000000000000.log"), []byte("acknowledged"), 0o644); err != nil {
@@ -95,7 +98,7 @@ func TestStrayPartitionDirectoriesAreSetAside(t *testing.T) {
 // data is kept and served, the file written again.
 func TestMissingPartitionMetadataKeepsData(t *testing.T) {
 	dir := populated(t)
-	pmd := filepath.Join(dir, "precious-1", partitionMetadataFile)
+	pmd := filepath.Join(dir, "precious-1", replicamgr.PartitionMetadataFile)
 	want, _ := os.ReadFile(pmd)
 	if err := os.Remove(pmd); err != nil {
 		t.Fatal(err)
@@ -118,7 +121,7 @@ func TestMissingPartitionMetadataKeepsData(t *testing.T) {
 func TestPartitionMetadataOfAnotherTopicIsSetAside(t *testing.T) {
 	dir := populated(t)
 	pd := filepath.Join(dir, "precious-0")
-	if err := writePartitionMetadata(segment.OSFS(), pd, "AAAAAAAAAAAAAAAAAAAAAA"); err != nil {
+	if err := replicamgr.WritePartitionMetadata(segment.OSFS(), pd, "AAAAAAAAAAAAAAAAAAAAAA"); err != nil {
 		t.Fatal(err)
 	}
 	tb, err := tryStart(t, segment.OSFS(), dir)
@@ -132,7 +135,7 @@ func TestPartitionMetadataOfAnotherTopicIsSetAside(t *testing.T) {
 	if len(s) != 1 {
 		t.Fatalf("set aside as %v", s)
 	}
-	if id, err := readPartitionMetadata(segment.OSFS(), s[0]); err != nil || id != "AAAAAAAAAAAAAAAAAAAAAA" {
+	if id, err := replicamgr.ReadPartitionMetadata(segment.OSFS(), s[0]); err != nil || id != "AAAAAAAAAAAAAAAAAAAAAA" {
 		t.Fatalf("stray: %q %v", id, err)
 	}
 }
@@ -153,7 +156,7 @@ func TestUnreadablePartitionMetadataTakesThePartitionOffline(t *testing.T) {
 			dir := populated(t)
 			pd := filepath.Join(dir, "precious-0")
 			if c.damage != "" {
-				if err := os.WriteFile(filepath.Join(pd, partitionMetadataFile), []byte(c.damage), 0o644); err != nil {
+				if err := os.WriteFile(filepath.Join(pd, replicamgr.PartitionMetadataFile), []byte(c.damage), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -222,43 +225,6 @@ func TestUnreadablePartitionMetadataTakesThePartitionOffline(t *testing.T) {
 				t.Fatalf("offline partition set aside: %v", s)
 			}
 		})
-	}
-}
-
-func TestParsePartitionDirName(t *testing.T) {
-	for name, want := range map[string]bool{
-		"t-0": true, "my.topic-12": true, "a-b-3": true, "__consumer_offsets-49": true,
-		"t-0.0a1b-stray": false, "t-": false, "-1": false, "t-x": false, "t-+1": false, "t!-1": false, "lost+found": false,
-		"cluster-metadata.json": false, ".lock": false, "meta.properties": false,
-	} {
-		if _, _, ok := parsePartitionDirName(name); ok != want {
-			t.Errorf("%q: %v", name, ok)
-		}
-	}
-}
-
-// readPartitionMetadata tells a missing file (adopt) from an unreadable
-// or malformed one (offline), on the FS abstraction.
-func TestReadPartitionMetadataOnMemFS(t *testing.T) {
-	m := segment.NewMemFS()
-	if err := m.MkdirAll("/d/t-0", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := readPartitionMetadata(m, "/d/t-0"); !errNotExist(err) {
-		t.Fatalf("missing: %v", err)
-	}
-	if err := writeFileAtomic(m, "/d/t-0", partitionMetadataFile, []byte("version: 0\n")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := readPartitionMetadata(m, "/d/t-0"); errNotExist(err) || err == nil {
-		t.Fatalf("malformed: %v", err)
-	}
-	if err := writePartitionMetadata(m, "/d/t-0", "abc"); err != nil {
-		t.Fatal(err)
-	}
-	m.Crash() // written durably
-	if id, err := readPartitionMetadata(m, "/d/t-0"); err != nil || id != "abc" {
-		t.Fatalf("%q %v", id, err)
 	}
 }
 

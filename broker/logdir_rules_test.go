@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/sluice-io/sluice/replicamgr"
 	"github.com/sluice-io/sluice/segment"
 )
 
@@ -120,8 +121,8 @@ func TestReadErrorsNeverDeleteInMemory(t *testing.T) {
 		fault segment.Fault
 	}{
 		{"list partition dir", segment.Fault{Ops: segment.OpReadDir, Path: func(p string) bool { return p == part }, Sticky: true}},
-		{"open partition.metadata", segment.Fault{Ops: segment.OpOpen, Path: segment.PathSuffix(partitionMetadataFile), Sticky: true}},
-		{"read partition.metadata", segment.Fault{Ops: segment.OpRead, Path: segment.PathSuffix(partitionMetadataFile), Sticky: true}},
+		{"open partition.metadata", segment.Fault{Ops: segment.OpOpen, Path: segment.PathSuffix(replicamgr.PartitionMetadataFile), Sticky: true}},
+		{"read partition.metadata", segment.Fault{Ops: segment.OpRead, Path: segment.PathSuffix(replicamgr.PartitionMetadataFile), Sticky: true}},
 		{"read the log", segment.Fault{Ops: segment.OpRead, Path: segment.PathSuffix(".log"), Sticky: true}},
 		{"stat anything of it", segment.Fault{Ops: segment.OpStat | segment.OpReadDir | segment.OpOpen | segment.OpRead, Path: segment.PathUnder(part), Sticky: true}},
 	} {
@@ -156,7 +157,7 @@ func TestReadErrorsNeverDeleteInMemory(t *testing.T) {
 				}
 			}
 			for p := range after {
-				if strings.HasSuffix(strings.TrimSuffix(p, "/"), straySuffix) {
+				if strings.HasSuffix(strings.TrimSuffix(p, "/"), replicamgr.StraySuffix) {
 					t.Errorf("%s was set aside after a read error", p)
 				}
 			}
@@ -204,7 +205,7 @@ func TestStraysAreMovedAsideInMemory(t *testing.T) {
 	}
 	var stray string
 	for _, n := range names {
-		if strings.HasPrefix(n, "gone-0.") && strings.HasSuffix(n, straySuffix) {
+		if strings.HasPrefix(n, "gone-0.") && strings.HasSuffix(n, replicamgr.StraySuffix) {
 			stray = n
 		}
 		if n == "gone-0" {

@@ -1,28 +1,25 @@
 package broker
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/replicamgr"
 	"github.com/sluice-io/sluice/segment"
 )
 
 // This file is the one place that opens log directories, and where the
-// data-safety rules live (docs/architecture.md, Data safety): every dir is
-// locked before anything in it is read (lockLogDirs, logdir_lock.go); what
-// a dir holds is read before anything is written, and a dir of another
-// cluster or node is refused (openLogDirs); a partition directory that
-// cannot be read is left as it is and its partition goes offline, never
-// deleted or recreated (partitionDir); one that is not this partition's
-// data is renamed aside as a stray, never deleted (setAside).
+// data-safety rules about them live (docs/architecture.md, Data safety):
+// every dir is locked before anything in it is read (lockLogDirs,
+// logdir_lock.go); what a dir holds is read before anything is written,
+// and a dir of another cluster or node is refused (openLogDirs). The rules
+// about partition directories in them (offline when unreadable, strays set
+// aside, never deleted) are the replica manager's (replicamgr/logdirs.go).
 
 // openLogDirs reads what each locked log dir holds, opens the cluster
 // metadata from the one that has it (writing the identity of new dirs) and
@@ -68,7 +65,7 @@ func scanLogDir(fsys segment.FS, dir string) (*logDir, error) {
 		case n == cleanShutdownFile:
 			ld.marker = true
 		default:
-			if _, _, ok := parsePartitionDirName(n); ok {
+			if _, _, ok := replicamgr.ParseDirName(n); ok {
 				ld.parts = append(ld.parts, n)
 			}
 		}
@@ -227,190 +224,6 @@ func takeCleanShutdownMarkers(fsys segment.FS, dirs []*logDir) (unclean bool) {
 		}
 	}
 	return unclean
-}
-
-// straySuffix names a directory set aside, as Kafka's
-// <topic>-<partition>.<id>-stray: out of the way of a new partition of the
-// same name, kept for an operator to inspect or delete.
-const straySuffix = "-stray"
-
-// parsePartitionDirName splits "<topic>-<partition>"; names of set-aside
-// directories and anything else are not partition directories.
-func parsePartitionDirName(name string) (string, int32, bool) {
-	if strings.HasSuffix(name, straySuffix) {
-		return "", 0, false
-	}
-	i := strings.LastIndexByte(name, '-')
-	if i <= 0 || i == len(name)-1 {
-		return "", 0, false
-	}
-	for _, c := range name[i+1:] {
-		if c < '0' || c > '9' {
-			return "", 0, false
-		}
-	}
-	p, err := strconv.ParseInt(name[i+1:], 10, 32)
-	if err != nil || controller.ValidateTopicName(name[:i]) != nil {
-		return "", 0, false
-	}
-	return name[:i], int32(p), true
-}
-
-// setAside renames a partition directory that is not this partition's data
-// to a -stray name and says so at WARN. Nothing at start-up deletes one: a
-// directory the metadata does not name may still hold the only copy of
-// acknowledged records.
-func setAside(fsys segment.FS, logDir, name, why string, logger *slog.Logger) error {
-	var r [16]byte
-	_, _ = rand.Read(r[:])
-	to := name + "." + hex.EncodeToString(r[:]) + straySuffix
-	if err := fsys.Rename(filepath.Join(logDir, name), filepath.Join(logDir, to)); err != nil {
-		return fmt.Errorf("broker: set aside %s: %w", filepath.Join(logDir, name), err)
-	}
-	if err := fsys.SyncDir(logDir); err != nil {
-		return fmt.Errorf("broker: set aside %s: %w", filepath.Join(logDir, name), err)
-	}
-	logger.Warn("partition directory set aside as a stray; it is kept, not deleted: inspect it, then delete it or move its data back yourself",
-		"dir", filepath.Join(logDir, name), "renamed_to", to, "reason", why)
-	return nil
-}
-
-// partitionMetadataFile ties a partition directory to its topic's ID, so a
-// directory left behind by a deleted topic is never mistaken for the data of
-// a new topic of the same name.
-const partitionMetadataFile = "partition.metadata"
-
-// partitionDir returns the log directory that holds (or will hold) a
-// partition: the one where it exists with the right topic ID; else, at
-// start-up, one where it exists without partition.metadata (the file was
-// lost: the name and the directory's identity say it is ours, so it is
-// adopted; for a partition being created now such a directory is a
-// leftover and is set aside); else the log directory with the fewest
-// partitions. A directory whose file names
-// another topic ID (a leftover of a deleted topic with the same name) is
-// set aside. One whose file cannot be read is returned as offline: it
-// might be ours, so nothing is decided and nothing touched.
-func (r *topicRegistry) partitionDir(mt *controller.Topic, p int32) (dir string, offline, err error) {
-	name := partitionDirName(mt.Name, p)
-	want := mt.ID.String()
-	fsys, logger := r.b.fs, r.b.logger
-	var adopt, broken string
-	var brokenErr error
-	for _, dir := range r.b.cfg.LogDirs {
-		pd := filepath.Join(dir, name)
-		if _, err := fsys.ReadDir(pd); errNotExist(err) {
-			continue
-		} else if err != nil {
-			if broken == "" {
-				broken, brokenErr = dir, fmt.Errorf("partition directory %s: %w", pd, err)
-			}
-			continue
-		}
-		id, err := readPartitionMetadata(fsys, pd)
-		switch {
-		case err == nil && id == want:
-			return dir, nil, nil
-		case err == nil:
-			why := fmt.Sprintf("its %s names topic id %s, topic %s is %s now", partitionMetadataFile, id, mt.Name, want)
-			if err := setAside(fsys, dir, name, why, logger); err != nil {
-				return "", nil, err
-			}
-		case errNotExist(err) && !r.loading:
-			why := fmt.Sprintf("it has no %s and partition %d of topic %s is being created now", partitionMetadataFile, p, mt.Name)
-			if err := setAside(fsys, dir, name, why, logger); err != nil {
-				return "", nil, err
-			}
-		case errNotExist(err):
-			if adopt == "" {
-				adopt = dir
-			}
-		case broken == "":
-			broken, brokenErr = dir, err
-		}
-	}
-	switch {
-	case broken != "":
-		return broken, brokenErr, nil
-	case adopt != "":
-		pd := filepath.Join(adopt, name)
-		logger.Warn("partition directory has no "+partitionMetadataFile+"; keeping its data and writing the file for the topic the metadata names",
-			"dir", pd, "topic_id", want)
-		if err := writePartitionMetadata(fsys, pd, want); err != nil {
-			return "", nil, fmt.Errorf("partition %s: %w", pd, err)
-		}
-		return adopt, nil, nil
-	}
-	best, bestN := "", -1
-	for _, dir := range r.b.cfg.LogDirs {
-		entries, _ := fsys.ReadDir(dir)
-		if best == "" || len(entries) < bestN {
-			best, bestN = dir, len(entries)
-		}
-	}
-	pd := filepath.Join(best, name)
-	if err := fsys.MkdirAll(pd, 0o755); err != nil {
-		return "", nil, err
-	}
-	if err := writePartitionMetadata(fsys, pd, want); err != nil {
-		return "", nil, fmt.Errorf("partition %s: %w", pd, err)
-	}
-	return best, nil, nil
-}
-
-// errBadPartitionMetadata is a partition.metadata that reads but says
-// nothing usable; like an unreadable one, it takes the partition offline.
-var errBadPartitionMetadata = errors.New("malformed " + partitionMetadataFile)
-
-func readPartitionMetadata(fsys segment.FS, dir string) (string, error) {
-	path := filepath.Join(dir, partitionMetadataFile)
-	b, err := segment.ReadFile(fsys, path)
-	if err != nil {
-		return "", err // keeps fs.ErrNotExist visible: a missing file is adopted
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "topic_id: "); ok && strings.TrimSpace(v) != "" {
-			return strings.TrimSpace(v), nil
-		}
-	}
-	return "", fmt.Errorf("%s: %w: no topic_id line in %d bytes", path, errBadPartitionMetadata, len(b))
-}
-
-func writePartitionMetadata(fsys segment.FS, dir, id string) error {
-	return writeFileAtomic(fsys, dir, partitionMetadataFile, []byte("version: 0\ntopic_id: "+id+"\n"))
-}
-
-// setStraysAside renames the partition directories no open topic uses:
-// those of a topic deleted while the broker was down or whose deletion a
-// crash cut short, and second copies of a partition in another log dir.
-func (r *topicRegistry) setStraysAside() {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for _, dir := range r.b.cfg.LogDirs {
-		names, err := r.b.fs.ReadDir(dir)
-		if err != nil {
-			r.b.logger.Error("listing log dir for strays", "dir", dir, "err", err)
-			continue
-		}
-		for _, name := range names {
-			topic, p, ok := parsePartitionDirName(name)
-			if !ok {
-				continue
-			}
-			t := r.m[topic]
-			why := "its topic is not in the cluster metadata"
-			switch {
-			case t != nil && int(p) < len(t.dirs) && t.dirs[p] == dir:
-				continue
-			case t != nil && int(p) < len(t.dirs):
-				why = "the partition is served from " + t.dirs[p]
-			case t != nil:
-				why = "the topic has " + strconv.Itoa(len(t.dirs)) + " partitions"
-			}
-			if err := setAside(r.b.fs, dir, name, why, r.b.logger); err != nil {
-				r.b.logger.Error("setting a stray partition directory aside; it stays where it is", "dir", filepath.Join(dir, name), "err", err)
-			}
-		}
-	}
 }
 
 // errNotExist reports a missing file through any FS.

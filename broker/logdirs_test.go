@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluice-io/sluice/config"
 	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/replicamgr"
 	"github.com/sluice-io/sluice/segment"
 )
 
@@ -171,7 +172,7 @@ func TestSeveralLogDirs(t *testing.T) {
 	count := func(dir string) int {
 		n := 0
 		for p := 0; p < 4; p++ {
-			if _, err := os.Stat(filepath.Join(dir, partitionDirName("spread", int32(p)))); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, replicamgr.DirName("spread", int32(p)))); err == nil {
 				n++
 			}
 		}
@@ -211,7 +212,7 @@ func TestLogDirsOrderDoesNotMatter(t *testing.T) {
 		t.Fatalf("metadata read from %s, written in %s", tb2.meta.Dir(), a)
 	}
 	for _, d := range []string{a, b} {
-		if strays, _ := filepath.Glob(filepath.Join(d, "*"+straySuffix)); len(strays) > 0 {
+		if strays, _ := filepath.Glob(filepath.Join(d, "*"+replicamgr.StraySuffix)); len(strays) > 0 {
 			t.Fatalf("strays after reordering: %v", strays)
 		}
 		mp, err := readMetaProperties(segment.OSFS(), d)

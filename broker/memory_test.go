@@ -241,7 +241,9 @@ func sameValues(t *testing.T, what string, got []string, want ...string) {
 func TestWholeBrokerInMemoryCrashAndRestart(t *testing.T) {
 	mem := segment.NewMemFS()
 	clock := newFakeClock()
-	b1 := openMem(t, mem, clock)
+	// The flush task runs every 100 ms of the broker's clock; topics
+	// without flush.ms are not flushed by time.
+	b1 := openMem(t, mem, clock, "log.flush.scheduler.interval.ms=100", "log.flush.interval.ms=9223372036854775807")
 	synced := b1.createTopic("synced", map[string]string{"flush.messages": "1"})
 	timed := b1.createTopic("timed", map[string]string{"flush.ms": "1000"})
 	lazy := b1.createTopic("lazy", nil)
@@ -252,11 +254,14 @@ func TestWholeBrokerInMemoryCrashAndRestart(t *testing.T) {
 	b1.mustProduce("lazy", "l0", "l1")
 	sameValues(t, "synced before the crash", b1.mustFetch("synced", synced), "s0", "s1", "s2")
 	sameValues(t, "lazy before the crash", b1.mustFetch("lazy", lazy), "l0", "l1")
-	// flush.ms runs on the broker's clock: the first pass starts the
-	// partition's interval, the next after it flushes.
-	b1.topics.flushDue()
+	// flush.ms runs on the broker's clock, in the replica manager's
+	// schedule: the first call arms the flush task, its first run starts
+	// the partition's interval, a run after flush.ms flushes it.
+	b1.replicas.RunDue()
+	clock.advance(100 * time.Millisecond)
+	b1.replicas.RunDue()
 	clock.advance(1500 * time.Millisecond)
-	b1.topics.flushDue()
+	b1.replicas.RunDue()
 	b1.mustProduce("timed", "t1") // not flushed: may be lost
 
 	b1.kill()

@@ -3,13 +3,13 @@ package broker
 import (
 	"errors"
 	"slices"
-	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/coordinator"
+	"github.com/sluice-io/sluice/replicamgr"
 )
 
 // authorizedOperationsOmitted is what Kafka returns when the client did not
@@ -117,12 +117,13 @@ func (b *Broker) topicMetadata(mt *controller.Topic) kmsg.MetadataResponseTopic 
 		mp.Replicas, mp.ISR = p.Replicas, p.ISR
 		if slices.Contains(p.Replicas, self) {
 			switch {
-			case local == nil || int(p.Index) >= len(local.parts):
+			case local == nil || int(p.Index) >= len(local.parts) || local.rt.Partitions[p.Index].Role == replicamgr.NotHosted:
+				// The replica manager has not opened it yet.
 				if p.Leader == self {
 					mp.ErrorCode = kerr.LeaderNotAvailable.Code
 				}
 			case local.parts[p.Index] == nil || local.parts[p.Index].Poisoned() != nil:
-				// Offline: its files could not be read (topics.go), or
+				// Offline: its files could not be read (replicamgr), or
 				// an fsync of them failed and it refuses writes until
 				// restart.
 				mp.ErrorCode = kerr.KafkaStorageError.Code
@@ -139,8 +140,6 @@ func (b *Broker) topicMetadata(mt *controller.Topic) kmsg.MetadataResponseTopic 
 func isInternalTopic(name string) bool {
 	return name == "__consumer_offsets" || name == "__transaction_state"
 }
-
-func sortTopics(ts []*topic) { sort.Slice(ts, func(i, j int) bool { return ts[i].name < ts[j].name }) }
 
 func init() {
 	register(api{key: kmsg.Metadata, min: 0, max: 13,

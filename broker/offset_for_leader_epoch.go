@@ -16,10 +16,9 @@ func (b *Broker) handleOffsetForLeaderEpoch(req *kmsg.OffsetForLeaderEpochReques
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			if t == nil || t.partition(rp.Partition) == nil {
-				sp.ErrorCode = errorCode(t.unavailable(rp.Partition))
+			if p, err := t.leader(rp.Partition); err != nil {
+				sp.ErrorCode = errorCode(err)
 			} else {
-				p := t.partition(rp.Partition)
 				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch()); code != 0 {
 					sp.ErrorCode = code
 				} else {

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/replica"
 	"github.com/sluice-io/sluice/segment"
 )
 
@@ -43,14 +44,8 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 				err = fmt.Errorf("%w: transactions are not supported yet", kerr.TransactionalIDAuthorizationFailed)
 			case t == nil && req.Version >= 13:
 				err = kerr.UnknownTopicID
-			case t == nil || t.partition(rp.Partition) == nil:
-				err = t.unavailable(rp.Partition)
-			case isInternalTopic(t.name):
-				// Only the coordinators write their topics; a stray
-				// record could corrupt a group's state.
-				err = fmt.Errorf("%w: clients may not write to internal topic %s", kerr.InvalidTopicException, t.name)
 			default:
-				err = b.appendPartition(t, &sp, rp.Records, req.Version)
+				err = b.produceTo(t, &sp, rp.Records, req.Version)
 			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
@@ -69,7 +64,21 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 	return resp
 }
 
-func (b *Broker) appendPartition(t *topic, sp *kmsg.ProduceResponseTopicPartition, records []byte, version int16) error {
+// produceTo appends to one partition this node leads.
+func (b *Broker) produceTo(t *topic, sp *kmsg.ProduceResponseTopicPartition, records []byte, version int16) error {
+	p, err := t.leader(sp.Partition)
+	switch {
+	case err != nil:
+		return err
+	case isInternalTopic(t.name):
+		// Only the coordinators write their topics; a stray record
+		// could corrupt a group's state.
+		return fmt.Errorf("%w: clients may not write to internal topic %s", kerr.InvalidTopicException, t.name)
+	}
+	return b.appendPartition(t, p, sp, records, version)
+}
+
+func (b *Broker) appendPartition(t *topic, p *replica.Partition, sp *kmsg.ProduceResponseTopicPartition, records []byte, version int16) error {
 	if len(records) == 0 {
 		return fmt.Errorf("%w: no record batches", segment.ErrCorruptBatch)
 	}
@@ -103,7 +112,7 @@ func (b *Broker) appendPartition(t *topic, sp *kmsg.ProduceResponseTopicPartitio
 	if err := segment.ValidateCompressedBatches(records, b.maxDecompressedBytes()); err != nil {
 		return fmt.Errorf("topic %s partition %d: %w", t.name, sp.Partition, err)
 	}
-	res, err := t.partition(sp.Partition).Append(records)
+	res, err := p.Append(records)
 	// Even a failed append may have moved HW (the write landed, its fsync
 	// failed), so waiting fetches look either way.
 	b.wakeFetches(t.name, sp.Partition)

@@ -17,10 +17,6 @@ func newSegmentFileCache(cfg *config.Broker) *segment.FileCache {
 	return segment.NewFileCache(segment.DefaultFileCacheLimit())
 }
 
-// logFS is the file system partitions are opened on: the broker's, with the
-// segment file cache attached.
-func (b *Broker) logFS() segment.FS { return segment.WithFileCache(b.fs, b.files) }
-
 // segmentFileStats is for the metrics, which tests also build on a Broker
 // without logs.
 func (b *Broker) segmentFileStats() segment.FileCacheStats {

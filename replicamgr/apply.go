@@ -1,0 +1,225 @@
+package replicamgr
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluice-io/sluice/config"
+	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/replica"
+)
+
+// Changes is what an ApplyImage did that its caller acts on.
+type Changes struct {
+	// Removed are the topics gone from the image (deleted, or re-created
+	// under a new id): their replicas are deleted, so requests waiting on
+	// them can be answered now.
+	Removed []Removed
+	// Failed holds, per topic, why replicas of it that the image assigns
+	// to this node could not be opened. Such a topic is left as it was
+	// before the image (absent if it is new): what this call opened of it
+	// is closed again.
+	Failed map[string]error
+}
+
+// Removed names a topic ApplyImage removed and how many partitions it had.
+type Removed struct {
+	Name       string
+	Partitions int32
+}
+
+// Load opens every replica the image assigns to this node, as the broker
+// starts, then sets aside (never deletes) partition directories that
+// belong to none of them. It fails if any replica could not be opened
+// (an offline one does not fail it: it is served as offline).
+func (m *Manager) Load(img *controller.Image) error {
+	m.admin.Lock()
+	defer m.admin.Unlock()
+	m.loading = true
+	ch := m.applyLocked(img)
+	m.loading = false
+	for _, name := range img.TopicNames() {
+		if err := ch.Failed[name]; err != nil {
+			return err
+		}
+	}
+	m.setStraysAside()
+	return nil
+}
+
+// ApplyImage makes this node's replicas what the image says: it opens the
+// replicas of partitions assigned to this node (choosing a log dir for new
+// ones), gives each its role (Leader where the image names this node
+// leader, else Follower), closes, keeping their files, replicas no longer
+// assigned here, applies changed topic configs, and deletes the replicas
+// of topics gone from the image. An image older than one already applied
+// is ignored. Calls are serialized.
+func (m *Manager) ApplyImage(img *controller.Image) Changes {
+	m.admin.Lock()
+	defer m.admin.Unlock()
+	return m.applyLocked(img)
+}
+
+func (m *Manager) applyLocked(img *controller.Image) Changes {
+	var ch Changes
+	if img.Offset() < m.applied {
+		return ch // a newer image was applied already; this one would undo it
+	}
+	m.applied = img.Offset()
+	// Removals first, so a topic re-created under the same name never
+	// finds its predecessor's replicas.
+	for _, t := range m.Topics() {
+		if mt, ok := img.Topic(t.Name); !ok || mt.ID != t.ID {
+			m.remove(t)
+			ch.Removed = append(ch.Removed, Removed{Name: t.Name, Partitions: int32(len(t.Partitions))})
+		}
+	}
+	for _, name := range img.TopicNames() {
+		mt, _ := img.Topic(name)
+		if err := m.applyTopic(mt); err != nil {
+			if ch.Failed == nil {
+				ch.Failed = map[string]error{}
+			}
+			ch.Failed[name] = err
+		}
+	}
+	return ch
+}
+
+// roleOf is this node's role for a partition of the image.
+func (m *Manager) roleOf(mp controller.Partition) Role {
+	switch {
+	case !slices.Contains(mp.Replicas, m.nodeID):
+		return NotHosted
+	case mp.Leader == m.nodeID:
+		return Leader
+	}
+	return Follower
+}
+
+// applyTopic brings one topic of the image to what it says, publishing a
+// new Topic value when anything changed.
+func (m *Manager) applyTopic(mt *controller.Topic) (err error) {
+	cfg, err := m.cfg.TopicConfig(mt.Configs)
+	if err != nil {
+		return fmt.Errorf("topic %s: %w", mt.Name, err)
+	}
+	old := m.Topic(mt.Name) // of mt's id: applyLocked removed any other
+	t := &Topic{Name: mt.Name, ID: mt.ID, Config: cfg, Partitions: make([]Partition, len(mt.Partitions))}
+	changed := old == nil || old.Config != cfg || len(old.Partitions) != len(mt.Partitions)
+	// On failure, close what this call opened: an open fails most often
+	// because descriptors ran out, and the caller rolls the create back.
+	var opened, unassigned []*replica.Partition
+	defer func() {
+		if err != nil {
+			m.closeAll(opened, "closing a partition of a failed open")
+		}
+	}()
+	for i, mp := range mt.Partitions {
+		np := Partition{Index: mp.Index, Role: m.roleOf(mp), LeaderEpoch: mp.LeaderEpoch}
+		var prev *Partition
+		if old != nil && i < len(old.Partitions) {
+			prev = &old.Partitions[i]
+		}
+		switch {
+		case np.Role == NotHosted:
+			if prev != nil && prev.Replica != nil {
+				unassigned = append(unassigned, prev.Replica)
+			}
+		case prev != nil && prev.Role != NotHosted:
+			np.Replica, np.Dir, np.Offline = prev.Replica, prev.Dir, prev.Offline
+		default:
+			if np.Dir, np.Replica, np.Offline, err = m.openReplica(mt, cfg, mp); err != nil {
+				return err
+			}
+			if np.Replica != nil {
+				opened = append(opened, np.Replica)
+			}
+		}
+		if prev == nil || prev.Role != np.Role || prev.LeaderEpoch != np.LeaderEpoch || prev.Replica != np.Replica {
+			changed = true
+		}
+		t.Partitions[i] = np
+	}
+	if !changed {
+		return nil
+	}
+	m.publish(t)
+	if old != nil && old.Config != cfg {
+		rc := replicaConfig(cfg, m.cfg)
+		for _, p := range t.Partitions {
+			if p.Replica != nil {
+				p.Replica.SetConfig(rc)
+			}
+		}
+	}
+	// A replica moved away from this node keeps its files: deleting them
+	// is the new replicas' business once they have caught up (replication
+	// is the next issue), and until then they may be the only copy.
+	for _, p := range unassigned {
+		m.logger.Warn("this node is no longer a replica of the partition: closing it, its files are kept", "topic", mt.Name, "partition", p.Index())
+	}
+	m.closeAll(unassigned, "closing a partition no longer assigned here")
+	return nil
+}
+
+// openReplica opens this node's replica of mp, creating its directory if
+// it has none yet. A replica whose files cannot be read is returned as
+// offline (not an error): its files are left as they are.
+func (m *Manager) openReplica(mt *controller.Topic, cfg config.Topic, mp controller.Partition) (dir string, p *replica.Partition, offline, err error) {
+	dir, cause, err := m.partitionDir(mt, mp.Index)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if cause != nil {
+		m.logger.Error("partition offline: its files could not be read and are left as they are; clients get KAFKA_STORAGE_ERROR until it is fixed and the broker restarted",
+			"topic", mt.Name, "partition", mp.Index, "err", cause)
+		return dir, nil, fmt.Errorf("%w: %s partition %d is offline: %w", kerr.KafkaStorageError, mt.Name, mp.Index, cause), nil
+	}
+	p, err = replica.Open(m.logFS, filepath.Join(dir, DirName(mt.Name, mp.Index)), mt.Name, mp.Index, mp.LeaderEpoch, replicaConfig(cfg, m.cfg), m.now, m.logger)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("topic %s partition %d: %w", mt.Name, mp.Index, err)
+	}
+	return dir, p, nil, nil
+}
+
+func (m *Manager) publish(t *Topic) {
+	m.mu.Lock()
+	if old := m.byName[t.Name]; old != nil && old.ID != t.ID {
+		delete(m.byID, old.ID)
+	}
+	m.byName[t.Name] = t
+	m.byID[t.ID] = t
+	m.version.Add(1)
+	m.mu.Unlock()
+}
+
+// remove takes a topic gone from the image offline and deletes its
+// replicas' data. An offline replica's files are left alone: the next
+// start sets them aside as a stray.
+func (m *Manager) remove(t *Topic) {
+	m.mu.Lock()
+	delete(m.byName, t.Name)
+	delete(m.byID, t.ID)
+	m.version.Add(1)
+	m.mu.Unlock()
+	for _, p := range t.Partitions {
+		if p.Replica == nil {
+			continue
+		}
+		if err := p.Replica.Delete(); err != nil {
+			m.logger.Error("deleting partition", "topic", t.Name, "partition", p.Index, "err", err)
+		}
+	}
+}
+
+func (m *Manager) closeAll(ps []*replica.Partition, what string) {
+	for _, p := range ps {
+		if err := p.Close(); err != nil {
+			m.logger.Error(what, "topic", p.Topic(), "partition", p.Index(), "err", err)
+		}
+	}
+}

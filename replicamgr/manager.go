@@ -1,0 +1,255 @@
+// Package replicamgr is the replica manager: it owns the lifecycle of this
+// node's partition replicas. It chooses each replica's log dir, opens,
+// closes and deletes replicas as the metadata image says (ApplyImage), gives
+// each the role the image gives this node (leader or follower), and runs the
+// periodic work on them (flush.ms, retention, producer expiry) on an
+// injected clock.
+//
+// Handlers never open or look a partition up themselves: they ask the
+// manager for the leader replica of (topic, partition) and get the replica
+// or a typed error (Leader). Replication changes where a follower's data
+// comes from, not how handlers find a partition.
+package replicamgr
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluice-io/sluice/config"
+	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/replica"
+	"github.com/sluice-io/sluice/segment"
+)
+
+// The errors Leader returns. Each wraps the Kafka error clients get, so the
+// broker's one error mapping needs no case of its own; an offline replica's
+// error wraps kerr.KafkaStorageError with its cause.
+var (
+	// ErrUnknownTopicOrPartition: the image has no such topic or partition.
+	ErrUnknownTopicOrPartition = fmt.Errorf("replicamgr: %w", kerr.UnknownTopicOrPartition)
+	// ErrNotLeaderOrFollower: the partition exists but this node does not
+	// lead it (it follows, or is not a replica at all): the client asks
+	// Metadata for the leader and goes there.
+	ErrNotLeaderOrFollower = fmt.Errorf("replicamgr: %w", kerr.NotLeaderForPartition)
+)
+
+// Role is what this node is for one partition, as the image says.
+type Role int8
+
+const (
+	// NotHosted: this node is not among the partition's replicas; it has
+	// no replica of it open.
+	NotHosted Role = iota
+	// Leader: this node leads the partition; clients produce and fetch here.
+	Leader
+	// Follower: this node holds a replica another broker leads. Nothing
+	// fetches into it yet (replication is the next issue); it answers
+	// clients NOT_LEADER_OR_FOLLOWER.
+	Follower
+)
+
+func (r Role) String() string {
+	switch r {
+	case Leader:
+		return "leader"
+	case Follower:
+		return "follower"
+	}
+	return "not hosted"
+}
+
+// Partition is this node's view of one partition, as last applied.
+type Partition struct {
+	Index       int32
+	Role        Role
+	LeaderEpoch int32 // from the image
+	// Replica is the open local replica; nil when the partition is not
+	// hosted here or offline.
+	Replica *replica.Partition
+	// Dir is the log dir that holds the replica ("" when not hosted).
+	Dir string
+	// Offline is why a hosted replica is not served (its files could not
+	// be read, so they are left as they are); it wraps
+	// kerr.KafkaStorageError. Nil when served or not hosted.
+	Offline error
+}
+
+// Topic is one topic as the manager last applied it. A published Topic is
+// never changed: a change publishes a new one, so readers need no lock.
+type Topic struct {
+	Name       string
+	ID         controller.TopicID
+	Config     config.Topic
+	Partitions []Partition
+}
+
+// Local returns this node's open replica of partition i, whatever its
+// role, or why there is none.
+func (t *Topic) Local(i int32) (*replica.Partition, error) {
+	if t == nil || i < 0 || int(i) >= len(t.Partitions) {
+		return nil, ErrUnknownTopicOrPartition
+	}
+	p := &t.Partitions[i]
+	switch {
+	case p.Offline != nil:
+		return nil, p.Offline
+	case p.Replica == nil:
+		return nil, ErrNotLeaderOrFollower
+	}
+	return p.Replica, nil
+}
+
+// Leader returns partition i's replica if this node leads it, else the
+// error clients get: ErrUnknownTopicOrPartition, ErrNotLeaderOrFollower,
+// or the offline replica's KAFKA_STORAGE_ERROR. t may be nil (no such
+// topic).
+func (t *Topic) Leader(i int32) (*replica.Partition, error) {
+	p, err := t.Local(i)
+	if err != nil {
+		return nil, err
+	}
+	if t.Partitions[i].Role != Leader {
+		return nil, ErrNotLeaderOrFollower
+	}
+	return p, nil
+}
+
+// Deps are what the manager takes from the broker.
+type Deps struct {
+	// FS holds the log dirs: partition directories, partition.metadata,
+	// strays.
+	FS segment.FS
+	// Files bounds the segment files replicas hold open; nil means none.
+	Files *segment.FileCache
+	// Config gives the log dirs, the topic defaults and the schedule's
+	// intervals.
+	Config *config.Broker
+	// NodeID is this node: the image's replicas and leader are compared
+	// with it.
+	NodeID int32
+	// Clock decides flush.ms, retention, segment.ms and producer expiry;
+	// nil means time.Now.
+	Clock func() time.Time
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Manager holds this node's replicas.
+type Manager struct {
+	fs     segment.FS
+	logFS  segment.FS // fs with the segment file cache: what replicas open on
+	cfg    *config.Broker
+	nodeID int32
+	now    func() time.Time
+	logger *slog.Logger
+
+	// admin serializes changes (ApplyImage, RemoveCreatedDirs, Close);
+	// replicas are opened and closed under it with mu released. mu is
+	// held only to publish a new *Topic or look one up.
+	admin   sync.Mutex
+	applied int64 // offset of the last image applied; under admin
+	// loading is set while Load opens what the image lists, before
+	// anything is served: only then is a partition directory without
+	// partition.metadata taken for the listed partition's own.
+	loading bool
+	mu      sync.RWMutex
+	byName  map[string]*Topic
+	byID    map[controller.TopicID]*Topic
+	// version grows with every published change, so views built from
+	// the topics know when to rebuild.
+	version atomic.Uint64
+
+	sched *schedule // the periodic tasks (schedule.go)
+}
+
+// New returns a manager with no replicas; Load opens what an image lists.
+func New(d Deps) (*Manager, error) {
+	if d.FS == nil || d.Config == nil {
+		return nil, errors.New("replicamgr: Deps.FS and Deps.Config are required")
+	}
+	if d.Clock == nil {
+		d.Clock = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Manager{
+		fs: d.FS, logFS: d.FS, cfg: d.Config, nodeID: d.NodeID, now: d.Clock, logger: d.Logger,
+		applied: -1, byName: map[string]*Topic{}, byID: map[controller.TopicID]*Topic{},
+	}
+	if d.Files != nil {
+		m.logFS = segment.WithFileCache(d.FS, d.Files)
+	}
+	m.sched = newSchedule(m)
+	return m, nil
+}
+
+// Topic returns the topic named name, nil if this node has none.
+func (m *Manager) Topic(name string) *Topic {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.byName[name]
+}
+
+// TopicByID returns the topic with id, nil if this node has none.
+func (m *Manager) TopicByID(id controller.TopicID) *Topic {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.byID[id]
+}
+
+// Leader returns the replica of (topic, partition) this node leads, or the
+// error clients get (see Topic.Leader).
+func (m *Manager) Leader(topic string, partition int32) (*replica.Partition, error) {
+	return m.Topic(topic).Leader(partition)
+}
+
+// Topics returns every topic, sorted by name.
+func (m *Manager) Topics() []*Topic {
+	m.mu.RLock()
+	ts := make([]*Topic, 0, len(m.byName))
+	for _, t := range m.byName {
+		ts = append(ts, t)
+	}
+	m.mu.RUnlock()
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+	return ts
+}
+
+// Version grows with every change to the topics this manager publishes.
+func (m *Manager) Version() uint64 { return m.version.Load() }
+
+// eachReplica calls fn with every open local replica.
+func (m *Manager) eachReplica(fn func(t *Topic, p *replica.Partition)) {
+	for _, t := range m.Topics() {
+		for _, p := range t.Partitions {
+			if p.Replica != nil {
+				fn(t, p.Replica)
+			}
+		}
+	}
+}
+
+// Close closes every replica (flushing it); the first error is returned
+// after all were tried, and each is logged.
+func (m *Manager) Close() error {
+	m.admin.Lock()
+	defer m.admin.Unlock()
+	var first error
+	m.eachReplica(func(t *Topic, p *replica.Partition) {
+		if err := p.Close(); err != nil {
+			m.logger.Error("closing partition", "topic", t.Name, "partition", p.Index(), "err", err)
+			if first == nil {
+				first = err
+			}
+		}
+	})
+	return first
+}
