@@ -2,11 +2,13 @@ package broker
 
 import (
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/internal/testkit"
 	"github.com/sluice-io/sluice/segment"
 )
 
@@ -112,6 +114,44 @@ func TestPartitionHostedElsewhereAnswersNotLeader(t *testing.T) {
 	// moved.
 	if tp := mb.topics.get("moved"); tp.partition(1) == nil || tp.partition(2) != nil {
 		t.Fatalf("replicas open: follower %v, not hosted %v", tp.partition(1) != nil, tp.partition(2) != nil)
+	}
+}
+
+// TestFetchWaitingOnAPartitionAnswersWhenLeadershipLeaves: a long-poll
+// fetch waiting on a partition this node leads is answered at once with
+// NOT_LEADER_OR_FOLLOWER when the image moves leadership to another
+// broker, not at max_wait_ms, so the consumer goes to the new leader.
+func TestFetchWaitingOnAPartitionAnswersWhenLeadershipLeaves(t *testing.T) {
+	mb := openMem(t, segment.NewMemFS(), newFakeClock())
+	defer mb.Shutdown(t.Context())
+	id := mb.createTopic("moving", nil)
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxBytes, req.MinBytes, req.MaxWaitMillis, req.SessionEpoch = -1, 1<<20, 1, 60_000, -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = "moving", id
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LogStartOffset = 1<<20, -1, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	answered := make(chan int16, 1)
+	go func() {
+		answered <- callHandle[*kmsg.FetchResponse](mb, req).Topics[0].Partitions[0].ErrorCode
+	}()
+	testkit.Eventually(t, 10*time.Second, "the fetch to wait", func() bool { return mb.fetchWaits.Keys() == 1 })
+
+	mb.commitAndApply(func(s *controller.State) ([]controller.Record, error) {
+		return []controller.Record{
+			controller.RegisterBrokerRecord{BrokerID: 2},
+			controller.PartitionChangeRecord{TopicID: s.Topics["moving"].ID, Partition: 0, Leader: 2, Replicas: []int32{mb.cfg.NodeID, 2}, ISR: []int32{mb.cfg.NodeID, 2}},
+		}, nil
+	})
+	select {
+	case code := <-answered:
+		if code != kerr.NotLeaderForPartition.Code {
+			t.Fatalf("the waiting fetch answered %v, want NOT_LEADER_OR_FOLLOWER", kerr.ErrorForCode(code))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting fetch was not answered when leadership left")
 	}
 }
 

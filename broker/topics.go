@@ -135,9 +135,10 @@ func (r *topicRegistry) all() []*topic { return r.current().sorted }
 
 // applyImage hands the current metadata image to the replica manager,
 // which opens, closes and deletes replicas and sets their roles as it
-// says, and acts on what it removed: their metrics go, and fetches waiting
-// on them are answered now, not at max_wait_ms. It returns, per topic, why
-// replicas of it could not be opened. Call it after every metadata commit.
+// says, and acts on what it removed or stopped leading: a removed topic's
+// metrics go, and fetches waiting on either are answered now, not at
+// max_wait_ms. It returns, per topic, why replicas of it could not be
+// opened. Call it after every metadata commit.
 func (b *Broker) applyImage() map[string]error {
 	ch := b.replicas.ApplyImage(b.metaImage())
 	for _, rm := range ch.Removed {
@@ -145,6 +146,9 @@ func (b *Broker) applyImage() map[string]error {
 		for i := range rm.Partitions {
 			b.wakeFetches(rm.Name, i)
 		}
+	}
+	for _, tp := range ch.Resigned {
+		b.wakeFetches(tp.Topic, tp.Partition) // they answer NOT_LEADER_OR_FOLLOWER now
 	}
 	for name, err := range ch.Failed {
 		b.logger.Error("opening the replicas the metadata assigns to this node", "topic", name, "err", err)

@@ -18,11 +18,21 @@ type Changes struct {
 	// under a new id): their replicas are deleted, so requests waiting on
 	// them can be answered now.
 	Removed []Removed
+	// Resigned are partitions this node led before the image and leads no
+	// more (it follows them, or no longer hosts them): requests waiting on
+	// them can be answered NOT_LEADER_OR_FOLLOWER now.
+	Resigned []TopicPartition
 	// Failed holds, per topic, why replicas of it that the image assigns
 	// to this node could not be opened. Such a topic is left as it was
 	// before the image (absent if it is new): what this call opened of it
 	// is closed again.
 	Failed map[string]error
+}
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
 }
 
 // Removed names a topic ApplyImage removed and how many partitions it had.
@@ -79,7 +89,7 @@ func (m *Manager) applyLocked(img *controller.Image) Changes {
 	}
 	for _, name := range img.TopicNames() {
 		mt, _ := img.Topic(name)
-		if err := m.applyTopic(mt); err != nil {
+		if err := m.applyTopic(mt, &ch); err != nil {
 			if ch.Failed == nil {
 				ch.Failed = map[string]error{}
 			}
@@ -101,8 +111,9 @@ func (m *Manager) roleOf(mp controller.Partition) Role {
 }
 
 // applyTopic brings one topic of the image to what it says, publishing a
-// new Topic value when anything changed.
-func (m *Manager) applyTopic(mt *controller.Topic) (err error) {
+// new Topic value when anything changed; it adds the partitions it took
+// leadership from to ch.Resigned.
+func (m *Manager) applyTopic(mt *controller.Topic, ch *Changes) (err error) {
 	cfg, err := m.cfg.TopicConfig(mt.Configs)
 	if err != nil {
 		return fmt.Errorf("topic %s: %w", mt.Name, err)
@@ -113,6 +124,7 @@ func (m *Manager) applyTopic(mt *controller.Topic) (err error) {
 	// On failure, close what this call opened: an open fails most often
 	// because descriptors ran out, and the caller rolls the create back.
 	var opened, unassigned []*replica.Partition
+	var resigned []TopicPartition
 	defer func() {
 		if err != nil {
 			m.closeAll(opened, "closing a partition of a failed open")
@@ -142,12 +154,16 @@ func (m *Manager) applyTopic(mt *controller.Topic) (err error) {
 		if prev == nil || prev.Role != np.Role || prev.LeaderEpoch != np.LeaderEpoch || prev.Replica != np.Replica {
 			changed = true
 		}
+		if prev != nil && prev.Role == Leader && np.Role != Leader {
+			resigned = append(resigned, TopicPartition{mt.Name, mp.Index})
+		}
 		t.Partitions[i] = np
 	}
 	if !changed {
 		return nil
 	}
 	m.publish(t)
+	ch.Resigned = append(ch.Resigned, resigned...)
 	if old != nil && old.Config != cfg {
 		rc := replicaConfig(cfg, m.cfg)
 		for _, p := range t.Partitions {

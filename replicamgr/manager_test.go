@@ -179,7 +179,9 @@ func TestApplyImageFollowsLeaderChangesAndKeepsFilesOfMovedReplicas(t *testing.T
 
 	c.commit(controller.PartitionChangeRecord{TopicID: id, Partition: 0, Leader: 2, Replicas: []int32{2}, ISR: []int32{2}})
 	old, _ := c.m.Topic("t").Local(0)
-	c.apply()
+	if ch := c.apply(); len(ch.Resigned) != 1 || ch.Resigned[0] != (TopicPartition{"t", 0}) {
+		t.Fatalf("resigned %+v, want t-0 (the waits on it are answered)", ch.Resigned)
+	}
 	if _, err := c.m.Leader("t", 0); !errors.Is(err, ErrNotLeaderOrFollower) {
 		t.Fatalf("partition 0 moved away: %v", err)
 	}
