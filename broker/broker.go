@@ -25,7 +25,9 @@ import (
 	"github.com/sluice-io/sluice/config"
 	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/coordinator"
+	"github.com/sluice-io/sluice/internal/clock"
 	"github.com/sluice-io/sluice/netio"
+	"github.com/sluice-io/sluice/purgatory"
 	"github.com/sluice-io/sluice/replicamgr"
 	"github.com/sluice-io/sluice/segment"
 )
@@ -40,16 +42,17 @@ type Broker struct {
 	logger *slog.Logger
 	fs     segment.FS
 	files  *segment.FileCache // bounds the segment files open (segment_files.go)
-	now    func() time.Time
-	locks  dirLocks // on every log dir, from before the first read to the end of Shutdown
+	clock  clock.Clock
+	now    func() time.Time // clock.Now
+	locks  dirLocks         // on every log dir, from before the first read to the end of Shutdown
 
-	meta     *controller.Store
+	meta     MetadataSource
 	replicas *replicamgr.Manager // this node's partitions (package replicamgr)
 	topics   *topicRegistry      // the broker's view of them (topics.go)
 	sessions *fetchSessionCache
 	groups   *coordinator.Coordinator
 	imageCache
-	fetchWaits fetchPurgatory // long-polling fetches (fetch.go)
+	fetchWaits *fetchPurgatory // long-polling fetches (fetch.go)
 
 	network    func(netio.Config, netio.Handler, *slog.Logger) (netio.Engine, string, error) // nil: no network
 	engine     netio.Engine
@@ -79,12 +82,19 @@ type Deps struct {
 	// checkpoints, partition.metadata, meta.properties, the cluster
 	// metadata, the clean-shutdown marker) goes through it. Required.
 	FS segment.FS
-	// Clock is the time the broker decides by: flush.ms, retention.ms,
-	// segment.ms, producer expiry, LogAppendTime, group and storage-error
-	// timing. Nil means time.Now. The replica manager's periodic tasks
-	// are due by it (a test moving it calls replicas.RunDue), though what
-	// wakes them and fetch's long-poll deadlines use the real clock.
-	Clock func() time.Time
+	// Clock is the time the broker decides and waits by: flush.ms,
+	// retention.ms, segment.ms, producer expiry, LogAppendTime, group
+	// session and rebalance timers, offsets expiry, fetch long-poll
+	// deadlines and storage-error timing. Nil means the wall clock; a
+	// clock.Fake makes all of them fire when a test moves it.
+	Clock clock.Clock
+	// Metadata is where the cluster metadata comes from and where the
+	// broker's changes to it go. Nil means the local store: the
+	// cluster-metadata.log in whichever log dir holds it (created in the
+	// first on a new cluster), as a single node keeps it. A source given
+	// here is the caller's to open; the broker checks its log dirs'
+	// identity against its cluster id and closes it on Shutdown.
+	Metadata MetadataSource
 	// Logger receives the broker's log; nil discards it.
 	Logger *slog.Logger
 	// Network builds the engine that serves the Kafka listener (New uses
@@ -99,12 +109,12 @@ type Deps struct {
 // for; it recovers every partition before it returns, so a Broker that New
 // returns is ready to serve.
 func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
-	return NewWith(cfg, Deps{FS: segment.OSFS(), Clock: time.Now, Logger: logger, Network: netio.NewEngine})
+	return NewWith(cfg, Deps{FS: segment.OSFS(), Logger: logger, Network: netio.NewEngine})
 }
 
 // open is New on a given file system (tests inject failing ones).
 func open(cfg *config.Broker, logger *slog.Logger, fsys segment.FS) (*Broker, error) {
-	return NewWith(cfg, Deps{FS: fsys, Clock: time.Now, Logger: logger, Network: netio.NewEngine})
+	return NewWith(cfg, Deps{FS: fsys, Logger: logger, Network: netio.NewEngine})
 }
 
 // NewWith is New on the given dependencies. Its order is what keeps a
@@ -118,7 +128,7 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 		return nil, errors.New("broker: Deps.FS is nil")
 	}
 	if deps.Clock == nil {
-		deps.Clock = time.Now
+		deps.Clock = clock.Real()
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
@@ -128,12 +138,14 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 	}
 	logger := deps.Logger
 	b := &Broker{
-		cfg:      cfg,
-		logger:   logger,
-		now:      deps.Clock,
-		network:  deps.Network,
-		sessions: newFetchSessionCache(maxFetchSessions),
-		stop:     make(chan struct{}),
+		cfg:        cfg,
+		logger:     logger,
+		clock:      deps.Clock,
+		now:        deps.Clock.Now,
+		network:    deps.Network,
+		sessions:   newFetchSessionCache(maxFetchSessions),
+		fetchWaits: purgatory.New[sessionKey](deps.Clock),
+		stop:       make(chan struct{}),
 	}
 	b.files = newSegmentFileCache(cfg)
 	b.metrics = newMetrics(b, cfg.MetricsPartitionLevel)
@@ -171,7 +183,7 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 			}
 		}()
 	}
-	meta, unclean, err := openLogDirs(b.fs, deps.FS, cfg.LogDirs, cfg.NodeID, logger)
+	meta, unclean, err := openLogDirs(b.fs, deps.FS, cfg.LogDirs, cfg.NodeID, deps.Metadata, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +195,7 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 	}
 	started := b.now()
 	if b.replicas, err = replicamgr.New(replicamgr.Deps{
-		FS: b.fs, Files: b.files, Config: cfg, NodeID: b.localID(), Clock: b.now, Logger: logger,
+		FS: b.fs, Files: b.files, Config: cfg, NodeID: b.localID(), Clock: b.clock, Logger: logger,
 	}); err != nil {
 		return nil, err
 	}
@@ -194,7 +206,11 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 	}
 	took := b.now().Sub(started)
 	b.metrics.recovery.Set(took.Seconds())
-	logger.Info("logs loaded", "topics", b.topics.count(), "unclean_shutdown", unclean, "metadata_dir", meta.Dir(), "took", took.Round(time.Millisecond))
+	metaFrom := "a source given to the broker"
+	if st, ok := meta.(*controller.Store); ok {
+		metaFrom = st.Dir()
+	}
+	logger.Info("logs loaded", "topics", b.topics.count(), "unclean_shutdown", unclean, "metadata_dir", metaFrom, "took", took.Round(time.Millisecond))
 	if b.groups, err = b.newCoordinator(); err != nil {
 		_ = b.replicas.Close() // logs each failure; the start's error is the one to return
 		return nil, err
@@ -387,13 +403,19 @@ func (b *Broker) startBackgroundTasks() {
 		b.tasks.Add(1)
 		go func() {
 			defer b.tasks.Done()
-			t := time.NewTicker(interval)
-			defer t.Stop()
+			due := make(chan struct{}, 1)
 			for {
+				disarm := b.clock.AfterFunc(interval, func() {
+					select {
+					case due <- struct{}{}:
+					default:
+					}
+				})
 				select {
 				case <-b.stop:
+					disarm()
 					return
-				case <-t.C:
+				case <-due:
 					fn()
 				}
 			}

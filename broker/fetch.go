@@ -48,12 +48,12 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *netio
 		b.metrics.requestError(kmsg.Fetch.Int16(), plan.errCode)
 		return encodeFetch(req, 0, plan.errCode, nil)
 	}
-	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	deadline := b.now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	results, total, failed := b.readFetch(req, plan.items)
 	if total >= int64(req.MinBytes) || failed || req.MaxWaitMillis <= 0 {
 		return b.finishFetch(req, plan, results)
 	}
-	results, ok := b.waitFetch(ctx, req, plan, results, time.Until(deadline))
+	results, ok := b.waitFetch(ctx, req, plan, results, deadline.Sub(b.now()))
 	if !ok {
 		return nil // the connection is gone; nobody to answer
 	}

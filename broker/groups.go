@@ -49,7 +49,7 @@ func (b *Broker) newCoordinator() (*coordinator.Coordinator, error) {
 	if cfg.Consumer.MaxSize == int(^uint32(0)>>1) {
 		cfg.Consumer.MaxSize = 0
 	}
-	coord := coordinator.New(cfg, offsetsLog{b}, b.topicImage, b.now, b.logger)
+	coord := coordinator.New(cfg, offsetsLog{b}, b.topicImage, b.clock, b.logger)
 	if err := coord.Load(); err != nil {
 		return nil, err
 	}

@@ -12,6 +12,28 @@ import (
 // only this file knows which broker this node is, to register it and to
 // find its own replicas among a partition's.
 
+// MetadataSource is where a broker's cluster metadata comes from (Deps.Metadata).
+// A single node's is its local controller.Store; a broker in a cluster
+// follows the controller's metadata log. Handlers see only this: they read
+// the Image and ask for changes with Commit, so where the metadata lives
+// and who decides a change is the source's business.
+type MetadataSource interface {
+	// ClusterID names the cluster the log dirs must belong to.
+	ClusterID() string
+	// Image is the newest committed metadata, read-only.
+	Image() *controller.Image
+	// Commit runs plan against the current state and, when it returns
+	// records, makes them durable and returns the image that includes
+	// them.
+	Commit(plan controller.Plan) (*controller.Image, error)
+	// NextProducerID reserves a producer id (InitProducerId).
+	NextProducerID() (int64, error)
+	// Close releases the source; the broker calls it on Shutdown.
+	Close() error
+}
+
+var _ MetadataSource = (*controller.Store)(nil)
+
 // metaImage is the current metadata image.
 func (b *Broker) metaImage() *controller.Image { return b.meta.Image() }
 

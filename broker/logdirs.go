@@ -28,15 +28,24 @@ import (
 // broker's FS without its storage-health watch: a metadata write that
 // succeeds says nothing of the partition whose write failed, and must not
 // clear its dir's failure (storage_errors.go).
-func openLogDirs(fsys, storeFS segment.FS, paths []string, nodeID int32, logger *slog.Logger) (_ *controller.Store, unclean bool, err error) {
+//
+// A source given (Deps.Metadata) replaces the local store: the dirs'
+// identity is checked against its cluster id and no metadata file is
+// looked for or created.
+func openLogDirs(fsys, storeFS segment.FS, paths []string, nodeID int32, source MetadataSource, logger *slog.Logger) (_ MetadataSource, unclean bool, err error) {
 	dirs := make([]*logDir, len(paths))
 	for i, dir := range paths {
 		if dirs[i], err = scanLogDir(fsys, dir); err != nil {
 			return nil, false, err
 		}
 	}
-	meta, err := openMetadata(fsys, storeFS, dirs, nodeID, logger)
-	if err != nil {
+	meta := source
+	if meta == nil {
+		if meta, err = openMetadata(fsys, storeFS, dirs, nodeID, logger); err != nil {
+			return nil, false, err
+		}
+	}
+	if err := adoptIdentity(fsys, dirs, meta.ClusterID(), nodeID, logger); err != nil {
 		return nil, false, err
 	}
 	return meta, takeCleanShutdownMarkers(fsys, dirs), nil
@@ -123,15 +132,21 @@ func openMetadata(fsys, storeFS segment.FS, dirs []*logDir, nodeID int32, logger
 		return nil, fmt.Errorf("broker: %s is in more than one log dir (%s); keep the one this cluster last wrote and move the others away",
 			controller.MetadataFile, strings.Join(holders, ", "))
 	}
-	if err := checkIdentities(dirs, meta.ClusterID(), nodeID); err != nil {
-		return nil, err
+	return meta, nil
+}
+
+// adoptIdentity checks every directory's identity against the cluster's
+// and writes the identity of directories that have none yet.
+func adoptIdentity(fsys segment.FS, dirs []*logDir, clusterID string, nodeID int32, logger *slog.Logger) error {
+	if err := checkIdentities(dirs, clusterID, nodeID); err != nil {
+		return err
 	}
 	for _, d := range dirs {
-		if err := writeIdentity(fsys, d, meta.ClusterID(), nodeID, logger); err != nil {
-			return nil, err
+		if err := writeIdentity(fsys, d, clusterID, nodeID, logger); err != nil {
+			return err
 		}
 	}
-	return meta, nil
+	return nil
 }
 
 // refuseNewCluster is the check before a fresh cluster id is made: only

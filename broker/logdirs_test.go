@@ -208,8 +208,8 @@ func TestLogDirsOrderDoesNotMatter(t *testing.T) {
 			t.Fatalf("partition %d: end offset %d after reordering log.dirs", p, part.LogEndOffset())
 		}
 	}
-	if tb2.meta.Dir() != a {
-		t.Fatalf("metadata read from %s, written in %s", tb2.meta.Dir(), a)
+	if tb2.meta.(*controller.Store).Dir() != a {
+		t.Fatalf("metadata read from %s, written in %s", tb2.meta.(*controller.Store).Dir(), a)
 	}
 	for _, d := range []string{a, b} {
 		if strays, _ := filepath.Glob(filepath.Join(d, "*"+replicamgr.StraySuffix)); len(strays) > 0 {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,21 +12,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/config"
+	"github.com/sluice-io/sluice/internal/clock"
 	"github.com/sluice-io/sluice/netio"
 	"github.com/sluice-io/sluice/segment"
 )
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+// fakeClock is a clock tests move by hand; the broker's timers (group
+// sessions, fetch long polls, the background tasks) fire as it moves.
+type fakeClock struct{ *clock.Fake }
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{clock.NewFake(time.UnixMilli(1_700_000_000_000))}
 }
 
-func newFakeClock() *fakeClock { return &fakeClock{t: time.UnixMilli(1_700_000_000_000)} }
-
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *fakeClock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func (c *fakeClock) advance(d time.Duration) { c.Advance(d) }
 
 // memBroker is a whole broker on a MemFS, with a fake clock and no network:
 // requests go to Handle as netio would hand them over.
@@ -54,7 +52,7 @@ func tryOpenMem(t *testing.T, fsys segment.FS, clock *fakeClock, sets ...string)
 	log := &lockedBuffer{}
 	b, err := NewWith(memConfig(t, sets...), Deps{
 		FS:     fsys,
-		Clock:  clock.now,
+		Clock:  clock.Fake,
 		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

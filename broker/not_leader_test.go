@@ -125,14 +125,7 @@ func TestFetchWaitingOnAPartitionAnswersWhenLeadershipLeaves(t *testing.T) {
 	mb := openMem(t, segment.NewMemFS(), newFakeClock())
 	defer mb.Shutdown(t.Context())
 	id := mb.createTopic("moving", nil)
-	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID, req.MaxBytes, req.MinBytes, req.MaxWaitMillis, req.SessionEpoch = -1, 1<<20, 1, 60_000, -1
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic, rt.TopicID = "moving", id
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LogStartOffset = 1<<20, -1, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
+	req := longPollFetch("moving", id, 60_000)
 	answered := make(chan int16, 1)
 	go func() {
 		answered <- callHandle[*kmsg.FetchResponse](mb, req).Topics[0].Partitions[0].ErrorCode

@@ -24,7 +24,7 @@ func cgHeartbeat(c *Coordinator, groupID, member string, epoch int32, owned []in
 }
 
 func TestConsumerGroupThroughCoordinator(t *testing.T) {
-	log, clk := &memLog{}, &clock{t: time.Unix(1_700_000_000, 0)}
+	log, clk := &memLog{}, &testClock{t: time.Unix(1_700_000_000, 0)}
 	c := newTestCoordinator(t, log, clk)
 	r := cgHeartbeat(c, "kg", "m1", 0, nil)
 	if r.ErrorCode != 0 || r.MemberEpoch != 1 || r.Assignment == nil || len(r.Assignment.Topics) != 1 || len(r.Assignment.Topics[0].Partitions) != 3 {

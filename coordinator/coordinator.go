@@ -44,6 +44,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluice-io/sluice/group"
+	"github.com/sluice-io/sluice/internal/clock"
 )
 
 // OffsetsTopic is the internal topic that holds committed offsets and group
@@ -93,7 +94,8 @@ type Coordinator struct {
 	cfg    Config
 	log    Log
 	topics func() *group.TopicImage
-	now    func() time.Time
+	clock  clock.Clock
+	now    func() time.Time // clock.Now
 	logger *slog.Logger
 
 	mu     sync.Mutex
@@ -104,17 +106,19 @@ type Coordinator struct {
 }
 
 // New returns a coordinator over log. topics gives the current topic image
-// (used to validate commits and to resolve KIP-848 subscriptions); now is the
-// clock (time.Now in production).
-func New(cfg Config, log Log, topics func() *group.TopicImage, now func() time.Time, logger *slog.Logger) *Coordinator {
-	if now == nil {
-		now = time.Now
+// (used to validate commits and to resolve KIP-848 subscriptions); clk is
+// the time groups live by, their session and rebalance timers included
+// (nil: the wall clock).
+func New(cfg Config, log Log, topics func() *group.TopicImage, clk clock.Clock, logger *slog.Logger) *Coordinator {
+	if clk == nil {
+		clk = clock.Real()
 	}
 	return &Coordinator{
 		cfg:    cfg,
 		log:    log,
 		topics: topics,
-		now:    now,
+		clock:  clk,
+		now:    clk.Now,
 		logger: logger,
 		groups: map[string]*entry{},
 		done:   make(chan struct{}),
@@ -194,8 +198,8 @@ func (c *Coordinator) Close() {
 	c.mu.Unlock()
 	for _, e := range entries {
 		e.mu.Lock()
-		if e.timer != nil {
-			e.timer.Stop()
+		if e.stopTimer != nil {
+			e.stopTimer()
 		}
 		e.mu.Unlock()
 	}
@@ -252,8 +256,8 @@ func (c *Coordinator) lookup(id string, create bool) (*entry, error) {
 // retention). The caller holds e.mu.
 func (c *Coordinator) forget(e *entry) {
 	e.removed = true
-	if e.timer != nil {
-		e.timer.Stop()
+	if e.stopTimer != nil {
+		e.stopTimer()
 	}
 	c.mu.Lock()
 	if c.groups[e.id] == e {
@@ -334,14 +338,14 @@ func (c *Coordinator) arm(e *entry) {
 	case e.consumer != nil:
 		next = e.consumer.NextDeadline()
 	}
-	if e.timer != nil {
-		e.timer.Stop()
+	if e.stopTimer != nil {
+		e.stopTimer()
 	}
 	if next.IsZero() || e.removed {
 		return
 	}
 	d := max(next.Sub(c.now()), 0)
-	e.timer = time.AfterFunc(d, func() { c.tick(e) })
+	e.stopTimer = c.clock.AfterFunc(d, func() { c.tick(e) })
 }
 
 func (c *Coordinator) tick(e *entry) {

@@ -82,19 +82,28 @@ func testConfig() Config {
 	}
 }
 
-type clock struct {
+type testClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
+// nowClock is a clock.Clock that reads the time from a function and arms
+// real timers (time.AfterFunc: the fake time of a synctest bubble).
+type nowClock func() time.Time
+
+func (n nowClock) Now() time.Time { return n() }
+func (nowClock) AfterFunc(d time.Duration, f func()) func() bool {
+	return time.AfterFunc(d, f).Stop
+}
+
+func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
 
-func newTestCoordinator(t *testing.T, log *memLog, clk *clock) *Coordinator {
+func newTestCoordinator(t *testing.T, log *memLog, clk *testClock) *Coordinator {
 	t.Helper()
 	return startCoordinator(t, log, clk.now)
 }
@@ -103,7 +112,7 @@ func newTestCoordinator(t *testing.T, log *memLog, clk *clock) *Coordinator {
 // time from now, and closes it when the test ends.
 func startCoordinator(t *testing.T, log Log, now func() time.Time) *Coordinator {
 	t.Helper()
-	c := New(testConfig(), log, testImage, now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c := New(testConfig(), log, testImage, nowClock(now), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := c.Load(); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +156,7 @@ func fetchAll(c *Coordinator, groupID string) map[string]map[int32]int64 {
 }
 
 func TestCommitFetchSurvivesRestart(t *testing.T) {
-	log, clk := &memLog{}, &clock{t: time.Unix(1_700_000_000, 0)}
+	log, clk := &memLog{}, &testClock{t: time.Unix(1_700_000_000, 0)}
 	c := newTestCoordinator(t, log, clk)
 	for _, v := range []int16{0, 2, 7, 9} {
 		if code := commitCode(c.OffsetCommit(commitReq(v, "g1", "", -1, "orders", 1, 100+int64(v), "m"))); code != 0 {
@@ -197,7 +206,7 @@ func equalOffsets(a, b map[string]map[int32]int64) bool {
 }
 
 func TestCommitBadInput(t *testing.T) {
-	log, clk := &memLog{}, &clock{t: time.Unix(1_700_000_000, 0)}
+	log, clk := &memLog{}, &testClock{t: time.Unix(1_700_000_000, 0)}
 	c := newTestCoordinator(t, log, clk)
 	for _, tc := range []struct {
 		name string
@@ -305,7 +314,7 @@ func joinSync(t *testing.T, c *Coordinator, groupID string, n int) ([]string, in
 }
 
 func TestClassicGroupPersistsAndReloads(t *testing.T) {
-	log, clk := &memLog{}, &clock{t: time.Unix(1_700_000_000, 0)}
+	log, clk := &memLog{}, &testClock{t: time.Unix(1_700_000_000, 0)}
 	c := newTestCoordinator(t, log, clk)
 	members, gen := joinSync(t, c, "cg", 1)
 	if code := commitCode(c.OffsetCommit(commitReq(8, "cg", members[0], gen, "orders", 0, 42, ""))); code != 0 {
@@ -380,7 +389,7 @@ func TestClassicGroupPersistsAndReloads(t *testing.T) {
 }
 
 func TestOffsetsRetention(t *testing.T) {
-	log, clk := &memLog{}, &clock{t: time.Unix(1_700_000_000, 0)}
+	log, clk := &memLog{}, &testClock{t: time.Unix(1_700_000_000, 0)}
 	c := newTestCoordinator(t, log, clk)
 	c.OffsetCommit(commitReq(8, "old", "", -1, "orders", 0, 1, ""))
 	clk.add(50 * time.Minute)
@@ -416,7 +425,7 @@ func TestOffsetsRetention(t *testing.T) {
 }
 
 func TestOffsetDelete(t *testing.T) {
-	log, clk := &memLog{}, &clock{t: time.Unix(1_700_000_000, 0)}
+	log, clk := &memLog{}, &testClock{t: time.Unix(1_700_000_000, 0)}
 	c := newTestCoordinator(t, log, clk)
 	members, gen := joinSync(t, c, "od", 1)
 	c.OffsetCommit(commitReq(8, "od", members[0], gen, "orders", 0, 5, ""))

@@ -31,9 +31,9 @@ type entry struct {
 	// retention counts from then (KIP-211). Zero while it has members.
 	emptySince time.Time
 
-	waiters map[group.Ticket]chan group.Delivery
-	timer   *time.Timer
-	removed bool // forgotten by the registry; look the group up again
+	waiters   map[group.Ticket]chan group.Delivery
+	stopTimer func() bool // disarms the group's one timer; nil when none
+	removed   bool        // forgotten by the registry; look the group up again
 
 	// The write queue (writes.go): appends decided, in order, not yet
 	// applied; writing is set while a goroutine appends them.

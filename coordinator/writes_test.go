@@ -49,7 +49,7 @@ func newGatedCoordinator(t *testing.T) (*Coordinator, *gatedLog) {
 	t.Helper()
 	log := &gatedLog{memLog: &memLog{}, gate: make(chan struct{}), entered: make(chan struct{}, 16)}
 	log.open()
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	clk := &testClock{t: time.Unix(1_700_000_000, 0)}
 	return startCoordinator(t, log, clk.now), log
 }
 
@@ -159,7 +159,7 @@ func testQueuedCommitsKeepTheirOrder(t *testing.T) {
 	if got := fetchAll(c, "g")["orders"][1]; got != 200 {
 		t.Fatalf("in memory: offset %d, want the later commit's 200", got)
 	}
-	reloaded := New(testConfig(), log.memLog, testImage, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	reloaded := New(testConfig(), log.memLog, testImage, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := reloaded.Load(); err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func testCommitDuringDeleteLandsAfterTheTombstones(t *testing.T) {
 	if a, b := <-deleted, <-committed; a != 0 || b != 0 {
 		t.Fatalf("delete %v, commit %v", kerr.ErrorForCode(a), kerr.ErrorForCode(b))
 	}
-	reloaded := New(testConfig(), log.memLog, testImage, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	reloaded := New(testConfig(), log.memLog, testImage, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := reloaded.Load(); err != nil {
 		t.Fatal(err)
 	}

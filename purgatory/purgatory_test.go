@@ -1,66 +1,21 @@
 package purgatory
 
 import (
-	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/clock"
 )
 
 // manualClock fires timers only when the test advances it.
-type manualClock struct {
-	mu     sync.Mutex
-	now    time.Duration
-	timers map[int]*manualTimer
-	next   int
-}
+type manualClock struct{ *clock.Fake }
 
-type manualTimer struct {
-	at time.Duration
-	f  func()
-}
+func newManualClock() *manualClock { return &manualClock{clock.NewFake(time.Unix(0, 0))} }
 
-func newManualClock() *manualClock { return &manualClock{timers: map[int]*manualTimer{}} }
-
-func (c *manualClock) AfterFunc(d time.Duration, f func()) func() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	id := c.next
-	c.next++
-	c.timers[id] = &manualTimer{at: c.now + d, f: f}
-	return func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		_, ok := c.timers[id]
-		delete(c.timers, id)
-		return ok
-	}
-}
-
-// advance moves time on and runs, in deadline order, the timers due.
-func (c *manualClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now += d
-	var due []*manualTimer
-	for id, t := range c.timers {
-		if t.at <= c.now {
-			due = append(due, t)
-			delete(c.timers, id)
-		}
-	}
-	c.mu.Unlock()
-	sort.Slice(due, func(i, j int) bool { return due[i].at < due[j].at })
-	for _, t := range due {
-		t.f()
-	}
-}
-
-func (c *manualClock) pending() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.timers)
-}
+func (c *manualClock) advance(d time.Duration) { c.Advance(d) }
+func (c *manualClock) pending() int            { return c.Pending() }
 
 // recorder is an operation whose tryComplete succeeds once ready is set,
 // and which records how it ended.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/sluice-io/sluice/config"
 	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/internal/clock"
 	"github.com/sluice-io/sluice/replica"
 	"github.com/sluice-io/sluice/segment"
 )
@@ -134,9 +135,9 @@ type Deps struct {
 	// NodeID is this node: the image's replicas and leader are compared
 	// with it.
 	NodeID int32
-	// Clock decides flush.ms, retention, segment.ms and producer expiry;
-	// nil means time.Now.
-	Clock func() time.Time
+	// Clock decides flush.ms, retention, segment.ms and producer expiry,
+	// and wakes Run when the next task is due; nil means the wall clock.
+	Clock clock.Clock
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -147,7 +148,8 @@ type Manager struct {
 	logFS  segment.FS // fs with the segment file cache: what replicas open on
 	cfg    *config.Broker
 	nodeID int32
-	now    func() time.Time
+	clock  clock.Clock
+	now    func() time.Time // clock.Now
 	logger *slog.Logger
 
 	// admin serializes changes (ApplyImage, RemoveCreatedDirs, Close);
@@ -175,13 +177,13 @@ func New(d Deps) (*Manager, error) {
 		return nil, errors.New("replicamgr: Deps.FS and Deps.Config are required")
 	}
 	if d.Clock == nil {
-		d.Clock = time.Now
+		d.Clock = clock.Real()
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{
-		fs: d.FS, logFS: d.FS, cfg: d.Config, nodeID: d.NodeID, now: d.Clock, logger: d.Logger,
+		fs: d.FS, logFS: d.FS, cfg: d.Config, nodeID: d.NodeID, clock: d.Clock, now: d.Clock.Now, logger: d.Logger,
 		applied: -1, byName: map[string]*Topic{}, byID: map[controller.TopicID]*Topic{},
 	}
 	if d.Files != nil {

@@ -3,7 +3,6 @@ package replicamgr
 import (
 	"errors"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/sluice-io/sluice/config"
 	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/internal/clock"
 	"github.com/sluice-io/sluice/internal/testkit"
 	"github.com/sluice-io/sluice/segment"
 )
@@ -24,17 +24,9 @@ type cluster struct {
 	fs    *segment.MemFS
 	meta  *controller.Store
 	cfg   *config.Broker
-	clock *clock
+	clock *clock.Fake
 	m     *Manager
 }
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 func newCluster(t *testing.T, sets ...string) *cluster {
 	t.Helper()
@@ -50,14 +42,14 @@ func newCluster(t *testing.T, sets ...string) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, fs: fs, meta: meta, cfg: cfg, clock: &clock{t: time.UnixMilli(1_700_000_000_000)}}
+	c := &cluster{t: t, fs: fs, meta: meta, cfg: cfg, clock: clock.NewFake(time.UnixMilli(1_700_000_000_000))}
 	c.commit(controller.RegisterBrokerRecord{BrokerID: 1}, controller.RegisterBrokerRecord{BrokerID: 2})
 	c.m = c.newManager()
 	return c
 }
 
 func (c *cluster) newManager() *Manager {
-	m, err := New(Deps{FS: c.fs, Config: c.cfg, NodeID: self, Clock: c.clock.now})
+	m, err := New(Deps{FS: c.fs, Config: c.cfg, NodeID: self, Clock: c.clock})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -265,9 +257,9 @@ func TestScheduleFlushesByTheManagersClock(t *testing.T) {
 			if wait := c.m.RunDue(); wait != 100*time.Millisecond {
 				t.Fatalf("next task due in %v, want the flush interval", wait)
 			}
-			c.clock.advance(100 * time.Millisecond)
+			c.clock.Advance(100 * time.Millisecond)
 			c.m.RunDue() // the flush task first sees the partition
-			c.clock.advance(tc.wait)
+			c.clock.Advance(tc.wait)
 			c.m.RunDue()
 			c.fs.Crash()
 			m := c.newManager()

@@ -67,21 +67,27 @@ func (m *Manager) RunDue() time.Duration {
 	return wait
 }
 
-// Run calls RunDue whenever the next task is due, until stop is closed.
-// With a clock that is not time.Now it still waits real time between
-// calls; a test moving a fake clock calls RunDue itself.
+// Run calls RunDue whenever the next task is due by the manager's clock,
+// until stop is closed. On a fake clock the wake-ups come when the test
+// moves it.
 func (m *Manager) Run(stop <-chan struct{}) {
+	due := make(chan struct{}, 1)
 	for {
 		wait := m.RunDue()
 		if wait <= 0 {
 			return // no task scheduled
 		}
-		t := time.NewTimer(wait)
+		disarm := m.clock.AfterFunc(wait, func() {
+			select {
+			case due <- struct{}{}:
+			default:
+			}
+		})
 		select {
 		case <-stop:
-			t.Stop()
+			disarm()
 			return
-		case <-t.C:
+		case <-due:
 		}
 	}
 }
