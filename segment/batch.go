@@ -212,9 +212,10 @@ func appendValidated(hs []BatchHeader, buf []byte, maxBatchBytes int) ([]BatchHe
 	return hs, nil
 }
 
-// validateBatch checks the batch at the start of b, which must end exactly
-// where b ends or where the next batch begins.
-func validateBatch(b []byte, maxBatchBytes int) (BatchHeader, error) {
+// checkFrame checks the framing of the batch at the start of b: a whole
+// header, a length within b, magic 2, the size limit (<= 0: none) and the
+// CRC. It does not look at the records.
+func checkFrame(b []byte, maxBatchBytes int) (BatchHeader, error) {
 	if len(b) < BatchHeaderSize {
 		return BatchHeader{}, fmt.Errorf("%d trailing bytes are less than a batch header: %w", len(b), ErrCorruptBatch)
 	}
@@ -235,6 +236,17 @@ func validateBatch(b []byte, maxBatchBytes int) (BatchHeader, error) {
 	if c := crc32.Checksum(b[offAttributes:size], castagnoli); c != h.CRC {
 		return h, fmt.Errorf("crc %08x, stored %08x: %w", c, h.CRC, ErrCorruptBatch)
 	}
+	return h, nil
+}
+
+// validateBatch checks the batch at the start of b, which must end exactly
+// where b ends or where the next batch begins.
+func validateBatch(b []byte, maxBatchBytes int) (BatchHeader, error) {
+	h, err := checkFrame(b, maxBatchBytes)
+	if err != nil {
+		return h, err
+	}
+	size := h.Size()
 	if h.NumRecords <= 0 || int64(h.NumRecords) != int64(h.LastOffsetDelta)+1 {
 		return h, fmt.Errorf("%d records but last offset delta %d: %w", h.NumRecords, h.LastOffsetDelta, ErrInvalidRecord)
 	}

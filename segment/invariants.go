@@ -101,15 +101,20 @@ func (l *Log) assertRecovered() {
 
 // assertAppendPlan checks an append before its write: the batches go to
 // the segment that ends at the LEO, the first one starts at the LEO, and
-// each starts right after the one before, stamped with leaderEpoch.
-// appendMu held.
+// each starts right after the one before, stamped with leaderEpoch
+// (unless verbatimEpoch: a follower's batches keep the leader's epochs,
+// which must not decrease). appendMu held.
 func (l *Log) assertAppendPlan(seg *segment, headers []BatchHeader, leo int64, leaderEpoch int32) {
 	if seg.next != leo {
 		invariants.Failf("log %s: appending at LEO %d to segment %d, which ends at offset %d", l.dir, leo, seg.base, seg.next)
 	}
 	next := leo
 	for i, h := range headers {
-		if h.BaseOffset != next || h.LastOffset() < h.BaseOffset || h.PartitionLeaderEpoch != leaderEpoch {
+		epochOK := h.PartitionLeaderEpoch == leaderEpoch
+		if leaderEpoch == verbatimEpoch {
+			epochOK = i == 0 || h.PartitionLeaderEpoch >= headers[i-1].PartitionLeaderEpoch
+		}
+		if h.BaseOffset != next || h.LastOffset() < h.BaseOffset || !epochOK {
 			invariants.Failf("log %s: appending batch %d with offsets %d..%d epoch %d, want from %d epoch %d",
 				l.dir, i, h.BaseOffset, h.LastOffset(), h.PartitionLeaderEpoch, next, leaderEpoch)
 		}

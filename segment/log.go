@@ -171,26 +171,14 @@ func (l *Log) Append(batches []byte, headers []BatchHeader, leaderEpoch int32, a
 func (l *Log) append(batches []byte, headers []BatchHeader, leaderEpoch int32, appendTime int64) (AppendInfo, bool, error) {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
-	if err := l.refuse("append"); err != nil {
-		return AppendInfo{}, false, err
+	info, err := l.appendInfo("append", batches, headers)
+	if err != nil {
+		return info, false, err
 	}
-	l.mu.RLock()
-	closed, next, start := l.closed, l.leo, l.start
-	l.mu.RUnlock()
-	if closed {
-		return AppendInfo{}, false, ErrLogClosed
-	}
-	info := AppendInfo{FirstOffset: next, LastOffset: next - 1, LogAppendTime: -1, LogStartOffset: start}
 	if appendTime >= 0 {
 		info.LogAppendTime = appendTime
 	}
-	total := 0
-	for i := range headers {
-		total += headers[i].Size()
-	}
-	if total != len(batches) || len(headers) == 0 {
-		return info, false, fmt.Errorf("append to %s: headers describe %d bytes, have %d: %w", l.dir, total, len(batches), ErrCorruptBatch)
-	}
+	next := info.FirstOffset
 	var msgs int64
 	pos := 0
 	for i := range headers {
@@ -208,7 +196,41 @@ func (l *Log) append(batches []byte, headers []BatchHeader, leaderEpoch int32, a
 		pos += h.Size()
 	}
 	info.LastOffset = next - 1
+	return l.write(batches, headers, info, msgs, leaderEpoch)
+}
 
+// appendInfo starts an append of batches described by headers (appendMu
+// held): it refuses on a poisoned or closed log and checks that headers
+// cover batches exactly. The result's offsets describe an empty append at
+// the log end.
+func (l *Log) appendInfo(op string, batches []byte, headers []BatchHeader) (AppendInfo, error) {
+	if err := l.refuse(op); err != nil {
+		return AppendInfo{}, err
+	}
+	l.mu.RLock()
+	closed, next, start := l.closed, l.leo, l.start
+	l.mu.RUnlock()
+	if closed {
+		return AppendInfo{}, ErrLogClosed
+	}
+	info := AppendInfo{FirstOffset: next, LastOffset: next - 1, LogAppendTime: -1, LogStartOffset: start}
+	total := 0
+	for i := range headers {
+		total += headers[i].Size()
+	}
+	if total != len(batches) || len(headers) == 0 {
+		return info, fmt.Errorf("%s to %s: headers describe %d bytes, have %d: %w", op, l.dir, total, len(batches), ErrCorruptBatch)
+	}
+	return info, nil
+}
+
+// write puts batches (offsets info.FirstOffset..info.LastOffset, msgs
+// records, headers final) at the end of the active segment, rolling it
+// first when needed, and publishes them; appendMu held. leaderEpoch is
+// what every batch is stamped with, or verbatimEpoch for a follower's
+// batches, which keep the leader's. It reports whether the flush interval
+// asks for a flush.
+func (l *Log) write(batches []byte, headers []BatchHeader, info AppendInfo, msgs int64, leaderEpoch int32) (AppendInfo, bool, error) {
 	seg := l.active()
 	now := l.now()
 	if seg.size > 0 && (seg.size+int64(len(batches)) > l.cfg.SegmentBytes ||
@@ -248,7 +270,7 @@ func (l *Log) append(batches []byte, headers []BatchHeader, leaderEpoch int32, a
 		p += int64(headers[i].Size())
 	}
 	seg.lastAppend = now.UnixMilli()
-	l.leo = next
+	l.leo = info.LastOffset + 1
 	l.size += int64(len(batches))
 	l.mu.Unlock()
 	seg.dirtyGen++

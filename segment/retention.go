@@ -197,6 +197,11 @@ func (l *Log) TruncateTo(off int64) error {
 		d.release()
 	}
 	l.dirDirty = true
+	if len(dead) > 0 && poisoned == nil {
+		if err := l.syncDirAfterRemoval(); err != nil {
+			return err
+		}
+	}
 
 	cutErr := func(err error) error {
 		return l.poison(fmt.Errorf("truncating segment %d in %s to %d bytes: %w", s.base, l.dir, pos, err))
@@ -268,6 +273,11 @@ func (l *Log) truncateFully(off int64) error {
 	l.mu.Lock()
 	l.segs = []*segment{ns}
 	l.mu.Unlock()
+	if poisoned == nil {
+		// The old segments must stay gone: come back after a crash,
+		// they would hold offsets below the new start, or a hole.
+		poisoned = l.syncDirAfterRemoval()
+	}
 	if invariants.Enabled {
 		l.assertInvariants("truncation")
 	}
