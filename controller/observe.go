@@ -1,0 +1,192 @@
+package controller
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluice-io/sluice/segment"
+)
+
+// The metadata as other nodes follow it. The controller's Store serves its
+// committed batches (BatchesFrom) and, to a node too far behind or new, a
+// snapshot of the whole State (Snapshot); an Observer on every other node
+// applies them in order to its own copy and publishes Images, as the
+// controller's Store does. Nothing here decides anything: an Observer holds
+// what the controller committed, record for record and offset for offset.
+
+// MetadataTopic and MetadataTopicID name the metadata log as brokers fetch
+// it: KRaft's __cluster_metadata and its fixed topic id (AAAAAAAAAAAAAAAAAAAAAQ).
+const MetadataTopic = "__cluster_metadata"
+
+// MetadataTopicID is the fixed id of MetadataTopic.
+var MetadataTopicID = TopicID{15: 1}
+
+// Batch is one committed batch of records: the offset of its first record
+// and the records, applied together or not at all.
+type Batch struct {
+	Offset  int64
+	Records []Record
+}
+
+// ErrSnapshotNeeded says the batches asked for are no longer in the log
+// (folded into the snapshot) or were never committed here: the follower
+// must start again from a Snapshot.
+var ErrSnapshotNeeded = errors.New("controller: offset outside the metadata log; fetch a snapshot")
+
+// Snapshot returns the whole current State, encoded, and the offset of the
+// first record it does not hold.
+func (s *Store) Snapshot() ([]byte, int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := json.Marshal(snapshotFile{State: s.state, NodeID: -1, Version: snapshotVersion, Offset: s.log.next})
+	if err != nil {
+		return nil, 0, fmt.Errorf("controller: encode snapshot: %w", err)
+	}
+	return b, s.log.next, nil
+}
+
+// End is the offset the next committed record will get.
+func (s *Store) End() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.next
+}
+
+// BatchesFrom returns the committed batches from offset from on, whole,
+// stopping once maxBytes of their encoding is reached (at least one batch
+// when there is one). None when from is the end. ErrSnapshotNeeded when
+// from is before the log's first batch or past its end, or falls inside a
+// batch.
+func (s *Store) BatchesFrom(from int64, maxBytes int) ([]Batch, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if from == s.log.next {
+		return nil, nil
+	}
+	if from > s.log.next || from < 0 {
+		return nil, ErrSnapshotNeeded
+	}
+	data, err := segment.ReadFile(s.log.fs, s.log.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrSnapshotNeeded
+	}
+	if err != nil {
+		return nil, fmt.Errorf("controller: read %s: %w", s.log.path, err)
+	}
+	var out []Batch
+	size := 0
+	for len(data) > 0 && (len(out) == 0 || size < maxBytes) {
+		line, rest, found := bytes.Cut(data, []byte{'\n'})
+		data = rest
+		if !found {
+			break // a torn end was never committed
+		}
+		lb, err := decodeBatch(line, false)
+		if err != nil {
+			return nil, fmt.Errorf("controller: %s: %w", s.log.path, err)
+		}
+		if lb.Offset < from {
+			if lb.Offset+int64(len(lb.Records)) > from {
+				return nil, ErrSnapshotNeeded // from is inside this batch
+			}
+			continue
+		}
+		if len(out) == 0 && lb.Offset != from {
+			return nil, ErrSnapshotNeeded // from was folded into the snapshot
+		}
+		rs := make([]Record, len(lb.Records))
+		for i, raw := range lb.Records {
+			if rs[i], err = DecodeRecord(raw); err != nil {
+				return nil, fmt.Errorf("controller: %s: %w", s.log.path, err)
+			}
+		}
+		out = append(out, Batch{Offset: lb.Offset, Records: rs})
+		size += len(line)
+	}
+	if len(out) == 0 {
+		return nil, ErrSnapshotNeeded
+	}
+	return out, nil
+}
+
+// Observer is a node's copy of metadata another node decides: it starts
+// from a Snapshot and applies the controller's batches in order. It is
+// safe for concurrent use; Image never blocks.
+type Observer struct {
+	mu         sync.Mutex
+	state      *State
+	next       int64
+	controller int32
+	image      atomic.Pointer[Image]
+}
+
+// NewObserver starts a copy from a snapshot (Store.Snapshot) of the
+// metadata that node controller decides.
+func NewObserver(snapshot []byte, controller int32) (*Observer, error) {
+	o := &Observer{controller: controller}
+	if err := o.Reset(snapshot); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// Reset replaces the copy with a snapshot: a follower that fell behind the
+// controller's log, or whose controller started a new one.
+func (o *Observer) Reset(snapshot []byte) error {
+	snap := snapshotFile{State: &State{}}
+	if err := json.Unmarshal(snapshot, &snap); err != nil {
+		return fmt.Errorf("controller: decode metadata snapshot: %w", err)
+	}
+	if snap.State.ClusterID == "" {
+		return errors.New("controller: metadata snapshot names no cluster_id")
+	}
+	if snap.Version > snapshotVersion {
+		return fmt.Errorf("controller: metadata snapshot has format version %d; this build reads up to %d", snap.Version, snapshotVersion)
+	}
+	snap.State.reindex()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if cur := o.state; cur != nil && cur.ClusterID != snap.State.ClusterID {
+		return fmt.Errorf("controller: metadata snapshot of cluster %s, this node follows cluster %s", snap.State.ClusterID, cur.ClusterID)
+	}
+	o.publishLocked(snap.State, snap.Offset)
+	return nil
+}
+
+// Apply applies the next batch; its offset must be the observer's Next.
+func (o *Observer) Apply(b Batch) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if b.Offset != o.next {
+		return fmt.Errorf("controller: metadata batch at offset %d, this copy expects %d", b.Offset, o.next)
+	}
+	next := o.state.clone()
+	if err := applyBatch(next, b.Offset, b.Records); err != nil {
+		return err
+	}
+	o.publishLocked(next, b.Offset+int64(len(b.Records)))
+	return nil
+}
+
+func (o *Observer) publishLocked(st *State, next int64) {
+	o.state, o.next = st, next
+	o.image.Store(newImage(st, next, o.controller))
+}
+
+// Next is the offset of the first record the copy does not hold.
+func (o *Observer) Next() int64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.next
+}
+
+// Image is the copy as of the last batch applied.
+func (o *Observer) Image() *Image { return o.image.Load() }
+
+// ClusterID is the cluster the copy belongs to.
+func (o *Observer) ClusterID() string { return o.Image().ClusterID() }
