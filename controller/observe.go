@@ -142,17 +142,17 @@ func (o *Observer) Reset(snapshot []byte) error {
 	if err := json.Unmarshal(snapshot, &snap); err != nil {
 		return fmt.Errorf("controller: decode metadata snapshot: %w", err)
 	}
-	if snap.State.ClusterID == "" {
+	if snap.ClusterID == "" {
 		return errors.New("controller: metadata snapshot names no cluster_id")
 	}
 	if snap.Version > snapshotVersion {
 		return fmt.Errorf("controller: metadata snapshot has format version %d; this build reads up to %d", snap.Version, snapshotVersion)
 	}
-	snap.State.reindex()
+	snap.reindex()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if cur := o.state; cur != nil && cur.ClusterID != snap.State.ClusterID {
-		return fmt.Errorf("controller: metadata snapshot of cluster %s, this node follows cluster %s", snap.State.ClusterID, cur.ClusterID)
+	if cur := o.state; cur != nil && cur.ClusterID != snap.ClusterID {
+		return fmt.Errorf("controller: metadata snapshot of cluster %s, this node follows cluster %s", snap.ClusterID, cur.ClusterID)
 	}
 	o.publishLocked(snap.State, snap.Offset)
 	return nil
