@@ -12,10 +12,15 @@ import (
 // Broker is the effective, typed broker configuration. Build one with Load
 // or Defaults; the zero value is not useful.
 type Broker struct {
-	NodeID              int32
-	Listeners           []Listener
-	AdvertisedListeners []Listener // = Listeners unless advertised.listeners is set
-	AdminListener       string     // host:port, "" = disabled
+	NodeID int32
+	// Listeners are the broker listeners: listeners without the ones
+	// controller.listener.names names, in the order given.
+	Listeners []Listener
+	// AdvertisedListeners are the broker listeners as advertised to clients
+	// and other brokers: advertised.listeners if set, else Listeners;
+	// controller listeners are never among them.
+	AdvertisedListeners []Listener
+	AdminListener       string // host:port, "" = disabled
 	// MetricsPartitionLevel exports per-partition series; false folds them
 	// into one series per topic (partition="all").
 	MetricsPartitionLevel bool
@@ -69,6 +74,45 @@ type Broker struct {
 	MinInsyncReplicas        int32
 	UncleanLeaderElection    bool
 
+	// The node's part in a cluster (cluster.go). With no voters it is a
+	// single-node cluster, broker and its own controller.
+	ProcessRoles           []string // process.roles as given; empty = unset
+	Voters                 []Voter  // controller.quorum.voters; empty = single node
+	QuorumBootstrapServers []string // controller.quorum.bootstrap.servers, host:port each
+	// ControllerListenerNames is controller.listener.names, upper-cased.
+	ControllerListenerNames []string
+	// ControllerListeners are this node's listeners named in
+	// controller.listener.names, in listeners order; bound only in cluster
+	// mode on a controller (see ControllerListener).
+	ControllerListeners []Listener
+	// AdvertisedControllerListeners are, per controller listener name, its
+	// advertised.listeners entry or else its listeners entry.
+	AdvertisedControllerListeners []Listener
+	// SecurityProtocolMap is the effective listener.security.protocol.map:
+	// listener name -> security protocol.
+	SecurityProtocolMap       map[string]string
+	InterBrokerListenerName   string // "" on a controller-only node
+	BrokerRack                string // "" = no rack
+	BrokerHeartbeatIntervalMs int32
+	BrokerSessionTimeoutMs    int32
+	ControlledShutdownEnable  bool
+
+	// Replication between brokers.
+	ReplicaLagTimeMaxMs                      int64
+	ReplicaFetchMaxBytes                     int32
+	ReplicaFetchResponseMaxBytes             int32
+	ReplicaFetchWaitMaxMs                    int32
+	ReplicaFetchMinBytes                     int32
+	ReplicaFetchBackoffMs                    int32
+	NumReplicaFetchers                       int32
+	ReplicaHighWatermarkCheckpointIntervalMs int64
+	ReplicaSelectorClass                     string // "" = leader only
+	AutoLeaderRebalanceEnable                bool
+	LeaderImbalanceCheckIntervalSeconds      int64
+	LeaderImbalancePerBrokerPercentage       int32
+	LeaderReplicationThrottledRate           int64 // bytes/s; MaxInt64 = unthrottled
+	FollowerReplicationThrottledRate         int64 // bytes/s; MaxInt64 = unthrottled
+
 	OffsetsTopicNumPartitions     int32
 	OffsetsTopicReplicationFactor int16
 	OffsetsRetentionMinutes       int32
@@ -89,8 +133,8 @@ type Broker struct {
 	Raw map[string]string
 
 	// Ignored lists the Kafka settings that were given but have no meaning
-	// in Sluice (thread pools, socket buffers, the KRaft quorum of one
-	// node), in the order given; the broker logs them in one warning.
+	// in Sluice (thread pools, socket buffers, the timers of KRaft's Raft
+	// log), in the order given; the broker logs them in one warning.
 	Ignored []string
 
 	origin map[string]string // name -> file path or "--set"; absent = default
@@ -137,20 +181,8 @@ func Load(file string, overrides []string) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Kafka's KRaft controller listeners (controller.listener.names) have no
-	// counterpart here: Sluice's controller runs inside the broker.
-	var controllerNames []string
-	for _, e := range entries {
-		if e.key == "controller.listener.names" {
-			controllerNames = splitList(e.value)
-		}
-	}
 	ignored := map[string]bool{}
 	for _, e := range entries {
-		value := e.value
-		if e.key == "listeners" || e.key == "advertised.listeners" {
-			value = dropListeners(value, controllerNames)
-		}
 		switch reason, kind := kafkaOnly(e.key); kind {
 		case kafkaIgnored:
 			if !ignored[e.key] {
@@ -162,7 +194,7 @@ func Load(file string, overrides []string) (*Broker, error) {
 			problems = append(problems, problem{e.line, located(e.where, e.key, "not supported yet ("+reason+"); remove it")})
 			continue
 		}
-		if err := b.set(e.key, value, e.origin); err != nil {
+		if err := b.set(e.key, e.value, e.origin); err != nil {
 			problems = append(problems, problem{e.line, located(e.where, e.key, err.Error())})
 		}
 	}
@@ -321,21 +353,6 @@ func (b *Broker) build() error {
 		}
 		b.NodeID = bid
 	}
-	b.Listeners, _ = ParseListeners(b.Raw["listeners"])
-	b.AdvertisedListeners = b.Listeners
-	if b.has("advertised.listeners") {
-		adv, _ := ParseListeners(b.Raw["advertised.listeners"])
-		for _, a := range adv {
-			found := false
-			for _, l := range b.Listeners {
-				found = found || l.Name == a.Name
-			}
-			if !found {
-				return invalid("config: advertised.listeners: %q names listener %s, which listeners does not define", b.Raw["advertised.listeners"], a.Name)
-			}
-		}
-		b.AdvertisedListeners = adv
-	}
 	b.AdminListener = b.Raw["admin.listener"]
 	b.MetricsPartitionLevel = b.bool("metrics.partition.level")
 	b.NetioEngine = strings.TrimSpace(b.Raw["netio.engine"])
@@ -409,7 +426,7 @@ func (b *Broker) build() error {
 		return invalid("config: group.min.session.timeout.ms: %q is above group.max.session.timeout.ms %q",
 			b.Raw["group.min.session.timeout.ms"], b.Raw["group.max.session.timeout.ms"])
 	}
-	return nil
+	return b.buildCluster()
 }
 
 // retentionMs applies Kafka's precedence log.retention.ms > .minutes > .hours

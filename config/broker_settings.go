@@ -12,16 +12,16 @@ const maxLong = "9223372036854775807"
 
 // brokerSettings is the table of every setting a broker understands, sorted
 // by name at init. Defaults follow Kafka unless the doc line says otherwise.
-var brokerSettings = []Setting{
+var brokerSettings = append([]Setting{
 	// Identity and network.
 	{Name: "node.id", Type: TypeInt, Default: "0", Min: atLeast(0),
-		Doc: "Id of this broker in the cluster. Kafka requires it to be set; Sluice defaults to 0 for single-node development."},
+		Doc: "Id of this node in the cluster. Kafka requires it to be set; Sluice defaults to 0 for a single node, and a node of a multi-node cluster (controller.quorum.voters set) must set it."},
 	{Name: "broker.id", Type: TypeInt, Nullable: true, Min: atLeast(0),
 		Doc: "Older name for node.id. Used when node.id is not configured; setting both to different values is an error."},
 	{Name: "listeners", Type: TypeList, Default: "PLAINTEXT://127.0.0.1:9092", Check: checkListeners,
-		Doc: "Comma-separated NAME://host:port addresses to accept Kafka clients on. An empty host binds every interface. Only PLAINTEXT is supported so far."},
+		Doc: "Comma-separated NAME://host:port addresses to listen on, each name once and mapped by listener.security.protocol.map (only PLAINTEXT is served so far). The listeners named in controller.listener.names serve the controller; the others serve Kafka clients and other brokers. An empty host binds every interface."},
 	{Name: "advertised.listeners", Type: TypeList, Nullable: true, Check: checkListeners,
-		Doc: "Addresses handed to clients in metadata responses, in the same form as listeners. Unset means the same as listeners. Every name must also appear in listeners."},
+		Doc: "Addresses other nodes and clients are given for this node, in the same form as listeners. Unset means the same as listeners. Every name must also appear in listeners. A multi-node cluster may not advertise 0.0.0.0."},
 	{Name: "admin.listener", Type: TypeString, Default: "127.0.0.1:9644", Check: checkHostPort,
 		Doc: "host:port of the HTTP admin endpoint (health, metrics). Empty disables it. Sluice-specific."},
 	{Name: "metrics.partition.level", Type: TypeBool, Default: "true",
@@ -116,14 +116,12 @@ var brokerSettings = []Setting{
 		Doc: "Allow DeleteTopics; when false those requests are refused."},
 	{Name: "min.insync.replicas", Type: TypeInt, Default: "1", Min: atLeast(1),
 		Doc: "With acks=all, the fewest in-sync replicas that must hold a write before it is acknowledged."},
-	{Name: "unclean.leader.election.enable", Type: TypeBool, Default: "false",
-		Doc: "Allow a replica that is not in sync to become leader, trading lost writes for availability."},
 
 	// Consumer groups.
 	{Name: "offsets.topic.num.partitions", Type: TypeInt, Default: "50", Min: atLeast(1),
 		Doc: "Partition count of the internal topic that stores committed offsets."},
 	{Name: "offsets.topic.replication.factor", Type: TypeInt, Default: "1", Min: atLeast(1), Max: atMost(32767),
-		Doc: "Replica count of the committed-offsets topic. Sluice defaults to 1 (Kafka: 3) since it runs single-node first."},
+		Doc: "Replica count of the committed-offsets topic. Sluice defaults to 1 (Kafka: 3) so that a single node needs no configuration; a cluster should set 3."},
 	{Name: "offsets.retention.minutes", Type: TypeInt, Default: "10080", Min: atLeast(1),
 		Doc: "Committed offsets of a group that has been empty this long are dropped."},
 	{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000", Min: atLeast(0),
@@ -152,7 +150,7 @@ var brokerSettings = []Setting{
 		Doc: "Format of the broker's own log lines on stderr. Sluice-specific."},
 	{Name: "log.level", Type: TypeEnum, Default: "info", Enum: []string{"debug", "info", "warn", "error"},
 		Doc: "Least severe level of the broker's own log lines that is written. Sluice-specific."},
-}
+}, clusterSettings...)
 
 var compressionTypes = []string{"producer", "uncompressed", "none", "gzip", "snappy", "lz4", "zstd"}
 
@@ -188,8 +186,11 @@ func Lookup(name string) (Setting, bool) {
 	return *s, true
 }
 
+// checkListeners checks the syntax of a listeners value; the names'
+// protocols depend on listener.security.protocol.map and are checked
+// once every setting is known (Broker.buildCluster).
 func checkListeners(v string) error {
-	_, err := ParseListeners(v)
+	_, err := parseListenerList(v)
 	return err
 }
 

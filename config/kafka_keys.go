@@ -7,7 +7,7 @@ import "strings"
 // once, saying why:
 //
 //   - kafkaIgnored: tuning of machinery Sluice does not have (thread pools,
-//     socket buffers, replica fetchers, the KRaft quorum of a single node).
+//     socket buffers, the timers of KRaft's Raft log).
 //     Ignoring them changes nothing a client can observe; the broker lists
 //     them in one warning.
 //   - kafkaUnsupported: features not built yet (TLS, SASL, ACLs,
@@ -30,7 +30,7 @@ func init() {
 	for _, k := range []string{
 		// threads and buffers: Go schedules goroutines, netio sizes buffers
 		"num.network.threads", "num.io.threads", "background.threads",
-		"num.recovery.threads.per.data.dir", "num.replica.fetchers",
+		"num.recovery.threads.per.data.dir",
 		"num.replica.alter.log.dirs.threads", "socket.send.buffer.bytes",
 		"socket.receive.buffer.bytes", "socket.listen.backlog.size",
 		"queued.max.request.bytes", "group.coordinator.threads",
@@ -40,20 +40,17 @@ func init() {
 		"log.cleaner.enable", "log.flush.start.offset.checkpoint.interval.ms",
 		"fetch.purgatory.purge.interval.requests",
 		"producer.purgatory.purge.interval.requests",
-		// KRaft: Sluice is one node whose controller runs in-process
-		"process.roles", "controller.quorum.voters",
-		"controller.quorum.bootstrap.servers", "controller.listener.names",
-		"inter.broker.listener.name", "listener.security.protocol.map",
+		"replica.socket.timeout.ms", "replica.socket.receive.buffer.bytes",
+		// KRaft's Raft log and timers: Sluice's controller keeps its
+		// metadata its own way
 		"metadata.log.dir", "metadata.log.segment.bytes",
 		"metadata.max.retention.bytes", "metadata.max.retention.ms",
-		"controlled.shutdown.enable", "auto.leader.rebalance.enable",
-		"leader.imbalance.check.interval.seconds",
-		"leader.imbalance.per.broker.percentage",
-		// replication between brokers (not built; one node has nothing to fetch)
-		"replica.fetch.max.bytes", "replica.fetch.wait.max.ms",
-		"replica.fetch.min.bytes", "replica.lag.time.max.ms",
-		"replica.socket.timeout.ms", "replica.socket.receive.buffer.bytes",
-		"replica.high.watermark.checkpoint.interval.ms", "broker.rack",
+		"controller.quorum.election.timeout.ms", "controller.quorum.fetch.timeout.ms",
+		"controller.quorum.election.backoff.max.ms", "controller.quorum.append.linger.ms",
+		"controller.quorum.request.timeout.ms", "controller.quorum.retry.backoff.ms",
+		"initial.broker.registration.timeout.ms",
+		// ZooKeeper-era controlled shutdown retries (KRaft ignores them too)
+		"controlled.shutdown.max.retries", "controlled.shutdown.retry.backoff.ms",
 		"share.coordinator.state.topic.replication.factor",
 		"share.coordinator.state.topic.min.isr",
 		"offsets.commit.timeout.ms", "offsets.topic.segment.bytes",
@@ -102,25 +99,4 @@ func kafkaOnly(key string) (reason string, kind kafkaKind) {
 		}
 	}
 	return "", sluiceSetting
-}
-
-// dropListeners removes from a listeners value the entries whose name is
-// one of names (Kafka's controller.listener.names), leaving the rest as
-// written.
-func dropListeners(value string, names []string) string {
-	if len(names) == 0 {
-		return value
-	}
-	var keep []string
-	for _, item := range splitList(value) {
-		name, _, _ := strings.Cut(item, "://")
-		drop := false
-		for _, n := range names {
-			drop = drop || strings.EqualFold(n, name)
-		}
-		if !drop {
-			keep = append(keep, item)
-		}
-	}
-	return strings.Join(keep, ",")
 }

@@ -11,7 +11,10 @@ import (
 // A Kafka KRaft server.properties fails once, naming every line Sluice
 // cannot honour (here the transaction settings) with its line number, and
 // never as "unknown setting"; without those lines it loads, the Kafka-only
-// tuning keys set aside for one warning.
+// tuning keys set aside for one warning. Its KRaft settings describe one
+// combined node found through controller.quorum.bootstrap.servers, which
+// Sluice runs as a single-node cluster: the CONTROLLER listener is set
+// aside, not served to clients.
 func TestKafkaServerProperties(t *testing.T) {
 	const stock = "testdata/kafka-kraft.properties"
 	_, err := Load(stock, nil)
@@ -47,10 +50,25 @@ func TestKafkaServerProperties(t *testing.T) {
 		t.Fatalf("without the transaction lines: %v", err)
 	}
 	for _, k := range []string{"num.network.threads", "num.io.threads", "socket.send.buffer.bytes",
-		"socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir", "process.roles", "controller.listener.names"} {
+		"socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir"} {
 		if !slices.Contains(b.Ignored, k) {
 			t.Errorf("%s is not among the ignored keys %v", k, b.Ignored)
 		}
+	}
+	for _, k := range []string{"process.roles", "controller.listener.names", "controller.quorum.bootstrap.servers",
+		"inter.broker.listener.name", "listener.security.protocol.map"} {
+		if slices.Contains(b.Ignored, k) {
+			t.Errorf("%s is ignored; it is a setting now", k)
+		}
+	}
+	if b.ClusterMode() || !b.IsBroker() || !b.IsController() {
+		t.Errorf("cluster mode %v, broker %v, controller %v; want a single node that is both", b.ClusterMode(), b.IsBroker(), b.IsController())
+	}
+	if len(b.ControllerListeners) != 1 || b.ControllerListeners[0].String() != "CONTROLLER://:9093" {
+		t.Errorf("controller listeners %v", b.ControllerListeners)
+	}
+	if _, ok := b.ControllerListener(); ok {
+		t.Error("a single node serves a controller listener")
 	}
 	if len(b.Listeners) != 1 || b.Listeners[0].String() != "PLAINTEXT://:9092" {
 		t.Errorf("listeners %v, want the PLAINTEXT one only (CONTROLLER is Kafka's quorum listener)", b.Listeners)

@@ -35,6 +35,9 @@ func Reference() string {
 		case "flush.ms":
 			from = "`log.flush.interval.ms`, else `log.flush.scheduler.interval.ms`"
 		}
+		if t.BrokerSynonym == "" {
+			from = "(none; default " + defaultCell(t.Setting) + ")"
+		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", t.Name, from, typeCell(t.Setting), cell(t.Doc))
 	}
 	return b.String()
@@ -58,6 +61,8 @@ func defaultCell(s Setting) string {
 	switch {
 	case s.Default == "" && s.Nullable:
 		return "(unset)"
+	case s.Default == maxLong && strings.HasSuffix(s.Name, ".rate"):
+		return "`" + maxLong + "` (unthrottled)"
 	case s.Default == maxLong:
 		return "`" + maxLong + "` (never)"
 	case s.Default == "":

@@ -32,6 +32,13 @@ type Topic struct {
 	MaxCompactionLagMs              int64  // max.compaction.lag.ms
 	MinInsyncReplicas               int    // min.insync.replicas
 	UncleanLeaderElection           bool   // unclean.leader.election.enable
+	// LeaderReplicationThrottledReplicas is leader.replication.throttled.replicas,
+	// items joined by commas ("" = none, "*" = all); ParseThrottledReplicas
+	// reads it.
+	LeaderReplicationThrottledReplicas string
+	// FollowerReplicationThrottledReplicas is follower.replication.throttled.replicas,
+	// in the same form.
+	FollowerReplicationThrottledReplicas string
 }
 
 // TopicSetting describes a setting a topic can override and the broker
@@ -41,6 +48,7 @@ type TopicSetting struct {
 	// BrokerSynonym is the broker setting that gives the default. For
 	// retention.ms, segment.ms and flush.ms the value is worked out from
 	// several broker settings (see Broker.RetentionMs, RollMs, FlushMs).
+	// "" means no broker setting: the default is Setting.Default.
 	BrokerSynonym string
 	apply         func(t *Topic, v string)
 	brokerValue   func(b *Broker) (value, synonym string)
@@ -150,6 +158,12 @@ var topicSettings = []TopicSetting{
 			ms, from := b.rollMs()
 			return strconv.FormatInt(ms, 10), from
 		}},
+	{Setting: Setting{Name: "leader.replication.throttled.replicas", Type: TypeList, Check: checkThrottledReplicas,
+		Doc: "Replicas whose leader side is throttled to the broker's leader.replication.throttled.rate, as partition:broker,... or * for all (set while reassigning)."},
+		apply: func(t *Topic, v string) { t.LeaderReplicationThrottledReplicas = strings.Join(splitList(v), ",") }},
+	{Setting: Setting{Name: "follower.replication.throttled.replicas", Type: TypeList, Check: checkThrottledReplicas,
+		Doc: "Replicas whose follower side is throttled to the broker's follower.replication.throttled.rate, as partition:broker,... or * for all (set while reassigning)."},
+		apply: func(t *Topic, v string) { t.FollowerReplicationThrottledReplicas = strings.Join(splitList(v), ",") }},
 	{Setting: Setting{Name: "unclean.leader.election.enable", Type: TypeBool,
 		Doc: "Let an out-of-sync replica become leader, accepting the loss of writes it missed."},
 		BrokerSynonym: "unclean.leader.election.enable", apply: boolean(func(t *Topic, x bool) { t.UncleanLeaderElection = x })},
@@ -161,7 +175,7 @@ func init() {
 	sort.Slice(topicSettings, func(i, j int) bool { return topicSettings[i].Name < topicSettings[j].Name })
 	for i := range topicSettings {
 		t := &topicSettings[i]
-		if _, ok := settingIndex[t.BrokerSynonym]; !ok {
+		if _, ok := settingIndex[t.BrokerSynonym]; !ok && t.BrokerSynonym != "" {
 			panic("config: topic setting " + t.Name + " has unknown broker synonym " + t.BrokerSynonym)
 		}
 		topicIndex[t.Name] = t
@@ -198,9 +212,12 @@ func ValidateTopicConfig(name, value string) error {
 // brokerDefault returns the value a topic gets from the broker for t, the
 // broker setting it came from and that setting's source.
 func (b *Broker) brokerDefault(t *TopicSetting) (value, synonym string, src Source) {
-	if t.brokerValue != nil {
+	switch {
+	case t.BrokerSynonym == "":
+		return t.Default, t.Name, SourceDefaultConfig
+	case t.brokerValue != nil:
 		value, synonym = t.brokerValue(b)
-	} else {
+	default:
 		value, synonym = b.Raw[t.BrokerSynonym], t.BrokerSynonym
 	}
 	src = SourceDefaultConfig
