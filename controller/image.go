@@ -90,3 +90,12 @@ func (b *Broker) Endpoint(listener string) (Endpoint, bool) {
 	}
 	return Endpoint{}, false
 }
+
+// LiveBrokerCount is the number of unfenced brokers (State.LiveBrokerCount).
+func (img *Image) LiveBrokerCount() int { return img.st.LiveBrokerCount() }
+
+// ListPartitionReassignments returns the reassignments in progress among
+// parts, nil for all (State.ListPartitionReassignments).
+func (img *Image) ListPartitionReassignments(parts []TopicPartition) []OngoingReassignment {
+	return img.st.ListPartitionReassignments(parts)
+}

@@ -59,7 +59,7 @@ func TestPlanCreateTopicSpreadsOverBrokers(t *testing.T) {
 		t.Fatalf("manual assignment %+v", p)
 	}
 	for _, bad := range [][][]int32{{{3, 3}}, {{3, 5}}, {{3}}} {
-		if _, err := s.PlanCreateTopic(NewTopic{Name: "x", ID: NewTopicID(), Partitions: 1, ReplicationFactor: 2, Assignment: bad}, noLimit); !errors.Is(err, ErrInvalidReplication) {
+		if _, err := s.PlanCreateTopic(NewTopic{Name: "x", ID: NewTopicID(), Partitions: 1, ReplicationFactor: 2, Assignment: bad}, noLimit); !errors.Is(err, ErrInvalidReplicaAssignment) {
 			t.Errorf("assignment %v: %v", bad, err)
 		}
 	}

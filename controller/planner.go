@@ -40,9 +40,10 @@ func (s *State) PlanCreateTopic(t NewTopic, maxPartitions int64) ([]Record, erro
 	if t.Partitions <= 0 {
 		return nil, fmt.Errorf("topic %q: %w: %d", t.Name, ErrInvalidPartitions, t.Partitions)
 	}
-	brokers := s.BrokerIDs()
-	if err := checkReplicationFactor(t.ReplicationFactor, len(brokers)); err != nil {
-		return nil, fmt.Errorf("topic %q: %w", t.Name, err)
+	if t.Assignment == nil {
+		if err := checkReplicationFactor(t.ReplicationFactor, len(s.activeBrokers())); err != nil {
+			return nil, fmt.Errorf("topic %q: %w", t.Name, err)
+		}
 	}
 	if err := s.CheckPartitionBudget(int64(t.Partitions), maxPartitions); err != nil {
 		return nil, fmt.Errorf("topic %q: %w", t.Name, err)
@@ -50,14 +51,14 @@ func (s *State) PlanCreateTopic(t NewTopic, maxPartitions int64) ([]Record, erro
 	if _, taken := s.byID[t.ID]; taken || t.ID.IsZero() {
 		return nil, fmt.Errorf("topic %q: id %s is zero or taken", t.Name, t.ID)
 	}
-	assignment, err := s.assign(brokers, t.Assignment, 0, t.Partitions, t.ReplicationFactor)
+	assignment, err := s.assign(t.Assignment, 0, t.Partitions, t.ReplicationFactor)
 	if err != nil {
 		return nil, fmt.Errorf("topic %q: %w", t.Name, err)
 	}
 	rs := make([]Record, 0, 1+len(assignment)+len(t.Configs))
 	rs = append(rs, TopicRecord{Name: t.Name, ID: t.ID})
 	rs = append(rs, s.configRecords(t.Name, nil, t.Configs)...)
-	return append(rs, partitionRecords(t.ID, 0, assignment)...), nil
+	return append(rs, s.partitionRecords(t.ID, 0, assignment)...), nil
 }
 
 // PlanCreatePartitions grows a topic to count partitions; Kafka never
@@ -79,42 +80,73 @@ func (s *State) PlanCreatePartitions(name string, count int32, assignment [][]in
 	if have > 0 {
 		rf = int16(len(t.Partitions[0].Replicas))
 	}
-	as, err := s.assign(s.BrokerIDs(), assignment, have, count-have, rf)
+	as, err := s.assign(assignment, have, count-have, rf)
 	if err != nil {
 		return nil, fmt.Errorf("topic %q: %w", name, err)
 	}
-	return partitionRecords(t.ID, have, as), nil
+	return s.partitionRecords(t.ID, have, as), nil
 }
 
 // assign returns the replicas of count partitions from first on: the
-// manual assignment after checking it, or Place's.
-func (s *State) assign(brokers []int32, manual [][]int32, first, count int32, rf int16) ([][]int32, error) {
+// manual assignment after checking it, or PlaceOnRacks' over the active
+// brokers. A manual assignment may name fenced brokers, but each
+// partition needs one active replica to lead it.
+func (s *State) assign(manual [][]int32, first, count int32, rf int16) ([][]int32, error) {
 	if manual == nil {
-		return Place(brokers, first, count, rf)
+		return PlaceOnRacks(s.activeBrokers(), first, count, rf)
 	}
 	if int32(len(manual)) != count {
-		return nil, fmt.Errorf("%w: %d assignments for %d partitions", ErrInvalidReplication, len(manual), count)
+		return nil, fmt.Errorf("%w: %d assignments for %d partitions", ErrInvalidReplicaAssignment, len(manual), count)
 	}
 	for i, replicas := range manual {
-		if len(replicas) != int(rf) || hasDuplicate(replicas) {
-			return nil, fmt.Errorf("%w: partition %d: replicas %v for replication factor %d", ErrInvalidReplication, first+int32(i), replicas, rf)
+		p := first + int32(i)
+		if len(replicas) != int(rf) {
+			return nil, fmt.Errorf("%w: partition %d: replicas %v for replication factor %d", ErrInvalidReplicaAssignment, p, replicas, rf)
 		}
-		for _, id := range replicas {
-			if _, ok := s.Brokers[id]; !ok {
-				return nil, fmt.Errorf("%w: partition %d: broker %d is not registered", ErrInvalidReplication, first+int32(i), id)
-			}
+		if err := s.checkReplicas(replicas); err != nil {
+			return nil, fmt.Errorf("partition %d: %w", p, err)
+		}
+		if len(s.activeOf(replicas)) == 0 {
+			return nil, fmt.Errorf("%w: partition %d: every broker of %v is fenced or shutting down", ErrInvalidReplicaAssignment, p, replicas)
 		}
 	}
 	return manual, nil
 }
 
-// partitionRecords makes new partitions from first on: every replica in
-// sync, the first one leading, at epoch 0.
-func partitionRecords(id TopicID, first int32, assignment [][]int32) []Record {
+// activeBrokers are the brokers new replicas may be placed on, in id order.
+func (s *State) activeBrokers() []*Broker {
+	var bs []*Broker
+	for _, id := range s.BrokerIDs() {
+		if b := s.Brokers[id]; b.Active() {
+			bs = append(bs, b)
+		}
+	}
+	return bs
+}
+
+// activeOf returns the active brokers among ids, in order.
+func (s *State) activeOf(ids []int32) []int32 {
+	var out []int32
+	for _, id := range ids {
+		if b, ok := s.Brokers[id]; ok && b.Active() {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// partitionRecords makes new partitions from first on: their active
+// replicas in sync, the first of them leading, at epoch 0.
+func (s *State) partitionRecords(id TopicID, first int32, assignment [][]int32) []Record {
 	rs := make([]Record, 0, len(assignment))
 	for i, replicas := range assignment {
+		isr := s.activeOf(replicas)
+		epochs := make([]int64, len(isr))
+		for j, b := range isr {
+			epochs[j] = s.Brokers[b].Epoch
+		}
 		rs = append(rs, PartitionRecord{TopicID: id, Partition: first + int32(i),
-			Replicas: slices.Clone(replicas), ISR: slices.Clone(replicas), Leader: replicas[0]})
+			Replicas: slices.Clone(replicas), ISR: isr, ISREpochs: epochs, Leader: isr[0]})
 	}
 	return rs
 }

@@ -34,7 +34,9 @@ func (id TopicID) IsZero() bool { return id == TopicID{} }
 // String renders the id the way Kafka tools do (URL-safe base64, no padding).
 func (id TopicID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
 
-// Partition is the metadata of one partition.
+// Partition is the metadata of one partition (Kafka's
+// PartitionRegistration). The fields after PartitionEpoch are absent in
+// metadata written before they existed, which reads as their old meaning.
 type Partition struct {
 	Index       int32   `json:"index"`
 	Leader      int32   `json:"leader"`
@@ -43,8 +45,23 @@ type Partition struct {
 	ISR         []int32 `json:"isr"`
 	// PartitionEpoch grows with every change of the partition (Kafka's
 	// partition epoch, the ZooKeeper era's zkVersion); AlterPartition
-	// will compare-and-set on it.
+	// compares-and-sets on it.
 	PartitionEpoch int32 `json:"partition_epoch,omitempty"`
+	// ISREpochs is the broker epoch of each ISR member, index by index
+	// (KIP-903), or empty when unknown (metadata older than it).
+	ISREpochs []int64 `json:"isr_epochs,omitempty"`
+	// ELR are the eligible leader replicas (KIP-966): replicas that left
+	// the ISR while it was below min.insync.replicas, so they hold every
+	// committed record; LastKnownELR are replicas that were in the ISR or
+	// ELR and may not be (an unclean shutdown since).
+	ELR                 []int32             `json:"elr,omitempty"`
+	LastKnownELR        []int32             `json:"last_known_elr,omitempty"`
+	LeaderRecoveryState LeaderRecoveryState `json:"leader_recovery_state,omitempty"`
+	// AddingReplicas and RemovingReplicas describe a reassignment in
+	// progress: Replicas holds both the target replicas and those being
+	// removed.
+	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
+	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
 }
 
 // Topic is the metadata of one topic.
@@ -59,10 +76,21 @@ type Topic struct {
 type Broker struct {
 	ID int32 `json:"id"`
 	// Epoch is the offset of the broker's last RegisterBrokerRecord.
-	Epoch     int64      `json:"epoch"`
-	Endpoints []Endpoint `json:"endpoints"`
-	Rack      *string    `json:"rack,omitempty"`
+	Epoch       int64         `json:"epoch"`
+	Incarnation IncarnationID `json:"incarnation,omitzero"`
+	Endpoints   []Endpoint    `json:"endpoints"`
+	Rack        *string       `json:"rack,omitempty"`
+	// Fenced brokers lead nothing and join no ISR; a broker registers
+	// fenced and is unfenced once it has caught up with the metadata.
+	Fenced bool `json:"fenced,omitempty"`
+	// InControlledShutdown brokers are moving their leaderships away
+	// before they stop; they may not lead or join an ISR either.
+	InControlledShutdown bool `json:"in_controlled_shutdown,omitempty"`
 }
+
+// Active reports whether b may lead and join ISRs: unfenced and not
+// shutting down (Kafka's ClusterControlManager.isActive).
+func (b *Broker) Active() bool { return !b.Fenced && !b.InControlledShutdown }
 
 // Errors returned by State and the planner; the broker maps them to Kafka
 // error codes.
@@ -150,11 +178,8 @@ func (s *State) Apply(r Record) error {
 
 func (s *State) apply(r Record) error {
 	switch r := r.(type) {
-	case RegisterBrokerRecord:
-		if r.BrokerID < 0 {
-			return fmt.Errorf("broker id %d", r.BrokerID)
-		}
-		s.Brokers[r.BrokerID] = &Broker{ID: r.BrokerID, Epoch: r.BrokerEpoch, Endpoints: slices.Clone(r.Endpoints), Rack: r.Rack}
+	case RegisterBrokerRecord, BrokerRegistrationChangeRecord, FenceBrokerRecord, UnfenceBrokerRecord:
+		return s.applyBroker(r)
 	case TopicRecord:
 		if err := ValidateTopicName(r.Name); err != nil {
 			return err
@@ -175,8 +200,7 @@ func (s *State) apply(r Record) error {
 		if r.Partition != int32(len(t.Partitions)) {
 			return fmt.Errorf("topic %q: partition %d added after %d partitions", t.Name, r.Partition, len(t.Partitions))
 		}
-		p := Partition{Index: r.Partition, Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch,
-			Replicas: slices.Clone(r.Replicas), ISR: slices.Clone(r.ISR)}
+		p := newPartition(r)
 		if err := checkPartition(p); err != nil {
 			return fmt.Errorf("topic %q partition %d: %w", t.Name, r.Partition, err)
 		}
@@ -189,18 +213,7 @@ func (s *State) apply(r Record) error {
 		if r.Partition < 0 || int(r.Partition) >= len(t.Partitions) {
 			return fmt.Errorf("topic %q has no partition %d", t.Name, r.Partition)
 		}
-		p := t.Partitions[r.Partition]
-		if r.Replicas != nil {
-			p.Replicas = slices.Clone(r.Replicas)
-		}
-		if r.ISR != nil {
-			p.ISR = slices.Clone(r.ISR)
-		}
-		if r.Leader != NoLeaderChange {
-			p.Leader = r.Leader
-			p.LeaderEpoch++
-		}
-		p.PartitionEpoch++
+		p := t.Partitions[r.Partition].merge(r)
 		if err := checkPartition(p); err != nil {
 			return fmt.Errorf("topic %q partition %d: %w", t.Name, r.Partition, err)
 		}
@@ -251,38 +264,6 @@ func (s *State) apply(r Record) error {
 		return fmt.Errorf("unknown record %T", r)
 	}
 	return nil
-}
-
-// checkPartition is what every partition must satisfy: replicas named
-// once each, the ISR a subset of them, the leader in the ISR (or none).
-func checkPartition(p Partition) error {
-	if len(p.Replicas) == 0 {
-		return errors.New("no replicas")
-	}
-	if hasDuplicate(p.Replicas) || hasDuplicate(p.ISR) {
-		return fmt.Errorf("replicas %v or ISR %v name a broker twice", p.Replicas, p.ISR)
-	}
-	for _, id := range p.ISR {
-		if !slices.Contains(p.Replicas, id) {
-			return fmt.Errorf("ISR member %d is not a replica %v", id, p.Replicas)
-		}
-	}
-	if p.Leader != NoLeader && !slices.Contains(p.ISR, p.Leader) {
-		return fmt.Errorf("leader %d is not in the ISR %v", p.Leader, p.ISR)
-	}
-	if p.LeaderEpoch < 0 || p.PartitionEpoch < 0 {
-		return fmt.Errorf("negative epoch: leader %d, partition %d", p.LeaderEpoch, p.PartitionEpoch)
-	}
-	return nil
-}
-
-func hasDuplicate(ids []int32) bool {
-	for i, id := range ids {
-		if slices.Contains(ids[i+1:], id) {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *State) topicByID(id TopicID) (*Topic, error) {
@@ -362,9 +343,7 @@ func (t *Topic) clone() *Topic {
 	c.Configs = copyConfigs(t.Configs)
 	c.Partitions = make([]Partition, len(t.Partitions))
 	for i, p := range t.Partitions {
-		p.Replicas = slices.Clone(p.Replicas)
-		p.ISR = slices.Clone(p.ISR)
-		c.Partitions[i] = p
+		c.Partitions[i] = p.clone()
 	}
 	return &c
 }
