@@ -173,11 +173,16 @@ func (l *Leader) HandleAlterPartition(id uint64, res AlterResult, nowMs int64) A
 // committed ISR, replicas and partition epoch are replaced and any proposal
 // in flight is dropped, as Kafka's makeLeader does for an unchanged leader
 // epoch. A state with an older leader or partition epoch is ignored
-// (applied false). Another leader is NOT_LEADER_OR_FOLLOWER and a newer
-// leader epoch ErrNewLeaderEpoch: the caller changes roles.
+// (applied false), and so is one with the partition epoch the leader
+// already has: that is the committed state it knows, and dropping a
+// proposal in flight for it would let the high watermark pass a replica the
+// controller may have just added (Kafka's makeLeader accepts an equal
+// epoch; the simulator found the race, see TestApplyPartitionSameEpoch).
+// Another leader is NOT_LEADER_OR_FOLLOWER and a newer leader epoch
+// ErrNewLeaderEpoch: the caller changes roles.
 func (l *Leader) ApplyPartition(ps PartitionState, nowMs int64) (applied bool, err error) {
 	switch {
-	case ps.LeaderEpoch < l.leaderEpoch || ps.PartitionEpoch < l.partitionEpoch:
+	case ps.LeaderEpoch < l.leaderEpoch || ps.PartitionEpoch <= l.partitionEpoch:
 		return false, nil
 	case ps.Leader != l.id:
 		return false, fmt.Errorf("leader is now %d in epoch %d: %w", ps.Leader, ps.LeaderEpoch, kerr.NotLeaderForPartition)

@@ -429,6 +429,21 @@ func TestApplyPartition(t *testing.T) {
 	wantKerr(t, err, kerr.NotLeaderForPartition)
 }
 
+// An image with the partition epoch the leader already has must not drop an
+// expansion in flight: the controller may have applied it already, and the
+// maximal ISR would lose the new member while it is in the committed ISR
+// (found by TestSim, seed 299).
+func TestApplyPartitionSameEpoch(t *testing.T) {
+	l := newLeader(t, func(c *LeaderConfig) { c.ISR = []int32{1, 2} })
+	mustFetch(t, l, 3, 10, 1)
+	if applied, err := l.ApplyPartition(PartitionState{Leader: 1, LeaderEpoch: 5, PartitionEpoch: 10, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}}, 2); applied || err != nil {
+		t.Fatalf("equal partition epoch applied %v err %v", applied, err)
+	}
+	if !slices.Equal(l.MaximalISR(), []int32{1, 2, 3}) {
+		t.Fatalf("maximal ISR %v: the pending expansion was dropped", l.MaximalISR())
+	}
+}
+
 func TestNewLeaderRejectsNonsense(t *testing.T) {
 	for _, mod := range []func(*LeaderConfig){
 		func(c *LeaderConfig) { c.ID = 7 },
