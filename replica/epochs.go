@@ -178,6 +178,20 @@ func (c *EpochCache) LatestEpoch() int32 {
 	return c.entries[len(c.entries)-1].Epoch
 }
 
+// LatestEpochBefore returns the newest epoch with an entry starting below
+// endOffset: the epoch of the last record of a log ending there (entries
+// at the end itself are epochs that have not appended yet), or
+// UndefinedEpoch if there is none.
+func (c *EpochCache) LatestEpochBefore(endOffset int64) int32 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	i := sort.Search(len(c.entries), func(i int) bool { return c.entries[i].StartOffset >= endOffset })
+	if i == 0 {
+		return UndefinedEpoch
+	}
+	return c.entries[i-1].Epoch
+}
+
 // Assign records that epoch starts at startOffset. A leader calls it before
 // appending its first batch of a new epoch; a follower (later) calls it for
 // every epoch it sees in replicated batches. Re-assigning the latest epoch at

@@ -26,9 +26,17 @@ var (
 	// ErrOffsetOutOfRange is segment's error, re-exported so the broker needs
 	// only this package's sentinels for partition operations.
 	ErrOffsetOutOfRange = segment.ErrOffsetOutOfRange
-	// ErrStaleLeaderEpoch: Open was given a leader epoch older than one this
-	// replica already wrote with; appending would break the epoch history.
+	// ErrStaleLeaderEpoch: Open, BecomeLeader or BecomeFollower was given
+	// a leader epoch older than the replica's (or than one its log already
+	// holds), or a follower was handed a batch of an epoch newer than the
+	// one it follows in; accepting it would break the epoch history.
 	ErrStaleLeaderEpoch = errors.New("leader epoch older than the replica's history")
+	// ErrNotLeader: Append (or ReadForFollower) on a replica that follows;
+	// the broker answers NOT_LEADER_OR_FOLLOWER.
+	ErrNotLeader = errors.New("replica is not the leader")
+	// ErrNotFollower: AppendAsFollower or a truncation on the leader; a
+	// leader's log only grows (the caller's fetcher outlived its role).
+	ErrNotFollower = errors.New("replica is the leader, not a follower")
 	// ErrClosed: the partition was closed or deleted.
 	ErrClosed = errors.New("partition closed")
 )

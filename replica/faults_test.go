@@ -116,7 +116,11 @@ func TestFailedFsyncPoisonsThePartition(t *testing.T) {
 	_, refused["append"] = r.p.Append(makeBatch(t, batchOpts{pid: 7, seq: 8, n: 1, ts: 9}))
 	refused["flush"] = r.p.Flush()
 	_, refused["delete records"] = r.p.DeleteRecords(2)
+	if err := r.p.BecomeFollower(0); err != nil { // a role change needs no disk
+		t.Fatal(err)
+	}
 	refused["truncate"] = r.p.TruncateTo(6)
+	_, refused["follower append"] = r.p.AppendAsFollower(leaderBatches(t, 8, 0, plain(1)))
 	for op, err := range refused {
 		if !errors.Is(err, segment.ErrLogPoisoned) {
 			t.Errorf("%s on a poisoned partition: %v, want ErrLogPoisoned", op, err)
@@ -173,6 +177,9 @@ func TestFailedTruncationKeepsHWWithinTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.efs.Inject(segment.Fault{Ops: segment.OpSync, Path: segment.PathSuffix(".log")})
+	if err := r.p.BecomeFollower(1); err != nil {
+		t.Fatal(err)
+	}
 	if err := r.p.TruncateTo(4); !errors.Is(err, segment.ErrLogPoisoned) {
 		t.Fatalf("truncation whose fsync failed: %v, want ErrLogPoisoned", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sluice-io/sluice/internal/testkit"
+	"github.com/sluice-io/sluice/segment"
 )
 
 // testLogger discards output so test logs stay readable; set -v style
@@ -36,4 +37,19 @@ func makeBatch(t testing.TB, o batchOpts) []byte {
 		b.Records = append(b.Records, testkit.Record{TimestampDelta: int64(i), Value: make([]byte, o.valueLen)})
 	}
 	return b.Encode()
+}
+
+// leaderBatches encodes batches as a leader's log holds them: from base,
+// each starting where the one before ended, stamped with epoch.
+func leaderBatches(t testing.TB, base int64, epoch int32, opts ...batchOpts) []byte {
+	t.Helper()
+	var out []byte
+	for _, o := range opts {
+		b := makeBatch(t, o)
+		segment.SetBaseOffset(b, base)
+		segment.SetPartitionLeaderEpoch(b, epoch)
+		out = append(out, b...)
+		base += int64(max(o.n, 1))
+	}
+	return out
 }

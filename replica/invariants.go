@@ -1,6 +1,9 @@
 package replica
 
-import "github.com/sluice-io/sluice/internal/invariants"
+import (
+	"github.com/sluice-io/sluice/internal/invariants"
+	"github.com/sluice-io/sluice/segment"
+)
 
 // Assertions of the invariants in the package comment, run only in builds
 // with the invariants tag (see package internal/invariants); every call
@@ -35,11 +38,31 @@ func (p *Partition) assertInvariants(op string) {
 				p.name(), p.dir, op, last, le, leo)
 		}
 	}
+	if p.leading.Load() {
+		if es := p.epochStart.Load(); es < 0 || es > leo {
+			invariants.Failf("partition %s (%s) after %s: leading since offset %d, LEO %d", p.name(), p.dir, op, es, leo)
+		}
+	}
+}
+
+// assertFollowerAppend checks a follower append of headers at leo: the
+// log now ends right after the last batch, and the epoch history's newest
+// epoch with records is the last batch's (for batches carrying one).
+func (p *Partition) assertFollowerAppend(headers []segment.BatchHeader, leo int64) {
+	last := headers[len(headers)-1]
+	if end := p.log.EndOffset(); end != last.LastOffset()+1 {
+		invariants.Failf("partition %s (%s): follower append at %d of batches up to %d left LEO %d",
+			p.name(), p.dir, leo, last.LastOffset(), end)
+	}
+	if e, got := last.PartitionLeaderEpoch, p.LastFetchedEpoch(); e >= 0 && got != e {
+		invariants.Failf("partition %s (%s): follower append at %d ended with a batch of epoch %d, the epoch history says %d",
+			p.name(), p.dir, leo, e, got)
+	}
 }
 
 // assertHWKept checks that op did not lower HW from hw0: HW only moves
-// forward while this replica leads. TruncateTo, the follower's path, is
-// the one place allowed to lower it.
+// forward while this replica leads. Only a follower's HW goes back (its
+// leader's is lower after a failover, or it truncated).
 func (p *Partition) assertHWKept(op string, hw0 int64) {
 	if hw := p.hw.Load(); hw < hw0 {
 		invariants.Failf("partition %s (%s): %s lowered HW from %d to %d while leading", p.name(), p.dir, op, hw0, hw)

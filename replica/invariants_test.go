@@ -73,3 +73,18 @@ func TestInvariantEpochsNeverDecrease(t *testing.T) {
 	p.epochs.mu.Unlock()
 	invtest.Expect(t, retention(p), "t-0", "leader epoch entry {2 2} does not follow {3 0}")
 }
+
+func TestInvariantLeaderEpochStartWithinLog(t *testing.T) {
+	p := appended(t)
+	p.epochStart.Store(p.LogEndOffset() + 5)
+	invtest.Expect(t, retention(p), "t-0", "leading since offset 9, LEO 4")
+}
+
+func TestInvariantFollowerHWWithinLog(t *testing.T) {
+	p := appended(t)
+	if err := p.BecomeFollower(3); err != nil {
+		t.Fatal(err)
+	}
+	p.hw.Store(-1) // truncation lowers a HW above the LEO, and must find this
+	invtest.Expect(t, func() { _ = p.TruncateTo(2) }, "t-0", "after truncation: HW -1 outside [log start 0, LEO 2]")
+}

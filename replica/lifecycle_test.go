@@ -124,6 +124,12 @@ func TestPartitionTruncateTo(t *testing.T) {
 	}
 	mustAppend(t, p, makeBatch(t, idem(1, 0, 4, 1))) // 4
 
+	if err := p.TruncateTo(2); !errors.Is(err, ErrNotFollower) {
+		t.Fatalf("truncation on the leader: %v, want ErrNotFollower", err)
+	}
+	if err := p.BecomeFollower(1); err != nil {
+		t.Fatal(err)
+	}
 	if err := p.TruncateTo(2); err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +143,9 @@ func TestPartitionTruncateTo(t *testing.T) {
 		t.Fatalf("snapshots = %v", got)
 	}
 	// Producer state is back at sequence 1: 2 follows, the truncated 4 does not.
+	if err := p.BecomeLeader(1); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := p.Append(makeBatch(t, idem(1, 0, 4, 1))); !errors.Is(err, ErrOutOfOrderSequence) {
 		t.Fatalf("sequence from truncated state: %v", err)
 	}

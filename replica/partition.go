@@ -3,13 +3,16 @@
 // idempotent-producer state, and keeps them consistent with each other across
 // appends, deletions, retention, restarts and crashes.
 //
-// Today a node is the leader of every partition it hosts and the ISR is just
-// itself, so the high watermark follows the log end offset after every
-// append. The invariants below are written so that ISR replication can be
-// added by changing only where the high watermark advances:
+// A replica leads (clients append with Append) or follows (the leader's
+// batches arrive through AppendAsFollower, keeping the leader's offsets and
+// epochs). With one replica the high watermark follows the log end offset
+// after every append; with replication (Config.Replicated) the caller sets
+// it: the leader from its ISR's log end offsets, a follower from the
+// leader's (see SetHighWatermark). Invariants:
 //
 //   - logStartOffset <= HW <= LEO, always;
-//   - HW only moves forward while this replica leads;
+//   - HW only moves forward while this replica leads; a follower's follows
+//     its leader's and drops with truncation;
 //   - reads by clients are bounded by HW (records above it may still be
 //     lost in a leader change, so nobody may see them);
 //   - the leader-epoch cache holds an entry for the current leader epoch
@@ -38,6 +41,12 @@ type Config struct {
 	MaxMessageBytes        int   // max.message.bytes: limit per record batch (<= 0: none)
 	LogAppendTime          bool  // message.timestamp.type=LogAppendTime
 	ProducerIDExpirationMs int64 // producer.id.expiration.ms; <= 0 selects the default
+	// Replicated: the partition has other replicas, so its HW is what
+	// the ISR reached, not the LEO. Open then starts HW at the
+	// checkpointed HW (at most the LEO) rather than at the LEO, leader
+	// appends leave HW alone (see SetAutoHighWatermark), and Close
+	// checkpoints it. False is today's single-replica behaviour.
+	Replicated bool
 }
 
 // AppendResult is what a produce response needs for one partition.
@@ -66,6 +75,13 @@ type Partition struct {
 	leaderEpoch atomic.Int32
 	hw          atomic.Int64
 	closed      atomic.Bool
+	// leading: Append is allowed (AppendAsFollower and truncation are
+	// not). autoHW: leader appends move HW to the LEO (one replica).
+	// epochStart: the LEO when this replica last took leadership, -1
+	// while it follows. All three change under mu.
+	leading    atomic.Bool
+	autoHW     atomic.Bool
+	epochStart atomic.Int64
 
 	log       *segment.Log
 	epochs    *EpochCache
@@ -84,13 +100,21 @@ type Partition struct {
 	// offset of the newest snapshot on disk, -1 if none.
 	snapMu       sync.Mutex
 	lastSnapshot int64
+
+	// hwCkptMu serializes HW checkpoint writes with Delete; hwCkpt
+	// (guarded by it) is the HW last written, -1 if none.
+	hwCkptMu sync.Mutex
+	hwCkpt   int64
 }
 
 // Open opens (or creates) the replica in dir as leader at leaderEpoch:
 // it opens the log (which recovers from a crash by truncating torn batches),
 // loads the leader-epoch cache and trims it to the log, loads the newest
 // producer snapshot and replays the batch headers after it to rebuild the
-// producer state at the log end offset.
+// producer state at the log end offset. HW starts at the LEO, or with
+// cfg.Replicated at the checkpointed HW. The leader epoch is entered in
+// the epoch cache at the first append (BecomeLeader enters it at once);
+// BecomeFollower turns the replica into a follower.
 func Open(fs segment.FS, dir, topic string, partition int32, leaderEpoch int32, cfg Config,
 	now func() time.Time, logger *slog.Logger) (*Partition, error) {
 	if now == nil {
@@ -110,10 +134,12 @@ func Open(fs segment.FS, dir, topic string, partition int32, leaderEpoch int32, 
 	}
 	p := &Partition{
 		fs: fs, dir: dir, topic: topic, partition: partition, now: now, logger: logger,
-		log: log, changed: make(chan struct{}), lastSnapshot: -1,
+		log: log, changed: make(chan struct{}), lastSnapshot: -1, hwCkpt: -1,
 	}
 	p.cfg.Store(&cfg)
 	p.leaderEpoch.Store(leaderEpoch)
+	p.leading.Store(true)
+	p.autoHW.Store(!cfg.Replicated)
 	if err := p.load(); err != nil {
 		log.Close()
 		return nil, fmt.Errorf("open partition %s: %w", name, err)
@@ -161,8 +187,12 @@ func (p *Partition) load() error {
 	p.logger.Debug("partition loaded", "logStartOffset", start, "logEndOffset", leo,
 		"producers", p.producers.Len(), "epochs", epochs.Entries())
 
-	// Single replica: everything in the log is committed.
-	p.hw.Store(leo)
+	p.hw.Store(leo) // single replica: everything in the log is committed
+	if cfg.Replicated {
+		// What the ISR had reached may be less than this replica holds.
+		p.hw.Store(p.loadHWCheckpoint(start, leo))
+	}
+	p.epochStart.Store(leo)
 	if invariants.Enabled {
 		p.assertInvariants("open")
 	}
@@ -252,6 +282,9 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	if p.closed.Load() {
 		return AppendResult{}, fmt.Errorf("append to %s: %w", p.name(), ErrClosed)
 	}
+	if !p.leading.Load() {
+		return AppendResult{}, fmt.Errorf("append to %s in leader epoch %d: %w", p.name(), p.leaderEpoch.Load(), ErrNotLeader)
+	}
 	dup, err := p.producers.CheckAll(headers)
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append to %s: %w", p.name(), err)
@@ -295,8 +328,10 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	for i := range headers {
 		p.producers.Update(headers[i], headers[i].BaseOffset, headers[i].LastOffset())
 	}
-	// Single replica: the append is committed as soon as it is in the log.
-	p.advanceHighWatermark(p.log.EndOffset())
+	if p.autoHW.Load() {
+		// Single replica: the append is committed once it is in the log.
+		p.advanceHighWatermark(p.log.EndOffset())
+	}
 	if invariants.Enabled {
 		p.assertHWKept("append", hw0)
 		p.assertInvariants("append")
@@ -308,44 +343,9 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		LogAppendTime: appendTime, LogStartOffset: info.LogStartOffset}, nil
 }
 
-// advanceHighWatermark moves HW forward to hw and wakes waiting fetches.
-// It is the only place HW advances; ISR replication will call it with the
-// minimum LEO of the ISR instead of the local LEO.
-func (p *Partition) advanceHighWatermark(hw int64) {
-	if hw <= p.hw.Load() {
-		return
-	}
-	p.hw.Store(hw)
-	p.wake(false)
-}
-
-// wake closes the current Changed channel and installs a fresh one, unless
-// final, which leaves it closed for good.
-func (p *Partition) wake(final bool) {
-	p.changedMu.Lock()
-	defer p.changedMu.Unlock()
-	if p.changedFinal {
-		return
-	}
-	close(p.changed)
-	if final {
-		p.changedFinal = true
-		return
-	}
-	p.changed = make(chan struct{})
-}
-
-// Changed returns a channel that is closed the next time HW advances (or the
-// partition is closed; after Close it is always closed). A long-polling fetch takes it before checking for
-// data, so an append between the check and the wait still wakes it.
-func (p *Partition) Changed() <-chan struct{} {
-	p.changedMu.Lock()
-	defer p.changedMu.Unlock()
-	return p.changed
-}
-
 // Read returns whole batches starting with the one containing offset, only
-// below HW. The caller must Release the result.
+// below HW (a client's fetch, on the leader or, KIP-392, a follower). The
+// caller must Release the result.
 func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (segment.ReadResult, error) {
 	res, err := p.log.Read(offset, maxBytes, p.hw.Load(), minOne)
 	if err != nil {
@@ -366,15 +366,17 @@ func (p *Partition) LogStartOffset() int64 { return p.log.StartOffset() }
 // LogEndOffset returns the offset the next appended record gets.
 func (p *Partition) LogEndOffset() int64 { return p.log.EndOffset() }
 
-// LeaderEpoch returns the epoch this replica leads in.
+// LeaderEpoch returns the epoch this replica leads or follows in.
 func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }
 
 // EpochEntries returns the leader-epoch history (for tests and debugging).
 func (p *Partition) EpochEntries() []EpochEntry { return p.epochs.Entries() }
 
-// OffsetForLeaderEpoch answers OffsetForLeaderEpoch for this leader; see
-// EpochCache.EndOffsetFor. The latest epoch ends at the LEO, not at HW, as a
-// follower must not truncate records it already holds.
+// OffsetForLeaderEpoch answers OffsetForLeaderEpoch (the end offset of
+// epoch in this replica's log, see EpochCache.EndOffsetFor) on a leader,
+// and on a follower gives the local end of the epoch the leader named,
+// which truncation needs (KIP-279). The latest epoch ends at the LEO, not
+// at HW, as a follower must not truncate records it already holds.
 func (p *Partition) OffsetForLeaderEpoch(epoch int32) (int32, int64) {
 	return p.epochs.EndOffsetFor(epoch, p.log.EndOffset())
 }
@@ -458,51 +460,6 @@ func (p *Partition) ApplyRetention() (int, error) {
 	return n, nil
 }
 
-// TruncateTo removes every batch containing an offset >= offset, as a
-// follower does when its log diverged from the leader's (found with
-// OffsetForLeaderEpoch). The epoch cache loses the entries starting at or
-// after the new LEO, producer snapshots above it are deleted and the producer
-// state is rebuilt, and HW drops to the new LEO if it was above: the only
-// case where HW moves backwards, allowed because a diverging follower's
-// records above the truncation point were never committed by the leader.
-func (p *Partition) TruncateTo(offset int64) error {
-	p.snapMu.Lock() // no snapshot of the pre-truncation state may land afterwards
-	defer p.snapMu.Unlock()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed.Load() {
-		return fmt.Errorf("truncate %s: %w", p.name(), ErrClosed)
-	}
-	if offset >= p.log.EndOffset() {
-		return nil
-	}
-	if err := p.log.TruncateTo(offset); err != nil {
-		// A failure late in the truncation (which poisons the log) may
-		// have moved the log end already: HW must not stay above it.
-		if leo := p.log.EndOffset(); p.hw.Load() > leo {
-			p.hw.Store(leo)
-		}
-		return fmt.Errorf("truncate %s to %d: %w", p.name(), offset, err)
-	}
-	leo := p.log.EndOffset()
-	if err := p.epochs.TruncateFromEnd(leo); err != nil {
-		return fmt.Errorf("truncate %s to %d: %w", p.name(), offset, err)
-	}
-	if err := p.producers.DeleteSnapshotsAbove(leo); err != nil {
-		return fmt.Errorf("truncate %s to %d: %w", p.name(), offset, err)
-	}
-	if err := p.loadProducers(); err != nil {
-		return fmt.Errorf("truncate %s to %d: %w", p.name(), offset, err)
-	}
-	if p.hw.Load() > leo {
-		p.hw.Store(leo)
-	}
-	if invariants.Enabled {
-		p.assertInvariants("truncation")
-	}
-	return nil
-}
-
 // ExpireProducers forgets producers idle for longer than
 // producer.id.expiration.ms; the broker calls it periodically.
 func (p *Partition) ExpireProducers() int { return p.producers.ExpireProducers(p.now()) }
@@ -541,15 +498,20 @@ func (p *Partition) snapshot() error {
 	return nil
 }
 
-// SetConfig applies a topic config change.
+// SetConfig applies a topic config change. A change of Replicated
+// switches the automatic HW (see SetAutoHighWatermark).
 func (p *Partition) SetConfig(cfg Config) {
-	p.cfg.Store(&cfg)
+	old := p.cfg.Swap(&cfg)
 	p.log.SetConfig(cfg.Log)
 	p.producers.SetExpirationMs(cfg.ProducerIDExpirationMs)
+	if old.Replicated != cfg.Replicated {
+		p.SetAutoHighWatermark(!cfg.Replicated)
+	}
 }
 
-// Close flushes the log, writes a producer snapshot and closes the log.
-// Waiting fetches are woken; later calls fail with ErrClosed.
+// Close flushes the log, writes a producer snapshot (and, unless HW is
+// automatic, the HW checkpoint) and closes the log. Waiting fetches are
+// woken; later calls fail with ErrClosed.
 func (p *Partition) Close() error {
 	if !p.markClosed() {
 		return nil
@@ -557,6 +519,11 @@ func (p *Partition) Close() error {
 	err := p.log.Flush()
 	if err == nil {
 		err = p.snapshot()
+	}
+	if err == nil && !p.autoHW.Load() {
+		p.hwCkptMu.Lock()
+		err = p.writeHWCheckpoint()
+		p.hwCkptMu.Unlock()
 	}
 	err = errors.Join(err, p.log.Close())
 	if err != nil {
@@ -569,6 +536,8 @@ func (p *Partition) Close() error {
 func (p *Partition) Delete() error {
 	p.snapMu.Lock() // let a running snapshot finish before the directory goes
 	defer p.snapMu.Unlock()
+	p.hwCkptMu.Lock() // and a running HW checkpoint
+	defer p.hwCkptMu.Unlock()
 	p.markClosed()
 	if err := p.log.Delete(); err != nil {
 		return fmt.Errorf("delete %s: %w", p.name(), err)
