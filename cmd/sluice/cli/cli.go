@@ -19,7 +19,8 @@ const usage = `usage: sluice <command> [<subcommand>] [flags]
 admin commands:
   topic create            create topics
   topic list              list topics
-  topic describe          show a topic's partitions, offsets and configs
+  topic describe          show a topic's partitions (leader, ISR, ELR),
+                          offsets and configs; filter unhealthy partitions
   topic delete            delete topics
   topic alter-config      set or delete a topic's config overrides
   topic add-partitions    grow a topic's partition count
@@ -29,6 +30,10 @@ admin commands:
   group delete            delete empty groups
   group delete-offsets    delete a group's committed offsets of some partitions
   cluster info            show the cluster's ID, controller, brokers and APIs
+  cluster describe        the same, plus under-replicated, under-min-ISR
+                          and offline partitions
+  partitions elect-leaders  elect preferred or unclean partition leaders
+  partitions reassign     move replicas between brokers, with throttles
 
 data commands:
   produce TOPIC           produce the lines of a file or standard input
@@ -58,6 +63,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return runTopic(args[1:], stdout, stderr)
 	case "cluster":
 		return runCluster(args[1:], stdout, stderr)
+	case "partitions":
+		return runPartitions(args[1:], stdout, stderr)
 	case "completion":
 		return runCompletion(args[1:], stdout, stderr)
 	case "produce", "consume":

@@ -8,13 +8,15 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const clusterUsage = `usage: sluice cluster <subcommand> [flags]
 
 subcommands:
-  info   show the cluster ID, controller, brokers, topic counts and API versions
+  info       show the cluster ID, controller, brokers, topic counts and API versions
+  describe   info, plus under-replicated, under-min-ISR and offline partitions
 
 Run "sluice cluster <subcommand> --help" for its flags.
 `
@@ -65,6 +67,8 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "info":
 		return runClusterInfo(args[1:], stdout, stderr)
+	case "describe":
+		return runClusterDescribe(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, clusterUsage)
 		return exitOK
@@ -84,36 +88,44 @@ func runClusterInfo(args []string, stdout, stderr io.Writer) int {
 		return reportUsage(stderr, clusterInfoUsage, usagef("unexpected argument %q", rest[0]))
 	}
 	return runWithClient(cf, clusterInfoUsage, stderr, func(ctx context.Context, c *client) error {
-		info, err := clusterDetails(ctx, c)
+		info, _, err := clusterDetails(ctx, c)
 		if err != nil {
 			return err
 		}
 		if cf.json {
 			err = writeJSON(stdout, info)
 		} else {
-			err = printClusterInfo(stdout, info)
+			err = printClusterInfo(stdout, info, nil)
 		}
 		if err != nil {
 			return err
 		}
-		failed := false
-		for _, b := range info.Brokers {
-			if b.Error != nil {
-				fmt.Fprintf(stderr, "sluice: broker %d: reading API versions: %s\n", b.NodeID, oneLine(*b.Error))
-				failed = true
-			}
-		}
-		if failed {
+		if reportBrokerErrors(stderr, info) {
 			return errReported
 		}
 		return nil
 	})
 }
 
-func clusterDetails(ctx context.Context, c *client) (clusterInfo, error) {
+// reportBrokerErrors prints one stderr line per broker whose API versions
+// could not be read, and says whether there was any.
+func reportBrokerErrors(stderr io.Writer, info clusterInfo) bool {
+	failed := false
+	for _, b := range info.Brokers {
+		if b.Error != nil {
+			fmt.Fprintf(stderr, "sluice: broker %d: reading API versions: %s\n", b.NodeID, oneLine(*b.Error))
+			failed = true
+		}
+	}
+	return failed
+}
+
+// clusterDetails reads the summary of "cluster info"; it also returns the
+// metadata of every topic it was built from, for "cluster describe".
+func clusterDetails(ctx context.Context, c *client) (clusterInfo, kadm.Metadata, error) {
 	md, err := c.adm.Metadata(ctx)
 	if err != nil {
-		return clusterInfo{}, fmt.Errorf("reading cluster metadata: %w", err)
+		return clusterInfo{}, md, fmt.Errorf("reading cluster metadata: %w", err)
 	}
 	info := clusterInfo{Brokers: []clusterBroker{}}
 	if md.Cluster != "" {
@@ -133,7 +145,7 @@ func clusterDetails(ctx context.Context, c *client) (clusterInfo, error) {
 	}
 	versions, err := c.adm.ApiVersions(ctx)
 	if err != nil {
-		return clusterInfo{}, fmt.Errorf("reading API versions: %w", err)
+		return clusterInfo{}, md, fmt.Errorf("reading API versions: %w", err)
 	}
 	for _, b := range md.Brokers {
 		cb := clusterBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack, APIVersions: []apiVersion{}}
@@ -154,10 +166,12 @@ func clusterDetails(ctx context.Context, c *client) (clusterInfo, error) {
 		info.Brokers = append(info.Brokers, cb)
 	}
 	sort.Slice(info.Brokers, func(i, j int) bool { return info.Brokers[i].NodeID < info.Brokers[j].NodeID })
-	return info, nil
+	return info, md, nil
 }
 
-func printClusterInfo(w io.Writer, info clusterInfo) error {
+// printClusterInfo prints the summary and the broker table; extra are more
+// summary lines ("label", "value") that "cluster describe" adds.
+func printClusterInfo(w io.Writer, info clusterInfo, extra [][2]string) error {
 	tw := newTable(w)
 	id, controller := "-", "-"
 	if info.ClusterID != nil {
@@ -171,6 +185,9 @@ func printClusterInfo(w io.Writer, info clusterInfo) error {
 	fmt.Fprintf(tw, "Topics:\t%d (%s)\n", info.TopicCount, plural(int64(info.PartitionCount), "partition"))
 	fmt.Fprintf(tw, "Internal topics:\t%d (%s)\n", info.InternalTopicCount, plural(int64(info.InternalPartitionCount), "partition"))
 	fmt.Fprintf(tw, "Brokers:\t%d\n", len(info.Brokers))
+	for _, e := range extra {
+		fmt.Fprintf(tw, "%s:\t%s\n", e[0], e[1])
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -64,9 +64,11 @@ var commandTable = []cmdSpec{
 	{name: "broker", flags: []flagSpec{fileFlag("--config"), valueFlag("--set"), enumFlag("--engine", "auto", "uring", "std"), enumFlag("--log-format", "text", "json")}},
 	{name: "engines"},
 	{name: "topic", subs: []cmdSpec{
-		{name: "create", flags: withCommon(valueFlag("--partitions"), valueFlag("--replication-factor"), valueFlag("--config"), boolFlag("--if-not-exists"))},
+		{name: "create", flags: withCommon(valueFlag("--partitions"), valueFlag("--replication-factor"), valueFlag("--replica-assignment"),
+			valueFlag("--config"), boolFlag("--if-not-exists"))},
 		{name: "list", flags: withCommon(boolFlag("--internal"))},
-		{name: "describe", flags: withCommon()},
+		{name: "describe", flags: withCommon(boolFlag("--under-replicated-partitions"), boolFlag("--under-min-isr-partitions"),
+			boolFlag("--unavailable-partitions"))},
 		{name: "delete", flags: withCommon()},
 		{name: "alter-config", flags: withCommon(valueFlag("--set"), valueFlag("--delete"))},
 		{name: "add-partitions", flags: withCommon(valueFlag("--total"))},
@@ -89,6 +91,14 @@ var commandTable = []cmdSpec{
 		boolFlag("--exit-at-end"), boolFlag("-e"), valueFlag("--format"))},
 	{name: "cluster", subs: []cmdSpec{
 		{name: "info", flags: withCommon()},
+		{name: "describe", flags: withCommon()},
+	}},
+	{name: "partitions", subs: []cmdSpec{
+		{name: "elect-leaders", flags: withCommon(enumFlag("--election-type", "preferred", "unclean"),
+			valueFlag("--topic"), valueFlag("--partition"), boolFlag("--all-topic-partitions"))},
+		{name: "reassign", flags: withCommon(boolFlag("--generate"), boolFlag("--execute"), boolFlag("--verify"), boolFlag("--cancel"),
+			fileFlag("--topics-to-move-json-file"), valueFlag("--broker-list"), fileFlag("--reassignment-json-file"),
+			valueFlag("--throttle"), boolFlag("--additional"), boolFlag("--preserve-throttles"))},
 	}},
 	{name: "perf", subs: perfModes()},
 	{name: "completion", args: completionShells},

@@ -64,7 +64,7 @@ func sampleValue(f flagSpec) string {
 		return f.values[0]
 	case f.name == "--timeout":
 		return "1s"
-	case slices.Contains([]string{"--partitions", "--replication-factor", "--total", "--partition", "--count", "--to-offset", "--shift-by"}, f.name):
+	case slices.Contains([]string{"--partitions", "--replication-factor", "--total", "--partition", "--count", "--to-offset", "--shift-by", "--throttle"}, f.name):
 		return "1"
 	case f.name == "--config" || f.name == "--set" || f.name == "--header":
 		return "k=v"
@@ -172,7 +172,7 @@ var completionCases = []struct {
 	line string
 	want string
 }{
-	{"sluice ", "broker cluster completion consume engines group help perf produce topic version"},
+	{"sluice ", "broker cluster completion consume engines group help partitions perf produce topic version"},
 	{"sluice gr", "group"},
 	{"sluice group ", "delete delete-offsets describe list reset-offsets"},
 	{"sluice group reset-offsets g --to", "--to-datetime --to-earliest --to-latest --to-offset --topic"},
@@ -185,6 +185,10 @@ var completionCases = []struct {
 	{"sluice topic create x --brokers ", ""}, // a value nobody can guess
 	{"sluice broker --engine u", "uring"},
 	{"sluice cluster info --j", "--json"},
+	{"sluice partitions ", "elect-leaders reassign"},
+	{"sluice partitions elect-leaders --election-type ", "preferred unclean"},
+	{"sluice partitions reassign --ver", "--verify"},
+	{"sluice topic describe --un", "--unavailable-partitions --under-min-isr-partitions --under-replicated-partitions"},
 }
 
 // runShell runs script in shell and returns its output, skipping the

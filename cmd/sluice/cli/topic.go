@@ -40,6 +40,12 @@ flags:
                            num.partitions)
   --replication-factor N   replicas of each partition (default: the
                            broker's default.replication.factor)
+  --replica-assignment LIST  place the replicas yourself, as kafka-topics.sh
+                           takes it: partitions separated by commas, the
+                           broker IDs of one partition by colons, the
+                           preferred leader first; "1:2:3,2:3:1" is two
+                           partitions of three replicas. Excludes
+                           --partitions and --replication-factor.
   --config KEY=VALUE       topic config override, repeatable, e.g.
                            --config retention.ms=86400000
   --if-not-exists          accept topics that already exist
@@ -209,10 +215,20 @@ func runTopicCreate(args []string, stdout, stderr io.Writer) int {
 	partitions := fs.Int("partitions", -1, "")
 	rf := fs.Int("replication-factor", -1, "")
 	ifNotExists := fs.Bool("if-not-exists", false, "")
+	assignment := fs.String("replica-assignment", "", "")
 	fs.Var(&cfgs, "config", "")
 	names, err := parseArgs(fs, args)
 	if err != nil {
 		return handleParseError(err, topicCreateUsage, stdout, stderr)
+	}
+	var manual [][]int32
+	if *assignment != "" {
+		if manual, err = parseReplicaAssignment(*assignment); err != nil {
+			return reportUsage(stderr, topicCreateUsage, err)
+		}
+		if *partitions != -1 || *rf != -1 {
+			return reportUsage(stderr, topicCreateUsage, usagef("--replica-assignment excludes --partitions and --replication-factor"))
+		}
 	}
 	switch {
 	case len(names) == 0:
@@ -226,7 +242,12 @@ func runTopicCreate(args []string, stdout, stderr io.Writer) int {
 
 	return runWithClient(cf, topicCreateUsage, stderr, func(ctx context.Context, c *client) error {
 		setAdminTimeout(c, cf.timeout)
-		resps, err := c.adm.CreateTopics(ctx, int32(*partitions), int16(*rf), cfgs.configs(), names...)
+		var resps kadm.CreateTopicResponses
+		if manual != nil {
+			resps, err = createAssigned(ctx, c, cf.timeout, manual, cfgs.configs(), names)
+		} else {
+			resps, err = c.adm.CreateTopics(ctx, int32(*partitions), int16(*rf), cfgs.configs(), names...)
+		}
 		if err != nil {
 			return err
 		}

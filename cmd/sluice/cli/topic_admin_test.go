@@ -189,3 +189,41 @@ func TestTopicAddPartitions(t *testing.T) {
 	checkRuntimeFailure(t, r, `topic "orders": INVALID_PARTITIONS`)
 	checkRuntimeFailure(t, runCLI("topic", "add-partitions", "ghost", "--total", "2", "--brokers", brokers), `topic "ghost" not found`)
 }
+
+func TestTopicCreateReplicaAssignment(t *testing.T) {
+	c, brokers := adminCluster(t)
+	var sent []kmsg.CreateTopicsRequestTopic
+	c.ControlKey(int16(kmsg.CreateTopics), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		sent = append(sent, kr.(*kmsg.CreateTopicsRequest).Topics...)
+		return nil, nil, false // kfake creates the topics
+	})
+
+	var doc jsonCreated
+	topicOK(t, brokers, &doc, "create", "placed", "--replica-assignment", "2:0, 0:1,1:2", "--config", "retention.ms=1000")
+	if len(sent) != 1 {
+		t.Fatalf("sent %d topics, want 1", len(sent))
+	}
+	rt := sent[0]
+	var got [][]int32
+	for i, ra := range rt.ReplicaAssignment {
+		if ra.Partition != int32(i) {
+			t.Errorf("assignment %d names partition %d", i, ra.Partition)
+		}
+		got = append(got, ra.Replicas)
+	}
+	want := [][]int32{{2, 0}, {0, 1}, {1, 2}}
+	if rt.Topic != "placed" || rt.NumPartitions != -1 || rt.ReplicationFactor != -1 || !slices.EqualFunc(got, want, slices.Equal[[]int32]) ||
+		len(rt.Configs) != 1 || rt.Configs[0].Name != "retention.ms" || *rt.Configs[0].Value != "1000" {
+		t.Errorf("sent %+v, want placed with assignment %v, counts -1 and the config", rt, want)
+	}
+	if len(doc.Topics) != 1 || doc.Topics[0].Status != "created" || *doc.Topics[0].PartitionCount != 3 || *doc.Topics[0].ReplicationFactor != 2 ||
+		doc.Topics[0].TopicID != kafkaID(topicDetail(t, brokers, "placed").ID) {
+		t.Errorf("created %+v", doc.Topics)
+	}
+
+	// The broker's rejection is reported like any other (kfake accepts
+	// any broker ID, so Kafka's answer is injected).
+	injectError(c, kmsg.CreateTopics, kerr.InvalidReplicaAssignment.Code, "Unknown broker 7 in the replica assignment")
+	r := runCLI("topic", "create", "bad", "--replica-assignment", "7", "--brokers", brokers)
+	checkRuntimeFailure(t, r, `topic "bad": INVALID_REPLICA_ASSIGNMENT`)
+}

@@ -26,16 +26,33 @@ flags:
 
 const topicDescribeUsage = `usage: sluice topic describe TOPIC... [flags]
 
-For each topic: topic ID, partition count, replication factor, the configs
-that differ from the built-in defaults with where they come from (a topic
-override, or the broker's configuration), then one row per partition:
+For each topic: topic ID, partition count, replication factor,
+min.insync.replicas, the configs that differ from the built-in defaults
+with where they come from (a topic override, or the broker's
+configuration), then one row per partition:
 
-  PARTITION LEADER LEADER-EPOCH REPLICAS ISR LOG-START-OFFSET HIGH-WATERMARK
+  PARTITION LEADER LEADER-EPOCH REPLICAS ISR ELR LAST-KNOWN-ELR OFFLINE
+  LOG-START-OFFSET HIGH-WATERMARK
+
+ELR and LAST-KNOWN-ELR are the eligible leader replicas of KIP-966; they
+come from DescribeTopicPartitions and are "-" (null in --json) when the
+brokers do not support it, in which case Metadata supplies the rest.
+OFFLINE lists replicas on brokers that are down or whose disk failed.
+
+With a filter, only the partitions it selects are shown, as one table with
+a TOPIC column, and TOPIC may be left out to check every topic (internal
+ones included). Filters combine: a partition matching any is shown. They
+use kafka-topics.sh's definitions.
 
 Topics that do not exist are reported on stderr and make the exit code 1;
 the others are still described.
 
 flags:
+  --under-replicated-partitions  only partitions with fewer in-sync
+                           replicas than replicas
+  --under-min-isr-partitions  only partitions without a leader or with
+                           fewer in-sync replicas than min.insync.replicas
+  --unavailable-partitions  only partitions without a live leader
 ` + commonFlagsUsage
 
 // listedTopic is one row of "topic list"; its json tags are the --json
@@ -117,6 +134,8 @@ func replicationFactor(ps kadm.PartitionDetails) int {
 type topicDescribeResult struct {
 	Topics   []describedTopic `json:"topics"`
 	NotFound []string         `json:"not_found"`
+
+	live map[int32]bool // the brokers in the metadata, for the filters
 }
 
 type describedTopic struct {
@@ -125,6 +144,7 @@ type describedTopic struct {
 	Internal          bool   `json:"internal"`
 	PartitionCount    int    `json:"partition_count"`
 	ReplicationFactor int    `json:"replication_factor"`
+	MinISR            *int   `json:"min_insync_replicas"` // null if unknown
 	// Configs are the settings whose source is not DEFAULT_CONFIG, the
 	// same filter as kafka-topics.sh --describe: topic overrides and
 	// values the broker's own configuration sets for its topics.
@@ -148,19 +168,27 @@ type topicPartition struct {
 	Replicas        []int32 `json:"replicas"`
 	ISR             []int32 `json:"isr"`
 	OfflineReplicas []int32 `json:"offline_replicas"`
-	LogStartOffset  *int64  `json:"log_start_offset"`
-	HighWatermark   *int64  `json:"high_watermark"`
-	Error           *string `json:"error"`
+	// The eligible leader replicas (KIP-966), null when the brokers do not
+	// serve DescribeTopicPartitions.
+	ELR            []int32 `json:"eligible_leader_replicas"`
+	LastKnownELR   []int32 `json:"last_known_elr"`
+	LogStartOffset *int64  `json:"log_start_offset"`
+	HighWatermark  *int64  `json:"high_watermark"`
+	Error          *string `json:"error"`
 }
 
 func runTopicDescribe(args []string, stdout, stderr io.Writer) int {
 	fs, cf := newFlagSet("topic describe")
+	var filter partitionFilter
+	fs.BoolVar(&filter.underReplicated, "under-replicated-partitions", false, "")
+	fs.BoolVar(&filter.underMinISR, "under-min-isr-partitions", false, "")
+	fs.BoolVar(&filter.unavailable, "unavailable-partitions", false, "")
 	names, err := parseArgs(fs, args)
 	if err != nil {
 		return handleParseError(err, topicDescribeUsage, stdout, stderr)
 	}
-	if len(names) == 0 {
-		return reportUsage(stderr, topicDescribeUsage, usagef("name at least one TOPIC to describe"))
+	if len(names) == 0 && !filter.any() {
+		return reportUsage(stderr, topicDescribeUsage, usagef("name at least one TOPIC to describe (or give a partition filter)"))
 	}
 	names = dedupe(names)
 
@@ -169,9 +197,17 @@ func runTopicDescribe(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return err
 		}
-		if cf.json {
+		switch {
+		case filter.any():
+			res.Topics = filter.apply(res)
+			if cf.json {
+				err = writeJSON(stdout, res)
+			} else {
+				err = printFilteredPartitions(stdout, res.Topics)
+			}
+		case cf.json:
 			err = writeJSON(stdout, res)
-		} else {
+		default:
 			err = printTopicDescriptions(stdout, res.Topics)
 		}
 		if err != nil {
@@ -181,10 +217,12 @@ func runTopicDescribe(args []string, stdout, stderr io.Writer) int {
 	})
 }
 
-// describeTopics gathers what "topic describe" shows from three sources:
-// metadata (partitions, leaders, replicas), ListOffsets (log start and high
-// watermark) and DescribeConfigs. Problems are per-topic failures of the
-// latter two; err is reserved for failures that leave nothing to show.
+// describeTopics gathers what "topic describe" shows from four sources:
+// metadata (partitions, leaders, replicas), DescribeTopicPartitions when
+// the brokers serve it (the same plus ELR), ListOffsets (log start and
+// high watermark) and DescribeConfigs. Problems are per-topic failures of
+// the latter two; err is reserved for failures that leave nothing to show.
+// No names means every topic.
 func describeTopics(ctx context.Context, c *client, names []string) (topicDescribeResult, []topicError, error) {
 	res := topicDescribeResult{Topics: []describedTopic{}, NotFound: []string{}}
 	var problems []topicError
@@ -192,6 +230,14 @@ func describeTopics(ctx context.Context, c *client, names []string) (topicDescri
 	md, err := c.adm.Metadata(ctx, names...)
 	if err != nil {
 		return res, nil, err
+	}
+	if len(names) == 0 {
+		names = md.Topics.Names()
+		sort.Strings(names)
+	}
+	res.live = make(map[int32]bool, len(md.Brokers))
+	for _, b := range md.Brokers {
+		res.live[b.NodeID] = true
 	}
 	var found []string
 	byName := make(map[string]*describedTopic)
@@ -223,7 +269,9 @@ func describeTopics(ctx context.Context, c *client, names []string) (topicDescri
 				ISR:             nonNil(p.ISR),
 				OfflineReplicas: nonNil(p.OfflineReplicas),
 			}
-			if p.Err != nil {
+			// A partition without a leader is a state the row shows,
+			// not a failure of the command.
+			if p.Err != nil && !errors.Is(p.Err, kerr.LeaderNotAvailable) {
 				tp.Error = errString(p.Err)
 			}
 			t.Partitions = append(t.Partitions, tp)
@@ -232,6 +280,9 @@ func describeTopics(ctx context.Context, c *client, names []string) (topicDescri
 		byName[n] = t
 	}
 	if len(found) > 0 {
+		if err := fillFromDescribePartitions(ctx, c, found, byName); err != nil {
+			return res, nil, err
+		}
 		if err := fillOffsets(ctx, c, found, byName); err != nil {
 			return res, nil, err
 		}
@@ -253,23 +304,33 @@ func describeTopics(ctx context.Context, c *client, names []string) (topicDescri
 	return res, problems, nil
 }
 
-// fillOffsets lists log start offsets and high watermarks. A broker that
-// fails leaves its partitions' offsets null with an error, not the command.
+// fillOffsets lists log start offsets and high watermarks of the
+// partitions that have a leader: asking for a leaderless one would only
+// retry until the deadline. A broker that fails leaves its partitions'
+// offsets null with an error, not the command.
 func fillOffsets(ctx context.Context, c *client, topics []string, byName map[string]*describedTopic) error {
-	starts, err := c.adm.ListStartOffsets(ctx, topics...)
-	if err := tolerateShardErrors(ctx, err); err != nil {
+	led := map[string][]int32{}
+	for _, n := range topics {
+		for _, p := range byName[n].Partitions {
+			if p.Error == nil && p.Leader >= 0 {
+				led[n] = append(led[n], p.Partition)
+			}
+		}
+	}
+	starts, err := listOffsetsOf(ctx, c, led, -2)
+	if err != nil {
 		return fmt.Errorf("listing log start offsets: %w", err)
 	}
-	ends, err := c.adm.ListEndOffsets(ctx, topics...)
-	if err := tolerateShardErrors(ctx, err); err != nil {
+	ends, err := listOffsetsOf(ctx, c, led, -1)
+	if err != nil {
 		return fmt.Errorf("listing high watermarks: %w", err)
 	}
 	for _, n := range topics {
 		t := byName[n]
 		for i := range t.Partitions {
 			p := &t.Partitions[i]
-			if p.Error != nil {
-				continue // metadata error: offsets would only repeat it
+			if p.Error != nil || p.Leader < 0 {
+				continue // metadata error, or no leader to ask: offsets would only repeat it
 			}
 			start, serr := lookupEnd(starts, n, p.Partition)
 			end, eerr := lookupEnd(ends, n, p.Partition)
@@ -318,6 +379,11 @@ func fillConfigs(ctx context.Context, c *client, topics []string, byName map[str
 			continue
 		}
 		for _, cfg := range rc.Configs {
+			if cfg.Key == minISRConfig && cfg.Value != nil {
+				if n, err := strconv.Atoi(*cfg.Value); err == nil {
+					t.MinISR = &n
+				}
+			}
 			if cfg.Source == kmsg.ConfigSourceDefaultConfig {
 				continue
 			}
@@ -363,6 +429,7 @@ func printTopicDescription(w io.Writer, t describedTopic) error {
 	fmt.Fprintf(tw, "Internal:\t%t\n", t.Internal)
 	fmt.Fprintf(tw, "Partitions:\t%d\n", t.PartitionCount)
 	fmt.Fprintf(tw, "Replication factor:\t%d\n", t.ReplicationFactor)
+	fmt.Fprintf(tw, "Min in-sync replicas:\t%s\n", formatMinISR(t.MinISR))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -390,14 +457,10 @@ func printTopicDescription(w io.Writer, t describedTopic) error {
 
 	fmt.Fprintln(w)
 	tw = newTable(w)
-	fmt.Fprintln(tw, "PARTITION\tLEADER\tLEADER-EPOCH\tREPLICAS\tISR\tLOG-START-OFFSET\tHIGH-WATERMARK")
+	fmt.Fprintln(tw, "PARTITION\tLEADER\tLEADER-EPOCH\tREPLICAS\tISR\tELR\tLAST-KNOWN-ELR\tOFFLINE\tLOG-START-OFFSET\tHIGH-WATERMARK")
 	for _, p := range t.Partitions {
-		leader := "-"
-		if p.Leader >= 0 {
-			leader = strconv.Itoa(int(p.Leader))
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\n", p.Partition, leader, p.LeaderEpoch,
-			formatNodes(p.Replicas), formatNodes(p.ISR), formatOffset(p.LogStartOffset), formatOffset(p.HighWatermark))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", p.Partition, partitionCells(p),
+			formatNodes(p.OfflineReplicas), formatOffset(p.LogStartOffset), formatOffset(p.HighWatermark))
 	}
 	return tw.Flush()
 }

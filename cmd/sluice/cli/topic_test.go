@@ -54,6 +54,8 @@ type jsonTopicPartition struct {
 	Replicas        []int32 `json:"replicas"`
 	ISR             []int32 `json:"isr"`
 	OfflineReplicas []int32 `json:"offline_replicas"`
+	ELR             []int32 `json:"eligible_leader_replicas"`
+	LastKnownELR    []int32 `json:"last_known_elr"`
 	LogStartOffset  *int64  `json:"log_start_offset"`
 	HighWatermark   *int64  `json:"high_watermark"`
 	Error           *string `json:"error"`
@@ -65,6 +67,7 @@ type jsonTopic struct {
 	Internal          bool                 `json:"internal"`
 	PartitionCount    int                  `json:"partition_count"`
 	ReplicationFactor int                  `json:"replication_factor"`
+	MinISR            *int                 `json:"min_insync_replicas"`
 	Configs           []jsonTopicConfig    `json:"configs"`
 	Partitions        []jsonTopicPartition `json:"partitions"`
 }
@@ -158,6 +161,13 @@ func TestTopicUsageErrors(t *testing.T) {
 		{[]string{"topic", "create", "t", "--config", "=1"}, "not KEY=VALUE"},
 		{[]string{"topic", "create", "t", "--config", "a=1", "--config", "a=2"}, "a given twice"},
 		{[]string{"topic", "create", "t", "--if-not-exists=maybe"}, "if-not-exists"},
+		{[]string{"topic", "create", "t", "--replica-assignment", "1:x"}, `"x" is not a broker ID`},
+		{[]string{"topic", "create", "t", "--replica-assignment", "1:2,"}, `partition 1: "" is not a broker ID`},
+		{[]string{"topic", "create", "t", "--replica-assignment", "1:2:1"}, "partition 0 lists broker 1 twice"},
+		{[]string{"topic", "create", "t", "--replica-assignment", "1:2,3"}, "partition 1 has 1 replicas, partition 0 has 2"},
+		{[]string{"topic", "create", "t", "--replica-assignment", "1:2", "--partitions", "1"}, "excludes --partitions"},
+		{[]string{"topic", "create", "t", "--replica-assignment", "1:2", "--replication-factor", "2"}, "excludes --partitions"},
+		{[]string{"topic", "describe", "--json"}, "or give a partition filter"},
 		{[]string{"topic", "list", "extra"}, `unexpected argument "extra"`},
 		{[]string{"topic", "list", "--bogus"}, "bogus"},
 		{[]string{"topic", "describe"}, "name at least one TOPIC"},
@@ -393,6 +403,9 @@ func TestTopicDescribe(t *testing.T) {
 		d.ReplicationFactor != len(md.Partitions[0].Replicas) || d.Internal {
 		t.Errorf("described %+v", d)
 	}
+	if d.MinISR == nil || *d.MinISR != 1 { // kfake's default
+		t.Errorf("min_insync_replicas %v, want 1", d.MinISR)
+	}
 	if len(d.Configs) != 1 || d.Configs[0].Name != "retention.ms" || *d.Configs[0].Value != "60000" ||
 		d.Configs[0].Source != "DYNAMIC_TOPIC_CONFIG" || d.Configs[0].Sensitive {
 		t.Errorf("configs %+v, want only the retention.ms override (defaults left out)", d.Configs)
@@ -401,7 +414,8 @@ func TestTopicDescribe(t *testing.T) {
 	for i, p := range d.Partitions {
 		m := md.Partitions[int32(i)]
 		if p.Partition != int32(i) || p.Leader != m.Leader || p.LeaderEpoch != m.LeaderEpoch ||
-			!slices.Equal(p.Replicas, m.Replicas) || !slices.Equal(p.ISR, m.ISR) || p.OfflineReplicas == nil || p.Error != nil {
+			!slices.Equal(p.Replicas, m.Replicas) || !slices.Equal(p.ISR, m.ISR) || p.OfflineReplicas == nil || p.Error != nil ||
+			p.ELR == nil || len(p.ELR) != 0 || p.LastKnownELR == nil || len(p.LastKnownELR) != 0 {
 			t.Errorf("partition %d: %+v, metadata %+v", i, p, m)
 		}
 		if p.LogStartOffset == nil || *p.LogStartOffset != starts[i] || p.HighWatermark == nil || *p.HighWatermark != ends[i] {
@@ -414,7 +428,7 @@ func TestTopicDescribe(t *testing.T) {
 	if r.code != 0 || r.stderr != "" {
 		t.Fatalf("describe: exit %d, stderr %q", r.code, r.stderr)
 	}
-	for _, line := range []string{"Topic:", "Topic ID:", "Partitions:", "Replication factor:"} {
+	for _, line := range []string{"Topic:", "Topic ID:", "Partitions:", "Replication factor:", "Min in-sync replicas:  1"} {
 		if !strings.Contains(r.stdout, line) {
 			t.Errorf("describe output lacks %q:\n%s", line, r.stdout)
 		}
@@ -422,13 +436,13 @@ func TestTopicDescribe(t *testing.T) {
 	if rows := tableRows(r.stdout, "retention.ms"); len(rows) != 1 || !slices.Equal(rows[0], []string{"retention.ms", "60000", "DYNAMIC_TOPIC_CONFIG"}) {
 		t.Errorf("config rows %q:\n%s", rows, r.stdout)
 	}
-	header := []string{"PARTITION", "LEADER", "LEADER-EPOCH", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK"}
+	header := []string{"PARTITION", "LEADER", "LEADER-EPOCH", "REPLICAS", "ISR", "ELR", "LAST-KNOWN-ELR", "OFFLINE", "LOG-START-OFFSET", "HIGH-WATERMARK"}
 	if h := tableRows(r.stdout, "PARTITION"); len(h) != 1 || !slices.Equal(h[0], header) {
 		t.Errorf("partition header %q:\n%s", h, r.stdout)
 	}
 	for i, p := range d.Partitions {
 		want := []string{fmt.Sprint(i), fmt.Sprint(p.Leader), fmt.Sprint(p.LeaderEpoch),
-			formatNodes(p.Replicas), formatNodes(p.ISR), fmt.Sprint(starts[i]), fmt.Sprint(ends[i])}
+			formatNodes(p.Replicas), formatNodes(p.ISR), "-", "-", "-", fmt.Sprint(starts[i]), fmt.Sprint(ends[i])}
 		if rows := tableRows(r.stdout, fmt.Sprint(i)); len(rows) != 1 || !slices.Equal(rows[0], want) {
 			t.Errorf("partition row %q, want %q:\n%s", rows, want, r.stdout)
 		}
