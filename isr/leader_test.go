@@ -310,6 +310,18 @@ func TestExpand(t *testing.T) {
 	}
 }
 
+// KIP-497: an expansion in flight holds the HW at once, even after the new
+// member stops counting as caught up.
+func TestPendingExpansionHoldsHW(t *testing.T) {
+	l := newLeader(t, func(c *LeaderConfig) { c.ISR = []int32{1, 2} })
+	mustFetch(t, l, 3, 10, 1)
+	_ = l.Append(20, 2)
+	mustFetch(t, l, 2, 20, 5000) // long after 3 last caught up
+	if hw := l.HighWatermark(); hw != 10 {
+		t.Fatalf("HW = %d, want 10: replica 3 is in the maximal ISR while its expansion is in flight", hw)
+	}
+}
+
 // addBrokerEpochToIsr: own epoch, each follower's last fetched broker epoch,
 // -1 for one that has not fetched.
 func TestProposalBrokerEpochs(t *testing.T) {

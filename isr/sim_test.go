@@ -244,6 +244,9 @@ func (s *sim) sendAlter(n *node, p Proposal) {
 // fault crashes, restarts, fences or unfences a broker.
 func (s *sim) fault() {
 	n := s.nodes[s.rng.IntN(len(s.nodes))]
+	if l := s.ctrl.part.Leader; l != -1 && s.rng.IntN(3) == 0 {
+		n = s.node(l) // leader churn: what KIP-101/279 truncation is about
+	}
 	b := s.ctrl.brokers[n.id]
 	switch r := s.rng.IntN(10); {
 	case r < 3 && n.alive:
