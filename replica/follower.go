@@ -79,8 +79,9 @@ func (p *Partition) AppendAsFollower(batches []byte) (AppendResult, error) {
 // checkFollowerBatches checks what AppendAsFollower needs before the
 // epoch cache changes: offsets continuing the log from leo and epochs
 // between the log's last one and the one this replica follows in (p.mu
-// held). Batches without an epoch (-1, older clients' format) are
-// neither checked nor entered.
+// held). A batch without an epoch (-1) is accepted only where no epoch
+// came before it (a leader stamps every batch it appends), and is not
+// entered in the history.
 func (p *Partition) checkFollowerBatches(headers []segment.BatchHeader, leo int64) error {
 	last, following := p.epochs.LatestEpochBefore(leo), p.leaderEpoch.Load()
 	next := leo
@@ -91,7 +92,7 @@ func (p *Partition) checkFollowerBatches(headers []segment.BatchHeader, leo int6
 			return fmt.Errorf("batch %d starts at %d, the log continues at %d: %w", i, h.BaseOffset, next, segment.ErrUnexpectedAppendOffset)
 		case e > following:
 			return fmt.Errorf("batch %d at %d is of leader epoch %d, this replica follows in %d: %w", i, h.BaseOffset, e, following, ErrStaleLeaderEpoch)
-		case e >= 0 && e < last:
+		case e < last:
 			return fmt.Errorf("batch %d at %d is of leader epoch %d, after %d: %w", i, h.BaseOffset, e, last, segment.ErrUnexpectedAppendOffset)
 		}
 		last = max(last, e)

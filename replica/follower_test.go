@@ -141,6 +141,7 @@ func TestAppendAsFollowerRefuses(t *testing.T) {
 		{"overlap", leaderBatches(t, 1, 2, plain(1)), segment.ErrUnexpectedAppendOffset},
 		{"gap between batches", append(leaderBatches(t, 2, 2, plain(1)), leaderBatches(t, 4, 2, plain(1))...), segment.ErrUnexpectedAppendOffset},
 		{"epoch below the log's last", leaderBatches(t, 2, 1, plain(1)), segment.ErrUnexpectedAppendOffset},
+		{"no epoch after epoch 2", leaderBatches(t, 2, -1, plain(1)), segment.ErrUnexpectedAppendOffset},
 		{"epoch above the one followed", leaderBatches(t, 2, 4, plain(1)), ErrStaleLeaderEpoch},
 		{"epochs going back", append(leaderBatches(t, 2, 3, plain(1)), leaderBatches(t, 3, 2, plain(1))...), segment.ErrUnexpectedAppendOffset},
 		{"crc", corrupt, segment.ErrCorruptBatch},
