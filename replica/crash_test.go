@@ -85,8 +85,8 @@ func followerWithLog(t *testing.T, fs segment.FS, log []byte) *Partition {
 
 // checkConsistent checks a reopened follower against a reference replica
 // that appended only what survived: the same bytes, epoch history and
-// producer state, HW the checkpoint's or the LEO, no damage.
-func checkConsistent(t *testing.T, what string, p *Partition, log []byte) {
+// producer state, HW the checkpoint's (ckptHW) within the log, no damage.
+func checkConsistent(t *testing.T, what string, p *Partition, log []byte, ckptHW int64) {
 	t.Helper()
 	start, leo := p.LogStartOffset(), p.LogEndOffset()
 	ref, err := Open(segment.NewMemFS(), testDir, "t", 0, 3, crashConfig(), nil, testLogger())
@@ -124,8 +124,8 @@ func checkConsistent(t *testing.T, what string, p *Partition, log []byte) {
 			t.Fatalf("%s: LEO %d: producer %d is %+v, the log says %+v", what, leo, pid, got, want)
 		}
 	}
-	if hw := p.HighWatermark(); hw != min(max(40, start), leo) {
-		t.Fatalf("%s: HW %d, want the checkpointed 40 within [%d, %d]", what, hw, start, leo)
+	if hw := p.HighWatermark(); hw != min(max(ckptHW, start), leo) {
+		t.Fatalf("%s: HW %d, want the checkpointed %d within [%d, %d]", what, hw, ckptHW, start, leo)
 	}
 	if p.RecoveryGaps() != 0 {
 		t.Fatalf("%s: %d gaps", what, p.RecoveryGaps())
@@ -173,12 +173,64 @@ func TestTruncationCrashAtEveryStep(t *testing.T) {
 				if p.LogEndOffset() == tc.to && tc.to >= 30 && p.LogStartOffset() != tc.to {
 					t.Fatalf("%s: full truncation left log start %d", what, p.LogStartOffset())
 				}
-				checkConsistent(t, what, p, log)
+				checkConsistent(t, what, p, log, 40)
 				p.Close()
 				if done {
 					break
 				}
 			}
 		})
+	}
+}
+
+// A crash at any step of a follower append (epoch entries, the write, the
+// flush) leaves a partition consistent with whatever prefix of the
+// fetched batches survived; an append whose flush returned survives whole.
+func TestFollowerAppendCrashAtEveryStep(t *testing.T) {
+	log := crashLeaderLog(t)
+	for n := 1; ; n++ {
+		mem := segment.NewMemFS()
+		efs := segment.NewErrorFS(mem)
+		p, err := Open(efs, testDir, "t", 0, 3, crashConfig(), nil, testLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.BecomeFollower(3); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.AppendAsFollower(prefix(t, log, 16)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.SetHighWatermark(16); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.CheckpointHighWatermark(); err != nil {
+			t.Fatal(err)
+		}
+		in := efs.Inject(segment.Fault{Ops: allOps, Nth: n, Sticky: true})
+		// Epochs 1 to 3 in one fetch, then made durable.
+		_, err = p.AppendAsFollower(prefix(t, log, 60)[len(prefix(t, log, 16)):])
+		if err == nil {
+			err = p.Flush()
+		}
+		done := in.Failed() == 0
+		efs.Heal()
+		mem.Crash()
+		p, rerr := Open(mem, testDir, "t", 0, 3, crashConfig(), nil, testLogger())
+		if rerr != nil {
+			t.Fatalf("crash at op %d (%v): reopen: %v", n, err, rerr)
+		}
+		what := fmt.Sprintf("crash at op %d (%v)", n, err)
+		if leo := p.LogEndOffset(); leo < 16 || (done && leo != 60) {
+			t.Fatalf("%s: LEO %d, want 16 to 60 (60 once the flush returned)", what, leo)
+		}
+		checkConsistent(t, what, p, log, 16)
+		p.Close()
+		if done {
+			break
+		}
 	}
 }
