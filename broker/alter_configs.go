@@ -90,7 +90,7 @@ func (b *Broker) alterTopicConfigs(name string, validateOnly bool, change func(c
 var errNotAList = errors.New("APPEND and SUBTRACT apply only to list settings")
 
 func init() {
-	register(api{key: kmsg.AlterConfigs, min: 0, max: 2,
+	register(api{key: kmsg.AlterConfigs, min: 0, max: 2, forward: true,
 		handle: method((*Broker).handleAlterConfigs),
 		errorCodes: codes(func(r *kmsg.AlterConfigsResponse, count func(int16)) {
 			for _, res := range r.Resources {

@@ -31,6 +31,10 @@ type api struct {
 	// and per topic, partition or group (sluice_request_errors_total).
 	// Only a raw handler that counts its codes otherwise leaves it nil.
 	errorCodes func(resp kmsg.Response, count func(code int16))
+	// forward marks a request only the controller decides: on a broker
+	// whose metadata comes from a controller elsewhere it is sent there
+	// and answered with the controller's answer (cluster_link.go).
+	forward bool
 }
 
 // apis is indexed by API key; nil for APIs the broker does not serve.

@@ -11,6 +11,7 @@ package broker
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,6 +54,11 @@ type Broker struct {
 	groups   *coordinator.Coordinator
 	imageCache
 	fetchWaits *fetchPurgatory // long-polling fetches (fetch.go)
+	metaWatch  metaSignal      // fired at every metadata change: wakes metadata fetches (cluster_metadata.go)
+	snapshots  snapshotCache   // the metadata snapshot being sent in chunks
+	// incarnation is this process's random id, sent with its registration
+	// to a controller elsewhere: a restart is a new incarnation.
+	incarnation [16]byte
 
 	network    func(netio.Config, netio.Handler, *slog.Logger) (netio.Engine, string, error) // nil: no network
 	engine     netio.Engine
@@ -147,6 +153,7 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 		fetchWaits: purgatory.New[sessionKey](deps.Clock),
 		stop:       make(chan struct{}),
 	}
+	_, _ = rand.Read(b.incarnation[:])
 	b.files = newSegmentFileCache(cfg)
 	b.metrics = newMetrics(b, cfg.MetricsPartitionLevel)
 	b.storage = newStorageHealth(cfg.LogDirs, b.metrics, logger, b.now)
@@ -214,6 +221,12 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 	if b.groups, err = b.newCoordinator(); err != nil {
 		_ = b.replicas.Close() // logs each failure; the start's error is the one to return
 		return nil, err
+	}
+	if f, ok := b.meta.(followed); ok {
+		// From here on the controller's changes reach the replicas as
+		// they arrive, not only after this node's own requests.
+		f.OnChange(func() { b.applyImage() })
+		f.Start()
 	}
 	b.reportFileDescriptors()
 	b.loaded.Store(true)

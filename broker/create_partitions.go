@@ -67,7 +67,7 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 }
 
 func init() {
-	register(api{key: kmsg.CreatePartitions, min: 0, max: 3,
+	register(api{key: kmsg.CreatePartitions, min: 0, max: 3, forward: true,
 		handle: method((*Broker).handleCreatePartitions),
 		errorCodes: codes(func(r *kmsg.CreatePartitionsResponse, count func(int16)) {
 			for _, t := range r.Topics {

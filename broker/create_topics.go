@@ -195,7 +195,7 @@ func (b *Broker) createTopicWith(nt controller.NewTopic) (*topic, error) {
 }
 
 func init() {
-	register(api{key: kmsg.CreateTopics, min: 0, max: 7,
+	register(api{key: kmsg.CreateTopics, min: 0, max: 7, forward: true,
 		handle: method((*Broker).handleCreateTopics),
 		errorCodes: codes(func(r *kmsg.CreateTopicsResponse, count func(int16)) {
 			for _, t := range r.Topics {

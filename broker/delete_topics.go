@@ -67,7 +67,7 @@ func (b *Broker) deleteTopic(name string) error {
 }
 
 func init() {
-	register(api{key: kmsg.DeleteTopics, min: 0, max: 6,
+	register(api{key: kmsg.DeleteTopics, min: 0, max: 6, forward: true,
 		handle: method((*Broker).handleDeleteTopics),
 		errorCodes: codes(func(r *kmsg.DeleteTopicsResponse, count func(int16)) {
 			for _, t := range r.Topics {

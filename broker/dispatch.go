@@ -36,7 +36,12 @@ func (b *Broker) Handle(ctx context.Context, r *netio.Request) *netio.Response {
 	if a.raw != nil {
 		return a.raw(b, ctx, r, req)
 	}
-	resp := a.handle(b, ctx, r, req)
+	var resp kmsg.Response
+	if fw, ok := b.meta.(forwarder); ok && a.forward {
+		resp = b.forward(ctx, fw, req)
+	} else {
+		resp = a.handle(b, ctx, r, req)
+	}
 	resp.SetVersion(r.Version)
 	b.metrics.countErrors(a, resp)
 	return encode(resp)

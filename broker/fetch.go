@@ -43,6 +43,9 @@ type epochEnd struct {
 // record bytes stay in the page cache: it is header bytes interleaved with
 // file ranges.
 func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *netio.Response {
+	if isMetadataFetch(req) {
+		return b.handleMetadataFetch(ctx, req)
+	}
 	plan := b.sessions.plan(req, b.topicNameByID)
 	if plan.errCode != 0 {
 		b.metrics.requestError(kmsg.Fetch.Int16(), plan.errCode)

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"net"
 
 	"github.com/sluice-io/sluice/controller"
@@ -61,6 +62,14 @@ func (b *Broker) registration() controller.Broker {
 // (controller.State.PlanBrokerStart).
 func (b *Broker) registerSelf() error {
 	reg := b.registration()
+	if r, ok := b.meta.(registrar); ok {
+		// The controller is elsewhere: it registers this node, and the
+		// registration is in this node's copy when Register returns.
+		ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
+		defer cancel()
+		_, err := r.Register(ctx, reg, b.incarnation)
+		return err
+	}
 	_, err := b.meta.Commit(func(s *controller.State) ([]controller.Record, error) {
 		return s.PlanBrokerStart(reg), nil
 	})

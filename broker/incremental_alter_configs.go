@@ -90,7 +90,7 @@ func splitList(v *string) []string {
 }
 
 func init() {
-	register(api{key: kmsg.IncrementalAlterConfigs, min: 0, max: 1,
+	register(api{key: kmsg.IncrementalAlterConfigs, min: 0, max: 1, forward: true,
 		handle: method((*Broker).handleIncrementalAlterConfigs),
 		errorCodes: codes(func(r *kmsg.IncrementalAlterConfigsResponse, count func(int16)) {
 			for _, res := range r.Resources {

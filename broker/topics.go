@@ -140,6 +140,7 @@ func (r *topicRegistry) all() []*topic { return r.current().sorted }
 // max_wait_ms. It returns, per topic, why replicas of it could not be
 // opened. Call it after every metadata commit.
 func (b *Broker) applyImage() map[string]error {
+	defer b.metaWatch.fire()
 	ch := b.replicas.ApplyImage(b.metaImage())
 	for _, rm := range ch.Removed {
 		b.topics.forget(rm.Name)

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,6 +56,20 @@ func (s *Store) End() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.log.next
+}
+
+// AllocateProducerIDs reserves a block of n producer ids for another
+// broker (AllocateProducerIds) and returns its first id. The block is
+// committed before it is handed out, so no id is ever given twice, across
+// restarts too; this node's own block (NextProducerID) is never touched.
+func (s *Store) AllocateProducerIDs(n int64) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := max(s.pidLimit, s.state.NextProducerID)
+	if _, err := s.commitLocked([]Record{ProducerIDsRecord{NextProducerID: start + n}}); err != nil {
+		return 0, err
+	}
+	return start, nil
 }
 
 // BatchesFrom returns the committed batches from offset from on, whole,
@@ -190,3 +205,60 @@ func (o *Observer) Image() *Image { return o.image.Load() }
 
 // ClusterID is the cluster the copy belongs to.
 func (o *Observer) ClusterID() string { return o.Image().ClusterID() }
+
+// EncodeBatches makes one Kafka record batch per metadata batch, as the
+// metadata log travels in Fetch: its base offset is the batch's offset and
+// its record values are the records' JSON (EncodeRecord), every record at
+// timestamp ts.
+func EncodeBatches(batches []Batch, ts int64) ([]byte, error) {
+	var out []byte
+	for _, mb := range batches {
+		kvs := make([]segment.KV, len(mb.Records))
+		for i, r := range mb.Records {
+			v, err := EncodeRecord(r)
+			if err != nil {
+				return nil, err
+			}
+			kvs[i].Value = v
+		}
+		batch, err := segment.BuildBatch(kvs, ts)
+		if err != nil {
+			return nil, err
+		}
+		// The base offset is outside the batch's CRC, which covers the
+		// attributes onwards.
+		binary.BigEndian.PutUint64(batch[0:8], uint64(mb.Offset))
+		out = append(out, batch...)
+	}
+	return out, nil
+}
+
+// DecodeBatches is EncodeBatches' inverse. A partial batch at the end (a
+// size-limited read) is left out; a damaged one is an error.
+func DecodeBatches(data []byte) ([]Batch, error) {
+	var out []Batch
+	for len(data) >= segment.BatchHeaderSize {
+		h, err := segment.ParseBatchHeader(data)
+		if err != nil {
+			return nil, fmt.Errorf("controller: metadata batch: %w", err)
+		}
+		if int(h.Size()) > len(data) {
+			break
+		}
+		mb := Batch{Offset: h.BaseOffset}
+		err = segment.EachRecord(data[:h.Size()], func(r segment.Record) error {
+			rec, err := DecodeRecord(r.Value)
+			if err != nil {
+				return err
+			}
+			mb.Records = append(mb.Records, rec)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("controller: metadata batch at offset %d: %w", h.BaseOffset, err)
+		}
+		out = append(out, mb)
+		data = data[h.Size():]
+	}
+	return out, nil
+}

@@ -112,3 +112,77 @@ func TestObserverBehindTheLogNeedsASnapshot(t *testing.T) {
 		t.Fatal("observer took a snapshot of another cluster")
 	}
 }
+
+// Batches survive the trip through Kafka record batches with their offsets
+// and records; a partial batch at the end of a size-limited read is left
+// for the next fetch, a damaged one is refused.
+func TestMetadataBatchesRoundTrip(t *testing.T) {
+	in := []Batch{
+		{Offset: 7, Records: []Record{RegisterBrokerRecord{BrokerID: 2, Endpoints: []Endpoint{{Name: "PLAINTEXT", Host: "h", Port: 1}}}}},
+		{Offset: 8, Records: []Record{TopicRecord{Name: "t", ID: TopicID{1}}, ProducerIDsRecord{NextProducerID: 1000}}},
+	}
+	data, err := EncodeBatches(in, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := DecodeBatches(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || out[0].Offset != 7 || out[1].Offset != 8 || len(out[1].Records) != 2 {
+		t.Fatalf("decoded %+v", out)
+	}
+	if tr, ok := out[1].Records[0].(TopicRecord); !ok || tr.Name != "t" || tr.ID != (TopicID{1}) {
+		t.Fatalf("record 8 decoded as %#v", out[1].Records[0])
+	}
+	if out, err := DecodeBatches(data[:len(data)-3]); err != nil || len(out) != 1 {
+		t.Fatalf("a partial last batch: %d batches, %v; want the first only", len(out), err)
+	}
+	bad := append([]byte(nil), data...)
+	bad[len(bad)-2] ^= 0xff
+	if _, err := DecodeBatches(bad); err == nil {
+		t.Fatal("a damaged batch decoded")
+	}
+}
+
+// Blocks of producer ids handed to other brokers and this node's own ids
+// never overlap, also after a restart.
+func TestProducerIDBlocksNeverOverlap(t *testing.T) {
+	fsys := segment.NewMemFS()
+	s, err := Create(fsys, "/d", 1, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]string{}
+	take := func(id int64, who string) {
+		t.Helper()
+		if prev, dup := seen[id]; dup {
+			t.Fatalf("producer id %d given to %s and to %s", id, prev, who)
+		}
+		seen[id] = who
+	}
+	for round := range 3 {
+		for range producerIDBlock + 5 {
+			id, err := s.NextProducerID()
+			if err != nil {
+				t.Fatal(err)
+			}
+			take(id, "the controller")
+		}
+		start, err := s.AllocateProducerIDs(1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id := start; id < start+1000; id++ {
+			take(id, "a broker's block")
+		}
+		if round == 1 {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if s, err = Load(fsys, "/d", 1, quiet()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

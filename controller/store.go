@@ -247,11 +247,14 @@ func (s *Store) NextProducerID() (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.nextPID >= s.pidLimit {
-		limit := s.pidLimit + producerIDBlock
+		// Blocks handed to other brokers (AllocateProducerIDs) moved
+		// the state's next id past this node's own block.
+		base := max(s.pidLimit, s.state.NextProducerID)
+		limit := base + producerIDBlock
 		if _, err := s.commitLocked([]Record{ProducerIDsRecord{NextProducerID: limit}}); err != nil {
 			return 0, err
 		}
-		s.pidLimit = limit
+		s.nextPID, s.pidLimit = base, limit
 	}
 	id := s.nextPID
 	s.nextPID++

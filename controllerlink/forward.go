@@ -1,0 +1,88 @@
+package controllerlink
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/controller"
+)
+
+// forwardTimeout bounds a forwarded request and the wait for its change to
+// reach the copy.
+const forwardTimeout = 30 * time.Second
+
+// Forward sends a request only the controller decides (CreateTopics,
+// DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs)
+// to the controller and returns its answer once this node's copy holds
+// the change, so that a client's next request here sees it. The answer is
+// the controller's own: its error codes are the client's.
+func (l *Link) Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+	defer cancel()
+	resp, err := l.request(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("controllerlink: forward %s to controller %d: %w", kmsg.NameForKey(req.Key()), l.cfg.ControllerID, err)
+	}
+	if err := l.WaitCaughtUp(ctx); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// Register registers this broker with the controller (BrokerRegistration)
+// and waits until its own copy of the metadata holds the registration; it
+// returns the broker epoch the controller gave.
+func (l *Link) Register(ctx context.Context, reg controller.Broker, incarnation [16]byte) (int64, error) {
+	req := kmsg.NewPtrBrokerRegistrationRequest()
+	req.BrokerID, req.ClusterID, req.IncarnationID, req.Rack = reg.ID, l.ClusterID(), incarnation, reg.Rack
+	for _, e := range reg.Endpoints {
+		ln := kmsg.NewBrokerRegistrationRequestListener()
+		ln.Name, ln.Host, ln.Port, ln.SecurityProtocol = e.Name, e.Host, uint16(e.Port), 0 // PLAINTEXT
+		req.Listeners = append(req.Listeners, ln)
+	}
+	req.PreviousBrokerEpoch = -1
+	kresp, err := l.request(ctx, req)
+	if err != nil {
+		return 0, fmt.Errorf("controllerlink: register broker %d: %w", reg.ID, err)
+	}
+	resp := kresp.(*kmsg.BrokerRegistrationResponse)
+	if err := codeErr(resp.ErrorCode); err != nil {
+		return 0, fmt.Errorf("controllerlink: controller %d refused broker %d's registration: %w", l.cfg.ControllerID, reg.ID, err)
+	}
+	if err := l.WaitCaughtUp(ctx); err != nil {
+		return 0, err
+	}
+	return resp.BrokerEpoch, nil
+}
+
+// NextProducerID hands out a producer id from a block the controller
+// reserved for this broker, asking for the next block when it runs out.
+func (l *Link) NextProducerID() (int64, error) {
+	l.pidMu.Lock()
+	defer l.pidMu.Unlock()
+	if l.pidLeft == 0 {
+		ctx, cancel := context.WithTimeout(l.ctx, forwardTimeout)
+		defer cancel()
+		req := kmsg.NewPtrAllocateProducerIDsRequest()
+		req.BrokerID, req.BrokerEpoch = l.cfg.NodeID, -1
+		kresp, err := l.request(ctx, req)
+		if err != nil {
+			return 0, fmt.Errorf("controllerlink: allocate producer ids: %w", err)
+		}
+		resp := kresp.(*kmsg.AllocateProducerIDsResponse)
+		if err := codeErr(resp.ErrorCode); err != nil {
+			return 0, fmt.Errorf("controllerlink: allocate producer ids: %w", err)
+		}
+		if resp.ProducerIDLen <= 0 {
+			return 0, fmt.Errorf("controllerlink: the controller allocated %d producer ids", resp.ProducerIDLen)
+		}
+		l.nextPID, l.pidLeft = resp.ProducerIDStart, int64(resp.ProducerIDLen)
+	}
+	id := l.nextPID
+	l.nextPID++
+	l.pidLeft--
+	return id, nil
+}
