@@ -45,19 +45,7 @@ func (l *Link) follow() {
 // it brings; it returns the controller's end offset as the answer gave it.
 func (l *Link) fetchOnce(ctx context.Context, wait time.Duration) (int64, error) {
 	from := l.obs.Next()
-	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID = -1 // an observer: never in the metadata's ISR
-	req.MaxWaitMillis = int32(wait / time.Millisecond)
-	req.MinBytes, req.MaxBytes = 1, 8<<20
-	req.SessionEpoch = -1
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic, rt.TopicID = controller.MetadataTopic, controller.MetadataTopicID
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = 0, from, 8<<20
-	rp.CurrentLeaderEpoch, rp.LogStartOffset = -1, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	kresp, err := l.request(ctx, req)
+	kresp, err := l.request(ctx, metadataFetch(from, wait, 8<<20))
 	if err != nil {
 		return 0, err
 	}
@@ -108,6 +96,24 @@ func (l *Link) fetchOnce(ctx context.Context, wait time.Duration) (int64, error)
 		l.changed()
 	}
 	return p.HighWatermark, nil
+}
+
+// metadataFetch asks for the metadata log from offset from, waiting up to
+// wait for a change, as an observer (replica id -1: never in the
+// metadata's ISR).
+func metadataFetch(from int64, wait time.Duration, maxBytes int32) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.SessionEpoch = -1, -1
+	req.MaxWaitMillis = int32(wait / time.Millisecond)
+	req.MinBytes, req.MaxBytes = 1, maxBytes
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = controller.MetadataTopic, controller.MetadataTopicID
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = 0, from, maxBytes
+	rp.CurrentLeaderEpoch, rp.LogStartOffset = -1, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
 }
 
 // changed publishes progress to WaitCaughtUp and the broker.
@@ -163,15 +169,7 @@ func (l *Link) WaitCaughtUp(ctx context.Context) error {
 // endOffset asks the controller for its log's end: a metadata fetch from
 // offset 0 that does not wait and reads at most one batch.
 func (l *Link) endOffset(ctx context.Context) (int64, error) {
-	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID, req.MaxWaitMillis, req.MaxBytes, req.SessionEpoch = -1, 0, 1, -1
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic, rt.TopicID = controller.MetadataTopic, controller.MetadataTopicID
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LogStartOffset = l.obs.Next(), 1, -1, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	kresp, err := l.request(ctx, req)
+	kresp, err := l.request(ctx, metadataFetch(l.obs.Next(), 0, 1))
 	if err != nil {
 		return 0, err
 	}
