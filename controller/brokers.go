@@ -135,8 +135,14 @@ func (s *State) PlanRegisterBroker(req BrokerRegistration, liveSession bool, pol
 	}
 	reg.Fenced = true
 	var rs []Record
-	if !ok || req.PreviousBrokerEpoch < 0 || req.PreviousBrokerEpoch != old.Epoch {
+	switch {
+	case !ok || req.PreviousBrokerEpoch < 0 || req.PreviousBrokerEpoch != old.Epoch:
 		rs = s.planUncleanShutdown(req.ID, pol)
+	case !old.Fenced:
+		// A clean shutdown ends fenced; if this one did not (a new
+		// controller that never saw it go), the new incarnation must
+		// not find itself leading before it has caught up.
+		rs = s.planRemoveFromISRs(req.ID, pol)
 	}
 	return append(rs, reg), nil
 }
@@ -253,7 +259,7 @@ type HeartbeatReply struct {
 // BrokerHeartbeatManager.calculateNextBrokerState does:
 //   - a fenced broker is unfenced once it has caught up with its own
 //     registration (MetadataOffset >= its epoch) and does not want to stay
-//     fenced; one that wants to shut down may at once;
+//     fenced; one that wants to shut down, or was shut down, may at once;
 //   - an unfenced broker that wants to shut down enters controlled
 //     shutdown when it leads something (its leaderships and ISR places
 //     move away), else it may shut down at once (and is fenced);
@@ -278,7 +284,9 @@ func (s *State) PlanBrokerHeartbeat(req Heartbeat, hb *Heartbeats, pol Policy) (
 	case b.Fenced:
 		reply.IsFenced = true
 		switch {
-		case req.WantShutDown:
+		case req.WantShutDown || b.InControlledShutdown:
+			// A shutdown, once granted, ends this incarnation: it
+			// comes back only by registering again.
 			reply.ShouldShutDown = true
 		case !req.WantFence && reply.IsCaughtUp:
 			reply.IsFenced = false

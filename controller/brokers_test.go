@@ -89,17 +89,37 @@ func TestPlanRegisterBroker(t *testing.T) {
 			t.Errorf("broker 1: %s", got)
 		}
 	})
-	t.Run("a clean restart keeps its ISR places", func(t *testing.T) {
+	t.Run("a clean restart keeps its places", func(t *testing.T) {
 		s := setup(t)
-		before := descPart(s, "t", 0)
+		// A clean shutdown ends fenced.
+		mustApply(t, s, FenceBrokerRecord{ID: 1, Epoch: 101})
+		var before []string
+		for i := range 3 {
+			before = append(before, descPart(s, "t", int32(i)))
+		}
 		if err := register(t, s, BrokerRegistration{ID: 1, Incarnation: incarnation(1, 1), PreviousBrokerEpoch: 101}, false); err != nil {
 			t.Fatal(err)
 		}
-		if got := descPart(s, "t", 0); got != before {
-			t.Errorf("got %s, want it unchanged", got)
+		for i, want := range before {
+			if got := descPart(s, "t", int32(i)); got != want {
+				t.Errorf("partition %d: got %s, want it unchanged", i, got)
+			}
 		}
 		if got := brokerDesc(s.Brokers[1]); got != "epoch=500 fenced" {
 			t.Errorf("broker 1: %s", got)
+		}
+	})
+	t.Run("a clean restart the controller did not see end moves leaders first", func(t *testing.T) {
+		s := setup(t)
+		if err := register(t, s, BrokerRegistration{ID: 1, Incarnation: incarnation(1, 1), PreviousBrokerEpoch: 101}, false); err != nil {
+			t.Fatal(err)
+		}
+		if got := descPart(s, "t", 0); got != "leader=2 epochs=6/11 replicas=[1 2 3] isr=[2 3]" {
+			t.Errorf("partition 0: %s", got)
+		}
+		// Unlike an unclean shutdown, it stays eligible where it was.
+		if got := descPart(s, "t", 1); got != "leader=-1 epochs=6/11 replicas=[1 2] isr=[] elr=[1]" {
+			t.Errorf("partition 1: %s", got)
 		}
 	})
 	t.Run("the same incarnation amends and keeps its epoch", func(t *testing.T) {
@@ -132,6 +152,7 @@ func TestPlanBrokerHeartbeat(t *testing.T) {
 		unfenced state = iota
 		fenced
 		shuttingDown
+		shutDown // fenced at the end of a controlled shutdown
 	)
 	for _, tc := range []struct {
 		name    string
@@ -153,6 +174,8 @@ func TestPlanBrokerHeartbeat(t *testing.T) {
 			want: HeartbeatReply{IsCaughtUp: true, IsFenced: true}, broker: "epoch=101 fenced", part: "leader=-1 epochs=6/11 replicas=[1 2] isr=[] elr=[1]"},
 		{name: "fenced, wants shutdown: at once", from: fenced, req: Heartbeat{MetadataOffset: 101, WantShutDown: true},
 			want: HeartbeatReply{IsCaughtUp: true, IsFenced: true, ShouldShutDown: true}, broker: "epoch=101 fenced", part: "leader=-1 epochs=6/11 replicas=[1 2] isr=[] elr=[1]"},
+		{name: "shut down, still heartbeating: not unfenced", from: shutDown, req: Heartbeat{MetadataOffset: 101},
+			want: HeartbeatReply{IsCaughtUp: true, IsFenced: true, ShouldShutDown: true}, broker: "epoch=101 fenced shutting-down", part: "leader=-1 epochs=6/11 replicas=[1 2] isr=[] elr=[1]"},
 		{name: "unfenced: nothing changes", req: Heartbeat{MetadataOffset: 200}, leads: true,
 			want: HeartbeatReply{IsCaughtUp: true}, broker: "epoch=101", part: "leader=1 epochs=5/10 replicas=[1 2] isr=[1 2]"},
 		{name: "unfenced, wants fence: fenced, leadership moves", req: Heartbeat{MetadataOffset: 200, WantFence: true}, leads: true,
@@ -170,8 +193,11 @@ func TestPlanBrokerHeartbeat(t *testing.T) {
 			s := replicated(t, 1, 2)
 			p := pt(2, ids(1, 2), ids(2, 1))
 			switch {
-			case tc.from == fenced:
+			case tc.from == fenced || tc.from == shutDown:
 				mustApply(t, s, FenceBrokerRecord{ID: 1, Epoch: 101})
+				if tc.from == shutDown {
+					mustApply(t, s, BrokerRegistrationChangeRecord{BrokerID: 1, BrokerEpoch: 101, InControlledShutdown: 1})
+				}
 				p = Partition{Leader: NoLeader, Replicas: ids(1, 2), ISR: []int32{}, ELR: ids(1), LeaderEpoch: 6, PartitionEpoch: 11}
 			case tc.from == shuttingDown:
 				mustApply(t, s, BrokerRegistrationChangeRecord{BrokerID: 1, BrokerEpoch: 101, InControlledShutdown: 1})
