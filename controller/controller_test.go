@@ -359,22 +359,29 @@ func TestRecordsRoundTrip(t *testing.T) {
 		ConfigRecord{ResourceType: ConfigResourceTopic, ResourceName: "t", Name: "a", Value: &v},
 		ProducerIDsRecord{NextProducerID: 5},
 	} {
-		b, err := EncodeRecord(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := DecodeRecord(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		gb, _ := EncodeRecord(got)
-		if string(gb) != string(b) {
-			t.Fatalf("%T: %s came back as %s", r, b, gb)
-		}
+		roundTrip(t, r)
 	}
 	if _, err := DecodeRecord([]byte(`{"type":"nope","data":{}}`)); err == nil {
 		t.Fatal("unknown type decoded")
 	}
+}
+
+// roundTrip encodes and decodes r, fails unless it encodes the same
+// again, and returns the encoding and the decoded record.
+func roundTrip(t *testing.T, r Record) ([]byte, Record) {
+	t.Helper()
+	b, err := EncodeRecord(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeRecord(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gb, _ := EncodeRecord(got); string(gb) != string(b) {
+		t.Fatalf("%T: %s came back as %s", r, b, gb)
+	}
+	return b, got
 }
 
 func TestStoreRejectsCorruptMetadata(t *testing.T) {
