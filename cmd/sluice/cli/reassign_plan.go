@@ -158,6 +158,9 @@ func proposePlan(current map[string][][]int32, topics []string, brokers []int32)
 			continue
 		}
 		rf := len(parts[0])
+		if rf == 0 {
+			return plan, fmt.Errorf("topic %q: the metadata lists no replicas of partition 0", t)
+		}
 		if rf > n {
 			return plan, fmt.Errorf("topic %q has replication factor %d, more than the %d brokers of --broker-list", t, rf, n)
 		}
