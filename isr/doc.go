@@ -50,6 +50,10 @@
 //     fetched epoch ends earlier on the leader (truncation on fetch).
 //
 // The seeded simulator in sim_test.go runs these machines for several
-// replicas with a toy controller, a lossy network and crashes, and checks
-// the invariants of replication.md §1.14 after every step.
+// replicas with a toy controller (partition-epoch CAS, clean elections, ELR
+// and unclean-shutdown handling), a network that delays, reorders and
+// drops, crashes with durable or lossy (unflushed-suffix) logs and zombie
+// leaders, and checks the invariants of replication.md §1.14 after every
+// step. Replay a run with go test ./isr -run TestSim -seed=N -steps=M;
+// -long runs 20000 seeds.
 package isr

@@ -7,9 +7,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// A simulated broker hosting one replica: its log (durable: a crash keeps
-// every record, as if each append were fsynced), its epoch cache and high
-// watermark, and the volatile Leader or Follower state a crash loses.
+// A simulated broker hosting one replica: its log, epoch cache and high
+// watermark, and the volatile Leader or Follower state a crash loses. In a
+// durable run a crash keeps every record, as if each append were fsynced; in
+// a lossy run (Kafka's default: no fsync) it keeps the flushed prefix and a
+// random part of the rest, and the broker restarts as an unclean shutdown.
 
 // entry is one record: the epoch of the leader that wrote it and a unique id.
 type entry struct {
@@ -29,6 +31,7 @@ type node struct {
 	log         []entry
 	epochs      []EpochEntry
 	hw          int64
+	flushed     int64 // the log's prefix a lossy crash keeps
 
 	meta     metadata // latest applied; version 0: none yet
 	leader   *Leader
@@ -79,6 +82,7 @@ func (n *node) truncate(offset int64) error {
 		n.hw = offset
 	}
 	n.log = n.log[:offset]
+	n.flushed = min(n.flushed, offset)
 	n.epochs = slices.DeleteFunc(n.epochs, func(e EpochEntry) bool { return e.StartOffset >= offset })
 	return err
 }
@@ -92,10 +96,18 @@ func (n *node) appendRecords(recs []entry) {
 	}
 }
 
-// crash drops the volatile state; the log, epochs and HW survive.
-func (n *node) crash() {
+// crash drops the volatile state; the log, epochs and HW survive up to
+// keep records (the whole log when keep >= its end). Recovery cuts the
+// epoch cache and HW to what is left, as Kafka's log loading does.
+func (n *node) crash(keep int64) {
+	if keep < n.leo() {
+		n.log = n.log[:keep]
+		n.epochs = slices.DeleteFunc(n.epochs, func(e EpochEntry) bool { return e.StartOffset >= keep })
+		n.hw = min(n.hw, keep)
+	}
 	n.alive = false
-	n.meta = metadata{}
+	// n.meta stays: a broker keeps its metadata log and never goes back to
+	// an older image after a restart.
 	n.leader, n.follower, n.waiting = nil, nil, nil
 }
 

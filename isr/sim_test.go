@@ -9,11 +9,12 @@ import (
 )
 
 // A seeded simulator: N replicas of one partition driven by Leader and
-// Follower, a toy controller, a network that delays, reorders and drops
-// fetches and AlterPartitions (metadata is delayed and reordered, never
-// lost), crashes and restarts (logs are durable: every append survives),
-// fencing of live brokers (zombie leaders), and acks=all and acks=1
-// produces. After every step the invariants of replication.md §1.14 are
+// Follower, a toy controller with ELR, a network that delays, reorders and
+// drops fetches and AlterPartitions (metadata is delayed and reordered,
+// never lost), crashes and restarts, fencing of live brokers (zombie
+// leaders), and acks=all and acks=1 produces. Half the seeds have durable
+// logs; the other half lose unflushed records in a crash, as Kafka without
+// fsync does, and rely on strict min ISR, ELR and unclean-shutdown handling. After every step the invariants of replication.md §1.14 are
 // checked. A failing seed prints its replay line.
 
 var (
@@ -26,6 +27,7 @@ type simConfig struct {
 	replicas int
 	minISR   int
 	lagMs    int64
+	lossy    bool
 }
 
 type fetchMsg struct {
@@ -78,11 +80,12 @@ func newSim(seed uint64) *sim {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	cfg := simConfig{replicas: 3 + rng.IntN(3), lagMs: 100 + rng.Int64N(200)}
 	cfg.minISR = 1 + rng.IntN(cfg.replicas)
+	cfg.lossy = rng.IntN(2) == 0
 	var ids []int32
 	for i := 1; i <= cfg.replicas; i++ {
 		ids = append(ids, int32(i))
 	}
-	s := &sim{rng: rng, cfg: cfg, ctrl: newController(ids), hwSeen: map[[2]int64]int64{}}
+	s := &sim{rng: rng, cfg: cfg, ctrl: newController(ids, cfg.minISR), hwSeen: map[[2]int64]int64{}}
 	for _, id := range ids {
 		s.nodes = append(s.nodes, &node{id: id, alive: true, brokerEpoch: s.ctrl.brokers[id].epoch})
 	}
@@ -226,6 +229,9 @@ func (s *sim) produce() {
 // answer may be lost.
 func (s *sim) tick() {
 	for _, n := range s.nodes {
+		if n.alive && s.rng.IntN(2) == 0 {
+			n.flushed = n.leo()
+		}
 		if !n.alive || n.leader == nil {
 			continue
 		}
@@ -250,12 +256,19 @@ func (s *sim) fault() {
 	b := s.ctrl.brokers[n.id]
 	switch r := s.rng.IntN(10); {
 	case r < 3 && n.alive:
-		n.crash()
+		keep := n.leo()
+		if s.cfg.lossy {
+			keep = n.flushed + s.rng.Int64N(n.leo()-n.flushed+1)
+		}
+		n.crash(keep)
 		s.stats.crashes++
 	case r < 6 && !n.alive:
 		n.alive = true
-		n.brokerEpoch = s.ctrl.register(n.id)
+		n.brokerEpoch = s.ctrl.register(n.id, s.cfg.lossy)
 		s.publish()
+		// A restarted broker catches up the metadata log before it acts: no
+		// image older than its own registration (KRaft's initial catch-up).
+		n.meta = metadata{version: s.ctrl.version - 1}
 	case r < 9 && !b.fenced && (!n.alive || s.rng.IntN(3) == 0):
 		// the session timed out: a crashed broker, or a live one cut off (a zombie)
 		s.ctrl.fence(n.id)
@@ -287,7 +300,14 @@ func (s *sim) check() error {
 	if err := s.ctrl.check(); err != nil {
 		return err
 	}
-	isr := s.ctrl.part.ISR
+	// In a lossy run a crashed member's disk is in limbo until it
+	// re-registers and leaves the ISR: check the live members.
+	var isr []int32
+	for _, id := range s.ctrl.part.ISR {
+		if s.node(id).alive || !s.cfg.lossy {
+			isr = append(isr, id)
+		}
+	}
 	for _, n := range s.nodes {
 		if n.hw > n.leo() {
 			return fmt.Errorf("node %d: HW %d beyond LEO %d", n.id, n.hw, n.leo())
