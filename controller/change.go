@@ -46,12 +46,12 @@ type change struct {
 }
 
 func (s *State) newChange(t *Topic, p Partition, pol Policy) *change {
-	c := &change{s: s, t: t, p: p, election: electOnline, minISR: pol.minISR(t, p),
+	c := &change{s: s, t: t, p: p, election: electOnline, minISR: pol.MinISR(t, p),
 		exclude: NoLeader, include: NoLeader, uncleanShutdown: NoLeader,
 		isr: slices.Clone(p.ISR), replicas: slices.Clone(p.Replicas),
 		adding: slices.Clone(p.AddingReplicas), removing: slices.Clone(p.RemovingReplicas),
 		elr: slices.Clone(p.ELR), lastKnownELR: slices.Clone(p.LastKnownELR), recovery: p.LeaderRecoveryState}
-	if pol.unclean(t) {
+	if pol.Unclean(t) {
 		c.election = electUnclean
 	}
 	return c

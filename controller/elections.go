@@ -133,3 +133,18 @@ func (s *State) PlanLeaderRebalance(imbalancePercent int) []TopicPartition {
 	}
 	return out
 }
+
+// PlanUncleanRecovery returns the partitions without a leader whose topic
+// allows unclean elections: what Kafka's controller tries every
+// unclean.leader.election.interval.ms. Elect them with
+// PlanElectLeaders(UncleanElection, ...).
+func (s *State) PlanUncleanRecovery(pol Policy) []TopicPartition {
+	var out []TopicPartition
+	for _, tp := range s.allPartitions() {
+		t := s.Topics[tp.Topic]
+		if t.Partitions[tp.Partition].Leader == NoLeader && pol.Unclean(t) {
+			out = append(out, tp)
+		}
+	}
+	return out
+}

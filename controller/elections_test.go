@@ -140,3 +140,18 @@ func TestPlanLeaderRebalance(t *testing.T) {
 		t.Errorf("broker 1 fenced: %v", got)
 	}
 }
+
+func TestPlanUncleanRecovery(t *testing.T) {
+	s := replicated(t, 1, 2)
+	leaderless := Partition{Leader: NoLeader, Replicas: ids(1, 2), ISR: []int32{}}
+	addTopic(t, s, "a", leaderless, pt(1, ids(1, 2), ids(1)))
+	addTopic(t, s, "b", leaderless)
+	no := "false"
+	mustApply(t, s, ConfigRecord{ResourceType: ConfigResourceTopic, ResourceName: "b", Name: ConfigUncleanLeaderElection, Value: &no})
+	if got := s.PlanUncleanRecovery(Policy{}); got != nil {
+		t.Errorf("unclean off: %v", got)
+	}
+	if got := fmt.Sprint(s.PlanUncleanRecovery(Policy{UncleanLeaderElection: true})); got != "[{a 0}]" {
+		t.Errorf("unclean on, off for b: %s", got)
+	}
+}

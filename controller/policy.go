@@ -26,10 +26,10 @@ type Policy struct {
 	UncleanLeaderElection bool
 }
 
-// minISR is the effective min.insync.replicas of partition p of t: the
+// MinISR is the effective min.insync.replicas of partition p of t: the
 // topic's or the default, capped at the replication factor
 // (ReplicationControlManager.getTopicEffectiveMinIsr).
-func (pol Policy) minISR(t *Topic, p Partition) int {
+func (pol Policy) MinISR(t *Topic, p Partition) int {
 	n := pol.MinInsyncReplicas
 	if v, err := strconv.Atoi(t.Configs[ConfigMinInsyncReplicas]); err == nil {
 		n = v
@@ -38,8 +38,8 @@ func (pol Policy) minISR(t *Topic, p Partition) int {
 	return min(n, len(p.TargetReplicas()))
 }
 
-// unclean reports whether t allows unclean leader elections.
-func (pol Policy) unclean(t *Topic) bool {
+// Unclean reports whether t allows unclean leader elections.
+func (pol Policy) Unclean(t *Topic) bool {
 	if v, ok := t.Configs[ConfigUncleanLeaderElection]; ok {
 		return strings.EqualFold(strings.TrimSpace(v), "true")
 	}

@@ -63,7 +63,7 @@ func (s *State) planReassignment(r Reassignment, pol Policy) (PartitionChangeRec
 		c.replicas = without(p.Replicas, p.AddingReplicas...)
 		c.isr = without(p.ISR, p.AddingReplicas...)
 		if len(c.isr) == 0 {
-			if !pol.unclean(t) {
+			if !pol.Unclean(t) {
 				return PartitionChangeRecord{}, false, fmt.Errorf("%w: cancelling the reassignment of %s-%d needs an unclean leader election", ErrInvalidReplicaAssignment, r.Topic, r.Partition)
 			}
 			c.isr = c.replicas[:1:1]
