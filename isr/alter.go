@@ -231,7 +231,10 @@ func (l *Leader) Ready() Ready {
 type FollowerStats struct {
 	ID           int32
 	LogEndOffset int64 // -1 until it fetched in this leader epoch
-	Lag          int64 // leader LEO minus its LEO; -1 when unknown
+	// LogStartOffset is the follower's, from its last fetch (-1 before):
+	// the low watermark DeleteRecords waits for is the minimum over them.
+	LogStartOffset int64
+	Lag            int64 // leader LEO minus its LEO; -1 when unknown
 	// LastCaughtUpMs is when it last reached the leader's LEO; -1 never.
 	LastCaughtUpMs int64
 	InISR          bool
@@ -261,7 +264,7 @@ func (l *Leader) Stats() Stats {
 		if r == nil {
 			continue
 		}
-		fs := FollowerStats{ID: id, LogEndOffset: r.leo, Lag: -1, LastCaughtUpMs: -1, InISR: l.inISR(id)}
+		fs := FollowerStats{ID: id, LogEndOffset: r.leo, LogStartOffset: r.logStart, Lag: -1, LastCaughtUpMs: -1, InISR: l.inISR(id)}
 		if r.leo >= 0 {
 			fs.Lag = l.leo - r.leo
 		}

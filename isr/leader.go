@@ -200,14 +200,12 @@ func (l *Leader) MaximalISR() []int32 {
 }
 
 // Append records that the leader's log now ends at leo (after an append as
-// leader) and advances the high watermark if the ISR allows.
-func (l *Leader) Append(leo, nowMs int64) error {
-	if leo < l.leo {
-		return fmt.Errorf("isr: leader log end offset cannot go back from %d to %d", l.leo, leo)
-	}
-	l.leo = leo
+// leader) and advances the high watermark if the ISR allows. A leader's log
+// only grows, so a leo below the known one is stale (a fetch already
+// reported a later end) and changes nothing.
+func (l *Leader) Append(leo, nowMs int64) {
+	l.leo = max(l.leo, leo)
 	l.maybeAdvanceHW(nowMs)
-	return nil
 }
 
 // CheckAppend is the check before an append as leader: acks=all (-1) is

@@ -149,9 +149,7 @@ func TestLastCaughtUp(t *testing.T) {
 		{16, 16, 500, 500},
 	}
 	for i, s := range steps {
-		if err := l.Append(s.leaderLEO, s.now); err != nil {
-			t.Fatal(err)
-		}
+		l.Append(s.leaderLEO, s.now)
 		mustFetch(t, l, 2, s.offset, s.now)
 		if got := caughtUp(); got != s.want {
 			t.Fatalf("step %d: lastCaughtUp = %d, want %d", i, got, s.want)
@@ -159,11 +157,24 @@ func TestLastCaughtUp(t *testing.T) {
 	}
 }
 
+// The follower's log start offset is kept for the DeleteRecords low
+// watermark (Partition.lowWatermarkIfLeader).
+func TestFollowerLogStart(t *testing.T) {
+	l := newLeader(t, nil)
+	if _, err := l.Fetch(FollowerFetch{ReplicaID: 3, BrokerEpoch: 300, CurrentLeaderEpoch: 5, FetchOffset: 10,
+		LastFetchedEpoch: UndefinedEpoch, LogStartOffset: 4, LeaderLogEndOffset: 10}, nil, 1); err != nil {
+		t.Fatal(err)
+	}
+	if fs := l.Stats().Followers; fs[0].LogStartOffset != -1 || fs[1].LogStartOffset != 4 {
+		t.Fatalf("follower log starts %+v, want -1 (no fetch) and 4", fs)
+	}
+}
+
 // Partition.maybeIncrementLeaderHW.
 func TestHighWatermark(t *testing.T) {
 	t.Run("min LEO over the ISR, and an ISR follower that has not fetched holds it", func(t *testing.T) {
 		l := newLeader(t, nil)
-		_ = l.Append(20, 1)
+		l.Append(20, 1)
 		mustFetch(t, l, 2, 15, 1)
 		if hw := l.HighWatermark(); hw != 10 {
 			t.Fatalf("HW = %d, want 10: follower 3 has not fetched in this epoch", hw)
@@ -181,7 +192,7 @@ func TestHighWatermark(t *testing.T) {
 	})
 	t.Run("never backwards", func(t *testing.T) {
 		l := newLeader(t, nil)
-		_ = l.Append(20, 1)
+		l.Append(20, 1)
 		mustFetch(t, l, 2, 20, 1)
 		mustFetch(t, l, 3, 20, 1)
 		mustFetch(t, l, 3, 12, 2) // a follower that truncated
@@ -191,14 +202,14 @@ func TestHighWatermark(t *testing.T) {
 	})
 	t.Run("strict min ISR: no advance below min ISR, even for acks=1 (KAFKA-15583)", func(t *testing.T) {
 		l := newLeader(t, func(c *LeaderConfig) { c.ISR = []int32{1} })
-		_ = l.Append(20, 1)
+		l.Append(20, 1)
 		if hw := l.HighWatermark(); hw != 10 {
 			t.Fatalf("HW = %d, want 10 with ISR [1] < min ISR 2", hw)
 		}
 	})
 	t.Run("effective min ISR is min(min.insync.replicas, RF)", func(t *testing.T) {
 		l := newLeader(t, func(c *LeaderConfig) { c.Replicas, c.ISR, c.MinISR = []int32{1}, []int32{1}, 3 })
-		_ = l.Append(20, 1)
+		l.Append(20, 1)
 		if hw := l.HighWatermark(); hw != 20 {
 			t.Fatalf("HW = %d, want 20 (RF 1 caps min ISR 3)", hw)
 		}
@@ -210,7 +221,7 @@ func TestHighWatermark(t *testing.T) {
 			t.Fatal("no expansion proposed")
 		}
 		l.HandleAlterPartition(1, AlterResult{Err: kerr.IneligibleReplica}, 2) // reset: 3 outside the ISR again
-		_ = l.Append(20, 3)
+		l.Append(20, 3)
 		mustFetch(t, l, 2, 20, 3)
 		if hw := l.HighWatermark(); hw != 10 {
 			t.Fatalf("HW = %d, want 10: follower 3 is caught up and eligible", hw)
@@ -226,7 +237,7 @@ func TestHighWatermark(t *testing.T) {
 			c.Brokers[2].Fenced = true
 		})
 		mustFetch(t, l, 3, 10, 1)
-		_ = l.Append(20, 1)
+		l.Append(20, 1)
 		mustFetch(t, l, 2, 20, 1)
 		if hw := l.HighWatermark(); hw != 20 {
 			t.Fatalf("HW = %d, want 20: fenced follower 3 cannot join, so it does not hold the HW", hw)
@@ -238,7 +249,7 @@ func TestHighWatermark(t *testing.T) {
 // not count until committed.
 func TestShrink(t *testing.T) {
 	l := newLeader(t, nil)
-	_ = l.Append(20, 0)
+	l.Append(20, 0)
 	mustFetch(t, l, 2, 20, 500)
 	l.Tick(900)
 	if rd := l.Ready(); rd.Proposal != nil {
@@ -315,7 +326,7 @@ func TestExpand(t *testing.T) {
 func TestPendingExpansionHoldsHW(t *testing.T) {
 	l := newLeader(t, func(c *LeaderConfig) { c.ISR = []int32{1, 2} })
 	mustFetch(t, l, 3, 10, 1)
-	_ = l.Append(20, 2)
+	l.Append(20, 2)
 	mustFetch(t, l, 2, 20, 5000) // long after 3 last caught up
 	if hw := l.HighWatermark(); hw != 10 {
 		t.Fatalf("HW = %d, want 10: replica 3 is in the maximal ISR while its expansion is in flight", hw)
@@ -392,7 +403,7 @@ func TestAcksAll(t *testing.T) {
 	t.Run("done once the HW covers the offset; NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank", func(t *testing.T) {
 		l := newLeader(t, nil)
 		wantKerr(t, l.CheckAppend(-1), nil)
-		_ = l.Append(15, 1)
+		l.Append(15, 1)
 		if done, err := l.CheckEnoughReplicasReachOffset(15); done || err != nil {
 			t.Fatalf("done %v err %v before the HW reached 15", done, err)
 		}
@@ -470,7 +481,10 @@ func TestNewLeaderRejectsNonsense(t *testing.T) {
 		}
 	}
 	l := newLeader(t, nil)
-	if err := l.Append(9, 1); err == nil {
-		t.Fatal("LEO went back")
+	mustFetch(t, l, 2, 10, 1)
+	mustFetch(t, l, 3, 10, 1)
+	l.Append(9, 1) // stale
+	if l.LogEndOffset() != 10 {
+		t.Fatalf("LEO went back to %d", l.LogEndOffset())
 	}
 }

@@ -208,7 +208,8 @@ func (n *node) produce(acks int16, id int64, nowMs int64) error {
 	if acks == -1 {
 		n.waiting = append(n.waiting, produced{offset: n.leo() - 1, rec: rec})
 	}
-	return n.leader.Append(n.leo(), nowMs)
+	n.leader.Append(n.leo(), nowMs)
+	return nil
 }
 
 // completeWaiting answers the acks=all produces the HW now covers.
