@@ -60,6 +60,9 @@ func PlaceOnRacks(brokers []*Broker, first, count int32, rf int16) ([][]int32, e
 		return Place(byRack[""], first, count, rf)
 	}
 	slices.Sort(racks)
+	for _, ids := range byRack {
+		slices.Sort(ids)
+	}
 	// The rack-alternating list: the first broker of each rack, then the
 	// second of each, and so on.
 	var list []int32
@@ -67,7 +70,6 @@ func PlaceOnRacks(brokers []*Broker, first, count int32, rf int16) ([][]int32, e
 	for i := 0; len(list) < len(brokers); i++ {
 		for _, r := range racks {
 			if ids := byRack[r]; i < len(ids) {
-				slices.Sort(ids)
 				list = append(list, ids[i])
 				rackOf[ids[i]] = r
 			}

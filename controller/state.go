@@ -12,6 +12,14 @@
 // (store.go) persists the records and publishes, after each batch, an
 // Image (image.go): the read-only view every request handler reads.
 //
+// The replication decisions are planners of the same kind, after KRaft's
+// controller: broker registration, heartbeats, fencing and controlled
+// shutdown (brokers.go, with the session clock kept apart in
+// heartbeats.go), AlterPartition (alter_partition.go), elections and
+// rebalance (elections.go) and reassignment (reassign.go), every
+// partition change planned by one builder (change.go) that keeps Kafka's
+// rules. The configuration they read comes in as a Policy (policy.go).
+//
 // State knows nothing of "this node": which broker leads what is data in
 // it, registered by RegisterBrokerRecord and PartitionRecord.
 package controller
