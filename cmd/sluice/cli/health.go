@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -99,21 +100,46 @@ func minInsyncReplicas(ctx context.Context, c *client, topics []string) (map[str
 	return out, problems, nil
 }
 
-// supportsKey reports whether the cluster serves an API, from the ApiVersions
-// answer of one broker (brokers of a cluster run the same version outside a
-// rolling upgrade).
+// supportsKey reports whether the cluster serves an API, from the
+// ApiVersions answer of one broker (brokers of a cluster run the same
+// version outside a rolling upgrade).
 func supportsKey(ctx context.Context, c *client, key kmsg.Key) (bool, error) {
+	missing, err := missingKeys(ctx, c, key)
+	return len(missing) == 0, err
+}
+
+// requireKeys fails with a plain sentence when the cluster does not serve
+// an API the command needs, rather than with the client's "broker is too
+// old" from deep inside the request.
+func requireKeys(ctx context.Context, c *client, keys ...kmsg.Key) error {
+	missing, err := missingKeys(ctx, c, keys...)
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	names := make([]string, len(missing))
+	for i, k := range missing {
+		names[i] = fmt.Sprintf("%s (API key %d)", kmsg.NameForKey(int16(k)), k)
+	}
+	return fmt.Errorf("the brokers do not support %s", strings.Join(names, " or "))
+}
+
+func missingKeys(ctx context.Context, c *client, keys ...kmsg.Key) ([]kmsg.Key, error) {
 	resp, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, c.kgo)
 	if err != nil {
-		return false, fmt.Errorf("reading API versions: %w", err)
+		return nil, fmt.Errorf("reading API versions: %w", err)
 	}
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return false, fmt.Errorf("reading API versions: %w", err)
+		return nil, fmt.Errorf("reading API versions: %w", err)
 	}
+	served := make(map[int16]bool, len(resp.ApiKeys))
 	for _, k := range resp.ApiKeys {
-		if k.ApiKey == int16(key) {
-			return true, nil
+		served[k.ApiKey] = true
+	}
+	var missing []kmsg.Key
+	for _, k := range keys {
+		if !served[int16(k)] {
+			missing = append(missing, k)
 		}
 	}
-	return false, nil
+	return missing, nil
 }

@@ -111,6 +111,9 @@ func runElectLeaders(args []string, stdout, stderr io.Writer) int {
 	typeName := strings.ToUpper(*electionType)
 
 	return runWithClient(cf, electLeadersUsage, stderr, func(ctx context.Context, c *client) error {
+		if err := requireKeys(ctx, c, kmsg.ElectLeaders); err != nil {
+			return err
+		}
 		req := kmsg.NewPtrElectLeadersRequest()
 		req.ElectionType = how
 		req.TimeoutMillis = int32(min(cf.timeout.Milliseconds(), 1<<31-1))
@@ -125,7 +128,7 @@ func runElectLeaders(args []string, stdout, stderr io.Writer) int {
 		} // no topics (null) asks for every partition
 		resp, err := req.RequestWith(ctx, c.kgo)
 		if err != nil {
-			return err
+			return fmt.Errorf("electing leaders: %w", err)
 		}
 		if resp.Version == 0 && how != 0 {
 			return errors.New("the brokers only speak ElectLeaders v0, which has no unclean election")

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 type jsonElection struct {
@@ -165,4 +166,20 @@ func TestPartitionsUsageErrors(t *testing.T) {
 			t.Errorf("%q: exit %d, stdout %q", args, r.code, r.stdout)
 		}
 	}
+}
+
+// A cluster without the APIs (Kafka before 2.4) gets a sentence naming
+// them, not the client's "broker is too old".
+func TestPartitionsUnsupported(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"), kfake.MaxVersions(kversion.V2_1_0()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()[0]
+	checkRuntimeFailure(t, runCLI("partitions", "elect-leaders", "--election-type", "preferred", "--all-topic-partitions", "--brokers", brokers),
+		"the brokers do not support ElectLeaders (API key 43)")
+	plan := writeFile(t, `{"version":1,"partitions":[{"topic":"orders","partition":0,"replicas":[0]}]}`)
+	checkRuntimeFailure(t, runCLI("partitions", "reassign", "--verify", "--reassignment-json-file", plan, "--brokers", brokers),
+		"the brokers do not support AlterPartitionAssignments (API key 45) or ListPartitionReassignments (API key 46)")
 }

@@ -116,6 +116,11 @@ func runReassign(args []string, stdout, stderr io.Writer) int {
 	f.timeout = cf.timeout
 	return runWithClient(cf, reassignUsage, stderr, func(ctx context.Context, c *client) error {
 		setAdminTimeout(c, cf.timeout)
+		if !f.generate {
+			if err := requireKeys(ctx, c, kmsg.AlterPartitionAssignments, kmsg.ListPartitionReassignments); err != nil {
+				return err
+			}
+		}
 		switch {
 		case f.generate:
 			return reassignGenerate(ctx, c, cf.json, stdout, topics, brokers)
