@@ -89,9 +89,10 @@ func (h *Heartbeats) Expired(now time.Time) []int32 {
 	return ids
 }
 
-// shutdownOffsetReached reports whether every unfenced broker has applied
-// the records of broker id's controlled shutdown. A nil h knows no
-// offsets and says yes.
+// shutdownOffsetReached reports whether every active broker (unfenced,
+// not shutting down itself: BrokerHeartbeatManager.lowestActiveOffset)
+// has applied the records of broker id's controlled shutdown. A nil h
+// knows no offsets and says yes.
 func (h *Heartbeats) shutdownOffsetReached(id int32) bool {
 	if h == nil {
 		return true
@@ -101,7 +102,7 @@ func (h *Heartbeats) shutdownOffsetReached(id int32) bool {
 		return false
 	}
 	for _, o := range h.sessions {
-		if !o.fenced && o.offset < s.shutdownOffset {
+		if !o.fenced && o.shutdownOffset < 0 && o.offset < s.shutdownOffset {
 			return false
 		}
 	}
