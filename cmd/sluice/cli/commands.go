@@ -97,7 +97,7 @@ var commandTable = []cmdSpec{
 		{name: "elect-leaders", flags: withCommon(enumFlag("--election-type", "preferred", "unclean"),
 			valueFlag("--topic"), valueFlag("--partition"), boolFlag("--all-topic-partitions"))},
 		{name: "reassign", flags: withCommon(boolFlag("--generate"), boolFlag("--execute"), boolFlag("--verify"), boolFlag("--cancel"),
-			fileFlag("--topics-to-move-json-file"), valueFlag("--broker-list"), fileFlag("--reassignment-json-file"),
+			fileFlag("--topics-to-move-json-file"), valueFlag("--broker-list"), boolFlag("--disable-rack-aware"), fileFlag("--reassignment-json-file"),
 			valueFlag("--throttle"), boolFlag("--additional"), boolFlag("--preserve-throttles"))},
 	}},
 	{name: "perf", subs: perfModes()},

@@ -155,6 +155,7 @@ func TestPartitionsUsageErrors(t *testing.T) {
 		{[]string{"partitions", "reassign", "--verify", "--reassignment-json-file", "f", "--additional"}, "--additional goes with --execute"},
 		{[]string{"partitions", "reassign", "--execute", "--reassignment-json-file", "f", "--preserve-throttles"}, "--preserve-throttles goes with"},
 		{[]string{"partitions", "reassign", "--execute", "--reassignment-json-file", "f", "--broker-list", "1"}, "go with --generate"},
+		{[]string{"partitions", "reassign", "--verify", "--reassignment-json-file", "f", "--disable-rack-aware"}, "--disable-rack-aware goes with --generate"},
 	} {
 		r := runCLI(tc.args...)
 		if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "usage: sluice partitions") || r.stdout != "" {

@@ -27,7 +27,9 @@ does and with its files:
   --generate  proposes a plan that spreads the partitions of the topics in
               FILE ({"version":1,"topics":[{"topic":"t"}]}) over the
               brokers of --broker-list, keeping each topic's replication
-              factor. It prints the current assignment (keep it to roll
+              factor and, when the brokers have racks (broker.rack),
+              putting a partition's replicas in as many racks as it
+              can. It prints the current assignment (keep it to roll
               back) and the proposal, both as reassignment files:
               {"version":1,"partitions":[{"topic":"t","partition":0,
               "replicas":[1,2],"log_dirs":["any","any"]}]}
@@ -56,6 +58,7 @@ flags:
   --topics-to-move-json-file FILE  the topics to spread (--generate)
   --broker-list IDS        comma-separated broker IDs to spread over
                            (--generate)
+  --disable-rack-aware     ignore the brokers' racks (--generate)
   --reassignment-json-file FILE  the plan (--execute, --verify, --cancel)
   --throttle BYTES         replication limit in bytes per second per broker
                            while the plan runs (--execute)
@@ -69,6 +72,7 @@ type reassignFlags struct {
 	topicsFile, planFile, brokerList  string
 	throttle                          int64
 	additional, preserveThrottles     bool
+	disableRackAware                  bool
 	timeout                           time.Duration
 }
 
@@ -85,6 +89,7 @@ func runReassign(args []string, stdout, stderr io.Writer) int {
 	fs.Int64Var(&f.throttle, "throttle", -1, "")
 	fs.BoolVar(&f.additional, "additional", false, "")
 	fs.BoolVar(&f.preserveThrottles, "preserve-throttles", false, "")
+	fs.BoolVar(&f.disableRackAware, "disable-rack-aware", false, "")
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return handleParseError(err, reassignUsage, stdout, stderr)
@@ -123,7 +128,7 @@ func runReassign(args []string, stdout, stderr io.Writer) int {
 		}
 		switch {
 		case f.generate:
-			return reassignGenerate(ctx, c, cf.json, stdout, topics, brokers)
+			return reassignGenerate(ctx, c, cf.json, stdout, topics, brokers, f.disableRackAware)
 		case f.execute:
 			return reassignExecute(ctx, c, cf.json, stdout, stderr, plan, f)
 		case f.verify:
@@ -159,6 +164,8 @@ func (f reassignFlags) check() error {
 		return usagef("--throttle must be positive, got %d", f.throttle)
 	case f.additional && !f.execute:
 		return usagef("--additional goes with --execute")
+	case f.disableRackAware && !f.generate:
+		return usagef("--disable-rack-aware goes with --generate")
 	case f.preserveThrottles && !f.verify && !f.cancel:
 		return usagef("--preserve-throttles goes with --verify or --cancel")
 	}
@@ -208,7 +215,7 @@ type generateResult struct {
 	Proposed reassignmentPlan `json:"proposed"`
 }
 
-func reassignGenerate(ctx context.Context, c *client, asJSON bool, stdout io.Writer, topics []string, brokers []int32) error {
+func reassignGenerate(ctx context.Context, c *client, asJSON bool, stdout io.Writer, topics []string, brokers []int32, disableRackAware bool) error {
 	current, md, err := currentAssignment(ctx, c, topics)
 	if err != nil {
 		return err
@@ -216,7 +223,11 @@ func reassignGenerate(ctx context.Context, c *client, asJSON bool, stdout io.Wri
 	if unknown := unknownBrokers(md, brokers); len(unknown) > 0 {
 		return fmt.Errorf("--broker-list names brokers the cluster does not have: %s", formatNodes(unknown))
 	}
-	proposed, err := proposePlan(current, topics, brokers)
+	racks, err := brokerRacks(md, brokers, disableRackAware)
+	if err != nil {
+		return err
+	}
+	proposed, err := proposePlan(current, topics, brokers, racks)
 	if err != nil {
 		return err
 	}
@@ -232,6 +243,29 @@ func reassignGenerate(ctx context.Context, c *client, asJSON bool, stdout io.Wri
 	fmt.Fprintf(stdout, "Current partition replica assignment\n%s\n\nProposed partition reassignment configuration\n%s\n",
 		res.Current.compact(), res.Proposed.compact())
 	return nil
+}
+
+// brokerRacks is the rack of each broker of the list for a rack-aware
+// plan, or nil for a plan that ignores racks: when told to, or when no
+// broker has a rack. As in Kafka, some brokers with racks and some without
+// is an error: the placement could not be what the racks ask for.
+func brokerRacks(md kadm.Metadata, brokers []int32, disable bool) (map[int32]string, error) {
+	if disable {
+		return nil, nil
+	}
+	racks := map[int32]string{}
+	for _, b := range md.Brokers {
+		if b.Rack != nil && *b.Rack != "" && slices.Contains(brokers, b.NodeID) {
+			racks[b.NodeID] = *b.Rack
+		}
+	}
+	switch len(racks) {
+	case 0:
+		return nil, nil
+	case len(brokers):
+		return racks, nil
+	}
+	return nil, fmt.Errorf("only %d of the %d brokers have a rack (broker.rack): set one on every broker, or give --disable-rack-aware", len(racks), len(brokers))
 }
 
 // unknownBrokers are the IDs not among the cluster's live brokers.

@@ -8,6 +8,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -140,17 +141,24 @@ func parseBrokerList(s string) ([]int32, error) {
 }
 
 // proposePlan places every partition of the topics on brokers as Kafka's
-// rack-unaware assignment does: the first replica of successive partitions
-// walks the broker list, and the followers are shifted from it by an
-// amount that grows each time the walk wraps, so that replicas of one
-// broker's partitions spread over the others. Kafka starts at a random
-// broker; here the start moves on by each topic's partition count, which
-// spreads leaders across topics and makes the plan repeatable. current maps
-// a topic to its partitions' replicas (index = partition); each topic keeps
-// its replication factor.
-func proposePlan(current map[string][][]int32, topics []string, brokers []int32) (reassignmentPlan, error) {
+// assignment does. The first replica of successive partitions walks the
+// broker list, and the followers are shifted from it by an amount that
+// grows each time the walk wraps, so that the replicas of one broker's
+// partitions spread over the others. With racks (broker -> rack, every
+// broker named), the list alternates racks and a follower goes to a rack
+// without a replica of the partition while there is one, as Kafka's
+// rack-aware placement does. Kafka starts at a random broker; here the
+// start moves on by each topic's partition count, which spreads leaders
+// across topics and makes the plan repeatable. current maps a topic to its
+// partitions' replicas (index = partition); each topic keeps its
+// replication factor.
+func proposePlan(current map[string][][]int32, topics []string, brokers []int32, racks map[int32]string) (reassignmentPlan, error) {
 	plan := reassignmentPlan{Version: 1, Partitions: []plannedPartition{}}
-	n := len(brokers)
+	arranged, numRacks := brokers, 1
+	if racks != nil {
+		arranged, numRacks = rackAlternated(brokers, racks)
+	}
+	n := len(arranged)
 	start := 0
 	for _, t := range topics {
 		parts := current[t]
@@ -170,15 +178,41 @@ func proposePlan(current map[string][][]int32, topics []string, brokers []int32)
 				shift++
 			}
 			first := (start + p) % n
-			replicas := []int32{brokers[first]}
-			for j := 0; j < rf-1; j++ {
-				replicas = append(replicas, brokers[(first+1+(shift+j)%(n-1))%n])
+			replicas := []int32{arranged[first]}
+			usedRacks := map[string]bool{racks[arranged[first]]: true}
+			for k := 0; len(replicas) < rf; k++ {
+				b := arranged[(first+1+(shift*numRacks+k)%(n-1))%n]
+				rackFree := !usedRacks[racks[b]] || len(usedRacks) == numRacks
+				if rackFree && !slices.Contains(replicas, b) {
+					replicas = append(replicas, b)
+					usedRacks[racks[b]] = true
+				}
 			}
 			plan.Partitions = append(plan.Partitions, newPlannedPartition(t, int32(p), replicas))
 		}
 		start += len(parts)
 	}
 	return plan, nil
+}
+
+// rackAlternated orders brokers so that consecutive ones sit in different
+// racks: the first broker of each rack (racks and brokers sorted), then the
+// second of each, and so on, as Kafka does. It also counts the racks.
+func rackAlternated(brokers []int32, racks map[int32]string) ([]int32, int) {
+	byRack := map[string][]int32{}
+	for _, b := range brokers {
+		byRack[racks[b]] = append(byRack[racks[b]], b)
+	}
+	names := slices.Sorted(maps.Keys(byRack))
+	var out []int32
+	for i := 0; len(out) < len(brokers); i++ {
+		for _, r := range names {
+			if i < len(byRack[r]) {
+				out = append(out, byRack[r][i])
+			}
+		}
+	}
+	return out, len(names)
 }
 
 // reassignThrottles is what Kafka's tool throttles for a reassignment: on

@@ -4,12 +4,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 func TestProposePlan(t *testing.T) {
 	// Pinned: the first replicas walk the brokers, the followers' shift
 	// grows by one when the walk wraps (partition 3).
-	plan, err := proposePlan(map[string][][]int32{"t": {{9}, {9}, {9}, {9}}, "u": {{9, 9}}}, []string{"t", "u"}, []int32{1, 2, 3})
+	plan, err := proposePlan(map[string][][]int32{"t": {{9}, {9}, {9}, {9}}, "u": {{9, 9}}}, []string{"t", "u"}, []int32{1, 2, 3}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +26,7 @@ func TestProposePlan(t *testing.T) {
 		t.Errorf("plan %s", plan.compact())
 	}
 
-	if _, err = proposePlan(map[string][][]int32{"t": make([][]int32, 8)}, []string{"t"}, []int32{1, 2, 3}); err == nil {
+	if _, err = proposePlan(map[string][][]int32{"t": make([][]int32, 8)}, []string{"t"}, []int32{1, 2, 3}, nil); err == nil {
 		t.Errorf("a topic without replicas was placed")
 	}
 
@@ -35,7 +37,7 @@ func TestProposePlan(t *testing.T) {
 		current["big"][i] = []int32{0, 0, 0}
 	}
 	brokers := []int32{10, 20, 30, 40}
-	plan, err = proposePlan(current, []string{"big"}, brokers)
+	plan, err = proposePlan(current, []string{"big"}, brokers, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,9 +60,78 @@ func TestProposePlan(t *testing.T) {
 		}
 	}
 
-	if _, err := proposePlan(map[string][][]int32{"t": {{1, 2, 3}}}, []string{"t"}, []int32{1, 2}); err == nil ||
+	if _, err := proposePlan(map[string][][]int32{"t": {{1, 2, 3}}}, []string{"t"}, []int32{1, 2}, nil); err == nil ||
 		!strings.Contains(err.Error(), `topic "t" has replication factor 3, more than the 2 brokers`) {
 		t.Errorf("rf above the broker count: %v", err)
+	}
+}
+
+func TestProposePlanRacks(t *testing.T) {
+	racks := map[int32]string{1: "a", 2: "a", 3: "a", 4: "b", 5: "b", 6: "c"}
+	brokers := []int32{1, 2, 3, 4, 5, 6}
+	if got, n := rackAlternated(brokers, racks); !slices.Equal(got, []int32{1, 4, 6, 2, 5, 3}) || n != 3 {
+		t.Errorf("rack-alternated %v (%d racks)", got, n)
+	}
+	current := map[string][][]int32{"t": make([][]int32, 12)}
+	for i := range current["t"] {
+		current["t"][i] = []int32{0, 0, 0}
+	}
+	plan, err := proposePlan(current, []string{"t"}, brokers, racks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaders := map[int32]int{}
+	for _, pp := range plan.Partitions {
+		seen := map[string]bool{}
+		for _, r := range pp.Replicas {
+			seen[racks[r]] = true
+		}
+		// Three replicas, three racks: one replica in each.
+		if len(seen) != 3 || len(slices.Compact(slices.Sorted(slices.Values(pp.Replicas)))) != 3 {
+			t.Errorf("%s: replicas %v span racks %v", pp.name(), pp.Replicas, seen)
+		}
+		leaders[pp.Replicas[0]]++
+	}
+	for _, b := range brokers {
+		if leaders[b] != 2 {
+			t.Errorf("broker %d leads %d partitions, want 2: %v", b, leaders[b], leaders)
+		}
+	}
+	// Pinned, two rounds over three racks of two: in the second round the
+	// followers' shift moves by whole rack cycles, as Kafka's does.
+	current = map[string][][]int32{"t": make([][]int32, 12)}
+	for i := range current["t"] {
+		current["t"][i] = []int32{0, 0}
+	}
+	plan, err = proposePlan(current, []string{"t"}, brokers, map[int32]string{1: "a", 2: "a", 3: "b", 4: "b", 5: "c", 6: "c"})
+	want := [][]int32{{1, 3}, {3, 5}, {5, 2}, {2, 4}, {4, 6}, {6, 1}, {1, 4}, {3, 6}, {5, 1}, {2, 3}, {4, 5}, {6, 2}}
+	for i, pp := range plan.Partitions {
+		if err != nil || !slices.Equal(pp.Replicas, want[i]) {
+			t.Errorf("partition %d: %v, want %v (%v)", i, pp.Replicas, want[i], err)
+		}
+	}
+	// Fewer racks than replicas: every rack first, then any broker.
+	plan, err = proposePlan(map[string][][]int32{"t": {{0, 0, 0}}}, []string{"t"}, []int32{1, 2, 4}, map[int32]string{1: "a", 2: "a", 4: "b"})
+	if err != nil || !slices.Equal(plan.Partitions[0].Replicas, []int32{1, 4, 2}) {
+		t.Errorf("two racks, three replicas: %v %v", plan.Partitions, err)
+	}
+}
+
+func TestBrokerRacks(t *testing.T) {
+	md := kadm.Metadata{Brokers: kadm.BrokerDetails{
+		{NodeID: 1, Rack: kadm.StringPtr("a")}, {NodeID: 2, Rack: kadm.StringPtr("b")}, {NodeID: 3}, {NodeID: 4, Rack: kadm.StringPtr("")},
+	}}
+	if r, err := brokerRacks(md, []int32{1, 2}, false); err != nil || len(r) != 2 || r[1] != "a" || r[2] != "b" {
+		t.Errorf("all with racks: %v %v", r, err)
+	}
+	if r, err := brokerRacks(md, []int32{3, 4}, false); err != nil || r != nil {
+		t.Errorf("none with racks: %v %v", r, err)
+	}
+	if _, err := brokerRacks(md, []int32{1, 3}, false); err == nil || !strings.Contains(err.Error(), "only 1 of the 2 brokers have a rack") {
+		t.Errorf("mixed: %v", err)
+	}
+	if r, err := brokerRacks(md, []int32{1, 3}, true); err != nil || r != nil {
+		t.Errorf("mixed, disabled: %v %v", r, err)
 	}
 }
 
