@@ -54,6 +54,7 @@
 // and unclean-shutdown handling), a network that delays, reorders and
 // drops, crashes with durable or lossy (unflushed-suffix) logs and zombie
 // leaders, and checks the invariants of replication.md §1.14 after every
-// step. Replay a run with go test ./isr -run TestSim -seed=N -steps=M;
+// step; then it heals the cluster and checks that it converges (every
+// replica back in the ISR with the leader's log). Replay a run with go test ./isr -run TestSim -seed=N -steps=M;
 // -long runs 20000 seeds.
 package isr

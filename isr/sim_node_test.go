@@ -163,7 +163,7 @@ func (n *node) serveFetch(req fetchMsg, nowMs int64) fetchReply {
 	}, n.lookup, nowMs)
 	rep.resp = FetchResponse{Err: err, Diverging: div, HighWatermark: n.leader.HighWatermark()}
 	if err == nil && div == nil {
-		end := min(req.req.FetchOffset+3, n.leo())
+		end := min(req.req.FetchOffset+8, n.leo()) // replica.fetch.max.bytes, in records
 		rep.records = slices.Clone(n.log[req.req.FetchOffset:end])
 	}
 	return rep

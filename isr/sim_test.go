@@ -14,8 +14,10 @@ import (
 // never lost), crashes and restarts, fencing of live brokers (zombie
 // leaders), and acks=all and acks=1 produces. Half the seeds have durable
 // logs; the other half lose unflushed records in a crash, as Kafka without
-// fsync does, and rely on strict min ISR, ELR and unclean-shutdown handling. After every step the invariants of replication.md §1.14 are
-// checked. A failing seed prints its replay line.
+// fsync does, and rely on strict min ISR, ELR and unclean-shutdown
+// handling. After every step the invariants of replication.md §1.14 are
+// checked; after the faulty steps the cluster is healed and calmed, and it
+// must converge. A failing seed prints its replay line.
 
 var (
 	simSeed  = flag.Uint64("seed", 0, "simulator: run only this seed")
@@ -73,7 +75,10 @@ type sim struct {
 	acked []produced
 	// hwSeen is the highest HW each (node, leader epoch) reported.
 	hwSeen map[[2]int64]int64
-	stats  struct{ acked, failed, refused, crashes, fences, epochs, alters, cuts int }
+	// calm stops faults, drops, long delays and produces: the healed
+	// cluster must then converge.
+	calm  bool
+	stats struct{ acked, failed, refused, crashes, fences, epochs, alters, cuts int }
 }
 
 func newSim(seed uint64) *sim {
@@ -96,10 +101,13 @@ func newSim(seed uint64) *sim {
 func (s *sim) node(id int32) *node { return s.nodes[id-1] }
 
 func (s *sim) send(m msg, lossy bool) {
-	if lossy && s.rng.IntN(100) < 5 {
+	if lossy && !s.calm && s.rng.IntN(100) < 5 {
 		return
 	}
 	m.at = s.now + s.rng.Int64N(60)
+	if !s.calm && s.rng.IntN(20) == 0 {
+		m.at += s.rng.Int64N(1000) // a long tail: a slow broker, a GC pause
+	}
 	s.net = append(s.net, m)
 }
 
@@ -122,11 +130,15 @@ func (s *sim) step() error {
 	case r < 68:
 		err = s.fetch(s.nodes[s.rng.IntN(len(s.nodes))])
 	case r < 80:
-		s.produce()
+		if !s.calm {
+			s.produce()
+		}
 	case r < 96:
 		s.tick()
 	default:
-		s.fault()
+		if !s.calm {
+			s.fault()
+		}
 	}
 	if err != nil {
 		return err
@@ -352,18 +364,69 @@ func (s *sim) check() error {
 	return nil
 }
 
+// heal restarts every crashed broker and unfences every fenced one, and
+// calms the run.
+func (s *sim) heal() {
+	s.calm = true
+	for _, n := range s.nodes {
+		if !n.alive {
+			n.alive = true
+			n.brokerEpoch = s.ctrl.register(n.id, s.cfg.lossy)
+			s.publish()
+			n.meta = metadata{version: s.ctrl.version - 1}
+		}
+		if s.ctrl.brokers[n.id].fenced {
+			s.ctrl.unfence(n.id)
+			s.publish()
+		}
+	}
+}
+
+// converged is the liveness check after a calm period: a partition with a
+// leader has every replica in its ISR with the leader's log, and the HW at
+// the log end. (After lossy crashes a partition may stay offline: KIP-966
+// prefers that to electing a replica that lost data.)
+func (s *sim) converged() error {
+	p := s.ctrl.part
+	if p.Leader == -1 {
+		return nil
+	}
+	l := s.node(p.Leader)
+	if len(p.ISR) != len(p.Replicas) {
+		return fmt.Errorf("not converged: ISR %v of replicas %v (ELR %v)", p.ISR, p.Replicas, s.ctrl.elr)
+	}
+	if l.leader == nil || l.leader.HighWatermark() != l.leo() {
+		return fmt.Errorf("not converged: leader %d state %v, LEO %d", p.Leader, l.leader != nil, l.leo())
+	}
+	for _, n := range s.nodes {
+		if !slices.Equal(n.log, l.log) || n.hw != l.leo() {
+			return fmt.Errorf("not converged: replica %d (LEO %d, HW %d) differs from leader %d (LEO %d)",
+				n.id, n.leo(), n.hw, l.id, l.leo())
+		}
+	}
+	return nil
+}
+
+// runSim runs steps faulty steps, heals the cluster, runs as many calm
+// steps, and checks that it converged.
 func runSim(seed uint64, steps int) (*sim, error) {
 	s := newSim(seed)
-	for i := 0; i < steps; i++ {
+	for i := 0; i < 2*steps; i++ {
+		if i == steps {
+			s.heal()
+		}
 		if err := s.step(); err != nil {
 			return s, fmt.Errorf("step %d (t=%dms, %+v): %w", i, s.now, s.cfg, err)
 		}
+	}
+	if err := s.converged(); err != nil {
+		return s, fmt.Errorf("after %d calm steps (%+v): %w", steps, s.cfg, err)
 	}
 	return s, nil
 }
 
 func TestSim(t *testing.T) {
-	steps, seeds := 1000, uint64(400)
+	steps, seeds := 1000, uint64(250)
 	if *simLong {
 		seeds = 20000
 	} else if testing.Short() {
@@ -376,7 +439,7 @@ func TestSim(t *testing.T) {
 	if *simSeed != 0 {
 		first, seeds = *simSeed, 1
 	}
-	var acked, failed, refused, crashes, fences, epochs, alters, cuts int
+	var acked, failed, refused, crashes, fences, epochs, alters, cuts, offline int
 	for seed := first; seed < first+seeds; seed++ {
 		s, err := runSim(seed, steps)
 		if err != nil {
@@ -390,10 +453,13 @@ func TestSim(t *testing.T) {
 		epochs += int(s.ctrl.part.LeaderEpoch)
 		alters += s.stats.alters
 		cuts += s.stats.cuts
+		if s.ctrl.part.Leader == -1 {
+			offline++
+		}
 	}
-	t.Logf("%d seeds × %d steps: %d acks=all acknowledged, %d NOT_ENOUGH_REPLICAS_AFTER_APPEND, %d refused, "+
-		"%d crashes, %d fences, %d leader epochs, %d ISR changes, %d follower truncations",
-		seeds, steps, acked, failed, refused, crashes, fences, epochs, alters, cuts)
+	t.Logf("%d seeds × %d faulty + as many calm steps: %d acks=all acknowledged, %d NOT_ENOUGH_REPLICAS_AFTER_APPEND, %d refused, "+
+		"%d crashes, %d fences, %d leader epochs, %d ISR changes, %d follower truncations; %d seeds end offline",
+		seeds, steps, acked, failed, refused, crashes, fences, epochs, alters, cuts, offline)
 	// The run must exercise what it checks: acknowledged writes, and faults.
 	if acked == 0 || crashes == 0 || fences == 0 {
 		t.Fatalf("vacuous simulation: %d acked, %d crashes, %d fences", acked, crashes, fences)
