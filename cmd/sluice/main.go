@@ -23,7 +23,8 @@ commands:
               (sluice group --help)
   produce     produce the lines of a file or of standard input to a topic
   consume     print a topic's records, directly or as a group member
-  cluster     show the cluster's ID, controller, brokers and API versions
+  cluster     show the cluster: info (ID, controller, brokers, API versions), describe (health)
+  partitions  elect leaders and reassign partitions (sluice partitions --help)
   completion  print a bash, zsh or fish completion script
   perf        load generator: produce, consume, e2e or rtt against any
               Kafka-compatible broker, with HDR latency histograms (sluice perf --help)
@@ -74,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runVersion(stdout)
 	case "perf":
 		return perf.Run(args[1:], stdout, stderr)
-	case "group", "topic", "produce", "consume", "cluster", "completion":
+	case "group", "topic", "produce", "consume", "cluster", "partitions", "completion":
 		return cli.Run(args, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && args[1] != "help" && !isHelp(args[1]) {
