@@ -450,3 +450,48 @@ func TestWholeBatchesDropsATrailingPiece(t *testing.T) {
 		t.Errorf("corrupt length: %d bytes kept, want all %d", len(got), len(corrupt))
 	}
 }
+
+// Partitions of one leader are hashed over num.replica.fetchers
+// fetchers, each with its own requests; Close stops them all.
+func TestPartitionsSpreadOverFetchersAndCloseStops(t *testing.T) {
+	l := newFakeLeader(t)
+	fs := segment.NewMemFS()
+	m := newManager(t, func(c *Config) { c.NumFetchers = 2 })
+	var rs []*replica.Partition
+	for i := range int32(6) {
+		l.set("t", i, fakePart{batches: chain(t, 0, 1, 2), epoch: 1, hw: -1})
+		r := openFollowerAt(t, fs, i, 1)
+		rs = append(rs, r)
+		m.Follow(Partition{Topic: "t", TopicID: topicID, Index: i}, r, Leader{ID: 1, Addr: l.addr}, 1)
+	}
+	for i, r := range rs {
+		eventually(t, "partition "+strconv.Itoa(i)+" caught up", caughtUp(r, 2))
+	}
+	used := map[int]bool{}
+	for _, req := range l.requests() {
+		ps := req.Topics[0].Partitions
+		idx := fetcherIndex(Partition{Topic: "t", Index: ps[0].Partition}, 2)
+		used[idx] = true
+		for _, p := range ps {
+			if got := fetcherIndex(Partition{Topic: "t", Index: p.Partition}, 2); got != idx {
+				t.Fatalf("one request names partitions of fetchers %d and %d", idx, got)
+			}
+		}
+	}
+	if len(used) != 2 {
+		t.Fatalf("requests came from fetchers %v, want both", used)
+	}
+	if st := m.Stats(); len(st) != 6 || st[0].Partition.Index != 0 || st[5].Partition.Index != 5 {
+		t.Fatalf("stats %+v, want the six partitions in order", st)
+	}
+	m.Close()
+	n := len(l.requests())
+	time.Sleep(50 * time.Millisecond)
+	if got := len(l.requests()); got != n {
+		t.Fatalf("%d fetches after Close", got-n)
+	}
+	m.Follow(part0, rs[0], Leader{ID: 1, Addr: l.addr}, 2)
+	if len(m.Stats()) != 0 {
+		t.Fatal("Follow after Close took a partition")
+	}
+}
