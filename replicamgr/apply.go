@@ -79,6 +79,7 @@ func (m *Manager) applyLocked(img *controller.Image) Changes {
 		return ch // a newer image was applied already; this one would undo it
 	}
 	m.applied = img.Offset()
+	m.image = img
 	// Removals first, so a topic re-created under the same name never
 	// finds its predecessor's replicas.
 	for _, t := range m.Topics() {
@@ -151,7 +152,10 @@ func (m *Manager) applyTopic(mt *controller.Topic, ch *Changes) (err error) {
 				opened = append(opened, np.Replica)
 			}
 		}
-		if prev == nil || prev.Role != np.Role || prev.LeaderEpoch != np.LeaderEpoch || prev.Replica != np.Replica {
+		if err := m.setRole(m.image, mt, mp, cfg.MinInsyncReplicas, prev, &np); err != nil {
+			return fmt.Errorf("topic %s partition %d: taking its role: %w", mt.Name, mp.Index, err)
+		}
+		if prev == nil || prev.Role != np.Role || prev.LeaderEpoch != np.LeaderEpoch || prev.Replica != np.Replica || prev.Repl != np.Repl {
 			changed = true
 		}
 		if prev != nil && prev.Role == Leader && np.Role != Leader {
@@ -166,8 +170,9 @@ func (m *Manager) applyTopic(mt *controller.Topic, ch *Changes) (err error) {
 	ch.Resigned = append(ch.Resigned, resigned...)
 	if old != nil && old.Config != cfg {
 		rc := replicaConfig(cfg, m.cfg)
-		for _, p := range t.Partitions {
+		for i, p := range t.Partitions {
 			if p.Replica != nil {
+				rc.Replicated = replicated(mt.Partitions[i])
 				p.Replica.SetConfig(rc)
 			}
 		}
@@ -195,7 +200,9 @@ func (m *Manager) openReplica(mt *controller.Topic, cfg config.Topic, mp control
 			"topic", mt.Name, "partition", mp.Index, "err", cause)
 		return dir, nil, fmt.Errorf("%w: %s partition %d is offline: %w", kerr.KafkaStorageError, mt.Name, mp.Index, cause), nil
 	}
-	p, err = replica.Open(m.logFS, filepath.Join(dir, DirName(mt.Name, mp.Index)), mt.Name, mp.Index, mp.LeaderEpoch, replicaConfig(cfg, m.cfg), m.now, m.logger)
+	rc := replicaConfig(cfg, m.cfg)
+	rc.Replicated = replicated(mp)
+	p, err = replica.Open(m.logFS, filepath.Join(dir, DirName(mt.Name, mp.Index)), mt.Name, mp.Index, mp.LeaderEpoch, rc, m.now, m.logger)
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("topic %s partition %d: %w", mt.Name, mp.Index, err)
 	}
@@ -223,6 +230,12 @@ func (m *Manager) remove(t *Topic) {
 	m.version.Add(1)
 	m.mu.Unlock()
 	for _, p := range t.Partitions {
+		if p.Repl != nil {
+			p.Repl.close()
+		}
+		if p.Role == Follower && m.followers != nil {
+			m.followers.Unfollow(t.Name, p.Index)
+		}
 		if p.Replica == nil {
 			continue
 		}

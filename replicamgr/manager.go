@@ -12,6 +12,7 @@
 package replicamgr
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"github.com/sluice-io/sluice/config"
 	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/internal/clock"
+	"github.com/sluice-io/sluice/isr"
 	"github.com/sluice-io/sluice/replica"
 	"github.com/sluice-io/sluice/segment"
 )
@@ -74,6 +76,11 @@ type Partition struct {
 	// Replica is the open local replica; nil when the partition is not
 	// hosted here or offline.
 	Replica *replica.Partition
+	// Repl is the leader-side replication state when this node leads a
+	// partition with more than one replica; nil otherwise.
+	Repl *Replication
+	// followedLeader is the leader a follower was last pointed at.
+	followedLeader int32
 	// Dir is the log dir that holds the replica ("" when not hosted).
 	Dir string
 	// Offline is why a hosted replica is not served (its files could not
@@ -140,6 +147,26 @@ type Deps struct {
 	Clock clock.Clock
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// OnHighWatermark is told, from the manager's own goroutine, when a
+	// replicated partition's high watermark advanced: acks=all produces
+	// and fetches waiting on it can finish. Nil: nobody is told.
+	OnHighWatermark func(topic string, partition int32)
+	// AlterPartition sends a leader's ISR change to the controller and
+	// returns its answer. Nil: ISR changes are never proposed (the
+	// leader's ISR stays what the metadata says).
+	AlterPartition func(ctx context.Context, topic controller.TopicID, partition int32, p isr.Proposal) isr.AlterResult
+	// Followers copies the partitions this node follows from their
+	// leaders (the fetcher). Nil: followers are opened but not fed.
+	Followers Followers
+}
+
+// Followers is what the manager needs of the replica fetcher.
+type Followers interface {
+	// Follow starts (or moves) copying a partition from its leader in a
+	// leader epoch; r is already a follower in that epoch.
+	Follow(topic string, topicID controller.TopicID, partition int32, r *replica.Partition, leader int32, leaderEpoch int32)
+	// Unfollow stops copying it; nothing is appended to it afterwards.
+	Unfollow(topic string, partition int32)
 }
 
 // Manager holds this node's replicas.
@@ -169,6 +196,11 @@ type Manager struct {
 	version atomic.Uint64
 
 	sched *schedule // the periodic tasks (schedule.go)
+
+	hw        *hwNotifier // high-watermark advances, told to Deps.OnHighWatermark
+	alter     func(ctx context.Context, topic controller.TopicID, partition int32, p isr.Proposal) isr.AlterResult
+	followers Followers
+	image     *controller.Image // the last image applied; under admin
 }
 
 // New returns a manager with no replicas; Load opens what an image lists.
@@ -190,6 +222,8 @@ func New(d Deps) (*Manager, error) {
 		m.logFS = segment.WithFileCache(d.FS, d.Files)
 	}
 	m.sched = newSchedule(m)
+	m.hw = newHWNotifier(d.OnHighWatermark)
+	m.alter, m.followers = d.AlterPartition, d.Followers
 	return m, nil
 }
 
@@ -244,6 +278,7 @@ func (m *Manager) eachReplica(fn func(t *Topic, p *replica.Partition)) {
 func (m *Manager) Close() error {
 	m.admin.Lock()
 	defer m.admin.Unlock()
+	defer m.hw.close()
 	var first error
 	m.eachReplica(func(t *Topic, p *replica.Partition) {
 		if err := p.Close(); err != nil {

@@ -38,6 +38,10 @@ func newSchedule(m *Manager) *schedule {
 	add(time.Duration(m.cfg.FlushSchedulerIntervalMs)*time.Millisecond, func(now time.Time) { m.flushDue(s, now) })
 	add(time.Duration(m.cfg.RetentionCheckIntervalMs)*time.Millisecond, func(time.Time) { m.applyRetention() })
 	add(time.Minute, func(time.Time) { m.expireProducers() })
+	// Kafka's isr-expiration task: out-of-sync followers leave the ISR
+	// within 1 to 1.5 replica.lag.time.max.ms.
+	add(time.Duration(m.cfg.ReplicaLagTimeMaxMs/2)*time.Millisecond, func(time.Time) { m.tickReplications() })
+	add(time.Duration(m.cfg.ReplicaHighWatermarkCheckpointIntervalMs)*time.Millisecond, func(time.Time) { m.checkpointHighWatermarks() })
 	return s
 }
 
