@@ -25,7 +25,9 @@ import (
 	"github.com/sluice-io/sluice/admin"
 	"github.com/sluice-io/sluice/config"
 	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/controllerlink"
 	"github.com/sluice-io/sluice/coordinator"
+	"github.com/sluice-io/sluice/fetcher"
 	"github.com/sluice-io/sluice/internal/clock"
 	"github.com/sluice-io/sluice/netio"
 	"github.com/sluice-io/sluice/purgatory"
@@ -54,8 +56,13 @@ type Broker struct {
 	groups   *coordinator.Coordinator
 	imageCache
 	fetchWaits *fetchPurgatory // long-polling fetches (fetch.go)
-	metaWatch  metaSignal      // fired at every metadata change: wakes metadata fetches (cluster_metadata.go)
-	snapshots  snapshotCache   // the metadata snapshot being sent in chunks
+	// produceWaits holds acks=all produces waiting for replication
+	// (produce_wait.go).
+	produceWaits *producePurgatory
+	liveness     brokerSessions   // the controller's broker sessions (broker_heartbeat.go)
+	fetcher      *fetcher.Manager // copies followed partitions from their leaders (replica_fetcher.go)
+	metaWatch    metaSignal       // fired at every metadata change: wakes metadata fetches (cluster_metadata.go)
+	snapshots    snapshotCache    // the metadata snapshot being sent in chunks
 	// incarnation is this process's random id, sent with its registration
 	// to a controller elsewhere: a restart is a new incarnation.
 	incarnation [16]byte
@@ -64,6 +71,10 @@ type Broker struct {
 	engine     netio.Engine
 	engineName string // the engine actually running: std or uring
 	listener   net.Listener
+	// ctrlListener is the CONTROLLER listener of a node with the
+	// controller role in a cluster (nil otherwise): other brokers fetch
+	// the metadata and register there.
+	ctrlListener net.Listener
 
 	metrics *metrics
 	storage *storageHealth // failing log dirs, for /readyz and the log
@@ -114,8 +125,49 @@ type Deps struct {
 // clock, serving the Kafka listener with the netio engine the config asks
 // for; it recovers every partition before it returns, so a Broker that New
 // returns is ready to serve.
+//
+// In a cluster (controller.quorum.voters set) a broker-only node follows
+// the controller's metadata (controllerlink), waiting for the controller
+// up to controllerWaitTimeout; a node with the controller role keeps the
+// metadata in its log dirs and also serves its CONTROLLER listener.
 func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
-	return NewWith(cfg, Deps{FS: segment.OSFS(), Logger: logger, Network: netio.NewEngine})
+	deps := Deps{FS: segment.OSFS(), Logger: logger, Network: netio.NewEngine}
+	if cfg.IsController() && !cfg.IsBroker() {
+		return nil, errors.New("broker: process.roles=controller (a controller with no broker) is not supported yet; use process.roles=broker,controller")
+	}
+	if cfg.ClusterMode() && !cfg.IsController() {
+		link, err := dialController(cfg, logger)
+		if err != nil {
+			return nil, err
+		}
+		deps.Metadata = link
+		b, err := NewWith(cfg, deps)
+		if err != nil {
+			_ = link.Close()
+		}
+		return b, err
+	}
+	return NewWith(cfg, deps)
+}
+
+// controllerWaitTimeout is how long a starting broker waits for its
+// controller's metadata before it gives up.
+const controllerWaitTimeout = 2 * time.Minute
+
+// dialController links a broker-only node to the one voter of
+// controller.quorum.voters.
+func dialController(cfg *config.Broker, logger *slog.Logger) (*controllerlink.Link, error) {
+	if len(cfg.Voters) != 1 {
+		return nil, fmt.Errorf("broker: controller.quorum.voters lists %d voters; this version runs one controller (the controller quorum is not built yet)", len(cfg.Voters))
+	}
+	v := cfg.Voters[0]
+	ctx, cancel := context.WithTimeout(context.Background(), controllerWaitTimeout)
+	defer cancel()
+	link, err := controllerlink.Dial(ctx, controllerlink.Config{NodeID: cfg.NodeID, ControllerID: v.ID, ControllerAddr: v.Addr(), Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w; check that node %d (controller.quorum.voters=%s) is running and reachable", err, v.ID, v)
+	}
+	return link, nil
 }
 
 // open is New on a given file system (tests inject failing ones).
@@ -144,14 +196,15 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 	}
 	logger := deps.Logger
 	b := &Broker{
-		cfg:        cfg,
-		logger:     logger,
-		clock:      deps.Clock,
-		now:        deps.Clock.Now,
-		network:    deps.Network,
-		sessions:   newFetchSessionCache(maxFetchSessions),
-		fetchWaits: purgatory.New[sessionKey](deps.Clock),
-		stop:       make(chan struct{}),
+		cfg:          cfg,
+		logger:       logger,
+		clock:        deps.Clock,
+		now:          deps.Clock.Now,
+		network:      deps.Network,
+		sessions:     newFetchSessionCache(maxFetchSessions),
+		fetchWaits:   purgatory.New[sessionKey](deps.Clock),
+		produceWaits: purgatory.New[sessionKey](deps.Clock),
+		stop:         make(chan struct{}),
 	}
 	_, _ = rand.Read(b.incarnation[:])
 	b.files = newSegmentFileCache(cfg)
@@ -187,6 +240,9 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 			if err != nil {
 				_ = b.engine.Close()
 				_ = b.listener.Close()
+				if b.ctrlListener != nil {
+					_ = b.ctrlListener.Close()
+				}
 			}
 		}()
 	}
@@ -201,8 +257,12 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 		return nil, err
 	}
 	started := b.now()
+	b.fetcher = b.newFetcher()
 	if b.replicas, err = replicamgr.New(replicamgr.Deps{
 		FS: b.fs, Files: b.files, Config: cfg, NodeID: b.localID(), Clock: b.clock, Logger: logger,
+		OnHighWatermark: b.onHighWatermark,
+		AlterPartition:  b.alterPartition,
+		Followers:       followers{b},
 	}); err != nil {
 		return nil, err
 	}
@@ -227,6 +287,10 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 		// they arrive, not only after this node's own requests.
 		f.OnChange(func() { b.applyImage() })
 		f.Start()
+	}
+	if hb, ok := b.meta.(heartbeater); ok {
+		// Loaded: the controller may unfence this broker now.
+		hb.StartHeartbeats(time.Duration(cfg.BrokerHeartbeatIntervalMs) * time.Millisecond)
 	}
 	b.reportFileDescriptors()
 	b.loaded.Store(true)
@@ -260,6 +324,14 @@ func (b *Broker) bind() error {
 		return err
 	}
 	b.listener, b.engine, b.engineName = ln, engine, name
+	if cl, ok := b.cfg.ControllerListener(); ok && b.cfg.ClusterMode() {
+		caddr := net.JoinHostPort(cl.Host, strconv.Itoa(cl.Port))
+		if b.ctrlListener, err = net.Listen("tcp", caddr); err != nil {
+			_ = engine.Close()
+			ln.Close()
+			return fmt.Errorf("broker: cannot listen on the controller listener %s://%s: %v; nothing in the log dirs was read or written", cl.Name, caddr, err)
+		}
+	}
 	return nil
 }
 
@@ -271,13 +343,15 @@ func (b *Broker) Listen() error {
 	if b.listening.Load() {
 		return errors.New("broker: already listening")
 	}
-	if b.engine != nil {
-		ln := b.listener
+	for _, ln := range []net.Listener{b.listener, b.ctrlListener} {
+		if b.engine == nil || ln == nil {
+			continue
+		}
 		b.tasks.Add(1)
 		go func() {
 			defer b.tasks.Done()
 			if err := b.engine.Serve(ln); err != nil && !errors.Is(err, netio.ErrEngineClosed) {
-				b.logger.Error("listener stopped", "err", err)
+				b.logger.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
 			}
 		}()
 	}
@@ -360,6 +434,17 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	b.shutdown.Do(func() {
 		defer b.locks.release() // last: nothing of this broker writes after it
 		b.stopping.Store(true)
+		if hb, ok := b.meta.(heartbeater); ok && b.cfg.ControlledShutdownEnable && b.loaded.Load() {
+			// Leaderships move away while this broker still serves, so
+			// producers find the new leaders without losing a request.
+			cctx, cancel := context.WithTimeout(ctx, controlledShutdownTimeout)
+			if e := hb.ControlledShutdown(cctx, time.Duration(b.cfg.BrokerHeartbeatIntervalMs)*time.Millisecond); e != nil {
+				b.logger.Warn("controlled shutdown", "err", e)
+			} else {
+				b.logger.Info("controlled shutdown: the controller moved this broker's leaderships away")
+			}
+			cancel()
+		}
 		b.metrics.ready.Set(0)
 		close(b.stop)
 		// Parked JoinGroup/SyncGroup requests are answered (coordinator
@@ -372,6 +457,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 				b.logger.Warn("closing network engine", "err", e)
 			}
 		}
+		if b.ctrlListener != nil && !b.listening.Load() {
+			_ = b.ctrlListener.Close()
+		}
 		if b.listener != nil && !b.listening.Load() {
 			_ = b.listener.Close()
 		}
@@ -381,6 +469,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 				b.logger.Warn("closing admin listener", "err", e)
 			}
 		}
+		b.fetcher.Close() // no follower append after this
 		if e := b.replicas.Close(); e != nil {
 			err = e
 			b.logger.Error("closing logs; not marking a clean shutdown", "err", e)
@@ -435,4 +524,9 @@ func (b *Broker) startBackgroundTasks() {
 		}()
 	}
 	every(time.Duration(b.cfg.OffsetsRetentionCheckMs)*time.Millisecond, b.groups.ExpireOffsets)
+	if _, ok := b.meta.(*controller.Store); ok {
+		// The controller fences brokers whose heartbeats stopped (a
+		// single node has none to fence: the check is a map lookup).
+		every(fenceCheckInterval, b.fenceExpiredBrokers)
+	}
 }

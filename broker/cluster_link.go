@@ -35,6 +35,17 @@ type followed interface {
 	Start()
 }
 
+// heartbeater keeps this broker's session with a controller elsewhere and
+// asks it for a controlled shutdown.
+type heartbeater interface {
+	StartHeartbeats(interval time.Duration)
+	ControlledShutdown(ctx context.Context, interval time.Duration) error
+}
+
+// controlledShutdownTimeout bounds how long a stopping broker waits for
+// the controller to move its leaderships away.
+const controlledShutdownTimeout = 30 * time.Second
+
 // registerTimeout bounds a broker's registration with its controller.
 const registerTimeout = 30 * time.Second
 
@@ -103,42 +114,6 @@ func forwardFailed(req kmsg.Request, code int16) kmsg.Response {
 	return resp
 }
 
-// handleBrokerRegistration registers a broker of the cluster (the
-// controller's side of a broker's start). Its epoch is the offset of its
-// registration record.
-func (b *Broker) handleBrokerRegistration(req *kmsg.BrokerRegistrationRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
-	resp.BrokerEpoch = -1
-	store, ok := b.meta.(*controller.Store)
-	switch {
-	case !ok:
-		resp.ErrorCode = kerr.NotController.Code
-		return resp
-	case req.ClusterID != store.ClusterID():
-		b.logger.Warn("refused a broker registration from another cluster", "broker_id", req.BrokerID, "its_cluster_id", req.ClusterID, "cluster_id", store.ClusterID())
-		resp.ErrorCode = kerr.InconsistentClusterID.Code
-		return resp
-	}
-	reg := controller.Broker{ID: req.BrokerID, Rack: req.Rack}
-	for _, l := range req.Listeners {
-		reg.Endpoints = append(reg.Endpoints, controller.Endpoint{Name: l.Name, Host: l.Host, Port: int32(l.Port)})
-	}
-	img, err := store.Commit(func(s *controller.State) ([]controller.Record, error) {
-		return s.PlanBrokerStart(reg), nil
-	})
-	if err != nil {
-		b.logger.Error("registering a broker", "broker_id", req.BrokerID, "err", err)
-		resp.ErrorCode = kerr.UnknownServerError.Code
-		return resp
-	}
-	b.applyImage()
-	if br, ok := img.Broker(req.BrokerID); ok {
-		resp.BrokerEpoch = br.Epoch
-	}
-	b.logger.Info("broker registered", "broker_id", req.BrokerID, "broker_epoch", resp.BrokerEpoch, "endpoints", reg.Endpoints)
-	return resp
-}
-
 // handleAllocateProducerIDs reserves a block of producer ids for a broker
 // whose InitProducerId answers come from it.
 func (b *Broker) handleAllocateProducerIDs(req *kmsg.AllocateProducerIDsRequest) kmsg.Response {
@@ -160,14 +135,6 @@ func (b *Broker) handleAllocateProducerIDs(req *kmsg.AllocateProducerIDsRequest)
 }
 
 func init() {
-	register(api{key: kmsg.BrokerRegistration, min: 0, max: 4,
-		handle: func(b *Broker, _ context.Context, _ *netio.Request, req kmsg.Request) kmsg.Response {
-			return b.handleBrokerRegistration(req.(*kmsg.BrokerRegistrationRequest))
-		},
-		errorCodes: func(resp kmsg.Response, count func(int16)) {
-			count(resp.(*kmsg.BrokerRegistrationResponse).ErrorCode)
-		},
-	})
 	register(api{key: kmsg.AllocateProducerIDs, min: 0, max: 0,
 		handle: func(b *Broker, _ context.Context, _ *netio.Request, req kmsg.Request) kmsg.Response {
 			return b.handleAllocateProducerIDs(req.(*kmsg.AllocateProducerIDsRequest))

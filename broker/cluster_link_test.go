@@ -19,10 +19,10 @@ import (
 
 // startLinkedBroker starts broker id whose metadata comes from the
 // controller at controllerAddr (node 1), and stops it when the test ends.
-func startLinkedBroker(t *testing.T, id int32, controllerAddr string) *testBroker {
+func startLinkedBroker(t *testing.T, id int32, controllerAddr string, sets ...string) *testBroker {
 	t.Helper()
 	dir := t.TempDir()
-	cfg, err := config.Load("", []string{fmt.Sprintf("node.id=%d", id), "listeners=PLAINTEXT://127.0.0.1:0", "admin.listener=", "log.dirs=" + dir})
+	cfg, err := config.Load("", append([]string{fmt.Sprintf("node.id=%d", id), "listeners=PLAINTEXT://127.0.0.1:0", "admin.listener=", "log.dirs=" + dir}, sets...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +45,20 @@ func startLinkedBroker(t *testing.T, id int32, controllerAddr string) *testBroke
 	return &testBroker{Broker: b, dir: dir, addr: b.Addr().String()}
 }
 
+// waitUnfenced waits until the controller's metadata has every broker in
+// ids registered and unfenced (their first heartbeat went through).
+func waitUnfenced(t *testing.T, ctl *testBroker, ids ...int32) {
+	t.Helper()
+	testkit.Eventually(t, 10*time.Second, fmt.Sprintf("brokers %v to be unfenced", ids), func() bool {
+		for _, id := range ids {
+			if br, ok := ctl.metaImage().Broker(id); !ok || br.Fenced {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // Two brokers, one of them the controller: the other registers with it,
 // follows its metadata, forwards what only the controller decides, and
 // both serve the partitions placed on them. A client that knows only the
@@ -54,6 +68,7 @@ func startLinkedBroker(t *testing.T, id int32, controllerAddr string) *testBroke
 func TestTwoBrokersOneController(t *testing.T) {
 	ctl := startTestBroker(t, "node.id=1")
 	b2 := startLinkedBroker(t, 2, ctl.addr)
+	waitUnfenced(t, ctl, 2)
 
 	for _, tb := range []*testBroker{ctl, b2} {
 		if br, ok := tb.metaImage().Broker(2); !ok || len(br.Endpoints) == 0 || br.Epoch <= 0 {

@@ -49,6 +49,10 @@ func errorCode(err error) int16 {
 		return kerr.InvalidReplicationFactor.Code
 	case errors.Is(err, controller.ErrPartitionLimit):
 		return kerr.PolicyViolation.Code
+	case controllerCode(err) != 0:
+		return controllerCode(err)
+	case errors.Is(err, replica.ErrNotLeader):
+		return kerr.NotLeaderForPartition.Code
 	case errors.Is(err, config.ErrInvalidConfig):
 		return kerr.InvalidConfig.Code
 	case errors.Is(err, replica.ErrClosed), errors.Is(err, segment.ErrLogClosed):
@@ -77,4 +81,39 @@ func errorMessage(err error) *string {
 	}
 	s := err.Error()
 	return &s
+}
+
+// controllerCodes are the controller's replication errors and their Kafka
+// codes (controller/errors.go documents each).
+var controllerCodes = []struct {
+	err  error
+	code *kerr.Error
+}{
+	{controller.ErrStaleBrokerEpoch, kerr.StaleBrokerEpoch},
+	{controller.ErrUnknownTopicOrPartition, kerr.UnknownTopicOrPartition},
+	{controller.ErrUnknownTopicID, kerr.UnknownTopicID},
+	{controller.ErrNotController, kerr.NotController},
+	{controller.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch},
+	{controller.ErrInvalidRequest, kerr.InvalidRequest},
+	{controller.ErrInvalidUpdateVersion, kerr.InvalidUpdateVersion},
+	{controller.ErrIneligibleReplica, kerr.IneligibleReplica},
+	{controller.ErrOperationNotAttempted, kerr.OperationNotAttempted},
+	{controller.ErrNewLeaderElected, kerr.NewLeaderElected},
+	{controller.ErrElectionNotNeeded, kerr.ElectionNotNeeded},
+	{controller.ErrPreferredLeaderNotAvailable, kerr.PreferredLeaderNotAvailable},
+	{controller.ErrEligibleLeadersNotAvailable, kerr.EligibleLeadersNotAvailable},
+	{controller.ErrNoReassignmentInProgress, kerr.NoReassignmentInProgress},
+	{controller.ErrInvalidReplicaAssignment, kerr.InvalidReplicaAssignment},
+	{controller.ErrDuplicateBrokerRegistration, kerr.DuplicateBrokerRegistration},
+	{controller.ErrBrokerNotRegistered, kerr.BrokerIDNotRegistered},
+	{controller.ErrInconsistentClusterID, kerr.InconsistentClusterID},
+}
+
+func controllerCode(err error) int16 {
+	for _, c := range controllerCodes {
+		if errors.Is(err, c.err) {
+			return c.code.Code
+		}
+	}
+	return 0
 }

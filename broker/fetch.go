@@ -79,6 +79,7 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, items []fetchItem) (results [
 	if maxBytes <= 0 {
 		maxBytes = 1<<31 - 1
 	}
+	replicaID, brokerEpoch := followerOf(req)
 	for i := range items {
 		it := &items[i]
 		r := &results[i]
@@ -86,6 +87,14 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, items []fetchItem) (results [
 		r.hw, r.lso, r.start = -1, -1, -1
 		t := b.topics.get(it.key.topic)
 		r.t = t
+		if replicaID >= 0 {
+			limit := min(int64(it.maxBytes), maxBytes-total)
+			if b.readForFollower(t, it, r, replicaID, brokerEpoch, limit, total == 0) {
+				failed = true
+			}
+			total += r.read.Bytes
+			continue
+		}
 		p, err := t.leader(it.key.partition)
 		if err != nil {
 			r.errCode = errorCode(err)
@@ -96,7 +105,7 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, items []fetchItem) (results [
 			continue
 		}
 		r.hw, r.lso, r.start = p.HighWatermark(), p.LastStableOffset(), p.LogStartOffset()
-		r.seen = partitionView{p, r.hw, r.start, p.LeaderEpoch()}
+		r.seen = partitionView{p, r.hw, r.start, p.LeaderEpoch(), -1}
 		if code := checkLeaderEpoch(it.currentLeaderEpoch, r.seen.epoch); code != 0 {
 			r.errCode, failed = code, true
 			continue
@@ -217,6 +226,9 @@ type partitionView struct {
 	p         *replica.Partition
 	hw, start int64
 	epoch     int32
+	// leo is the log end offset for a follower's fetch, which reads up to
+	// it (an append must wake it); -1 for consumers, which read to hw.
+	leo int64
 }
 
 func (b *Broker) partitionOf(k sessionKey) *replica.Partition {
@@ -226,9 +238,14 @@ func (b *Broker) partitionOf(k sessionKey) *replica.Partition {
 
 func (d *delayedFetch) view() []partitionView {
 	out := make([]partitionView, len(d.plan.items))
+	follower, _ := followerOf(d.req)
 	for i := range d.plan.items {
 		if p := d.b.partitionOf(d.plan.items[i].key); p != nil {
-			out[i] = partitionView{p, p.HighWatermark(), p.LogStartOffset(), p.LeaderEpoch()}
+			leo := int64(-1)
+			if follower >= 0 {
+				leo = p.LogEndOffset()
+			}
+			out[i] = partitionView{p, p.HighWatermark(), p.LogStartOffset(), p.LeaderEpoch(), leo}
 		}
 	}
 	return out

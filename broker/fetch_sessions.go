@@ -36,6 +36,7 @@ type sessionPartition struct {
 	maxBytes           int32
 	currentLeaderEpoch int32
 	lastFetchedEpoch   int32
+	logStartOffset     int64 // the follower's (replica fetches); -1 from consumers
 	// Last values sent to the client: an incremental response includes a
 	// partition only if one of these changed, it has records, or an error.
 	sentHW, sentLSO, sentLogStart int64
@@ -71,6 +72,7 @@ type fetchItem struct {
 	maxBytes           int32
 	currentLeaderEpoch int32
 	lastFetchedEpoch   int32
+	logStartOffset     int64
 	sp                 *sessionPartition // nil when sessionless
 }
 
@@ -79,7 +81,7 @@ func items(keys []sessionKey, parts map[sessionKey]*sessionPartition, inSession 
 	for _, k := range keys {
 		sp := parts[k]
 		it := fetchItem{key: k, topicID: sp.topicID, fetchOffset: sp.fetchOffset, maxBytes: sp.maxBytes,
-			currentLeaderEpoch: sp.currentLeaderEpoch, lastFetchedEpoch: sp.lastFetchedEpoch}
+			currentLeaderEpoch: sp.currentLeaderEpoch, lastFetchedEpoch: sp.lastFetchedEpoch, logStartOffset: sp.logStartOffset}
 		if inSession {
 			it.sp = sp
 		}
@@ -171,6 +173,7 @@ func (c *fetchSessionCache) plan(req *kmsg.FetchRequest, resolveName func([16]by
 			if sp := s.parts[k]; sp != nil {
 				sp.fetchOffset, sp.maxBytes = rp.FetchOffset, rp.PartitionMaxBytes
 				sp.currentLeaderEpoch, sp.lastFetchedEpoch = rp.CurrentLeaderEpoch, rp.LastFetchedEpoch
+				sp.logStartOffset = rp.LogStartOffset
 				continue
 			}
 			s.parts[k] = newSessionPartition(rt.TopicID, rp)
@@ -206,7 +209,7 @@ func (c *fetchSessionCache) plan(req *kmsg.FetchRequest, resolveName func([16]by
 func newSessionPartition(id [16]byte, rp kmsg.FetchRequestTopicPartition) *sessionPartition {
 	return &sessionPartition{
 		topicID: id, fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
-		currentLeaderEpoch: rp.CurrentLeaderEpoch, lastFetchedEpoch: rp.LastFetchedEpoch,
+		currentLeaderEpoch: rp.CurrentLeaderEpoch, lastFetchedEpoch: rp.LastFetchedEpoch, logStartOffset: rp.LogStartOffset,
 		sentHW: -1, sentLSO: -1, sentLogStart: -1,
 	}
 }

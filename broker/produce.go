@@ -3,12 +3,13 @@ package broker
 import (
 	"context"
 	"fmt"
-	"github.com/sluice-io/sluice/netio"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/netio"
 	"github.com/sluice-io/sluice/replica"
 	"github.com/sluice-io/sluice/segment"
 )
@@ -23,6 +24,7 @@ import (
 func (b *Broker) handleProduce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
+	var waits []pendingAck
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -45,7 +47,11 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 			case t == nil && req.Version >= 13:
 				err = kerr.UnknownTopicID
 			default:
-				err = b.produceTo(t, &sp, rp.Records, req.Version)
+				var w *pendingAck
+				w, err = b.produceTo(t, &sp, rp.Records, req.Version, req.Acks)
+				if w != nil {
+					waits = append(waits, *w)
+				}
 			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
@@ -61,33 +67,71 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	if len(waits) > 0 {
+		// The response's partitions are all in place: point each wait
+		// at its own (the slices no longer grow).
+		for i := range waits {
+			waits[i].sp = findProducePartition(resp, waits[i].key)
+		}
+		b.waitForAcks(waits, time.Duration(req.TimeoutMillis)*time.Millisecond)
+	}
 	return resp
 }
 
-// produceTo appends to one partition this node leads.
-func (b *Broker) produceTo(t *topic, sp *kmsg.ProduceResponseTopicPartition, records []byte, version int16) error {
+func findProducePartition(resp *kmsg.ProduceResponse, k sessionKey) *kmsg.ProduceResponseTopicPartition {
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			if p := &resp.Topics[i].Partitions[j]; p.Partition == k.partition && (resp.Topics[i].Topic == k.topic || k.topic == "") {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+// produceTo appends to one partition this node leads. For acks=all on a
+// replicated partition it returns what to wait for: the high watermark
+// reaching the batch's end.
+func (b *Broker) produceTo(t *topic, sp *kmsg.ProduceResponseTopicPartition, records []byte, version, acks int16) (*pendingAck, error) {
 	p, err := t.leader(sp.Partition)
 	switch {
 	case err != nil:
-		return err
+		return nil, err
 	case isInternalTopic(t.name):
 		// Only the coordinators write their topics; a stray record
 		// could corrupt a group's state.
-		return fmt.Errorf("%w: clients may not write to internal topic %s", kerr.InvalidTopicException, t.name)
+		return nil, fmt.Errorf("%w: clients may not write to internal topic %s", kerr.InvalidTopicException, t.name)
 	}
-	return b.appendPartition(t, p, sp, records, version)
+	repl := t.replication(sp.Partition)
+	if repl != nil {
+		// NOT_ENOUGH_REPLICAS before anything is written.
+		if err := repl.CheckAppend(acks); err != nil {
+			return nil, fmt.Errorf("topic %s partition %d: %w", t.name, sp.Partition, err)
+		}
+	}
+	last, err := b.appendPartition(t, p, sp, records, version)
+	if err != nil || repl == nil {
+		return nil, err
+	}
+	repl.Appended(p.LogEndOffset())
+	if acks != -1 {
+		return nil, nil
+	}
+	return &pendingAck{key: sessionKey{t.name, sp.Partition}, repl: repl, required: last + 1}, nil
 }
 
-func (b *Broker) appendPartition(t *topic, p *replica.Partition, sp *kmsg.ProduceResponseTopicPartition, records []byte, version int16) error {
+// appendPartition appends to the leader's log and returns the last offset
+// written.
+func (b *Broker) appendPartition(t *topic, p *replica.Partition, sp *kmsg.ProduceResponseTopicPartition, records []byte, version int16) (int64, error) {
 	if len(records) == 0 {
-		return fmt.Errorf("%w: no record batches", segment.ErrCorruptBatch)
+		return 0, fmt.Errorf("%w: no record batches", segment.ErrCorruptBatch)
 	}
 	if version < 3 {
 		// Produce v0-v2 carry the legacy message formats (magic 0 and 1);
 		// the log stores only RecordBatch v2, so convert, as Kafka 3.x did.
 		var err error
 		if records, err = segment.UpconvertMessageSet(records, int(t.cfg.MaxMessageBytes)); err != nil {
-			return fmt.Errorf("topic %s partition %d: legacy message set: %w", t.name, sp.Partition, err)
+			return 0, fmt.Errorf("topic %s partition %d: legacy message set: %w", t.name, sp.Partition, err)
 		}
 	}
 	// Client-written control batches or transactional batches would need a
@@ -99,10 +143,10 @@ func (b *Broker) appendPartition(t *topic, p *replica.Partition, sp *kmsg.Produc
 			break
 		}
 		if h.Control() {
-			return fmt.Errorf("%w: clients may not write control batches", segment.ErrInvalidRecord)
+			return 0, fmt.Errorf("%w: clients may not write control batches", segment.ErrInvalidRecord)
 		}
 		if h.Transactional() {
-			return fmt.Errorf("%w: transactional batches are not supported yet", kerr.TransactionalIDAuthorizationFailed)
+			return 0, fmt.Errorf("%w: transactional batches are not supported yet", kerr.TransactionalIDAuthorizationFailed)
 		}
 		off += h.Size()
 	}
@@ -110,14 +154,14 @@ func (b *Broker) appendPartition(t *topic, p *replica.Partition, sp *kmsg.Produc
 	// unread would let garbage, or a header claiming 2^31 records, break
 	// every consumer later. Streaming keeps this cheap in memory.
 	if err := segment.ValidateCompressedBatches(records, b.maxDecompressedBytes()); err != nil {
-		return fmt.Errorf("topic %s partition %d: %w", t.name, sp.Partition, err)
+		return 0, fmt.Errorf("topic %s partition %d: %w", t.name, sp.Partition, err)
 	}
 	res, err := p.Append(records)
 	// Even a failed append may have moved HW (the write landed, its fsync
 	// failed), so waiting fetches look either way.
 	b.wakeFetches(t.name, sp.Partition)
 	if err != nil {
-		return fmt.Errorf("topic %s partition %d: %w", t.name, sp.Partition, err)
+		return 0, fmt.Errorf("topic %s partition %d: %w", t.name, sp.Partition, err)
 	}
 	if !res.Duplicate {
 		t.m.bytesIn.Add(float64(len(records)))
@@ -126,7 +170,7 @@ func (b *Broker) appendPartition(t *topic, p *replica.Partition, sp *kmsg.Produc
 	sp.BaseOffset = res.BaseOffset
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset
-	return nil
+	return res.LastOffset, nil
 }
 
 func produceFailed(resp *kmsg.ProduceResponse) bool {

@@ -150,6 +150,7 @@ func (b *Broker) applyImage() map[string]error {
 	}
 	for _, tp := range ch.Resigned {
 		b.wakeFetches(tp.Topic, tp.Partition) // they answer NOT_LEADER_OR_FOLLOWER now
+		b.produceWaits.Check(sessionKey{tp.Topic, tp.Partition})
 	}
 	for name, err := range ch.Failed {
 		b.logger.Error("opening the replicas the metadata assigns to this node", "topic", name, "err", err)

@@ -52,6 +52,7 @@ func (l *Link) Register(ctx context.Context, reg controller.Broker, incarnation 
 	if err := codeErr(resp.ErrorCode); err != nil {
 		return 0, fmt.Errorf("controllerlink: controller %d refused broker %d's registration: %w", l.cfg.ControllerID, reg.ID, err)
 	}
+	l.epoch.Store(resp.BrokerEpoch)
 	if err := l.WaitCaughtUp(ctx); err != nil {
 		return 0, err
 	}
@@ -85,4 +86,14 @@ func (l *Link) NextProducerID() (int64, error) {
 	l.nextPID++
 	l.pidLeft--
 	return id, nil
+}
+
+// Send sends a request to the controller as it is and returns its answer
+// (AlterPartition, BrokerHeartbeat): no retry, no wait for the metadata.
+func (l *Link) Send(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	resp, err := l.request(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("controllerlink: %s to controller %d: %w", kmsg.NameForKey(req.Key()), l.cfg.ControllerID, err)
+	}
+	return resp, nil
 }

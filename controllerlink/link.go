@@ -65,6 +65,11 @@ type Link struct {
 
 	pidMu            sync.Mutex
 	nextPID, pidLeft int64
+
+	epoch     atomic.Int64 // the registration's broker epoch; -1 before
+	beating   atomic.Bool  // StartHeartbeats ran
+	stopBeats chan struct{}
+	beatDone  chan struct{}
 }
 
 // Dial connects to the controller and takes the metadata's first
@@ -83,7 +88,8 @@ func Dial(ctx context.Context, cfg Config) (*Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controllerlink: %w", err)
 	}
-	l := &Link{cfg: cfg, cl: cl, logger: cfg.Logger, done: make(chan struct{})}
+	l := &Link{cfg: cfg, cl: cl, logger: cfg.Logger, done: make(chan struct{}), stopBeats: make(chan struct{})}
+	l.epoch.Store(-1)
 	l.cond = sync.NewCond(&l.mu)
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	for attempt := 0; ; attempt++ {
@@ -135,6 +141,9 @@ func (l *Link) Close() error {
 	l.cancel()
 	if l.started.Load() {
 		<-l.done
+	}
+	if l.beating.Load() {
+		<-l.beatDone
 	}
 	l.cl.Close()
 	l.mu.Lock()

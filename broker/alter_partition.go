@@ -1,0 +1,189 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/isr"
+	"github.com/sluice-io/sluice/netio"
+)
+
+// AlterPartition (API 56): a partition's leader asks the controller to
+// change its ISR. The controller validates in Kafka's order and commits
+// with a partition-epoch compare-and-set (controller.PlanAlterPartition);
+// this node sends its own leaders' proposals the same way, to itself when
+// it holds the controller's store, over the controller link otherwise.
+
+// sender sends a request to the controller elsewhere (controllerlink).
+type sender interface {
+	Send(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+}
+
+// policy is the cluster-wide default the controller's planners apply
+// where a topic has no override.
+func (b *Broker) policy() controller.Policy {
+	return controller.Policy{MinInsyncReplicas: int(b.cfg.MinInsyncReplicas), UncleanLeaderElection: b.cfg.UncleanLeaderElection}
+}
+
+// decideAlterPartition validates and commits an AlterPartition on the
+// controller, then applies the new image here.
+func (b *Broker) decideAlterPartition(store *controller.Store, brokerID int32, brokerEpoch int64, version int16, items []controller.AlterPartitionItem) ([]controller.AlterPartitionResult, error) {
+	var results []controller.AlterPartitionResult
+	_, err := store.Commit(func(s *controller.State) ([]controller.Record, error) {
+		res, rs, err := s.PlanAlterPartition(brokerID, brokerEpoch, version, items, b.policy())
+		results = res
+		return rs, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.applyImage()
+	return results, nil
+}
+
+// alterPartition is the replica manager's way to the controller for one of
+// this node's leaders (replicamgr.Deps.AlterPartition).
+func (b *Broker) alterPartition(ctx context.Context, topicID controller.TopicID, partition int32, p isr.Proposal) isr.AlterResult {
+	item := controller.AlterPartitionItem{TopicID: topicID, Partition: partition, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch}
+	for _, m := range p.ISR {
+		item.NewISR = append(item.NewISR, controller.ISRMember{BrokerID: m.ID, BrokerEpoch: m.Epoch})
+	}
+	epoch := int64(-1)
+	if br, ok := b.metaImage().Broker(b.localID()); ok {
+		epoch = br.Epoch
+	}
+	switch src := b.meta.(type) {
+	case *controller.Store:
+		results, err := b.decideAlterPartition(src, b.localID(), epoch, 3, []controller.AlterPartitionItem{item})
+		if err != nil {
+			return isr.AlterResult{Err: kerrOf(err)}
+		}
+		r := results[0]
+		return isr.AlterResult{Err: kerrOf(r.Err), LeaderEpoch: r.Partition.LeaderEpoch, PartitionEpoch: r.Partition.PartitionEpoch, ISR: r.Partition.ISR}
+	case sender:
+		return b.sendAlterPartition(ctx, src, epoch, item)
+	}
+	return isr.AlterResult{Err: fmt.Errorf("no controller to send AlterPartition to: %w", kerr.NotController)}
+}
+
+// kerrOf turns an error into the Kafka error the isr package reads.
+func kerrOf(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return err
+	}
+	if code := errorCode(err); code != 0 {
+		return fmt.Errorf("%v: %w", err, kerr.ErrorForCode(code))
+	}
+	return err
+}
+
+// sendAlterPartition sends one item to a controller elsewhere.
+func (b *Broker) sendAlterPartition(ctx context.Context, s sender, epoch int64, item controller.AlterPartitionItem) isr.AlterResult {
+	req := kmsg.NewPtrAlterPartitionRequest()
+	req.BrokerID, req.BrokerEpoch = b.localID(), epoch
+	rt := kmsg.NewAlterPartitionRequestTopic()
+	rt.TopicID = item.TopicID
+	if mt, ok := b.metaImage().TopicByID(item.TopicID); ok {
+		rt.Topic = mt.Name
+	}
+	rp := kmsg.NewAlterPartitionRequestTopicPartition()
+	rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch = item.Partition, item.LeaderEpoch, item.PartitionEpoch
+	for _, m := range item.NewISR {
+		e := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
+		e.BrokerID, e.BrokerEpoch = m.BrokerID, m.BrokerEpoch
+		rp.NewEpochISR = append(rp.NewEpochISR, e)
+		rp.NewISR = append(rp.NewISR, m.BrokerID)
+	}
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	kresp, err := s.Send(ctx, req)
+	if err != nil {
+		return isr.AlterResult{Err: err}
+	}
+	resp := kresp.(*kmsg.AlterPartitionResponse)
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return isr.AlterResult{Err: err}
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return isr.AlterResult{Err: fmt.Errorf("AlterPartition answered for %d topics: %w", len(resp.Topics), kerr.UnknownServerError)}
+	}
+	p := resp.Topics[0].Partitions[0]
+	return isr.AlterResult{Err: kerr.ErrorForCode(p.ErrorCode), LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ISR: p.ISR}
+}
+
+// handleAlterPartition is the controller's side.
+func (b *Broker) handleAlterPartition(req *kmsg.AlterPartitionRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
+	store, ok := b.meta.(*controller.Store)
+	if !ok {
+		resp.ErrorCode = kerr.NotController.Code
+		return resp
+	}
+	var items []controller.AlterPartitionItem
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			it := controller.AlterPartitionItem{TopicID: rt.TopicID, Topic: rt.Topic, Partition: rp.Partition, LeaderEpoch: rp.LeaderEpoch,
+				PartitionEpoch: rp.PartitionEpoch, LeaderRecoveryState: controller.LeaderRecoveryState(rp.LeaderRecoveryState)}
+			if req.Version >= 3 {
+				for _, e := range rp.NewEpochISR {
+					it.NewISR = append(it.NewISR, controller.ISRMember{BrokerID: e.BrokerID, BrokerEpoch: e.BrokerEpoch})
+				}
+			} else {
+				for _, id := range rp.NewISR {
+					it.NewISR = append(it.NewISR, controller.ISRMember{BrokerID: id, BrokerEpoch: -1})
+				}
+			}
+			items = append(items, it)
+		}
+	}
+	results, err := b.decideAlterPartition(store, req.BrokerID, req.BrokerEpoch, req.Version, items)
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp
+	}
+	i := 0
+	for _, rt := range req.Topics {
+		t := kmsg.NewAlterPartitionResponseTopic()
+		t.Topic, t.TopidID = rt.Topic, rt.TopicID
+		for range rt.Partitions {
+			r := results[i]
+			p := kmsg.NewAlterPartitionResponseTopicPartition()
+			p.Partition = items[i].Partition
+			p.ErrorCode = errorCode(r.Err)
+			if r.Err == nil || errors.Is(r.Err, controller.ErrNewLeaderElected) {
+				p.LeaderID, p.LeaderEpoch, p.PartitionEpoch = r.Partition.Leader, r.Partition.LeaderEpoch, r.Partition.PartitionEpoch
+				p.ISR, p.LeaderRecoveryState = r.Partition.ISR, int8(r.Partition.LeaderRecoveryState)
+			}
+			t.Partitions = append(t.Partitions, p)
+			i++
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	return resp
+}
+
+func init() {
+	register(api{key: kmsg.AlterPartition, min: 0, max: 3,
+		handle: func(b *Broker, _ context.Context, _ *netio.Request, req kmsg.Request) kmsg.Response {
+			return b.handleAlterPartition(req.(*kmsg.AlterPartitionRequest))
+		},
+		errorCodes: func(resp kmsg.Response, count func(int16)) {
+			r := resp.(*kmsg.AlterPartitionResponse)
+			count(r.ErrorCode)
+			for _, t := range r.Topics {
+				for _, p := range t.Partitions {
+					count(p.ErrorCode)
+				}
+			}
+		},
+	})
+}

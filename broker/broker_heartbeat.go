@@ -1,0 +1,153 @@
+package broker
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/netio"
+)
+
+// The controller's view of broker liveness: registrations start fenced,
+// heartbeats unfence a broker once it has caught up with its own
+// registration, and a broker not heard from for broker.session.timeout.ms
+// is fenced, which moves its leaderships to other ISR members with a new
+// leader epoch (controller.PlanFenceBroker). The decisions are the
+// controller package's; this file feeds them requests and time.
+
+// brokerSessions is the controller's heartbeat state (soft: a restarted
+// controller gives every broker a full session).
+type brokerSessions struct {
+	mu sync.Mutex
+	hb *controller.Heartbeats
+}
+
+// heartbeatsLocked returns the tracker, creating it on first use with
+// every registered broker (but this node) given a full session.
+func (b *Broker) heartbeatsLocked() *controller.Heartbeats {
+	if b.liveness.hb == nil {
+		b.liveness.hb = controller.NewHeartbeats(time.Duration(b.cfg.BrokerSessionTimeoutMs) * time.Millisecond)
+		now := b.now()
+		for _, br := range b.metaImage().Brokers() {
+			if br.ID != b.localID() {
+				b.liveness.hb.Register(br.ID, br.Epoch, br.Fenced, now)
+			}
+		}
+	}
+	return b.liveness.hb
+}
+
+// handleBrokerRegistration registers a broker of the cluster: fenced, with
+// the record's offset as its epoch, out of every ISR first unless it shut
+// down cleanly (controller.PlanRegisterBroker).
+func (b *Broker) handleBrokerRegistration(req *kmsg.BrokerRegistrationRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
+	resp.BrokerEpoch = -1
+	store, ok := b.meta.(*controller.Store)
+	if !ok {
+		resp.ErrorCode = kerr.NotController.Code
+		return resp
+	}
+	reg := controller.BrokerRegistration{ID: req.BrokerID, ClusterID: req.ClusterID, Incarnation: req.IncarnationID,
+		Rack: req.Rack, PreviousBrokerEpoch: req.PreviousBrokerEpoch}
+	for _, l := range req.Listeners {
+		reg.Endpoints = append(reg.Endpoints, controller.Endpoint{Name: l.Name, Host: l.Host, Port: int32(l.Port)})
+	}
+	b.liveness.mu.Lock()
+	defer b.liveness.mu.Unlock()
+	hb := b.heartbeatsLocked()
+	now := b.now()
+	img, err := store.Commit(func(s *controller.State) ([]controller.Record, error) {
+		return s.PlanRegisterBroker(reg, hb.HasValidSession(req.BrokerID, now), b.policy())
+	})
+	if err != nil {
+		b.logger.Warn("refused a broker registration", "broker_id", req.BrokerID, "err", err)
+		resp.ErrorCode = errorCode(err)
+		return resp
+	}
+	br, _ := img.Broker(req.BrokerID)
+	resp.BrokerEpoch = br.Epoch
+	hb.Register(req.BrokerID, br.Epoch, br.Fenced, now)
+	b.applyImage()
+	b.logger.Info("broker registered", "broker_id", req.BrokerID, "broker_epoch", br.Epoch, "fenced", br.Fenced, "endpoints", reg.Endpoints)
+	return resp
+}
+
+// handleBrokerHeartbeat is the controller's side of a broker's heartbeat.
+func (b *Broker) handleBrokerHeartbeat(req *kmsg.BrokerHeartbeatRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
+	store, ok := b.meta.(*controller.Store)
+	if !ok {
+		resp.ErrorCode = kerr.NotController.Code
+		return resp
+	}
+	hr := controller.Heartbeat{BrokerID: req.BrokerID, BrokerEpoch: req.BrokerEpoch, MetadataOffset: req.CurrentMetadataOffset,
+		WantFence: req.WantFence, WantShutDown: req.WantShutdown}
+	b.liveness.mu.Lock()
+	defer b.liveness.mu.Unlock()
+	hb := b.heartbeatsLocked()
+	var reply controller.HeartbeatReply
+	img, err := store.Commit(func(s *controller.State) ([]controller.Record, error) {
+		r, rs, err := s.PlanBrokerHeartbeat(hr, hb, b.policy())
+		reply = r
+		return rs, err
+	})
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp
+	}
+	hb.Touch(hr, reply, img.Offset()-1, b.now())
+	b.applyImage()
+	resp.IsCaughtUp, resp.IsFenced, resp.ShouldShutdown = reply.IsCaughtUp, reply.IsFenced, reply.ShouldShutDown
+	return resp
+}
+
+// fenceExpiredBrokers fences the brokers whose sessions expired (run
+// periodically on the controller).
+func (b *Broker) fenceExpiredBrokers() {
+	store, ok := b.meta.(*controller.Store)
+	if !ok {
+		return
+	}
+	b.liveness.mu.Lock()
+	defer b.liveness.mu.Unlock()
+	hb := b.heartbeatsLocked()
+	for _, id := range hb.Expired(b.now()) {
+		_, err := store.Commit(func(s *controller.State) ([]controller.Record, error) { return s.PlanFenceBroker(id, b.policy()) })
+		if err != nil {
+			b.logger.Error("fencing a broker whose session expired", "broker_id", id, "err", err)
+			continue
+		}
+		hb.Fenced(id)
+		b.logger.Warn("broker fenced: no heartbeat within broker.session.timeout.ms; its leaderships move to other in-sync replicas",
+			"broker_id", id, "session_timeout_ms", b.cfg.BrokerSessionTimeoutMs)
+		b.applyImage()
+	}
+}
+
+// fenceCheckInterval is how often the controller looks for expired
+// sessions.
+const fenceCheckInterval = 250 * time.Millisecond
+
+func init() {
+	register(api{key: kmsg.BrokerRegistration, min: 0, max: 4,
+		handle: func(b *Broker, _ context.Context, _ *netio.Request, req kmsg.Request) kmsg.Response {
+			return b.handleBrokerRegistration(req.(*kmsg.BrokerRegistrationRequest))
+		},
+		errorCodes: func(resp kmsg.Response, count func(int16)) {
+			count(resp.(*kmsg.BrokerRegistrationResponse).ErrorCode)
+		},
+	})
+	register(api{key: kmsg.BrokerHeartbeat, min: 0, max: 1,
+		handle: func(b *Broker, _ context.Context, _ *netio.Request, req kmsg.Request) kmsg.Response {
+			return b.handleBrokerHeartbeat(req.(*kmsg.BrokerHeartbeatRequest))
+		},
+		errorCodes: func(resp kmsg.Response, count func(int16)) {
+			count(resp.(*kmsg.BrokerHeartbeatResponse).ErrorCode)
+		},
+	})
+}

@@ -1,0 +1,166 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/testkit"
+)
+
+// threeBrokers starts node 1 (the controller) and brokers 2 and 3 linked to
+// it, with short sessions so a stopped broker is fenced within seconds.
+func threeBrokers(t *testing.T, sets ...string) []*testBroker {
+	t.Helper()
+	ctl := startTestBroker(t, append([]string{"node.id=1", "broker.session.timeout.ms=2000", "broker.heartbeat.interval.ms=200",
+		"replica.lag.time.max.ms=3000", "min.insync.replicas=2"}, sets...)...)
+	links := append([]string{"broker.heartbeat.interval.ms=200", "replica.fetch.wait.max.ms=200", "replica.fetch.backoff.ms=100"}, sets...)
+	b2 := startLinkedBroker(t, 2, ctl.addr, links...)
+	b3 := startLinkedBroker(t, 3, ctl.addr, links...)
+	waitUnfenced(t, ctl, 2, 3)
+	return []*testBroker{ctl, b2, b3}
+}
+
+// createAssigned creates topic with one partition on replicas (the first
+// leads), through the controller.
+func createAssigned(t *testing.T, ctl *testBroker, topic string, replicas ...int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	ra.Partition, ra.Replicas = 0, replicas
+	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	req.Topics, req.TimeoutMillis = append(req.Topics, rt), 10000
+	resp := do[*kmsg.CreateTopicsResponse](ctl.raw(t), req, 7)
+	if resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create %s on %v: error %d %v", topic, replicas, resp.Topics[0].ErrorCode, resp.Topics[0].ErrorMessage)
+	}
+}
+
+// replicaState is (LEO, HW) of broker tb's replica of partition 0.
+func replicaState(tb *testBroker, topic string) (leo, hw int64, ok bool) {
+	t := tb.topics.get(topic)
+	if t == nil || t.partition(0) == nil {
+		return 0, 0, false
+	}
+	p := t.partition(0)
+	return p.LogEndOffset(), p.HighWatermark(), true
+}
+
+// A topic replicated on three brokers: acks=all produces succeed once the
+// followers have the records, every replica ends with the same log end
+// offset and high watermark, and a consumer reads every record.
+func TestReplicationThreeBrokers(t *testing.T) {
+	bs := threeBrokers(t)
+	createAssigned(t, bs[0], "r3", 2, 3, 1)
+	leader := bs[1]
+	testkit.Eventually(t, 10*time.Second, "broker 2 to lead r3", func() bool {
+		return leader.topics.get("r3").replication(0) != nil
+	})
+	cl := leader.client(t, kgo.DefaultProduceTopic("r3"), kgo.RequiredAcks(kgo.AllISRAcks()))
+	ctx := context.Background()
+	const n = 200
+	for i := range n {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "v%d", i)}).FirstErr(); err != nil {
+			t.Fatalf("acks=all produce %d: %v", i, err)
+		}
+	}
+	testkit.EventuallyNil(t, 10*time.Second, func() error {
+		for _, tb := range bs {
+			leo, hw, ok := replicaState(tb, "r3")
+			if !ok || leo != n || hw != n {
+				return fmt.Errorf("broker %d: replica %v, LEO %d, HW %d; want %d and %d", tb.cfg.NodeID, ok, leo, hw, n, n)
+			}
+		}
+		return nil
+	})
+	if isr := bs[0].metaImage(); true {
+		p, _ := isr.Partition("r3", 0)
+		if !slices.Equal(sortedIDs(p.ISR), []int32{1, 2, 3}) {
+			t.Fatalf("ISR %v, want [1 2 3]", p.ISR)
+		}
+	}
+	got := consumeAll(t, bs[2], "r3", n)
+	for i := range n {
+		if got[i] != fmt.Sprintf("v%d", i) {
+			t.Fatalf("record %d is %q", i, got[i])
+		}
+	}
+}
+
+// The leader stops without a controlled shutdown: once its session
+// expires, the controller fences it and a follower from the ISR leads in a
+// new epoch, with every record that was acknowledged before; producing goes
+// on against the new leader.
+func TestReplicationLeaderFailover(t *testing.T) {
+	bs := threeBrokers(t, "controlled.shutdown.enable=false")
+	createAssigned(t, bs[0], "fo", 2, 3, 1)
+	testkit.Eventually(t, 10*time.Second, "broker 2 to lead fo", func() bool {
+		return bs[1].topics.get("fo").replication(0) != nil
+	})
+	cl := bs[0].client(t, kgo.DefaultProduceTopic("fo"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(1000))
+	ctx := context.Background()
+	const n = 100
+	for i := range n {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "v%d", i)}).FirstErr(); err != nil {
+			t.Fatalf("acks=all produce %d: %v", i, err)
+		}
+	}
+	before := bs[0].metaImage()
+	old, _ := before.Partition("fo", 0)
+	if err := bs[1].Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 15*time.Second, "a new leader for fo", func() bool {
+		p, _ := bs[0].metaImage().Partition("fo", 0)
+		return p.Leader != 2 && p.Leader >= 0 && p.LeaderEpoch > old.LeaderEpoch
+	})
+	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for i := n; i < 2*n; i++ {
+		if err := cl.ProduceSync(pctx, &kgo.Record{Value: fmt.Appendf(nil, "v%d", i)}).FirstErr(); err != nil {
+			t.Fatalf("acks=all produce %d after the failover: %v", i, err)
+		}
+	}
+	got := consumeAll(t, bs[0], "fo", 2*n)
+	for i := range 2 * n {
+		if got[i] != fmt.Sprintf("v%d", i) {
+			t.Fatalf("record %d is %q after the failover", i, got[i])
+		}
+	}
+}
+
+func sortedIDs(ids []int32) []int32 {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return out
+}
+
+// consumeAll reads partition 0 of topic from the start through tb until n
+// records arrived, in offset order.
+func consumeAll(t *testing.T, tb *testBroker, topic string, n int) []string {
+	t.Helper()
+	c := tb.client(t, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	var got []string
+	deadline := time.Now().Add(20 * time.Second)
+	for len(got) < n && time.Now().Before(deadline) {
+		fctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		fs := c.PollFetches(fctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			if int(r.Offset) == len(got) {
+				got = append(got, string(r.Value))
+			}
+		})
+	}
+	if len(got) < n {
+		t.Fatalf("read %d of %d records of %s", len(got), n, topic)
+	}
+	return got
+}

@@ -1,0 +1,101 @@
+package controllerlink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// A registered broker heartbeats its controller every
+// broker.heartbeat.interval.ms; the controller unfences it once it has
+// caught up with its own registration and fences it when the heartbeats
+// stop for broker.session.timeout.ms. A controlled shutdown is heartbeats
+// that want to shut down, until the controller has moved the broker's
+// leaderships away and says it may (ShouldShutdown).
+
+// BrokerEpoch is the epoch the controller gave this broker's registration,
+// -1 before it registered.
+func (l *Link) BrokerEpoch() int64 { return l.epoch.Load() }
+
+// StartHeartbeats heartbeats every interval until Close or a granted
+// controlled shutdown. The first goes out at once, so a broker that
+// registered is unfenced without waiting an interval.
+func (l *Link) StartHeartbeats(interval time.Duration) {
+	if !l.beating.CompareAndSwap(false, true) {
+		return
+	}
+	l.beatDone = make(chan struct{})
+	go func() {
+		defer close(l.beatDone)
+		failures := 0
+		for {
+			_, err := l.heartbeat(l.ctx, false)
+			switch {
+			case err == nil:
+				if failures > 0 {
+					l.logger.Info("heartbeating the controller again", "controller_id", l.cfg.ControllerID)
+				}
+				failures = 0
+			case l.ctx.Err() != nil:
+				return
+			default:
+				if failures%10 == 0 {
+					l.logger.Warn("heartbeat to the controller failed", "controller_id", l.cfg.ControllerID, "err", err)
+				}
+				failures++
+			}
+			select {
+			case <-l.ctx.Done():
+				return
+			case <-l.stopBeats:
+				return
+			case <-time.After(interval):
+			}
+		}
+	}()
+}
+
+// heartbeat sends one heartbeat.
+func (l *Link) heartbeat(ctx context.Context, wantShutdown bool) (*kmsg.BrokerHeartbeatResponse, error) {
+	req := kmsg.NewPtrBrokerHeartbeatRequest()
+	req.BrokerID, req.BrokerEpoch = l.cfg.NodeID, l.epoch.Load()
+	req.CurrentMetadataOffset = l.obs.Next() - 1
+	req.WantShutdown = wantShutdown
+	kresp, err := l.request(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	resp := kresp.(*kmsg.BrokerHeartbeatResponse)
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ControlledShutdown asks the controller to move this broker's leaderships
+// away and returns once it says the broker may stop (or ctx ends: the
+// broker then stops anyway and its session expires). Heartbeats stop.
+func (l *Link) ControlledShutdown(ctx context.Context, interval time.Duration) error {
+	if l.beating.Load() {
+		close(l.stopBeats)
+		<-l.beatDone
+	}
+	for {
+		resp, err := l.heartbeat(ctx, true)
+		if err == nil && resp.ShouldShutdown {
+			return nil
+		}
+		if errors.Is(err, kerr.StaleBrokerEpoch) {
+			return fmt.Errorf("controllerlink: controlled shutdown: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("controllerlink: controlled shutdown not granted: %w (last error: %v)", ctx.Err(), err)
+		case <-time.After(min(interval, 200*time.Millisecond)):
+		}
+	}
+}
