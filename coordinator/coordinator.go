@@ -63,6 +63,9 @@ type Log interface {
 	// Replay calls fn for every record of a partition, from the log start,
 	// in offset order.
 	Replay(partition int32, fn func(Record) error) error
+	// Leads reports whether this node leads a partition of the offsets
+	// topic: the coordinator serves exactly the groups of those.
+	Leads(partition int32) bool
 }
 
 // Record is one record of __consumer_offsets. A nil Value is a tombstone.
@@ -101,6 +104,11 @@ type Coordinator struct {
 	mu     sync.Mutex
 	groups map[string]*entry
 	parts  int32 // partitions of the offsets topic; 0 until it exists
+	// owned is the state of each offsets partition whose groups this
+	// node serves (ownership.go); absent means another node's.
+	owned map[int32]ownState
+	// syncMu serializes loading and unloading partitions (Sync).
+	syncMu sync.Mutex
 	closed bool
 	done   chan struct{} // closed by Close: parked requests give up
 }
@@ -121,6 +129,7 @@ func New(cfg Config, log Log, topics func() *group.TopicImage, clk clock.Clock, 
 		now:    clk.Now,
 		logger: logger,
 		groups: map[string]*entry{},
+		owned:  map[int32]ownState{},
 		done:   make(chan struct{}),
 	}
 }
@@ -133,19 +142,27 @@ var errNotAvailable = kerr.CoordinatorNotAvailable
 // Kafka does) and returns its partition count.
 func (c *Coordinator) ready() (int32, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return 0, errNotAvailable
 	}
 	if c.parts > 0 {
+		defer c.mu.Unlock()
 		return c.parts, nil
 	}
 	n, err := c.log.Open(true, c.cfg.Partitions)
 	if err != nil {
+		c.mu.Unlock()
 		c.logger.Error("cannot create the offsets topic", "topic", OffsetsTopic, "err", err)
 		return 0, fmt.Errorf("%w: %s: %v", errNotAvailable, OffsetsTopic, err)
 	}
 	c.parts = n
+	c.mu.Unlock()
+	// The new topic's partitions led here are served from now on (empty:
+	// nothing to load).
+	for p := range n {
+		c.Sync(p)
+	}
 	return n, nil
 }
 
@@ -227,6 +244,12 @@ func (c *Coordinator) lookup(id string, create bool) (*entry, error) {
 	}
 	for {
 		c.mu.Lock()
+		if c.parts > 0 {
+			if err := c.ownsLocked(PartitionFor(id, c.parts)); err != nil {
+				c.mu.Unlock()
+				return nil, err
+			}
+		}
 		e := c.groups[id]
 		if e == nil {
 			if !create {
@@ -388,6 +411,10 @@ func (c *Coordinator) finish(e *entry, tk group.Ticket) (d group.Delivery, parke
 		return d, true, nil
 	case <-c.done:
 		return d, false, errNotAvailable
+	case <-e.gone:
+		// The partition's leadership left this node while the request
+		// waited: the client looks for the new coordinator.
+		return d, false, kerr.NotCoordinator
 	}
 }
 

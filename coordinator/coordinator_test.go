@@ -25,6 +25,9 @@ type memLog struct {
 	appends int
 }
 
+// Leads is true: one node leads every partition.
+func (l *memLog) Leads(int32) bool { return true }
+
 func (l *memLog) Open(create bool, partitions int32) (int32, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -33,6 +33,9 @@ type entry struct {
 
 	waiters   map[group.Ticket]chan group.Delivery
 	stopTimer func() bool // disarms the group's one timer; nil when none
+	// gone is closed when the group's partition is unloaded (its
+	// leadership left this node): parked requests answer NOT_COORDINATOR.
+	gone chan struct{}
 	removed   bool        // forgotten by the registry; look the group up again
 
 	// The write queue (writes.go): appends decided, in order, not yet
@@ -76,6 +79,7 @@ func (c *Coordinator) newEntry(id string, partition int32) *entry {
 		classic:   group.New(id, c.cfg.Classic),
 		offsets:   map[string]map[int32]offset{},
 		waiters:   map[group.Ticket]chan group.Delivery{},
+		gone:      make(chan struct{}),
 	}
 }
 
@@ -168,8 +172,9 @@ func (c *Coordinator) useConsumer(e *entry) error {
 	return nil
 }
 
-// Load replays the offsets topic, if it exists, into memory. The broker calls
-// it once at start, before it serves requests.
+// Load replays the partitions of the offsets topic this node leads, if the
+// topic exists, into memory. The broker calls it once at start, before it
+// serves requests; later leadership changes come through Sync.
 func (c *Coordinator) Load() error {
 	n, err := c.log.Open(false, c.cfg.Partitions)
 	if err != nil {
@@ -178,32 +183,67 @@ func (c *Coordinator) Load() error {
 	if n == 0 {
 		return nil
 	}
+	c.mu.Lock()
+	c.parts = n
+	c.mu.Unlock()
 	started := c.now()
-	r := &replayer{groups: map[string]*loaded{}}
-	skipped := 0
-	for p := int32(0); p < n; p++ {
-		err := c.log.Replay(p, func(rec Record) error {
-			s, err := r.apply(rec)
-			if s {
-				skipped++
-			}
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("coordinator: replaying %s partition %d: %w", OffsetsTopic, p, err)
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	total := loadStats{}
+	for p := range n {
+		if !c.log.Leads(p) {
+			continue
 		}
+		st, err := c.loadPartition(p, n)
+		if err != nil {
+			return err
+		}
+		total.add(st)
+	}
+	c.logger.Info("group coordinator loaded", "groups", total.groups, "offsets", total.offsets, "skipped_records", total.skipped,
+		"took", c.now().Sub(started).Round(time.Millisecond))
+	return nil
+}
+
+// loadStats counts what loading found.
+type loadStats struct{ groups, offsets, skipped int }
+
+func (s *loadStats) add(o loadStats) {
+	s.groups += o.groups
+	s.offsets += o.offsets
+	s.skipped += o.skipped
+}
+
+// loadPartition replays partition p (of n) into memory and serves its
+// groups from then on. The caller holds c.syncMu.
+func (c *Coordinator) loadPartition(p, n int32) (loadStats, error) {
+	var st loadStats
+	c.mu.Lock()
+	c.owned[p] = loading
+	c.mu.Unlock()
+	r := &replayer{groups: map[string]*loaded{}}
+	err := c.log.Replay(p, func(rec Record) error {
+		s, err := r.apply(rec)
+		if s {
+			st.skipped++
+		}
+		return err
+	})
+	if err != nil {
+		c.mu.Lock()
+		delete(c.owned, p)
+		c.mu.Unlock()
+		return st, fmt.Errorf("coordinator: replaying %s partition %d: %w", OffsetsTopic, p, err)
 	}
 	now := c.now()
 	c.mu.Lock()
-	c.parts = n
-	offsets := 0
 	var toArm []*entry
 	for id, l := range r.groups {
 		e := c.newEntry(id, PartitionFor(id, n))
 		for t, ps := range l.offsets {
 			if len(ps) > 0 {
 				e.offsets[t] = ps
-				offsets += len(ps)
+				st.offsets += len(ps)
 			}
 		}
 		switch {
@@ -224,8 +264,9 @@ func (c *Coordinator) Load() error {
 		}
 		c.groups[id] = e
 		toArm = append(toArm, e)
+		st.groups++
 	}
-	groups := len(c.groups)
+	c.owned[p] = owned
 	c.mu.Unlock()
 	// Timers are armed once the registry lock is released: the lock order
 	// is a group's entry.mu, then the registry's c.mu (forget, which a
@@ -235,8 +276,7 @@ func (c *Coordinator) Load() error {
 		c.arm(e)
 		e.mu.Unlock()
 	}
-	c.logger.Info("group coordinator loaded", "groups", groups, "offsets", offsets, "skipped_records", skipped, "took", now.Sub(started).Round(time.Millisecond))
-	return nil
+	return st, nil
 }
 
 // ExpireOffsets drops committed offsets past offsets.retention.minutes, as
