@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -10,9 +11,16 @@ import (
 
 	"github.com/sluice-io/sluice/config"
 	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/netio"
 )
 
 func (b *Broker) handleCreateTopics(req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+	return b.createTopics(req, false)
+}
+
+// createTopics answers CreateTopics; byBroker allows the internal topics,
+// which only a broker creates (its own or one forwarded in an Envelope).
+func (b *Broker) createTopics(req *kmsg.CreateTopicsRequest, byBroker bool) *kmsg.CreateTopicsResponse {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
@@ -31,7 +39,7 @@ func (b *Broker) handleCreateTopics(req *kmsg.CreateTopicsRequest) *kmsg.CreateT
 			fail(kerr.InvalidRequest.Code, fmt.Errorf("topic %q appears more than once in the request", rt.Topic))
 			continue
 		}
-		if err := clientMayCreate(rt.Topic); err != nil {
+		if err := clientMayCreate(rt.Topic); err != nil && !(byBroker && isInternalTopic(rt.Topic)) {
 			b.logRefusal("CreateTopics", rt.Topic, err)
 			fail(errorCode(err), err)
 			continue
@@ -196,7 +204,9 @@ func (b *Broker) createTopicWith(nt controller.NewTopic) (*topic, error) {
 
 func init() {
 	register(api{key: kmsg.CreateTopics, min: 0, max: 7, forward: true,
-		handle: method((*Broker).handleCreateTopics),
+		handle: func(b *Broker, ctx context.Context, _ *netio.Request, req kmsg.Request) kmsg.Response {
+			return b.createTopics(req.(*kmsg.CreateTopicsRequest), isFromBroker(ctx))
+		},
 		errorCodes: codes(func(r *kmsg.CreateTopicsResponse, count func(int16)) {
 			for _, t := range r.Topics {
 				count(t.ErrorCode)

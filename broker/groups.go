@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -10,10 +11,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/coordinator"
 	"github.com/sluice-io/sluice/group"
+	"github.com/sluice-io/sluice/replica"
 	"github.com/sluice-io/sluice/segment"
 )
 
@@ -56,6 +59,10 @@ func (b *Broker) newCoordinator() (*coordinator.Coordinator, error) {
 	return coord, nil
 }
 
+// offsetsCommitTimeout is how long a group's write waits for the offsets
+// partition's followers (Kafka's offsets.commit.timeout.ms default).
+const offsetsCommitTimeout = 5 * time.Second
+
 // offsetsTopicConfigs are the settings Kafka gives __consumer_offsets: it is
 // compacted (never deleted by age or size) with 100 MiB segments.
 var offsetsTopicConfigs = map[string]string{
@@ -68,9 +75,11 @@ func (b *Broker) createOffsetsTopic(partitions int32) (*topic, error) {
 	if t := b.topics.get(coordinator.OffsetsTopic); t != nil {
 		return t, nil
 	}
-	rf := int16(b.cfg.OffsetsTopicReplicationFactor)
-	if int(rf) > 1 {
-		rf = 1 // a single-node cluster cannot place more replicas
+	// Capped at the brokers alive, as Kafka does, so a cluster still
+	// starting (or a single node) can create it.
+	rf := int16(min(int(b.cfg.OffsetsTopicReplicationFactor), max(b.metaImage().LiveBrokerCount(), 1)))
+	if fw, ok := b.meta.(brokerForwarder); ok {
+		return b.forwardCreateOffsetsTopic(fw, partitions, rf)
 	}
 	t, err := b.createTopicRF(coordinator.OffsetsTopic, partitions, rf, offsetsTopicConfigs)
 	if errors.Is(err, controller.ErrTopicExists) {
@@ -81,8 +90,47 @@ func (b *Broker) createOffsetsTopic(partitions int32) (*topic, error) {
 	return t, err
 }
 
+// brokerForwarder sends a request the broker makes on its own behalf to a
+// controller elsewhere (an Envelope).
+type brokerForwarder interface {
+	ForwardAsBroker(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+}
+
+// forwardCreateOffsetsTopic has the controller create __consumer_offsets
+// for a broker that is not the controller.
+func (b *Broker) forwardCreateOffsetsTopic(fw brokerForwarder, partitions int32, rf int16) (*topic, error) {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version, req.TimeoutMillis = 7, 30000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = coordinator.OffsetsTopic, partitions, rf
+	for k, v := range offsetsTopicConfigs {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, kmsg.StringPtr(v)
+		rt.Configs = append(rt.Configs, c)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := fw.ForwardAsBroker(context.Background(), req)
+	if err != nil {
+		return nil, err
+	}
+	r := resp.(*kmsg.CreateTopicsResponse)
+	if len(r.Topics) == 1 && r.Topics[0].ErrorCode != 0 && r.Topics[0].ErrorCode != kerr.TopicAlreadyExists.Code {
+		return nil, fmt.Errorf("creating %s through the controller: %w", coordinator.OffsetsTopic, kerr.ErrorForCode(r.Topics[0].ErrorCode))
+	}
+	if t := b.topics.get(coordinator.OffsetsTopic); t != nil {
+		return t, nil
+	}
+	return nil, fmt.Errorf("%s was created but is not in this node's metadata yet: %w", coordinator.OffsetsTopic, kerr.CoordinatorNotAvailable)
+}
+
 // offsetsLog is the coordinator's Log over the __consumer_offsets topic.
 type offsetsLog struct{ b *Broker }
+
+// Leads reports whether this node leads partition p of the offsets topic.
+func (l offsetsLog) Leads(p int32) bool {
+	_, err := l.b.topics.get(coordinator.OffsetsTopic).leader(p)
+	return err == nil
+}
 
 func (l offsetsLog) Open(create bool, partitions int32) (int32, error) {
 	if t := l.b.topics.get(coordinator.OffsetsTopic); t != nil {
@@ -111,12 +159,24 @@ func (l offsetsLog) Append(partition int32, records []coordinator.Record) error 
 		kvs[i] = segment.KV{Key: r.Key, Value: r.Value}
 	}
 	batch, err := segment.BuildBatch(kvs, l.b.now().UnixMilli())
+	repl := l.b.topics.get(coordinator.OffsetsTopic).replication(partition)
+	if err == nil && repl != nil {
+		err = repl.CheckAppend(-1)
+	}
+	var res replica.AppendResult
 	if err == nil {
-		_, err = p.Append(batch)
+		res, err = p.Append(batch)
 		// Even a failed append may have moved HW (a write whose fsync
 		// failed): fetches of __consumer_offsets must see it, as after a
 		// produce.
 		l.b.wakeFetches(coordinator.OffsetsTopic, partition)
+	}
+	if err == nil && repl != nil {
+		// acks=all: answered once the followers in the ISR have it.
+		repl.Appended(p.LogEndOffset())
+		var sp kmsg.ProduceResponseTopicPartition
+		l.b.waitForAcks([]pendingAck{{key: sessionKey{coordinator.OffsetsTopic, partition}, sp: &sp, repl: repl, required: res.LastOffset + 1}}, offsetsCommitTimeout)
+		err = kerr.ErrorForCode(sp.ErrorCode)
 	}
 	if err != nil {
 		// Through the broker's one error mapping, so the coordinator
@@ -133,10 +193,16 @@ func (l offsetsLog) Replay(partition int32, fn func(coordinator.Record) error) e
 		return fmt.Errorf("%s partition %d is not online", coordinator.OffsetsTopic, partition)
 	}
 	p := t.partition(partition)
+	// A new leader replays its whole log: what it holds beyond the high
+	// watermark is the partition's from now on (followers truncate to it).
 	next, end := p.LogStartOffset(), p.HighWatermark()
+	read := p.Read
+	if t.replication(partition) != nil {
+		end, read = p.LogEndOffset(), p.ReadForFollower
+	}
 	var buf []byte
 	for next < end {
-		rr, err := p.Read(next, 1<<20, true)
+		rr, err := read(next, 1<<20, true)
 		if err != nil {
 			return err
 		}

@@ -7,11 +7,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/internal/testkit"
 )
+
+type controllerPartition = controller.Partition
+
+// kadmOffsets is one committed offset for kadm.
+func kadmOffsets(topic string, partition int32, at int64) kadm.Offsets {
+	o := kadm.Offsets{}
+	o.Add(kadm.Offset{Topic: topic, Partition: partition, At: at, LeaderEpoch: -1})
+	return o
+}
 
 // threeBrokers starts node 1 (the controller) and brokers 2 and 3 linked to
 // it, with short sessions so a stopped broker is fenced within seconds.
@@ -163,4 +174,75 @@ func consumeAll(t *testing.T, tb *testBroker, topic string, n int) []string {
 		t.Fatalf("read %d of %d records of %s", len(got), n, topic)
 	}
 	return got
+}
+
+// Groups live on the offsets partitions' leaders: a group's offsets,
+// committed through broker 2 or 3 (which forward __consumer_offsets'
+// creation to the controller in an Envelope), survive the stop of the
+// coordinator's broker: another replica leads the partition, loads the
+// group and serves the offsets.
+func TestGroupCoordinatorMovesWithLeadership(t *testing.T) {
+	bs := threeBrokers(t, "controlled.shutdown.enable=false", "offsets.topic.replication.factor=3", "offsets.topic.num.partitions=3")
+	createAssigned(t, bs[0], "events", 1, 2, 3)
+	ctx := context.Background()
+	adm := bs[1].admin(t)
+	// Through broker 2: FindCoordinator creates the offsets topic.
+	var coord int32 = -1
+	testkit.EventuallyNil(t, 20*time.Second, func() error {
+		c := adm.FindGroupCoordinators(ctx, "g")["g"]
+		if c.Err != nil {
+			return c.Err
+		}
+		coord = c.NodeID
+		return nil
+	})
+	if rf := len(mustPartition(t, bs[0], "__consumer_offsets").Replicas); rf != 3 {
+		t.Fatalf("__consumer_offsets has %d replicas, want 3", rf)
+	}
+	offsets := kadmOffsets("events", 0, 77)
+	testkit.EventuallyNil(t, 20*time.Second, func() error {
+		r, err := adm.CommitOffsets(ctx, "g", offsets)
+		if err != nil {
+			return err
+		}
+		return r.Error()
+	})
+	// Stop the coordinator's broker (never the controller: node 1 holds
+	// the metadata, and its loss is the controller quorum's issue).
+	if coord == 1 {
+		t.Skip("the group's coordinator is the controller node; this layout cannot move it")
+	}
+	if err := bs[coord-1].Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	survivor := bs[0]
+	testkit.EventuallyNil(t, 30*time.Second, func() error {
+		// A fresh client each time: one that cached the stopped
+		// coordinator keeps dialling it.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(survivor.addr))
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		fetched, err := kadm.NewClient(cl).FetchOffsets(fctx, "g")
+		if err != nil {
+			return err
+		}
+		o, ok := fetched.Lookup("events", 0)
+		if !ok || o.Err != nil || o.At != 77 {
+			return fmt.Errorf("offset of events/0 after the coordinator stopped: %+v (%v)", o, ok)
+		}
+		return nil
+	})
+}
+
+func mustPartition(t *testing.T, tb *testBroker, topic string) controllerPartition {
+	t.Helper()
+	p, ok := tb.metaImage().Partition(topic, 0)
+	if !ok {
+		t.Fatalf("%s has no partition 0", topic)
+	}
+	return p
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sluice-io/sluice/config"
 	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/coordinator"
 	"github.com/sluice-io/sluice/replica"
 	"github.com/sluice-io/sluice/replicamgr"
 )
@@ -151,6 +152,16 @@ func (b *Broker) applyImage() map[string]error {
 	for _, tp := range ch.Resigned {
 		b.wakeFetches(tp.Topic, tp.Partition) // they answer NOT_LEADER_OR_FOLLOWER now
 		b.produceWaits.Check(sessionKey{tp.Topic, tp.Partition})
+	}
+	if b.groups != nil {
+		// The group coordinator serves the groups of the offsets
+		// partitions led here: load or drop them (in the background: a
+		// load replays the partition).
+		for _, tp := range append(ch.Elected, ch.Resigned...) {
+			if tp.Topic == coordinator.OffsetsTopic {
+				go b.groups.Sync(tp.Partition)
+			}
+		}
 	}
 	for name, err := range ch.Failed {
 		b.logger.Error("opening the replicas the metadata assigns to this node", "topic", name, "err", err)

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/netio"
 )
 
 // forwardTimeout bounds a forwarded request and the wait for its change to
@@ -94,6 +95,42 @@ func (l *Link) Send(ctx context.Context, req kmsg.Request) (kmsg.Response, error
 	resp, err := l.request(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("controllerlink: %s to controller %d: %w", kmsg.NameForKey(req.Key()), l.cfg.ControllerID, err)
+	}
+	return resp, nil
+}
+
+// ForwardAsBroker sends a request this broker makes on its own behalf
+// (creating __consumer_offsets) wrapped in an Envelope, which only brokers
+// send, so the controller lets it do what clients may not. The request
+// goes at its own version (set it); the answer comes back once this
+// node's copy holds the change, as with Forward.
+func (l *Link) ForwardAsBroker(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+	defer cancel()
+	client := fmt.Sprintf("sluice-broker-%d", l.cfg.NodeID)
+	env := kmsg.NewPtrEnvelopeRequest()
+	env.RequestData = req.AppendTo(netio.AppendRequestHeader(nil, req.Key(), req.GetVersion(), 0, &client))
+	env.RequestPrincipal = []byte("User:ANONYMOUS")
+	env.ClientHostAddress = []byte{127, 0, 0, 1}
+	kresp, err := l.request(ctx, env)
+	if err != nil {
+		return nil, fmt.Errorf("controllerlink: envelope of %s to controller %d: %w", kmsg.NameForKey(req.Key()), l.cfg.ControllerID, err)
+	}
+	er := kresp.(*kmsg.EnvelopeResponse)
+	if err := codeErr(er.ErrorCode); err != nil {
+		return nil, fmt.Errorf("controllerlink: envelope of %s refused: %w", kmsg.NameForKey(req.Key()), err)
+	}
+	_, body, err := netio.ReadResponseHeader(er.ResponseData, req.Key(), req.GetVersion())
+	if err != nil {
+		return nil, fmt.Errorf("controllerlink: envelope answer: %w", err)
+	}
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	if err := resp.ReadFrom(body); err != nil {
+		return nil, fmt.Errorf("controllerlink: decode the enveloped %s answer: %w", kmsg.NameForKey(req.Key()), err)
+	}
+	if err := l.WaitCaughtUp(ctx); err != nil {
+		return nil, err
 	}
 	return resp, nil
 }

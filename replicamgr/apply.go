@@ -22,6 +22,9 @@ type Changes struct {
 	// more (it follows them, or no longer hosts them): requests waiting on
 	// them can be answered NOT_LEADER_OR_FOLLOWER now.
 	Resigned []TopicPartition
+	// Elected are partitions this node leads after the image and did not
+	// lead before it (or leads in a new leader epoch).
+	Elected []TopicPartition
 	// Failed holds, per topic, why replicas of it that the image assigns
 	// to this node could not be opened. Such a topic is left as it was
 	// before the image (absent if it is new): what this call opened of it
@@ -125,7 +128,7 @@ func (m *Manager) applyTopic(mt *controller.Topic, ch *Changes) (err error) {
 	// On failure, close what this call opened: an open fails most often
 	// because descriptors ran out, and the caller rolls the create back.
 	var opened, unassigned []*replica.Partition
-	var resigned []TopicPartition
+	var resigned, elected []TopicPartition
 	defer func() {
 		if err != nil {
 			m.closeAll(opened, "closing a partition of a failed open")
@@ -161,6 +164,9 @@ func (m *Manager) applyTopic(mt *controller.Topic, ch *Changes) (err error) {
 		if prev != nil && prev.Role == Leader && np.Role != Leader {
 			resigned = append(resigned, TopicPartition{mt.Name, mp.Index})
 		}
+		if np.Role == Leader && (prev == nil || prev.Role != Leader || prev.LeaderEpoch != np.LeaderEpoch) {
+			elected = append(elected, TopicPartition{mt.Name, mp.Index})
+		}
 		t.Partitions[i] = np
 	}
 	if !changed {
@@ -168,6 +174,7 @@ func (m *Manager) applyTopic(mt *controller.Topic, ch *Changes) (err error) {
 	}
 	m.publish(t)
 	ch.Resigned = append(ch.Resigned, resigned...)
+	ch.Elected = append(ch.Elected, elected...)
 	if old != nil && old.Config != cfg {
 		rc := replicaConfig(cfg, m.cfg)
 		for i, p := range t.Partitions {
