@@ -528,5 +528,8 @@ func (b *Broker) startBackgroundTasks() {
 		// The controller fences brokers whose heartbeats stopped (a
 		// single node has none to fence: the check is a map lookup).
 		every(fenceCheckInterval, b.fenceExpiredBrokers)
+		if b.cfg.AutoLeaderRebalanceEnable {
+			every(time.Duration(b.cfg.LeaderImbalanceCheckIntervalSeconds)*time.Second, b.rebalanceLeaders)
+		}
 	}
 }

@@ -129,6 +129,41 @@ func (b *Broker) fenceExpiredBrokers() {
 	}
 }
 
+// rebalanceLeaders moves leadership back to preferred replicas where a
+// broker leads more than leader.imbalance.per.broker.percentage of
+// partitions it is not preferred for (auto.leader.rebalance.enable, run on
+// the controller every leader.imbalance.check.interval.seconds).
+func (b *Broker) rebalanceLeaders() {
+	store, ok := b.meta.(*controller.Store)
+	if !ok {
+		return
+	}
+	var results []controller.ElectionResult
+	_, err := store.Commit(func(s *controller.State) ([]controller.Record, error) {
+		parts := s.PlanLeaderRebalance(int(b.cfg.LeaderImbalancePerBrokerPercentage))
+		if len(parts) == 0 {
+			return nil, nil
+		}
+		var rs []controller.Record
+		results, rs = s.PlanElectLeaders(controller.PreferredElection, parts, b.policy())
+		return rs, nil
+	})
+	if err != nil {
+		b.logger.Error("preferred leader rebalance", "err", err)
+		return
+	}
+	moved := 0
+	for _, r := range results {
+		if r.Err == nil {
+			moved++
+		}
+	}
+	if moved > 0 {
+		b.applyImage()
+		b.logger.Info("preferred leader rebalance moved leaderships back to preferred replicas", "partitions", moved)
+	}
+}
+
 // fenceCheckInterval is how often the controller looks for expired
 // sessions.
 const fenceCheckInterval = 250 * time.Millisecond

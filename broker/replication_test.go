@@ -246,3 +246,45 @@ func mustPartition(t *testing.T, tb *testBroker, topic string) controllerPartiti
 	}
 	return p
 }
+
+// With auto.leader.rebalance.enable, leadership goes back to the preferred
+// replica once it is back: broker 2 leads, stops, broker 3 takes over,
+// broker 2 restarts on its data (registering again once its old session
+// is over), catches up, rejoins the ISR, and the controller's rebalance
+// makes it the leader again.
+func TestPreferredLeaderComesBack(t *testing.T) {
+	bs := threeBrokers(t, "controlled.shutdown.enable=false", "leader.imbalance.check.interval.seconds=1", "leader.imbalance.per.broker.percentage=0")
+	createAssigned(t, bs[0], "pref", 2, 3, 1)
+	testkit.Eventually(t, 10*time.Second, "broker 2 to lead pref", func() bool {
+		return bs[1].topics.get("pref").replication(0) != nil
+	})
+	cl := bs[0].client(t, kgo.DefaultProduceTopic("pref"), kgo.RequiredAcks(kgo.AllISRAcks()))
+	ctx := context.Background()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	dir := bs[1].cfg.LogDirs[0]
+	if err := bs[1].Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 15*time.Second, "broker 3 to lead pref", func() bool {
+		p, _ := bs[0].metaImage().Partition("pref", 0)
+		return p.Leader == 3
+	})
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("while away")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	startLinkedBroker(t, 2, bs[0].addr, "broker.heartbeat.interval.ms=200", "replica.fetch.wait.max.ms=200",
+		"replica.fetch.backoff.ms=100", "controlled.shutdown.enable=false", "log.dirs="+dir)
+	testkit.EventuallyNil(t, 30*time.Second, func() error {
+		p, _ := bs[0].metaImage().Partition("pref", 0)
+		if p.Leader != 2 || len(p.ISR) != 3 {
+			return fmt.Errorf("pref: leader %d, ISR %v; want broker 2 leading again with all three in sync", p.Leader, p.ISR)
+		}
+		return nil
+	})
+	got := consumeAll(t, bs[0], "pref", 2)
+	if got[0] != "before" || got[1] != "while away" {
+		t.Fatalf("records after the leader came back: %q", got)
+	}
+}

@@ -2,9 +2,11 @@ package controllerlink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/controller"
@@ -45,13 +47,30 @@ func (l *Link) Register(ctx context.Context, reg controller.Broker, incarnation 
 		req.Listeners = append(req.Listeners, ln)
 	}
 	req.PreviousBrokerEpoch = -1
-	kresp, err := l.request(ctx, req)
-	if err != nil {
-		return 0, fmt.Errorf("controllerlink: register broker %d: %w", reg.ID, err)
-	}
-	resp := kresp.(*kmsg.BrokerRegistrationResponse)
-	if err := codeErr(resp.ErrorCode); err != nil {
-		return 0, fmt.Errorf("controllerlink: controller %d refused broker %d's registration: %w", l.cfg.ControllerID, reg.ID, err)
+	var resp *kmsg.BrokerRegistrationResponse
+	for attempt := 0; ; attempt++ {
+		kresp, err := l.request(ctx, req)
+		if err == nil {
+			resp = kresp.(*kmsg.BrokerRegistrationResponse)
+			err = codeErr(resp.ErrorCode)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, kerr.DuplicateBrokerRegistration) {
+				return 0, fmt.Errorf("controllerlink: controller %d refused broker %d's registration: %w", l.cfg.ControllerID, reg.ID, err)
+			}
+			// This id's previous process (killed, or restarted
+			// quickly) still holds a session: it ends at the
+			// session timeout, then this registration goes through.
+		}
+		if attempt%10 == 0 {
+			l.logger.Warn("registering with the controller; retrying", "broker_id", reg.ID, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("controllerlink: register broker %d: %w (last error: %v)", reg.ID, ctx.Err(), err)
+		case <-time.After(backoff(attempt)):
+		}
 	}
 	l.epoch.Store(resp.BrokerEpoch)
 	if err := l.WaitCaughtUp(ctx); err != nil {
