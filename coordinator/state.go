@@ -35,8 +35,8 @@ type entry struct {
 	stopTimer func() bool // disarms the group's one timer; nil when none
 	// gone is closed when the group's partition is unloaded (its
 	// leadership left this node): parked requests answer NOT_COORDINATOR.
-	gone chan struct{}
-	removed   bool        // forgotten by the registry; look the group up again
+	gone    chan struct{}
+	removed bool // forgotten by the registry; look the group up again
 
 	// The write queue (writes.go): appends decided, in order, not yet
 	// applied; writing is set while a goroutine appends them.
