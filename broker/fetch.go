@@ -26,6 +26,9 @@ type fetchResult struct {
 	// diverging is set when the client's last fetched epoch ended before
 	// its fetch offset here: its log and ours differ from there on.
 	diverging *epochEnd
+	// hint names the current leader elsewhere for NOT_LEADER_OR_FOLLOWER
+	// and FENCED_LEADER_EPOCH (KIP-951, v16+); set by finishFetch.
+	hint *leaderHint
 	// seen is the partition's state the read started from; a waiting
 	// fetch reads again only once it changes.
 	seen partitionView
@@ -178,6 +181,17 @@ func (b *Broker) finishFetch(req *kmsg.FetchRequest, plan fetchPlan, results []f
 		b.sessions.unlock()
 		results = kept
 	}
+	var nodes []hintedNode
+	if req.Version >= 16 {
+		ids := map[int32]bool{}
+		for i := range results {
+			r := &results[i]
+			if h, ok := b.hintFor(r.item.key.topic, r.item.key.partition, r.errCode); ok {
+				r.hint, ids[h.id] = &h, true
+			}
+		}
+		nodes = b.hintedNodes(ids)
+	}
 	for i := range results {
 		r := &results[i]
 		b.metrics.requestError(kmsg.Fetch.Int16(), r.errCode)
@@ -186,7 +200,7 @@ func (b *Broker) finishFetch(req *kmsg.FetchRequest, plan fetchPlan, results []f
 			r.t.m.msgsOut.Add(float64(max(r.read.Next-r.item.fetchOffset, 0)))
 		}
 	}
-	return encodeFetch(req, sessionID, 0, results)
+	return encodeFetch(req, sessionID, 0, results, nodes...)
 }
 
 func releaseAll(results []fetchResult) {

@@ -62,7 +62,7 @@ func (e *fetchEncoder) flushBytes() {
 	}
 }
 
-func encodeFetch(req *kmsg.FetchRequest, sessionID int32, errCode int16, results []fetchResult) *netio.Response {
+func encodeFetch(req *kmsg.FetchRequest, sessionID int32, errCode int16, results []fetchResult, nodes ...hintedNode) *netio.Response {
 	e := &fetchEncoder{version: req.Version, flex: req.Version >= 12, out: &netio.Response{}}
 	e.buf = make([]byte, 0, 256+64*len(results))
 	var releases []func()
@@ -112,7 +112,28 @@ func encodeFetch(req *kmsg.FetchRequest, sessionID int32, errCode int16, results
 		}
 		e.emptyTags()
 	}
-	e.emptyTags()
+	if len(nodes) > 0 && e.version >= 16 {
+		// Tag 0, NodeEndpoints: the leaders the partitions point to.
+		sub := &fetchEncoder{version: e.version, flex: true}
+		sub.arrayLen(len(nodes))
+		for _, n := range nodes {
+			sub.i32(n.id)
+			sub.str(n.host)
+			sub.i32(n.port)
+			if n.rack == nil {
+				sub.uvarint(0)
+			} else {
+				sub.str(*n.rack)
+			}
+			sub.emptyTags()
+		}
+		e.uvarint(1)
+		e.uvarint(0)
+		e.uvarint(uint64(len(sub.buf)))
+		e.buf = append(e.buf, sub.buf...)
+	} else {
+		e.emptyTags()
+	}
 	e.flushBytes()
 	return e.out
 }
@@ -147,16 +168,37 @@ func (e *fetchEncoder) partition(req *kmsg.FetchRequest, r *fetchResult) {
 			e.out.AppendFile(fr.File, fr.Offset, fr.Length)
 		}
 	}
-	if d := r.diverging; d != nil && e.flex {
-		// One tagged field: tag 0, DivergingEpoch{epoch int32, end_offset
-		// int64, no tags} = 13 bytes.
-		e.uvarint(1)
+	if !e.flex {
+		return
+	}
+	hint := r.hint
+	if e.version < 16 {
+		hint = nil
+	}
+	n = 0
+	if r.diverging != nil {
+		n++
+	}
+	if hint != nil {
+		n++
+	}
+	e.uvarint(uint64(n))
+	if d := r.diverging; d != nil {
+		// Tag 0, DivergingEpoch{epoch int32, end_offset int64, no
+		// tags} = 13 bytes.
 		e.uvarint(0)
 		e.uvarint(13)
 		e.i32(d.epoch)
 		e.i64(d.end)
 		e.emptyTags()
-		return
 	}
-	e.emptyTags()
+	if hint != nil {
+		// Tag 1, CurrentLeader{leader_id int32, leader_epoch int32, no
+		// tags} = 9 bytes.
+		e.uvarint(1)
+		e.uvarint(9)
+		e.i32(hint.id)
+		e.i32(hint.epoch)
+		e.emptyTags()
+	}
 }

@@ -75,6 +75,7 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 		}
 		b.waitForAcks(waits, time.Duration(req.TimeoutMillis)*time.Millisecond)
 	}
+	b.addProduceHints(resp)
 	return resp
 }
 

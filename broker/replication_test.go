@@ -3,11 +3,13 @@ package broker
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -286,5 +288,53 @@ func TestPreferredLeaderComesBack(t *testing.T) {
 	got := consumeAll(t, bs[0], "pref", 2)
 	if got[0] != "before" || got[1] != "while away" {
 		t.Fatalf("records after the leader came back: %q", got)
+	}
+}
+
+// KIP-951: a follower answering NOT_LEADER_OR_FOLLOWER to Produce and
+// Fetch names the current leader, its epoch and its endpoint.
+func TestNotLeaderNamesTheLeader(t *testing.T) {
+	bs := threeBrokers(t)
+	createAssigned(t, bs[0], "hint", 2, 3, 1)
+	var leader controllerPartition
+	testkit.Eventually(t, 10*time.Second, "broker 3 to follow hint", func() bool {
+		var ok bool
+		leader, ok = bs[2].metaImage().Partition("hint", 0)
+		return ok && leader.Leader == 2 && bs[2].topics.get("hint") != nil
+	})
+	leaderAddr := bs[1].Addr().(*net.TCPAddr)
+
+	preq := kmsg.NewPtrProduceRequest()
+	preq.Acks, preq.TimeoutMillis = -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "hint"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = testkit.Batch{PartitionLeaderEpoch: -1, Records: []testkit.Record{{Value: []byte("x")}}}.Encode()
+	rt.Partitions = append(rt.Partitions, rp)
+	preq.Topics = append(preq.Topics, rt)
+	presp := do[*kmsg.ProduceResponse](bs[2].raw(t), preq, 11)
+	pp := presp.Topics[0].Partitions[0]
+	if pp.ErrorCode != kerr.NotLeaderForPartition.Code || pp.CurrentLeader.LeaderID != 2 || pp.CurrentLeader.LeaderEpoch != leader.LeaderEpoch {
+		t.Fatalf("produce to a follower: error %d, current leader %+v; want NOT_LEADER_OR_FOLLOWER naming 2 at epoch %d", pp.ErrorCode, pp.CurrentLeader, leader.LeaderEpoch)
+	}
+	if len(presp.Brokers) != 1 || presp.Brokers[0].NodeID != 2 || presp.Brokers[0].Port != int32(leaderAddr.Port) {
+		t.Fatalf("produce NodeEndpoints %+v, want broker 2 on port %d", presp.Brokers, leaderAddr.Port)
+	}
+
+	freq := kmsg.NewPtrFetchRequest()
+	freq.ReplicaID, freq.MaxBytes, freq.SessionEpoch = -1, 1<<20, -1
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic, ft.TopicID = "hint", bs[2].topics.get("hint").id
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes, fp.CurrentLeaderEpoch, fp.LogStartOffset = 1<<20, -1, -1
+	ft.Partitions = append(ft.Partitions, fp)
+	freq.Topics = append(freq.Topics, ft)
+	fresp := do[*kmsg.FetchResponse](bs[2].raw(t), freq, 16)
+	fpr := fresp.Topics[0].Partitions[0]
+	if fpr.ErrorCode != kerr.NotLeaderForPartition.Code || fpr.CurrentLeader.LeaderID != 2 || fpr.CurrentLeader.LeaderEpoch != leader.LeaderEpoch {
+		t.Fatalf("fetch from a follower: error %d, current leader %+v", fpr.ErrorCode, fpr.CurrentLeader)
+	}
+	if len(fresp.Brokers) != 1 || fresp.Brokers[0].NodeID != 2 || fresp.Brokers[0].Port != int32(leaderAddr.Port) {
+		t.Fatalf("fetch NodeEndpoints %+v, want broker 2 on port %d", fresp.Brokers, leaderAddr.Port)
 	}
 }
