@@ -35,6 +35,19 @@ func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) *kmsg.ListOffse
 					sp.ErrorCode = code
 					break
 				}
+				if req.ReplicaID >= 0 && rp.Timestamp == latestTimestamp {
+					// A follower (or debug tool) resetting an
+					// out-of-range fetch wants the log end.
+					sp.LeaderEpoch, sp.Offset = p.LeaderEpoch(), p.LogEndOffset()
+					break
+				}
+				if req.ReplicaID < 0 && p.HighWatermark() < p.LeaderEpochStartOffset() {
+					// KIP-207: a new leader's high watermark has not
+					// yet reached the start of its epoch; offsets it
+					// would give may still move. The client retries.
+					sp.ErrorCode = kerr.OffsetNotAvailable.Code
+					break
+				}
 				b.listOffset(p, rp.Timestamp, req.IsolationLevel, &sp)
 			}
 			st.Partitions = append(st.Partitions, sp)
