@@ -103,7 +103,8 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{"SluiceBrokerDown", "SluiceNotReady", "SluiceConsumerLagGrowing", "SluiceProduceLatencyHigh", "SluiceDiskGrowingFast"} {
+	for _, name := range []string{"SluiceBrokerDown", "SluiceNotReady", "SluiceConsumerLagGrowing", "SluiceProduceLatencyHigh", "SluiceDiskGrowingFast",
+		"SluiceUnderReplicatedPartitions", "SluiceUnderMinISR", "SluiceOfflinePartitions", "SluiceNoActiveController", "SluiceFencedBrokers"} {
 		if !seen[name] {
 			t.Errorf("no alert %s", name)
 		}
