@@ -39,7 +39,7 @@ endif
 endif
 
 .DEFAULT_GOAL := build
-.PHONY: build run test test-all unit unit-all fuzz bench bench-quick bench-micro conformance fmt fmt-check vet lint docs clean help
+.PHONY: build run run-cluster test test-all unit unit-all fuzz bench bench-quick bench-micro conformance fmt fmt-check vet lint docs clean help
 
 help: ## list targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "%-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -50,6 +50,11 @@ build: ## compile the broker to bin/sluice
 
 run: build ## start a single-node broker with built-in defaults (127.0.0.1:9092, ./data)
 	./$(BIN) broker $(ARGS)
+
+# Node 1 is broker and controller, nodes 2 and 3 brokers, each from its
+# deploy/cluster/nodeN.properties; scripts/run-cluster.sh says more.
+run-cluster: build ## start a three-node local cluster (127.0.0.1:9092/9094/9095, ./data/node1..3); Ctrl-C stops it
+	./scripts/run-cluster.sh $(BIN)
 
 # `make test` is the quick gate before a commit; `make test-all` is the
 # whole suite, what CI runs. -short changes how much each test does, never
