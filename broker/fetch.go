@@ -26,6 +26,10 @@ type fetchResult struct {
 	// diverging is set when the client's last fetched epoch ended before
 	// its fetch offset here: its log and ours differ from there on.
 	diverging *epochEnd
+	// preferred is the replica the consumer should fetch from instead
+	// (KIP-392), when hasPreferred.
+	preferred    int32
+	hasPreferred bool
 	// hint names the current leader elsewhere for NOT_LEADER_OR_FOLLOWER
 	// and FENCED_LEADER_EPOCH (KIP-951, v16+); set by finishFetch.
 	hint *leaderHint
@@ -99,6 +103,22 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, items []fetchItem) (results [
 			continue
 		}
 		p, err := t.leader(it.key.partition)
+		if err != nil && req.Version >= 11 {
+			// KIP-392: a consumer that sends client metadata (v11+)
+			// may read a follower, up to the follower's HW.
+			if f := t.follower(it.key.partition); f != nil {
+				p, err = f, nil
+			}
+		}
+		if err == nil && p.IsLeader() && req.Version >= 11 {
+			if id, ok := b.preferredReadReplica(t, it.key.partition, req.Rack, it.fetchOffset); ok {
+				r.preferred, r.hasPreferred = id, true
+				r.hw, r.lso, r.start = p.HighWatermark(), p.LastStableOffset(), p.LogStartOffset()
+				r.seen = partitionView{p, r.hw, r.start, p.LeaderEpoch(), -1}
+				failed = true // answered at once, with no records
+				continue
+			}
+		}
 		if err != nil {
 			r.errCode = errorCode(err)
 			if req.Version >= 13 && t == nil {
@@ -246,8 +266,11 @@ type partitionView struct {
 }
 
 func (b *Broker) partitionOf(k sessionKey) *replica.Partition {
-	p, _ := b.topics.get(k.topic).leader(k.partition)
-	return p
+	t := b.topics.get(k.topic)
+	if p, err := t.leader(k.partition); err == nil {
+		return p
+	}
+	return t.follower(k.partition) // a consumer reading a follower (KIP-392)
 }
 
 func (d *delayedFetch) view() []partitionView {

@@ -154,7 +154,11 @@ func (e *fetchEncoder) partition(req *kmsg.FetchRequest, r *fetchResult) {
 		e.arrayLen(-1)
 	}
 	if e.version >= 11 {
-		e.i32(-1) // preferred_read_replica: none
+		if r.hasPreferred {
+			e.i32(r.preferred)
+		} else {
+			e.i32(-1) // preferred_read_replica: none
+		}
 	}
 	n := r.read.Bytes
 	if e.flex {

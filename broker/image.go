@@ -47,6 +47,10 @@ func (b *Broker) localID() int32 { return b.cfg.NodeID }
 // listeners, with the bound port for one asked as port 0 (tests).
 func (b *Broker) registration() controller.Broker {
 	reg := controller.Broker{ID: b.cfg.NodeID}
+	if b.cfg.BrokerRack != "" {
+		rack := b.cfg.BrokerRack
+		reg.Rack = &rack
+	}
 	for i, l := range b.cfg.AdvertisedListeners {
 		port := int32(l.Port)
 		if l.Port == 0 && i == 0 && b.listener != nil {

@@ -29,6 +29,9 @@ func (b *Broker) newFetcher() *fetcher.Manager {
 		NumFetchers:      int(c.NumReplicaFetchers),
 		Clock:            b.clock,
 		Logger:           b.logger.With("component", "replica-fetcher"),
+		// Consumers reading this follower (KIP-392) wake as its high
+		// watermark advances.
+		OnHighWatermark: b.wakeFetches,
 	})
 }
 

@@ -338,3 +338,55 @@ func TestNotLeaderNamesTheLeader(t *testing.T) {
 		t.Fatalf("fetch NodeEndpoints %+v, want broker 2 on port %d", fresp.Brokers, leaderAddr.Port)
 	}
 }
+
+// KIP-392: with the rack-aware selector, the leader sends a consumer in
+// another rack to the in-sync follower in its rack, which serves it up to
+// its high watermark; a franz-go consumer with that rack reads everything.
+func TestFetchFromFollowerInTheConsumersRack(t *testing.T) {
+	selector := "replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector"
+	ctl := startTestBroker(t, "node.id=1", "broker.rack=r1", selector, "broker.session.timeout.ms=2000", "broker.heartbeat.interval.ms=200")
+	links := []string{"broker.heartbeat.interval.ms=200", "replica.fetch.wait.max.ms=200", selector}
+	startLinkedBroker(t, 2, ctl.addr, append(links, "broker.rack=r2")...)
+	b3 := startLinkedBroker(t, 3, ctl.addr, append(links, "broker.rack=r3")...)
+	waitUnfenced(t, ctl, 2, 3)
+	createAssigned(t, ctl, "racked", 1, 2, 3)
+	cl := ctl.client(t, kgo.DefaultProduceTopic("racked"), kgo.RequiredAcks(kgo.AllISRAcks()))
+	const n = 50
+	for i := range n {
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: fmt.Appendf(nil, "v%d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.Eventually(t, 10*time.Second, "broker 3's replica to reach the HW", func() bool {
+		_, hw, ok := replicaState(b3, "racked")
+		return ok && hw == n
+	})
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxBytes, req.SessionEpoch, req.Rack = -1, 1<<20, -1, "r3"
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic, ft.TopicID = "racked", ctl.topics.get("racked").id
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes, fp.CurrentLeaderEpoch, fp.LogStartOffset = 1<<20, -1, -1
+	ft.Partitions = append(ft.Partitions, fp)
+	req.Topics = append(req.Topics, ft)
+	lp := do[*kmsg.FetchResponse](ctl.raw(t), req, 12).Topics[0].Partitions[0]
+	if lp.ErrorCode != 0 || lp.PreferredReadReplica != 3 || len(lp.RecordBatches) != 0 {
+		t.Fatalf("leader's answer to a consumer in rack r3: error %d, preferred replica %d, %d bytes; want broker 3 and no records",
+			lp.ErrorCode, lp.PreferredReadReplica, len(lp.RecordBatches))
+	}
+	fpr := do[*kmsg.FetchResponse](b3.raw(t), req, 12).Topics[0].Partitions[0]
+	if fpr.ErrorCode != 0 || fpr.HighWatermark != n || len(fpr.RecordBatches) == 0 {
+		t.Fatalf("follower's answer to the consumer: error %d, HW %d, %d bytes", fpr.ErrorCode, fpr.HighWatermark, len(fpr.RecordBatches))
+	}
+	consumer := ctl.client(t, kgo.Rack("r3"), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"racked": {0: kgo.NewOffset().AtStart()}}))
+	got := 0
+	deadline := time.Now().Add(20 * time.Second)
+	for got < n && time.Now().Before(deadline) {
+		fctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		consumer.PollFetches(fctx).EachRecord(func(*kgo.Record) { got++ })
+		cancel()
+	}
+	if got != n {
+		t.Fatalf("a consumer in rack r3 read %d of %d records", got, n)
+	}
+}

@@ -29,6 +29,11 @@ type Config struct {
 	NumFetchers int
 	Clock       clock.Clock // nil: the real clock
 	Logger      *slog.Logger
+	// OnHighWatermark, when set, is told after a followed partition's
+	// high watermark advanced, so consumers reading the follower
+	// (KIP-392) wake. It runs under the partition's fetch lock: it must
+	// not call back into the Manager.
+	OnHighWatermark func(topic string, partition int32)
 }
 
 func (c Config) withDefaults() Config {
@@ -166,6 +171,7 @@ func (m *Manager) Follow(p Partition, r *replica.Partition, leader Leader, leade
 
 	fk := fetcherKey{leader, fetcherIndex(p, m.cfg.NumFetchers)}
 	ps := newPartState(p, r, leader, leaderEpoch, fk, m.cfg.Logger)
+	ps.onHW = m.cfg.OnHighWatermark
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -279,6 +285,7 @@ type partState struct {
 	epoch   int32
 	fetcher fetcherKey
 	logger  *slog.Logger
+	onHW    func(topic string, partition int32) // Config.OnHighWatermark
 
 	mu           sync.Mutex
 	removed      bool // retired by Follow, Unfollow or Close: apply nothing

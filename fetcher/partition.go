@@ -101,9 +101,13 @@ func (ps *partState) append(records []byte, leaderHW, leaderStart int64, now tim
 	}
 	ps.leaderHW = leaderHW
 	hw := ps.follower.Appended(localLog(ps.r), leaderHW)
-	if _, err := ps.r.SetHighWatermark(hw); err != nil {
+	advanced, err := ps.r.SetHighWatermark(hw)
+	if err != nil {
 		ps.replicaFailed("set the high watermark", err, now, backoff)
 		return
+	}
+	if advanced && ps.onHW != nil {
+		ps.onHW(ps.p.Topic, ps.p.Index)
 	}
 	// The leader's log start moved (retention, DeleteRecords): follow it,
 	// never past what is committed here (DeleteRecords refuses that).
