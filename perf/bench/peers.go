@@ -33,6 +33,7 @@ var peerSpecs = map[string]peerSpec{
 	kindUring + "-fsync": {Name: kindUring + "-fsync", Kind: kindUring, Fsync: true},
 	kindStd + "-fsync":   {Name: kindStd + "-fsync", Kind: kindStd, Fsync: true},
 	kindJS + "-sync":     {Name: kindJS + "-sync", Kind: kindJS, Fsync: true},
+	kindCluster:          {Name: kindCluster, Kind: kindCluster},
 }
 
 // tools are the binaries the harness starts.
@@ -56,11 +57,30 @@ type peer struct {
 	exited    chan struct{}
 	waitErr   error
 	notes     []string
+	// cluster is the cluster peer's three nodes; the peer itself is then
+	// node 1's process.
+	cluster *clusterPeer
 }
 
 func (p *peer) pid() int { return p.cmd.Process.Pid }
 
+// pids are the processes whose CPU and memory count as the peer's.
+func (p *peer) pids() []int {
+	if p.cluster != nil {
+		return p.cluster.pids()
+	}
+	return []int{p.pid()}
+}
+
 func (p *peer) alive() bool {
+	if p.cluster != nil {
+		return p.cluster.alive()
+	}
+	return p.running()
+}
+
+// running reports whether p's own process has not exited.
+func (p *peer) running() bool {
 	select {
 	case <-p.exited:
 		return false
@@ -123,6 +143,7 @@ func (ps *peerSet) get(ctx context.Context, name string) (p *peer, note string, 
 			note += "; its log ends: " + tail
 		}
 		ps.logf("peer %s", note)
+		stopProcess(old, 5*time.Second) // the rest of a cluster may run
 	}
 	p, err = ps.start(ctx, spec, starts+1)
 	ps.mu.Lock()
@@ -175,6 +196,8 @@ func (ps *peerSet) start(ctx context.Context, spec peerSpec, gen int) (*peer, er
 			return nil, err
 		}
 		return p, ps.launch(ctx, p, []string{ps.tools.NatsServer, "-c", conf})
+	case kindCluster:
+		return p, ps.startCluster(ctx, p, dir)
 	}
 	return nil, fmt.Errorf("peer %s: unknown kind %q", spec.Name, spec.Kind)
 }
@@ -271,7 +294,16 @@ func (ps *peerSet) started() []startedPeer {
 }
 
 func stopProcess(p *peer, grace time.Duration) {
-	if p.cmd == nil || p.cmd.Process == nil || !p.alive() {
+	if p.cluster != nil {
+		p.cluster.stop(grace)
+		return
+	}
+	stopOne(p, grace)
+}
+
+// stopOne stops p's own process, SIGTERM then SIGKILL after grace.
+func stopOne(p *peer, grace time.Duration) {
+	if p.cmd == nil || p.cmd.Process == nil || !p.running() {
 		return
 	}
 	pid := p.cmd.Process.Pid

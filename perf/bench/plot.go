@@ -45,7 +45,7 @@ func svgPlot(r *report) []byte {
 	for _, wl := range r.Workloads {
 		// e2e runs at a fixed rate and rtt one request at a time: their
 		// throughput says nothing.
-		if wl.Mode == modeE2E || wl.Mode == modeRTT {
+		if wl.Mode == modeE2E || wl.Mode == modeRTT || wl.Mode == modeFailover {
 			continue
 		}
 		sums := r.Summaries[wl.Name]

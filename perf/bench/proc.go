@@ -123,18 +123,19 @@ func peakRSS(samples []procSample) int64 {
 	return peak
 }
 
-// sampler reads a process's CPU time and RSS every interval until stopped.
+// sampler reads the CPU time and RSS of a process, or the sums over a
+// cluster's processes, every interval until stopped.
 type sampler struct {
-	pid     int
+	pids    []int
 	mu      sync.Mutex
 	samples []procSample
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
 
-func startSampler(pid int, interval time.Duration) *sampler {
+func startSampler(pids []int, interval time.Duration) *sampler {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &sampler{pid: pid, cancel: cancel, done: make(chan struct{})}
+	s := &sampler{pids: pids, cancel: cancel, done: make(chan struct{})}
 	s.take()
 	go func() {
 		defer close(s.done)
@@ -154,10 +155,15 @@ func startSampler(pid int, interval time.Duration) *sampler {
 
 func (s *sampler) take() {
 	now := time.Now()
-	cpu, err1 := readProcCPU(s.pid)
-	rss, err2 := readProcRSS(s.pid)
-	if err1 != nil || err2 != nil {
-		return // the process is gone; the run reports that on its own
+	var cpu float64
+	var rss int64
+	for _, pid := range s.pids {
+		c, err1 := readProcCPU(pid)
+		r, err2 := readProcRSS(pid)
+		if err1 != nil || err2 != nil {
+			return // a process is gone; the run reports that on its own
+		}
+		cpu, rss = cpu+c, rss+r
 	}
 	s.mu.Lock()
 	s.samples = append(s.samples, procSample{at: now, cpu: cpu, rss: rss})

@@ -51,7 +51,7 @@ func (r *report) markdown(svgName string) string {
 		w("| %s | %s |\n", kv[0], cell(orDash(kv[1])))
 	}
 
-	w("\n## Targets (issues 5, 6 and 12, Sluice on the uring engine)\n\n%s.\n\n", targetCounts(r.Targets))
+	w("\n## Targets (issues 5, 6, 12 and 16, Sluice on the uring engine)\n\n%s.\n\n", targetCounts(r.Targets))
 	w("| workload | target | measured | verdict |\n|---|---|---|---|\n")
 	for _, t := range r.Targets {
 		w("| %s | %s | %s | %s |\n", t.Workload, cell(t.What), orDash(t.Got), verdictCell(t))
@@ -99,6 +99,7 @@ func (r *report) markdown(svgName string) string {
 	r.writeRTT(w)
 	r.writeEngines(w)
 	r.writeScrape(w)
+	r.writeCluster(w)
 	r.writeLimits(w)
 	if svgName != "" {
 		w("\n## Plot\n\nThroughput per workload (bars scaled per workload) and e2e latency CDFs: [%s](%s)\n\n![throughput and latency](%s)\n", svgName, svgName, svgName)

@@ -83,6 +83,9 @@ func (r *runner) runWorkload(ctx context.Context, w workload) {
 	if !r.opts.Quick {
 		rounds = max(rounds, w.MinRounds)
 	}
+	if w.Rounds > 0 {
+		rounds = w.Rounds
+	}
 	for _, s := range schedule(w, rounds) {
 		if ctx.Err() != nil {
 			return
@@ -155,8 +158,17 @@ func (r *runner) runSlot(ctx context.Context, w workload, s slot) runRecord {
 		rec.Err = "peer: " + err.Error()
 		return rec
 	}
+	if w.Mode == modeFailover {
+		return r.runFailover(ctx, w, p, rec)
+	}
 	r.seq++
 	topic := fmt.Sprintf("%s-r%d-%d", w.Name, s.Round, r.seq)
+	if s.Lane.RF > 0 {
+		if err := createReplicated(ctx, p, topic, w.Partitions, s.Lane.RF); err != nil {
+			rec.Err = "create topic: " + err.Error()
+			return rec
+		}
+	}
 	if w.Mode == modeConsume {
 		if topic, err = r.fill(ctx, p); err != nil {
 			rec.Err = "pre-fill: " + err.Error()
@@ -170,7 +182,7 @@ func (r *runner) runSlot(ctx context.Context, w workload, s slot) runRecord {
 	if s.Lane.Scrape {
 		scr = startScraper(p.adminAddr, time.Second)
 	}
-	smp := startSampler(p.pid(), 100*time.Millisecond)
+	smp := startSampler(p.pids(), 100*time.Millisecond)
 	timeout := r.opts.Warmup + r.duration(w) + 90*time.Second
 	switch w.Mode {
 	case modeConsume:

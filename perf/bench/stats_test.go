@@ -58,7 +58,7 @@ func TestWorkloadsCoverTheIssue(t *testing.T) {
 			t.Errorf("duplicate workload %s", w.Name)
 		}
 		names[w.Name] = true
-		if w.Mode == modeProduce && w.Name != "metrics-scrape-1KiB" && w.Name != "produce-fsync-1KiB" {
+		if w.Mode == modeProduce && w.Name != "metrics-scrape-1KiB" && w.Name != "produce-fsync-1KiB" && w.Name != clusterProduce {
 			produce++
 		}
 	}
@@ -83,6 +83,14 @@ func TestWorkloadsCoverTheIssue(t *testing.T) {
 	}
 	if l := only[1].Lanes; len(l) != 1 || l[0].Label != kindKfake {
 		t.Errorf("consume-raw lanes with --peers kfake,jetstream = %+v (JetStream has no raw fetch)", l)
+	}
+	for _, n := range []string{clusterProduce, clusterKill9, clusterSigterm} { // issue 16
+		if !names[n] {
+			t.Errorf("cluster workload %s missing", n)
+		}
+	}
+	if got := selectWorkloads(ws, false, regexp.MustCompile(`^cluster-`), []string{kindUring, kindKfake}); len(got) != 0 {
+		t.Errorf("cluster workloads kept without --peers %s: %+v", kindCluster, got)
 	}
 	if got := selectWorkloads(ws, false, regexp.MustCompile(`fsync`), []string{kindKfake}); len(got) != 0 {
 		t.Errorf("fsync workload without fsync-capable peers kept: %+v", got)

@@ -13,9 +13,11 @@ const (
 	kindStd   = "sluice-std"
 	kindKfake = "kfake"
 	kindJS    = "jetstream"
+	// kindCluster is three Sluice brokers on this machine (cluster.go).
+	kindCluster = "sluice-cluster"
 )
 
-var allKinds = []string{kindUring, kindStd, kindKfake, kindJS}
+var allKinds = []string{kindUring, kindStd, kindKfake, kindJS, kindCluster}
 
 // Workload modes, as `sluice perf` names them.
 const (
@@ -23,6 +25,9 @@ const (
 	modeConsume = "consume"
 	modeE2E     = "e2e"
 	modeRTT     = "rtt"
+	// modeFailover kills or stops a partition leader of the cluster peer
+	// and times how long acks=all produce is unavailable (failover.go).
+	modeFailover = "failover"
 )
 
 // rttKinds are the request kinds `sluice perf rtt` reports, in its order
@@ -48,6 +53,9 @@ type workload struct {
 	// run's p99 is its 40th-worst record, which one scheduling hiccup
 	// moves.
 	MinDuration time.Duration `json:"min_duration,omitempty"`
+	// Rounds, when set, replaces --rounds: a failover workload's one run
+	// holds all its kills, so its p99 is over all of them.
+	Rounds int `json:"rounds,omitempty"`
 	// Lanes run in this order in every round; the first is the reference
 	// the report's ratios divide by.
 	Lanes []lane `json:"lanes"`
@@ -60,6 +68,9 @@ type lane struct {
 	Peer   string `json:"peer"` // peer instance name, see peerSpecs
 	Kind   string `json:"kind"`
 	Scrape bool   `json:"scrape,omitempty"`
+	// RF, when set, creates the run's topic with this replication factor
+	// before the client starts (the client would create it with one).
+	RF int `json:"rf,omitempty"`
 }
 
 func kindLane(kind string) lane { return lane{Label: kind, Peer: kind, Kind: kind} }
@@ -130,7 +141,7 @@ func allWorkloads() []workload {
 				{Label: "jetstream sync=always", Peer: kindJS + "-sync", Kind: kindJS},
 			}},
 	)
-	return ws
+	return append(ws, clusterWorkloads()...)
 }
 
 // quickNames are the workloads of --quick: one produce shape JetStream
@@ -140,6 +151,7 @@ var quickNames = []string{
 	"produce-100B-p8-acks1-lz4",
 	"consume-decoded", "consume-raw", "e2e-20k-1KiB", "e2e-1k-1KiB", "rtt-sequential",
 	"metrics-scrape-1KiB", "produce-fsync-1KiB",
+	clusterProduce, clusterKill9, clusterSigterm,
 }
 
 func sizeName(n int) string {
