@@ -246,15 +246,28 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 			}
 		}()
 	}
+	_, remote := deps.Metadata.(registrar)
+	if remote {
+		// A controller elsewhere registers this node before the log
+		// dirs are touched: a refused or timed-out registration must
+		// leave them as they were (their clean-shutdown markers too).
+		b.meta = deps.Metadata
+		if err := b.registerSelf(); err != nil {
+			return nil, err
+		}
+	}
 	meta, unclean, err := openLogDirs(b.fs, deps.FS, cfg.LogDirs, cfg.NodeID, deps.Metadata, logger)
 	if err != nil {
 		return nil, err
 	}
 	b.meta = meta
-	// Registering is also a new leadership for every partition this node
-	// leads (image.go), before any partition opens with its epoch.
-	if err := b.registerSelf(); err != nil {
-		return nil, err
+	if !remote {
+		// Registering is also a new leadership for every partition
+		// this node leads (image.go), before any partition opens with
+		// its epoch.
+		if err := b.registerSelf(); err != nil {
+			return nil, err
+		}
 	}
 	started := b.now()
 	b.fetcher = b.newFetcher()
@@ -434,6 +447,17 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	b.shutdown.Do(func() {
 		defer b.locks.release() // last: nothing of this broker writes after it
 		b.stopping.Store(true)
+		if store, ok := b.meta.(*controller.Store); ok && b.cfg.ClusterMode() && b.cfg.ControlledShutdownEnable && b.loaded.Load() {
+			// This node is the controller too: its leaderships move
+			// away, decided here, while it still serves.
+			cctx, cancel := context.WithTimeout(ctx, controlledShutdownTimeout)
+			if e := b.controlledShutdownSelf(cctx, store); e != nil {
+				b.logger.Warn("controlled shutdown", "err", e)
+			} else {
+				b.logger.Info("controlled shutdown: this node's leaderships moved to other brokers")
+			}
+			cancel()
+		}
 		if hb, ok := b.meta.(heartbeater); ok && b.cfg.ControlledShutdownEnable && b.loaded.Load() {
 			// Leaderships move away while this broker still serves, so
 			// producers find the new leaders without losing a request.

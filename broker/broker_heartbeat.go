@@ -164,6 +164,46 @@ func (b *Broker) rebalanceLeaders() {
 	}
 }
 
+// controlledShutdownSelf is the controlled shutdown of the node that holds
+// the controller (process.roles=broker,controller): the same heartbeat
+// decisions as for any broker, committed locally, until the controller
+// says this broker may stop (it leads nothing, it left the ISRs it could
+// leave, and every active broker has applied that) or ctx ends.
+func (b *Broker) controlledShutdownSelf(ctx context.Context, store *controller.Store) error {
+	for {
+		img := b.metaImage()
+		self, ok := img.Broker(b.localID())
+		if !ok {
+			return nil
+		}
+		hr := controller.Heartbeat{BrokerID: self.ID, BrokerEpoch: self.Epoch, MetadataOffset: img.Offset() - 1, WantShutDown: true}
+		b.liveness.mu.Lock()
+		hb := b.heartbeatsLocked()
+		var reply controller.HeartbeatReply
+		after, err := store.Commit(func(s *controller.State) ([]controller.Record, error) {
+			r, rs, err := s.PlanBrokerHeartbeat(hr, hb, b.policy())
+			reply = r
+			return rs, err
+		})
+		if err == nil {
+			hb.Touch(hr, reply, after.Offset()-1, b.now())
+		}
+		b.liveness.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		b.applyImage()
+		if reply.ShouldShutDown {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // fenceCheckInterval is how often the controller looks for expired
 // sessions.
 const fenceCheckInterval = 250 * time.Millisecond

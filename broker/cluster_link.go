@@ -103,6 +103,10 @@ func forwardFailed(req kmsg.Request, code int16) kmsg.Response {
 			rr.ResourceType, rr.ResourceName, rr.ErrorCode = rs.ResourceType, rs.ResourceName, code
 			out.Resources = append(out.Resources, rr)
 		}
+	case *kmsg.ElectLeadersRequest:
+		return electLeadersFailed(r, code, nil)
+	case *kmsg.AlterPartitionAssignmentsRequest:
+		return reassignmentsFailed(r, code, nil)
 	case *kmsg.IncrementalAlterConfigsRequest:
 		out := resp.(*kmsg.IncrementalAlterConfigsResponse)
 		for _, rs := range r.Resources {

@@ -14,10 +14,6 @@ import (
 	"github.com/sluice-io/sluice/netio"
 )
 
-func (b *Broker) handleCreateTopics(req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
-	return b.createTopics(req, false)
-}
-
 // createTopics answers CreateTopics; byBroker allows the internal topics,
 // which only a broker creates (its own or one forwarded in an Envelope).
 func (b *Broker) createTopics(req *kmsg.CreateTopicsRequest, byBroker bool) *kmsg.CreateTopicsResponse {
@@ -174,6 +170,9 @@ func (b *Broker) createTopicRF(name string, partitions int32, rf int16, configs 
 // createTopicWith records the topic in the metadata, then opens its
 // partitions.
 func (b *Broker) createTopicWith(nt controller.NewTopic) (*topic, error) {
+	if fw, ok := b.meta.(forwarder); ok && !isInternalTopic(nt.Name) {
+		return b.forwardCreateTopic(fw, nt)
+	}
 	if _, err := b.cfg.TopicConfig(nt.Configs); err != nil {
 		return nil, err
 	}
@@ -213,4 +212,37 @@ func init() {
 			}
 		}),
 	})
+}
+
+// forwardCreateTopic has the controller create a topic this broker needs
+// (auto-creation on Metadata) when the controller is another node.
+func (b *Broker) forwardCreateTopic(fw forwarder, nt controller.NewTopic) (*topic, error) {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version, req.TimeoutMillis = 7, 30000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = nt.Name, nt.Partitions, nt.ReplicationFactor
+	for k, v := range nt.Configs {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, kmsg.StringPtr(v)
+		rt.Configs = append(rt.Configs, c)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := fw.Forward(context.Background(), req)
+	if err != nil {
+		return nil, err
+	}
+	r := resp.(*kmsg.CreateTopicsResponse)
+	if len(r.Topics) != 1 {
+		return nil, fmt.Errorf("creating %s through the controller: %d topics in the answer: %w", nt.Name, len(r.Topics), kerr.UnknownServerError)
+	}
+	if code := r.Topics[0].ErrorCode; code != 0 {
+		if code == kerr.TopicAlreadyExists.Code {
+			return nil, fmt.Errorf("%w: %s", controller.ErrTopicExists, nt.Name)
+		}
+		return nil, fmt.Errorf("creating %s through the controller: %w", nt.Name, kerr.ErrorForCode(code))
+	}
+	if t := b.topics.get(nt.Name); t != nil {
+		return t, nil
+	}
+	return nil, fmt.Errorf("%s was created but is not in this node's metadata yet: %w", nt.Name, kerr.LeaderNotAvailable)
 }

@@ -35,14 +35,8 @@ func stopLinked(t *testing.T, ctl, tb *testBroker) {
 		br, ok := ctl.metaImage().Broker(id)
 		return ok && br.Fenced
 	})
-	// The controller refuses a new incarnation while the old one's
-	// session lasts, fenced or not (Kafka's would not once fenced:
-	// BrokerHeartbeatManager.hasValidSession).
-	time.Sleep(sessionTimeout)
 }
 
-// sessionTimeout is threeBrokers' broker.session.timeout.ms.
-const sessionTimeout = 2 * time.Second
 
 // linkSets are the settings of brokers 2 and 3 in these tests: the
 // controller's own rebalancing must not do the elections under test.

@@ -78,10 +78,15 @@ func (b *Broker) handleMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataRespons
 	return resp
 }
 
-// metadataBrokers lists every broker of the image where clients reach it.
+// metadataBrokers lists the unfenced brokers of the image where clients
+// reach them (Kafka lists only those: a fenced broker is down or not yet
+// caught up).
 func (b *Broker) metadataBrokers(img *controller.Image) []kmsg.MetadataResponseBroker {
 	var out []kmsg.MetadataResponseBroker
 	for _, br := range img.Brokers() {
+		if br.Fenced && br.ID != b.localID() {
+			continue
+		}
 		e, ok := b.endpoint(img, br.ID)
 		if !ok {
 			continue // registered without a listener: unreachable

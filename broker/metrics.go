@@ -106,7 +106,7 @@ func newMetrics(b *Broker, perPartition bool) *metrics {
 		ConstLabels: prometheus.Labels{"version": buildVersion(), "go_version": runtime.Version()}})
 	build.Set(1)
 	m.reg.MustRegister(m.queue, m.handle, m.send, m.reqErrors, m.bytesIn, m.msgsIn, m.bytesOut, m.msgsOut,
-		m.flush, m.recovery, m.ready, m.storageErrors, m.dirFailing, inFlight, openFiles, openFilesLimit, evictions, build, &collector{b: b},
+		m.flush, m.recovery, m.ready, m.storageErrors, m.dirFailing, inFlight, openFiles, openFilesLimit, evictions, build, &collector{b: b}, newReplicationCollector(b),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/sluice-io/sluice/internal/testkit"
 )
@@ -81,13 +80,7 @@ func TestReassignmentUnderTraffic(t *testing.T) {
 		p, _ := ctl.metaImage().Partition("mv", 0)
 		return len(p.ISR) == 2
 	})
-	// Produce v13 names topics by id, and an acks=all wait answered by a
-	// leader change then finds no response partition (produce.go's
-	// findProducePartition matches names): the broker panics. Until that
-	// is fixed the producer names topics (v12).
-	versions := kversion.Stable()
-	versions.SetMaxKeyVersion(kmsg.Produce.Int16(), 12)
-	cl := ctl.client(t, kgo.DefaultProduceTopic("mv"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(1000), kgo.MaxVersions(versions))
+	cl := ctl.client(t, kgo.DefaultProduceTopic("mv"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(1000))
 	ctx := context.Background()
 	var (
 		mu    sync.Mutex

@@ -50,6 +50,9 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 				var w *pendingAck
 				w, err = b.produceTo(t, &sp, rp.Records, req.Version, req.Acks)
 				if w != nil {
+					// Where its answer will be: the slices stop
+					// growing before the wait begins.
+					w.ti, w.pi = len(resp.Topics), len(st.Partitions)
 					waits = append(waits, *w)
 				}
 			}
@@ -71,23 +74,12 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 		// The response's partitions are all in place: point each wait
 		// at its own (the slices no longer grow).
 		for i := range waits {
-			waits[i].sp = findProducePartition(resp, waits[i].key)
+			waits[i].sp = &resp.Topics[waits[i].ti].Partitions[waits[i].pi]
 		}
 		b.waitForAcks(waits, time.Duration(req.TimeoutMillis)*time.Millisecond)
 	}
 	b.addProduceHints(resp)
 	return resp
-}
-
-func findProducePartition(resp *kmsg.ProduceResponse, k sessionKey) *kmsg.ProduceResponseTopicPartition {
-	for i := range resp.Topics {
-		for j := range resp.Topics[i].Partitions {
-			if p := &resp.Topics[i].Partitions[j]; p.Partition == k.partition && (resp.Topics[i].Topic == k.topic || k.topic == "") {
-				return p
-			}
-		}
-	}
-	return nil
 }
 
 // produceTo appends to one partition this node leads. For acks=all on a

@@ -32,6 +32,7 @@ func (t *topic) replication(i int32) *replicamgr.Replication {
 // high watermark to reach required (its last offset + 1).
 type pendingAck struct {
 	key      sessionKey
+	ti, pi   int // the answer's topic and partition index in the response
 	sp       *kmsg.ProduceResponseTopicPartition
 	repl     *replicamgr.Replication
 	required int64

@@ -390,3 +390,47 @@ func TestFetchFromFollowerInTheConsumersRack(t *testing.T) {
 		t.Fatalf("a consumer in rack r3 read %d of %d records", got, n)
 	}
 }
+
+// freePort is a loopback port nothing listens on (now).
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// A node that is broker and controller moves its leaderships away in a
+// controlled shutdown before it stops, so the other brokers keep taking
+// acks=all writes while it (and with it the controller) is down.
+func TestControllerNodeControlledShutdown(t *testing.T) {
+	cport := freePort(t)
+	ctl := startTestBroker(t, "node.id=1", "process.roles=broker,controller", fmt.Sprintf("controller.quorum.voters=1@127.0.0.1:%d", cport),
+		"controller.listener.names=CONTROLLER", fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:%d", cport),
+		"broker.session.timeout.ms=2000", "broker.heartbeat.interval.ms=200", "min.insync.replicas=2")
+	caddr := fmt.Sprintf("127.0.0.1:%d", cport)
+	links := []string{"broker.heartbeat.interval.ms=200", "replica.fetch.wait.max.ms=200", "replica.fetch.backoff.ms=100"}
+	b2 := startLinkedBroker(t, 2, caddr, links...)
+	startLinkedBroker(t, 3, caddr, links...)
+	waitUnfenced(t, ctl, 2, 3)
+	createAssigned(t, ctl, "moving", 1, 2, 3)
+	cl := b2.client(t, kgo.DefaultProduceTopic("moving"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(1000))
+	ctx := context.Background()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := b2.metaImage().Partition("moving", 0)
+	if p.Leader == 1 || slices.Contains(p.ISR, 1) {
+		t.Fatalf("after node 1's controlled shutdown broker 2 sees leader %d, ISR %v; want node 1 out of both", p.Leader, p.ISR)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(pctx, &kgo.Record{Value: []byte("after")}).FirstErr(); err != nil {
+		t.Fatalf("acks=all produce with the controller node stopped: %v", err)
+	}
+}

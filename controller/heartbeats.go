@@ -72,7 +72,9 @@ func (h *Heartbeats) Remove(id int32) { delete(h.sessions, id) }
 // session timeout of now.
 func (h *Heartbeats) HasValidSession(id int32, now time.Time) bool {
 	s, ok := h.sessions[id]
-	return ok && !now.After(s.lastSeen.Add(h.session))
+	// A fenced broker holds no session (Kafka's hasValidSession): its
+	// next incarnation may register at once.
+	return ok && !s.fenced && !now.After(s.lastSeen.Add(h.session))
 }
 
 // Expired returns the unfenced brokers, in id order, not heard from for

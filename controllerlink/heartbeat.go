@@ -84,6 +84,7 @@ func (l *Link) ControlledShutdown(ctx context.Context, interval time.Duration) e
 		close(l.stopBeats)
 		<-l.beatDone
 	}
+	unreachable := 0
 	for {
 		resp, err := l.heartbeat(ctx, true)
 		if err == nil && resp.ShouldShutdown {
@@ -91,6 +92,16 @@ func (l *Link) ControlledShutdown(ctx context.Context, interval time.Duration) e
 		}
 		if errors.Is(err, kerr.StaleBrokerEpoch) {
 			return fmt.Errorf("controllerlink: controlled shutdown: %w", err)
+		}
+		var ke *kerr.Error
+		if err != nil && !errors.As(err, &ke) {
+			// Not an answer: the controller is down or cut off.
+			// Nobody can move the leaderships; stop without them.
+			if unreachable++; unreachable >= 5 {
+				return fmt.Errorf("controllerlink: controlled shutdown: controller %d unreachable: %w", l.cfg.ControllerID, err)
+			}
+		} else {
+			unreachable = 0
 		}
 		select {
 		case <-ctx.Done():

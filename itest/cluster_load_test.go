@@ -12,7 +12,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/sluice-io/sluice/internal/testkit"
@@ -43,19 +42,9 @@ type loadProducer struct {
 // machine running three race-enabled brokers.
 const loadPace = 2 * time.Millisecond
 
-// loadMaxProduceVersion caps the load producer's Produce version at 12
-// (topics by name). Produce v13 (topic IDs) with acks=all crashes a broker
-// whose wait for the ISR ends in an error (see knownPanics and
-// TestClusterProduceV13AcksAllWaitFails); with v13 the tests below would
-// only find that bug again, and not the ones behind it. Remove the cap
-// when that test passes.
-const loadMaxProduceVersion = 12
-
-func loadVersions() *kversion.Versions {
-	v := kversion.Stable()
-	v.SetMaxKeyVersion(kmsg.Produce.Int16(), loadMaxProduceVersion)
-	return v
-}
+// loadVersions are the load producer's API versions: franz-go's stable
+// set, so Produce v13 (topics by id) with acks=all is what the tests run.
+func loadVersions() *kversion.Versions { return kversion.Stable() }
 
 // startLoad starts producing to topic's nparts partitions through c.
 func startLoad(c *cluster, topic string, nparts int32) *loadProducer {

@@ -187,14 +187,24 @@ func (rp *Replication) drainLocked() {
 	}
 }
 
-// alterTimeout bounds one AlterPartition round trip.
-const alterTimeout = 30 * time.Second
+// alterTimeout bounds one AlterPartition round trip; alterRetryBackoff
+// spaces the attempts after a failed one.
+const (
+	alterTimeout      = 30 * time.Second
+	alterRetryBackoff = 250 * time.Millisecond
+)
 
 // send delivers a proposal to the controller and feeds the answer back.
 func (rp *Replication) send(p isr.Proposal) {
 	ctx, cancel := context.WithTimeout(context.Background(), alterTimeout)
 	res := rp.m.alter(ctx, rp.topicID, rp.index, p)
 	cancel()
+	if res.Err != nil {
+		// A refused or undelivered proposal may be sent again at once
+		// (the leader says Retry): not faster than this, or a
+		// controller that is down gets a tight loop of attempts.
+		time.Sleep(alterRetryBackoff)
+	}
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	rp.sending = false
