@@ -37,7 +37,6 @@ func stopLinked(t *testing.T, ctl, tb *testBroker) {
 	})
 }
 
-
 // linkSets are the settings of brokers 2 and 3 in these tests: the
 // controller's own rebalancing must not do the elections under test.
 var linkSets = []string{"broker.heartbeat.interval.ms=200", "replica.fetch.wait.max.ms=200", "replica.fetch.backoff.ms=100", "auto.leader.rebalance.enable=false"}
