@@ -87,7 +87,12 @@ func callHandle[R kmsg.Response](mb *memBroker, req kmsg.Request) R {
 	if a == nil {
 		mb.t.Fatalf("%T: API not served", req)
 	}
-	v := min(req.MaxVersion(), a.max)
+	return callHandleAt[R](mb, req, min(req.MaxVersion(), a.max))
+}
+
+// callHandleAt is callHandle at version v.
+func callHandleAt[R kmsg.Response](mb *memBroker, req kmsg.Request, v int16) R {
+	mb.t.Helper()
 	req.SetVersion(v)
 	out := mb.Handle(context.Background(), &netio.Request{Key: req.Key(), Version: v, Body: req.AppendTo(nil)})
 	if out == nil || out.CloseAfter {

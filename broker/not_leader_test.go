@@ -99,8 +99,17 @@ func TestPartitionHostedElsewhereAnswersNotLeader(t *testing.T) {
 
 	check("Produce", codesOf(callHandle[*kmsg.ProduceResponse](mb, produce).Topics[0].Partitions,
 		func(p kmsg.ProduceResponseTopicPartition) (int32, int16) { return p.Partition, p.ErrorCode }))
-	check("Fetch", codesOf(callHandle[*kmsg.FetchResponse](mb, fetch).Topics[0].Partitions,
+	// Fetch v10, from before KIP-392: only the leader serves. From v11
+	// a consumer (which sends client metadata) may read a follower, so
+	// the followed partition 1 answers there.
+	check("Fetch", codesOf(callHandleAt[*kmsg.FetchResponse](mb, fetch, 10).Topics[0].Partitions,
 		func(p kmsg.FetchResponseTopicPartition) (int32, int16) { return p.Partition, p.ErrorCode }))
+	v11 := codesOf(callHandle[*kmsg.FetchResponse](mb, fetch).Topics[0].Partitions,
+		func(p kmsg.FetchResponseTopicPartition) (int32, int16) { return p.Partition, p.ErrorCode })
+	if v11[1] != 0 || v11[2] != kerr.NotLeaderForPartition.Code {
+		t.Errorf("Fetch v11+: followed partition 1 %v, partition 2 hosted elsewhere %v; want served and NOT_LEADER_OR_FOLLOWER",
+			kerr.ErrorForCode(v11[1]), kerr.ErrorForCode(v11[2]))
+	}
 	check("ListOffsets", codesOf(callHandle[*kmsg.ListOffsetsResponse](mb, list).Topics[0].Partitions,
 		func(p kmsg.ListOffsetsResponseTopicPartition) (int32, int16) { return p.Partition, p.ErrorCode }))
 	check("OffsetForLeaderEpoch", codesOf(callHandle[*kmsg.OffsetForLeaderEpochResponse](mb, epochs).Topics[0].Partitions,
@@ -128,7 +137,10 @@ func TestFetchWaitingOnAPartitionAnswersWhenLeadershipLeaves(t *testing.T) {
 	req := longPollFetch("moving", id, 60_000)
 	answered := make(chan int16, 1)
 	go func() {
-		answered <- callHandle[*kmsg.FetchResponse](mb, req).Topics[0].Partitions[0].ErrorCode
+		// v10: only the leader serves. (A v11+ consumer may go on
+		// reading this node as a follower; with KIP-320's epoch it is
+		// told FENCED_LEADER_EPOCH instead, see the cluster tests.)
+		answered <- callHandleAt[*kmsg.FetchResponse](mb, req, 10).Topics[0].Partitions[0].ErrorCode
 	}()
 	testkit.Eventually(t, 10*time.Second, "the fetch to wait", func() bool { return mb.fetchWaits.Keys() == 1 })
 

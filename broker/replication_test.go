@@ -291,11 +291,12 @@ func TestPreferredLeaderComesBack(t *testing.T) {
 	}
 }
 
-// KIP-951: a follower answering NOT_LEADER_OR_FOLLOWER to Produce and
-// Fetch names the current leader, its epoch and its endpoint.
+// KIP-951: a follower answering NOT_LEADER_OR_FOLLOWER to Produce, and a
+// broker without a replica to Fetch, name the current leader, its epoch
+// and its endpoint.
 func TestNotLeaderNamesTheLeader(t *testing.T) {
 	bs := threeBrokers(t)
-	createAssigned(t, bs[0], "hint", 2, 3, 1)
+	createAssigned(t, bs[0], "hint", 2, 3)
 	var leader controllerPartition
 	testkit.Eventually(t, 10*time.Second, "broker 3 to follow hint", func() bool {
 		var ok bool
@@ -329,10 +330,12 @@ func TestNotLeaderNamesTheLeader(t *testing.T) {
 	fp.PartitionMaxBytes, fp.CurrentLeaderEpoch, fp.LogStartOffset = 1<<20, -1, -1
 	ft.Partitions = append(ft.Partitions, fp)
 	freq.Topics = append(freq.Topics, ft)
-	fresp := do[*kmsg.FetchResponse](bs[2].raw(t), freq, 16)
+	// Fetch from node 1, which holds no replica (a follower would serve a
+	// v11+ consumer itself, KIP-392).
+	fresp := do[*kmsg.FetchResponse](bs[0].raw(t), freq, 16)
 	fpr := fresp.Topics[0].Partitions[0]
 	if fpr.ErrorCode != kerr.NotLeaderForPartition.Code || fpr.CurrentLeader.LeaderID != 2 || fpr.CurrentLeader.LeaderEpoch != leader.LeaderEpoch {
-		t.Fatalf("fetch from a follower: error %d, current leader %+v", fpr.ErrorCode, fpr.CurrentLeader)
+		t.Fatalf("fetch from a broker without a replica: error %d, current leader %+v", fpr.ErrorCode, fpr.CurrentLeader)
 	}
 	if len(fresp.Brokers) != 1 || fresp.Brokers[0].NodeID != 2 || fresp.Brokers[0].Port != int32(leaderAddr.Port) {
 		t.Fatalf("fetch NodeEndpoints %+v, want broker 2 on port %d", fresp.Brokers, leaderAddr.Port)
