@@ -39,7 +39,7 @@ endif
 endif
 
 .DEFAULT_GOAL := build
-.PHONY: build run run-cluster test test-all unit unit-all fuzz bench bench-quick bench-micro conformance fmt fmt-check vet lint docs clean help
+.PHONY: build run run-cluster test test-all unit unit-all fuzz bench bench-quick bench-micro conformance conformance-cluster fmt fmt-check vet lint docs clean help
 
 help: ## list targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "%-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -104,8 +104,14 @@ bench-quick: ## a few workloads of `make bench`, short runs (< 5 min); report in
 bench-micro: ## micro-benchmarks of every package plus produce/consume/fetch throughput of a whole broker (perf/)
 	$(GO) test -run XXX -bench . -benchmem ./...
 
-conformance: build ## run real Kafka tools against bin/sluice
-	./itest/conformance/run.sh
+# franz-go's kgo integration suite against one broker, then against three
+# broker processes with RF=3 topics (~10 min on 2 cores); see
+# itest/conformance/run.sh.
+conformance: build ## franz-go's client test suite against one broker, then a three-broker RF=3 cluster
+	./itest/conformance/run.sh single cluster
+
+conformance-cluster: build ## the three-broker RF=3 half of make conformance
+	./itest/conformance/run.sh cluster
 
 fmt: ## gofmt every Go file in place
 	gofmt -w $$($(GO) list -f '{{.Dir}}' ./...)
