@@ -61,8 +61,9 @@ type Broker struct {
 	produceWaits *producePurgatory
 	liveness     brokerSessions   // the controller's broker sessions (broker_heartbeat.go)
 	fetcher      *fetcher.Manager // copies followed partitions from their leaders (replica_fetcher.go)
-	metaWatch    metaSignal       // fired at every metadata change: wakes metadata fetches (cluster_metadata.go)
-	snapshots    snapshotCache    // the metadata snapshot being sent in chunks
+	throttles    replicationThrottles
+	metaWatch    metaSignal    // fired at every metadata change: wakes metadata fetches (cluster_metadata.go)
+	snapshots    snapshotCache // the metadata snapshot being sent in chunks
 	// incarnation is this process's random id, sent with its registration
 	// to a controller elsewhere: a restart is a new incarnation.
 	incarnation [16]byte
@@ -270,6 +271,7 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 		}
 	}
 	started := b.now()
+	b.throttles = newReplicationThrottles(cfg)
 	b.fetcher = b.newFetcher()
 	if b.replicas, err = replicamgr.New(replicamgr.Deps{
 		FS: b.fs, Files: b.files, Config: cfg, NodeID: b.localID(), Clock: b.clock, Logger: logger,

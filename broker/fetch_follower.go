@@ -56,10 +56,17 @@ func (b *Broker) readForFollower(t *topic, it *fetchItem, r *fetchResult, replic
 	case limit <= 0 && !minOne:
 		return false
 	}
+	throttled := b.leaderThrottled(t, it.key.partition)
+	if throttled && b.throttles.leader.Exceeded(b.now()) {
+		return false // the leader throttle is used up: no records this time
+	}
 	read, err := p.ReadForFollower(it.fetchOffset, int(max(limit, 0)), minOne)
 	if err != nil {
 		r.errCode = errorCode(err)
 		return true
+	}
+	if throttled {
+		b.throttles.leader.Record(read.Bytes, b.now())
 	}
 	r.read = read
 	return false

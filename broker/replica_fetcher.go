@@ -32,6 +32,8 @@ func (b *Broker) newFetcher() *fetcher.Manager {
 		// Consumers reading this follower (KIP-392) wake as its high
 		// watermark advances.
 		OnHighWatermark: b.wakeFetches,
+		Throttle:        b.throttles.follower,
+		Throttled:       b.followerThrottled,
 	})
 }
 

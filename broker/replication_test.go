@@ -437,3 +437,54 @@ func TestControllerNodeControlledShutdown(t *testing.T) {
 		t.Fatalf("acks=all produce with the controller node stopped: %v", err)
 	}
 }
+
+// The replication throttles hold a throttled replica's catch-up to their
+// rate: 384 KiB behind at 128 KiB/s takes two seconds, not the tens of
+// milliseconds it takes unthrottled; leader.replication.throttled.rate on
+// the leader's side, follower.replication.throttled.rate on the
+// follower's.
+func TestReplicationThrottles(t *testing.T) {
+	for _, side := range []string{"leader", "follower"} {
+		t.Run(side, func(t *testing.T) { testReplicationThrottle(t, side) })
+	}
+}
+
+func testReplicationThrottle(t *testing.T, side string) {
+	bs := threeBrokers(t, side+".replication.throttled.rate=131072", "replica.fetch.max.bytes=65536") // one record per fetch
+	createAssigned(t, bs[0], "thr", 2, 3)
+	adm := bs[0].admin(t)
+	ctx := context.Background()
+	rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: side + ".replication.throttled.replicas", Value: kmsg.StringPtr("*")}}, "thr")
+	if err != nil || rs[0].Err != nil {
+		t.Fatalf("set the throttled replicas: %v %v", err, rs)
+	}
+	testkit.Eventually(t, 10*time.Second, "the throttle setting on brokers 2 and 3", func() bool {
+		for _, tb := range bs[1:] {
+			tp := tb.topics.get("thr")
+			if tp == nil || tp.cfg.LeaderReplicationThrottledReplicas+tp.cfg.FollowerReplicationThrottledReplicas != "*" {
+				return false
+			}
+		}
+		return true
+	})
+	cl := bs[1].client(t, kgo.DefaultProduceTopic("thr"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	value := make([]byte, 64<<10)
+	for i := range value {
+		value[i] = byte(i*7919 + i/251) // not compressible to nothing
+	}
+	start := time.Now()
+	for range 6 { // 384 KiB
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leaderLEO, _, _ := replicaState(bs[1], "thr")
+	testkit.Eventually(t, 60*time.Second, "the throttled follower to catch up", func() bool {
+		leo, _, ok := replicaState(bs[2], "thr")
+		return ok && leo == leaderLEO
+	})
+	if took := time.Since(start); took < 1200*time.Millisecond {
+		t.Fatalf("a follower 384 KiB behind caught up in %v at 128 KiB/s (a 128 KiB burst); the throttle did not hold it (want 1.2 s or more)", took)
+	}
+}

@@ -133,7 +133,16 @@ func (f *fetcher) prepare() ([]sent, time.Duration) {
 	now := f.m.cfg.Clock.Now()
 	var batch []sent
 	var wait time.Duration
+	throttled := f.throttledNow(now)
 	for _, ps := range parts {
+		if throttled && f.m.cfg.Throttled(ps.p.Topic, ps.p.Index) {
+			// The follower throttle is used up: this partition
+			// waits for the next fetch (Kafka leaves it out too).
+			if d := 100 * time.Millisecond; wait == 0 || d < wait {
+				wait = d
+			}
+			continue
+		}
 		s, backoff, ok := ps.next(now, f.m.cfg.Backoff)
 		switch {
 		case ok:
@@ -143,6 +152,12 @@ func (f *fetcher) prepare() ([]sent, time.Duration) {
 		}
 	}
 	return batch, wait
+}
+
+// throttledNow reports whether the follower throttle is used up at now.
+func (f *fetcher) throttledNow(now time.Time) bool {
+	cfg := f.m.cfg
+	return cfg.Throttle != nil && cfg.Throttled != nil && cfg.Throttle.Exceeded(now)
 }
 
 // fetch sends one full Fetch for batch to the leader.
@@ -231,6 +246,9 @@ func (f *fetcher) apply(batch []sent, resp *kmsg.FetchResponse) []sent {
 				continue
 			}
 			delete(byName, partKey{name, rp.Partition}) // one answer per request
+			if f.m.cfg.Throttle != nil && f.m.cfg.Throttled != nil && f.m.cfg.Throttled(name, rp.Partition) {
+				f.m.cfg.Throttle.Record(int64(len(rp.RecordBatches)), now)
+			}
 			if s.ps.applyFetch(s.req, rp, now, f.m.cfg.Backoff) {
 				resets = append(resets, s)
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/internal/clock"
+	"github.com/sluice-io/sluice/internal/quota"
 	"github.com/sluice-io/sluice/isr"
 	"github.com/sluice-io/sluice/replica"
 )
@@ -34,6 +35,13 @@ type Config struct {
 	// (KIP-392) wake. It runs under the partition's fetch lock: it must
 	// not call back into the Manager.
 	OnHighWatermark func(topic string, partition int32)
+	// Throttle is follower.replication.throttled.rate, and Throttled
+	// says which followed partitions it applies to (the topic's
+	// follower.replication.throttled.replicas naming this broker):
+	// while the rate is used up, those are left out of fetches. Nil:
+	// nothing is throttled.
+	Throttle  *quota.Rate
+	Throttled func(topic string, partition int32) bool
 }
 
 func (c Config) withDefaults() Config {
