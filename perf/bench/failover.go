@@ -343,7 +343,7 @@ func failoverTarget(w workload, find func(w, label string) (summary, bool)) targ
 		t.What = fmt.Sprintf("failover after kill -9 ≤ broker.session.timeout.ms + 1 s = %.0f ms (p99)", limit)
 	}
 	if s, ok := find(w.Name, w.Lanes[0].Label); ok && !math.IsNaN(s.P99) {
-		t.Got = fmt.Sprintf("p99 %.0f ms (p50 %.0f ms)", s.P99, s.P50)
+		t.Got = fmt.Sprintf("%.0f ms (p50 %.0f ms)", s.P99, s.P50)
 		t.Pass = s.P99 <= limit
 	}
 	return t
