@@ -83,6 +83,11 @@ func (r *report) markdown(svgName string) string {
 				w("| %s | %s | error: %s | | | | | | %s | | | | 0/%d | %s |\n", wl.Name, s.Lane, cell(truncate(s.FirstErr, 160)), fmtNum(nz(s.PeakRSSMB), 0), s.Runs, tcell)
 				continue
 			}
+			if wl.Mode == modeFailover { // its figures are failover times, see the cluster section
+				w("| %s | %s | – | – | – | – | – | – | – | %s | %s | – | %d/%d | %s |\n", wl.Name, s.Lane,
+					fmtNum(s.P50, 0), fmtNum(s.P99, 0), s.OK, s.Runs, tcell)
+				continue
+			}
 			lat := [3]string{"–", "–", "–"}
 			if wl.Mode != modeConsume && wl.Mode != modeRTT {
 				lat = [3]string{fmtNum(s.P50, 3), fmtNum(s.P99, 3), fmtNum(s.P999, 3)}
