@@ -29,6 +29,12 @@ func (b *Broker) readForFollower(t *topic, it *fetchItem, r *fetchResult, replic
 	p, err := t.leader(it.key.partition)
 	if err != nil {
 		r.errCode = errorCode(err)
+		if f := t.follower(it.key.partition); f != nil && it.currentLeaderEpoch > f.LeaderEpoch() {
+			// The follower knows a newer epoch than this node has
+			// applied (it may be about to lead): Kafka's answer is
+			// UNKNOWN_LEADER_EPOCH, retried soon.
+			r.errCode = kerr.UnknownLeaderEpoch.Code
+		}
 		return true
 	}
 	repl := t.replication(it.key.partition)

@@ -301,6 +301,9 @@ type partState struct {
 	backoffUntil time.Time
 	err          error // the replica failed: not fetched any more
 	leaderHW     int64
+	// quickRetries counts refusals by a leader that does not lead yet,
+	// since the last append (applyFetch's short retries).
+	quickRetries int
 }
 
 func newPartState(p Partition, r *replica.Partition, leader Leader, epoch int32, fk fetcherKey, logger *slog.Logger) *partState {

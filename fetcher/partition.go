@@ -50,6 +50,10 @@ func (ps *partState) waitLocked(now time.Time) time.Duration {
 	return max(0, ps.backoffUntil.Sub(now))
 }
 
+// quickRetry is the first wait before fetching again from a broker that
+// does not lead the partition yet (see applyFetch).
+const quickRetry = 25 * time.Millisecond
+
 // delay makes the partition back off after a failed request.
 func (ps *partState) delay(now time.Time, backoff time.Duration) {
 	ps.mu.Lock()
@@ -73,6 +77,7 @@ func (ps *partState) applyFetch(req isr.FetchRequest, rp *kmsg.FetchResponseTopi
 	act := ps.follower.HandleResponse(req, resp, epochEntries(ps.r), localLog(ps.r))
 	switch act.Kind {
 	case isr.ActAppend:
+		ps.quickRetries = 0
 		ps.append(rp.RecordBatches, rp.HighWatermark, rp.LogStartOffset, now, backoff)
 	case isr.ActTruncate:
 		ps.logger.Info("log diverges from the leader's, truncating", "diverging_epoch", resp.Diverging.Epoch,
@@ -82,8 +87,17 @@ func (ps *partState) applyFetch(req isr.FetchRequest, rp *kmsg.FetchResponseTopi
 	case isr.ActReset:
 		return true
 	case isr.ActBackoff:
-		ps.logger.Debug("leader refused the fetch, backing off", "err", resp.Err)
-		ps.backoffUntil = now.Add(backoff)
+		d := backoff
+		if errors.Is(resp.Err, kerr.NotLeaderForPartition) || errors.Is(resp.Err, kerr.UnknownLeaderEpoch) {
+			// Right after a leader change the new leader may not have
+			// applied the metadata yet: ask again soon (25 ms,
+			// doubling) rather than a whole replica.fetch.backoff.ms,
+			// which would hold acks=all produces that long.
+			d = min(quickRetry<<min(ps.quickRetries, 6), backoff)
+			ps.quickRetries++
+		}
+		ps.logger.Debug("leader refused the fetch, backing off", "err", resp.Err, "backoff", d)
+		ps.backoffUntil = now.Add(d)
 	case isr.ActWait:
 		ps.logger.Info("fenced by the leader: waiting for metadata with a newer leader epoch", "err", resp.Err)
 	}
