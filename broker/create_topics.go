@@ -241,6 +241,7 @@ func (b *Broker) forwardCreateTopic(fw forwarder, nt controller.NewTopic) (*topi
 		}
 		return nil, fmt.Errorf("creating %s through the controller: %w", nt.Name, kerr.ErrorForCode(code))
 	}
+	b.applyImage() // see forwardCreateOffsetsTopic
 	if t := b.topics.get(nt.Name); t != nil {
 		return t, nil
 	}

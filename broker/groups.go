@@ -117,6 +117,9 @@ func (b *Broker) forwardCreateOffsetsTopic(fw brokerForwarder, partitions int32,
 	if len(r.Topics) == 1 && r.Topics[0].ErrorCode != 0 && r.Topics[0].ErrorCode != kerr.TopicAlreadyExists.Code {
 		return nil, fmt.Errorf("creating %s through the controller: %w", coordinator.OffsetsTopic, kerr.ErrorForCode(r.Topics[0].ErrorCode))
 	}
+	// The copy holds the topic now; make sure the replicas (and the
+	// topic view) have it too before looking, whoever applies it first.
+	b.applyImage()
 	if t := b.topics.get(coordinator.OffsetsTopic); t != nil {
 		return t, nil
 	}

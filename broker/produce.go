@@ -63,7 +63,11 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 				}
 				switch sp.ErrorCode {
 				case kerr.UnknownServerError.Code, kerr.CorruptMessage.Code, kerr.InvalidRecord.Code, kerr.MessageTooLarge.Code:
-					b.logger.Warn("produce failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+					name := rt.Topic
+					if t != nil {
+						name = t.name // v13+ requests name topics by id
+					}
+					b.logger.Warn("produce failed", "topic", name, "partition", rp.Partition, "err", err)
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)

@@ -2,6 +2,7 @@ package replicamgr
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -293,7 +294,7 @@ func (n *hwNotifier) close() {
 // follower starts from it rather than from its log end.
 func (m *Manager) checkpointHighWatermarks() {
 	m.eachReplica(func(t *Topic, p *replica.Partition) {
-		if err := p.CheckpointHighWatermark(); err != nil {
+		if err := p.CheckpointHighWatermark(); err != nil && !errors.Is(err, replica.ErrClosed) {
 			m.logger.Warn("high watermark checkpoint", "topic", t.Name, "partition", p.Index(), "err", err)
 		}
 	})
