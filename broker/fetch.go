@@ -203,14 +203,19 @@ func (b *Broker) finishFetch(req *kmsg.FetchRequest, plan fetchPlan, results []f
 	}
 	var nodes []hintedNode
 	if req.Version >= 16 {
-		ids := map[int32]bool{}
+		var ids map[int32]bool // only a refused partition allocates
 		for i := range results {
 			r := &results[i]
 			if h, ok := b.hintFor(r.item.key.topic, r.item.key.partition, r.errCode); ok {
+				if ids == nil {
+					ids = map[int32]bool{}
+				}
 				r.hint, ids[h.id] = &h, true
 			}
 		}
-		nodes = b.hintedNodes(ids)
+		if ids != nil {
+			nodes = b.hintedNodes(ids)
+		}
 	}
 	for i := range results {
 		r := &results[i]

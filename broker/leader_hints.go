@@ -56,22 +56,31 @@ func (b *Broker) addProduceHints(resp *kmsg.ProduceResponse) {
 	if resp.Version < 10 {
 		return
 	}
-	ids := map[int32]bool{}
+	var ids map[int32]bool // only a refused partition allocates
 	for i := range resp.Topics {
 		t := &resp.Topics[i]
 		name := t.Topic
-		if name == "" {
-			if mt, ok := b.metaImage().TopicByID(t.TopicID); ok {
-				name = mt.Name
-			}
-		}
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
+			if p.ErrorCode == 0 {
+				continue
+			}
+			if name == "" { // v13+ names topics by id
+				if mt, ok := b.metaImage().TopicByID(t.TopicID); ok {
+					name = mt.Name
+				}
+			}
 			if h, ok := b.hintFor(name, p.Partition, p.ErrorCode); ok {
 				p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = h.id, h.epoch
+				if ids == nil {
+					ids = map[int32]bool{}
+				}
 				ids[h.id] = true
 			}
 		}
+	}
+	if ids == nil {
+		return
 	}
 	for _, n := range b.hintedNodes(ids) {
 		br := kmsg.NewProduceResponseBroker()
