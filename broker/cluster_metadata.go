@@ -80,10 +80,6 @@ func (b *Broker) handleMetadataFetch(ctx context.Context, req *kmsg.FetchRequest
 	p := kmsg.NewFetchResponseTopicPartition()
 	p.Partition = 0
 	p.HighWatermark, p.LastStableOffset, p.LogStartOffset = -1, -1, -1
-	defer func() {
-		t.Partitions = append(t.Partitions, p)
-		resp.Topics = append(resp.Topics, t)
-	}()
 	store, ok := b.meta.(*controller.Store)
 	if !ok {
 		p.ErrorCode = kerr.NotLeaderForPartition.Code
@@ -134,15 +130,13 @@ func (b *Broker) handleMetadataFetch(ctx context.Context, req *kmsg.FetchRequest
 	}
 }
 
-// encodeMetadataFetch finishes the response (the deferred append in
-// handleMetadataFetch has not run yet, so it adds the parts itself).
+// encodeMetadataFetch puts the one partition's answer into the response
+// and encodes it.
 func (b *Broker) encodeMetadataFetch(resp *kmsg.FetchResponse, t *kmsg.FetchResponseTopic, p *kmsg.FetchResponseTopicPartition) *netio.Response {
-	out := *resp
-	tt := *t
-	tt.Partitions = []kmsg.FetchResponseTopicPartition{*p}
-	out.Topics = []kmsg.FetchResponseTopic{tt}
+	t.Partitions = []kmsg.FetchResponseTopicPartition{*p}
+	resp.Topics = []kmsg.FetchResponseTopic{*t}
 	b.metrics.requestError(kmsg.Fetch.Int16(), p.ErrorCode)
-	return encode(&out)
+	return encode(resp)
 }
 
 // snapshotCache keeps the snapshot being sent in chunks, so that every
