@@ -192,10 +192,36 @@ func (l *Leader) ApplyPartition(ps PartitionState, nowMs int64) (applied bool, e
 		return false, fmt.Errorf("isr: leader %d not in replicas %v", l.id, ps.Replicas)
 	}
 	l.setReplicas(ps.Replicas)
+	l.countOwnChange(ps.ISR)
 	l.isr, l.partitionEpoch = sortedCopy(ps.ISR), ps.PartitionEpoch
 	l.pending, l.send = nil, false
 	l.maybeAdvanceHW(nowMs)
 	return true, nil
+}
+
+// countOwnChange counts the proposal in flight as committed when newer
+// metadata carries exactly the ISR it asked for: the controller applied it
+// and the metadata log reached this broker before the AlterPartition
+// answer, which HandleAlterPartition will then ignore. Without this the
+// shrink and expand counters (and the alerts on them) miss such changes.
+func (l *Leader) countOwnChange(isr []int32) {
+	if l.pending == nil || !slices.Equal(proposedIDs(l.pending.proposal), sortedCopy(isr)) {
+		return
+	}
+	if l.pending.expand {
+		l.expands++
+	} else {
+		l.shrinks++
+	}
+}
+
+// proposedIDs is a proposal's ISR as sorted broker ids.
+func proposedIDs(p Proposal) []int32 {
+	ids := make([]int32, len(p.ISR))
+	for i, b := range p.ISR {
+		ids[i] = b.ID
+	}
+	return sortedCopy(ids)
 }
 
 // SetBrokers replaces what the leader knows of the brokers' registrations

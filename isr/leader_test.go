@@ -441,8 +441,8 @@ func TestApplyPartition(t *testing.T) {
 	if out := l.HandleAlterPartition(p.ID, AlterResult{LeaderEpoch: 5, PartitionEpoch: 11, ISR: []int32{1, 2, 3}}, 3); out != AlterIgnored {
 		t.Fatalf("a late answer to a proposal metadata replaced: %v, want ignored", out)
 	}
-	if len(l.Stats().Followers) != 3 {
-		t.Fatalf("replica 4 not tracked: %+v", l.Stats().Followers)
+	if s := l.Stats(); len(s.Followers) != 3 || s.ISRExpands != 1 || s.FailedAlters != 0 {
+		t.Fatalf("want replica 4 tracked and the expansion metadata delivered first counted once: %+v", s)
 	}
 	_, err := l.ApplyPartition(PartitionState{Leader: 1, LeaderEpoch: 6, PartitionEpoch: 12, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}}, 3)
 	if !errors.Is(err, ErrNewLeaderEpoch) {
@@ -450,6 +450,39 @@ func TestApplyPartition(t *testing.T) {
 	}
 	_, err = l.ApplyPartition(PartitionState{Leader: 2, LeaderEpoch: 6, PartitionEpoch: 12, Replicas: []int32{1, 2, 3}, ISR: []int32{2}}, 3)
 	wantKerr(t, err, kerr.NotLeaderForPartition)
+}
+
+// A shrink the controller committed counts once whether its metadata or its
+// AlterPartition answer arrives first; an ISR someone else chose (here a
+// controller that also removed replica 2) is not this leader's change.
+func TestShrinkCountedFromMetadata(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		isr     []int32
+		shrinks uint64
+	}{
+		{"metadata carries the proposed ISR", []int32{1, 2}, 1},
+		{"metadata carries another ISR", []int32{1}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLeader(t, nil)
+			mustFetch(t, l, 2, 10, 1)
+			l.Tick(1001)
+			p := l.Ready().Proposal
+			if p == nil || len(p.ISR) != 2 {
+				t.Fatalf("want a shrink to [1 2], got %+v", p)
+			}
+			if applied, err := l.ApplyPartition(PartitionState{Leader: 1, LeaderEpoch: 5, PartitionEpoch: 11, Replicas: []int32{1, 2, 3}, ISR: tc.isr}, 1002); !applied || err != nil {
+				t.Fatalf("applied %v err %v", applied, err)
+			}
+			if out := l.HandleAlterPartition(p.ID, AlterResult{LeaderEpoch: 5, PartitionEpoch: 11, ISR: tc.isr}, 1003); out != AlterIgnored {
+				t.Fatalf("late answer: %v, want ignored", out)
+			}
+			if s := l.Stats(); s.ISRShrinks != tc.shrinks || s.ISRExpands != 0 {
+				t.Fatalf("shrinks %d expands %d, want %d and 0", s.ISRShrinks, s.ISRExpands, tc.shrinks)
+			}
+		})
+	}
 }
 
 // An image with the partition epoch the leader already has must not drop an
