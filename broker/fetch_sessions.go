@@ -148,6 +148,7 @@ func (c *fetchSessionCache) plan(req *kmsg.FetchRequest, resolveName func([16]by
 	if s.epoch < 0 {
 		s.epoch = 1 // epochs wrap past MaxInt32 to 1; 0 and -1 are reserved
 	}
+	s.resolveUnknown(resolveName)
 	c.lru.MoveToFront(s.elem)
 	for _, ft := range req.ForgottenTopics {
 		name := ft.Topic
@@ -206,6 +207,34 @@ func (c *fetchSessionCache) plan(req *kmsg.FetchRequest, resolveName func([16]by
 	return fetchPlan{sess: s, incremental: true, items: items(order, s.parts, true)}
 }
 
+// resolveUnknown names the session's partitions whose topic id this
+// broker did not know when they joined it (a follower or consumer that
+// fetched a new topic before its metadata arrived here). Without it they
+// would answer UNKNOWN_TOPIC_OR_PARTITION for the session's life, since
+// an incremental request does not name unchanged partitions again; Kafka
+// resolves a session's topic ids on every request for the same reason.
+func (s *fetchSession) resolveUnknown(resolveName func([16]byte) string) {
+	for k, sp := range s.parts {
+		if k.topic != unknownTopicKey(sp.topicID) {
+			continue
+		}
+		name := resolveName(sp.topicID)
+		if name == "" {
+			continue
+		}
+		named := sessionKey{name, k.partition}
+		delete(s.parts, k)
+		if _, dup := s.parts[named]; !dup {
+			s.parts[named] = sp
+		}
+		for i := range s.order {
+			if s.order[i] == k {
+				s.order[i] = named // the rebuild of the order drops a duplicate
+			}
+		}
+	}
+}
+
 func newSessionPartition(id [16]byte, rp kmsg.FetchRequestTopicPartition) *sessionPartition {
 	return &sessionPartition{
 		topicID: id, fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
@@ -238,6 +267,17 @@ func (c *fetchSessionCache) add(s *fetchSession) {
 func (c *fetchSessionCache) drop(s *fetchSession) {
 	c.lru.Remove(s.elem)
 	delete(c.byID, s.id)
+}
+
+// stats counts the sessions cached and the partitions they hold (Kafka's
+// NumIncrementalFetchSessions and NumIncrementalFetchPartitionsCached).
+func (c *fetchSessionCache) stats() (sessions, partitions int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.byID {
+		partitions += len(s.parts)
+	}
+	return len(c.byID), partitions
 }
 
 // lock/unlock guard the sent* fields while a response is being decided.

@@ -30,13 +30,15 @@ var (
 	descRingNoBufs  = desc("sluice_uring_buffer_exhausted_total", "Receives that found the ring's provided buffers used up (ENOBUFS).", "ring")
 	descRingSplice  = desc("sluice_uring_spliced_bytes_total", "File bytes moved to sockets with splice.", "ring")
 
-	descLogSize     = desc("sluice_log_size_bytes", "Bytes of the partition's segments.", "topic", "partition")
-	descLogSegments = desc("sluice_log_segments", "Segments of the partition.", "topic", "partition")
-	descLogStart    = desc("sluice_log_start_offset", "First offset still in the log.", "topic", "partition")
-	descLogEnd      = desc("sluice_log_end_offset", "Offset the next appended record gets.", "topic", "partition")
-	descLogGaps     = desc("sluice_log_recovery_gaps", "Damaged offset ranges the partition's recovery found at start and no longer serves (each logged at ERROR).", "topic", "partition")
-	descLogPoisoned = desc("sluice_log_poisoned_partitions", "Partitions whose log refuses writes until the broker restarts because an fsync of its files failed (each logged at ERROR); clients get KAFKA_STORAGE_ERROR.")
-	descProducerIDs = desc("sluice_producer_ids", "Producer ids with idempotence state, over all partitions.")
+	descLogSize           = desc("sluice_log_size_bytes", "Bytes of the partition's segments.", "topic", "partition")
+	descLogSegments       = desc("sluice_log_segments", "Segments of the partition.", "topic", "partition")
+	descLogStart          = desc("sluice_log_start_offset", "First offset still in the log.", "topic", "partition")
+	descLogEnd            = desc("sluice_log_end_offset", "Offset the next appended record gets.", "topic", "partition")
+	descLogGaps           = desc("sluice_log_recovery_gaps", "Damaged offset ranges the partition's recovery found at start and no longer serves (each logged at ERROR).", "topic", "partition")
+	descLogPoisoned       = desc("sluice_log_poisoned_partitions", "Partitions whose log refuses writes until the broker restarts because an fsync of its files failed (each logged at ERROR); clients get KAFKA_STORAGE_ERROR.")
+	descFetchSessions     = desc("sluice_fetch_sessions", "Incremental fetch sessions (KIP-227) cached, of consumers and of followers (Kafka's NumIncrementalFetchSessions).")
+	descFetchSessionParts = desc("sluice_fetch_session_partitions", "Partitions held by the cached fetch sessions (Kafka's NumIncrementalFetchPartitionsCached).")
+	descProducerIDs       = desc("sluice_producer_ids", "Producer ids with idempotence state, over all partitions.")
 
 	descGroups       = desc("sluice_consumer_groups", "Consumer groups by state and protocol type (classic or consumer).", "state", "type")
 	descGroupMembers = desc("sluice_consumer_group_members", "Members of a consumer group.", "group")
@@ -52,6 +54,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		c.collectEngine(ch)
 	}
 	if c.b.loaded.Load() {
+		sessions, parts := c.b.sessions.stats()
+		ch <- prometheus.MustNewConstMetric(descFetchSessions, prometheus.GaugeValue, float64(sessions))
+		ch <- prometheus.MustNewConstMetric(descFetchSessionParts, prometheus.GaugeValue, float64(parts))
 		c.collectLogs(ch)
 		c.collectGroups(ch)
 	}
