@@ -24,9 +24,11 @@
 // (no metadata, no retries inside the client: the fetcher backs off
 // itself) and ends, closing its client, when its last partition leaves.
 //
-// Each Fetch is a full fetch request (SessionID 0, SessionEpoch -1): no
-// incremental fetch sessions (KIP-227) yet, so every request names every
-// partition of the fetcher. It carries this broker's id both as the
+// Each fetcher keeps an incremental fetch session (KIP-227) with its
+// leader (session.go): after one full request, a request names only the
+// partitions whose fetch state changed and forgets those that left, and
+// the leader answers only partitions with news; any failure starts a new
+// session with a full request. It carries this broker's id both as the
 // top-level ReplicaID (v0–14) and in ReplicaState with the broker epoch
 // (v15+, KIP-903); franz-go picks the version the leader supports. Fetch
 // v12 or later is required: truncation happens on fetch (KAFKA-10554), by

@@ -33,6 +33,7 @@ type fetcher struct {
 
 	cl      *kgo.Client // the goroutine's own
 	rot     int         // rotates the partitions' order, so a full response does not always starve the same ones
+	sess    session     // the incremental fetch session with the leader (KIP-227)
 	failing bool        // the last request failed; logged once per outage
 }
 
@@ -82,6 +83,12 @@ func (f *fetcher) run() {
 		resp, err := f.fetch(batch)
 		if f.ctx.Err() != nil {
 			return
+		}
+		if isSessionError(err) {
+			// The leader restarted or evicted the session: the next
+			// request is full, at once.
+			f.logger.Debug("fetch session ended by the leader, starting a new one", "err", err)
+			continue
 		}
 		if err != nil {
 			f.requestFailed(batch, err)
@@ -160,7 +167,8 @@ func (f *fetcher) throttledNow(now time.Time) bool {
 	return cfg.Throttle != nil && cfg.Throttled != nil && cfg.Throttle.Exceeded(now)
 }
 
-// fetch sends one full Fetch for batch to the leader.
+// fetch sends one Fetch for batch to the leader: full, or incremental in
+// the fetcher's session.
 func (f *fetcher) fetch(batch []sent) (*kmsg.FetchResponse, error) {
 	cfg := f.m.cfg
 	req := kmsg.NewPtrFetchRequest()
@@ -170,37 +178,28 @@ func (f *fetcher) fetch(batch []sent) (*kmsg.FetchResponse, error) {
 	req.MaxWaitMillis = int32(cfg.MaxWait.Milliseconds())
 	req.MinBytes = cfg.MinBytes
 	req.MaxBytes = cfg.ResponseMaxBytes
-	req.SessionID, req.SessionEpoch = 0, -1 // a full fetch, no session
-	topics := map[string]int{}
-	for _, s := range batch {
-		i, ok := topics[s.ps.p.Topic]
-		if !ok {
-			i = len(req.Topics)
-			topics[s.ps.p.Topic] = i
-			t := kmsg.NewFetchRequestTopic()
-			t.Topic, t.TopicID = s.ps.p.Topic, s.ps.p.TopicID
-			req.Topics = append(req.Topics, t)
-		}
-		p := kmsg.NewFetchRequestTopicPartition()
-		p.Partition = s.ps.p.Index
-		p.CurrentLeaderEpoch = s.req.CurrentLeaderEpoch
-		p.FetchOffset = s.req.FetchOffset
-		p.LastFetchedEpoch = s.req.LastFetchedEpoch
-		p.LogStartOffset = s.logStart
-		p.PartitionMaxBytes = cfg.MaxBytes
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, p)
-	}
-	kresp, err := f.cl.SeedBrokers()[0].Request(f.ctx, req)
+	pending := f.sess.build(req, batch, cfg.MaxBytes)
+	resp, err := f.send(req)
+	f.sess.done(pending, resp, err)
 	if err != nil {
 		return nil, fmt.Errorf("fetch from leader %d at %s: %w", f.key.leader.ID, f.key.leader.Addr, err)
 	}
-	resp := kresp.(*kmsg.FetchResponse)
-	if req.Version < minFetchVersion {
-		return nil, fmt.Errorf("leader %d at %s speaks Fetch v%d, followers need v%d+ (truncation on fetch)",
-			f.key.leader.ID, f.key.leader.Addr, req.Version, minFetchVersion)
+	return resp, nil
+}
+
+// send sends req and returns the answer, or its failure: transport, a
+// version too old for followers, or a top-level error code.
+func (f *fetcher) send(req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
+	kresp, err := f.cl.SeedBrokers()[0].Request(f.ctx, req)
+	if err != nil {
+		return nil, err
 	}
+	if req.Version < minFetchVersion {
+		return nil, fmt.Errorf("leader speaks Fetch v%d, followers need v%d+ (truncation on fetch)", req.Version, minFetchVersion)
+	}
+	resp := kresp.(*kmsg.FetchResponse)
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return nil, fmt.Errorf("fetch from leader %d at %s: %w", f.key.leader.ID, f.key.leader.Addr, err)
+		return nil, err
 	}
 	return resp, nil
 }

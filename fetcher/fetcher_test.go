@@ -335,8 +335,8 @@ func TestRequestCarriesFollowerState(t *testing.T) {
 			if req.Version < 15 && req.ReplicaID != testNode {
 				t.Fatalf("v%d ReplicaID %d, want %d", req.Version, req.ReplicaID, testNode)
 			}
-			if req.MaxWaitMillis != 100 || req.MinBytes != 1 || req.MaxBytes != 10<<20 || req.SessionID != 0 || req.SessionEpoch != -1 {
-				t.Fatalf("request %+v: want a full fetch (session 0, epoch -1) with the configured waits and sizes", req)
+			if req.MaxWaitMillis != 100 || req.MinBytes != 1 || req.MaxBytes != 10<<20 || req.SessionID != 0 || req.SessionEpoch != 0 {
+				t.Fatalf("request %+v: want a full fetch asking for a session (id 0, epoch 0) with the configured waits and sizes", req)
 			}
 			tp := req.Topics[0]
 			if req.Version >= 13 && tp.TopicID != topicID || req.Version < 13 && tp.Topic != "t" {
