@@ -46,6 +46,11 @@ func Open(fsys FS, dir string, cfg Config, now func() time.Time, logger *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("listing log dir %s: %w", dir, err)
 	}
+	// A cleaner's swap interrupted by a crash is completed or undone
+	// first, so that no offset is found in two segments, or in none.
+	if names, err = completeSwaps(fsys, dir, names, logger.Warn); err != nil {
+		return nil, err
+	}
 	var bases []int64
 	for _, name := range names {
 		switch {
@@ -116,8 +121,9 @@ func (l *Log) recover(bases []int64, rp int64) error {
 // a batch boundary (its indexes and CRCs are then all fine), or an empty
 // one dropped from the middle. Segments roll at the log end, so without
 // compaction nothing else leaves such a hole: those offsets are lost, and
-// an operator must learn of it as of any other damage. (Compaction will
-// leave holes on purpose; it must tell them apart.)
+// an operator must learn of it as of any other damage. (Compaction leaves
+// none: a cleaned segment keeps its last batch, emptied if need be, so it
+// ends where the segments it replaced ended.)
 func (l *Log) recordHoles() {
 	var holes []Gap
 	for i := 0; i+1 < len(l.segs); i++ {

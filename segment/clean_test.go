@@ -1,0 +1,528 @@
+package segment
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// rec is one record as a consumer sees it.
+type rec struct {
+	off        int64
+	key, value string
+	tombstone  bool
+}
+
+func (r rec) String() string { return fmt.Sprintf("%d:%s=%s(t%v)", r.off, r.key, r.value, r.tombstone) }
+
+// appendKVs appends one uncompressed batch of kvs at timestamp ts.
+func appendKVs(t testing.TB, l *Log, kvs []KV, ts int64) AppendInfo {
+	t.Helper()
+	b, err := BuildBatch(kvs, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return appendRaw(t, l, b)
+}
+
+func appendRaw(t testing.TB, l *Log, b []byte) AppendInfo {
+	t.Helper()
+	hs, err := ValidateBatches(b, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := l.Append(b, hs, 3, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// viewOf decodes every record from the log start to its end, checking
+// that every batch is valid (length, CRC, records) on the way.
+func viewOf(t testing.TB, l *Log) []rec {
+	t.Helper()
+	if l.StartOffset() == l.EndOffset() {
+		return nil
+	}
+	b, err := l.ReadBatches(l.StartOffset(), math.MaxInt32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The framing and CRC a follower checks; a cleaned batch may hold
+	// fewer records than its offset range, which a producer's may not.
+	if _, err := ValidateFetchedBatches(b); err != nil {
+		t.Fatalf("log holds an invalid batch: %v", err)
+	}
+	var out []rec
+	for p := 0; p < len(b); {
+		h := parseHeader(b[p:])
+		err := EachRecord(b[p:p+h.Size()], func(r Record) error {
+			out = append(out, rec{off: r.Offset, key: string(r.Key), value: string(r.Value), tombstone: r.Value == nil})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p += h.Size()
+	}
+	return out
+}
+
+// latestOf replays a view: each key's last value; a tombstone deletes.
+func latestOf(v []rec) map[string]string {
+	m := map[string]string{}
+	for _, r := range v {
+		if r.tombstone {
+			delete(m, r.key)
+		} else {
+			m[r.key] = r.value
+		}
+	}
+	return m
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// checkCleaned asserts what compaction promises against the view before
+// the pass: the same latest values; every record kept is the one that was
+// at its offset; nothing at or above keepFrom was dropped; below mapEnd no
+// record is left that a later one below mapEnd supersedes.
+func checkCleaned(t *testing.T, pre, post []rec, keepFrom, mapEnd int64) {
+	t.Helper()
+	if !equalMaps(latestOf(pre), latestOf(post)) {
+		t.Fatalf("latest values differ after cleaning:\npre  %v\npost %v", latestOf(pre), latestOf(post))
+	}
+	byOff := map[int64]rec{}
+	last := map[string]int64{}
+	for _, r := range pre {
+		byOff[r.off] = r
+		if r.off < mapEnd {
+			last[r.key] = r.off // what the pass's map saw
+		}
+	}
+	kept := map[int64]bool{}
+	for i, r := range post {
+		if byOff[r.off] != r {
+			t.Fatalf("record %v was not in the log before (there: %v)", r, byOff[r.off])
+		}
+		if i > 0 && r.off <= post[i-1].off {
+			t.Fatalf("offsets out of order: %v after %v", r, post[i-1])
+		}
+		if r.off < mapEnd && last[r.key] != r.off {
+			t.Fatalf("superseded record %v kept (latest of its key at %d)", r, last[r.key])
+		}
+		kept[r.off] = true
+	}
+	for _, r := range pre {
+		if r.off >= keepFrom && !kept[r.off] {
+			t.Fatalf("record %v above the cleanable range was dropped", r)
+		}
+	}
+}
+
+func cleanConfig() Config {
+	return Config{SegmentBytes: 2048, IndexIntervalBytes: 128, RetentionBytes: -1, RetentionMs: -1}
+}
+
+// fillRandom appends n batches of 1-4 records over keys k0..k(keys-1),
+// one in tombstoneEvery a tombstone.
+func fillRandom(t *testing.T, l *Log, rng *rand.Rand, c *clock, n, keys, tombstoneEvery int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		var kvs []KV
+		for j := rng.IntN(4); j >= 0; j-- {
+			kv := KV{Key: fmt.Appendf(nil, "k%d", rng.IntN(keys))}
+			if tombstoneEvery == 0 || rng.IntN(tombstoneEvery) != 0 {
+				kv.Value = fmt.Appendf(nil, "v%d-%d", i, j)
+			}
+			kvs = append(kvs, kv)
+		}
+		appendKVs(t, l, kvs, c.now().UnixMilli())
+		c.advance(time.Millisecond)
+	}
+}
+
+func TestCleanRandomized(t *testing.T) {
+	for seed := uint64(1); seed <= 8; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 7))
+			fs, c := NewMemFS(), newClock()
+			l := openLog(t, fs, testDir, cleanConfig(), c)
+			defer func() { _ = l.Close() }()
+			for round := 0; round < 3; round++ {
+				fillRandom(t, l, rng, c, 150+rng.IntN(150), 5+rng.IntN(60), 5)
+				pre := viewOf(t, l)
+				active := l.active().base
+				st, err := l.Clean(CleanOptions{DeleteRetentionMs: 10})
+				if err != nil {
+					t.Fatal(err)
+				}
+				post := viewOf(t, l)
+				checkCleaned(t, pre, post, active, st.EndOffset)
+				if st.EndOffset != active || st.RecordsDropped == 0 || st.BytesWritten >= st.BytesRead {
+					t.Fatalf("round %d: %+v (active segment at %d)", round, st, active)
+				}
+				checkEveryPosition(t, l, pre, post)
+				// What was written survives a restart as it is.
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+				l = openLog(t, fs, testDir, cleanConfig(), c)
+				if len(l.Gaps()) > 0 {
+					t.Fatalf("reopened cleaned log reports gaps: %+v", l.Gaps())
+				}
+				if again := viewOf(t, l); fmt.Sprint(again) != fmt.Sprint(post) {
+					t.Fatalf("view changed across a restart")
+				}
+				c.advance(time.Second) // past delete.retention.ms for the next round
+			}
+		})
+	}
+}
+
+// checkEveryPosition reads at every offset the log had before cleaning: a
+// consumer positioned there must get the first surviving record at or
+// after it.
+func checkEveryPosition(t *testing.T, l *Log, pre, post []rec) {
+	t.Helper()
+	for _, r := range pre {
+		b, err := l.ReadBatches(r.off, 1)
+		if err != nil {
+			t.Fatalf("read at %d: %v", r.off, err)
+		}
+		var first *rec
+		for p := 0; p < len(b) && first == nil; {
+			h := parseHeader(b[p:])
+			_ = EachRecord(b[p:p+h.Size()], func(x Record) error {
+				if first == nil && x.Offset >= r.off {
+					first = &rec{off: x.Offset, key: string(x.Key), value: string(x.Value), tombstone: x.Value == nil}
+				}
+				return nil
+			})
+			p += h.Size()
+		}
+		var want *rec
+		for i := range post {
+			if post[i].off >= r.off {
+				want = &post[i]
+				break
+			}
+		}
+		if want != nil && first != nil && *first != *want {
+			t.Fatalf("read at %d: first record %v, want %v", r.off, *first, *want)
+		}
+	}
+}
+
+func TestCleanTombstonesAfterDeleteRetention(t *testing.T) {
+	fs, c := NewMemFS(), newClock()
+	l := openLog(t, fs, testDir, cleanConfig(), c)
+	defer l.Close()
+	opts := CleanOptions{DeleteRetentionMs: time.Hour.Milliseconds()}
+	// pass writes kvs into a new segment after advancing the clock by
+	// age, and cleans.
+	pass := func(age time.Duration, kvs ...KV) CleanStats {
+		c.advance(age)
+		appendKVs(t, l, kvs, c.now().UnixMilli())
+		rollTo(t, l, c)
+		st, err := l.Clean(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	pass(0, KV{Key: []byte("a"), Value: []byte("1")}, KV{Key: []byte("b"), Value: []byte("1")}, KV{Key: []byte("a")})
+	if v := viewOf(t, l); !hasTombstone(v, "a") {
+		t.Fatalf("first pass dropped the tombstone: %v", v)
+	}
+	// Two hours on, the clean section still ends with segments written
+	// with the tombstone's: it stays.
+	pass(2*time.Hour, KV{Key: []byte("c"), Value: []byte("1")})
+	if v := viewOf(t, l); !hasTombstone(v, "a") {
+		t.Fatalf("tombstone dropped before its clean segment aged: %v", v)
+	}
+	// Now the clean section ends with a segment written two hours after
+	// the tombstone's, more than delete.retention.ms.
+	st := pass(2*time.Hour, KV{Key: []byte("d"), Value: []byte("1")})
+	if v := viewOf(t, l); hasTombstone(v, "a") || st.TombstonesDropped != 1 {
+		t.Fatalf("tombstone kept past delete.retention.ms: %v %+v", v, st)
+	}
+}
+
+func hasTombstone(v []rec, key string) bool {
+	for _, r := range v {
+		if r.key == key && r.tombstone {
+			return true
+		}
+	}
+	return false
+}
+
+// rollTo fills the active segment with an unrelated key until it rolls.
+func rollTo(t *testing.T, l *Log, c *clock) {
+	t.Helper()
+	for n := l.NumSegments(); l.NumSegments() == n; {
+		appendKVs(t, l, []KV{{Key: []byte("filler"), Value: bytes.Repeat([]byte("x"), 300)}}, c.now().UnixMilli())
+	}
+}
+
+func TestCleanMinCompactionLagAndMaxOffset(t *testing.T) {
+	fs, c := NewMemFS(), newClock()
+	l := openLog(t, fs, testDir, cleanConfig(), c)
+	defer l.Close()
+	rng := rand.New(rand.NewPCG(3, 3))
+	fillRandom(t, l, rng, c, 100, 10, 0)
+	old := l.active().base
+	c.advance(time.Hour)
+	fillRandom(t, l, rng, c, 100, 10, 0)
+	pre := viewOf(t, l)
+	st, err := l.Clean(CleanOptions{MinCompactionLagMs: time.Minute.Milliseconds()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.EndOffset > old {
+		t.Fatalf("cleaned up to %d, into segments younger than the lag (from %d)", st.EndOffset, old)
+	}
+	checkCleaned(t, pre, viewOf(t, l), old, st.EndOffset)
+
+	pre = viewOf(t, l)
+	hw := l.EndOffset() - 150
+	st, err = l.Clean(CleanOptions{MaxOffset: hw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.EndOffset > hw {
+		t.Fatalf("cleaned up to %d, above MaxOffset %d", st.EndOffset, hw)
+	}
+	checkCleaned(t, pre, viewOf(t, l), hw, st.EndOffset)
+}
+
+func TestCleanDedupeBufferFull(t *testing.T) {
+	fs, c := NewMemFS(), newClock()
+	l := openLog(t, fs, testDir, cleanConfig(), c)
+	defer l.Close()
+	rng := rand.New(rand.NewPCG(4, 4))
+	fillRandom(t, l, rng, c, 300, 1000, 0)
+	active := l.active().base
+	pre := viewOf(t, l)
+	opts := CleanOptions{DedupeBufferBytes: 60 * (offsetMapEntryOverhead + 4)}
+	st, err := l.Clean(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.EndOffset >= active || st.EndOffset <= 0 {
+		t.Fatalf("a full map cleaned up to %d (active at %d)", st.EndOffset, active)
+	}
+	checkCleaned(t, pre, viewOf(t, l), st.EndOffset, st.EndOffset)
+	if got := l.CleanerCheckpoint(); got != st.EndOffset {
+		t.Fatalf("checkpoint %d, pass ended at %d", got, st.EndOffset)
+	}
+	// Passes go on from the checkpoint until the dirty section is done.
+	for i := 0; st.EndOffset < active; i++ {
+		if i > 100 {
+			t.Fatal("passes make no progress")
+		}
+		pre = viewOf(t, l)
+		prev := st.EndOffset
+		if st, err = l.Clean(opts); err != nil {
+			t.Fatal(err)
+		}
+		if st.FirstDirtyOffset != prev || st.EndOffset <= prev {
+			t.Fatalf("pass from %d to %d after one that ended at %d", st.FirstDirtyOffset, st.EndOffset, prev)
+		}
+		checkCleaned(t, pre, viewOf(t, l), st.EndOffset, 0)
+	}
+	if _, err := l.Clean(CleanOptions{DedupeBufferBytes: 10}); err != nil {
+		t.Fatalf("nothing dirty, yet: %v", err)
+	}
+	fillRandom(t, l, rng, c, 50, 1000, 0)
+	if _, err := l.Clean(CleanOptions{DedupeBufferBytes: 10}); err == nil {
+		t.Fatal("a map too small for one batch went unreported")
+	}
+}
+
+func TestDirtiness(t *testing.T) {
+	fs, c := NewMemFS(), newClock()
+	l := openLog(t, fs, testDir, cleanConfig(), c)
+	defer l.Close()
+	if d := l.Dirtiness(); d.Ratio != 0 || d.FirstDirtyTimestamp != -1 {
+		t.Fatalf("empty log: %+v", d)
+	}
+	rng := rand.New(rand.NewPCG(5, 5))
+	fillRandom(t, l, rng, c, 100, 10, 0)
+	d := l.Dirtiness()
+	if d.Ratio != 1 || d.CleanBytes != 0 || d.FirstDirtyOffset != 0 || d.FirstDirtyTimestamp != newClock().now().UnixMilli() {
+		t.Fatalf("all dirty: %+v", d)
+	}
+	if _, err := l.Clean(CleanOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := l.Dirtiness(); d.Ratio != 0 || d.DirtyBytes != 0 || d.FirstDirtyOffset != l.active().base {
+		t.Fatalf("all clean: %+v", d)
+	}
+	fillRandom(t, l, rng, c, 100, 10, 0)
+	if d := l.Dirtiness(); d.Ratio <= 0 || d.Ratio >= 1 || l.DirtyRatio() != d.Ratio {
+		t.Fatalf("partly dirty: %+v", d)
+	}
+}
+
+func TestCleanAbortsWhenTheLogChanges(t *testing.T) {
+	fs, c := NewMemFS(), newClock()
+	l := openLog(t, fs, testDir, cleanConfig(), c)
+	defer l.Close()
+	rng := rand.New(rand.NewPCG(6, 6))
+	fillRandom(t, l, rng, c, 200, 10, 0)
+	cut := l.active().base - 5
+	truncated := false
+	opts := CleanOptions{Throttle: func(int) {
+		if !truncated {
+			truncated = true
+			if err := l.TruncateTo(cut); err != nil {
+				t.Error(err)
+			}
+		}
+	}}
+	if _, err := l.Clean(opts); !errors.Is(err, ErrCleanAborted) {
+		t.Fatalf("clean racing a truncation: %v", err)
+	}
+	for _, r := range viewOf(t, l) {
+		if r.off >= cut {
+			t.Fatalf("record %v past the truncation", r)
+		}
+	}
+	names, _ := fs.ReadDir(testDir)
+	for _, n := range names {
+		if bytes.HasSuffix([]byte(n), []byte(cleanedSuffix)) || bytes.HasSuffix([]byte(n), []byte(swapSuffix)) {
+			t.Fatalf("aborted pass left %s", n)
+		}
+	}
+	if _, err := l.Clean(CleanOptions{}); err != nil {
+		t.Fatalf("pass after an aborted one: %v", err)
+	}
+}
+
+// compressBatch rewrites an uncompressed batch b with its records section
+// compressed with codec.
+func compressBatch(t *testing.T, b []byte, codec Codec) []byte {
+	t.Helper()
+	comp, err := compressorFor(codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	section, _ := comp.Compress(&buf, b[BatchHeaderSize:])
+	out := append(append([]byte(nil), b[:BatchHeaderSize]...), section...)
+	binary.BigEndian.PutUint32(out[offLength:], uint32(len(out)-12))
+	binary.BigEndian.PutUint16(out[offAttributes:], uint16(codec))
+	binary.BigEndian.PutUint32(out[offCRC:], crcOf(out))
+	return out
+}
+
+func TestCleanCompressedBatchesKeepTheirCodec(t *testing.T) {
+	for _, codec := range []Codec{CodecGzip, CodecSnappy, CodecLZ4, CodecZstd} {
+		t.Run(codec.String(), func(t *testing.T) {
+			fs, c := NewMemFS(), newClock()
+			l := openLog(t, fs, testDir, cleanConfig(), c)
+			defer l.Close()
+			for i := 0; i < 20; i++ {
+				kvs := []KV{
+					{Key: []byte("a"), Value: fmt.Appendf(nil, "a%d", i)},
+					{Key: fmt.Appendf(nil, "u%d", i), Value: []byte("unique")},
+					{Key: []byte("b"), Value: fmt.Appendf(nil, "b%d", i)},
+				}
+				b, err := BuildBatch(kvs, c.now().UnixMilli())
+				if err != nil {
+					t.Fatal(err)
+				}
+				appendRaw(t, l, compressBatch(t, b, codec))
+			}
+			rollTo(t, l, c)
+			pre := viewOf(t, l)
+			st, err := l.Clean(CleanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkCleaned(t, pre, viewOf(t, l), st.EndOffset, st.EndOffset)
+			b := readEverything(t, l)
+			rebuilt := 0
+			for p := 0; p < len(b); {
+				h := parseHeader(b[p:])
+				if h.LastOffset() < 60 && h.NumRecords > 0 && h.NumRecords < 3 {
+					rebuilt++
+					if h.Compression() != codec {
+						t.Fatalf("rebuilt batch at %d compressed with %s", h.BaseOffset, h.Compression())
+					}
+				}
+				p += h.Size()
+			}
+			if rebuilt == 0 || st.RecordsDropped == 0 {
+				t.Fatalf("no batch was rebuilt: %+v", st)
+			}
+		})
+	}
+}
+
+// TestCleanKeepsEmptiedBatches: a batch all of whose records go is kept as
+// a bare header when it is its idempotent producer's last batch (the
+// producer's sequence state lives in it) or the last batch of a cleaned
+// segment (the segment must end where it ended); other emptied batches go.
+func TestCleanKeepsEmptiedBatches(t *testing.T) {
+	fs, c := NewMemFS(), newClock()
+	l := openLog(t, fs, testDir, cleanConfig(), c)
+	defer l.Close()
+	kv := func(k, v string) []KV { return []KV{{Key: []byte(k), Value: []byte(v)}} }
+	mustBatch := func(kvs []KV) []byte {
+		b, err := BuildBatch(kvs, c.now().UnixMilli())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	first := appendRaw(t, l, setProducer(mustBatch(kv("a", "1")), 9, 0)) // producer 9's older batch
+	last := appendRaw(t, l, setProducer(mustBatch(kv("b", "1")), 9, 1))  // producer 9's last batch
+	plain := appendKVs(t, l, kv("c", "1"), c.now().UnixMilli())
+	appendKVs(t, l, append(append(kv("a", "2"), kv("b", "2")...), kv("c", "2")...), c.now().UnixMilli())
+	rollTo(t, l, c)
+	segEnd := l.active().base
+	if _, err := l.Clean(CleanOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b := readEverything(t, l)
+	var empties []BatchHeader
+	lastOffsets := map[int64]bool{}
+	for p := 0; p < len(b); {
+		h := parseHeader(b[p:])
+		lastOffsets[h.LastOffset()] = true
+		if h.NumRecords == 0 {
+			empties = append(empties, h)
+		}
+		p += h.Size()
+	}
+	if lastOffsets[first.LastOffset] || lastOffsets[plain.LastOffset] {
+		t.Fatalf("an emptied batch that nothing needs was kept: %+v", empties)
+	}
+	if !lastOffsets[last.LastOffset] || !lastOffsets[segEnd-1] {
+		t.Fatalf("producer 9's last batch (%d) or the segment's last (%d) is gone: %+v", last.LastOffset, segEnd-1, empties)
+	}
+	for _, h := range empties {
+		if h.LastOffset() == last.LastOffset && (h.ProducerID != 9 || h.BaseSequence != 1) {
+			t.Fatalf("the kept header lost its producer: %+v", h)
+		}
+	}
+}
