@@ -27,10 +27,8 @@ func (l *Link) follow() {
 				l.logger.Warn("fetching the controller's metadata", "controller_id", l.cfg.ControllerID, "controller", l.cfg.ControllerAddr, "err", err)
 			}
 			failures++
-			select {
-			case <-l.ctx.Done():
+			if !l.sleep(l.ctx, nil, backoff(failures)) {
 				return
-			case <-time.After(backoff(failures)):
 			}
 			continue
 		}

@@ -35,6 +35,12 @@ func (l *Link) Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, er
 	return resp, nil
 }
 
+// SetPreviousBrokerEpoch gives the broker epoch this node had when it last
+// shut down cleanly (read from its clean-shutdown markers), for Register
+// to send as PreviousBrokerEpoch; -1, the default, says the last stop was
+// not clean (KIP-966). Call before Register.
+func (l *Link) SetPreviousBrokerEpoch(epoch int64) { l.previous.Store(max(epoch, -1)) }
+
 // Register registers this broker with the controller (BrokerRegistration)
 // and waits until its own copy of the metadata holds the registration; it
 // returns the broker epoch the controller gave.
@@ -46,7 +52,10 @@ func (l *Link) Register(ctx context.Context, reg controller.Broker, incarnation 
 		ln.Name, ln.Host, ln.Port, ln.SecurityProtocol = e.Name, e.Host, uint16(e.Port), 0 // PLAINTEXT
 		req.Listeners = append(req.Listeners, ln)
 	}
-	req.PreviousBrokerEpoch = -1
+	// KIP-966: the epoch this broker had when it last shut down cleanly
+	// (-1 if it did not), so that the controller keeps its replicas in
+	// their ISRs and ELRs instead of treating the restart as a crash.
+	req.PreviousBrokerEpoch = l.previous.Load()
 	var resp *kmsg.BrokerRegistrationResponse
 	for attempt := 0; ; attempt++ {
 		kresp, err := l.request(ctx, req)
@@ -66,13 +75,12 @@ func (l *Link) Register(ctx context.Context, reg controller.Broker, incarnation 
 		if attempt%10 == 0 {
 			l.logger.Warn("registering with the controller; retrying", "broker_id", reg.ID, "err", err)
 		}
-		select {
-		case <-ctx.Done():
+		if !l.sleep(ctx, nil, backoff(attempt)) {
 			return 0, fmt.Errorf("controllerlink: register broker %d: %w (last error: %v)", reg.ID, ctx.Err(), err)
-		case <-time.After(backoff(attempt)):
 		}
 	}
 	l.epoch.Store(resp.BrokerEpoch)
+	l.fenced.Store(true) // a new registration is fenced until a heartbeat says otherwise
 	if err := l.WaitCaughtUp(ctx); err != nil {
 		return 0, err
 	}

@@ -21,6 +21,13 @@ import (
 // -1 before it registered.
 func (l *Link) BrokerEpoch() int64 { return l.epoch.Load() }
 
+// Fenced reports whether the controller holds this broker fenced, as its
+// last heartbeat answer said: true from the registration until a
+// heartbeat unfences it, and again once the controller fences it (its
+// session expired, or it shut down) or no longer knows its epoch
+// (STALE_BROKER_EPOCH: another registration of this id replaced it).
+func (l *Link) Fenced() bool { return l.fenced.Load() }
+
 // StartHeartbeats heartbeats every interval until Close or a granted
 // controlled shutdown. The first goes out at once, so a broker that
 // registered is unfenced without waiting an interval.
@@ -48,12 +55,8 @@ func (l *Link) StartHeartbeats(interval time.Duration) {
 				}
 				failures++
 			}
-			select {
-			case <-l.ctx.Done():
+			if !l.sleep(l.ctx, l.stopBeats, interval) {
 				return
-			case <-l.stopBeats:
-				return
-			case <-time.After(interval):
 			}
 		}
 	}()
@@ -71,9 +74,26 @@ func (l *Link) heartbeat(ctx context.Context, wantShutdown bool) (*kmsg.BrokerHe
 	}
 	resp := kresp.(*kmsg.BrokerHeartbeatResponse)
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		if errors.Is(err, kerr.StaleBrokerEpoch) {
+			l.noteFenced(true, req.BrokerEpoch)
+		}
 		return nil, err
 	}
+	l.noteFenced(resp.IsFenced, req.BrokerEpoch)
 	return resp, nil
+}
+
+// noteFenced records what the controller said of this broker's fencing,
+// logging a change.
+func (l *Link) noteFenced(fenced bool, epoch int64) {
+	if l.fenced.Swap(fenced) == fenced {
+		return
+	}
+	if fenced {
+		l.logger.Warn("the controller fenced this broker", "broker_id", l.cfg.NodeID, "broker_epoch", epoch)
+	} else {
+		l.logger.Info("the controller unfenced this broker", "broker_id", l.cfg.NodeID, "broker_epoch", epoch)
+	}
 }
 
 // ControlledShutdown asks the controller to move this broker's leaderships
@@ -103,10 +123,8 @@ func (l *Link) ControlledShutdown(ctx context.Context, interval time.Duration) e
 		} else {
 			unreachable = 0
 		}
-		select {
-		case <-ctx.Done():
+		if !l.sleep(ctx, nil, min(interval, 200*time.Millisecond)) {
 			return fmt.Errorf("controllerlink: controlled shutdown not granted: %w (last error: %v)", ctx.Err(), err)
-		case <-time.After(min(interval, 200*time.Millisecond)):
 		}
 	}
 }

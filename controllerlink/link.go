@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/internal/clock"
 )
 
 // Config says which controller to follow and who this node is.
@@ -39,6 +40,9 @@ type Config struct {
 	// controller caps it); 0 means 500 ms.
 	MaxWait time.Duration
 	Logger  *slog.Logger
+	// Clock times the heartbeat interval and the retry backoffs; nil
+	// means the wall clock.
+	Clock clock.Clock
 }
 
 // ErrNotController is Commit's answer: on this node the metadata is
@@ -67,6 +71,8 @@ type Link struct {
 	nextPID, pidLeft int64
 
 	epoch     atomic.Int64 // the registration's broker epoch; -1 before
+	previous  atomic.Int64 // the epoch of a clean shutdown before this start, or -1
+	fenced    atomic.Bool  // the controller's last heartbeat answer said fenced
 	beating   atomic.Bool  // StartHeartbeats ran
 	stopBeats chan struct{}
 	beatDone  chan struct{}
@@ -83,6 +89,9 @@ func Dial(ctx context.Context, cfg Config) (*Link, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real()
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.ControllerAddr), kgo.ClientID(fmt.Sprintf("sluice-broker-%d", cfg.NodeID)),
 		kgo.RetryTimeout(0), kgo.RequestRetries(0))
 	if err != nil {
@@ -90,6 +99,8 @@ func Dial(ctx context.Context, cfg Config) (*Link, error) {
 	}
 	l := &Link{cfg: cfg, cl: cl, logger: cfg.Logger, done: make(chan struct{}), stopBeats: make(chan struct{})}
 	l.epoch.Store(-1)
+	l.previous.Store(-1)
+	l.fenced.Store(true) // registrations start fenced
 	l.cond = sync.NewCond(&l.mu)
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	for attempt := 0; ; attempt++ {
@@ -102,12 +113,10 @@ func Dial(ctx context.Context, cfg Config) (*Link, error) {
 		if attempt%20 == 0 {
 			l.logger.Warn("waiting for the controller's metadata", "controller", cfg.ControllerAddr, "controller_id", cfg.ControllerID, "err", err)
 		}
-		select {
-		case <-ctx.Done():
+		if !l.sleep(ctx, nil, backoff(attempt)) {
 			cl.Close()
 			l.cancel()
 			return nil, fmt.Errorf("controllerlink: no metadata from controller %d at %s: %w (last error: %v)", cfg.ControllerID, cfg.ControllerAddr, ctx.Err(), err)
-		case <-time.After(backoff(attempt)):
 		}
 	}
 	l.applied = l.obs.Next()
@@ -159,6 +168,22 @@ func (l *Link) request(ctx context.Context, req kmsg.Request) (kmsg.Response, er
 		return nil, errors.New("controllerlink: no controller address")
 	}
 	return seeds[0].Request(ctx, req)
+}
+
+// sleep waits d on the link's clock and reports true, or false as soon as
+// ctx ends or stop (which may be nil) is closed.
+func (l *Link) sleep(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
+	fired := make(chan struct{})
+	cancel := l.cfg.Clock.AfterFunc(d, func() { close(fired) })
+	defer cancel()
+	select {
+	case <-fired:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-stop:
+		return false
+	}
 }
 
 // backoff grows from 50 ms to 1 s.
