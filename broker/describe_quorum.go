@@ -1,0 +1,127 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/controller"
+)
+
+// DescribeQuorum (KIP-595, KIP-836, KIP-853) is what kafka-metadata-quorum
+// describe --status and --replication read: the metadata log's leader, its
+// high watermark, and how far each voter and each observer has got.
+//
+// With one voter (issue 16) the controller node is the whole quorum: it
+// leads the log in epoch 0 (the epoch the metadata fetch answers with), its
+// own log end is the high watermark, and the brokers are the observers,
+// placed by the metadata offset their heartbeats report. Brokers forward
+// the request to the controller, as Kafka's do.
+
+func (b *Broker) handleDescribeQuorum(req *kmsg.DescribeQuorumRequest) *kmsg.DescribeQuorumResponse {
+	resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
+	store, isController := b.meta.(*controller.Store)
+	for _, rt := range req.Topics {
+		t := kmsg.NewDescribeQuorumResponseTopic()
+		t.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			p := kmsg.NewDescribeQuorumResponseTopicPartition()
+			p.Partition = rp.Partition
+			switch {
+			case rt.Topic != controller.MetadataTopic || rp.Partition != 0:
+				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case !isController:
+				// Reached only when forwarding is off (a single node
+				// is always its own controller).
+				p.ErrorCode = kerr.NotLeaderForPartition.Code
+			default:
+				b.describeQuorumPartition(&p, store.End())
+			}
+			if p.ErrorCode != 0 {
+				msg := kerr.ErrorForCode(p.ErrorCode).Error()
+				p.ErrorMessage = &msg
+			}
+			t.Partitions = append(t.Partitions, p)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	if req.Version >= 2 {
+		resp.Nodes = b.quorumNodes()
+	}
+	return resp
+}
+
+// describeQuorumPartition fills the metadata log's state: this node as the
+// leader and only voter, caught up now, and every registered broker other
+// than itself as an observer.
+func (b *Broker) describeQuorumPartition(p *kmsg.DescribeQuorumResponseTopicPartition, end int64) {
+	nowMs := b.now().UnixMilli()
+	self := b.localID()
+	p.LeaderID, p.LeaderEpoch, p.HighWatermark = self, 0, end
+	v := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+	v.ReplicaID, v.LogEndOffset, v.LastFetchTimestamp, v.LastCaughtUpTimestamp = self, end, nowMs, nowMs
+	p.CurrentVoters = append(p.CurrentVoters, v)
+
+	b.liveness.mu.Lock()
+	observers := b.heartbeatsLocked().Observers()
+	b.liveness.mu.Unlock()
+	for _, o := range observers {
+		if o.ID == self {
+			continue // a combined node is listed once, as a voter
+		}
+		r := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+		r.ReplicaID, r.LogEndOffset = o.ID, o.LogEndOffset
+		r.LastFetchTimestamp, r.LastCaughtUpTimestamp = o.LastHeard.UnixMilli(), -1
+		if o.LogEndOffset >= end {
+			// Caught up when last heard from: Kafka's "last time its
+			// log end reached the leader's" is at least then.
+			r.LastCaughtUpTimestamp = r.LastFetchTimestamp
+		}
+		p.Observers = append(p.Observers, r)
+	}
+}
+
+// quorumNodes lists the voters' controller endpoints (v2), from
+// controller.quorum.voters under the first controller listener's name. A
+// node with no voters configured is its own quorum, reached where it
+// advertises itself.
+func (b *Broker) quorumNodes() []kmsg.DescribeQuorumResponseNode {
+	if len(b.cfg.Voters) == 0 {
+		reg := b.registration()
+		n := kmsg.NewDescribeQuorumResponseNode()
+		n.NodeID = reg.ID
+		for _, e := range reg.Endpoints[:min(1, len(reg.Endpoints))] {
+			l := kmsg.NewDescribeQuorumResponseNodeListener()
+			l.Name, l.Host, l.Port = e.Name, e.Host, uint16(e.Port)
+			n.Listeners = append(n.Listeners, l)
+		}
+		return []kmsg.DescribeQuorumResponseNode{n}
+	}
+	name := "CONTROLLER"
+	if len(b.cfg.ControllerListenerNames) > 0 {
+		name = b.cfg.ControllerListenerNames[0]
+	}
+	var out []kmsg.DescribeQuorumResponseNode
+	for _, v := range b.cfg.Voters {
+		n := kmsg.NewDescribeQuorumResponseNode()
+		n.NodeID = v.ID
+		l := kmsg.NewDescribeQuorumResponseNodeListener()
+		l.Name, l.Host, l.Port = name, v.Host, uint16(v.Port)
+		n.Listeners = append(n.Listeners, l)
+		out = append(out, n)
+	}
+	return out
+}
+
+func init() {
+	register(api{key: kmsg.DescribeQuorum, min: 0, max: 2, forward: true,
+		handle: method((*Broker).handleDescribeQuorum),
+		errorCodes: codes(func(r *kmsg.DescribeQuorumResponse, count func(int16)) {
+			count(r.ErrorCode)
+			for _, t := range r.Topics {
+				for _, p := range t.Partitions {
+					count(p.ErrorCode)
+				}
+			}
+		}),
+	})
+}
