@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -23,6 +24,9 @@ counted and listed with their leader, replicas and ISR:
   offline            no leader, or a leader that is not a live broker
 
 These are kafka-topics.sh's definitions, as "topic describe" filters use.
+It also shows the metadata quorum, as kafka-metadata-quorum describe
+--replication does: the controller leading the metadata log, its high
+watermark, and each voter and observer (broker) with its log end and lag.
 Internal topics count. A topic whose min.insync.replicas could not be read
 is reported on stderr and makes the exit code 1; its partitions are then
 only checked for a missing leader.
@@ -37,6 +41,9 @@ type clusterDescription struct {
 	UnderReplicated []partitionState `json:"under_replicated_partitions"`
 	UnderMinISR     []partitionState `json:"under_min_isr_partitions"`
 	Offline         []partitionState `json:"offline_partitions"`
+	// Quorum is the metadata quorum; null when the cluster has none to
+	// describe.
+	Quorum *quorumState `json:"quorum"`
 }
 
 // partitionState is one partition in a health list.
@@ -69,6 +76,9 @@ func runClusterDescribe(args []string, stdout, stderr io.Writer) int {
 			return err
 		}
 		d := describeHealth(info, md, minISR)
+		if d.Quorum, err = describeQuorum(ctx, c, info); err != nil {
+			return err
+		}
 		if cf.json {
 			err = writeJSON(stdout, d)
 		} else {
@@ -151,6 +161,11 @@ func printClusterDescription(w io.Writer, d clusterDescription) error {
 	add(d.Offline, "offline")
 	add(d.UnderMinISR, "under-min-isr")
 	add(d.UnderReplicated, "under-replicated")
+	if d.Quorum != nil {
+		if err := printQuorum(w, d.Quorum, time.Now()); err != nil {
+			return err
+		}
+	}
 	if len(rows) == 0 {
 		return nil
 	}
