@@ -67,6 +67,12 @@ type CleanOptions struct {
 	// Throttle, when set, is called after every read and write with its
 	// size in bytes, and may sleep (log.cleaner.io.max.bytes.per.second).
 	Throttle func(bytes int)
+	// ProducerLastOffsets maps each idempotent producer of the partition
+	// to the last offset of its newest batch (the partition's producer
+	// state): that batch keeps its header even when all its records go.
+	// Nil makes the pass find them by reading every batch header of the
+	// log; a producer missing from a non-nil map has no batch to keep.
+	ProducerLastOffsets map[int64]int64
 }
 
 // CleanStats describes one pass, for the cleaner's metrics.
@@ -292,18 +298,21 @@ func groupSegments(spans []cleanSpan, maxBytes int64, maxIndex int) [][]cleanSpa
 }
 
 // buildOffsetMap maps the keys of the dirty section, batch by batch, until
-// the section ends or the map is full; it also finds each idempotent
-// producer's last batch in the whole log.
+// the section ends or the map is full; unless given, it also finds each
+// idempotent producer's last batch in the whole log.
 func (l *Log) buildOffsetMap(p *cleanPlan, stats *CleanStats) (*offsetMap, map[int64]int64, error) {
-	lastOfProducer := map[int64]int64{}
-	err := l.ScanBatches(l.StartOffset(), func(h BatchHeader) error {
-		if h.ProducerID >= 0 {
-			lastOfProducer[h.ProducerID] = h.LastOffset()
+	lastOfProducer := p.opts.ProducerLastOffsets
+	if lastOfProducer == nil {
+		lastOfProducer = map[int64]int64{}
+		err := l.ScanBatches(l.StartOffset(), func(h BatchHeader) error {
+			if h.ProducerID >= 0 {
+				lastOfProducer[h.ProducerID] = h.LastOffset()
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("cleaning %s: finding producers' last batches: %w", l.dir, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("cleaning %s: finding producers' last batches: %w", l.dir, err)
 	}
 	m := newOffsetMap(p.opts.DedupeBufferBytes, p.firstDirty)
 	var keys [][]byte

@@ -482,47 +482,136 @@ func TestCleanCompressedBatchesKeepTheirCodec(t *testing.T) {
 // a bare header when it is its idempotent producer's last batch (the
 // producer's sequence state lives in it) or the last batch of a cleaned
 // segment (the segment must end where it ended); other emptied batches go.
+// The producers' last batches are found by the pass, or given to it.
 func TestCleanKeepsEmptiedBatches(t *testing.T) {
+	for _, given := range []bool{false, true} {
+		t.Run(fmt.Sprintf("given=%v", given), func(t *testing.T) {
+			fs, c := NewMemFS(), newClock()
+			l := openLog(t, fs, testDir, cleanConfig(), c)
+			defer l.Close()
+			kv := func(k, v string) []KV { return []KV{{Key: []byte(k), Value: []byte(v)}} }
+			mustBatch := func(kvs []KV) []byte {
+				b, err := BuildBatch(kvs, c.now().UnixMilli())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b
+			}
+			first := appendRaw(t, l, setProducer(mustBatch(kv("a", "1")), 9, 0))
+			last := appendRaw(t, l, setProducer(mustBatch(kv("b", "1")), 9, 1))
+			plain := appendKVs(t, l, kv("c", "1"), c.now().UnixMilli())
+			appendKVs(t, l, append(append(kv("a", "2"), kv("b", "2")...), kv("c", "2")...), c.now().UnixMilli())
+			rollTo(t, l, c)
+			segEnd := l.active().base
+			var opts CleanOptions
+			keep, drop := last, first
+			if given {
+				// The producer state says the first batch is the last
+				// one (as if a later one had been truncated away).
+				opts.ProducerLastOffsets = map[int64]int64{9: first.LastOffset}
+				keep, drop = first, last
+			}
+			if _, err := l.Clean(opts); err != nil {
+				t.Fatal(err)
+			}
+			b := readEverything(t, l)
+			kept := map[int64]BatchHeader{}
+			for p := 0; p < len(b); {
+				h := parseHeader(b[p:])
+				kept[h.LastOffset()] = h
+				p += h.Size()
+			}
+			if _, ok := kept[drop.LastOffset]; ok {
+				t.Fatalf("an emptied batch nothing needs was kept: %+v", kept[drop.LastOffset])
+			}
+			if _, ok := kept[plain.LastOffset]; ok {
+				t.Fatalf("an emptied batch nothing needs was kept: %+v", kept[plain.LastOffset])
+			}
+			h, ok := kept[keep.LastOffset]
+			if !ok || h.NumRecords != 0 || h.ProducerID != 9 {
+				t.Fatalf("producer 9's last batch (%d) is gone or changed: %+v", keep.LastOffset, h)
+			}
+			if _, ok := kept[segEnd-1]; !ok {
+				t.Fatalf("the segment's last batch (%d) is gone", segEnd-1)
+			}
+		})
+	}
+}
+
+// TestCleanWhileAppendingAndReading runs passes while a producer appends,
+// a consumer reads from the start and a flusher flushes (under the race
+// detector this checks the locking), then checks the result as usual.
+func TestCleanWhileAppendingAndReading(t *testing.T) {
 	fs, c := NewMemFS(), newClock()
 	l := openLog(t, fs, testDir, cleanConfig(), c)
 	defer l.Close()
-	kv := func(k, v string) []KV { return []KV{{Key: []byte(k), Value: []byte(v)}} }
-	mustBatch := func(kvs []KV) []byte {
-		b, err := BuildBatch(kvs, c.now().UnixMilli())
-		if err != nil {
+	rng := rand.New(rand.NewPCG(9, 9))
+	fillRandom(t, l, rng, c, 100, 20, 5)
+	done := make(chan struct{})
+	errs := make(chan error, 3)
+	// loop runs step until done or its first error.
+	loop := func(step func() error) {
+		for {
+			select {
+			case <-done:
+				errs <- nil
+				return
+			default:
+			}
+			if err := step(); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}
+	go loop(func() error { // a consumer reading the whole log
+		for off := l.StartOffset(); off < l.EndOffset(); {
+			r, err := l.Read(off, 4096, math.MaxInt64, true)
+			if err != nil {
+				return err
+			}
+			for _, fr := range r.Ranges {
+				if n, err := fr.File.ReadAt(make([]byte, fr.Length), fr.Offset); int64(n) != fr.Length {
+					return fmt.Errorf("reading a range at %d: %d bytes, %w", off, n, err)
+				}
+			}
+			r.Release()
+			if r.Next <= off {
+				break
+			}
+			off = r.Next
+		}
+		return nil
+	})
+	go loop(l.Flush)
+	for i := 0; i < 5; i++ {
+		fillRandom(t, l, rng, c, 40, 20, 5) // the producer, between and during passes
+		full := viewOf(t, l)
+		stop := make(chan struct{})
+		go func() {
+			defer close(stop)
+			if _, err := l.Clean(CleanOptions{}); err != nil {
+				errs <- err
+			}
+		}()
+		more := rand.New(rand.NewPCG(uint64(i), 1))
+		for j := 0; j < 20; j++ {
+			key := fmt.Sprintf("k%d", more.IntN(20))
+			info := appendKVs(t, l, []KV{{Key: []byte(key), Value: []byte("during")}}, c.now().UnixMilli())
+			full = append(full, rec{off: info.FirstOffset, key: key, value: "during"})
+		}
+		<-stop
+		checkCleaned(t, full, viewOf(t, l), math.MaxInt64, 0)
+	}
+	close(done)
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
-		return b
 	}
-	first := appendRaw(t, l, setProducer(mustBatch(kv("a", "1")), 9, 0)) // producer 9's older batch
-	last := appendRaw(t, l, setProducer(mustBatch(kv("b", "1")), 9, 1))  // producer 9's last batch
-	plain := appendKVs(t, l, kv("c", "1"), c.now().UnixMilli())
-	appendKVs(t, l, append(append(kv("a", "2"), kv("b", "2")...), kv("c", "2")...), c.now().UnixMilli())
-	rollTo(t, l, c)
-	segEnd := l.active().base
-	if _, err := l.Clean(CleanOptions{}); err != nil {
+	select {
+	case err := <-errs:
 		t.Fatal(err)
-	}
-	b := readEverything(t, l)
-	var empties []BatchHeader
-	lastOffsets := map[int64]bool{}
-	for p := 0; p < len(b); {
-		h := parseHeader(b[p:])
-		lastOffsets[h.LastOffset()] = true
-		if h.NumRecords == 0 {
-			empties = append(empties, h)
-		}
-		p += h.Size()
-	}
-	if lastOffsets[first.LastOffset] || lastOffsets[plain.LastOffset] {
-		t.Fatalf("an emptied batch that nothing needs was kept: %+v", empties)
-	}
-	if !lastOffsets[last.LastOffset] || !lastOffsets[segEnd-1] {
-		t.Fatalf("producer 9's last batch (%d) or the segment's last (%d) is gone: %+v", last.LastOffset, segEnd-1, empties)
-	}
-	for _, h := range empties {
-		if h.LastOffset() == last.LastOffset && (h.ProducerID != 9 || h.BaseSequence != 1) {
-			t.Fatalf("the kept header lost its producer: %+v", h)
-		}
+	default:
 	}
 }
