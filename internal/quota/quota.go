@@ -40,6 +40,13 @@ func (r *Rate) SetLimit(limit int64) {
 	r.tokens = min(r.tokens, float64(limit))
 }
 
+// Limit is the current limit in bytes per second.
+func (r *Rate) Limit() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.limit
+}
+
 // On reports whether the throttle limits anything.
 func (r *Rate) On() bool {
 	r.mu.Lock()

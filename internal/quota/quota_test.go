@@ -38,3 +38,41 @@ func TestRateKeepsTheLimit(t *testing.T) {
 		t.Error("the zero Rate throttles")
 	}
 }
+
+// A limit changed at run time takes over at once: the long-run rate
+// follows the new limit, turning the throttle off lets everything
+// through, and turning it on starts from a full second of bytes.
+func TestSetLimitChangesTheRate(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	r := New(100 << 10)
+	run := func(from time.Time, secs int) float64 {
+		sent := int64(0)
+		now := from
+		for now.Before(from.Add(time.Duration(secs) * time.Second)) {
+			if !r.Exceeded(now) {
+				r.Record(8<<10, now)
+				sent += 8 << 10
+			}
+			now = now.Add(5 * time.Millisecond)
+		}
+		return float64(sent) / float64(secs)
+	}
+	if got := run(start, 20); got > 1.2*100*1024 {
+		t.Fatalf("before the change: %.0f bytes/s, want about %d", got, 100<<10)
+	}
+	r.SetLimit(400 << 10)
+	if r.Limit() != 400<<10 {
+		t.Fatalf("Limit %d after SetLimit(%d)", r.Limit(), 400<<10)
+	}
+	if got := run(start.Add(20*time.Second), 20); got < 0.8*400*1024 || got > 1.2*400*1024 {
+		t.Fatalf("after raising the limit: %.0f bytes/s, want about %d", got, 400<<10)
+	}
+	r.SetLimit(math.MaxInt64)
+	if r.On() || r.Exceeded(start.Add(40*time.Second)) {
+		t.Fatal("an unlimited rate still throttles")
+	}
+	r.SetLimit(50 << 10)
+	if got := run(start.Add(60*time.Second), 20); got > 1.2*50*1024 {
+		t.Fatalf("after lowering the limit: %.0f bytes/s, want about %d", got, 50<<10)
+	}
+}
