@@ -146,12 +146,15 @@ type Entry struct {
 	Value     string // "" when Null
 	Null      bool   // the setting has no value
 	Default   string // built-in default ("" when it has none)
-	Source    Source // SourceDefaultConfig or SourceStaticBrokerConfig
+	Source    Source // where Value comes from (DescribeWith adds the dynamic sources)
 	Origin    string // "default", the properties file path, or "--set"
 	Type      Type
 	ReadOnly  bool
 	Sensitive bool
 	Doc       string
+	// Synonyms lists, most important first, every place the setting has
+	// a value: dynamic (DescribeWith), the properties file, the default.
+	Synonyms []Synonym
 }
 
 // Defaults returns the configuration made of built-in defaults only.
@@ -495,11 +498,18 @@ func (b *Broker) Describe() []Entry {
 		if b.configured(s.Name) {
 			src = SourceStaticBrokerConfig
 		}
-		out = append(out, Entry{
+		e := Entry{
 			Name: s.Name, Value: v, Null: !ok, Default: s.Default,
 			Source: src, Origin: b.Origin(s.Name), Type: s.Type,
 			ReadOnly: s.ReadOnly, Sensitive: s.Sensitive, Doc: s.Doc,
-		})
+		}
+		if ok && src == SourceStaticBrokerConfig {
+			e.Synonyms = append(e.Synonyms, Synonym{Name: s.Name, Value: v, Source: src})
+		}
+		if !s.Sensitive && (s.Default != "" || !s.Nullable) {
+			e.Synonyms = append(e.Synonyms, Synonym{Name: s.Name, Value: s.Default, Source: SourceDefaultConfig})
+		}
+		out = append(out, e)
 	}
 	return out
 }

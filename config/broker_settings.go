@@ -160,7 +160,7 @@ func init() {
 	sort.Slice(brokerSettings, func(i, j int) bool { return brokerSettings[i].Name < brokerSettings[j].Name })
 	for i := range brokerSettings {
 		s := &brokerSettings[i]
-		s.ReadOnly = true // no dynamic broker configuration yet
+		s.ReadOnly = !IsDynamicBrokerSetting(s.Name)
 		if _, dup := settingIndex[s.Name]; dup {
 			panic("config: duplicate setting " + s.Name)
 		}

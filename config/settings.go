@@ -53,16 +53,22 @@ type Source int8
 
 // Config sources (Kafka wire values).
 const (
-	SourceUnknown            Source = 0
-	SourceDynamicTopicConfig Source = 1 // a per-topic override
-	SourceStaticBrokerConfig Source = 4 // the properties file or --set
-	SourceDefaultConfig      Source = 5 // built-in default
+	SourceUnknown                    Source = 0
+	SourceDynamicTopicConfig         Source = 1 // a per-topic override
+	SourceDynamicBrokerConfig        Source = 2 // set at run time for one broker
+	SourceDynamicDefaultBrokerConfig Source = 3 // set at run time for every broker
+	SourceStaticBrokerConfig         Source = 4 // the properties file or --set
+	SourceDefaultConfig              Source = 5 // built-in default
 )
 
 func (s Source) String() string {
 	switch s {
 	case SourceDynamicTopicConfig:
 		return "DYNAMIC_TOPIC_CONFIG"
+	case SourceDynamicBrokerConfig:
+		return "DYNAMIC_BROKER_CONFIG"
+	case SourceDynamicDefaultBrokerConfig:
+		return "DYNAMIC_DEFAULT_BROKER_CONFIG"
 	case SourceStaticBrokerConfig:
 		return "STATIC_BROKER_CONFIG"
 	case SourceDefaultConfig:
@@ -84,7 +90,7 @@ type Setting struct {
 	Min, Max *int64   // inclusive bounds for numeric types
 	// Check, when set, runs after the type and bound checks.
 	Check     func(v string) error
-	ReadOnly  bool // cannot be changed at run time (every broker setting, for now)
+	ReadOnly  bool // cannot be changed at run time (all but DynamicBrokerSettings)
 	Sensitive bool // value must not be shown (passwords); none yet
 	Doc       string
 }
