@@ -201,7 +201,7 @@ func TestApply(t *testing.T) {
 			}
 		}},
 		{"config of unknown topic", ConfigRecord{ResourceType: ConfigResourceTopic, ResourceName: "u", Name: "x", Value: str("1")}, false, nil},
-		{"broker config", ConfigRecord{ResourceType: 4, ResourceName: "1", Name: "x", Value: str("1")}, false, nil},
+		{"config of a resource that names no broker", ConfigRecord{ResourceType: 4, ResourceName: "one", Name: "x", Value: str("1")}, false, nil},
 		{"producer ids forward", ProducerIDsRecord{NextProducerID: 1000}, true, func(t *testing.T, s *State) {
 			if s.NextProducerID != 1000 {
 				t.Fatal(s.NextProducerID)

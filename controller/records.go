@@ -172,7 +172,8 @@ type RemovePartitionsRecord struct {
 const ConfigResourceTopic int8 = 2
 
 // ConfigRecord sets (or, with a nil Value, removes) one config override of
-// a resource. Only topic resources are kept in the metadata today.
+// a resource: a topic (ConfigResourceTopic) or a broker's dynamic settings
+// (ConfigResourceBroker, broker_configs.go).
 type ConfigRecord struct {
 	ResourceType int8    `json:"resource_type"`
 	ResourceName string  `json:"resource_name"`

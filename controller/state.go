@@ -149,6 +149,9 @@ type State struct {
 	byID      map[TopicID]*Topic // index of Topics, rebuilt on load
 	// NextProducerID is the first producer id not yet reserved.
 	NextProducerID int64 `json:"next_producer_id"`
+	// BrokerConfigs are the dynamic broker settings (broker_configs.go),
+	// by resource name: a broker id, or "" for the cluster default.
+	BrokerConfigs map[string]map[string]string `json:"broker_configs,omitempty"`
 }
 
 // NewState returns empty metadata for a new cluster.
@@ -245,6 +248,9 @@ func (s *State) apply(r Record) error {
 		// the removed ones' backing array.
 		t.Partitions = t.Partitions[:r.Count:r.Count]
 	case ConfigRecord:
+		if r.ResourceType == ConfigResourceBroker {
+			return s.applyBrokerConfig(r)
+		}
 		if r.ResourceType != ConfigResourceTopic {
 			return fmt.Errorf("config resource type %d is not kept in the metadata", r.ResourceType)
 		}
@@ -323,6 +329,7 @@ func (s *State) clone() *State {
 		tc := t.clone()
 		c.Topics[n], c.byID[tc.ID] = tc, tc
 	}
+	c.BrokerConfigs = cloneBrokerConfigs(s.BrokerConfigs)
 	c.Brokers = make(map[int32]*Broker, len(s.Brokers))
 	for id, b := range s.Brokers {
 		bc := *b
