@@ -7,7 +7,10 @@ package segment
 // (log.cleaner.dedupe.buffer.size) counts their length plus a fixed
 // per-entry overhead.
 type offsetMap struct {
-	m     map[string]int64
+	// m indexes offs by key: a lookup by a []byte key allocates nothing,
+	// and neither does updating a key already present.
+	m     map[string]int
+	offs  []int64
 	used  int64 // estimated bytes held
 	limit int64
 	// end is the offset after the last batch whose keys all went in: the
@@ -16,11 +19,11 @@ type offsetMap struct {
 }
 
 // offsetMapEntryOverhead estimates what one entry costs besides its key:
-// the string header, the int64 and the Go map's bucket share.
+// the string header, the index, the offset and the Go map's bucket share.
 const offsetMapEntryOverhead = 48
 
 func newOffsetMap(limit int64, start int64) *offsetMap {
-	return &offsetMap{m: make(map[string]int64), limit: limit, end: start}
+	return &offsetMap{m: make(map[string]int), limit: limit, end: start}
 }
 
 // cost is what adding keys could take at most (keys already present cost
@@ -40,16 +43,19 @@ func (m *offsetMap) fits(keys [][]byte) bool { return m.used+m.cost(keys) <= m.l
 // put records that key's latest offset so far is off. Offsets arrive in
 // ascending order, so the last put wins.
 func (m *offsetMap) put(key []byte, off int64) {
-	if _, ok := m.m[string(key)]; !ok {
-		m.used += int64(len(key)) + offsetMapEntryOverhead
+	if i, ok := m.m[string(key)]; ok {
+		m.offs[i] = off
+		return
 	}
-	m.m[string(key)] = off
+	m.used += int64(len(key)) + offsetMapEntryOverhead
+	m.m[string(key)] = len(m.offs)
+	m.offs = append(m.offs, off)
 }
 
 // latest returns the newest offset mapped for key, or -1.
 func (m *offsetMap) latest(key []byte) int64 {
-	if off, ok := m.m[string(key)]; ok {
-		return off
+	if i, ok := m.m[string(key)]; ok {
+		return m.offs[i]
 	}
 	return -1
 }
