@@ -233,9 +233,7 @@ func (c *cluster) checkReplicaRemoved(topic string, from, to map[int32][]int32) 
 		return out
 	}
 	if !testkit.Poll(10*time.Second, func() bool { return len(left()) == 0 }) {
-		c.t.Logf("after the move to %v, replicas taken away are still in their log dirs: %v", to, left())
-		c.knownBug("a replica removed by a reassignment keeps its files: replicamgr's applyTopic closes it and keeps its " +
-			"directory (\"this node is no longer a replica of the partition: closing it, its files are kept\"), where Kafka deletes it")
+		c.t.Fatalf("after the move to %v, replicas taken away are still in their log dirs: %v", to, left())
 	}
 }
 

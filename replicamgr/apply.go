@@ -184,14 +184,25 @@ func (m *Manager) applyTopic(mt *controller.Topic, ch *Changes) (err error) {
 			}
 		}
 	}
-	// A replica moved away from this node keeps its files: deleting them
-	// is the new replicas' business once they have caught up (replication
-	// is the next issue), and until then they may be the only copy.
-	for _, p := range unassigned {
-		m.logger.Warn("this node is no longer a replica of the partition: closing it, its files are kept", "topic", mt.Name, "partition", p.Index())
-	}
-	m.closeAll(unassigned, "closing a partition no longer assigned here")
+	m.deleteUnassigned(unassigned)
 	return nil
+}
+
+// deleteUnassigned deletes the replicas this node no longer hosts, as
+// Kafka's stopPartitions with delete does. The controller takes a replica
+// out of a partition's replicas only once a reassignment's target replicas
+// are all in the ISR, so the data is safe elsewhere; keeping the files
+// would leave a stale copy that fills the disk and that a later move back
+// to this node would reopen. setRole has already stopped the partition's
+// fetcher and leader state. An offline replica (no open log) is not here:
+// its unreadable files are set aside as a stray at the next start.
+func (m *Manager) deleteUnassigned(ps []*replica.Partition) {
+	for _, p := range ps {
+		m.logger.Info("this node is no longer a replica of the partition: deleting its log", "topic", p.Topic(), "partition", p.Index())
+		if err := p.Delete(); err != nil {
+			m.logger.Error("deleting a partition no longer assigned here", "topic", p.Topic(), "partition", p.Index(), "err", err)
+		}
+	}
 }
 
 // openReplica opens this node's replica of mp, creating its directory if

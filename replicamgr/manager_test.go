@@ -154,9 +154,9 @@ func TestApplyImageGivesEachPartitionItsRole(t *testing.T) {
 }
 
 // Leadership moving to this node makes the open replica the leader (not a
-// new one); this node leaving a partition's replicas closes it and keeps
-// its files.
-func TestApplyImageFollowsLeaderChangesAndKeepsFilesOfMovedReplicas(t *testing.T) {
+// new one); this node leaving a partition's replicas closes it (and
+// deletes it: TestReplicaMovedAwayIsDeleted).
+func TestApplyImageFollowsLeaderChangesAndClosesMovedReplicas(t *testing.T) {
 	c := newCluster(t)
 	id := c.createTopic("t", nil, []int32{1}, []int32{2, 1})
 	c.apply()
@@ -180,9 +180,6 @@ func TestApplyImageFollowsLeaderChangesAndKeepsFilesOfMovedReplicas(t *testing.T
 	if err := old.Flush(); err == nil {
 		t.Fatal("the moved replica was not closed")
 	}
-	if !c.exists("/data/t-0/00000000000000000000.log") {
-		t.Fatal("the moved replica's files were deleted")
-	}
 }
 
 // A topic gone from the image has its replicas deleted, followers' too,
@@ -205,6 +202,33 @@ func TestApplyImageDeletesRemovedTopicsAndIgnoresOlderImages(t *testing.T) {
 	}
 	if ch := c.m.ApplyImage(before); len(ch.Removed)+len(ch.Failed) != 0 || c.m.Topic("t") != nil || c.exists("/data/t-0") {
 		t.Fatal("an older image brought the deleted topic back")
+	}
+}
+
+// A replica moved away from this node by a reassignment is deleted once the
+// image no longer lists this node (Kafka's stopPartitions with delete); the
+// partition it keeps is untouched, and a later move back starts it afresh.
+func TestReplicaMovedAwayIsDeleted(t *testing.T) {
+	c := newCluster(t)
+	id := c.createTopic("t", nil, []int32{1, 2}, []int32{1, 2})
+	c.apply()
+	c.produce("t", 0, "a", "b")
+	c.commit(controller.PartitionChangeRecord{TopicID: id, Partition: 0, Leader: 2, Replicas: []int32{2}, ISR: []int32{2}})
+	c.apply()
+	if c.exists("/data/t-0") {
+		t.Fatal("the replica moved away still has its directory")
+	}
+	if !c.exists("/data/t-1") {
+		t.Fatal("the partition still hosted here lost its directory")
+	}
+	if _, err := c.m.Leader("t", 0); err == nil {
+		t.Fatal("the moved partition is still led here")
+	}
+	c.commit(controller.PartitionChangeRecord{TopicID: id, Partition: 0, Leader: 2, Replicas: []int32{2, 1}, ISR: []int32{2}})
+	c.apply()
+	tp := c.m.Topic("t")
+	if p := tp.Partitions[0]; p.Role != Follower || p.Replica == nil || p.Replica.LogEndOffset() != 0 {
+		t.Fatalf("moved back: role %v, replica %v; want a follower starting from an empty log", p.Role, p.Replica)
 	}
 }
 
