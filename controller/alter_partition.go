@@ -163,3 +163,34 @@ func (s *State) validateAlterPartition(brokerID int32, version int16, it AlterPa
 	}
 	return nil
 }
+
+// LeaderProposal shapes what a partition's leader sends to the controller
+// for an ISR change it wants (it), given the partition p as the leader's
+// metadata has it, under KIP-704's rules. A partition an unclean election
+// gave to this leader is RECOVERING: its ISR is the leader alone, and the
+// controller refuses to add followers while it stays so. The leader's
+// first AlterPartition in that state is therefore the recovery step: the
+// leader alone, RECOVERED (it has taken leadership, and its log is what
+// followers truncate to). Followers join with a later proposal, once that
+// is committed. recovery reports that the proposal was replaced by that
+// step; the caller proposes its ISR again afterwards.
+//
+// The step is taken only when p is at the item's leader and partition
+// epochs: a leader ahead of its metadata got there through an
+// AlterPartition of its own, which was the recovery step, and one behind
+// it is refused by the controller whatever it sends.
+func LeaderProposal(p Partition, leader int32, it AlterPartitionItem) (out AlterPartitionItem, recovery bool) {
+	out = it
+	out.LeaderRecoveryState = Recovered
+	if p.LeaderRecoveryState != Recovering || p.Leader != leader || p.LeaderEpoch != it.LeaderEpoch || p.PartitionEpoch != it.PartitionEpoch {
+		return out, false
+	}
+	self := ISRMember{BrokerID: leader, BrokerEpoch: -1}
+	for _, m := range it.NewISR {
+		if m.BrokerID == leader {
+			self = m
+		}
+	}
+	out.NewISR = []ISRMember{self}
+	return out, true
+}
