@@ -105,6 +105,7 @@ type Proposer struct {
 	value    []byte
 	err      error
 	fastTry  bool // this attempt skipped the prepare phase
+	reading  bool // the change is Read: retries may run it again
 	// tried holds what each attempt of this change sent as accepts, so a
 	// retry that finds its own earlier value on top finishes that attempt
 	// instead of applying the change a second time.
@@ -162,7 +163,19 @@ func (p *Proposer) Propose(ch Change) (Output, error) {
 	if p.Busy() {
 		return Output{}, ErrBusy
 	}
-	p.change = ch
+	p.change, p.reading = ch, false
+	p.tried = map[Ballot]tried{}
+	return p.attempt(), nil
+}
+
+// ProposeRead starts a linearizable read: Propose(Read), except that a
+// retry never reports ErrIndeterminate, since reading twice changes
+// nothing.
+func (p *Proposer) ProposeRead() (Output, error) {
+	if p.Busy() {
+		return Output{}, ErrBusy
+	}
+	p.change, p.reading = Read, true
 	p.tried = map[Ballot]tried{}
 	return p.attempt(), nil
 }
@@ -251,7 +264,7 @@ func (p *Proposer) sendAccept(base Ballot, cur []byte) Output {
 	var err error
 	if t, ok := p.tried[base]; ok {
 		next, err = t.value, t.err
-	} else if len(p.tried) > 0 {
+	} else if len(p.tried) > 0 && !p.reading {
 		next, err = cur, ErrIndeterminate
 	} else if next, err = p.change(cur); err != nil {
 		next = cur
@@ -322,6 +335,7 @@ func (p *Proposer) Step(m Message) Output {
 
 func (p *Proposer) finish() Output {
 	res := &Result{Value: p.value, Err: p.err, Ballot: p.ballot}
+	p.phase = phaseIdle // before countFast, which arms only an idle proposer
 	if !p.next.IsZero() {
 		t := &prepared{ballot: p.next, base: p.ballot, value: p.value, oks: map[Voter]bool{}}
 		p.tail = t
@@ -329,7 +343,6 @@ func (p *Proposer) finish() Output {
 			p.countFast(t, v)
 		}
 	}
-	p.phase = phaseIdle
 	p.change, p.tried = nil, nil
 	p.value, p.err = nil, nil
 	return Output{Done: res}

@@ -66,8 +66,10 @@ func TestProposerFullRound(t *testing.T) {
 	if string(m.Value) != "highx" || !m.Next.IsZero() {
 		t.Fatalf("accept value %q next %s, want highx and no piggybacked prepare", m.Value, m.Next)
 	}
-	if out = p.Step(acked(va, b, Ballot{})); out.Done != nil {
-		t.Fatal("done after one accept")
+	for i := 0; i < 2; i++ { // a duplicate counts once
+		if out = p.Step(acked(va, b, Ballot{})); out.Done != nil {
+			t.Fatal("done after one voter's accept")
+		}
 	}
 	out = p.Step(acked(vc, b, Ballot{}))
 	if out.Done == nil || string(out.Done.Value) != "highx" || out.Done.Err != nil || out.Done.Ballot != b {
@@ -155,25 +157,38 @@ func TestProposerWritesBackOnChangeError(t *testing.T) {
 func TestProposerRetryAppliesOnce(t *testing.T) {
 	for _, c := range []struct {
 		name     string
+		read     bool
 		top      Ballot
 		wantErr  error
 		wantSent string
 	}{
-		{"own value on top", bal(1, 7), nil, "basex"},
-		{"another value on top", bal(1, 9), ErrIndeterminate, "other"},
+		{"own value on top", false, bal(1, 7), nil, "basex"},
+		{"another value on top", false, bal(1, 9), ErrIndeterminate, "other"},
+		{"a read may read again", true, bal(1, 9), nil, "other"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := newTestProposer(t, false)
 			calls := 0
-			p.Propose(func(cur []byte) ([]byte, error) { calls++; return appendX(cur) })
+			if c.read {
+				p.ProposeRead()
+				calls = 1
+			} else {
+				p.Propose(func(cur []byte) ([]byte, error) { calls++; return appendX(cur) })
+			}
 			b1 := bal(1, 7)
 			p.Step(promise(va, b1, Ballot{}, "base"))
 			wantSent(t, p.Step(promise(vb, b1, Ballot{}, "base")), MsgAccept, three.Accept, b1)
+			if _, err := p.ProposeRead(); !errors.Is(err, ErrBusy) {
+				t.Fatalf("ProposeRead while busy: %v", err)
+			}
 			for i := 0; i < 5; i++ {
 				p.Tick() // the accepts are lost: retry
 			}
 			b2 := bal(2, 7)
 			val := "basex"
+			if c.read {
+				val = "base"
+			}
 			if c.top != b1 {
 				val = "other"
 			}
@@ -210,11 +225,26 @@ func TestProposerOneRoundTrip(t *testing.T) {
 	}
 	// Only one promise of next so far: a second change would need a
 	// prepare. A late answer from vc completes the promise quorum.
+	if p.fast != nil {
+		t.Fatal("fast ballot after one promise of the two needed")
+	}
 	p.Step(acked(vc, b1, next))
 	out, _ := p.Propose(appendX)
 	m = wantSent(t, out, MsgAccept, three.Accept, next)
 	if string(m.Value) != "xx" || m.Next != bal(3, 7) {
 		t.Fatalf("fast accept %q next %s, want xx next 3.7", m.Value, m.Next)
+	}
+	// Both accepts promise the next ballot: the change after is fast at
+	// once, without waiting for the third voter.
+	p.Step(acked(va, next, m.Next))
+	if out := p.Step(acked(vc, next, m.Next)); out.Done == nil || string(out.Done.Value) != "xx" {
+		t.Fatalf("fast change done %+v, want xx", out.Done)
+	}
+	out, _ = p.Propose(appendX)
+	next = m.Next
+	m = wantSent(t, out, MsgAccept, three.Accept, next)
+	if string(m.Value) != "xxx" {
+		t.Fatalf("second fast accept %q, want xxx", m.Value)
 	}
 	// Another proposer got in: the fast accept is refused, and the
 	// proposer goes straight back to a full round above the intruder.
