@@ -93,5 +93,5 @@
 // controller, liveness after healing, and the register history's
 // linearizability with porcupine. A failure prints its replay line
 // (go test ./caspaxos -run 'TestSim$' -seed=N; add -v for the history);
-// -long or CASPAXOS_LONG=1 runs 5000 seeds.
+// -long or CASPAXOS_LONG=1 runs 20000 seeds (1000 by default).
 package caspaxos

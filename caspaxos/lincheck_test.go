@@ -64,10 +64,12 @@ func errClass(err error) string {
 
 // registerModel is the sequential specification: the state is the encoded
 // register, and each op is its Change applied to it (a refused change
-// leaves the state as it was and returns it).
-var registerModel = porcupine.Model{
-	Init: func() interface{} { return "" },
-	Step: func(state, input, output interface{}) (bool, interface{}) {
+// leaves the state as it was and returns it). An op whose outcome is
+// unknown (indeterminate, or its proposer crashed) may or may not have
+// changed the state, so it is nondeterministic.
+var registerModel = (&porcupine.NondeterministicModel{
+	Init: func() []interface{} { return []interface{}{""} },
+	Step: func(state, input, output interface{}) []interface{} {
 		st := state.(string)
 		op := input.(regOp)
 		out := output.(regOut)
@@ -75,10 +77,15 @@ var registerModel = porcupine.Model{
 		if err != nil {
 			next = []byte(st)
 		}
-		if !out.known {
-			return true, string(next)
+		switch {
+		case !out.known && string(next) != st:
+			return []interface{}{st, string(next)}
+		case !out.known:
+			return []interface{}{st}
+		case out.value == string(next) && out.err == errClass(err):
+			return []interface{}{string(next)}
 		}
-		return out.value == string(next) && out.err == errClass(err), string(next)
+		return nil
 	},
 	DescribeOperation: func(input, output interface{}) string {
 		out := output.(regOut)
@@ -87,7 +94,7 @@ var registerModel = porcupine.Model{
 		}
 		return fmt.Sprintf("%s -> %s %s", input.(regOp), describe(out.value), out.err)
 	},
-}
+}).ToModel()
 
 func describe(enc string) string {
 	var r Register

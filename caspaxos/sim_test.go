@@ -16,7 +16,7 @@ import (
 
 var (
 	flagSeed  = flag.Int64("seed", 0, "run TestSim with this one seed only")
-	flagSeeds = flag.Int("seeds", 0, "how many seeds TestSim runs (default 300, 5000 with -long)")
+	flagSeeds = flag.Int("seeds", 0, "how many seeds TestSim runs (default 1000, 20000 with -long)")
 	flagLong  = flag.Bool("long", false, "run many more simulation seeds")
 )
 
@@ -173,10 +173,18 @@ func (s *sim) startOp(c *simClient) {
 			}
 		}
 		op = regOp{kind: "setisr", epoch: k.Epoch, isr: isr}
-	default:
+	case r < 5 || k.Epoch == 0:
+		// Not active: try to take over now and then (in the controller,
+		// after the lease stalled), else keep reading.
 		op = regOp{kind: "takeover", epoch: k.Epoch, lease: k.Lease, me: c.me}
 	}
-	out, err := c.p.Propose(op.change())
+	var out Output
+	var err error
+	if op.kind == "read" {
+		out, err = c.p.ProposeRead()
+	} else {
+		out, err = c.p.Propose(op.change())
+	}
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -193,11 +201,12 @@ func (s *sim) complete(c *simClient, r Result) {
 		return
 	}
 	h := &s.history[c.opIdx]
+	h.Return = s.stamp()
 	if !errors.Is(r.Err, ErrIndeterminate) {
-		// Indeterminate stays unknown: porcupine may place it anywhere
-		// after its call, applied or not.
+		// An indeterminate op stays unknown: applied or not, somewhere
+		// between its call and its return (once its write-back is
+		// chosen, no later round can adopt its earlier attempt).
 		h.Output = regOut{known: true, value: string(r.Value), err: errClass(r.Err)}
-		h.Return = s.stamp()
 	}
 	c.op = nil
 	if err := c.known.UnmarshalBinary(r.Value); err != nil {
@@ -384,7 +393,7 @@ func (s *sim) nextStep() {
 		s.admin.opIdx = len(s.history)
 		s.history = append(s.history, porcupine.Operation{ClientId: 99, Input: *s.admin.op, Call: s.stamp(),
 			Output: regOut{}, Return: 1 << 62})
-		out, err := s.admin.p.Propose(Read)
+		out, err := s.admin.p.ProposeRead()
 		if err != nil {
 			s.t.Fatal(err)
 		}
@@ -457,7 +466,7 @@ func (s *sim) run(ticks int) {
 	if s.failed != "" {
 		return
 	}
-	res, info := porcupine.CheckOperationsVerbose(registerModel, s.history, 20*time.Second)
+	res, info := porcupine.CheckOperationsVerbose(registerModel, s.history, 5*time.Second)
 	switch res {
 	case porcupine.Illegal:
 		path := fmt.Sprintf("%s/caspaxos-sim-%d.html", os.TempDir(), s.seed)
@@ -528,9 +537,9 @@ func TestSim(t *testing.T) {
 	case *flagSeed != 0:
 		seeds = append(seeds, *flagSeed)
 	default:
-		n := 300
+		n := 1000
 		if *flagLong || os.Getenv("CASPAXOS_LONG") != "" {
-			n = 5000
+			n = 20000
 		}
 		if *flagSeeds > 0 {
 			n = *flagSeeds
