@@ -199,3 +199,33 @@ func TestNewAcceptorRefusesBadState(t *testing.T) {
 		t.Fatal("acceptor with accepted above promised")
 	}
 }
+
+func TestMessageEncoding(t *testing.T) {
+	for _, m := range []Message{
+		{Type: MsgPrepare, Proposer: 7, Acceptor: va, Ballot: bal(3, 7)},
+		{Type: MsgAccept, Proposer: 7, Acceptor: vb, Ballot: bal(3, 7), Next: bal(4, 7), Value: []byte("v")},
+		{Type: MsgPromise, Proposer: 7, Acceptor: vc, Ballot: bal(3, 7), Accepted: bal(2, 1), Value: []byte("old")},
+		{Type: MsgReject, Proposer: 7, Acceptor: va, Ballot: bal(3, 7), Promised: bal(9, 2), Reason: RejectBallot},
+	} {
+		b, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Message
+		if err := got.UnmarshalBinary(b); err != nil || !msgEqual(got, m) {
+			t.Fatalf("round trip %v, %v; want %v", got, err, m)
+		}
+		if err := got.UnmarshalBinary(b[:len(b)-1]); err == nil {
+			t.Fatalf("truncated %s decoded", m.Type)
+		}
+		bad := append([]byte(nil), b...)
+		bad[1] = 9
+		if err := got.UnmarshalBinary(bad); err == nil {
+			t.Fatal("unknown message type decoded")
+		}
+		bad[0], bad[1] = 2, b[1]
+		if err := got.UnmarshalBinary(bad); err == nil {
+			t.Fatal("unknown message version decoded")
+		}
+	}
+}

@@ -1,6 +1,10 @@
 package caspaxos
 
-import "fmt"
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+)
 
 // MsgType says what a Message is. Prepare and Accept go from a proposer to
 // an acceptor; Promise, Accepted and Reject are the acceptor's answers.
@@ -86,4 +90,52 @@ func (m Message) String() string {
 		s += fmt.Sprintf(" promised=%s reason=%d", m.Promised, m.Reason)
 	}
 	return s
+}
+
+const messageVersion = 1
+
+// MarshalBinary encodes m for the wire between voters: a version byte, the
+// type, the proposer, the acceptor, the four ballots, the reason and the
+// value (length-prefixed), all fixed-width big-endian.
+func (m Message) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, 2+8+20+4*16+1+4+len(m.Value))
+	b = append(b, messageVersion, byte(m.Type))
+	b = binary.BigEndian.AppendUint64(b, m.Proposer)
+	b = appendVoter(b, m.Acceptor)
+	for _, x := range []Ballot{m.Ballot, m.Next, m.Accepted, m.Promised} {
+		b = appendBallot(b, x)
+	}
+	b = append(b, byte(m.Reason))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(m.Value)))
+	return append(b, m.Value...), nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote. It refuses unknown
+// versions and message types, so a newer peer's message is an error, not a
+// misread.
+func (m *Message) UnmarshalBinary(b []byte) error {
+	r := reader{b: b}
+	if v := r.u8(); r.err == nil && v != messageVersion {
+		return fmt.Errorf("caspaxos: message version %d, want %d", v, messageVersion)
+	}
+	var out Message
+	out.Type = MsgType(r.u8())
+	out.Proposer = r.u64()
+	out.Acceptor = r.voter()
+	out.Ballot = r.ballot()
+	out.Next = r.ballot()
+	out.Accepted = r.ballot()
+	out.Promised = r.ballot()
+	out.Reason = RejectReason(r.u8())
+	if n := r.u32(); n > 0 {
+		out.Value = bytes.Clone(r.take(int(n)))
+	}
+	if err := r.finish("message"); err != nil {
+		return err
+	}
+	if out.Type < MsgPrepare || out.Type > MsgReject {
+		return fmt.Errorf("caspaxos: decode message: unknown type %d", out.Type)
+	}
+	*m = out
+	return nil
 }
