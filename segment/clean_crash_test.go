@@ -275,3 +275,65 @@ func setProducer(b []byte, id int64, seq int32) []byte {
 	binary.BigEndian.PutUint32(b[offCRC:], crcOf(b))
 	return b
 }
+
+// TestCleanFailures fails the pass's file operations one kind at a time:
+// until the .swap files are in place a failure leaves the log as it was
+// (no cleaner file left, not poisoned); from then on it poisons the log,
+// whose reads still serve the old segments (the cache, tiny in these
+// tests, reopens them by their new names), and the next Open settles the
+// files.
+func TestCleanFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		fault  Fault
+		poison bool
+	}{
+		{"write .cleaned", Fault{Ops: OpWrite, Path: PathSuffix(".log" + cleanedSuffix)}, false},
+		{"fsync .cleaned", Fault{Ops: OpSync, Path: PathSuffix(".index" + cleanedSuffix)}, false},
+		{"rename to .swap", Fault{Ops: OpRename, Path: PathSuffix(".timeindex" + swapSuffix)}, false},
+		{"rename to .swap, undo fails", Fault{Ops: OpRename | OpRemove, Path: PathSuffix(swapSuffix), Sticky: true}, true},
+		{"rename to .deleted", Fault{Ops: OpRename, Path: PathSuffix(".log" + deletedSuffix), Nth: 2}, true},
+		{"rename from .swap", Fault{Ops: OpRename, Path: PathSuffix(".log" + swapSuffix), Nth: 2}, true},
+		{"remove .deleted", Fault{Ops: OpRemove, Path: PathSuffix(deletedSuffix)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem, c := NewMemFS(), newClock()
+			efs := NewErrorFS(mem)
+			l := openLog(t, efs, testDir, cleanConfig(), c)
+			fillForCrash(t, l, c)
+			pre := viewOf(t, l)
+			in := efs.Inject(tc.fault)
+			_, err := l.Clean(CleanOptions{DeleteRetentionMs: time.Hour.Milliseconds()})
+			if in.Failed() == 0 {
+				t.Fatalf("the fault never fired (%d matching operations)", in.Seen())
+			}
+			if err == nil {
+				t.Fatal("the pass hid a failure")
+			}
+			if got := errors.Is(err, ErrLogPoisoned); got != tc.poison {
+				t.Fatalf("poisoned %v, want %v: %v", got, tc.poison, err)
+			}
+			efs.Heal()
+			if tc.poison {
+				if got := viewOf(t, l); fmt.Sprint(got) != fmt.Sprint(pre) {
+					t.Fatal("a poisoned log serves other records than before the pass")
+				}
+			} else {
+				checkBetween(t, 0, pre, viewOf(t, l), nil)
+				names, _ := mem.ReadDir(testDir)
+				for _, n := range names {
+					if strings.HasSuffix(n, cleanedSuffix) || strings.HasSuffix(n, swapSuffix) {
+						t.Fatalf("a failed pass left %s", n)
+					}
+				}
+			}
+			_ = l.Close()
+			l = openLog(t, mem, testDir, cleanConfig(), c)
+			defer l.Close()
+			checkBetween(t, 0, pre, viewOf(t, l), nil)
+			if _, err := l.Clean(CleanOptions{DeleteRetentionMs: time.Hour.Milliseconds()}); err != nil {
+				t.Fatalf("pass after reopening: %v", err)
+			}
+		})
+	}
+}

@@ -34,11 +34,13 @@ import (
 // crash anywhere leaves either all of the old group or all of the new
 // segment, never both, never neither.
 //
-// Readers holding an old segment keep its files open: the swap pins each
-// old .log before its name goes, so a reader never needs to reopen it by
-// a name that now belongs to the new segment; unlinking keeps the data of
-// an open file (and of a file a sendfile is reading) until its last
-// descriptor closes, which the segment's reference count decides.
+// Readers holding an old segment never reopen it by a name that now
+// belongs to the new segment: each old file's cachedFile follows it to its
+// .deleted name (so a failure half-way leaves the poisoned log readable),
+// and is marked unlinked before the .deleted file is removed. Removal is
+// immediate: a reader using the file holds it open (pinned, as a sendfile
+// does), and unlinking keeps an open file's data until its last
+// descriptor closes.
 
 // Suffixes of the cleaner's files.
 const (
@@ -186,36 +188,15 @@ func (l *Log) swapIn(group []cleanSpan, ns *segment) error {
 	fail := func(step string, err error) error {
 		return l.poison(fmt.Errorf("swapping in cleaned segment %d of %s: %s: %w", base, l.dir, step, err))
 	}
-	for _, ext := range segmentExts {
-		from := segName(l.dir, base, ext+cleanedSuffix)
-		if err := l.fs.Rename(from, segName(l.dir, base, ext+swapSuffix)); err != nil {
-			return fail("renaming to .swap", err)
-		}
+	if err := l.renameToSwap(base); err != nil {
+		return err
 	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
-		return fail("fsync dir", err)
-	}
-	// Pinned, the old .log files stay open for readers who hold the
-	// segments: their names are about to go.
-	var pinned []*segment
-	defer func() {
-		for _, s := range pinned {
-			s.log.unpin()
-		}
-	}()
+	// The old files follow their new names, so a reader (or a Flush)
+	// reopening one finds it whatever step a failure stops at.
 	for _, sp := range group {
-		if _, err := sp.s.log.pin(); err != nil {
-			return fail("opening the old segment", err)
-		}
-		pinned = append(pinned, sp.s)
-	}
-	for _, sp := range group {
-		for _, f := range sp.s.files() {
-			f.markUnlinked()
-		}
-		for _, ext := range segmentExts {
-			name := segName(l.dir, sp.s.base, ext)
-			if err := l.fs.Rename(name, name+deletedSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		for i, f := range sp.s.files() {
+			name := segName(l.dir, sp.s.base, segmentExts[i])
+			if err := f.renameTo(l.fs, name+deletedSuffix); err != nil {
 				return fail("renaming the old segment to .deleted", err)
 			}
 		}
@@ -250,10 +231,15 @@ func (l *Log) swapIn(group []cleanSpan, ns *segment) error {
 	}
 	l.size += ns.size
 	l.mu.Unlock()
+	// Readers still using an old segment hold its .log open (pinned,
+	// as a sendfile does): unlinking keeps their data until they close
+	// it. One holding only a reference, whose file the cache closed,
+	// cannot reopen it, as after retention.
 	var firstErr error
 	for _, sp := range group {
-		for _, ext := range segmentExts {
-			name := segName(l.dir, sp.s.base, ext) + deletedSuffix
+		for i, f := range sp.s.files() {
+			f.markUnlinked()
+			name := segName(l.dir, sp.s.base, segmentExts[i]) + deletedSuffix
 			if err := l.fs.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) && firstErr == nil {
 				// Left for the next Open to remove: harmless meanwhile.
 				firstErr = fmt.Errorf("removing %s: %w", name, err)
@@ -266,6 +252,59 @@ func (l *Log) swapIn(group []cleanSpan, ns *segment) error {
 		l.assertCleaned(ns, group[0].s.base, group[len(group)-1].next)
 	}
 	return firstErr
+}
+
+// renameToSwap is step 2. If it fails, the .swap and .cleaned files are
+// removed again (durably): the old segments were not touched, and the log
+// goes on as it was. Only if that fails too is the log poisoned, since a
+// .swap left behind would be completed by the next Open over whatever
+// the log holds by then.
+func (l *Log) renameToSwap(base int64) error {
+	err := func() error {
+		for _, ext := range segmentExts {
+			from := segName(l.dir, base, ext+cleanedSuffix)
+			if err := l.fs.Rename(from, segName(l.dir, base, ext+swapSuffix)); err != nil {
+				return err
+			}
+		}
+		return l.fs.SyncDir(l.dir)
+	}()
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("swapping in cleaned segment %d of %s: renaming to .swap: %w", base, l.dir, err)
+	var undo []error
+	for _, ext := range segmentExts {
+		for _, suffix := range []string{swapSuffix, cleanedSuffix} {
+			if rerr := l.fs.Remove(segName(l.dir, base, ext+suffix)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				undo = append(undo, rerr)
+			}
+		}
+	}
+	if len(undo) == 0 {
+		undo = append(undo, l.fs.SyncDir(l.dir))
+	}
+	if uerr := errors.Join(undo...); uerr != nil {
+		return l.poison(fmt.Errorf("%w; removing the .swap files: %w", err, uerr))
+	}
+	return err
+}
+
+// renameTo renames the file and makes it reopen by the new name; openMu
+// keeps a reopen from running between the two.
+func (cf *cachedFile) renameTo(fsys FS, to string) error {
+	cf.openMu.Lock()
+	defer cf.openMu.Unlock()
+	if err := fsys.Rename(cf.name, to); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		// An index file never created: nothing to move, but it must
+		// not be created under the old name, which is the new
+		// segment's now.
+	}
+	cf.name = to
+	return nil
 }
 
 // completeSwaps settles what an interrupted swap left in the directory,
