@@ -38,12 +38,21 @@ func (b *Broker) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) *kmsg.D
 				}
 			}
 		case kmsg.ConfigResourceTypeBroker:
-			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.cfg.NodeID)) {
+			// As Kafka: this broker's settings under its id, with the
+			// dynamic ones in front; under "" only the cluster-wide
+			// dynamic defaults.
+			self := strconv.Itoa(int(b.cfg.NodeID))
+			var entries []config.Entry
+			switch img := b.metaImage(); rr.ResourceName {
+			case self:
+				entries = b.cfg.DescribeWith(b.dynamicConfigs(img))
+			case "":
+				entries = b.cfg.DescribeClusterDefaults(img.BrokerConfigs(""))
+			default:
 				sr.ErrorCode = kerr.InvalidRequest.Code
-				sr.ErrorMessage = kmsg.StringPtr("unknown broker " + rr.ResourceName)
-				break
+				sr.ErrorMessage = kmsg.StringPtr("unexpected broker id, expected " + self + " or empty string, but received " + rr.ResourceName)
 			}
-			for _, e := range b.cfg.Describe() {
+			for _, e := range entries {
 				if want(e.Name) {
 					sr.Configs = append(sr.Configs, brokerConfigEntry(req, e))
 				}
@@ -90,10 +99,12 @@ func brokerConfigEntry(req *kmsg.DescribeConfigsRequest, e config.Entry) kmsg.De
 	if req.IncludeDocumentation {
 		c.Documentation = kmsg.StringPtr(e.Doc)
 	}
-	if req.IncludeSynonyms && !e.Null {
-		sc := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-		sc.Name, sc.Value, sc.Source = e.Name, c.Value, c.Source
-		c.ConfigSynonyms = append(c.ConfigSynonyms, sc)
+	if req.IncludeSynonyms && !e.Sensitive {
+		for _, s := range e.Synonyms {
+			sc := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+			sc.Name, sc.Value, sc.Source = s.Name, kmsg.StringPtr(s.Value), kmsg.ConfigSource(s.Source)
+			c.ConfigSynonyms = append(c.ConfigSynonyms, sc)
+		}
 	}
 	return c
 }

@@ -12,14 +12,19 @@ import (
 )
 
 // handleIncrementalAlterConfigs applies SET, DELETE, APPEND and SUBTRACT to
-// individual topic settings (KIP-339), leaving the others alone.
+// individual topic settings or dynamic broker settings (KIP-339), leaving
+// the others alone.
 func (b *Broker) handleIncrementalAlterConfigs(req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		kind := topicSettings(b.cfg)
+		if rr.ResourceType == kmsg.ConfigResourceTypeBroker {
+			kind = brokerSettings
+		}
 		err := b.alterResource(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
-			return applyIncremental(b.cfg, cur, rr.Configs)
+			return applyIncremental(kind, cur, rr.Configs)
 		})
 		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
@@ -27,13 +32,31 @@ func (b *Broker) handleIncrementalAlterConfigs(req *kmsg.IncrementalAlterConfigs
 	return resp
 }
 
-func applyIncremental(cfg *config.Broker, cur map[string]string, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) (map[string]string, error) {
+// settingKind is what IncrementalAlterConfigs needs to know of the
+// settings of a resource type.
+type settingKind struct {
+	known  func(name string) bool                            // a setting of this kind
+	isList func(name string) bool                            // APPEND and SUBTRACT apply
+	items  func(cur map[string]string, name string) []string // a list's effective items
+}
+
+func topicSettings(cfg *config.Broker) settingKind {
+	return settingKind{known: config.IsTopicConfig, isList: config.IsListTopicConfig,
+		items: func(cur map[string]string, name string) []string { return currentList(cfg, cur, name) }}
+}
+
+// brokerSettings lets any name through: alterBrokerConfigs refuses the
+// unknown and the static ones with Kafka's message. No dynamic broker
+// setting is a list.
+var brokerSettings = settingKind{known: func(string) bool { return true }, isList: func(string) bool { return false }}
+
+func applyIncremental(kind settingKind, cur map[string]string, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) (map[string]string, error) {
 	next := map[string]string{}
 	for k, v := range cur {
 		next[k] = v
 	}
 	for _, op := range ops {
-		if !config.IsTopicConfig(op.Name) {
+		if !kind.known(op.Name) {
 			return nil, fmt.Errorf("%w: unknown topic setting %q", config.ErrInvalidConfig, op.Name)
 		}
 		switch op.Op {
@@ -45,10 +68,10 @@ func applyIncremental(cfg *config.Broker, cur map[string]string, ops []kmsg.Incr
 		case kmsg.IncrementalAlterConfigOpDelete:
 			delete(next, op.Name)
 		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			if !config.IsListTopicConfig(op.Name) {
+			if !kind.isList(op.Name) {
 				return nil, fmt.Errorf("%w: %s: %v", config.ErrInvalidConfig, op.Name, errNotAList)
 			}
-			items := currentList(cfg, next, op.Name)
+			items := kind.items(next, op.Name)
 			for _, v := range splitList(op.Value) {
 				i := slices.Index(items, v)
 				if op.Op == kmsg.IncrementalAlterConfigOpAppend && i < 0 {
