@@ -53,6 +53,16 @@ func (b *Broker) alterPartition(ctx context.Context, topicID controller.TopicID,
 	for _, m := range p.ISR {
 		item.NewISR = append(item.NewISR, controller.ISRMember{BrokerID: m.ID, BrokerEpoch: m.Epoch})
 	}
+	if mt, ok := b.metaImage().TopicByID(topicID); ok && int(partition) < len(mt.Partitions) {
+		// After an unclean election the first change is RECOVERED with
+		// this leader alone; the followers it wanted join with its next
+		// proposal (KIP-704).
+		var recovery bool
+		if item, recovery = controller.LeaderProposal(mt.Partitions[partition], b.localID(), item); recovery {
+			b.logger.Info("leader recovered after an unclean election: marking the partition RECOVERED before any follower joins its ISR",
+				"topic", mt.Name, "partition", partition, "leader_epoch", item.LeaderEpoch)
+		}
+	}
 	epoch := int64(-1)
 	if br, ok := b.metaImage().Broker(b.localID()); ok {
 		epoch = br.Epoch
@@ -97,6 +107,7 @@ func (b *Broker) sendAlterPartition(ctx context.Context, s sender, epoch int64, 
 	}
 	rp := kmsg.NewAlterPartitionRequestTopicPartition()
 	rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch = item.Partition, item.LeaderEpoch, item.PartitionEpoch
+	rp.LeaderRecoveryState = int8(item.LeaderRecoveryState)
 	for _, m := range item.NewISR {
 		e := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
 		e.BrokerID, e.BrokerEpoch = m.BrokerID, m.BrokerEpoch
