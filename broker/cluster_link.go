@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"path/filepath"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/netio"
+	"github.com/sluice-io/sluice/segment"
 )
 
 // A broker whose metadata comes from a controller on another node
@@ -40,6 +43,83 @@ type followed interface {
 type heartbeater interface {
 	StartHeartbeats(interval time.Duration)
 	ControlledShutdown(ctx context.Context, interval time.Duration) error
+}
+
+// previousEpochSetter takes the broker epoch of this node's last clean
+// shutdown, for its next registration to send as PreviousBrokerEpoch.
+type previousEpochSetter interface {
+	SetPreviousBrokerEpoch(epoch int64)
+}
+
+// brokerEpochSource tells the broker epoch this node's registration with a
+// controller elsewhere got.
+type brokerEpochSource interface {
+	BrokerEpoch() int64
+}
+
+// A clean shutdown records this broker's epoch in every log directory's
+// clean-shutdown marker (Kafka keeps it in .kafka_cleanshutdown as
+// {"version":0,"brokerEpoch":N}). The next start sends it with its
+// registration (KIP-966's PreviousBrokerEpoch): the controller then knows
+// this broker flushed everything it had and keeps it an eligible leader
+// where it was one; without it, or with an epoch the controller did not
+// give last, the restart counts as unclean and the broker leaves every ISR
+// and ELR first.
+
+// cleanShutdownRecord is the marker's content.
+type cleanShutdownRecord struct {
+	Version     int   `json:"version"`
+	BrokerEpoch int64 `json:"broker_epoch"`
+}
+
+// cleanShutdownMarker is the marker's content for a broker that stops at
+// epoch (-1: not registered with a controller elsewhere).
+func cleanShutdownMarker(epoch int64) []byte {
+	b, _ := json.Marshal(cleanShutdownRecord{BrokerEpoch: epoch}) // cannot fail: two numbers
+	return b
+}
+
+// cleanShutdownEpoch is what this broker writes into its markers as it
+// stops: the epoch its controller gave it, or -1.
+func (b *Broker) cleanShutdownEpoch() int64 {
+	if src, ok := b.meta.(brokerEpochSource); ok {
+		return src.BrokerEpoch()
+	}
+	return -1
+}
+
+// previousBrokerEpoch reads the epoch of the last clean shutdown from the
+// markers of dirs: -1 unless every directory has one and they all name the
+// same epoch (a directory without one died with the process, or was added
+// since; an empty marker is an older Sluice's, which kept no epoch).
+func previousBrokerEpoch(fsys segment.FS, dirs []string) int64 {
+	epoch := int64(-1)
+	for i, dir := range dirs {
+		data, err := segment.ReadFile(fsys, filepath.Join(dir, cleanShutdownFile))
+		if err != nil {
+			return -1
+		}
+		var rec cleanShutdownRecord
+		if json.Unmarshal(data, &rec) != nil || rec.Version != 0 || rec.BrokerEpoch < 0 {
+			return -1
+		}
+		if i > 0 && rec.BrokerEpoch != epoch {
+			return -1
+		}
+		epoch = rec.BrokerEpoch
+	}
+	return epoch
+}
+
+// notePreviousBrokerEpoch hands the epoch of the last clean shutdown to a
+// controller link, before it registers this node (and before the log
+// directories' markers are taken).
+func (b *Broker) notePreviousBrokerEpoch(meta any) {
+	if s, ok := meta.(previousEpochSetter); ok {
+		epoch := previousBrokerEpoch(b.fs, b.cfg.LogDirs)
+		s.SetPreviousBrokerEpoch(epoch)
+		b.logger.Info("registering with the epoch of the last clean shutdown", "previous_broker_epoch", epoch)
+	}
 }
 
 // controlledShutdownTimeout bounds how long a stopping broker waits for
