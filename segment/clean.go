@@ -78,9 +78,12 @@ type CleanOptions struct {
 // CleanStats describes one pass, for the cleaner's metrics.
 type CleanStats struct {
 	SegmentsRead, SegmentsWritten int
-	BytesRead, BytesWritten       int64
-	RecordsKept, RecordsDropped   int64
-	TombstonesDropped             int64 // included in RecordsDropped
+	// BytesRead and BytesWritten are the recopy's (their ratio is
+	// Kafka's cleaner-recopy-percent); MapBytesRead is what building the
+	// key map read.
+	BytesRead, BytesWritten, MapBytesRead int64
+	RecordsKept, RecordsDropped           int64
+	TombstonesDropped                     int64 // included in RecordsDropped
 	// FirstDirtyOffset and EndOffset bound the dirty section this pass
 	// took in: EndOffset is the new cleaner checkpoint.
 	FirstDirtyOffset, EndOffset int64
@@ -323,7 +326,7 @@ func (l *Log) buildOffsetMap(p *cleanPlan, stats *CleanStats) (*offsetMap, map[i
 		if sp.next <= p.firstDirty {
 			continue
 		}
-		err := l.eachBatch(sp, p, &scratch, stats, func(b []byte, h BatchHeader) error {
+		err := l.eachBatch(sp, p, &scratch, &stats.MapBytesRead, func(b []byte, h BatchHeader) error {
 			if h.LastOffset() < p.firstDirty {
 				return nil
 			}
@@ -378,7 +381,7 @@ func (l *Log) cleanGroup(p *cleanPlan, group []cleanSpan, f *cleanFilter, horizo
 		f.retainTombstones = sp.modified > horizon
 		modified = max(modified, sp.modified)
 		last := gi == len(group)-1
-		err := l.eachBatch(sp, p, &scratch, stats, func(b []byte, h BatchHeader) error {
+		err := l.eachBatch(sp, p, &scratch, &stats.BytesRead, func(b []byte, h BatchHeader) error {
 			var err error
 			if out, err = f.filter(out, b, h, last && h.LastOffset()+1 == sp.next); err != nil {
 				return err
@@ -410,7 +413,7 @@ func (l *Log) cleanGroup(p *cleanPlan, group []cleanSpan, f *cleanFilter, horizo
 		return err
 	}
 	ns.lastAppend = lastAppend
-	stats.BytesWritten += ns.size + int64(len(ns.index)+len(ns.times))
+	stats.BytesWritten += ns.size
 	if err := l.swapIn(group, ns); err != nil {
 		return err
 	}
@@ -422,7 +425,7 @@ func (l *Log) cleanGroup(p *cleanPlan, group []cleanSpan, f *cleanFilter, horizo
 // its CRC: the cleaner rewrites what it reads, and must not give rotten
 // bytes a fresh checksum. It reads a chunk at a time (one descriptor,
 // pinned for the span), telling the throttle.
-func (l *Log) eachBatch(sp cleanSpan, p *cleanPlan, scratch *[]byte, stats *CleanStats, fn func(b []byte, h BatchHeader) error) error {
+func (l *Log) eachBatch(sp cleanSpan, p *cleanPlan, scratch *[]byte, read *int64, fn func(b []byte, h BatchHeader) error) error {
 	file, err := sp.s.log.pin()
 	if err != nil {
 		return fmt.Errorf("reading segment %d of %s: %w", sp.s.base, l.dir, err)
@@ -437,7 +440,7 @@ func (l *Log) eachBatch(sp cleanSpan, p *cleanPlan, scratch *[]byte, stats *Clea
 		if n < BatchHeaderSize {
 			return fmt.Errorf("reading segment %d of %s at %d: %w", sp.s.base, l.dir, pos, ErrCorruptBatch)
 		}
-		stats.BytesRead += int64(n)
+		*read += int64(n)
 		if p.opts.Throttle != nil {
 			p.opts.Throttle(n)
 		}

@@ -169,9 +169,13 @@ func TestCleanRandomized(t *testing.T) {
 				fillRandom(t, l, rng, c, 150+rng.IntN(150), 5+rng.IntN(60), 5)
 				pre := viewOf(t, l)
 				active := l.active().base
-				st, err := l.Clean(CleanOptions{DeleteRetentionMs: 10})
+				var paced int64
+				st, err := l.Clean(CleanOptions{DeleteRetentionMs: 10, Throttle: func(n int) { paced += int64(n) }})
 				if err != nil {
 					t.Fatal(err)
+				}
+				if paced != st.MapBytesRead+st.BytesRead+st.BytesWritten {
+					t.Fatalf("the throttle was told of %d bytes, the pass moved %+v", paced, st)
 				}
 				post := viewOf(t, l)
 				checkCleaned(t, pre, post, active, st.EndOffset)
