@@ -2,7 +2,6 @@ package segment
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -264,16 +263,6 @@ func TestCleanKeepsReadersOfOldSegments(t *testing.T) {
 	if got := readEverything(t, l); len(got) >= len(want) {
 		t.Fatalf("the pass shrank nothing: %d bytes of %d", len(got), len(want))
 	}
-}
-
-// setProducer stamps batch b (one BuildBatch batch) as coming from an
-// idempotent producer, fixing the CRC.
-func setProducer(b []byte, id int64, seq int32) []byte {
-	binary.BigEndian.PutUint64(b[offProducerID:], uint64(id))
-	binary.BigEndian.PutUint16(b[offProducerEpoch:], 0)
-	binary.BigEndian.PutUint32(b[offBaseSequence:], uint32(seq))
-	binary.BigEndian.PutUint32(b[offCRC:], crcOf(b))
-	return b
 }
 
 // TestCleanFailures fails the pass's file operations one kind at a time:
