@@ -170,6 +170,9 @@ func (l *Log) planClean(opts CleanOptions) (*cleanPlan, error) {
 	var all []cleanSpan
 	if !closed {
 		for _, s := range segs[:len(segs)-1] {
+			// Referenced under the lock: retention cannot close its
+			// files between the snapshot and the pass.
+			s.acquire()
 			all = append(all, cleanSpan{s: s, size: s.size, next: s.next, maxTs: s.maxTs, modified: s.lastAppend, index: len(s.index)})
 		}
 		p.uncleanable = segs[len(segs)-1].base
@@ -179,7 +182,9 @@ func (l *Log) planClean(opts CleanOptions) (*cleanPlan, error) {
 	if closed {
 		return nil, ErrLogClosed
 	}
+	p.spans = all
 	if err := l.refuse("cleaning"); err != nil {
+		p.release()
 		return nil, err
 	}
 	maxOff := opts.MaxOffset
@@ -200,12 +205,12 @@ func (l *Log) planClean(opts CleanOptions) (*cleanPlan, error) {
 		}
 		if sp.next > maxOff || (opts.MinCompactionLagMs > 0 && ts > lagEdge) {
 			p.uncleanable = sp.s.base
+			for _, rest := range all[i:] {
+				rest.s.release()
+			}
 			all = all[:i]
 			break
 		}
-	}
-	for _, sp := range all {
-		sp.s.acquire()
 	}
 	p.spans = all
 	p.firstDirty = start
