@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -27,6 +29,9 @@ func TestUncleanLeaderRecoversBeforeFollowersJoin(t *testing.T) {
 	})
 	stopLinked(t, ctl, b3)
 	stopLinked(t, ctl, b2)
+	// Broker 3 comes back as after a crash: no longer eligible, so
+	// only an unclean election gives the partition a leader.
+	dropCleanShutdownMarker(t, b3)
 	b3 = startAgain(t, ctl, b3)
 	waitUnfenced(t, ctl, 3)
 
@@ -85,5 +90,16 @@ func TestUncleanLeaderRecoversBeforeFollowersJoin(t *testing.T) {
 	}
 	if !recovered {
 		t.Errorf("the partition never was RECOVERED with the leader alone before the follower joined: %+v", states)
+	}
+}
+
+// dropCleanShutdownMarker makes tb's next start look like one after a
+// crash: its clean-shutdown marker, and the epoch in it, are gone.
+func dropCleanShutdownMarker(t *testing.T, tb *testBroker) {
+	t.Helper()
+	for _, dir := range tb.cfg.LogDirs {
+		if err := os.Remove(filepath.Join(dir, cleanShutdownFile)); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
