@@ -139,3 +139,106 @@ func setProducer(b []byte, id int64, seq int32) []byte {
 	binary.BigEndian.PutUint32(b[offCRC:], crcOf(b))
 	return b
 }
+
+// TestCleanFilter runs the record filter alone over one batch of four
+// records (offsets 100..103: a=1, b=1, a tombstone, a record without key;
+// all at timestamp 1000), for each situation the cleaner meets.
+func TestCleanFilter(t *testing.T) {
+	build := func(attrs uint16, maxTs int64, producer int64) []byte {
+		b, err := BuildBatch([]KV{
+			{Key: []byte("a"), Value: []byte("1")}, {Key: []byte("b"), Value: []byte("1")},
+			{Key: []byte("a")}, {Value: []byte("no key")},
+		}, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		SetBaseOffset(b, 100)
+		if producer >= 0 {
+			b = setProducer(b, producer, 5)
+		}
+		binary.BigEndian.PutUint16(b[offAttributes:], binary.BigEndian.Uint16(b[offAttributes:])|attrs)
+		if maxTs > 0 {
+			binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(maxTs))
+		}
+		binary.BigEndian.PutUint32(b[offCRC:], crcOf(b))
+		return b
+	}
+	type kept struct {
+		offsets []int64 // records left, or nil for a bare header
+		maxTs   int64
+	}
+	for _, tc := range []struct {
+		name       string
+		batch      []byte
+		latest     map[string]int64 // the map: key -> latest offset
+		tombstones bool             // retain tombstones
+		mustKeep   bool
+		producers  map[int64]int64
+		want       *kept // nil: the batch goes
+		verbatim   bool
+	}{
+		{name: "nothing superseded, tombstones kept", batch: build(0, 0, -1),
+			latest: map[string]int64{"a": 102, "b": 101}, tombstones: true,
+			want: &kept{[]int64{101, 102}, 1000}},
+		{name: "tombstone past the horizon", batch: build(0, 0, -1),
+			latest: map[string]int64{"a": 102, "b": 101},
+			want:   &kept{[]int64{101}, 1000}},
+		{name: "later records elsewhere", batch: build(0, 0, -1),
+			latest: map[string]int64{"a": 500, "b": 500}},
+		{name: "emptied, the segment's last", batch: build(0, 0, -1), mustKeep: true,
+			latest: map[string]int64{"a": 500, "b": 500}, want: &kept{nil, 1000}},
+		{name: "emptied, its producer's last", batch: build(0, 0, 7), producers: map[int64]int64{7: 103},
+			latest: map[string]int64{"a": 500, "b": 500}, want: &kept{nil, 1000}},
+		{name: "emptied, not its producer's last", batch: build(0, 0, 7), producers: map[int64]int64{7: 900},
+			latest: map[string]int64{"a": 500, "b": 500}},
+		{name: "log append time keeps the max timestamp", batch: build(attrLogAppendTime, 5555, -1),
+			latest: map[string]int64{"a": 102, "b": 101}, tombstones: true,
+			want: &kept{[]int64{101, 102}, 5555}},
+		{name: "control batch as it is", batch: build(attrControl|attrTransactional, 0, 7),
+			latest: map[string]int64{"a": 500, "b": 500}, verbatim: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newOffsetMap(1<<20, 0)
+			for k, off := range tc.latest {
+				m.put([]byte(k), off)
+			}
+			stats := &CleanStats{}
+			f := &cleanFilter{m: m, retainTombstones: tc.tombstones, lastOfProducer: tc.producers, stats: stats}
+			h := parseHeader(tc.batch)
+			out, err := f.filter(nil, tc.batch, h, tc.mustKeep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tc.verbatim:
+				if !bytes.Equal(out, tc.batch) {
+					t.Fatal("the batch was changed")
+				}
+				return
+			case tc.want == nil:
+				if len(out) != 0 {
+					t.Fatalf("kept %d bytes", len(out))
+				}
+				return
+			}
+			nh, err := checkFrame(out, 0)
+			if err != nil || nh.Size() != len(out) {
+				t.Fatalf("rewritten batch: %v (%d of %d bytes)", err, nh.Size(), len(out))
+			}
+			if nh.BaseOffset != 100 || nh.LastOffset() != 103 || nh.ProducerID != h.ProducerID ||
+				nh.BaseSequence != h.BaseSequence || nh.MaxTimestamp != tc.want.maxTs {
+				t.Fatalf("header %+v, from %+v", nh, h)
+			}
+			var offs []int64
+			if err := EachRecord(out, func(r Record) error { offs = append(offs, r.Offset); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(offs) != fmt.Sprint(tc.want.offsets) || int(nh.NumRecords) != len(offs) {
+				t.Fatalf("records at %v (count %d), want %v", offs, nh.NumRecords, tc.want.offsets)
+			}
+			if stats.RecordsKept+stats.RecordsDropped != 4 {
+				t.Fatalf("stats %+v", stats)
+			}
+		})
+	}
+}
