@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -495,5 +497,48 @@ func TestCleanWhileAppendingAndReading(t *testing.T) {
 	case err := <-errs:
 		t.Fatal(err)
 	default:
+	}
+}
+
+// TestCleanOnOSFS runs a pass on the real file system: a read taken before
+// it still reads the old bytes through its descriptors, no cleaner file is
+// left, and a cleaned segment keeps the modification time of the newest
+// segment it replaced (the tombstone horizon is measured from it).
+func TestCleanOnOSFS(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	l := openLog(t, OSFS(), dir, cleanConfig(), c)
+	defer l.Close()
+	fillRandom(t, l, rand.New(rand.NewPCG(10, 10)), c, 150, 10, 5)
+	old := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	for _, s := range l.segs[:len(l.segs)-1] {
+		if err := os.Chtimes(segName(dir, s.base, ".log"), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := readEverything(t, l)
+	r, err := l.Read(0, math.MaxInt32, math.MaxInt64, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	if _, err := l.Clean(CleanOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readBytes(t, r); !bytes.Equal(got, want) {
+		t.Fatal("a read taken before the pass changed under its holder")
+	}
+	names, _ := OSFS().ReadDir(dir)
+	for _, n := range names {
+		if strings.HasSuffix(n, cleanedSuffix) || strings.HasSuffix(n, swapSuffix) || strings.HasSuffix(n, deletedSuffix) {
+			t.Fatalf("the pass left %s", n)
+		}
+	}
+	st, err := os.Stat(segName(dir, 0, ".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.ModTime().Equal(old) {
+		t.Fatalf("cleaned segment modified at %v, the segments it replaced at %v", st.ModTime(), old)
 	}
 }
