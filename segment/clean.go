@@ -94,13 +94,15 @@ type CleanStats struct {
 type Dirtiness struct {
 	FirstDirtyOffset int64 // the cleaner checkpoint, at least the log start
 	// CleanBytes are the non-active segments wholly below FirstDirtyOffset,
-	// DirtyBytes the other non-active ones.
+	// DirtyBytes the others a pass may clean now.
 	CleanBytes, DirtyBytes int64
 	// Ratio is DirtyBytes / (CleanBytes + DirtyBytes), 0 for no bytes:
 	// compared with min.cleanable.dirty.ratio.
 	Ratio float64
 	// FirstDirtyTimestamp is the max timestamp of the first dirty batch
-	// (-1 if none), compared with now minus max.compaction.lag.ms.
+	// outside the active segment (-1 if none), compared with now minus
+	// max.compaction.lag.ms: past it, the log is cleaned whatever its
+	// ratio.
 	FirstDirtyTimestamp int64
 }
 
@@ -187,30 +189,18 @@ func (l *Log) planClean(opts CleanOptions) (*cleanPlan, error) {
 		p.release()
 		return nil, err
 	}
-	maxOff := opts.MaxOffset
-	if maxOff <= 0 {
-		maxOff = leo
-	}
-	lagEdge := l.now().UnixMilli() - opts.MinCompactionLagMs
 	for i := range all {
 		sp := &all[i]
 		if st, err := l.fs.Stat(segName(l.dir, sp.s.base, ".log")); err == nil && !st.ModTime().IsZero() {
 			sp.modified = st.ModTime().UnixMilli()
 		}
-		// The segment's largest timestamp, or its last write if it has
-		// none, is what min.compaction.lag.ms is measured against.
-		ts := sp.maxTs
-		if ts < 0 {
-			ts = sp.modified
+	}
+	if n := l.cleanable(all, opts, leo); n < len(all) {
+		p.uncleanable = all[n].s.base
+		for _, rest := range all[n:] {
+			rest.s.release()
 		}
-		if sp.next > maxOff || (opts.MinCompactionLagMs > 0 && ts > lagEdge) {
-			p.uncleanable = sp.s.base
-			for _, rest := range all[i:] {
-				rest.s.release()
-			}
-			all = all[:i]
-			break
-		}
+		all = all[:n]
 	}
 	p.spans = all
 	p.firstDirty = start
@@ -218,6 +208,28 @@ func (l *Log) planClean(opts CleanOptions) (*cleanPlan, error) {
 		p.firstDirty = ckpt
 	}
 	return p, nil
+}
+
+// cleanable returns how many of spans (the non-active segments, oldest
+// first) a pass may clean: those before the first that holds offsets at or
+// above the bound, or whose largest timestamp (its last write if it has
+// none) is within min.compaction.lag.ms.
+func (l *Log) cleanable(spans []cleanSpan, opts CleanOptions, leo int64) int {
+	maxOff := opts.MaxOffset
+	if maxOff <= 0 {
+		maxOff = leo
+	}
+	lagEdge := l.now().UnixMilli() - opts.MinCompactionLagMs
+	for i, sp := range spans {
+		ts := sp.maxTs
+		if ts < 0 {
+			ts = sp.modified
+		}
+		if sp.next > maxOff || (opts.MinCompactionLagMs > 0 && ts > lagEdge) {
+			return i
+		}
+	}
+	return len(spans)
 }
 
 // changedSince reports whether a segment the pass planned on is gone or
@@ -488,9 +500,12 @@ func (l *Log) CleanerCheckpoint() int64 {
 	return start
 }
 
-// Dirtiness measures the log against its cleaner checkpoint (one small
-// file read, and a batch header read for FirstDirtyTimestamp).
-func (l *Log) Dirtiness() Dirtiness {
+// Dirtiness measures the log against its cleaner checkpoint, within what
+// a pass with opts may clean (MaxOffset, MinCompactionLagMs; as Kafka's
+// cleanable ratio, dirty data it may not clean yet does not count). It
+// costs one small file read, and a batch header read for
+// FirstDirtyTimestamp.
+func (l *Log) Dirtiness(opts CleanOptions) Dirtiness {
 	first := l.CleanerCheckpoint()
 	d := Dirtiness{FirstDirtyOffset: first, FirstDirtyTimestamp: -1}
 	l.mu.RLock()
@@ -498,15 +513,21 @@ func (l *Log) Dirtiness() Dirtiness {
 	if l.closed {
 		return d
 	}
-	var firstDirty *segment
+	spans := make([]cleanSpan, 0, len(l.segs)-1)
 	for _, s := range l.segs[:len(l.segs)-1] {
-		if s.next <= first {
-			d.CleanBytes += s.size
-			continue
+		spans = append(spans, cleanSpan{s: s, size: s.size, next: s.next, maxTs: s.maxTs, modified: s.lastAppend})
+	}
+	n := l.cleanable(spans, opts, l.leo)
+	var firstDirty *segment
+	for i, sp := range spans {
+		switch {
+		case sp.next <= first:
+			d.CleanBytes += sp.size
+		case i < n:
+			d.DirtyBytes += sp.size
 		}
-		d.DirtyBytes += s.size
-		if firstDirty == nil && s.size > 0 {
-			firstDirty = s
+		if sp.next > first && firstDirty == nil && sp.size > 0 {
+			firstDirty = sp.s
 		}
 	}
 	if total := d.CleanBytes + d.DirtyBytes; total > 0 {
@@ -521,8 +542,8 @@ func (l *Log) Dirtiness() Dirtiness {
 	return d
 }
 
-// DirtyRatio is Dirtiness().Ratio.
-func (l *Log) DirtyRatio() float64 { return l.Dirtiness().Ratio }
+// DirtyRatio is Dirtiness(opts).Ratio.
+func (l *Log) DirtyRatio(opts CleanOptions) float64 { return l.Dirtiness(opts).Ratio }
 
 // assertCleaned checks the log after a group was swapped in (appendMu
 // held): the usual shape, and the new segment where the old ones were.

@@ -366,24 +366,31 @@ func TestDirtiness(t *testing.T) {
 	fs, c := NewMemFS(), newClock()
 	l := openLog(t, fs, testDir, cleanConfig(), c)
 	defer l.Close()
-	if d := l.Dirtiness(); d.Ratio != 0 || d.FirstDirtyTimestamp != -1 {
+	if d := l.Dirtiness(CleanOptions{}); d.Ratio != 0 || d.FirstDirtyTimestamp != -1 {
 		t.Fatalf("empty log: %+v", d)
 	}
 	rng := rand.New(rand.NewPCG(5, 5))
 	fillRandom(t, l, rng, c, 100, 10, 0)
-	d := l.Dirtiness()
+	d := l.Dirtiness(CleanOptions{})
 	if d.Ratio != 1 || d.CleanBytes != 0 || d.FirstDirtyOffset != 0 || d.FirstDirtyTimestamp != newClock().now().UnixMilli() {
 		t.Fatalf("all dirty: %+v", d)
 	}
 	if _, err := l.Clean(CleanOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if d := l.Dirtiness(); d.Ratio != 0 || d.DirtyBytes != 0 || d.FirstDirtyOffset != l.active().base {
+	if d := l.Dirtiness(CleanOptions{}); d.Ratio != 0 || d.DirtyBytes != 0 || d.FirstDirtyOffset != l.active().base {
 		t.Fatalf("all clean: %+v", d)
 	}
 	fillRandom(t, l, rng, c, 100, 10, 0)
-	if d := l.Dirtiness(); d.Ratio <= 0 || d.Ratio >= 1 || l.DirtyRatio() != d.Ratio {
+	if d := l.Dirtiness(CleanOptions{}); d.Ratio <= 0 || d.Ratio >= 1 || l.DirtyRatio(CleanOptions{}) != d.Ratio {
 		t.Fatalf("partly dirty: %+v", d)
+	}
+	// Dirty data a pass may not clean yet does not count.
+	if d := l.Dirtiness(CleanOptions{MinCompactionLagMs: time.Hour.Milliseconds()}); d.DirtyBytes != 0 || d.Ratio != 0 {
+		t.Fatalf("dirty segments within min.compaction.lag.ms counted: %+v", d)
+	}
+	if d := l.Dirtiness(CleanOptions{MaxOffset: l.StartOffset() + 1}); d.DirtyBytes != 0 {
+		t.Fatalf("dirty segments above MaxOffset counted: %+v", d)
 	}
 }
 
