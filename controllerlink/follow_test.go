@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,8 +39,13 @@ func TestFollowAppliesInOrderAndResumesAfterADroppedConnection(t *testing.T) {
 	if _, ok := l.Image().Topic("before"); !ok {
 		t.Fatal("the first snapshot lacks a topic committed before Dial")
 	}
-	changes := make(chan int64, 100)
-	l.OnChange(func() { changes <- l.Image().Offset() })
+	var mu sync.Mutex
+	var changes []int64 // the copy's offset at each change applied
+	l.OnChange(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		changes = append(changes, l.Image().Offset())
+	})
 	l.Start()
 
 	// Three changes, each its own batch, arrive in order.
@@ -80,9 +86,15 @@ func TestFollowAppliesInOrderAndResumesAfterADroppedConnection(t *testing.T) {
 
 	// Every fetch asked from the end of what the copy held, and the
 	// copy's offset only moved forward, one change at a time.
-	close(changes)
+	testkit.Eventually(t, 5*time.Second, "the last change's callback", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(changes) > 0 && changes[len(changes)-1] == f.store.End()
+	})
+	mu.Lock()
+	defer mu.Unlock()
 	last := int64(-1)
-	for off := range changes {
+	for _, off := range changes {
 		if off <= last {
 			t.Errorf("the copy went from offset %d to %d", last, off)
 		}
