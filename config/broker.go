@@ -58,6 +58,14 @@ type Broker struct {
 	DeleteRetentionMs               int64
 	MinCompactionLagMs              int64
 	MaxCompactionLagMs              int64
+	// The log cleaner: log.cleaner.enable, .threads, .dedupe.buffer.size,
+	// .io.max.bytes.per.second, .backoff.ms, .min.cleanable.ratio.
+	LogCleanerEnable              bool
+	LogCleanerThreads             int
+	LogCleanerDedupeBufferSize    int64
+	LogCleanerIOMaxBytesPerSecond float64
+	LogCleanerBackoffMs           int64
+	LogCleanerMinCleanableRatio   float64
 
 	MessageMaxBytes                 int32
 	MaxDecompressedMessageBytes     int32 // max.decompressed.message.bytes
@@ -396,6 +404,12 @@ func (b *Broker) build() error {
 	b.DeleteRetentionMs = b.int("log.cleaner.delete.retention.ms")
 	b.MinCompactionLagMs = b.int("log.cleaner.min.compaction.lag.ms")
 	b.MaxCompactionLagMs = b.int("log.cleaner.max.compaction.lag.ms")
+	b.LogCleanerEnable = b.bool("log.cleaner.enable")
+	b.LogCleanerThreads = int(b.int("log.cleaner.threads"))
+	b.LogCleanerDedupeBufferSize = b.int("log.cleaner.dedupe.buffer.size")
+	b.LogCleanerIOMaxBytesPerSecond = mustFloat(b.Raw["log.cleaner.io.max.bytes.per.second"])
+	b.LogCleanerBackoffMs = b.int("log.cleaner.backoff.ms")
+	b.LogCleanerMinCleanableRatio = mustFloat(b.Raw["log.cleaner.min.cleanable.ratio"])
 
 	b.MessageMaxBytes = int32(b.int("message.max.bytes"))
 	b.MaxDecompressedMessageBytes = int32(b.int("max.decompressed.message.bytes"))

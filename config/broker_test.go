@@ -232,6 +232,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad admin listener", "", []string{"admin.listener=nowhere"}, []string{`admin.listener: "nowhere" is not host:port`}},
 		{"session timeouts", "", []string{"group.min.session.timeout.ms=9", "group.max.session.timeout.ms=8"}, []string{"group.min.session.timeout.ms"}},
 		{"cleanup policy", "", []string{"log.cleanup.policy=delete,shred"}, []string{`log.cleanup.policy: "delete,shred": item "shred"`}},
+		{"cleanable ratio", "", []string{"log.cleaner.min.cleanable.ratio=2"}, []string{`log.cleaner.min.cleanable.ratio: "2" is above the maximum 1`}},
+		{"cleaner io rate", "", []string{"log.cleaner.io.max.bytes.per.second=fast"}, []string{`log.cleaner.io.max.bytes.per.second: "fast" is not a number`}},
 		{"malformed file", "a=1\nlonely\n", nil, []string{"server.properties:2: ", "lonely"}},
 	}
 	for _, tc := range tests {

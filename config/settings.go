@@ -19,9 +19,10 @@ const (
 	TypeList                   // comma-separated list; blanks around items are dropped
 	TypeDurationMs             // 64-bit signed integer, a number of milliseconds
 	TypeEnum                   // one of a fixed set of words
+	TypeDouble                 // a decimal number (Kafka's DOUBLE)
 )
 
-var typeNames = [...]string{"int", "long", "bool", "string", "list", "duration-ms", "enum"}
+var typeNames = [...]string{"int", "long", "bool", "string", "list", "duration-ms", "enum", "double"}
 
 func (t Type) String() string {
 	if int(t) < len(typeNames) {
@@ -40,6 +41,8 @@ func (t Type) KafkaType() int8 {
 		return 3
 	case TypeLong, TypeDurationMs:
 		return 5
+	case TypeDouble:
+		return 6
 	case TypeList:
 		return 7
 	default:
@@ -128,6 +131,17 @@ func (s *Setting) validate(v string) error {
 		if _, err := parseBool(v); err != nil {
 			return err
 		}
+	case TypeDouble:
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || math.IsNaN(f) {
+			return fmt.Errorf("%q is not a number", v)
+		}
+		if s.Min != nil && f < float64(*s.Min) {
+			return fmt.Errorf("%q is below the minimum %d", v, *s.Min)
+		}
+		if s.Max != nil && f > float64(*s.Max) {
+			return fmt.Errorf("%q is above the maximum %d", v, *s.Max)
+		}
 	case TypeEnum:
 		if !contains(s.Enum, strings.TrimSpace(v)) {
 			return fmt.Errorf("%q is not one of %s", v, strings.Join(s.Enum, ", "))
@@ -188,6 +202,15 @@ func mustInt(v string) int64 {
 		panic(fmt.Sprintf("config: internal: unvalidated integer %q", v))
 	}
 	return n
+}
+
+// mustFloat parses a double that was already validated.
+func mustFloat(v string) float64 {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil {
+		panic(fmt.Sprintf("config: internal: unvalidated number %q", v))
+	}
+	return f
 }
 
 // clamp32 narrows n to int32, saturating; used for values bounded by validation.

@@ -26,12 +26,13 @@ type Topic struct {
 	CompressionType    string // compression.type
 	// MessageTimestampDifferenceMaxMs is message.timestamp.difference.max.ms.
 	MessageTimestampDifferenceMaxMs int64
-	CleanupPolicy                   string // "delete", "compact" or "compact,delete"
-	DeleteRetentionMs               int64  // delete.retention.ms
-	MinCompactionLagMs              int64  // min.compaction.lag.ms
-	MaxCompactionLagMs              int64  // max.compaction.lag.ms
-	MinInsyncReplicas               int    // min.insync.replicas
-	UncleanLeaderElection           bool   // unclean.leader.election.enable
+	CleanupPolicy                   string  // "delete", "compact" or "compact,delete"
+	DeleteRetentionMs               int64   // delete.retention.ms
+	MinCompactionLagMs              int64   // min.compaction.lag.ms
+	MaxCompactionLagMs              int64   // max.compaction.lag.ms
+	MinCleanableDirtyRatio          float64 // min.cleanable.dirty.ratio
+	MinInsyncReplicas               int     // min.insync.replicas
+	UncleanLeaderElection           bool    // unclean.leader.election.enable
 	// LeaderReplicationThrottledReplicas is leader.replication.throttled.replicas,
 	// items joined by commas ("" = none, "*" = all); ParseThrottledReplicas
 	// reads it.
@@ -85,7 +86,7 @@ func boolean(f func(*Topic, bool)) func(*Topic, string) {
 
 var topicSettings = []TopicSetting{
 	{Setting: Setting{Name: "cleanup.policy", Type: TypeList, Enum: []string{"delete", "compact"},
-		Doc: "delete drops old segments by time and size; compact keeps the last record per key (not built yet); both may be listed."},
+		Doc: "delete drops old segments by time and size; compact keeps the last record per key; both may be listed."},
 		BrokerSynonym: "log.cleanup.policy", apply: func(t *Topic, v string) { t.CleanupPolicy = normalizeCleanupPolicy(v) }},
 	{Setting: Setting{Name: "compression.type", Type: TypeEnum, Enum: compressionTypes,
 		Doc: "Codec batches of this topic are stored with; producer keeps the producer's choice."},
@@ -123,6 +124,9 @@ var topicSettings = []TopicSetting{
 	{Setting: Setting{Name: "message.timestamp.type", Type: TypeEnum, Enum: []string{"CreateTime", "LogAppendTime"},
 		Doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches with the broker's clock."},
 		BrokerSynonym: "log.message.timestamp.type", apply: func(t *Topic, v string) { t.LogAppendTime = strings.TrimSpace(v) == "LogAppendTime" }},
+	{Setting: Setting{Name: "min.cleanable.dirty.ratio", Type: TypeDouble, Min: atLeast(0), Max: atMost(1),
+		Doc: "Share of the log that must be dirty (written since the last cleaning) before the cleaner compacts it."},
+		BrokerSynonym: "log.cleaner.min.cleanable.ratio", apply: func(t *Topic, v string) { t.MinCleanableDirtyRatio = mustFloat(v) }},
 	{Setting: Setting{Name: "min.compaction.lag.ms", Type: TypeDurationMs, Min: atLeast(0),
 		Doc: "Youngest a record may be and still be compacted."},
 		BrokerSynonym: "log.cleaner.min.compaction.lag.ms", apply: i64(func(t *Topic, n int64) { t.MinCompactionLagMs = n })},

@@ -22,7 +22,7 @@ func TestTopicConfigDefaults(t *testing.T) {
 		FlushMessages: math.MaxInt64, FlushMs: math.MaxInt64, FileDeleteDelayMs: 60000,
 		MaxMessageBytes: 1048588, LogAppendTime: true, CompressionType: "producer",
 		MessageTimestampDifferenceMaxMs: math.MaxInt64, CleanupPolicy: "delete",
-		DeleteRetentionMs: 86400000, MinCompactionLagMs: 0, MaxCompactionLagMs: math.MaxInt64,
+		DeleteRetentionMs: 86400000, MinCompactionLagMs: 0, MaxCompactionLagMs: math.MaxInt64, MinCleanableDirtyRatio: 0.5,
 		MinInsyncReplicas: 1,
 	}
 	if tc != want {
@@ -73,6 +73,12 @@ func TestValidateTopicConfig(t *testing.T) {
 		{"flush.messages", "0", `flush.messages: "0" is below the minimum 1`},
 		{"retention.hours", "1", `unknown topic setting "retention.hours"`},
 		{"retention.mss", "1", `did you mean "retention.ms"`},
+		{"min.cleanable.dirty.ratio", "0.1", ""},
+		{"min.cleanable.dirty.ratio", "1", ""},
+		{"min.cleanable.dirty.ratio", "1.5", `min.cleanable.dirty.ratio: "1.5" is above the maximum 1`},
+		{"min.cleanable.dirty.ratio", "-0.1", `min.cleanable.dirty.ratio: "-0.1" is below the minimum 0`},
+		{"min.cleanable.dirty.ratio", "half", `min.cleanable.dirty.ratio: "half" is not a number`},
+		{"min.cleanable.dirty.ratio", "NaN", `is not a number`},
 	}
 	for _, tc := range tests {
 		err := ValidateTopicConfig(tc.name, tc.value)
