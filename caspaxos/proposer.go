@@ -159,23 +159,18 @@ func (p *Proposer) Counter() uint64 { return p.counter }
 
 // Propose starts ch. With a fast ballot in hand (OneRoundTrip, and nobody
 // else proposed since) it goes straight to the accept phase.
-func (p *Proposer) Propose(ch Change) (Output, error) {
-	if p.Busy() {
-		return Output{}, ErrBusy
-	}
-	p.change, p.reading = ch, false
-	p.tried = map[Ballot]tried{}
-	return p.attempt(), nil
-}
+func (p *Proposer) Propose(ch Change) (Output, error) { return p.start(ch, false) }
 
 // ProposeRead starts a linearizable read: Propose(Read), except that a
 // retry never reports ErrIndeterminate, since reading twice changes
 // nothing.
-func (p *Proposer) ProposeRead() (Output, error) {
+func (p *Proposer) ProposeRead() (Output, error) { return p.start(Read, true) }
+
+func (p *Proposer) start(ch Change, reading bool) (Output, error) {
 	if p.Busy() {
 		return Output{}, ErrBusy
 	}
-	p.change, p.reading = Read, true
+	p.change, p.reading = ch, reading
 	p.tried = map[Ballot]tried{}
 	return p.attempt(), nil
 }
