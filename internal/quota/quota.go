@@ -90,3 +90,20 @@ func (r *Rate) Record(n int64, now time.Time) {
 	r.refill(now)
 	r.tokens -= float64(n)
 }
+
+// Delay is how long a caller that must not exceed the rate should wait at
+// now before moving more bytes: 0 while tokens are left, else the time the
+// rate takes to earn back the deficit. The log cleaner sleeps for it (a
+// cleaner, unlike a fetch, may pause mid-pass).
+func (r *Rate) Delay(now time.Time) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.on() {
+		return 0
+	}
+	r.refill(now)
+	if r.tokens > 0 {
+		return 0
+	}
+	return time.Duration((-r.tokens + 1) / float64(r.limit) * float64(time.Second))
+}

@@ -76,3 +76,22 @@ func TestSetLimitChangesTheRate(t *testing.T) {
 		t.Fatalf("after lowering the limit: %.0f bytes/s, want about %d", got, 50<<10)
 	}
 }
+
+// Delay is the time the rate needs to earn back what was used past it.
+func TestDelayEarnsBackTheDeficit(t *testing.T) {
+	r := New(1000)
+	t0 := time.Unix(100, 0)
+	if d := r.Delay(t0); d != 0 {
+		t.Fatalf("fresh throttle delays %v", d)
+	}
+	r.Record(1500, t0) // a full bucket of 1000, so 500 over
+	if d := r.Delay(t0); d < 500*time.Millisecond || d > 502*time.Millisecond {
+		t.Fatalf("delay %v after 500 bytes over at 1000 B/s, want about 500ms", d)
+	}
+	if d := r.Delay(t0.Add(501 * time.Millisecond)); d != 0 {
+		t.Fatalf("delay %v once the deficit is earned back", d)
+	}
+	if d := New(0).Delay(t0); d != 0 {
+		t.Fatalf("an unlimited rate delays %v", d)
+	}
+}
