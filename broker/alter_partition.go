@@ -11,6 +11,7 @@ import (
 	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/isr"
 	"github.com/sluice-io/sluice/netio"
+	"github.com/sluice-io/sluice/replicamgr"
 )
 
 // AlterPartition (API 56): a partition's leader asks the controller to
@@ -79,6 +80,39 @@ func (b *Broker) alterPartition(ctx context.Context, topicID controller.TopicID,
 		return b.sendAlterPartition(ctx, src, epoch, item)
 	}
 	return isr.AlterResult{Err: fmt.Errorf("no controller to send AlterPartition to: %w", kerr.NotController)}
+}
+
+// recoverElected sends the KIP-704 recovery step (this leader alone,
+// RECOVERED) for the partitions in elected, the ones this node has just
+// come to lead, that an unclean election left RECOVERING, so that they
+// are marked RECOVERED as soon as the leadership is taken, not only with
+// the leader's first ISR change (a partition with no follower to add
+// would stay RECOVERING). It waits for the controller: run it off the
+// path that applies images. A step that loses the partition-epoch
+// compare-and-set to the leader's own proposal is harmless: both say the
+// same, and the loser waits for the metadata.
+func (b *Broker) recoverElected(ctx context.Context, elected []replicamgr.TopicPartition) {
+	img := b.metaImage()
+	self := isr.BrokerState{ID: b.localID(), Epoch: -1}
+	if br, ok := img.Broker(b.localID()); ok {
+		self.Epoch = br.Epoch
+	}
+	for _, tp := range elected {
+		mt, ok := img.Topic(tp.Topic)
+		if !ok || tp.Partition < 0 || int(tp.Partition) >= len(mt.Partitions) {
+			continue
+		}
+		p := mt.Partitions[tp.Partition]
+		if p.Leader != b.localID() || p.LeaderRecoveryState != controller.Recovering {
+			continue
+		}
+		res := b.alterPartition(ctx, mt.ID, tp.Partition, isr.Proposal{LeaderID: self.ID, LeaderEpoch: p.LeaderEpoch,
+			PartitionEpoch: p.PartitionEpoch, ISR: []isr.BrokerState{self}})
+		if res.Err != nil {
+			b.logger.Warn("marking a partition RECOVERED after an unclean election; its leader's next ISR change will",
+				"topic", tp.Topic, "partition", tp.Partition, "leader_epoch", p.LeaderEpoch, "err", res.Err)
+		}
+	}
 }
 
 // kerrOf turns an error into the Kafka error the isr package reads.

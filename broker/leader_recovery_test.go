@@ -12,50 +12,62 @@ import (
 
 	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/internal/testkit"
+	"github.com/sluice-io/sluice/replicamgr"
 )
 
-// After an unclean election the partition is RECOVERING with the new
-// leader alone in its ISR (KIP-704). When a follower catches up, the
-// leader's first AlterPartition marks the partition RECOVERED, still
-// alone; the follower joins with the next one. At no point does the
-// controller hold a RECOVERING partition with a follower in its ISR.
-func TestUncleanLeaderRecoversBeforeFollowersJoin(t *testing.T) {
+// uncleanlyElected makes broker 3 the leader of topic-0 on replicas [2 3]
+// by an unclean election: both stop, 3 comes back as after a crash (no
+// longer eligible), 2 stays down. It returns the three brokers (b2
+// stopped, b3 the new process) and the partition as the election left it.
+func uncleanlyElected(t *testing.T, topic string) (ctl, b2, b3 *testBroker, elected controller.Partition) {
+	t.Helper()
 	bs := threeBrokers(t, "auto.leader.rebalance.enable=false")
-	ctl, b2, b3 := bs[0], bs[1], bs[2]
-	createAssigned(t, ctl, "rec", 2, 3)
-	testkit.Eventually(t, 10*time.Second, "broker 3 in the ISR of rec", func() bool {
-		p, _ := ctl.metaImage().Partition("rec", 0)
+	ctl, b2, b3 = bs[0], bs[1], bs[2]
+	createAssigned(t, ctl, topic, 2, 3)
+	testkit.Eventually(t, 10*time.Second, "broker 3 in the ISR of "+topic, func() bool {
+		p, _ := ctl.metaImage().Partition(topic, 0)
 		return len(p.ISR) == 2
 	})
 	stopLinked(t, ctl, b3)
 	stopLinked(t, ctl, b2)
-	// Broker 3 comes back as after a crash: no longer eligible, so
-	// only an unclean election gives the partition a leader.
 	dropCleanShutdownMarker(t, b3)
 	b3 = startAgain(t, ctl, b3)
 	waitUnfenced(t, ctl, 3)
 
-	res, err := kadm.NewClient(b3.client(t)).ElectLeaders(context.Background(), kadm.ElectLiveReplica, kadm.TopicsSet{"rec": {0: {}}})
+	watch := watchPartition(ctl, topic)
+	res, err := kadm.NewClient(b3.client(t)).ElectLeaders(context.Background(), kadm.ElectLiveReplica, kadm.TopicsSet{topic: {0: {}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := res["rec"][0]; r.Err != nil {
-		t.Fatalf("unclean election of rec-0: %+v", r)
+	if r := res[topic][0]; r.Err != nil {
+		t.Fatalf("unclean election of %s-0: %+v", topic, r)
 	}
-	p, _ := ctl.metaImage().Partition("rec", 0)
-	if p.Leader != 3 || !slices.Equal(p.ISR, []int32{3}) || p.LeaderRecoveryState != controller.Recovering {
-		t.Fatalf("after the unclean election: leader %d ISR %v state %d; want 3, [3], RECOVERING", p.Leader, p.ISR, p.LeaderRecoveryState)
+	testkit.Eventually(t, 10*time.Second, "the election in the controller's metadata", func() bool {
+		p, _ := ctl.metaImage().Partition(topic, 0)
+		return p.Leader == 3
+	})
+	for _, p := range watch() {
+		if p.Leader == 3 {
+			elected = p
+			break
+		}
 	}
+	if !slices.Equal(elected.ISR, []int32{3}) || elected.LeaderRecoveryState != controller.Recovering {
+		t.Fatalf("the unclean election left leader %d ISR %v state %d; want 3, [3], RECOVERING", elected.Leader, elected.ISR, elected.LeaderRecoveryState)
+	}
+	return ctl, b2, b3, elected
+}
 
-	// Watch every partition state the controller commits from here on.
+// watchPartition records every state of topic-0 the controller commits
+// until the returned function is called, which returns them.
+func watchPartition(ctl *testBroker, topic string) func() []controller.Partition {
 	var states []controller.Partition
-	stop := make(chan struct{})
-	done := make(chan struct{})
+	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		last := int32(-1)
 		for {
-			if p, ok := ctl.metaImage().Partition("rec", 0); ok && p.PartitionEpoch != last {
+			if p, ok := ctl.metaImage().Partition(topic, 0); ok && p.PartitionEpoch != last {
 				last = p.PartitionEpoch
 				states = append(states, p)
 			}
@@ -66,6 +78,21 @@ func TestUncleanLeaderRecoversBeforeFollowersJoin(t *testing.T) {
 			}
 		}
 	}()
+	return func() []controller.Partition {
+		close(stop)
+		<-done
+		return states
+	}
+}
+
+// After an unclean election the partition is RECOVERING with the new
+// leader alone in its ISR (KIP-704). When a follower catches up, the
+// leader's first AlterPartition marks the partition RECOVERED, still
+// alone; the follower joins with the next one. At no point does the
+// controller hold a RECOVERING partition with a follower in its ISR.
+func TestUncleanLeaderRecoversBeforeFollowersJoin(t *testing.T) {
+	ctl, b2, _, _ := uncleanlyElected(t, "rec")
+	watch := watchPartition(ctl, "rec")
 
 	// Broker 2 comes back, follows 3 and catches up.
 	startAgain(t, ctl, b2)
@@ -73,9 +100,8 @@ func TestUncleanLeaderRecoversBeforeFollowersJoin(t *testing.T) {
 		p, _ := ctl.metaImage().Partition("rec", 0)
 		return len(p.ISR) == 2
 	})
-	close(stop)
-	<-done
-	p, _ = ctl.metaImage().Partition("rec", 0)
+	states := watch()
+	p, _ := ctl.metaImage().Partition("rec", 0)
 	if p.LeaderRecoveryState != controller.Recovered || p.Leader != 3 {
 		t.Fatalf("with the follower back: leader %d ISR %v state %d; want 3, RECOVERED", p.Leader, p.ISR, p.LeaderRecoveryState)
 	}
@@ -101,5 +127,32 @@ func dropCleanShutdownMarker(t *testing.T, tb *testBroker) {
 		if err := os.Remove(filepath.Join(dir, cleanShutdownFile)); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// The leader of a partition an unclean election left RECOVERING marks it
+// RECOVERED as it takes the leadership, with no follower to add.
+func TestUncleanLeaderMarksRecoveredOnTakingLeadership(t *testing.T) {
+	ctl, _, b3, before := uncleanlyElected(t, "alone")
+	// The election went to the controller: wait until broker 3's own
+	// copy has it, as the image that elects it would when applied.
+	testkit.Eventually(t, 10*time.Second, "broker 3 to see its election", func() bool {
+		p, _ := b3.metaImage().Partition("alone", 0)
+		return p.Leader == 3 && p.LeaderRecoveryState == controller.Recovering
+	})
+	b3.recoverElected(context.Background(), []replicamgr.TopicPartition{{Topic: "alone", Partition: 0}, {Topic: "missing", Partition: 0}})
+	testkit.Eventually(t, 10*time.Second, "alone-0 RECOVERED", func() bool {
+		p, _ := ctl.metaImage().Partition("alone", 0)
+		return p.LeaderRecoveryState == controller.Recovered
+	})
+	p, _ := ctl.metaImage().Partition("alone", 0)
+	if p.Leader != 3 || !slices.Equal(p.ISR, []int32{3}) || p.LeaderEpoch != before.LeaderEpoch || p.PartitionEpoch != before.PartitionEpoch+1 {
+		t.Errorf("recovered: leader %d ISR %v epochs %d/%d; want 3, [3], %d/%d", p.Leader, p.ISR, p.LeaderEpoch, p.PartitionEpoch,
+			before.LeaderEpoch, before.PartitionEpoch+1)
+	}
+	// Nothing more to do: a second call sends nothing.
+	b3.recoverElected(context.Background(), []replicamgr.TopicPartition{{Topic: "alone", Partition: 0}})
+	if again, _ := ctl.metaImage().Partition("alone", 0); again.PartitionEpoch != p.PartitionEpoch {
+		t.Errorf("a recovered partition changed again: epochs %d/%d", again.LeaderEpoch, again.PartitionEpoch)
 	}
 }
