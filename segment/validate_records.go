@@ -30,6 +30,9 @@ type recordStream struct {
 	codec Codec
 	limit int64
 	left  int64 // bytes left in the current record
+	// keyNull says whether the record next read last has a null key
+	// (validate_keys.go refuses those on compacted topics).
+	keyNull bool
 }
 
 // openRecords starts streaming the records section src (size bytes,
@@ -153,7 +156,8 @@ func (rs *recordStream) next() (tsDelta int64, offDelta int32, err error) {
 			return 0, 0, err
 		}
 		tsDelta, pos, _ := varlong(p, 1)
-		off, _, _ := varint(p, pos)
+		off, pos, _ := varint(p, pos)
+		rs.keyNull = nullKey(p[pos:])
 		_, _ = rs.br.Discard(int(length))
 		return tsDelta, int32(off), nil
 	}
@@ -167,6 +171,8 @@ func (rs *recordStream) next() (tsDelta int64, offDelta int32, err error) {
 	if offDelta, err = rs.varint(); err != nil {
 		return 0, 0, err
 	}
+	p, _ := rs.br.Peek(binary.MaxVarintLen64) // the key's length, skipped next
+	rs.keyNull = nullKey(p)
 	if err = rs.skipBytes("key", true); err != nil {
 		return 0, 0, err
 	}
@@ -230,7 +236,7 @@ func ValidateCompressedBatches(buf []byte, maxDecompressed int64) error {
 			if crc32.Checksum(b[offAttributes:], castagnoli) != h.CRC {
 				return fmt.Errorf("batch at byte %d: crc mismatch: %w", pos, ErrCorruptBatch)
 			}
-			if err := checkCompressed(b[BatchHeaderSize:], h, maxDecompressed); err != nil {
+			if err := checkCompressed(b[BatchHeaderSize:], h, maxDecompressed, nil); err != nil {
 				return fmt.Errorf("batch at byte %d: %w", pos, err)
 			}
 		}
@@ -239,7 +245,9 @@ func ValidateCompressedBatches(buf []byte, maxDecompressed int64) error {
 	return nil
 }
 
-func checkCompressed(recs []byte, h BatchHeader, limit int64) error {
+// checkCompressed checks one compressed batch's records; nullKeyAt, if not
+// nil, is called with the index of each record that has a null key.
+func checkCompressed(recs []byte, h BatchHeader, limit int64, nullKeyAt func(i int32)) error {
 	rs, err := openRecords(h.Compression(), bytes.NewReader(recs), int64(len(recs)), limit)
 	if err != nil {
 		return err
@@ -252,6 +260,9 @@ func checkCompressed(recs []byte, h BatchHeader, limit int64) error {
 		}
 		if off != i {
 			return fmt.Errorf("record %d has offset delta %d: %w", i, off, ErrInvalidRecord)
+		}
+		if rs.keyNull && nullKeyAt != nil {
+			nullKeyAt(i)
 		}
 	}
 	return rs.atEnd(h.NumRecords)
