@@ -7,8 +7,8 @@ import (
 )
 
 // ErrUnexpectedAppendOffset: a follower's batches do not continue the log
-// exactly (the first does not start at the log end, or one does not start
-// right after the one before, or their leader epochs go backwards). The
+// (the first starts below the log end, or one starts at or below the last
+// offset of the one before, or their leader epochs go backwards). The
 // follower's fetch position and its log disagree; nothing was written.
 var ErrUnexpectedAppendOffset = errors.New("batches do not continue the log")
 
@@ -45,10 +45,21 @@ func ValidateFetchedBatches(buf []byte) ([]BatchHeader, error) {
 // AppendAsFollower writes batches fetched from the leader as they are:
 // their base offsets, leader epochs and timestamps are the leader's and
 // nothing is rewritten (Kafka's appendAsFollower). headers describe
-// batches (see ValidateFetchedBatches). The first batch must start at the
-// log end and each next one right after the one before, with leader
-// epochs that never decrease; otherwise nothing is written and the error
-// wraps ErrUnexpectedAppendOffset. LogAppendTime in the result is -1.
+// batches (see ValidateFetchedBatches).
+//
+// A compacted leader's log has offset gaps, so, as Kafka, only offsets
+// going backwards are refused: the first batch must start at or above the
+// log end and each next one above the last offset of the one before, with
+// leader epochs that never decrease; otherwise nothing is written and the
+// error wraps ErrUnexpectedAppendOffset. The offsets skipped are served
+// by no batch: a read at one of them returns the next batch. A segment
+// rolled by such an append still starts at the old log end, not at the
+// batch, so the segments stay contiguous and recovery finds no hole
+// between them (see recordHoles).
+//
+// In the result FirstOffset is the first batch's base offset, LastOffset
+// the last batch's last offset (the log end becomes LastOffset+1) and
+// LogAppendTime -1.
 func (l *Log) AppendAsFollower(batches []byte, headers []BatchHeader) (AppendInfo, error) {
 	info, flush, err := l.appendVerbatim(batches, headers)
 	if err == nil && flush {
@@ -64,13 +75,13 @@ func (l *Log) appendVerbatim(batches []byte, headers []BatchHeader) (AppendInfo,
 	if err != nil {
 		return info, false, err
 	}
-	next := info.FirstOffset
+	next := info.FirstOffset // the log end
 	var msgs int64
 	for i := range headers {
 		h := &headers[i]
 		switch {
-		case h.BaseOffset != next || h.LastOffsetDelta < 0:
-			return info, false, fmt.Errorf("follower append to %s: batch %d has offsets %d..%d, the log continues at %d: %w",
+		case h.BaseOffset < next || h.LastOffsetDelta < 0:
+			return info, false, fmt.Errorf("follower append to %s: batch %d has offsets %d..%d, below %d where the log continues: %w",
 				l.dir, i, h.BaseOffset, h.LastOffset(), next, ErrUnexpectedAppendOffset)
 		case i > 0 && h.PartitionLeaderEpoch < headers[i-1].PartitionLeaderEpoch:
 			return info, false, fmt.Errorf("follower append to %s: batch %d at %d has leader epoch %d after %d: %w",
@@ -79,7 +90,7 @@ func (l *Log) appendVerbatim(batches []byte, headers []BatchHeader) (AppendInfo,
 		next = h.LastOffset() + 1
 		msgs += int64(h.NumRecords)
 	}
-	info.LastOffset = next - 1
+	info.FirstOffset, info.LastOffset = headers[0].BaseOffset, next-1
 	return l.write(batches, headers, info, msgs, verbatimEpoch)
 }
 
@@ -93,13 +104,7 @@ func (l *Log) TruncateFullyAndStartAt(off int64) error {
 	}
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
-	l.mu.RLock()
-	closed := l.closed
-	l.mu.RUnlock()
-	if closed {
-		return ErrLogClosed
-	}
-	if err := l.refuse("truncation"); err != nil {
+	if err := l.mutable("truncation"); err != nil {
 		return err
 	}
 	return l.truncateFully(off)

@@ -85,9 +85,10 @@ func TestAppendAsFollowerCopiesTheLeadersLog(t *testing.T) {
 	}
 }
 
-// Batches that do not continue the log exactly are refused whole, and
-// nothing of them is written.
-func TestAppendAsFollowerRefusesGapsAndOverlaps(t *testing.T) {
+// Batches whose offsets go back (below the log end, or not past the
+// batch before) are refused whole, and nothing of them is written; gaps,
+// which a compacted leader's log has, are taken.
+func TestAppendAsFollowerRefusesOverlaps(t *testing.T) {
 	leader, _ := leaderLog(t, 10)
 	defer leader.Close()
 	all, allHs := fetchFrom(t, leader, 0, math.MaxInt32)
@@ -112,10 +113,12 @@ func TestAppendAsFollowerRefusesGapsAndOverlaps(t *testing.T) {
 		batch []int // then these
 		err   error
 	}{
-		{"gap at the start", []int{0, 1}, []int{3}, ErrUnexpectedAppendOffset},
+		{"gap at the start", []int{0, 1}, []int{3}, nil},
 		{"overlap at the start", []int{0, 1}, []int{1, 2}, ErrUnexpectedAppendOffset},
-		{"gap between batches", []int{0}, []int{1, 3}, ErrUnexpectedAppendOffset},
+		{"starts below the log end", []int{0, 1, 2}, []int{1}, ErrUnexpectedAppendOffset},
+		{"gap between batches", []int{0}, []int{1, 3}, nil},
 		{"batch repeated", []int{0}, []int{1, 1}, ErrUnexpectedAppendOffset},
+		{"batches out of order", []int{0}, []int{3, 2}, ErrUnexpectedAppendOffset},
 		{"epoch goes back", nil, []int{0, 1, 2}, ErrUnexpectedAppendOffset}, // batch 2 restamped below
 		{"continues", []int{0, 1}, []int{2, 3}, nil},
 	} {

@@ -103,7 +103,8 @@ func (l *Log) assertRecovered() {
 // the segment that ends at the LEO, the first one starts at the LEO, and
 // each starts right after the one before, stamped with leaderEpoch
 // (unless verbatimEpoch: a follower's batches keep the leader's epochs,
-// which must not decrease). appendMu held.
+// which must not decrease, and its offsets, which may skip a compacted
+// leader's gaps but never go back). appendMu held.
 func (l *Log) assertAppendPlan(seg *segment, headers []BatchHeader, leo int64, leaderEpoch int32) {
 	if seg.next != leo {
 		invariants.Failf("log %s: appending at LEO %d to segment %d, which ends at offset %d", l.dir, leo, seg.base, seg.next)
@@ -114,7 +115,8 @@ func (l *Log) assertAppendPlan(seg *segment, headers []BatchHeader, leo int64, l
 		if leaderEpoch == verbatimEpoch {
 			epochOK = i == 0 || h.PartitionLeaderEpoch >= headers[i-1].PartitionLeaderEpoch
 		}
-		if h.BaseOffset != next || h.LastOffset() < h.BaseOffset || !epochOK {
+		offsetOK := h.BaseOffset == next || (leaderEpoch == verbatimEpoch && h.BaseOffset > next)
+		if !offsetOK || h.LastOffset() < h.BaseOffset || !epochOK {
 			invariants.Failf("log %s: appending batch %d with offsets %d..%d epoch %d, want from %d epoch %d",
 				l.dir, i, h.BaseOffset, h.LastOffset(), h.PartitionLeaderEpoch, next, leaderEpoch)
 		}
@@ -123,13 +125,14 @@ func (l *Log) assertAppendPlan(seg *segment, headers []BatchHeader, leo int64, l
 }
 
 // assertAppended checks an append after its write: the LEO moved from leo
-// to the end of the last batch, and seg grew by exactly the batches'
-// bytes from size0 and ends at the new LEO. appendMu held.
+// to the end of the last batch (the first starting at leo, or above it
+// past a follower's gap), and seg grew by exactly the batches' bytes from
+// size0 and ends at the new LEO. appendMu held.
 func (l *Log) assertAppended(seg *segment, info AppendInfo, leo, size0 int64, n int) {
 	l.mu.RLock()
 	newLEO, end, size := l.leo, seg.next, seg.size
 	l.mu.RUnlock()
-	if info.FirstOffset != leo || newLEO != info.LastOffset+1 || end != newLEO || size != size0+int64(n) {
+	if info.FirstOffset < leo || newLEO != info.LastOffset+1 || end != newLEO || size != size0+int64(n) {
 		invariants.Failf("log %s: append of offsets %d..%d (%d bytes) moved LEO %d to %d, segment %d to offset %d, position %d to %d",
 			l.dir, info.FirstOffset, info.LastOffset, n, leo, newLEO, seg.base, end, size0, size)
 	}

@@ -58,6 +58,10 @@ func (c Config) withDefaults() Config {
 
 // AppendInfo describes a successful append.
 type AppendInfo struct {
+	// FirstOffset is the first batch's base offset, LastOffset the last
+	// batch's last offset. They differ from the old log end and the new
+	// one minus one only for a follower's batches after a gap (see
+	// AppendAsFollower).
 	FirstOffset, LastOffset int64
 	LogAppendTime           int64 // -1 unless the batches were stamped
 	LogStartOffset          int64
@@ -74,8 +78,10 @@ type FileRange struct {
 type ReadResult struct {
 	Ranges []FileRange // contiguous file pieces to send in order
 	Bytes  int64       // sum of lengths
-	// Next is the offset after the last batch returned (the read's offset
-	// when none is): what a consumer's position becomes once it read them.
+	// Next is the offset after the last batch returned, or, when a gap
+	// of a compacted log follows it, the base offset of the batch that
+	// stopped the read (the read's offset when none is returned): what a
+	// consumer's position becomes once it read them.
 	Next    int64
 	release func()
 }
@@ -232,19 +238,35 @@ func (l *Log) appendInfo(op string, batches []byte, headers []BatchHeader) (Appe
 // asks for a flush.
 func (l *Log) write(batches []byte, headers []BatchHeader, info AppendInfo, msgs int64, leaderEpoch int32) (AppendInfo, bool, error) {
 	seg := l.active()
+	// The log end; a follower's first batch may start above it, past a
+	// gap its compacted leader has.
+	l.mu.RLock()
+	leo := l.leo
+	l.mu.RUnlock()
 	now := l.now()
-	if seg.size > 0 && (seg.size+int64(len(batches)) > l.cfg.SegmentBytes ||
-		(l.cfg.SegmentMs > 0 && now.Sub(seg.created) >= time.Duration(l.cfg.SegmentMs)*time.Millisecond) ||
-		seg.indexFull(len(headers), info.LastOffset, int64(len(batches)), l.maxIndex)) {
+	// A new segment starts at the log end even after a gap, so the one
+	// before it ends where it begins: recovery reports any offsets
+	// between two segments as lost (recordHoles). Only a gap too wide for
+	// 32-bit relative offsets forces the segment to start at the batch;
+	// a leader whose segments span fewer offsets never sends one.
+	base := leo
+	tooWide := info.LastOffset-seg.base > math.MaxUint32
+	if info.LastOffset-leo > math.MaxUint32 {
+		base = headers[0].BaseOffset
+	}
+	if (seg.size > 0 && (seg.size+int64(len(batches)) > l.cfg.SegmentBytes || (l.cfg.SegmentMs > 0 && now.Sub(seg.created) >= time.Duration(l.cfg.SegmentMs)*time.Millisecond) ||
+		seg.indexFull(len(headers), info.LastOffset, int64(len(batches)), l.maxIndex))) || tooWide {
 		var err error
-		if seg, err = l.roll(info.FirstOffset, now); err != nil {
+		if seg, err = l.roll(base, now); err != nil {
 			return info, false, l.settle(err)
 		}
 	}
 
 	var size0 int64
 	if invariants.Enabled {
-		l.assertAppendPlan(seg, headers, info.FirstOffset, leaderEpoch)
+		// The segment ends at the log end, unless a too wide gap made it
+		// start at the batch.
+		l.assertAppendPlan(seg, headers, max(leo, seg.base), leaderEpoch)
 		size0 = seg.size
 	}
 
@@ -277,9 +299,21 @@ func (l *Log) write(batches []byte, headers []BatchHeader, info AppendInfo, msgs
 	l.unflushedMsgs += msgs
 	flush := l.cfg.FlushIntervalMessages > 0 && l.unflushedMsgs >= l.cfg.FlushIntervalMessages
 	if invariants.Enabled {
-		l.assertAppended(seg, info, info.FirstOffset, size0, len(batches))
+		l.assertAppended(seg, info, leo, size0, len(batches))
 	}
 	return info, flush, nil
+}
+
+// mutable refuses the mutation op on a closed log (ErrLogClosed) or a
+// poisoned one; appendMu held.
+func (l *Log) mutable(op string) error {
+	l.mu.RLock()
+	closed := l.closed
+	l.mu.RUnlock()
+	if closed {
+		return ErrLogClosed
+	}
+	return l.refuse(op)
 }
 
 // roll closes the active segment for appends and starts a new one at base.

@@ -119,11 +119,15 @@ func (l *Log) recover(bases []int64, rp int64) error {
 // recordHoles reports the offsets between two segments that neither holds
 // and no damage found by the scan explains: a segment cut short exactly at
 // a batch boundary (its indexes and CRCs are then all fine), or an empty
-// one dropped from the middle. Segments roll at the log end, so without
-// compaction nothing else leaves such a hole: those offsets are lost, and
-// an operator must learn of it as of any other damage. (Compaction leaves
-// none: a cleaned segment keeps its last batch, emptied if need be, so it
-// ends where the segments it replaced ended.)
+// one dropped from the middle. Segments roll at the log end, so nothing
+// else leaves such a hole: those offsets are lost, and an operator must
+// learn of it as of any other damage. Compaction leaves none: a cleaned
+// segment keeps its last batch, emptied if need be, so it ends where the
+// segments it replaced ended; and a follower that rolls at a gap of its
+// compacted leader starts the new segment at its old log end, not at the
+// batch (a gap inside a segment is no damage: batch offsets only have to
+// increase). Only a gap wider than a segment's 32-bit offset range,
+// which no leader sends, ends up reported here.
 func (l *Log) recordHoles() {
 	var holes []Gap
 	for i := 0; i+1 < len(l.segs); i++ {
