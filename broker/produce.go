@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -61,8 +63,15 @@ func (b *Broker) handleProduce(req *kmsg.ProduceRequest) *kmsg.ProduceResponse {
 				if req.Version >= 8 {
 					sp.ErrorMessage = errorMessage(err)
 				}
-				switch sp.ErrorCode {
-				case kerr.UnknownServerError.Code, kerr.CorruptMessage.Code, kerr.InvalidRecord.Code, kerr.MessageTooLarge.Code:
+				var nk *nullKeyError
+				switch {
+				case errors.As(err, &nk):
+					// A client's mistake, repeated with every batch it
+					// sends: the request-error metric counts it, and
+					// logging it only at debug keeps it from flooding.
+					b.logger.Debug("produce refused", "topic", t.name, "partition", rp.Partition, "err", err)
+				case sp.ErrorCode == kerr.UnknownServerError.Code, sp.ErrorCode == kerr.CorruptMessage.Code,
+					sp.ErrorCode == kerr.InvalidRecord.Code, sp.ErrorCode == kerr.MessageTooLarge.Code:
 					name := rt.Topic
 					if t != nil {
 						name = t.name // v13+ requests name topics by id
@@ -150,7 +159,12 @@ func (b *Broker) appendPartition(t *topic, p *replica.Partition, sp *kmsg.Produc
 	// Kafka decompresses every compressed batch at produce; storing one
 	// unread would let garbage, or a header claiming 2^31 records, break
 	// every consumer later. Streaming keeps this cheap in memory.
-	if err := segment.ValidateCompressedBatches(records, b.maxDecompressedBytes()); err != nil {
+	if strings.Contains(t.cfg.CleanupPolicy, "compact") {
+		// The same validation, finding keyless records on the way.
+		if err := refuseNullKeys(t, p, sp, records, version, b.maxDecompressedBytes()); err != nil {
+			return 0, err
+		}
+	} else if err := segment.ValidateCompressedBatches(records, b.maxDecompressedBytes()); err != nil {
 		return 0, fmt.Errorf("topic %s partition %d: %w", t.name, sp.Partition, err)
 	}
 	res, err := p.Append(records)
@@ -169,6 +183,49 @@ func (b *Broker) appendPartition(t *topic, p *replica.Partition, sp *kmsg.Produc
 	sp.LogStartOffset = res.LogStartOffset
 	return res.LastOffset, nil
 }
+
+// refuseNullKeys validates records for a compacted topic's partition and
+// refuses them whole if a record has no key: compaction keeps the last
+// record of each key, and a keyless one has none. As Kafka's
+// LogValidator.validateKey: INVALID_RECORD, and from Produce v8 one
+// RecordError per keyless record of the first batch holding any, by its
+// index within that batch (at most segment.MaxNullKeysReported of them; the
+// partition's message gives the exact count).
+func refuseNullKeys(t *topic, p *replica.Partition, sp *kmsg.ProduceResponseTopicPartition, records []byte, version int16, maxDecompressed int64) error {
+	nk, err := segment.FindNullKeys(records, int(t.cfg.MaxMessageBytes), maxDecompressed)
+	if err != nil {
+		return fmt.Errorf("topic %s partition %d: %w", t.name, sp.Partition, err)
+	}
+	if nk.Count == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("Compacted topic cannot accept message without key in topic partition %s-%d", t.name, sp.Partition)
+	if version >= 8 {
+		sp.ErrorRecords = make([]kmsg.ProduceResponseTopicPartitionErrorRecord, len(nk.Indexes))
+		for i, idx := range nk.Indexes {
+			sp.ErrorRecords[i] = kmsg.ProduceResponseTopicPartitionErrorRecord{RelativeOffset: idx, ErrorMessage: &msg}
+		}
+	}
+	sp.LogStartOffset = p.LogStartOffset() // Kafka's answer to a refused record carries it
+	// Kafka's partition message, RecordValidationException's: the count
+	// and the first three record errors as Java prints them.
+	var first strings.Builder
+	for i, idx := range nk.Indexes[:min(len(nk.Indexes), 3)] {
+		if i > 0 {
+			first.WriteString(", ")
+		}
+		fmt.Fprintf(&first, "RecordError(batchIndex=%d, message='%s')", idx, msg)
+	}
+	return &nullKeyError{fmt.Sprintf("One or more records have been rejected due to %d record errors in total, "+
+		"and only showing the first three errors at most: [%s]", nk.Count, first.String())}
+}
+
+// nullKeyError is a produce refused for keyless records on a compacted
+// topic: INVALID_RECORD, with Kafka's message.
+type nullKeyError struct{ msg string }
+
+func (e *nullKeyError) Error() string { return e.msg }
+func (e *nullKeyError) Unwrap() error { return kerr.InvalidRecord }
 
 func produceFailed(resp *kmsg.ProduceResponse) bool {
 	for _, t := range resp.Topics {
