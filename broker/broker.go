@@ -517,12 +517,17 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 }
 
 // startBackgroundTasks runs the replica manager's periodic work (flush,
-// retention, producer expiry) and the group coordinator's offset expiry.
+// retention, producer expiry), the log cleaner and the group
+// coordinator's offset expiry.
 func (b *Broker) startBackgroundTasks() {
-	b.tasks.Add(1)
+	b.tasks.Add(2)
 	go func() {
 		defer b.tasks.Done()
 		b.replicas.Run(b.stop)
+	}()
+	go func() {
+		defer b.tasks.Done()
+		b.replicas.RunCleaner(b.stop)
 	}()
 	every := func(interval time.Duration, fn func()) {
 		if interval <= 0 {

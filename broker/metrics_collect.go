@@ -58,6 +58,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descFetchSessions, prometheus.GaugeValue, float64(sessions))
 		ch <- prometheus.MustNewConstMetric(descFetchSessionParts, prometheus.GaugeValue, float64(parts))
 		c.collectLogs(ch)
+		c.collectCleaner(ch)
 		c.collectGroups(ch)
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/sluice-io/sluice/cleaner"
 	"github.com/sluice-io/sluice/config"
 	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/internal/clock"
@@ -195,7 +196,8 @@ type Manager struct {
 	// the topics know when to rebuild.
 	version atomic.Uint64
 
-	sched *schedule // the periodic tasks (schedule.go)
+	sched   *schedule        // the periodic tasks (schedule.go)
+	cleaner *cleaner.Cleaner // log compaction (compaction.go)
 
 	hw        *hwNotifier // high-watermark advances, told to Deps.OnHighWatermark
 	alter     func(ctx context.Context, topic controller.TopicID, partition int32, p isr.Proposal) isr.AlterResult
@@ -222,6 +224,7 @@ func New(d Deps) (*Manager, error) {
 		m.logFS = segment.WithFileCache(d.FS, d.Files)
 	}
 	m.sched = newSchedule(m)
+	m.cleaner = m.newCleaner()
 	m.hw = newHWNotifier(d.OnHighWatermark)
 	m.alter, m.followers = d.AlterPartition, d.Followers
 	return m, nil
