@@ -254,7 +254,7 @@ func (l *Log) write(batches []byte, headers []BatchHeader, info AppendInfo, msgs
 	if info.LastOffset-leo > math.MaxUint32 {
 		base = headers[0].BaseOffset
 	}
-	if (seg.size > 0 && (seg.size+int64(len(batches)) > l.cfg.SegmentBytes || (l.cfg.SegmentMs > 0 && now.Sub(seg.created) >= time.Duration(l.cfg.SegmentMs)*time.Millisecond) ||
+	if (seg.size > 0 && (seg.size+int64(len(batches)) > l.cfg.SegmentBytes || l.rollDue(seg, now) ||
 		seg.indexFull(len(headers), info.LastOffset, int64(len(batches)), l.maxIndex))) || tooWide {
 		var err error
 		if seg, err = l.roll(base, now); err != nil {
@@ -314,6 +314,40 @@ func (l *Log) mutable(op string) error {
 		return ErrLogClosed
 	}
 	return l.refuse(op)
+}
+
+// rollDue reports whether seg is older than segment.ms (appendMu held).
+func (l *Log) rollDue(seg *segment, now time.Time) bool {
+	return l.cfg.SegmentMs > 0 && now.Sub(seg.created) >= time.Duration(l.cfg.SegmentMs)*time.Millisecond
+}
+
+// RollIfDue rolls the active segment when it holds data and is older than
+// segment.ms (Config.SegmentMs), starting an empty one at the log end; it
+// reports whether it rolled. Appends roll by age too, but only when one
+// comes: a partition that stopped receiving writes would keep its last
+// data in the active segment, which retention never deletes and the
+// cleaner never cleans, so the broker calls this periodically. An empty
+// active segment, or SegmentMs 0, is left alone. It takes the mutators'
+// lock, as Append does; readers are blocked only while the new segment is
+// published. On a closed log it returns ErrLogClosed, on a poisoned one
+// the poison.
+func (l *Log) RollIfDue(now time.Time) (rolled bool, err error) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.mutable("roll"); err != nil {
+		return false, err
+	}
+	seg := l.active()
+	if seg.size == 0 || !l.rollDue(seg, now) {
+		return false, nil
+	}
+	if _, err := l.roll(seg.next, now); err != nil {
+		return false, l.settle(err)
+	}
+	if invariants.Enabled {
+		l.assertInvariants("roll")
+	}
+	return true, nil
 }
 
 // roll closes the active segment for appends and starts a new one at base.
