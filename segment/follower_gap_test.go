@@ -76,6 +76,19 @@ func checkGapReads(t *testing.T, l *Log, batches [][]byte) {
 	}
 }
 
+// checkGapTimestamps looks up every batch's max timestamp (they grow
+// with the offsets): the time index must find that batch across gaps.
+func checkGapTimestamps(t *testing.T, l *Log, batches [][]byte) {
+	t.Helper()
+	for _, b := range batches {
+		h := headersOf(t, b)[0]
+		off, ts, ok := l.FindOffsetByTimestamp(h.MaxTimestamp)
+		if !ok || off != max(h.BaseOffset, l.StartOffset()) || ts != h.MaxTimestamp {
+			t.Fatalf("FindOffsetByTimestamp(%d) = %d, %d, %v; want the batch at %d", h.MaxTimestamp, off, ts, ok, h.BaseOffset)
+		}
+	}
+}
+
 // segmentsContiguous fails unless each segment starts where the one
 // before it ends (recovery reports anything between them as lost), and
 // returns how many start with a gap: their first batch above their base.
@@ -137,6 +150,7 @@ func TestAppendAsFollowerAcrossGaps(t *testing.T) {
 		t.Fatal("follower's log differs from the leader's batches")
 	}
 	checkGapReads(t, f, batches)
+	checkGapTimestamps(t, f, batches)
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +171,7 @@ func TestAppendAsFollowerAcrossGaps(t *testing.T) {
 		}
 		segmentsContiguous(t, f)
 		checkGapReads(t, f, batches)
+		checkGapTimestamps(t, f, batches)
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}
