@@ -253,6 +253,9 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 		// dirs are touched: a refused or timed-out registration must
 		// leave them as they were (their clean-shutdown markers too).
 		b.meta = deps.Metadata
+		// A clean last stop left this node's epoch in the markers: the
+		// controller keeps it eligible where it was (KIP-966).
+		b.notePreviousBrokerEpoch(deps.Metadata)
 		if err := b.registerSelf(); err != nil {
 			return nil, err
 		}
@@ -507,7 +510,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			b.logger.Warn("folding the cluster metadata log into its snapshot", "err", e)
 		}
 		for _, dir := range b.cfg.LogDirs {
-			if e := segment.WriteFileAtomic(b.fs, filepath.Join(dir, cleanShutdownFile), nil); e != nil {
+			if e := segment.WriteFileAtomic(b.fs, filepath.Join(dir, cleanShutdownFile), cleanShutdownMarker(b.cleanShutdownEpoch())); e != nil {
 				b.logger.Warn("writing clean shutdown marker", "dir", dir, "err", e)
 			}
 		}

@@ -136,6 +136,7 @@ func TestElectLeadersUnclean(t *testing.T) {
 	})
 	stopLinked(t, ctl, b3)
 	stopLinked(t, ctl, b2)
+	dropCleanShutdownMarker(t, b3) // broker 3 comes back as after a crash
 	b3 = startAgain(t, ctl, b3)
 	waitUnfenced(t, b3, 3) // in broker 3's own image, which answers below
 
