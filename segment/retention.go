@@ -120,8 +120,8 @@ func (l *Log) SetStartOffset(off int64) error {
 }
 
 // TruncateTo removes every batch containing an offset >= off, so the log
-// end becomes the base of the batch containing off (which is off itself
-// for batch-aligned truncation). Truncating below the start offset empties
+// end becomes the end of the last batch kept (off itself for
+// batch-aligned truncation in a log without gaps). Truncating below the start offset empties
 // the log and restarts it at off.
 func (l *Log) TruncateTo(off int64) error {
 	l.appendMu.Lock()
@@ -146,13 +146,9 @@ func (l *Log) TruncateTo(off int64) error {
 	l.mu.RUnlock()
 	s := segs[i]
 	var buf [BatchHeaderSize]byte
-	pos, h, found, err := s.seek(&buf, off)
+	pos, _, _, err := s.seek(&buf, off)
 	if err != nil {
 		return err
-	}
-	newLEO := off
-	if found {
-		newLEO = h.BaseOffset
 	}
 	// Rebuild the segment's derived state from its remaining headers, on a
 	// copy so readers never see a half-rebuilt index, and before anything
@@ -167,6 +163,12 @@ func (l *Log) TruncateTo(off int64) error {
 		ns.track(hh, p, l.cfg.IndexIntervalBytes)
 		p += int64(hh.Size())
 	}
+	// The new end is where the kept batches end: off itself when it is a
+	// batch boundary, as it is in a log without gaps. Inside a gap (a
+	// compacted leader's log copied by a follower) it is the gap's start,
+	// never the next batch's base, which would claim offsets this log
+	// never held, nor off, which the next open would not find again.
+	newLEO := ns.next
 	// Lower the recovery point before touching data: a crash mid-way then
 	// makes recovery re-check everything from here.
 	l.ckptMu.Lock()
