@@ -77,7 +77,7 @@ func (p *Partition) AppendAsFollower(batches []byte) (AppendResult, error) {
 }
 
 // checkFollowerBatches checks what AppendAsFollower needs before the
-// epoch cache changes: offsets continuing the log from leo and epochs
+// epoch cache changes: offsets from leo on, ascending (gaps allowed), and epochs
 // between the log's last one and the one this replica follows in (p.mu
 // held). A batch without an epoch (-1) is accepted only where no epoch
 // came before it (a leader stamps every batch it appends), and is not
@@ -88,8 +88,10 @@ func (p *Partition) checkFollowerBatches(headers []segment.BatchHeader, leo int6
 	for i, h := range headers {
 		e := h.PartitionLeaderEpoch
 		switch {
-		case h.BaseOffset != next:
-			return fmt.Errorf("batch %d starts at %d, the log continues at %d: %w", i, h.BaseOffset, next, segment.ErrUnexpectedAppendOffset)
+		case h.BaseOffset < next:
+			// Above is fine: a compacted leader's log has gaps, which
+			// the follower's copy keeps (Kafka refuses only below).
+			return fmt.Errorf("batch %d starts at %d, below where the log continues (%d): %w", i, h.BaseOffset, next, segment.ErrUnexpectedAppendOffset)
 		case e > following:
 			return fmt.Errorf("batch %d at %d is of leader epoch %d, this replica follows in %d: %w", i, h.BaseOffset, e, following, ErrStaleLeaderEpoch)
 		case e < last:

@@ -127,8 +127,9 @@ func TestFollowerCopiesLeaderLogEpochsAndProducers(t *testing.T) {
 	}
 }
 
-// Fetched batches that do not continue the log, or whose epochs contradict
-// the history, are refused and leave everything as it was.
+// Fetched batches that go back below the log end, or whose epochs
+// contradict the history, are refused and leave everything as it was;
+// batches after a gap (a compacted leader's log) are taken.
 func TestAppendAsFollowerRefuses(t *testing.T) {
 	corrupt := leaderBatches(t, 2, 2, plain(1))
 	corrupt[len(corrupt)-1] ^= 1
@@ -137,9 +138,11 @@ func TestAppendAsFollowerRefuses(t *testing.T) {
 		batches []byte
 		err     error
 	}{
-		{"gap", leaderBatches(t, 3, 2, plain(1)), segment.ErrUnexpectedAppendOffset},
 		{"overlap", leaderBatches(t, 1, 2, plain(1)), segment.ErrUnexpectedAppendOffset},
-		{"gap between batches", append(leaderBatches(t, 2, 2, plain(1)), leaderBatches(t, 4, 2, plain(1))...), segment.ErrUnexpectedAppendOffset},
+		{"overlap between batches", append(leaderBatches(t, 2, 2, plain(2)), leaderBatches(t, 3, 2, plain(1))...), segment.ErrUnexpectedAppendOffset},
+		// A compacted leader's log has gaps; its followers keep them.
+		{"gap", leaderBatches(t, 3, 2, plain(1)), nil},
+		{"gap between batches", append(leaderBatches(t, 2, 2, plain(1)), leaderBatches(t, 4, 2, plain(1))...), nil},
 		{"epoch below the log's last", leaderBatches(t, 2, 1, plain(1)), segment.ErrUnexpectedAppendOffset},
 		{"no epoch after epoch 2", leaderBatches(t, 2, -1, plain(1)), segment.ErrUnexpectedAppendOffset},
 		{"epoch above the one followed", leaderBatches(t, 2, 4, plain(1)), ErrStaleLeaderEpoch},
