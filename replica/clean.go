@@ -47,6 +47,21 @@ func (p *Partition) cleanBound(opts *segment.CleanOptions) bool {
 	return hw > 0
 }
 
+// RollIfDue rolls the active segment once it is segment.ms old, even with
+// no append to trigger it, and reports whether it did. A quiet partition
+// then still gets its last records cleaned (the cleaner never touches the
+// active segment) and deleted by retention.ms.
+func (p *Partition) RollIfDue() (bool, error) {
+	if p.closed.Load() {
+		return false, fmt.Errorf("roll %s: %w", p.name(), ErrClosed)
+	}
+	rolled, err := p.log.RollIfDue(p.now())
+	if err != nil {
+		return false, fmt.Errorf("roll %s: %w", p.name(), err)
+	}
+	return rolled, nil
+}
+
 // lastOffsets maps each producer to the last offset of its newest batch.
 func (s *ProducerState) lastOffsets() map[int64]int64 {
 	s.mu.Lock()

@@ -8,8 +8,9 @@ import (
 )
 
 // The periodic work on replicas: flushing those whose flush.ms passed
-// (every log.flush.scheduler.interval.ms), retention (every
-// log.retention.check.interval.ms) and producer-id expiry (every minute).
+// (every log.flush.scheduler.interval.ms), time-based rolls and retention
+// (every log.retention.check.interval.ms) and producer-id expiry (every
+// minute).
 // When a task is due is decided on the manager's clock, so a test with a
 // fake clock moves it and calls RunDue; Run only wakes RunDue up.
 
@@ -124,8 +125,14 @@ func (m *Manager) flushDue(s *schedule, now time.Time) {
 	s.lastFlush = live
 }
 
+// applyRetention rolls active segments that reached segment.ms without an
+// append to do it, then deletes what retention.ms and retention.bytes
+// allow, as Kafka's retention task does.
 func (m *Manager) applyRetention() {
 	m.eachReplica(func(t *Topic, p *replica.Partition) {
+		if _, err := p.RollIfDue(); err != nil {
+			m.logger.Error("rolling a segment at segment.ms", "topic", t.Name, "partition", p.Index(), "err", err)
+		}
 		n, err := p.ApplyRetention()
 		if err != nil {
 			m.logger.Error("retention", "topic", t.Name, "partition", p.Index(), "err", err)
