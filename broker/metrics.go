@@ -46,6 +46,9 @@ type metrics struct {
 	// Per log dir, fed by storageHealth (storage_errors.go).
 	storageErrors *prometheus.CounterVec
 	dirFailing    *prometheus.GaugeVec
+
+	// Keyless records refused by compacted topics (produce.go).
+	noKeyCompacted prometheus.Counter
 }
 
 // Bounds of the per-API cache; kmsg has fewer keys and versions than this.
@@ -89,6 +92,8 @@ func newMetrics(b *Broker, perPartition bool) *metrics {
 		Help: "Writes to the log dir that failed with an OS error (ENOSPC, EIO, EROFS, ...): appends, fsyncs, checkpoint and index files."}, []string{"dir"})
 	m.dirFailing = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_log_dir_failing",
 		Help: "1 from a failed write to the log dir until the next write to it succeeds (Kafka's LogDirectoryOffline, but it recovers by itself); /readyz answers 503 meanwhile."}, []string{"dir"})
+	m.noKeyCompacted = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_no_key_compacted_topic_records_total",
+		Help: "Records without a key refused by compacted topics (Kafka's NoKeyCompactedTopicRecordsPerSec): a producer writing to the wrong topic, or one that lost its keys."})
 	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluice_requests_in_flight", Help: "Requests being handled right now."},
 		func() float64 { return float64(m.inFlight.Load()) })
 	// The segment file cache (segment_files.go); process_open_fds and
@@ -106,7 +111,7 @@ func newMetrics(b *Broker, perPartition bool) *metrics {
 		ConstLabels: prometheus.Labels{"version": buildVersion(), "go_version": runtime.Version()}})
 	build.Set(1)
 	m.reg.MustRegister(m.queue, m.handle, m.send, m.reqErrors, m.bytesIn, m.msgsIn, m.bytesOut, m.msgsOut,
-		m.flush, m.recovery, m.ready, m.storageErrors, m.dirFailing, inFlight, openFiles, openFilesLimit, evictions, build, &collector{b: b}, newReplicationCollector(b),
+		m.flush, m.recovery, m.ready, m.storageErrors, m.dirFailing, m.noKeyCompacted, inFlight, openFiles, openFilesLimit, evictions, build, &collector{b: b}, newReplicationCollector(b),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -161,7 +162,7 @@ func (b *Broker) appendPartition(t *topic, p *replica.Partition, sp *kmsg.Produc
 	// every consumer later. Streaming keeps this cheap in memory.
 	if strings.Contains(t.cfg.CleanupPolicy, "compact") {
 		// The same validation, finding keyless records on the way.
-		if err := refuseNullKeys(t, p, sp, records, version, b.maxDecompressedBytes()); err != nil {
+		if err := refuseNullKeys(t, p, sp, records, version, b.maxDecompressedBytes(), b.metrics.noKeyCompacted); err != nil {
 			return 0, err
 		}
 	} else if err := segment.ValidateCompressedBatches(records, b.maxDecompressedBytes()); err != nil {
@@ -191,7 +192,7 @@ func (b *Broker) appendPartition(t *topic, p *replica.Partition, sp *kmsg.Produc
 // RecordError per keyless record of the first batch holding any, by its
 // index within that batch (at most segment.MaxNullKeysReported of them; the
 // partition's message gives the exact count).
-func refuseNullKeys(t *topic, p *replica.Partition, sp *kmsg.ProduceResponseTopicPartition, records []byte, version int16, maxDecompressed int64) error {
+func refuseNullKeys(t *topic, p *replica.Partition, sp *kmsg.ProduceResponseTopicPartition, records []byte, version int16, maxDecompressed int64, refused prometheus.Counter) error {
 	nk, err := segment.FindNullKeys(records, int(t.cfg.MaxMessageBytes), maxDecompressed)
 	if err != nil {
 		return fmt.Errorf("topic %s partition %d: %w", t.name, sp.Partition, err)
@@ -199,6 +200,7 @@ func refuseNullKeys(t *topic, p *replica.Partition, sp *kmsg.ProduceResponseTopi
 	if nk.Count == 0 {
 		return nil
 	}
+	refused.Add(float64(nk.Count))
 	msg := fmt.Sprintf("Compacted topic cannot accept message without key in topic partition %s-%d", t.name, sp.Partition)
 	if version >= 8 {
 		sp.ErrorRecords = make([]kmsg.ProduceResponseTopicPartitionErrorRecord, len(nk.Indexes))

@@ -249,4 +249,8 @@ func TestKeylessRecordErrorsCapped(t *testing.T) {
 	if msg := strOrEmpty(sp.ErrorMessage); !strings.Contains(msg, fmt.Sprintf("due to %d record errors in total", n)) {
 		t.Fatalf("message %q does not give the count %d", msg, n)
 	}
+	// Every keyless record counts, past the cap too.
+	if got, _ := value(tb.scrape(t), "sluice_no_key_compacted_topic_records_total"); got != float64(n) {
+		t.Fatalf("sluice_no_key_compacted_topic_records_total = %v, want %d", got, n)
+	}
 }
