@@ -94,4 +94,9 @@
 // linearizability with porcupine. A failure prints its replay line
 // (go test ./caspaxos -run 'TestSim$' -seed=N; add -v for the history);
 // -long or CASPAXOS_LONG=1 runs 20000 seeds (1000 by default).
+//
+// explore_test.go visits every reachable state of small worlds (three
+// acceptors, one or two proposers; any delivery order, bounded drops,
+// duplicates and retries) with the same invariants; the larger worlds run
+// with -explore or -long.
 package caspaxos
