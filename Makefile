@@ -39,7 +39,7 @@ endif
 endif
 
 .DEFAULT_GOAL := build
-.PHONY: build run run-cluster test test-all unit unit-all fuzz bench bench-quick bench-micro conformance conformance-cluster fmt fmt-check vet lint docs clean help
+.PHONY: build run run-cluster test test-all unit unit-all sim fuzz bench bench-quick bench-micro conformance conformance-cluster fmt fmt-check vet lint docs clean help
 
 help: ## list targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "%-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -88,6 +88,15 @@ unit: ## race-enabled tests of every package, -short, with invariant assertions 
 
 unit-all: ## race-enabled tests of every package, in full, with invariant assertions on
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -tags '$(TEST_TAGS)' ./...
+
+# The seeded simulators at length (make test runs a few hundred seeds of
+# each): the CASPaxos register of the controller quorum (SEEDS seeds) and
+# the ISR replication simulator (its -long run). A failing seed prints the
+# line that replays it.
+SEEDS ?= 5000
+sim: ## run SEEDS (default 5000) seeds of the CASPaxos register simulator, and the ISR simulator's long run
+	$(GO) test -count=1 -timeout 60m -tags '$(TEST_TAGS)' -run 'TestSim$$' ./caspaxos -seeds=$(SEEDS)
+	$(GO) test -count=1 -timeout 60m -tags '$(TEST_TAGS)' -run 'TestSim' ./isr -long
 
 # Runs every Fuzz* target for FUZZTIME each; see scripts/fuzz.sh.
 fuzz: ## run each Fuzz* target for FUZZTIME (default 10s)
