@@ -71,10 +71,17 @@ const produceFlagsUsage = `  --record-size BYTES       value size (default 1024)
   --max-buffered N          records buffered per client (default 100000)
 `
 
+const keyedFlagsUsage = `  --keys N                  give each record a key, "k0" to "k<N-1>" in turn
+                            (default 0: no key; compacted topics refuse
+                            records without one)
+  --topic-config K=V        config of a created topic, e.g.
+                            cleanup.policy=compact; repeat for more
+`
+
 var modeUsage = map[string]string{
 	modeProduce: "usage: sluice perf produce --topic T (--records N | --duration D) [flags]\n\n" +
 		"Produce as fast as possible and measure throughput and send-to-ack latency.\n\n" +
-		commonUsage + produceFlagsUsage,
+		commonUsage + produceFlagsUsage + keyedFlagsUsage,
 	modeConsume: "usage: sluice perf consume --topic T (--records N | --duration D) [flags]\n\n" +
 		"Consume a topic (assigned partitions, no group) and measure throughput.\n\n" +
 		commonUsage + `  --from earliest|latest    where to start in every partition (default earliest)

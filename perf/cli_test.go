@@ -2,6 +2,7 @@ package perf
 
 import (
 	"bytes"
+	"maps"
 	"strings"
 	"testing"
 )
@@ -38,6 +39,12 @@ func TestBadCommandLinesExit2(t *testing.T) {
 		{[]string{"e2e", "--topic", "t", "--duration", "1s", "--rate", "10", "--record-size", "4"}, "--record-size must be at least 8"},
 		{[]string{"produce", "--topic", "t", "--records", "1", "--brokers", "a b:1"}, "is not a host:port address"},
 		{[]string{"produce", "--topic", "t", "--records", "1", "--timeout", "0s"}, "--timeout must be positive"},
+		{[]string{"produce", "--topic", "t", "--records", "1", "--keys", "-1"}, "--keys must not be negative"},
+		{[]string{"produce", "--topic", "t", "--records", "1", "--topic-config", "cleanup.policy"}, "want key=value"},
+		{[]string{"produce", "--topic", "t", "--records", "1", "--topic-config", "=compact"}, "want key=value"},
+		{[]string{"produce", "--topic", "t", "--records", "1", "--topic-config", "a=1", "--topic-config", "a=2"}, "a given twice"},
+		{[]string{"produce", "--topic", "t", "--records", "1", "--topic-config", "a=1", "--create=false"}, "--topic-config applies to a topic the tool creates"},
+		{[]string{"e2e", "--topic", "t", "--duration", "1s", "--rate", "10", "--keys", "3"}, "flag provided but not defined: -keys"},
 	} {
 		code, stdout, stderr := runCLI(tc.args...)
 		if code != exitUsage {
@@ -100,5 +107,29 @@ func TestOptionDefaults(t *testing.T) {
 	o, err = parseOptions(modeProduce, []string{"--topic", "t", "--records", "1", "--acks", "-1"})
 	if err != nil || o.acks != "all" || !o.idempotent {
 		t.Errorf("--acks -1 should mean all: %+v, %v", o, err)
+	}
+	if o.keys != 0 || o.topicConfigs() != nil {
+		t.Errorf("keys and topic configs are off by default: %+v", o)
+	}
+}
+
+func TestTopicConfigFlags(t *testing.T) {
+	o, err := parseOptions(modeProduce, []string{"--topic", "t", "--records", "1", "--keys", "1000",
+		"--topic-config", "cleanup.policy=compact", "--topic-config", "min.cleanable.dirty.ratio=0.1",
+		"--topic-config", "retention.bytes="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for k, v := range o.topicConfigs() {
+		got[k] = *v
+	}
+	want := map[string]string{"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "retention.bytes": ""}
+	if !maps.Equal(got, want) || o.keys != 1000 {
+		t.Errorf("topic configs %v, keys %d; want %v and 1000", got, o.keys, want)
+	}
+	// The report echoes them in the order given.
+	if c := configOf(o, 1); c.Keys != 1000 || c.TopicConfig != "cleanup.policy=compact,min.cleanable.dirty.ratio=0.1,retention.bytes=" {
+		t.Errorf("config echo: %+v", c)
 	}
 }

@@ -41,11 +41,13 @@ func newClient(ctx context.Context, o *options, opts ...kgo.Opt) (*kgo.Client, e
 	return cl, nil
 }
 
-// createTopic creates the topic with replication factor 1 unless it exists.
+// createTopic creates the topic with replication factor 1 and the
+// --topic-config settings unless it exists; an existing topic keeps its
+// own configs.
 func createTopic(ctx context.Context, adm *kadm.Client, o *options) error {
 	cctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	resp, err := adm.CreateTopic(cctx, int32(o.partitions), 1, nil, o.topic)
+	resp, err := adm.CreateTopic(cctx, int32(o.partitions), 1, o.topicConfigs(), o.topic)
 	if err == nil {
 		err = resp.Err
 	}

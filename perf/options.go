@@ -59,6 +59,10 @@ type options struct {
 	maxBuffered     int
 	rate            float64
 
+	// produce: keyed records and the created topic's configs
+	keys        int        // distinct keys records cycle through; 0: no key
+	topicConfig []configKV // --topic-config, in the order given
+
 	// consume
 	raw               bool
 	fetchMaxBytes     int
@@ -109,6 +113,16 @@ func parseOptions(mode string, args []string) (*options, error) {
 		fs.IntVar(&o.batchBytes, "batch-bytes", 1<<20, "")
 		fs.IntVar(&o.maxInflight, "max-inflight", idempotentInflight, "")
 		fs.IntVar(&o.maxBuffered, "max-buffered", 100000, "")
+	}
+	if mode == modeProduce {
+		fs.IntVar(&o.keys, "keys", 0, "")
+		fs.Func("topic-config", "", func(v string) error {
+			kv, err := parseConfigKV(v, o.topicConfig)
+			if err == nil {
+				o.topicConfig = append(o.topicConfig, kv)
+			}
+			return err
+		})
 	}
 	if mode == modeE2E {
 		fs.Float64Var(&o.rate, "rate", 0, "")
@@ -208,6 +222,10 @@ func (o *options) validateProduce(set map[string]bool) error {
 		return usagef("--max-inflight must be at least 1, got %d", o.maxInflight)
 	case o.maxBuffered < 1:
 		return usagef("--max-buffered must be at least 1, got %d", o.maxBuffered)
+	case o.keys < 0:
+		return usagef("--keys must not be negative, got %d", o.keys)
+	case len(o.topicConfig) > 0 && !o.create:
+		return usagef("--topic-config applies to a topic the tool creates: drop --create=false")
 	}
 	if _, err := acksOpt(o.acks); err != nil {
 		return err
@@ -240,6 +258,38 @@ func (o *options) validateConsume() error {
 		return usagef("--from must be earliest or latest, got %q", o.from)
 	}
 	return nil
+}
+
+// configKV is one --topic-config setting.
+type configKV struct{ key, value string }
+
+// parseConfigKV parses one --topic-config k=v. A key given twice is an
+// error rather than last-one-wins: the run would otherwise not measure
+// what one of the two flags says.
+func parseConfigKV(v string, seen []configKV) (configKV, error) {
+	k, val, ok := strings.Cut(v, "=")
+	k = strings.TrimSpace(k)
+	if !ok || k == "" {
+		return configKV{}, fmt.Errorf("want key=value, got %q", v)
+	}
+	for _, s := range seen {
+		if s.key == k {
+			return configKV{}, fmt.Errorf("%s given twice", k)
+		}
+	}
+	return configKV{key: k, value: val}, nil
+}
+
+// topicConfigs is --topic-config as CreateTopics takes it; nil when empty.
+func (o *options) topicConfigs() map[string]*string {
+	if len(o.topicConfig) == 0 {
+		return nil
+	}
+	m := make(map[string]*string, len(o.topicConfig))
+	for _, kv := range o.topicConfig {
+		m[kv.key] = &kv.value
+	}
+	return m
 }
 
 // resolveBrokers applies the precedence flag > environment > default, the

@@ -3,6 +3,7 @@ package perf
 import (
 	"math"
 	"math/rand/v2"
+	"strconv"
 )
 
 // payloadChunk is the stretch over which random and compressible bytes
@@ -43,4 +44,19 @@ func newPayloads(size int, compressibility float64, batchBytes int) [][]byte {
 		pool[i] = p
 	}
 	return pool
+}
+
+// newKeys returns the n distinct keys of a --keys run, "k0" to "k<n-1>";
+// nil when n is 0 (records without a key). Records take them in turn, so
+// every key is overwritten equally often: on a compacted topic each pass
+// of the cleaner keeps n records and drops the rest.
+func newKeys(n int) [][]byte {
+	if n == 0 {
+		return nil
+	}
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = strconv.AppendInt([]byte{'k'}, int64(i), 10)
+	}
+	return keys
 }

@@ -65,3 +65,17 @@ func TestPayloadPoolBounds(t *testing.T) {
 		t.Errorf("10-byte records: %d payloads, want the maximum %d", n, maxPoolPayloads)
 	}
 }
+
+func TestNewKeys(t *testing.T) {
+	if newKeys(0) != nil {
+		t.Fatal("--keys 0 must leave records without a key")
+	}
+	keys := newKeys(1000)
+	seen := map[string]bool{}
+	for _, k := range keys {
+		seen[string(k)] = true
+	}
+	if len(keys) != 1000 || len(seen) != 1000 || string(keys[0]) != "k0" || string(keys[999]) != "k999" {
+		t.Fatalf("keys: %d, %d distinct, first %q, last %q", len(keys), len(seen), keys[0], keys[len(keys)-1])
+	}
+}

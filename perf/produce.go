@@ -17,6 +17,7 @@ func runProduce(ctx context.Context, o *options, rn *run) (outcome, error) {
 		return outcome{}, err
 	}
 	payloads := newPayloads(o.recordSize, o.compressibility, o.batchBytes)
+	keys := newKeys(o.keys)
 	clients, err := newClients(ctx, o, o.producerOpts()...)
 	if err != nil {
 		return outcome{}, err
@@ -29,8 +30,9 @@ func runProduce(ctx context.Context, o *options, rn *run) (outcome, error) {
 	for i, cl := range clients {
 		// Each client starts at its own place in the pool, so clients
 		// sending at the same moment do not send the same bytes.
+		// Keys follow the same index, so clients spread over the keys too.
 		first := i * len(payloads) / len(clients)
-		wg.Go(func() { produceLoop(wctx, o, cl, m, payloads, first) })
+		wg.Go(func() { produceLoop(wctx, o, cl, m, payloads, keys, first) })
 	}
 	wg.Wait()
 	stop := rn.end()
@@ -58,7 +60,7 @@ func prepareTopic(ctx context.Context, o *options) (topicInfo, error) {
 
 // produceLoop sends records until the window closes or --records sends
 // are claimed, then waits for the records still in flight.
-func produceLoop(wctx context.Context, o *options, cl *kgo.Client, m *meter, payloads [][]byte, next int) {
+func produceLoop(wctx context.Context, o *options, cl *kgo.Client, m *meter, payloads, keys [][]byte, next int) {
 	d := newDrain(wctx, o.timeout)
 	defer d.close()
 	for wctx.Err() == nil {
@@ -67,12 +69,15 @@ func produceLoop(wctx context.Context, o *options, cl *kgo.Client, m *meter, pay
 		if !ok {
 			break
 		}
-		value := payloads[next%len(payloads)]
+		rec := &kgo.Record{Topic: o.topic, Value: payloads[next%len(payloads)]}
+		if keys != nil {
+			rec.Key = keys[next%len(keys)]
+		}
 		next++
 		if measured {
 			m.pending.Add(1)
 		}
-		cl.Produce(d.ctx, &kgo.Record{Topic: o.topic, Value: value}, func(r *kgo.Record, err error) {
+		cl.Produce(d.ctx, rec, func(r *kgo.Record, err error) {
 			if !measured {
 				return
 			}

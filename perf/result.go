@@ -64,8 +64,12 @@ type Config struct {
 	MaxInflight     int     `json:"max_inflight"` // produce requests in flight per broker
 	Clients         int     `json:"clients"`      // consume: those with partitions to read
 	Rate            float64 `json:"rate"`         // e2e schedule, records per second
-	Raw             bool    `json:"raw"`
-	WarmupS         float64 `json:"warmup_s"`
+	Keys            int     `json:"keys"`         // distinct record keys (produce); 0: records have none
+	// TopicConfig is --topic-config as given, "k=v,k=v" ("" when none),
+	// applied if the run created the topic.
+	TopicConfig string  `json:"topic_config"`
+	Raw         bool    `json:"raw"`
+	WarmupS     float64 `json:"warmup_s"`
 }
 
 // Latency summarizes the latency histogram, in milliseconds.
@@ -168,6 +172,12 @@ func configOf(o *options, partitions int) Config {
 	c.BatchBytes = o.batchBytes
 	c.MaxInflight = o.effectiveInflight()
 	c.Rate = o.rate
+	c.Keys = o.keys
+	kvs := make([]string, len(o.topicConfig))
+	for i, kv := range o.topicConfig {
+		kvs[i] = kv.key + "=" + kv.value
+	}
+	c.TopicConfig = strings.Join(kvs, ",")
 	return c
 }
 
@@ -236,6 +246,12 @@ func modeDetail(r Result) string {
 		fallthrough
 	default:
 		parts = append(parts, fmt.Sprintf("%d-byte records", c.RecordSize), "acks "+c.Acks, "compression "+c.Compression)
+		if c.Keys > 0 {
+			parts = append(parts, fmt.Sprintf("%d keys", c.Keys))
+		}
+		if c.TopicConfig != "" {
+			parts = append(parts, "topic config "+c.TopicConfig)
+		}
 	}
 	return strings.Join(parts, ", ")
 }

@@ -46,7 +46,7 @@ func checkJSONShape(t *testing.T, line []byte, mode string) {
 		t.Fatal(err)
 	}
 	config := []string{"acks", "batch_bytes", "clients", "compressibility", "compression", "idempotent",
-		"linger_ms", "max_inflight", "partitions", "raw", "rate", "record_size", "warmup_s"}
+		"keys", "linger_ms", "max_inflight", "partitions", "raw", "rate", "record_size", "topic_config", "warmup_s"}
 	slices.Sort(config)
 	if got := keysOf(t, parts["config"]); !slices.Equal(got, config) {
 		t.Fatalf("config keys %v, want %v", got, config)
