@@ -119,7 +119,7 @@ var builtinVariables = map[string]bool{
 }
 
 // The sections the dashboard promises, top to bottom.
-var wantRows = []string{"Overview", "Replication", "Throughput", "Latency", "Consumer lag", "Disk", "Network & io_uring", "Process"}
+var wantRows = []string{"Overview", "Replication", "Throughput", "Latency", "Consumer lag", "Disk", "Log cleaner", "Network & io_uring", "Process"}
 
 func loadDashboard(t *testing.T) (dashboard, map[string]json.RawMessage) {
 	t.Helper()
@@ -428,6 +428,19 @@ func exportedMetrics(t *testing.T) map[string]bool {
 // test TestReplicationMetricsCluster checks them on three brokers.
 var followerOnly = map[string]bool{"sluice_replica_fetcher_lag": true}
 
+// afterCleaning are the log cleaner's metrics that have no series until it
+// has measured a compacted partition (at its first choice after the
+// partition exists, log.cleaner.backoff.ms after the last) or finished a
+// pass on one. The broker started here lives too short for the first and
+// writes too little for the second (its __consumer_offsets is one active
+// segment, never cleaned). The broker test TestCompactedTopicEndToEnd
+// scrapes the cleaner's metrics after passes.
+var afterCleaning = map[string]bool{
+	"sluice_log_cleaner_dirty_ratio":              true,
+	"sluice_log_cleaner_seconds_since_last_clean": true,
+	"sluice_log_cleaner_seconds_since_last_run":   true,
+}
+
 // known reports whether a query's metric is exported; histograms and
 // summaries are queried through their _bucket, _sum and _count series.
 func known(exported map[string]bool, name string) bool {
@@ -476,7 +489,7 @@ func TestDashboardQueriesUseKnownMetrics(t *testing.T) {
 			used[name] = true
 			switch {
 			case known(exported, name):
-			case followerOnly[name]:
+			case followerOnly[name], afterCleaning[name]:
 			case uringErr != nil && strings.HasPrefix(name, "sluice_uring_"):
 				t.Logf("%s: %s not checked, io_uring unavailable here: %v", q.where, name, uringErr)
 			default:

@@ -104,7 +104,8 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"SluiceBrokerDown", "SluiceNotReady", "SluiceConsumerLagGrowing", "SluiceProduceLatencyHigh", "SluiceDiskGrowingFast",
-		"SluiceUnderReplicatedPartitions", "SluiceUnderMinISR", "SluiceOfflinePartitions", "SluiceNoActiveController", "SluiceFencedBrokers"} {
+		"SluiceUnderReplicatedPartitions", "SluiceUnderMinISR", "SluiceOfflinePartitions", "SluiceNoActiveController", "SluiceFencedBrokers",
+		"SluiceLogCleanerUncleanablePartitions", "SluiceLogCleanerStalled", "SluiceCompactedPartitionNotCleaned"} {
 		if !seen[name] {
 			t.Errorf("no alert %s", name)
 		}
