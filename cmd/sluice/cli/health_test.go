@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"net"
 	"slices"
 	"strconv"
@@ -196,6 +197,7 @@ type jsonClusterDescription struct {
 	UnderReplicated []jsonPartitionState `json:"under_replicated_partitions"`
 	UnderMinISR     []jsonPartitionState `json:"under_min_isr_partitions"`
 	Offline         []jsonPartitionState `json:"offline_partitions"`
+	Quorum          *json.RawMessage     `json:"quorum"`
 }
 
 func partitionNames(ps []jsonPartitionState) string {
@@ -230,6 +232,9 @@ func TestClusterDescribe(t *testing.T) {
 		if got := partitionNames(tc.list); got != tc.want {
 			t.Errorf("list %q, want %q", got, tc.want)
 		}
+	}
+	if d.Quorum != nil {
+		t.Errorf("quorum %s from a cluster that serves no DescribeQuorum, want null", *d.Quorum)
 	}
 	if p := d.UnderMinISR[0]; p.Leader != 1 || !slices.Equal(p.Replicas, []int32{1, 2, 0}) || !slices.Equal(p.ISR, []int32{1}) ||
 		p.MinISR == nil || *p.MinISR != 2 {
