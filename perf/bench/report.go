@@ -51,7 +51,7 @@ func (r *report) markdown(svgName string) string {
 		w("| %s | %s |\n", kv[0], cell(orDash(kv[1])))
 	}
 
-	w("\n## Targets (issues 5, 6, 12 and 16, Sluice on the uring engine)\n\n%s.\n\n", targetCounts(r.Targets))
+	w("\n## Targets (issues 5, 6, 12, 16 and 18, Sluice on the uring engine)\n\n%s.\n\n", targetCounts(r.Targets))
 	w("| workload | target | measured | verdict |\n|---|---|---|---|\n")
 	for _, t := range r.Targets {
 		w("| %s | %s | %s | %s |\n", t.Workload, cell(t.What), orDash(t.Got), verdictCell(t))
@@ -104,6 +104,7 @@ func (r *report) markdown(svgName string) string {
 	r.writeRTT(w)
 	r.writeEngines(w)
 	r.writeScrape(w)
+	r.writeCompaction(w)
 	r.writeCluster(w)
 	r.writeLimits(w)
 	if svgName != "" {

@@ -103,6 +103,9 @@ func (r *runner) runWorkload(ctx context.Context, w workload) {
 		if w.Mode == modeRTT && rec.Result != nil {
 			status = rttStatus(rec.Result)
 		}
+		if rec.Cleaner != nil {
+			status += fmt.Sprintf(", cleaner %.0f passes, %.0f MB read", rec.Cleaner.Runs, rec.Cleaner.ReadMB)
+		}
 		if rec.Err != "" {
 			status = "ERROR " + rec.Err
 		}
@@ -182,6 +185,14 @@ func (r *runner) runSlot(ctx context.Context, w workload, s slot) runRecord {
 	if s.Lane.Scrape {
 		scr = startScraper(p.adminAddr, time.Second)
 	}
+	var cleanerBefore map[string]float64
+	if w.Keys > 0 && p.adminAddr != "" {
+		// Keyed workloads count the cleaner's passes over the run
+		// (compaction.go); the keyed control should show none.
+		if cleanerBefore, err = cleanerCounters(ctx, p.adminAddr); err != nil {
+			rec.Notes = append(rec.Notes, "cleaner passes not counted: "+err.Error())
+		}
+	}
 	smp := startSampler(p.pids(), 100*time.Millisecond)
 	timeout := r.opts.Warmup + r.duration(w) + 90*time.Second
 	switch w.Mode {
@@ -216,6 +227,13 @@ func (r *runner) runSlot(ctx context.Context, w workload, s slot) runRecord {
 	}
 	if !p.alive() {
 		rec.Err = strings.TrimSpace(rec.Err + fmt.Sprintf(" (peer %s died during the run: %v; log: %q)", p.spec.Name, p.waitErr, logTail(p.logPath, 2)))
+	}
+	if cleanerBefore != nil && p.alive() {
+		if after, err := cleanerCounters(ctx, p.adminAddr); err != nil {
+			rec.Notes = append(rec.Notes, "cleaner passes not counted: "+err.Error())
+		} else {
+			rec.Cleaner = cleanerDeltaOf(cleanerBefore, after)
+		}
 	}
 	if w.Mode != modeConsume && p.alive() {
 		if err := deleteTopic(ctx, p, topic); err != nil {
@@ -258,6 +276,12 @@ func (r *runner) clientArgv(w workload, p *peer, topic string) []string {
 		"--record-size", strconv.Itoa(w.RecordSize), "--partitions", strconv.Itoa(w.Partitions))
 	if p.spec.Kind != kindJS {
 		argv = append(argv, "--acks", w.Acks, "--compression", w.Compression, "--compressibility", compressibility)
+	}
+	if w.Keys > 0 {
+		argv = append(argv, "--keys", strconv.Itoa(w.Keys))
+	}
+	for _, kv := range w.TopicConfig {
+		argv = append(argv, "--topic-config", kv)
 	}
 	return argv
 }

@@ -51,14 +51,17 @@ type runRecord struct {
 	Result   *clientResult `json:"result,omitempty"`
 	// BrokerCPU is the peer's utime+stime over the client's measured
 	// phase (see runSlot); BrokerCPUTotal over the client's whole life.
-	BrokerCPU      float64  `json:"broker_cpu_seconds"`
-	BrokerCPUTotal float64  `json:"broker_cpu_total_seconds"`
-	PeakRSSMB      float64  `json:"peak_rss_mb"`
-	ClientCPU      float64  `json:"client_cpu_seconds"`
-	Scrapes        int      `json:"scrapes,omitempty"`
-	ScrapeErrors   int      `json:"scrape_errors,omitempty"`
-	Err            string   `json:"error,omitempty"`
-	Notes          []string `json:"notes,omitempty"`
+	BrokerCPU      float64 `json:"broker_cpu_seconds"`
+	BrokerCPUTotal float64 `json:"broker_cpu_total_seconds"`
+	PeakRSSMB      float64 `json:"peak_rss_mb"`
+	ClientCPU      float64 `json:"client_cpu_seconds"`
+	Scrapes        int     `json:"scrapes,omitempty"`
+	ScrapeErrors   int     `json:"scrape_errors,omitempty"`
+	// Cleaner is what the broker's log cleaner did during a keyed
+	// workload's run; nil elsewhere or when /metrics could not tell.
+	Cleaner *cleanerDelta `json:"cleaner,omitempty"`
+	Err     string        `json:"error,omitempty"`
+	Notes   []string      `json:"notes,omitempty"`
 }
 
 func (r runRecord) ok() bool { return r.Err == "" && r.Result != nil && r.Result.Records > 0 }
@@ -115,6 +118,9 @@ type summary struct {
 	// RTT holds, for rtt workloads, each request kind's percentiles
 	// (medians over the rounds); a kind no run answered is absent.
 	RTT map[string]rttRow
+	// CleanerRuns holds, for keyed workloads, the cleaner passes of each
+	// good run whose passes were counted.
+	CleanerRuns []float64
 }
 
 // rttRow is one request kind's round trip in an rtt summary, ms.
@@ -145,6 +151,9 @@ func (s summary) MarshalJSON() ([]byte, error) {
 		"latency_ms":     map[string]any{"p50": n(s.P50), "p99": n(s.P99), "p999": n(s.P999)},
 		"latency_cdf_ms": s.CDF, "ratio_to_ref": n(s.Ratio), "paired_ratio_to_ref": n(s.PairedRatio), "spread": n(s.Spread),
 		"first_error": s.FirstErr, "client_errors": s.ClientErrors,
+	}
+	if len(s.CleanerRuns) > 0 {
+		m["cleaner_runs_per_run"] = s.CleanerRuns
 	}
 	if len(s.RTT) > 0 {
 		rtt := map[string]any{}
@@ -213,6 +222,9 @@ func summarize(w workload, runs []runRecord) []summary {
 			p50 = append(p50, r.Result.Latency.P50)
 			p99 = append(p99, r.Result.Latency.P99)
 			p999 = append(p999, r.Result.Latency.P999)
+			if r.Cleaner != nil {
+				s.CleanerRuns = append(s.CleanerRuns, r.Cleaner.Runs)
+			}
 		}
 		s.RecordsPerS, s.MBPerS = median(rps), median(mbps)
 		s.Spread = math.NaN()

@@ -98,6 +98,10 @@ func evalTargets(ws []workload, sums map[string][]summary, lim limits) []target 
 			atLeast(w.Name, "scrape", "/metrics every second costs < 1% of throughput (with/without, median of rounds, ≥ 0.99)", r, 0.99, "%.3f×")
 		case w.Mode == modeFailover:
 			ts = append(ts, failoverTarget(w, find))
+		case w.Name == compactedWorkload:
+			ts = append(ts, compactionTarget(find))
+		case w.Name == keyedWorkload:
+			// The control of the compacted workload: its target is there.
 		case w.Name == clusterProduce:
 			// The issue sets no target for replicated throughput: its
 			// figures stand beside RF=1 on the same brokers.

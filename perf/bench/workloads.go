@@ -45,6 +45,10 @@ type workload struct {
 	Compression string `json:"compression"`
 	Raw         bool   `json:"raw,omitempty"`
 	Rate        int    `json:"rate,omitempty"`
+	// Keys and TopicConfig are `sluice perf produce --keys` and
+	// --topic-config (compaction.go).
+	Keys        int      `json:"keys,omitempty"`
+	TopicConfig []string `json:"topic_config,omitempty"`
 	// MinRounds raises --rounds for a comparison finer than the machine's
 	// run-to-run noise (not with --quick).
 	MinRounds int `json:"min_rounds,omitempty"`
@@ -141,6 +145,7 @@ func allWorkloads() []workload {
 				{Label: "jetstream sync=always", Peer: kindJS + "-sync", Kind: kindJS},
 			}},
 	)
+	ws = append(ws, compactionWorkloads()...)
 	return append(ws, clusterWorkloads()...)
 }
 
