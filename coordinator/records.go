@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -191,8 +192,10 @@ func (r *replayer) apply(rec Record) (skipped bool, err error) {
 				ClientHost:       m.ClientHost,
 				SessionTimeout:   time.Duration(m.SessionTimeoutMillis) * time.Millisecond,
 				RebalanceTimeout: time.Duration(m.RebalanceTimeoutMillis) * time.Millisecond,
-				Metadata:         m.Subscription,
-				Assignment:       m.Assignment,
+				// Copies: the value aliases the read buffer, which
+				// the next read of the log overwrites.
+				Metadata:   bytes.Clone(m.Subscription),
+				Assignment: bytes.Clone(m.Assignment),
 			}
 			if sm.RebalanceTimeout < 0 {
 				sm.RebalanceTimeout = sm.SessionTimeout
