@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"testing"
@@ -273,4 +274,63 @@ func TestLoadFromACleanedLog(t *testing.T) {
 func offsetTestRecord(groupID, topic string, partition int32, off int64, at time.Time) testkit.Record {
 	r := offsetRecord(groupID, topic, partition, &offset{Offset: off, LeaderEpoch: -1, CommitTime: at})
 	return testkit.Record{Key: r.Key, Value: r.Value}
+}
+
+// Random commits, offset deletions and group deletions, with cleaning
+// passes and time passing in between: after every pass, a coordinator
+// loads from the cleaned log exactly what it loads from the same appends
+// uncleaned.
+func TestLoadFromACleanedLogRandomly(t *testing.T) {
+	defer func(n int) { replayChunk = n }(replayChunk)
+	replayChunk = 512
+	var kept, dropped, tombstones int64
+	for seed := range int64(4) {
+		rng := rand.New(rand.NewPCG(uint64(seed), 18))
+		clk := &testClock{t: time.Unix(1_700_000_000, 0)}
+		log := openDiskLog(t, segment.NewMemFS(), fmt.Sprintf("offsets-%d", seed), 1024, clk.now)
+		c := startCoordinator(t, log, clk.now)
+		opts := segment.CleanOptions{DeleteRetentionMs: time.Hour.Milliseconds()}
+		for op := range 300 {
+			g := fmt.Sprintf("g%d", rng.IntN(6))
+			switch r := rng.IntN(20); {
+			case r < 14:
+				if rng.IntN(3) == 0 {
+					commitN(t, c, g, "audit", 1, int64(op))
+				} else {
+					commitN(t, c, g, "orders", 1+rng.Int32N(3), int64(op))
+				}
+			case r < 16:
+				od := kmsg.NewPtrOffsetDeleteRequest()
+				od.Group = g
+				odt := kmsg.NewOffsetDeleteRequestTopic()
+				odt.Topic = "orders"
+				odp := kmsg.NewOffsetDeleteRequestTopicPartition()
+				odp.Partition = rng.Int32N(3)
+				odt.Partitions = append(odt.Partitions, odp)
+				od.Topics = append(od.Topics, odt)
+				c.OffsetDelete(od) // GROUP_ID_NOT_FOUND is fine
+			case r < 17:
+				dg := kmsg.NewPtrDeleteGroupsRequest()
+				dg.Groups = []string{g}
+				c.DeleteGroups(dg) // GROUP_ID_NOT_FOUND is fine
+			case r < 19:
+				clk.add(time.Duration(rng.IntN(40)) * time.Minute)
+			default:
+				st, err := log.p.Clean(opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				kept, dropped, tombstones = kept+st.RecordsKept, dropped+st.RecordsDropped, tombstones+st.TombstonesDropped
+				want := loadedFrom(t, log.mirror, clk.now)
+				if got := loadedFrom(t, log, clk.now); got != want {
+					t.Fatalf("seed %d op %d: loaded from the cleaned log:\n%s\nwant (uncleaned):\n%s", seed, op, got, want)
+				}
+			}
+		}
+		c.Close()
+	}
+	if dropped == 0 || tombstones == 0 {
+		t.Fatalf("passes kept %d records and dropped %d, %d of them tombstones: want both kinds dropped", kept, dropped, tombstones)
+	}
+	t.Logf("passes kept %d records, dropped %d (%d tombstones)", kept, dropped, tombstones)
 }
