@@ -103,6 +103,20 @@ func cleanerCounters(ctx context.Context, adminAddr string) (map[string]float64,
 	return m, nil
 }
 
+// cleanerCountersSoon is cleanerCounters retried for a few seconds: a
+// peer just started answers Kafka requests a moment before its admin
+// listener is up.
+func cleanerCountersSoon(ctx context.Context, adminAddr string) (map[string]float64, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m, err := cleanerCounters(ctx, adminAddr)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return m, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // parseCounters takes the unlabelled samples of the named metrics from a
 // Prometheus text exposition; every name must be there.
 func parseCounters(r io.Reader, names []string) (map[string]float64, error) {

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -133,5 +137,25 @@ func TestCompactionSection(t *testing.T) {
 		"| sluice-std | 800 | 400 | 0.500× |")
 	if ts := verdicts(evalTargets(ws, r.Summaries, limits{})); len(ts) != 1 {
 		t.Errorf("targets %v", ts)
+	}
+}
+
+// A peer's admin listener can come up a moment after its Kafka port: the
+// first count of a run must wait for it rather than give up.
+func TestCleanerCountersWaitForTheListener(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if calls.Add(1) <= 2 {
+			http.Error(w, "not yet", http.StatusServiceUnavailable)
+			return
+		}
+		for _, n := range cleanerCounterNames {
+			fmt.Fprintf(w, "%s 1\n", n)
+		}
+	}))
+	defer srv.Close()
+	m, err := cleanerCountersSoon(context.Background(), strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil || m["sluice_log_cleaner_runs_total"] != 1 || calls.Load() != 3 {
+		t.Fatalf("counters %v, err %v after %d calls", m, err, calls.Load())
 	}
 }

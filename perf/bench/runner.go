@@ -189,7 +189,7 @@ func (r *runner) runSlot(ctx context.Context, w workload, s slot) runRecord {
 	if w.Keys > 0 && p.adminAddr != "" {
 		// Keyed workloads count the cleaner's passes over the run
 		// (compaction.go); the keyed control should show none.
-		if cleanerBefore, err = cleanerCounters(ctx, p.adminAddr); err != nil {
+		if cleanerBefore, err = cleanerCountersSoon(ctx, p.adminAddr); err != nil {
 			rec.Notes = append(rec.Notes, "cleaner passes not counted: "+err.Error())
 		}
 	}
