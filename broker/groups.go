@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -203,44 +202,7 @@ func (l offsetsLog) Replay(partition int32, fn func(coordinator.Record) error) e
 	if t.replication(partition) != nil {
 		end, read = p.LogEndOffset(), p.ReadForFollower
 	}
-	var buf []byte
-	for next < end {
-		rr, err := read(next, 1<<20, true)
-		if err != nil {
-			return err
-		}
-		buf = slices.Grow(buf[:0], int(rr.Bytes))
-		for _, fr := range rr.Ranges {
-			n := len(buf)
-			buf = buf[:n+int(fr.Length)]
-			if _, err := fr.File.ReadAt(buf[n:], fr.Offset); err != nil {
-				rr.Release()
-				return err
-			}
-		}
-		rr.Release()
-		if len(buf) == 0 {
-			break
-		}
-		for pos := 0; pos < len(buf); {
-			h, err := segment.ParseBatchHeader(buf[pos:])
-			if err != nil || pos+h.Size() > len(buf) {
-				return fmt.Errorf("offset %d: %w", next, errors.Join(err, segment.ErrCorruptBatch))
-			}
-			err = segment.EachRecord(buf[pos:pos+h.Size()], func(r segment.Record) error {
-				if r.Offset < next {
-					return nil
-				}
-				return fn(coordinator.Record{Key: r.Key, Value: r.Value})
-			})
-			if err != nil {
-				return fmt.Errorf("offset %d: %w", h.BaseOffset, err)
-			}
-			next = h.LastOffset() + 1
-			pos += h.Size()
-		}
-	}
-	return nil
+	return coordinator.ReplayPartition(read, next, end, fn)
 }
 
 // topicImage returns the coordinator's view of the topics, rebuilt only when
