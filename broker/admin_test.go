@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,18 @@ func TestCreateTopicsValidation(t *testing.T) {
 	for _, st := range resp.Topics {
 		if st.ErrorCode != want[st.Topic] {
 			t.Errorf("%s: error %d, want %d (%v)", st.Topic, st.ErrorCode, want[st.Topic], strOrEmpty(st.ErrorMessage))
+		}
+		// A refused config names the setting and the reason, not only
+		// Kafka's generic "Configuration is invalid".
+		for topic, want := range map[string][]string{"badcfg": {"retention.ms", `"soon" is not an integer`}, "unknowncfg": {`unknown topic setting "no.such.setting"`}} {
+			if st.Topic != topic {
+				continue
+			}
+			for _, w := range want {
+				if !strings.Contains(strOrEmpty(st.ErrorMessage), w) {
+					t.Errorf("%s: message %q lacks %q", topic, strOrEmpty(st.ErrorMessage), w)
+				}
+			}
 		}
 		if st.Topic == "ok" && (st.NumPartitions != 3 || st.ReplicationFactor != 1 || st.TopicID == [16]byte{}) {
 			t.Errorf("ok: partitions %d rf %d id %x", st.NumPartitions, st.ReplicationFactor, st.TopicID)
