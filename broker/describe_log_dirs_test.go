@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -192,5 +193,31 @@ func TestDescribeLogDirsVersions(t *testing.T) {
 		if n != 5 {
 			t.Fatalf("v%d: %d partitions reported, want 5", v, n)
 		}
+	}
+}
+
+// A dir failing writes answers KAFKA_STORAGE_ERROR, and still lists its
+// replicas, which are still served.
+func TestDescribeLogDirsFailingDir(t *testing.T) {
+	tb, a, b := twoDirBroker(t)
+	c := tb.raw(t)
+	var resp *kmsg.DescribeLogDirsResponse
+	// A write to b in between (a checkpoint) clears the mark, as a disk
+	// taking writes again should; a few tries get past that.
+	for try := 0; try < 5; try++ {
+		tb.storage.dirs[1].down.Store(true)
+		resp = do[*kmsg.DescribeLogDirsResponse](c, kmsg.NewPtrDescribeLogDirsRequest(), 4)
+		if len(resp.Dirs) == 2 && resp.Dirs[1].ErrorCode != 0 {
+			break
+		}
+	}
+	if len(resp.Dirs) != 2 || resp.Dirs[0].Dir != a || resp.Dirs[1].Dir != b {
+		t.Fatalf("dirs %+v", resp.Dirs)
+	}
+	if resp.Dirs[0].ErrorCode != 0 || resp.Dirs[1].ErrorCode != kerr.KafkaStorageError.Code {
+		t.Fatalf("errors %d, %d; want 0 and KAFKA_STORAGE_ERROR", resp.Dirs[0].ErrorCode, resp.Dirs[1].ErrorCode)
+	}
+	if len(resp.Dirs[1].Topics) == 0 {
+		t.Fatalf("failing dir %s lists no partitions", b)
 	}
 }
