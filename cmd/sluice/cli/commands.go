@@ -68,7 +68,7 @@ var commandTable = []cmdSpec{
 			valueFlag("--config"), boolFlag("--if-not-exists"))},
 		{name: "list", flags: withCommon(boolFlag("--internal"))},
 		{name: "describe", flags: withCommon(boolFlag("--under-replicated-partitions"), boolFlag("--under-min-isr-partitions"),
-			boolFlag("--unavailable-partitions"))},
+			boolFlag("--unavailable-partitions"), boolFlag("--sizes"))},
 		{name: "delete", flags: withCommon()},
 		{name: "alter-config", flags: withCommon(valueFlag("--set"), valueFlag("--delete"))},
 		{name: "add-partitions", flags: withCommon(valueFlag("--total"))},

@@ -39,6 +39,11 @@ come from DescribeTopicPartitions and are "-" (null in --json) when the
 brokers do not support it, in which case Metadata supplies the rest.
 OFFLINE lists replicas on brokers that are down or whose disk failed.
 
+With --sizes, a SIZES column gives each replica's bytes on disk as
+BROKER:BYTES in replica order ("-" for a replica no broker reported, e.g.
+its broker is down), from DescribeLogDirs: what retention and compaction
+left. --json adds "replica_sizes" to each partition.
+
 With a filter, only the partitions it selects are shown, as one table with
 a TOPIC column, and TOPIC may be left out to check every topic (internal
 ones included). Filters combine: a partition matching any is shown. They
@@ -53,6 +58,7 @@ flags:
   --under-min-isr-partitions  only partitions without a leader or with
                            fewer in-sync replicas than min.insync.replicas
   --unavailable-partitions  only partitions without a live leader
+  --sizes                  add each replica's size on disk (DescribeLogDirs)
 ` + commonFlagsUsage
 
 // listedTopic is one row of "topic list"; its json tags are the --json
@@ -175,6 +181,19 @@ type topicPartition struct {
 	LogStartOffset *int64  `json:"log_start_offset"`
 	HighWatermark  *int64  `json:"high_watermark"`
 	Error          *string `json:"error"`
+	// ReplicaSizes is one entry per replica, in replica order; only with
+	// --sizes, so the document without it is unchanged.
+	ReplicaSizes []replicaSize `json:"replica_sizes,omitempty"`
+}
+
+// replicaSize is one replica's log as its broker's DescribeLogDirs
+// reports it. Size and Dir are null when the broker did not report the
+// replica (it is down, or failed to answer).
+type replicaSize struct {
+	Broker    int32   `json:"broker"`
+	Dir       *string `json:"dir"`
+	Size      *int64  `json:"size"`
+	OffsetLag *int64  `json:"offset_lag"`
 }
 
 func runTopicDescribe(args []string, stdout, stderr io.Writer) int {
@@ -183,6 +202,7 @@ func runTopicDescribe(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&filter.underReplicated, "under-replicated-partitions", false, "")
 	fs.BoolVar(&filter.underMinISR, "under-min-isr-partitions", false, "")
 	fs.BoolVar(&filter.unavailable, "unavailable-partitions", false, "")
+	sizes := fs.Bool("sizes", false, "")
 	names, err := parseArgs(fs, args)
 	if err != nil {
 		return handleParseError(err, topicDescribeUsage, stdout, stderr)
@@ -197,6 +217,11 @@ func runTopicDescribe(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return err
 		}
+		if *sizes {
+			if err := fillSizes(ctx, c, res.Topics); err != nil {
+				return err
+			}
+		}
 		switch {
 		case filter.any():
 			res.Topics = filter.apply(res)
@@ -208,7 +233,7 @@ func runTopicDescribe(args []string, stdout, stderr io.Writer) int {
 		case cf.json:
 			err = writeJSON(stdout, res)
 		default:
-			err = printTopicDescriptions(stdout, res.Topics)
+			err = printTopicDescriptions(stdout, res.Topics, *sizes)
 		}
 		if err != nil {
 			return err
@@ -401,6 +426,64 @@ func fillConfigs(ctx context.Context, c *client, topics []string, byName map[str
 	return problems, nil
 }
 
+// fillSizes asks every broker for its log dirs (DescribeLogDirs) and gives
+// each partition one size per replica. A broker that fails to answer
+// leaves its replicas' sizes null rather than failing the command: sizes
+// are most wanted when something is wrong.
+func fillSizes(ctx context.Context, c *client, topics []describedTopic) error {
+	var set kadm.TopicsSet
+	for _, t := range topics {
+		for _, p := range t.Partitions {
+			set.Add(t.Topic, p.Partition)
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	all, err := c.adm.DescribeAllLogDirs(ctx, set)
+	if err := tolerateShardErrors(ctx, err); err != nil {
+		return fmt.Errorf("describing log dirs: %w", err)
+	}
+	for i := range topics {
+		t := &topics[i]
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			p.ReplicaSizes = make([]replicaSize, 0, len(p.Replicas))
+			for _, b := range p.Replicas {
+				rs := replicaSize{Broker: b}
+				// A broker reports a partition from one dir; a future
+				// replica (being moved between dirs) would be a second,
+				// and the current one is the size that counts.
+				for _, d := range all[b] {
+					dp, ok := d.Topics.Lookup(t.Topic, p.Partition)
+					if !ok || (dp.IsFuture && rs.Size != nil) {
+						continue
+					}
+					rs.Dir, rs.Size, rs.OffsetLag = &dp.Dir, &dp.Size, &dp.OffsetLag
+				}
+				p.ReplicaSizes = append(p.ReplicaSizes, rs)
+			}
+		}
+	}
+	return nil
+}
+
+// formatSizes renders replica sizes as "1:4096,2:-" so they fit a cell.
+func formatSizes(rs []replicaSize) string {
+	if len(rs) == 0 {
+		return "-"
+	}
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		size := "-"
+		if r.Size != nil {
+			size = strconv.FormatInt(*r.Size, 10)
+		}
+		s[i] = fmt.Sprintf("%d:%s", r.Broker, size)
+	}
+	return strings.Join(s, ",")
+}
+
 func nonNil(s []int32) []int32 {
 	if s == nil {
 		return []int32{}
@@ -410,19 +493,19 @@ func nonNil(s []int32) []int32 {
 
 // printTopicDescriptions renders "topic describe" for people: a header
 // block per topic, its non-default configs, then the partition table.
-func printTopicDescriptions(w io.Writer, topics []describedTopic) error {
+func printTopicDescriptions(w io.Writer, topics []describedTopic, sizes bool) error {
 	for i, t := range topics {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		if err := printTopicDescription(w, t); err != nil {
+		if err := printTopicDescription(w, t, sizes); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func printTopicDescription(w io.Writer, t describedTopic) error {
+func printTopicDescription(w io.Writer, t describedTopic, sizes bool) error {
 	tw := newTable(w)
 	fmt.Fprintf(tw, "Topic:\t%s\n", t.Topic)
 	fmt.Fprintf(tw, "Topic ID:\t%s\n", orDash(t.TopicID))
@@ -457,10 +540,18 @@ func printTopicDescription(w io.Writer, t describedTopic) error {
 
 	fmt.Fprintln(w)
 	tw = newTable(w)
-	fmt.Fprintln(tw, "PARTITION\tLEADER\tLEADER-EPOCH\tREPLICAS\tISR\tELR\tLAST-KNOWN-ELR\tOFFLINE\tLOG-START-OFFSET\tHIGH-WATERMARK")
+	header := "PARTITION\tLEADER\tLEADER-EPOCH\tREPLICAS\tISR\tELR\tLAST-KNOWN-ELR\tOFFLINE\tLOG-START-OFFSET\tHIGH-WATERMARK"
+	if sizes {
+		header += "\tSIZES"
+	}
+	fmt.Fprintln(tw, header)
 	for _, p := range t.Partitions {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", p.Partition, partitionCells(p),
+		row := fmt.Sprintf("%d\t%s\t%s\t%s\t%s", p.Partition, partitionCells(p),
 			formatNodes(p.OfflineReplicas), formatOffset(p.LogStartOffset), formatOffset(p.HighWatermark))
+		if sizes {
+			row += "\t" + formatSizes(p.ReplicaSizes)
+		}
+		fmt.Fprintln(tw, row)
 	}
 	return tw.Flush()
 }
