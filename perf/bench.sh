@@ -53,5 +53,38 @@ echo "== running the harness ($mode)"
 status=0
 SLUICE_BENCH_VIA="make bench$([ "$mode" = quick ] && echo -quick)" \
 	"$TOOLS/sluice-bench" "${harness_args[@]}" "$@" || status=$?
+
+# Log compaction's cleaning throughput (issue 18): MB/s of dirty log a
+# pass cleans, on 1 KiB records whose keys are 10% unique, in memory and on
+# this machine's file system (fsyncs included). A Go benchmark, since a
+# pass is not a client workload; run by the full bench unless --only
+# narrows it, written beside the harness's report.
+case " $* " in
+*" --only "* | *" -only "* | *--only=* | *-only=*) ;;
+*)
+	if [ "$mode" = full ]; then
+		out=perf/results/compaction/cleaning-throughput.md
+		echo "== cleaning throughput (segment.BenchmarkClean) into $out"
+		mkdir -p "$(dirname "$out")"
+		if res=$(GOFLAGS=-ldflags=-checklinkname=0 "$GO" test -run XXX -bench 'BenchmarkClean$' -benchtime 5x -count 3 ./segment/ 2>&1); then
+			{
+				echo "# Cleaning throughput, $(date -u +%Y-%m-%d) ($(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
+				echo
+				echo "One cleaning pass (segment.Log.Clean) over 16 MiB of dirty log: 1 KiB records, 16 to a batch, keys 10% unique."
+				echo "MB/s is dirty log cleaned per second; osfs includes the pass's fsyncs. Kernel $(uname -r), $(nproc) cores."
+				echo
+				echo '```'
+				echo "GOFLAGS=-ldflags=-checklinkname=0 go test -run XXX -bench 'BenchmarkClean\$' -benchtime 5x -count 3 ./segment/"
+				grep -E '^Benchmark' <<<"$res"
+				echo '```'
+			} >"$out"
+		else
+			echo "   the cleaning benchmark failed:"
+			tail -5 <<<"$res"
+			status=1
+		fi
+	fi
+	;;
+esac
 echo "== make bench ($mode) took $(($(date +%s) - start))s, exit $status"
 exit "$status"
