@@ -73,6 +73,11 @@ func watchPartition(ctl *testBroker, topic string) func() []controller.Partition
 			}
 			select {
 			case <-stop:
+				// One last look: the caller stops as soon as it saw
+				// a change this loop may not have sampled yet.
+				if p, ok := ctl.metaImage().Partition(topic, 0); ok && p.PartitionEpoch != last {
+					states = append(states, p)
+				}
 				return
 			case <-time.After(time.Millisecond):
 			}

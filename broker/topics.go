@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 
@@ -163,24 +162,6 @@ func (b *Broker) applyImage() map[string]error {
 				go b.groups.Sync(tp.Partition)
 			}
 		}
-	}
-	if len(ch.Elected) > 0 {
-		// A partition an unclean election gave this node is marked
-		// RECOVERED as the leadership is taken (KIP-704), off this path,
-		// which the controller's own commits call; a stop cancels it.
-		elected := ch.Elected
-		go func() {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			go func() {
-				select {
-				case <-b.stop:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
-			b.recoverElected(ctx, elected)
-		}()
 	}
 	for name, err := range ch.Failed {
 		b.logger.Error("opening the replicas the metadata assigns to this node", "topic", name, "err", err)
