@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/testkit"
 )
@@ -406,10 +407,41 @@ func (c *cluster) waitBrokers(within time.Duration) {
 			return err
 		}
 		if ids := m.Brokers.NodeIDs(); len(ids) != 3 {
-			return fmt.Errorf("metadata lists brokers %v, want 1, 2 and 3", ids)
+			return fmt.Errorf("metadata lists brokers %v, want 1, 2 and 3 (each node's own answer: %s)", ids, c.brokersPerNode())
 		}
 		return nil
 	})
+}
+
+// brokersPerNode asks every running node for the brokers its own
+// metadata image lists, so a failure says which node's view lags.
+func (c *cluster) brokersPerNode() string {
+	var out []string
+	for _, n := range c.nodes {
+		if !n.running() {
+			out = append(out, fmt.Sprintf("node %d down", n.id))
+			continue
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(n.addr()), kgo.DialTimeout(time.Second))
+		if err != nil {
+			out = append(out, fmt.Sprintf("node %d: %v", n.id, err))
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		resp, err := cl.SeedBrokers()[0].Request(ctx, kmsg.NewPtrMetadataRequest())
+		cancel()
+		cl.Close()
+		if err != nil {
+			out = append(out, fmt.Sprintf("node %d: %v", n.id, err))
+			continue
+		}
+		var ids []int32
+		for _, b := range resp.(*kmsg.MetadataResponse).Brokers {
+			ids = append(ids, b.NodeID)
+		}
+		out = append(out, fmt.Sprintf("node %d lists %v", n.id, ids))
+	}
+	return strings.Join(out, "; ")
 }
 
 // createTopic creates topic with partitions of three replicas through the
