@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
@@ -118,8 +119,10 @@ func TestTopicCLIAgainstSluice(t *testing.T) {
 
 	cl := newClient(t, b.Addr())
 	for p := int32(0); p < 5; p++ {
-		for range p + 1 {
-			produceSync(t, cl, &kgo.Record{Topic: "events", Partition: p, Value: []byte("v")})
+		for i := range p + 1 {
+			// Keyed: the topic is compact,delete now, and a compacted
+			// topic refuses keyless records (INVALID_RECORD), as Kafka's.
+			produceSync(t, cl, &kgo.Record{Topic: "events", Partition: p, Key: fmt.Appendf(nil, "k%d", i), Value: []byte("v")})
 		}
 	}
 	type described struct {
