@@ -160,12 +160,7 @@ func (b *Broker) handleFetchSnapshot(req *kmsg.FetchSnapshotRequest) kmsg.Respon
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewFetchSnapshotResponseTopicPartition()
 			p.Partition = rp.Partition
-			switch {
-			case rt.Topic != controller.MetadataTopic || rp.Partition != 0:
-				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case !isController:
-				p.ErrorCode = kerr.NotLeaderForPartition.Code
-			default:
+			if p.ErrorCode = metadataPartitionError(rt.Topic, rp.Partition, isController); p.ErrorCode == 0 {
 				b.snapshotChunk(store, req.MaxBytes, rp, &p)
 			}
 			t.Partitions = append(t.Partitions, p)

@@ -26,14 +26,9 @@ func (b *Broker) handleDescribeQuorum(req *kmsg.DescribeQuorumRequest) *kmsg.Des
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewDescribeQuorumResponseTopicPartition()
 			p.Partition = rp.Partition
-			switch {
-			case rt.Topic != controller.MetadataTopic || rp.Partition != 0:
-				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case !isController:
-				// Reached only when forwarding is off (a single node
-				// is always its own controller).
-				p.ErrorCode = kerr.NotLeaderForPartition.Code
-			default:
+			// NotLeaderForPartition is reached only when forwarding is
+			// off (a single node is always its own controller).
+			if p.ErrorCode = metadataPartitionError(rt.Topic, rp.Partition, isController); p.ErrorCode == 0 {
 				b.describeQuorumPartition(&p, store.End())
 			}
 			if p.ErrorCode != 0 {
@@ -48,6 +43,19 @@ func (b *Broker) handleDescribeQuorum(req *kmsg.DescribeQuorumRequest) *kmsg.Des
 		resp.Nodes = b.quorumNodes()
 	}
 	return resp
+}
+
+// metadataPartitionError is the error code for a request naming a partition
+// of the metadata log: only __cluster_metadata partition 0 exists, and only
+// the controller serves it.
+func metadataPartitionError(topic string, partition int32, isController bool) int16 {
+	switch {
+	case topic != controller.MetadataTopic || partition != 0:
+		return kerr.UnknownTopicOrPartition.Code
+	case !isController:
+		return kerr.NotLeaderForPartition.Code
+	}
+	return 0
 }
 
 // describeQuorumPartition fills the metadata log's state: this node as the
