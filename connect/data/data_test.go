@@ -109,7 +109,7 @@ func TestDecimalBytes(t *testing.T) {
 		t.Error("scale mismatch accepted")
 	}
 	d, _ := ParseDecimal("1.5E+2")
-	if d.Scale != -1 || d.Unscaled.Cmp(big.NewInt(15)) != 0 || d.String() != "150" {
+	if d.Scale != -1 || d.Unscaled.Cmp(big.NewInt(15)) != 0 || d.PlainString() != "150" || d.String() != "1.5E+2" {
 		t.Errorf("1.5E+2 parsed as %+v %s", d, d)
 	}
 }

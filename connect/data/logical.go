@@ -97,9 +97,9 @@ func abs(x int32) int32 {
 	return x
 }
 
-// String renders d in plain notation with exactly Scale fraction digits
-// (BigDecimal.toPlainString).
-func (d Decimal) String() string {
+// PlainString renders d in plain notation with exactly Scale fraction
+// digits (BigDecimal.toPlainString).
+func (d Decimal) PlainString() string {
 	u := d.unscaled()
 	neg := u.Sign() < 0
 	digits := new(big.Int).Abs(u).String()
@@ -235,3 +235,33 @@ func TimestampToMillis(t time.Time) int64 { return t.UnixMilli() }
 
 // TimestampFromMillis decodes a Timestamp value.
 func TimestampFromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// String formats d as Java's BigDecimal.toString: plain when the scale is
+// non-negative and the adjusted exponent is at least -6, else scientific
+// with a signed exponent (1.5E+2).
+func (d Decimal) String() string {
+	u := d.Unscaled
+	if u == nil {
+		u = new(big.Int)
+	}
+	digits := new(big.Int).Abs(u).String()
+	adjusted := -int64(d.Scale) + int64(len(digits)-1)
+	if d.Scale >= 0 && adjusted >= -6 {
+		return d.PlainString()
+	}
+	s := digits[:1]
+	if len(digits) > 1 {
+		s += "." + digits[1:]
+	}
+	if adjusted != 0 {
+		s += "E"
+		if adjusted > 0 {
+			s += "+"
+		}
+		s += strconv.FormatInt(adjusted, 10)
+	}
+	if u.Sign() < 0 {
+		s = "-" + s
+	}
+	return s
+}

@@ -1,0 +1,150 @@
+package convert
+
+import (
+	"testing"
+
+	"github.com/sluice-io/sluice/connect/data"
+)
+
+func TestNewAcceptsKafkaNames(t *testing.T) {
+	for name, want := range map[string]any{
+		"org.apache.kafka.connect.json.JsonConverter": &JSONConverter{},
+		"JsonConverter": &JSONConverter{},
+		"json":          &JSONConverter{},
+		"org.apache.kafka.connect.storage.StringConverter": &StringConverter{},
+		"string": &StringConverter{},
+		"org.apache.kafka.connect.converters.ByteArrayConverter": ByteArrayConverter{},
+		"ByteArray": ByteArrayConverter{},
+	} {
+		c, err := New(name, nil, false)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, ok := want.(ByteArrayConverter); ok {
+			if _, ok := c.(ByteArrayConverter); !ok {
+				t.Errorf("%s: got %T", name, c)
+			}
+			continue
+		}
+		if got, w := typeName(c), typeName(want); got != w {
+			t.Errorf("%s: got %s want %s", name, got, w)
+		}
+	}
+	if _, err := New("io.confluent.connect.avro.AvroConverter", nil, false); err == nil {
+		t.Error("unknown class accepted")
+	}
+	if _, err := New("SimpleHeaderConverter", nil, false); err == nil {
+		t.Error("header-only converter accepted as a converter")
+	}
+	if _, err := NewHeader("org.apache.kafka.connect.storage.SimpleHeaderConverter", nil); err != nil {
+		t.Error(err)
+	}
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case *JSONConverter:
+		return "json"
+	case *StringConverter:
+		return "string"
+	}
+	return "other"
+}
+
+func TestStringConverter(t *testing.T) {
+	c, _ := New(StringConverterClass, nil, false)
+	b, err := c.FromConnect("t", data.Int32Schema, int32(42))
+	if err != nil || string(b) != "42" {
+		t.Fatalf("int: %q %v", b, err)
+	}
+	if b, _ := c.FromConnect("t", nil, nil); b != nil {
+		t.Fatal("nil not kept as tombstone")
+	}
+	s, v, _ := c.ToConnect("t", []byte("héllo"))
+	if !s.Equal(data.OptionalStringSchema) || v != "héllo" {
+		t.Fatalf("read %v %v", s, v)
+	}
+	for enc, want := range map[string]string{"UTF-16": "\xfe\xff\x00h\x00\xe9", "UTF-16LE": "h\x00\xe9\x00", "ISO-8859-1": "h\xe9", "US-ASCII": "h?"} {
+		c, err := New("StringConverter", map[string]string{EncodingConfig: enc}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := c.FromConnect("t", nil, "hé")
+		if string(b) != want {
+			t.Errorf("%s: %q want %q", enc, b, want)
+		}
+		if _, v, _ := c.ToConnect("t", b); enc != "US-ASCII" && v != "hé" {
+			t.Errorf("%s: read back %q", enc, v)
+		}
+	}
+	if _, err := New("StringConverter", map[string]string{EncodingConfig: "EBCDIC"}, true); err == nil {
+		t.Error("unknown encoding accepted")
+	}
+}
+
+func TestByteArrayConverter(t *testing.T) {
+	c, _ := New("ByteArrayConverter", nil, false)
+	if b, err := c.FromConnect("t", data.BytesSchema, []byte("x")); err != nil || string(b) != "x" {
+		t.Fatalf("%q %v", b, err)
+	}
+	if _, err := c.FromConnect("t", data.StringSchema, "x"); err == nil {
+		t.Fatal("string schema accepted")
+	}
+	if _, err := c.FromConnect("t", nil, "x"); err == nil {
+		t.Fatal("string value accepted")
+	}
+	s, v, _ := c.ToConnect("t", []byte("y"))
+	if !s.Equal(data.OptionalBytesSchema) || string(v.([]byte)) != "y" {
+		t.Fatalf("%v %v", s, v)
+	}
+}
+
+func TestSimpleHeaderConverter(t *testing.T) {
+	c, _ := NewHeader("SimpleHeaderConverter", nil)
+	for _, tc := range []struct {
+		in string
+		s  *data.Schema
+		v  any
+	}{
+		{"", data.StringSchema, ""},
+		{"true", data.BooleanSchema, true},
+		{"12", data.Int8Schema, int8(12)},
+		{"40000", data.Int32Schema, int32(40000)},
+		{"1.5", data.Float32Schema, float32(1.5)},
+		{"hello world", data.StringSchema, "hello world"},
+		{"2024-02-29", data.DateSchema, data.DateFromDays(19782)},
+	} {
+		s, v, err := c.ToConnectHeader("t", "h", []byte(tc.in))
+		if err != nil || !s.Equal(tc.s) || !data.ValueEqual(v, tc.v) {
+			t.Errorf("%q: %v %#v %v", tc.in, s, v, err)
+		}
+		if tc.in == "" {
+			continue
+		}
+		b, err := c.FromConnectHeader("t", "h", s, v)
+		if err != nil || string(b) != tc.in {
+			t.Errorf("%q written back as %q %v", tc.in, b, err)
+		}
+	}
+}
+
+func TestPlugins(t *testing.T) {
+	n := map[string]int{}
+	for _, p := range Plugins() {
+		n[p.Type]++
+		if p.Class == JSONConverterClass && p.Type == "converter" {
+			found := false
+			for _, d := range p.Config {
+				if d.Name == SchemasEnableConfig && d.Default != nil && *d.Default == "true" {
+					found = true
+				}
+			}
+			if !found {
+				t.Error("JsonConverter config lacks schemas.enable=true")
+			}
+		}
+	}
+	if n["converter"] != 3 || n["header_converter"] != 4 {
+		t.Errorf("plugin counts %v", n)
+	}
+}
