@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"log/slog"
 	"sort"
 	"sync"
 	"testing"
@@ -82,3 +83,5 @@ func (u *updates) take() []ConfigUpdate {
 	u.got = nil
 	return g
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,258 @@
+package storage
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The key and value bytes are what Kafka Connect's OffsetStorageWriter
+// writes (JsonConverter, schemas.enable=false), so offsets move between a
+// Kafka worker and a Sluice worker; partition keys are sorted so one
+// partition always has one key.
+func TestOffsetEncodingGolden(t *testing.T) {
+	for _, tc := range []struct {
+		conn      string
+		partition map[string]any
+		offset    map[string]any
+		key, val  string
+	}{
+		{"local-file-source", map[string]any{"filename": "/tmp/test.txt"}, map[string]any{"position": int64(42)},
+			`["local-file-source",{"filename":"/tmp/test.txt"}]`, `{"position":42}`},
+		{"c", map[string]any{"z": "1", "a": int32(2), "m": true}, map[string]any{"f": 2.0, "g": 1.5e-7, "h": 1e21, "i": nil, "j": 0.25},
+			`["c",{"a":2,"m":true,"z":"1"}]`, `{"f":2.0,"g":1.5E-7,"h":1.0E21,"i":null,"j":0.25}`},
+		{"q\"<&>", map[string]any{"b": []byte{0xff, 0}}, map[string]any{"s": "ü\n"},
+			`["q\"<&>",{"b":"/wA="}]`, `{"s":"ü\n"}`},
+		{"empty", nil, map[string]any{}, `["empty",{}]`, `{}`},
+	} {
+		k, err := OffsetKey(tc.conn, tc.partition)
+		must(t, err)
+		v, err := OffsetValue(tc.offset)
+		must(t, err)
+		if string(k) != tc.key || string(v) != tc.val {
+			t.Errorf("%s: got %s = %s, want %s = %s", tc.conn, k, v, tc.key, tc.val)
+		}
+		conn, part, ok := ParseOffsetKey(k)
+		if !ok || conn != tc.conn {
+			t.Errorf("%s: key does not parse back: %q %v %v", tc.conn, conn, part, ok)
+		}
+	}
+	if v, err := OffsetValue(nil); v != nil || err != nil {
+		t.Fatalf("nil offset = %q, %v; want a tombstone", v, err)
+	}
+	if _, err := OffsetValue(map[string]any{"nested": map[string]any{}}); err == nil ||
+		!strings.Contains(err.Error(), "Offsets may only contain primitive types as values") {
+		t.Fatalf("nested offset value accepted: %v", err)
+	}
+	for _, bad := range []string{`"x"`, `["c"]`, `[1,{}]`, `["c",[]]`, `["c",{},1]`, `{`, ``} {
+		if _, _, ok := ParseOffsetKey([]byte(bad)); ok {
+			t.Errorf("key %s accepted", bad)
+		}
+	}
+}
+
+// Numbers read back with the types they were written with: whole numbers
+// as int64, the rest as float64 (2.0 stays a float).
+func TestOffsetsRoundTripTypes(t *testing.T) {
+	st := newOffsetState(discard())
+	enc, err := st.encodeOffsets("c", []ConnectorOffset{{
+		Partition: map[string]any{"p": int64(1)},
+		Offset:    map[string]any{"i": int64(1) << 60, "f": 2.0, "s": "x", "b": false},
+	}})
+	must(t, err)
+	for _, e := range enc {
+		st.apply(e.key, e.value)
+	}
+	got := st.offsets("c")
+	want := []ConnectorOffset{{
+		Partition: map[string]any{"p": int64(1)},
+		Offset:    map[string]any{"i": int64(1) << 60, "f": 2.0, "s": "x", "b": false},
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %#v, want %#v", got, want)
+	}
+}
+
+func offsetStoreContract(t *testing.T, open func() OffsetStore) {
+	t.Helper()
+	ctx := testCtx(t)
+	s := open()
+	p1 := map[string]any{"filename": "/a"}
+	p2 := map[string]any{"filename": "/b"}
+	must(t, s.Write(ctx, "src", []ConnectorOffset{
+		{Partition: p1, Offset: map[string]any{"position": int64(1)}},
+		{Partition: p2, Offset: map[string]any{"position": int64(7)}},
+	}))
+	must(t, s.Write(ctx, "other", []ConnectorOffset{{Partition: p1, Offset: map[string]any{"position": int64(99)}}}))
+	must(t, s.Write(ctx, "src", []ConnectorOffset{
+		{Partition: p1, Offset: map[string]any{"position": int64(2)}},
+		{Partition: p2}, // reset
+	}))
+	want := []ConnectorOffset{{Partition: p1, Offset: map[string]any{"position": int64(2)}}}
+	got, err := s.Offsets(ctx, "src")
+	must(t, err)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("offsets %v, want %v", got, want)
+	}
+	must(t, s.Close())
+
+	again := open()
+	defer again.Close()
+	got, err = again.Offsets(ctx, "src")
+	must(t, err)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("after reopening: offsets %v, want %v", got, want)
+	}
+	got, err = again.Offsets(ctx, "other")
+	must(t, err)
+	if len(got) != 1 || got[0].Offset["position"] != int64(99) {
+		t.Fatalf("other connector's offsets %v", got)
+	}
+}
+
+func TestKafkaOffsetStore(t *testing.T) {
+	opts := newCluster(t)
+	offsetStoreContract(t, func() OffsetStore {
+		s, err := OpenKafkaOffsetStore(testCtx(t), KafkaOffsetStoreOptions{Client: opts})
+		must(t, err)
+		return s
+	})
+	adm := kadm.NewClient(mustClient(t, opts))
+	td, err := adm.ListTopics(testCtx(t), DefaultOffsetTopic)
+	must(t, err)
+	if n := len(td[DefaultOffsetTopic].Partitions); n != 25 {
+		t.Fatalf("offsets topic has %d partitions, want 25", n)
+	}
+	// The records are Kafka's shape, keyed so compaction keeps one per partition.
+	var keys []string
+	for _, r := range rawRecords(t, opts, DefaultOffsetTopic) {
+		if string(r.Key) == `["src",{"filename":"/b"}]` && r.Value != nil {
+			continue
+		}
+		keys = append(keys, string(r.Key)+"="+string(r.Value))
+	}
+	want := map[string]bool{
+		`["src",{"filename":"/a"}]={"position":1}`:    true,
+		`["src",{"filename":"/a"}]={"position":2}`:    true,
+		`["src",{"filename":"/b"}]=`:                  true,
+		`["other",{"filename":"/a"}]={"position":99}`: true,
+	}
+	if len(keys) != len(want) {
+		t.Fatalf("records %v", keys)
+	}
+	for _, k := range keys {
+		if !want[k] {
+			t.Fatalf("unexpected record %s among %v", k, keys)
+		}
+	}
+}
+
+// Records another writer keyed with the partition's fields in another order,
+// and records that are not offsets, are read correctly; a write supersedes
+// the foreign key for good (tombstoning it).
+func TestKafkaOffsetStoreForeignKeys(t *testing.T) {
+	opts := newCluster(t)
+	ctx := testCtx(t)
+	s, err := OpenKafkaOffsetStore(ctx, KafkaOffsetStoreOptions{Client: opts, Topic: TopicSettings{Partitions: 3}})
+	must(t, err)
+	defer s.Close()
+	cl := mustClient(t, opts)
+	for _, kv := range [][2]string{
+		{`["c",{"z":1,"a":2}]`, `{"pos":5}`},
+		{`["c",{"a":3}]`, `not json`},
+		{`{"not":"a list"}`, `{"pos":1}`},
+		{`["c",{"a":4}, 5]`, `{"pos":1}`},
+	} {
+		must(t, cl.ProduceSync(ctx, &kgo.Record{Topic: DefaultOffsetTopic, Key: []byte(kv[0]), Value: []byte(kv[1])}).FirstErr())
+	}
+	got, err := s.Offsets(ctx, "c")
+	must(t, err)
+	want := []ConnectorOffset{{Partition: map[string]any{"a": int64(2), "z": int64(1)}, Offset: map[string]any{"pos": int64(5)}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("offsets %v, want %v", got, want)
+	}
+	must(t, s.Write(ctx, "c", []ConnectorOffset{{Partition: map[string]any{"z": 1, "a": 2}, Offset: map[string]any{"pos": 6}}}))
+	s.Close()
+	// Replayed from scratch, whatever order the partitions are read in.
+	s2, err := OpenKafkaOffsetStore(ctx, KafkaOffsetStoreOptions{Client: opts})
+	must(t, err)
+	defer s2.Close()
+	got, err = s2.Offsets(ctx, "c")
+	must(t, err)
+	if len(got) != 1 || got[0].Offset["pos"] != int64(6) {
+		t.Fatalf("offsets after rewrite %v", got)
+	}
+	s2.mu.Lock()
+	defer s2.mu.Unlock()
+	if _, ok := s2.state.values[`["c",{"z":1,"a":2}]`]; ok {
+		t.Fatalf("the foreign key was not tombstoned")
+	}
+}
+
+func TestFileOffsetStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "connect.offsets")
+	offsetStoreContract(t, func() OffsetStore {
+		s, err := OpenFileOffsetStore(path, nil)
+		must(t, err)
+		return s
+	})
+	b, err := os.ReadFile(path)
+	must(t, err)
+	want := `{"version":1,"offsets":[{"key":["other",{"filename":"/a"}],"value":{"position":99}},{"key":["src",{"filename":"/a"}],"value":{"position":2}}]}` + "\n"
+	if string(b) != want {
+		t.Fatalf("file:\n%s\nwant:\n%s", b, want)
+	}
+}
+
+// A crash after the new file is written but before it is renamed leaves
+// the old offsets in place; the leftover temporary file is ignored.
+func TestFileOffsetStoreCrashBeforeRename(t *testing.T) {
+	ctx := testCtx(t)
+	path := filepath.Join(t.TempDir(), "connect.offsets")
+	s, err := OpenFileOffsetStore(path, nil)
+	must(t, err)
+	part := map[string]any{"f": "x"}
+	must(t, s.Write(ctx, "c", []ConnectorOffset{{Partition: part, Offset: map[string]any{"pos": 1}}}))
+	s.beforeRename = func() error { return os.ErrDeadlineExceeded } // "crash"
+	if err := s.Write(ctx, "c", []ConnectorOffset{{Partition: part, Offset: map[string]any{"pos": 2}}}); err == nil {
+		t.Fatal("write succeeded despite the crash")
+	}
+	if _, err := os.Stat(path + ".tmp"); err != nil {
+		t.Fatalf("the crash left no temporary file: %v", err)
+	}
+	got, err := s.Offsets(ctx, "c")
+	must(t, err)
+	if got[0].Offset["pos"] != int64(1) {
+		t.Fatalf("a failed write changed the offsets in memory: %v", got)
+	}
+
+	// Also a torn temporary file, as a crash mid-write leaves it.
+	must(t, os.WriteFile(path+".tmp", []byte(`{"version":1,"offs`), 0o644))
+	re, err := OpenFileOffsetStore(path, nil)
+	must(t, err)
+	got, err = re.Offsets(ctx, "c")
+	must(t, err)
+	if len(got) != 1 || got[0].Offset["pos"] != int64(1) {
+		t.Fatalf("after the crash: %v, want pos 1", got)
+	}
+	must(t, re.Write(ctx, "c", []ConnectorOffset{{Partition: part, Offset: map[string]any{"pos": 3}}}))
+	re2, err := OpenFileOffsetStore(path, nil)
+	must(t, err)
+	got, _ = re2.Offsets(ctx, "c")
+	if got[0].Offset["pos"] != int64(3) {
+		t.Fatalf("write after the crash lost: %v", got)
+	}
+}
+
+func TestFileOffsetStoreRefusesJavaFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "connect.offsets")
+	must(t, os.WriteFile(path, []byte{0xac, 0xed, 0, 5, 's', 'r'}, 0o644))
+	if _, err := OpenFileOffsetStore(path, nil); err == nil || !strings.Contains(err.Error(), "Java serialization") {
+		t.Fatalf("err = %v", err)
+	}
+}
