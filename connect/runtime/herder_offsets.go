@@ -1,0 +1,183 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sluice-io/sluice/connect/api"
+	"github.com/sluice-io/sluice/connect/storage"
+)
+
+// The offsets API (KIP-875): read any time; alter and reset only while the
+// connector is STOPPED, so no task writes offsets at the same time.
+
+// ConnectorOffsets is a connector's committed offsets: the offsets store
+// for a source, the connect-<name> group for a sink.
+func (h *Herder) ConnectorOffsets(ctx context.Context, name string) (*api.ConnectorOffsets, error) {
+	cfg, _, err := h.connectorConfig(name)
+	if err != nil {
+		return nil, err
+	}
+	out := &api.ConnectorOffsets{Offsets: []api.ConnectorOffset{}}
+	switch h.connectorType(cfg) {
+	case api.TypeSink:
+		offs, err := h.sinks.Read(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		out.Offsets = append(out.Offsets, offs...)
+	default:
+		offs, err := h.offsets.Read(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range offs {
+			if o.Offset != nil {
+				out.Offsets = append(out.Offsets, api.ConnectorOffset{Partition: o.Partition, Offset: o.Offset})
+			}
+		}
+	}
+	return out, nil
+}
+
+func (h *Herder) stoppedConnector(name string) (map[string]string, error) {
+	cfg, snap, err := h.connectorConfig(name)
+	if err != nil {
+		return nil, err
+	}
+	if targetOf(snap, name) != storage.TargetStopped {
+		return nil, api.NotStopped(name)
+	}
+	return cfg, nil
+}
+
+// AlterConnectorOffsets writes offsets of a STOPPED connector.
+func (h *Herder) AlterConnectorOffsets(ctx context.Context, name string, offsets []api.ConnectorOffset) (string, error) {
+	if err := h.leaderOnly(); err != nil {
+		return "", err
+	}
+	cfg, err := h.stoppedConnector(name)
+	if err != nil {
+		return "", err
+	}
+	if len(offsets) == 0 {
+		return "", api.BadRequest("Partitions / offsets need to be provided for an alter offsets request")
+	}
+	if h.connectorType(cfg) == api.TypeSink {
+		for _, o := range offsets {
+			if err := checkSinkOffset(o); err != nil {
+				return "", err
+			}
+		}
+		if err := h.sinks.Alter(ctx, name, offsets); err != nil {
+			return "", err
+		}
+		return api.MsgOffsetsAltered, nil
+	}
+	batch := make([]SourceOffset, 0, len(offsets))
+	for _, o := range offsets {
+		if o.Partition == nil {
+			return "", api.BadRequest("Source partitions may not be null")
+		}
+		batch = append(batch, SourceOffset{Partition: o.Partition, Offset: o.Offset})
+	}
+	external, err := h.alterHook(ctx, name, cfg, batch)
+	if err != nil {
+		return "", err
+	}
+	if err := h.offsets.Write(ctx, name, batch); err != nil {
+		return "", err
+	}
+	if external {
+		return api.MsgOffsetsAlteredExternal, nil
+	}
+	return api.MsgOffsetsAltered, nil
+}
+
+// ResetConnectorOffsets removes every offset of a STOPPED connector.
+func (h *Herder) ResetConnectorOffsets(ctx context.Context, name string) (string, error) {
+	if err := h.leaderOnly(); err != nil {
+		return "", err
+	}
+	cfg, err := h.stoppedConnector(name)
+	if err != nil {
+		return "", err
+	}
+	if h.connectorType(cfg) == api.TypeSink {
+		if err := h.sinks.Reset(ctx, name); err != nil {
+			return "", err
+		}
+		return api.MsgOffsetsReset, nil
+	}
+	current, err := h.offsets.Read(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	tombstones := make([]SourceOffset, 0, len(current))
+	for _, o := range current {
+		tombstones = append(tombstones, SourceOffset{Partition: o.Partition})
+	}
+	external, err := h.alterHook(ctx, name, cfg, tombstones)
+	if err != nil {
+		return "", err
+	}
+	if len(tombstones) > 0 {
+		if err := h.offsets.Write(ctx, name, tombstones); err != nil {
+			return "", err
+		}
+	}
+	if external {
+		return api.MsgOffsetsResetExternal, nil
+	}
+	return api.MsgOffsetsReset, nil
+}
+
+// alterHook gives the connector's plugin its say (Kafka's
+// SourceConnector.alterOffsets): it may refuse the change, or report that it
+// keeps offsets outside the framework too.
+func (h *Herder) alterHook(ctx context.Context, name string, cfg map[string]string, offs []SourceOffset) (bool, error) {
+	if h.catalog.Kind(cfg["connector.class"]) == "" {
+		return false, nil
+	}
+	proc, err := h.worker.process(ctx, name, cfg["connector.class"])
+	if err != nil {
+		return false, fmt.Errorf("starting the connector's plugin to alter its offsets: %w", err)
+	}
+	defer h.worker.releaseProcess(name)
+	external, err := proc.Connector().AlterOffsets(ctx, cfg, offs)
+	if err != nil {
+		return false, api.BadRequest("The connector refused the offsets: %v", err)
+	}
+	return external, nil
+}
+
+func checkSinkOffset(o api.ConnectorOffset) error {
+	if _, ok := o.Partition[api.SinkTopicKey].(string); !ok {
+		return api.BadRequest("Kafka partitions must contain a %q key with a string value", api.SinkTopicKey)
+	}
+	if _, ok := asInt(o.Partition[api.SinkPartitionKey]); !ok {
+		return api.BadRequest("Kafka partitions must contain a %q key with an integer value", api.SinkPartitionKey)
+	}
+	if o.Offset != nil {
+		if off, ok := asInt(o.Offset[api.SinkOffsetKey]); !ok || off < 0 {
+			return api.BadRequest("Kafka offsets must contain a %q key with a non-negative integer value", api.SinkOffsetKey)
+		}
+	}
+	return nil
+}
+
+func asInt(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case int64:
+		return x, true
+	case float64:
+		if x == float64(int64(x)) {
+			return int64(x), true
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,312 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/connect/data"
+)
+
+// Converter turns Connect data into record bytes and back (the convert
+// package's converters satisfy it).
+type Converter interface {
+	FromConnect(topic string, s *data.Schema, v any) ([]byte, error)
+	ToConnect(topic string, b []byte) (*data.Schema, any, error)
+}
+
+// Transformer is a connector's chain of single message transforms; a nil
+// record means the record was filtered out.
+type Transformer interface {
+	Apply(r *data.Record) (*data.Record, error)
+}
+
+// OffsetStore keeps source offsets: the offsets topic in distributed mode,
+// a file in standalone mode.
+type OffsetStore interface {
+	Read(ctx context.Context, connector string) ([]SourceOffset, error)
+	Write(ctx context.Context, connector string, offsets []SourceOffset) error
+}
+
+// taskPipeline is what a task needs around its plugin: converters,
+// transforms, the error policy, and where it reports.
+type taskPipeline struct {
+	id        TaskID
+	keyConv   Converter
+	valueConv Converter
+	chain     Transformer
+	errs      errorPolicy
+	logger    *slog.Logger
+	metrics   *taskMetrics
+}
+
+// sourceTask runs one source task: poll the plugin, transform and convert,
+// produce, and every offset.flush.interval.ms store the offsets of
+// everything produced and acknowledged, then tell the plugin (Commit).
+// One goroutine runs the loop, so a flush sees no poll in between.
+type sourceTask struct {
+	taskPipeline
+	client   SourceTaskClient
+	producer *kgo.Client
+	offsets  OffsetStore
+	config   map[string]string
+	flushInt time.Duration
+	flushTO  time.Duration
+
+	// pending holds, per source partition, the newest offset polled and
+	// not yet stored; lastSeq the newest batch polled.
+	pending      map[string]SourceOffset
+	lastSeq      uint64
+	committedSeq uint64
+
+	// topics records the topics the task writes to (KIP-558).
+	topics     StatusBackend
+	seenTopics map[string]bool
+
+	mu         sync.Mutex
+	produceErr error // the first record the cluster refused for good
+	paused     bool
+	resume     chan struct{}
+}
+
+const (
+	pollMaxRecords = 2000
+	pollMaxWait    = 500 * time.Millisecond
+)
+
+func (t *sourceTask) setPaused(p bool) {
+	t.mu.Lock()
+	t.paused = p
+	t.mu.Unlock()
+	select {
+	case t.resume <- struct{}{}:
+	default:
+	}
+}
+
+func (t *sourceTask) isPaused() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.paused
+}
+
+// run is the task's life: it returns nil when ctx ends (stopped) and an
+// error when the task failed, after flushing what it safely can.
+func (t *sourceTask) run(ctx context.Context) error {
+	committed, err := t.offsets.Read(ctx, t.id.Connector)
+	if err != nil {
+		return fmt.Errorf("reading committed offsets: %w", err)
+	}
+	if err := t.client.Start(ctx, t.config, committed); err != nil {
+		return fmt.Errorf("starting the task: %w", err)
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), t.flushTO)
+		defer cancel()
+		_ = t.client.Stop(stopCtx)
+	}()
+	nextFlush := time.Now().Add(t.flushInt)
+	for {
+		if ctx.Err() != nil {
+			t.flush(context.Background())
+			return nil
+		}
+		if time.Now().After(nextFlush) {
+			if err := t.flush(ctx); err != nil {
+				return err
+			}
+			nextFlush = time.Now().Add(t.flushInt)
+		}
+		if t.isPaused() {
+			select {
+			case <-ctx.Done():
+			case <-t.resume:
+			case <-time.After(time.Until(nextFlush)):
+			}
+			continue
+		}
+		wait := min(pollMaxWait, max(time.Until(nextFlush), time.Millisecond))
+		start := time.Now()
+		seq, recs, err := t.client.Poll(ctx, pollMaxRecords, wait)
+		if err != nil {
+			if ctx.Err() != nil {
+				continue
+			}
+			return fmt.Errorf("polling the task: %w", err)
+		}
+		t.metrics.pollBatch(len(recs), time.Since(start))
+		if err := t.send(ctx, recs); err != nil {
+			return err
+		}
+		if len(recs) > 0 {
+			t.lastSeq = seq
+		}
+	}
+}
+
+// send transforms, converts and produces one polled batch, and records each
+// record's source offset as pending. A record dropped by a transform or
+// skipped under errors.tolerance=all still moves its offset: Kafka does
+// the same, so a filtered record is not polled again after a restart.
+func (t *sourceTask) send(ctx context.Context, recs []*data.Record) error {
+	for _, r := range recs {
+		if r.SourcePartition != nil {
+			key, err := canonicalJSON(r.SourcePartition)
+			if err != nil {
+				return fmt.Errorf("source partition %v: %w", r.SourcePartition, err)
+			}
+			t.pending[key] = SourceOffset{Partition: r.SourcePartition, Offset: r.SourceOffset}
+		}
+		kr, err := t.toKafka(r)
+		if err != nil {
+			if terr := t.errs.tolerate(t.logger, "converting or transforming a source record", err, r); terr != nil {
+				return terr
+			}
+			t.metrics.skipped.Inc()
+			continue
+		}
+		if kr == nil {
+			continue
+		}
+		t.producer.Produce(ctx, kr, t.acked)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.produceErr
+}
+
+// acked is the producer's callback: a record the cluster refused after
+// the client's retries fails the task (or is skipped when tolerated), and
+// its offset must not be committed.
+func (t *sourceTask) acked(r *kgo.Record, err error) {
+	if err == nil {
+		t.metrics.written.Inc()
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.produceErr == nil {
+		t.produceErr = fmt.Errorf("producing to %s: %w", r.Topic, err)
+	}
+}
+
+// toKafka is the host side of a source record: SMTs, then the converters.
+func (t *sourceTask) toKafka(r *data.Record) (*kgo.Record, error) {
+	if t.chain != nil {
+		var err error
+		if r, err = t.chain.Apply(r); err != nil {
+			return nil, fmt.Errorf("transform: %w", err)
+		}
+		if r == nil {
+			return nil, nil
+		}
+	}
+	if !t.seenTopics[r.Topic] && t.topics != nil {
+		t.seenTopics[r.Topic] = true
+		t.topics.AddTopic(t.id.Connector, r.Topic)
+	}
+	key, err := t.keyConv.FromConnect(r.Topic, r.KeySchema, r.Key)
+	if err != nil {
+		return nil, fmt.Errorf("key converter: %w", err)
+	}
+	value, err := t.valueConv.FromConnect(r.Topic, r.ValueSchema, r.Value)
+	if err != nil {
+		return nil, fmt.Errorf("value converter: %w", err)
+	}
+	kr := &kgo.Record{Topic: r.Topic, Key: key, Value: value}
+	if r.Partition >= 0 {
+		kr.Partition = r.Partition
+	}
+	if r.Timestamp >= 0 {
+		kr.Timestamp = time.UnixMilli(r.Timestamp)
+	}
+	for _, h := range r.Headers {
+		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: headerBytes(h.Value)})
+	}
+	return kr, nil
+}
+
+// flush makes everything polled so far durable: wait for the producer's
+// acknowledgements, store the pending offsets, then commit the batch in
+// the plugin. Offsets are stored only after every record before them is
+// acknowledged, so a crash loses nothing and repeats at most what was
+// polled since the last flush.
+func (t *sourceTask) flush(ctx context.Context) error {
+	if len(t.pending) == 0 && t.lastSeq == t.committedSeq {
+		return nil
+	}
+	start := time.Now()
+	fctx, cancel := context.WithTimeout(ctx, t.flushTO)
+	defer cancel()
+	if err := t.producer.Flush(fctx); err != nil {
+		t.metrics.commitFailures.Inc()
+		t.logger.Warn("offset flush: records not acknowledged in time; will retry", "timeout", t.flushTO, "err", err)
+		return nil
+	}
+	t.mu.Lock()
+	perr := t.produceErr
+	t.mu.Unlock()
+	if perr != nil {
+		if terr := t.errs.tolerate(t.logger, "producing a source record", perr, nil); terr != nil {
+			return terr
+		}
+		t.mu.Lock()
+		t.produceErr = nil
+		t.mu.Unlock()
+	}
+	batch := make([]SourceOffset, 0, len(t.pending))
+	for _, o := range t.pending {
+		batch = append(batch, o)
+	}
+	if len(batch) > 0 {
+		if err := t.offsets.Write(fctx, t.id.Connector, batch); err != nil {
+			t.metrics.commitFailures.Inc()
+			t.logger.Warn("offset flush: storing offsets failed; will retry", "err", err)
+			return nil
+		}
+	}
+	clear(t.pending)
+	if t.lastSeq != t.committedSeq {
+		if err := t.client.Commit(fctx, t.lastSeq); err != nil {
+			t.logger.Warn("offset flush: the task's commit failed", "seq", t.lastSeq, "err", err)
+		}
+		t.committedSeq = t.lastSeq
+	}
+	t.metrics.commitLatency.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// canonicalJSON encodes a map with sorted keys (encoding/json sorts map
+// keys), so one source partition always has the same offsets-topic key.
+func canonicalJSON(m map[string]any) (string, error) {
+	b, err := json.Marshal(m)
+	return string(b), err
+}
+
+// headerBytes encodes a header value as Kafka's SimpleHeaderConverter
+// does for the common cases: strings and bytes as they are, everything
+// else as its JSON text.
+func headerBytes(v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []byte:
+		return x
+	case string:
+		return []byte(x)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte(fmt.Sprint(v))
+	}
+	return b
+}
