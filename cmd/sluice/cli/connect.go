@@ -49,7 +49,8 @@ const (
 )
 
 const connectFlagsUsage = `  --url URL                the Connect REST endpoint (default:
-                           $SLUICE_CONNECT_URL, else http://127.0.0.1:8083)
+                           $SLUICE_CONNECT_URL, else http://127.0.0.1:8083);
+                           http://USER:PASSWORD@HOST:PORT for basic auth
   --timeout DURATION       time limit for the whole command (default 30s)
   --json                   print the worker's JSON answer instead of tables
 `

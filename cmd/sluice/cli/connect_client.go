@@ -18,6 +18,10 @@ import (
 // connectClient sends requests to one Connect REST endpoint.
 type connectClient struct {
 	base string // scheme://host[:port][/prefix], without a trailing slash
+	// user is the URL's user:password, sent as basic auth (Kafka's
+	// BasicAuthSecurityRestExtension) and kept out of base, which
+	// messages show.
+	user *url.Userinfo
 	http *http.Client
 	// A 409 is a worker saying "not now": a rebalance is underway or its
 	// config is stale. Kafka's own clients and operators (Strimzi, kcctl)
@@ -53,6 +57,7 @@ func newConnectClient(flagValue string) (*connectClient, error) {
 	}
 	return &connectClient{
 		base:       strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"),
+		user:       u.User,
 		http:       &http.Client{},
 		attempts:   connectAttempts,
 		backoff:    connectBackoff,
@@ -169,6 +174,10 @@ func (c *connectClient) once(ctx context.Context, method, target string, payload
 		return nil, fmt.Errorf("%s %s: %w", method, target, err)
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.user != nil {
+		pw, _ := c.user.Password()
+		req.SetBasicAuth(c.user.Username(), pw)
+	}
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -325,6 +325,23 @@ func TestConnectURLFromEnvironment(t *testing.T) {
 	}
 }
 
+// Credentials in the URL go out as basic auth and stay out of messages.
+func TestConnectBasicAuth(t *testing.T) {
+	var user, pass string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, _ = r.BasicAuth()
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error_code":401,"message":"User cannot access the resource."}`)
+	}))
+	defer srv.Close()
+	u := strings.Replace(srv.URL, "http://", "http://connect:s3cret@", 1)
+	r := runConnectCLI("list", "--url", u)
+	if user != "connect" || pass != "s3cret" || r.code != 1 || strings.Contains(r.stderr, "s3cret") ||
+		r.stderr != "sluice: User cannot access the resource. (HTTP 401 Unauthorized)\n" {
+		t.Errorf("server saw %q:%q; exit %d, stderr %q", user, pass, r.code, r.stderr)
+	}
+}
+
 func TestConnectCreateFromStdin(t *testing.T) {
 	old := connectStdin
 	connectStdin = strings.NewReader(`{"name":"s","config":{"connector.class":"FileStreamSource"}}`)
