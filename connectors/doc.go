@@ -1,7 +1,8 @@
-// Package connectors will hold Sluice's built-in source and sink connectors:
-// small, in-process pipes that move records between a topic and an outside
-// system (files, HTTP endpoints, other databases) without a separate Kafka
-// Connect cluster.
+// Package connectors holds Sluice's connector plugins. Each subdirectory is
+// one plugin: a command built by make build into bin/plugins/, which a
+// Connect worker (sluice connect) runs as a separate process through
+// connect/sdk. Connectors reach the cluster only through the worker, which
+// speaks the Kafka protocol; the broker imports none of this.
 //
-// Nothing is built here yet; see the roadmap in README.md.
+//   - filestream: Kafka's quickstart pair, FileStreamSource and FileStreamSink.
 package connectors
