@@ -54,10 +54,7 @@ func OpenConfigStore(ctx context.Context, o ConfigStoreOptions) (*ConfigStore, e
 	if o.Topic.Topic == "" {
 		o.Topic.Topic = DefaultConfigTopic
 	}
-	logger := o.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := orDiscard(o.Logger)
 	s := &ConfigStore{onUpdate: o.OnUpdate, state: newConfigState(logger.With("store", "config"))}
 	spec := topicSpec{TopicSettings: o.Topic, settingName: "config.storage.topic", purpose: "connector configurations", single: true}
 	l, err := openTopicLog(ctx, o.Client, spec, logger, s.apply)

@@ -50,9 +50,7 @@ type offsetFileEntry struct {
 // OpenFileOffsetStore loads path (a missing or empty file is no offsets). A
 // temporary file left by a crash is ignored and later overwritten.
 func OpenFileOffsetStore(path string, logger *slog.Logger) (*FileOffsetStore, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger = orDiscard(logger)
 	s := &FileOffsetStore{path: path, state: newOffsetState(logger.With("store", "offsets", "file", path))}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -42,10 +42,7 @@ func OpenKafkaOffsetStore(ctx context.Context, o KafkaOffsetStoreOptions) (*Kafk
 	if o.Topic.Partitions <= 0 {
 		o.Topic.Partitions = 25
 	}
-	logger := o.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := orDiscard(o.Logger)
 	s := &KafkaOffsetStore{state: newOffsetState(logger.With("store", "offsets"))}
 	spec := topicSpec{TopicSettings: o.Topic, settingName: "offset.storage.topic", purpose: "source connector offsets"}
 	l, err := openTopicLog(ctx, o.Client, spec, logger, func(r *kgo.Record) {

@@ -61,9 +61,7 @@ func openTopicLog(ctx context.Context, opts []kgo.Opt, spec topicSpec, logger *s
 	if strings.TrimSpace(spec.Topic) == "" {
 		return nil, fmt.Errorf("must specify a topic for %s (%s)", spec.purpose, spec.settingName)
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger = orDiscard(logger)
 	all := append([]kgo.Opt{}, opts...)
 	all = append(all,
 		kgo.ConsumeTopics(spec.Topic),
@@ -298,4 +296,12 @@ func (l *topicLog) close() {
 	l.cancel()
 	l.cl.Close()
 	<-l.done
+}
+
+// orDiscard is l, or a logger that drops everything when l is nil.
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
 }
