@@ -215,12 +215,12 @@ func (t *sourceTask) readLines(limits sdk.PollLimits) ([]*data.Record, error) {
 			return nil, err
 		}
 	}
-	max := t.batch
-	if limits.MaxRecords > 0 && limits.MaxRecords < max {
-		max = limits.MaxRecords
+	limit := t.batch
+	if limits.MaxRecords > 0 && limits.MaxRecords < limit {
+		limit = limits.MaxRecords
 	}
 	var recs []*data.Record
-	for len(recs) < max {
+	for len(recs) < limit {
 		chunk, err := t.reader.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
 			t.partial = append(t.partial, chunk...)
