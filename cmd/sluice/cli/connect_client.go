@@ -115,7 +115,7 @@ type connectResponse struct {
 	body   []byte
 }
 
-// path joins escaped segments: a connector name may hold any character,
+// connectPath joins escaped segments: a connector name may hold any character,
 // "/" included, and each must stay one segment.
 func connectPath(segments ...string) string {
 	var b strings.Builder
@@ -143,15 +143,11 @@ func (c *connectClient) do(ctx context.Context, method, path string, query url.V
 	wait := c.backoff
 	for attempt := 1; ; attempt++ {
 		resp, err := c.once(ctx, method, target, payload)
-		var ce *connectError
-		if !errors.As(err, &ce) || ce.status != http.StatusConflict || attempt >= c.attempts ||
-			// POST /connectors answers 409 for a name that is taken,
-			// which no wait will change.
-			strings.Contains(ce.message, "already exists") {
-			if ce != nil && ce.status == http.StatusConflict && attempt > 1 {
-				return nil, fmt.Errorf("%w; gave up after %d attempts", err, attempt)
-			}
+		if !retryable(err) {
 			return resp, err
+		}
+		if attempt >= c.attempts {
+			return nil, fmt.Errorf("%w; gave up after %d attempts", err, attempt)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -162,6 +158,14 @@ func (c *connectClient) do(ctx context.Context, method, path string, query url.V
 		}
 		wait = min(2*wait, c.maxBackoff)
 	}
+}
+
+// retryable reports whether err is a 409 that a later attempt may not
+// get. POST /connectors answers 409 for a name that is taken too, which no
+// wait changes.
+func retryable(err error) bool {
+	var ce *connectError
+	return errors.As(err, &ce) && ce.status == http.StatusConflict && !strings.Contains(ce.message, "already exists")
 }
 
 func (c *connectClient) once(ctx context.Context, method, target string, payload []byte) (*connectResponse, error) {
