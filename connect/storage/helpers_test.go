@@ -85,3 +85,11 @@ func (u *updates) take() []ConfigUpdate {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// shortCtx is a context for one poll.
+func shortCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	t.Cleanup(cancel)
+	return ctx
+}
