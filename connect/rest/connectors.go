@@ -13,7 +13,7 @@ import (
 func (h *Handler) routes() {
 	rt := &h.router
 	rt.add(http.MethodGet, "/", h.serverInfo)
-	rt.add(http.MethodGet, "/health", h.health)
+	rt.add(http.MethodGet, "/health", h.health).health = true
 
 	rt.add(http.MethodGet, "/connectors", h.listConnectors)
 	rt.add(http.MethodPost, "/connectors", h.createConnector)

@@ -112,7 +112,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := &request{http: r, params: params, query: r.URL.Query(), body: body}
-	res, err := h.run(r.Context(), rte.fn, req)
+	timeout := h.cfg.RequestTimeout
+	if rte.health {
+		// The health check bounds itself and must answer its own 503/500
+		// bodies, so the request timeout only backs it up.
+		timeout = h.cfg.HealthTimeout + time.Second
+	}
+	res, err := h.run(r.Context(), timeout, rte.fn, req)
 	if err != nil {
 		e := api.AsError(err)
 		if e.Code >= 500 {
@@ -126,8 +132,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // run calls fn with the request timeout. The answer does not wait for a
 // herder that ignores its context: past the deadline it is ErrTimedOut.
-func (h *Handler) run(parent context.Context, fn handlerFunc, req *request) (response, error) {
-	ctx, cancel := context.WithTimeout(parent, h.cfg.RequestTimeout)
+func (h *Handler) run(parent context.Context, timeout time.Duration, fn handlerFunc, req *request) (response, error) {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	type result struct {
 		res response

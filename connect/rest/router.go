@@ -12,6 +12,7 @@ type route struct {
 	method  string
 	pattern []string
 	fn      handlerFunc
+	health  bool // bounded by the health timeout, not the request timeout
 }
 
 // router matches a request to a route. It exists, rather than
@@ -21,8 +22,11 @@ type router struct {
 	routes []route
 }
 
-func (rt *router) add(method, pattern string, fn handlerFunc) {
+// add registers a route and returns it for flags to be set (the pointer is
+// good until the next add).
+func (rt *router) add(method, pattern string, fn handlerFunc) *route {
 	rt.routes = append(rt.routes, route{method: method, pattern: splitPattern(pattern), fn: fn})
+	return &rt.routes[len(rt.routes)-1]
 }
 
 func splitPattern(p string) []string {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestServerListensOnListeners(t *testing.T) {
@@ -132,4 +133,17 @@ type panicHerder struct{ *fakeHerder }
 
 func (panicHerder) Connectors(context.Context) ([]string, error) {
 	panic("boom")
+}
+
+// The health check answers its own 500 body even when its timeout is
+// longer than the request timeout.
+func TestHealthNotCutByRequestTimeout(t *testing.T) {
+	f := newFake()
+	f.healthy = false
+	h := NewHandler(f, Config{RequestTimeout: 10 * time.Millisecond, HealthTimeout: 50 * time.Millisecond})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+	if rec.Code != 500 || !strings.Contains(rec.Body.String(), `"status":"unhealthy"`) {
+		t.Errorf("got %d %s", rec.Code, rec.Body)
+	}
 }
