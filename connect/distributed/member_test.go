@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const testMaxDelay = 2 * time.Second
@@ -20,13 +23,18 @@ const testMaxDelay = 2 * time.Second
 // of work would run on two workers at once.
 type world struct {
 	t       *testing.T
-	cluster *kfake.Cluster
+	cluster *kfake.Cluster // nil against an external broker
+	addrs   []string
+	group   string
 	config  ConfigSnapshot
 
-	mu      sync.Mutex
-	running map[ID]string
-	starts  map[ID]int
-	workers map[string]*worker
+	sessioned map[string]bool // workers that advertise sessioned too
+
+	mu        sync.Mutex
+	running   map[ID]string
+	starts    map[ID]int
+	protocols map[string]string // each worker's protocol in its last event
+	workers   map[string]*worker
 }
 
 type worker struct {
@@ -36,27 +44,38 @@ type worker struct {
 	done   chan struct{}
 }
 
+// bootstrapEnv names a broker to run the member tests against instead of
+// kfake, for instance a Sluice broker started with
+// --set group.min.session.timeout.ms=100. Each test uses its own group.
+const bootstrapEnv = "CONNECT_TEST_BOOTSTRAP"
+
 func newWorld(t *testing.T) *world {
+	w := &world{t: t, group: "connect-" + t.Name(), running: map[ID]string{}, starts: map[ID]int{}, workers: map[string]*worker{},
+		config: ConfigSnapshot{Offset: 4, Tasks: map[string]int{"a": 3, "b": 3}}}
+	if addr := os.Getenv(bootstrapEnv); addr != "" {
+		w.addrs = strings.Split(addr, ",")
+		return w
+	}
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return &world{t: t, cluster: c, running: map[ID]string{}, starts: map[ID]int{}, workers: map[string]*worker{},
-		config: ConfigSnapshot{Offset: 4, Tasks: map[string]int{"a": 3, "b": 3}}}
+	w.cluster, w.addrs = c, c.ListenAddrs()
+	return w
 }
 
 func (w *world) start(name string) *worker {
 	w.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(w.cluster.ListenAddrs()...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(w.addrs...))
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	w.t.Cleanup(cl.Close)
 	m, err := NewMember(Config{
-		Client: cl, GroupID: "connect-test", URL: "http://" + name,
+		Client: cl, GroupID: w.group, URL: "http://" + name,
 		SessionTimeout: 1500 * time.Millisecond, HeartbeatInterval: 200 * time.Millisecond,
-		RebalanceTimeout: 3 * time.Second, MaxDelay: testMaxDelay,
+		RebalanceTimeout: 3 * time.Second, MaxDelay: testMaxDelay, Sessioned: w.sessioned[name],
 		Snapshot: func() ConfigSnapshot {
 			w.mu.Lock()
 			defer w.mu.Unlock()
@@ -86,6 +105,10 @@ func (w *world) start(name string) *worker {
 func (w *world) onAssignment(name string, ev Event) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.protocols == nil {
+		w.protocols = map[string]string{}
+	}
+	w.protocols[name] = ev.Protocol
 	for _, id := range ev.Revoked {
 		if w.running[id] != name {
 			w.t.Errorf("%s: revoked %v, run by %q", name, id, w.running[id])
@@ -195,6 +218,12 @@ func (w *world) waitSettled(within time.Duration) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+func (w *world) lastProtocol(name string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.protocols[name]
 }
 
 func (w *world) snapshotStarts() map[ID]int {
@@ -322,6 +351,9 @@ func slicesEqual(a, b []ID) bool {
 // evicted it and may give the work to another worker.
 func TestMemberSessionLostStopsWork(t *testing.T) {
 	w := newWorld(t)
+	if w.cluster == nil {
+		t.Skip("needs to cut the worker off its broker")
+	}
 	w.start("w1")
 	w.waitSettled(10 * time.Second)
 	cut := time.Now()
@@ -335,5 +367,73 @@ func TestMemberSessionLostStopsWork(t *testing.T) {
 	}
 	if d := time.Since(cut); d < 1500*time.Millisecond {
 		t.Fatalf("work stopped after %v, before the session timeout", d)
+	}
+}
+
+// Tools see a connect group as Kafka shows one: protocol type "connect",
+// protocol "compatible", each member's metadata and assignment in the
+// connect encoding.
+func TestMemberGroupDescribed(t *testing.T) {
+	w := newWorld(t)
+	w.start("w1")
+	w.start("w2")
+	w.waitSettled(10 * time.Second)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(w.addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrDescribeGroupsRequest()
+	req.Groups = []string{w.group}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := resp.Groups[0]
+	if g.ErrorCode != 0 || g.ProtocolType != ProtocolType || g.Protocol != ProtocolCompatible || g.State != "Stable" || len(g.Members) != 2 {
+		t.Fatalf("described as %+v", g)
+	}
+	urls, leaderURLs := map[string]bool{}, map[string]bool{}
+	for _, m := range g.Members {
+		md, err := DecodeMetadata(m.ProtocolMetadata)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := DecodeAssignment(m.MemberAssignment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaderURLs[a.LeaderURL] = true
+		if md.Version != V1 || md.ConfigOffset != 4 || a.Version != V1 || a.Error != NoError {
+			t.Fatalf("member %s: metadata %+v assignment %+v", m.MemberID, md, a)
+		}
+		urls[md.URL] = true
+	}
+	if !urls["http://w1"] || !urls["http://w2"] || len(leaderURLs) != 1 {
+		t.Fatalf("member URLs %v, leader URLs %v", urls, leaderURLs)
+	}
+}
+
+// The coordinator picks the first protocol every member supports: a group
+// of sessioned workers runs sessioned (v2 bytes), and one worker without it
+// brings the group down to compatible.
+func TestMemberProtocolChoice(t *testing.T) {
+	w := newWorld(t)
+	w.sessioned = map[string]bool{"w1": true, "w2": true}
+	w.start("w1")
+	w.waitSettled(10 * time.Second)
+	w.start("w2")
+	w.waitSettled(10 * time.Second)
+	if p := w.lastProtocol("w2"); p != ProtocolSessioned {
+		t.Fatalf("two sessioned workers run %q", p)
+	}
+	w.start("w3")
+	w.waitSettled(10 * time.Second)
+	for _, name := range []string{"w1", "w2", "w3"} {
+		if p := w.lastProtocol(name); p != ProtocolCompatible {
+			t.Fatalf("%s runs %q with a compatible-only worker in the group", name, p)
+		}
 	}
 }
