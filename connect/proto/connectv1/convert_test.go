@@ -1,7 +1,6 @@
 package connectv1_test
 
 import (
-	"fmt"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -10,31 +9,6 @@ import (
 	"github.com/sluice-io/sluice/connect/proto/connectv1"
 	"github.com/sluice-io/sluice/connect/proto/connectv1/connectv1test"
 )
-
-// RecordsEqual reports the first difference between two records.
-func recordsEqual(a, b *data.Record) error {
-	switch {
-	case a.Topic != b.Topic || a.Partition != b.Partition || a.Timestamp != b.Timestamp:
-		return fmt.Errorf("topic/partition/timestamp %s/%d/%d != %s/%d/%d", a.Topic, a.Partition, a.Timestamp, b.Topic, b.Partition, b.Timestamp)
-	case !a.KeySchema.Equal(b.KeySchema) || !data.ValueEqual(a.Key, b.Key):
-		return fmt.Errorf("key %v %#v != %v %#v", a.KeySchema, a.Key, b.KeySchema, b.Key)
-	case !a.ValueSchema.Equal(b.ValueSchema) || !data.ValueEqual(a.Value, b.Value):
-		return fmt.Errorf("value %v %v != %v %v", a.ValueSchema, a.Value, b.ValueSchema, b.Value)
-	case !data.ValueEqual(a.SourcePartition, b.SourcePartition) && (len(a.SourcePartition) > 0 || len(b.SourcePartition) > 0):
-		return fmt.Errorf("source partition %v != %v", a.SourcePartition, b.SourcePartition)
-	case !data.ValueEqual(a.SourceOffset, b.SourceOffset) && (len(a.SourceOffset) > 0 || len(b.SourceOffset) > 0):
-		return fmt.Errorf("source offset %v != %v", a.SourceOffset, b.SourceOffset)
-	case len(a.Headers) != len(b.Headers):
-		return fmt.Errorf("%d headers != %d", len(a.Headers), len(b.Headers))
-	}
-	for i := range a.Headers {
-		x, y := a.Headers[i], b.Headers[i]
-		if x.Key != y.Key || !x.Schema.Equal(y.Schema) || !data.ValueEqual(x.Value, y.Value) {
-			return fmt.Errorf("header %d: %v %v %v != %v %v %v", i, x.Key, x.Schema, x.Value, y.Key, y.Schema, y.Value)
-		}
-	}
-	return nil
-}
 
 func TestSourceRecordRoundTrip(t *testing.T) {
 	for _, r := range connectv1test.AllTypes() {
@@ -56,7 +30,7 @@ func TestSourceRecordRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := recordsEqual(r, got); err != nil {
+			if err := connectv1test.Diff(r, got); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -75,7 +49,7 @@ func TestSinkRecordRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := recordsEqual(r, got); err != nil {
+		if err := connectv1test.Diff(r, got); err != nil {
 			t.Fatal(err)
 		}
 		if got.KafkaOffset != r.KafkaOffset || got.OriginalTopic != "orig" || got.OriginalPartition != 9 || got.OriginalOffset != r.OriginalOffset {

@@ -4,6 +4,7 @@
 package connectv1test
 
 import (
+	"fmt"
 	"math"
 	"math/big"
 	"time"
@@ -80,4 +81,31 @@ func AllTypes() []*data.Record {
 			ValueSchema: data.OptionalStringSchema, Value: nil, Timestamp: -1,
 			SourcePartition: p3, SourceOffset: nil, KafkaOffset: -1},
 	}
+}
+
+// Diff reports the first difference between two records in what the
+// contract carries for both kinds (topic, partition, timestamp, key, value,
+// headers, source position), or nil.
+func Diff(a, b *data.Record) error {
+	switch {
+	case a.Topic != b.Topic || a.Partition != b.Partition || a.Timestamp != b.Timestamp:
+		return fmt.Errorf("topic/partition/timestamp %s/%d/%d != %s/%d/%d", a.Topic, a.Partition, a.Timestamp, b.Topic, b.Partition, b.Timestamp)
+	case !a.KeySchema.Equal(b.KeySchema) || !data.ValueEqual(a.Key, b.Key):
+		return fmt.Errorf("key %v %#v != %v %#v", a.KeySchema, a.Key, b.KeySchema, b.Key)
+	case !a.ValueSchema.Equal(b.ValueSchema) || !data.ValueEqual(a.Value, b.Value):
+		return fmt.Errorf("value %v %v != %v %v", a.ValueSchema, a.Value, b.ValueSchema, b.Value)
+	case !data.ValueEqual(a.SourcePartition, b.SourcePartition) && (len(a.SourcePartition) > 0 || len(b.SourcePartition) > 0):
+		return fmt.Errorf("source partition %v != %v", a.SourcePartition, b.SourcePartition)
+	case !data.ValueEqual(a.SourceOffset, b.SourceOffset) && (len(a.SourceOffset) > 0 || len(b.SourceOffset) > 0):
+		return fmt.Errorf("source offset %v != %v", a.SourceOffset, b.SourceOffset)
+	case len(a.Headers) != len(b.Headers):
+		return fmt.Errorf("%d headers != %d", len(a.Headers), len(b.Headers))
+	}
+	for i := range a.Headers {
+		x, y := a.Headers[i], b.Headers[i]
+		if x.Key != y.Key || !x.Schema.Equal(y.Schema) || !data.ValueEqual(x.Value, y.Value) {
+			return fmt.Errorf("header %d: %v %v %v != %v %v %v", i, x.Key, x.Schema, x.Value, y.Key, y.Schema, y.Value)
+		}
+	}
+	return nil
 }
