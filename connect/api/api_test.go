@@ -84,3 +84,26 @@ func TestAsError(t *testing.T) {
 		t.Errorf("plain: %+v", e)
 	}
 }
+
+func TestConfigKeyInfoWire(t *testing.T) {
+	def := "1"
+	k := ConfigKeyInfo{Name: "batch.size", Type: "INT", DefaultValue: &def, Importance: "LOW", Documentation: "d",
+		Width: "NONE", DisplayName: "batch.size", OrderInGroup: -1}
+	b, err := json.Marshal(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"name":"batch.size","type":"INT","required":false,"default_value":"1","importance":"LOW","documentation":"d","group":null,"width":"NONE","display_name":"batch.size","dependents":[],"order":-1}`
+	if string(b) != want {
+		t.Fatalf("got  %s\nwant %s", b, want)
+	}
+	k.Group = "Common"
+	b, _ = json.Marshal(k)
+	var back ConfigKeyInfo
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Group != "Common" || back.OrderInGroup != -1 || *back.DefaultValue != "1" || back.Name != k.Name {
+		t.Errorf("round trip lost fields: %+v", back)
+	}
+}

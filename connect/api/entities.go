@@ -8,6 +8,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -84,7 +85,7 @@ func (c ConnectorInfo) MarshalJSON() ([]byte, error) {
 	if p.Tasks == nil {
 		p.Tasks = []ConnectorTaskID{}
 	}
-	return json.Marshal(p)
+	return Encode(p)
 }
 
 // ConnectorState is the connector part of ConnectorStateInfo. Trace holds the
@@ -119,7 +120,7 @@ func (s ConnectorStateInfo) MarshalJSON() ([]byte, error) {
 	if p.Tasks == nil {
 		p.Tasks = []TaskState{}
 	}
-	return json.Marshal(p)
+	return Encode(p)
 }
 
 // ConnectorExpansion is one entry of GET /connectors?expand=...: only the
@@ -140,7 +141,7 @@ func (t TaskInfo) MarshalJSON() ([]byte, error) {
 	type plain TaskInfo
 	p := plain(t)
 	p.Config = nonNilMap(p.Config)
-	return json.Marshal(p)
+	return Encode(p)
 }
 
 // ActiveTopics is the value in GET /connectors/{c}/topics, keyed by connector name.
@@ -155,7 +156,7 @@ func (a ActiveTopics) MarshalJSON() ([]byte, error) {
 	if p.Topics == nil {
 		p.Topics = []string{}
 	}
-	return json.Marshal(p)
+	return Encode(p)
 }
 
 // ConnectorOffset is one source partition (or sink topic-partition) and its
@@ -186,7 +187,7 @@ func (o ConnectorOffsets) MarshalJSON() ([]byte, error) {
 	if p.Offsets == nil {
 		p.Offsets = []ConnectorOffset{}
 	}
-	return json.Marshal(p)
+	return Encode(p)
 }
 
 // Message is a one-sentence answer, such as the result of altering offsets.
@@ -235,30 +236,66 @@ type PluginInfo struct {
 
 // ConfigKeyInfo describes one config key of a plugin (GET
 // /connector-plugins/{p}/config, and the definition half of validation).
-// DefaultValue is nil when the key has no default (JSON null). Kafka names the
-// position within the group "order" on the wire.
+// DefaultValue is nil when the key has no default (JSON null), and an empty
+// Group is written as null, as Kafka writes a key defined without a group.
+// Kafka names the position within the group "order" on the wire and writes
+// it last.
 type ConfigKeyInfo struct {
+	Name          string
+	Type          string
+	Required      bool
+	DefaultValue  *string
+	Importance    string
+	Documentation string
+	Group         string
+	Width         string
+	DisplayName   string
+	Dependents    []string
+	OrderInGroup  int
+}
+
+// configKeyWire is ConfigKeyInfo's JSON form, in Kafka's field order.
+type configKeyWire struct {
 	Name          string   `json:"name"`
 	Type          string   `json:"type"`
 	Required      bool     `json:"required"`
 	DefaultValue  *string  `json:"default_value"`
 	Importance    string   `json:"importance"`
 	Documentation string   `json:"documentation"`
-	Group         string   `json:"group"`
-	OrderInGroup  int      `json:"order"`
+	Group         *string  `json:"group"`
 	Width         string   `json:"width"`
 	DisplayName   string   `json:"display_name"`
 	Dependents    []string `json:"dependents"`
+	OrderInGroup  int      `json:"order"`
 }
 
-// MarshalJSON writes no dependents as [].
+// MarshalJSON writes Kafka's shape: no dependents as [], no group as null.
 func (k ConfigKeyInfo) MarshalJSON() ([]byte, error) {
-	type plain ConfigKeyInfo
-	p := plain(k)
-	if p.Dependents == nil {
-		p.Dependents = []string{}
+	w := configKeyWire{Name: k.Name, Type: k.Type, Required: k.Required, DefaultValue: k.DefaultValue,
+		Importance: k.Importance, Documentation: k.Documentation, Width: k.Width, DisplayName: k.DisplayName,
+		Dependents: k.Dependents, OrderInGroup: k.OrderInGroup}
+	if k.Group != "" {
+		w.Group = &k.Group
 	}
-	return json.Marshal(p)
+	if w.Dependents == nil {
+		w.Dependents = []string{}
+	}
+	return Encode(w)
+}
+
+// UnmarshalJSON reads Kafka's shape, for clients of a Connect REST API.
+func (k *ConfigKeyInfo) UnmarshalJSON(b []byte) error {
+	var w configKeyWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*k = ConfigKeyInfo{Name: w.Name, Type: w.Type, Required: w.Required, DefaultValue: w.DefaultValue,
+		Importance: w.Importance, Documentation: w.Documentation, Width: w.Width, DisplayName: w.DisplayName,
+		Dependents: w.Dependents, OrderInGroup: w.OrderInGroup}
+	if w.Group != nil {
+		k.Group = *w.Group
+	}
+	return nil
 }
 
 // ConfigValueInfo is the validated value of one key. Value is nil when unset.
@@ -280,7 +317,7 @@ func (v ConfigValueInfo) MarshalJSON() ([]byte, error) {
 	if p.Errors == nil {
 		p.Errors = []string{}
 	}
-	return json.Marshal(p)
+	return Encode(p)
 }
 
 // ConfigInfo pairs a key's definition with its validated value.
@@ -308,7 +345,7 @@ func (c ConfigInfos) MarshalJSON() ([]byte, error) {
 	if p.Configs == nil {
 		p.Configs = []ConfigInfo{}
 	}
-	return json.Marshal(p)
+	return Encode(p)
 }
 
 // LoggerLevel is a logger's level and when it was last set (Unix ms; nil, JSON
@@ -430,4 +467,18 @@ func nonNilMap(m map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return m
+}
+
+// Encode is the JSON of an entity as Kafka's REST server writes it: compact,
+// with <, > and & left as they are (json.Marshal escapes them, and the
+// output of a MarshalJSON method is copied into the outer document without
+// being unescaped, so the entities' own methods use it too).
+func Encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

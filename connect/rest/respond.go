@@ -13,23 +13,11 @@ import (
 	"github.com/sluice-io/sluice/connect/api"
 )
 
-// marshal encodes v compactly without escaping <, > and &, byte for byte
-// what Kafka's Jackson writer produces for the same entity.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := marshal(v)
+	b, err := api.Encode(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		b, _ = marshal(api.ErrorMessage{ErrorCode: status, Message: "Cannot encode response: " + err.Error()})
+		b, _ = api.Encode(api.ErrorMessage{ErrorCode: status, Message: "Cannot encode response: " + err.Error()})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
