@@ -205,7 +205,7 @@ func (m *Member) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		lastAlive = time.Now()
+		lastAlive = res.alive
 		if res.retry {
 			continue
 		}
@@ -231,9 +231,10 @@ func (m *Member) Run(ctx context.Context) error {
 
 // syncResult tells Run what to do after a join attempt.
 type syncResult struct {
-	retry      bool // the join did not complete (rebalance restarted, member ID changed); join again
-	rejoinNow  bool // work was revoked: the second round of the two-round protocol
-	rejoinSoon bool // the assignment failed; let the worker catch up, then join again
+	alive      time.Time // when the coordinator last accepted this member
+	retry      bool      // the join did not complete (rebalance restarted, member ID changed); join again
+	rejoinNow  bool      // work was revoked: the second round of the two-round protocol
+	rejoinSoon bool      // the assignment failed; let the worker catch up, then join again
 	delay      time.Duration
 }
 
@@ -275,12 +276,12 @@ func (m *Member) joinAndSync(ctx context.Context) (syncResult, error) {
 	case err == nil:
 	case errors.Is(err, kerr.MemberIDRequired):
 		m.setMemberID(jresp.MemberID)
-		return syncResult{retry: true}, nil
+		return syncResult{alive: time.Now(), retry: true}, nil
 	case errors.Is(err, kerr.UnknownMemberID):
 		m.setMemberID("")
-		return syncResult{retry: true}, nil
+		return syncResult{alive: time.Now(), retry: true}, nil
 	case errors.Is(err, kerr.RebalanceInProgress), errors.Is(err, kerr.IllegalGeneration):
-		return syncResult{retry: true}, nil
+		return syncResult{alive: time.Now(), retry: true}, nil
 	default:
 		return syncResult{}, fmt.Errorf("JoinGroup %s: %w", m.cfg.GroupID, err)
 	}
@@ -311,9 +312,9 @@ func (m *Member) joinAndSync(ctx context.Context) (syncResult, error) {
 	case err == nil:
 	case errors.Is(err, kerr.UnknownMemberID):
 		m.setMemberID("")
-		return syncResult{retry: true}, nil
+		return syncResult{alive: time.Now(), retry: true}, nil
 	case errors.Is(err, kerr.RebalanceInProgress), errors.Is(err, kerr.IllegalGeneration):
-		return syncResult{retry: true}, nil
+		return syncResult{alive: time.Now(), retry: true}, nil
 	default:
 		return syncResult{}, fmt.Errorf("SyncGroup %s: %w", m.cfg.GroupID, err)
 	}
@@ -321,7 +322,7 @@ func (m *Member) joinAndSync(ctx context.Context) (syncResult, error) {
 	if err != nil {
 		return syncResult{}, fmt.Errorf("SyncGroup %s: %w", m.cfg.GroupID, err)
 	}
-	return m.apply(jresp.Generation, jresp.MemberID, protocol, asg, owners), nil
+	return m.apply(ctx, jresp.Generation, jresp.MemberID, protocol, asg, owners), nil
 }
 
 // assign runs the assignor at the leader and encodes everyone's
@@ -371,7 +372,8 @@ func (m *Member) assign(jresp *kmsg.JoinGroupResponse, protocol string) ([]kmsg.
 }
 
 // apply folds an assignment into what the member owns and tells the worker.
-func (m *Member) apply(gen int32, memberID, protocol string, asg *Assignment, owners map[ID]string) syncResult {
+func (m *Member) apply(ctx context.Context, gen int32, memberID, protocol string, asg *Assignment, owners map[ID]string) syncResult {
+	synced := time.Now()
 	m.mu.Lock()
 	ev := Event{Generation: gen, MemberID: memberID, Leader: asg.Leader, LeaderURL: asg.LeaderURL,
 		IsLeader: asg.Leader == memberID, Protocol: protocol, ConfigOffset: asg.ConfigOffset, Error: asg.Error,
@@ -402,14 +404,93 @@ func (m *Member) apply(gen int32, memberID, protocol string, asg *Assignment, ow
 
 	m.log.Info("connect group assignment", "generation", gen, "leader", asg.Leader, "error", asg.Error,
 		"assigned", len(ev.Assigned), "revoked", len(ev.Revoked), "owned", len(ev.Owned), "delay", ev.Delay)
-	m.cfg.OnAssignment(ev)
+	// Stopping revoked work can take longer than a session timeout; the
+	// member must stay in the group meanwhile, as Kafka's background
+	// heartbeat thread keeps it.
+	alive, rebalance := m.heartbeatWhile(ctx, synced, func() { m.cfg.OnAssignment(ev) })
+	res := syncResult{alive: alive, delay: ev.Delay}
 	switch {
 	case asg.Error != NoError:
-		return syncResult{rejoinSoon: true}
-	case len(ev.Revoked) > 0:
-		return syncResult{rejoinNow: true, delay: ev.Delay}
+		res.rejoinSoon = true
+	case len(ev.Revoked) > 0 || rebalance:
+		res.rejoinNow = true
 	}
-	return syncResult{delay: ev.Delay}
+	return res
+}
+
+// heartbeatWhile runs fn while heartbeating in the background. It returns
+// the send time of the last accepted heartbeat (or since, if none was
+// needed) and whether the coordinator asked for a rejoin meanwhile.
+func (m *Member) heartbeatWhile(ctx context.Context, since time.Time, fn func()) (alive time.Time, rejoin bool) {
+	done := make(chan struct{})
+	result := make(chan struct{})
+	alive = since
+	go func() {
+		defer close(result)
+		tick := time.NewTicker(m.cfg.HeartbeatInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			switch out, sent := m.beat(ctx); out {
+			case beatOK:
+				alive = sent
+			case beatRebalance:
+				alive, rejoin = sent, true
+			case beatUnknownMember, beatIllegalGeneration:
+				rejoin = true
+			}
+		}
+	}()
+	fn()
+	close(done)
+	<-result
+	return alive, rejoin
+}
+
+// beatOutcome is what one heartbeat learnt.
+type beatOutcome int
+
+const (
+	beatOK beatOutcome = iota
+	beatRebalance
+	beatUnknownMember // evicted; the member ID is cleared
+	beatIllegalGeneration
+	beatFailed // no answer, or an unexpected error
+)
+
+// beat sends one heartbeat and returns its outcome and send time.
+func (m *Member) beat(ctx context.Context) (beatOutcome, time.Time) {
+	m.mu.Lock()
+	req := kmsg.NewPtrHeartbeatRequest()
+	req.Group, req.Generation, req.MemberID = m.cfg.GroupID, m.generation, m.memberID
+	m.mu.Unlock()
+	sent := time.Now()
+	hctx, cancel := context.WithTimeout(ctx, m.cfg.SessionTimeout)
+	resp, err := req.RequestWith(hctx, m.cfg.Client)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn("connect group heartbeat failed", "err", err)
+		}
+		return beatFailed, sent
+	}
+	switch err := kerr.ErrorForCode(resp.ErrorCode); {
+	case err == nil:
+		return beatOK, sent
+	case errors.Is(err, kerr.RebalanceInProgress):
+		return beatRebalance, sent
+	case errors.Is(err, kerr.UnknownMemberID):
+		return beatUnknownMember, sent
+	case errors.Is(err, kerr.IllegalGeneration):
+		return beatIllegalGeneration, sent
+	default:
+		m.log.Warn("connect group heartbeat error", "err", err)
+		return beatFailed, sent
+	}
 }
 
 // heartbeat keeps the session alive until a rejoin is due: requested,
@@ -434,40 +515,25 @@ func (m *Member) heartbeat(ctx context.Context, lastAlive, rejoinAt time.Time) (
 			return lastAlive, nil
 		case <-tick.C:
 		}
-		m.mu.Lock()
-		req := kmsg.NewPtrHeartbeatRequest()
-		req.Group, req.Generation, req.MemberID = m.cfg.GroupID, m.generation, m.memberID
-		m.mu.Unlock()
-		sent := time.Now()
-		hctx, cancel := context.WithTimeout(ctx, m.cfg.SessionTimeout)
-		resp, err := req.RequestWith(hctx, m.cfg.Client)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return lastAlive, ctx.Err()
-			}
-			m.log.Warn("connect group heartbeat failed", "err", err)
-			if m.maybeLoseSession(lastAlive) {
-				return lastAlive, nil
-			}
-			continue
+		out, sent := m.beat(ctx)
+		if ctx.Err() != nil {
+			return lastAlive, ctx.Err()
 		}
-		switch err := kerr.ErrorForCode(resp.ErrorCode); {
-		case err == nil:
+		switch out {
+		case beatOK:
 			lastAlive = sent
-		case errors.Is(err, kerr.RebalanceInProgress):
+		case beatRebalance:
 			return sent, nil
-		case errors.Is(err, kerr.UnknownMemberID):
+		case beatUnknownMember:
 			// Evicted: join afresh, reporting what still runs so the
 			// leader can leave it here if nobody took it meanwhile;
 			// unless the session has surely expired, then drop it all.
 			m.maybeLoseSession(lastAlive)
 			m.setMemberID("")
 			return lastAlive, nil
-		case errors.Is(err, kerr.IllegalGeneration):
+		case beatIllegalGeneration:
 			return lastAlive, nil
-		default:
-			m.log.Warn("connect group heartbeat error", "err", err)
+		case beatFailed:
 			if m.maybeLoseSession(lastAlive) {
 				return lastAlive, nil
 			}

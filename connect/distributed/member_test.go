@@ -33,7 +33,9 @@ type world struct {
 	mu        sync.Mutex
 	running   map[ID]string
 	starts    map[ID]int
-	protocols map[string]string // each worker's protocol in its last event
+	protocols map[string]string        // each worker's protocol in its last event
+	gens      map[string][]int32       // each worker's event generations
+	slow      map[string]time.Duration // a worker's next callback takes this long
 	workers   map[string]*worker
 }
 
@@ -81,8 +83,15 @@ func (w *world) start(name string) *worker {
 			defer w.mu.Unlock()
 			return w.config
 		},
-		OnAssignment: func(ev Event) { w.onAssignment(name, ev) },
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnAssignment: func(ev Event) {
+			w.onAssignment(name, ev)
+			w.mu.Lock()
+			d := w.slow[name]
+			delete(w.slow, name)
+			w.mu.Unlock()
+			time.Sleep(d)
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		w.t.Fatal(err)
@@ -109,6 +118,10 @@ func (w *world) onAssignment(name string, ev Event) {
 		w.protocols = map[string]string{}
 	}
 	w.protocols[name] = ev.Protocol
+	if w.gens == nil {
+		w.gens = map[string][]int32{}
+	}
+	w.gens[name] = append(w.gens[name], ev.Generation)
 	for _, id := range ev.Revoked {
 		if w.running[id] != name {
 			w.t.Errorf("%s: revoked %v, run by %q", name, id, w.running[id])
@@ -435,5 +448,22 @@ func TestMemberProtocolChoice(t *testing.T) {
 		if p := w.lastProtocol(name); p != ProtocolCompatible {
 			t.Fatalf("%s runs %q with a compatible-only worker in the group", name, p)
 		}
+	}
+}
+
+// A worker slow to stop its revoked work (longer than a session timeout)
+// keeps its place in the group: the member heartbeats while the callback
+// runs, as Kafka's heartbeat thread does.
+func TestMemberSlowCallbackKeepsSession(t *testing.T) {
+	w := newWorld(t)
+	w.slow = map[string]time.Duration{"w1": 4 * time.Second}
+	w.start("w1")
+	w.waitSettled(10 * time.Second)
+	time.Sleep(4*time.Second + time.Second)
+	w.mu.Lock()
+	gens := w.gens["w1"]
+	w.mu.Unlock()
+	if len(gens) != 1 {
+		t.Fatalf("w1 went through generations %v; a slow callback cost it its membership", gens)
 	}
 }
