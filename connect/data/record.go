@@ -25,6 +25,7 @@ type Record struct {
 
 	// Sink records: the Kafka offset, and the position before any SMT
 	// renamed the topic or partition (what offsets are committed for).
+	// A record with OriginalTopic set is a sink record (IsSink).
 	KafkaOffset       int64
 	OriginalTopic     string
 	OriginalPartition int32
@@ -62,3 +63,8 @@ func (r *Record) Header(key string) *Header {
 	}
 	return nil
 }
+
+// IsSink reports whether r is a sink record (read from Kafka), which is
+// what SMTs such as InsertField's offset.field require. The runtime marks
+// sink records by setting OriginalTopic.
+func (r *Record) IsSink() bool { return r.OriginalTopic != "" }
