@@ -256,3 +256,26 @@ func TestFileOffsetStoreRefusesJavaFile(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// When a partition is stored under both a foreign key and the canonical
+// one, the canonical one wins whatever order the keys are read in (across
+// partitions of the topic there is no order): ours is the newer, since
+// our first write of the partition tombstones the foreign key.
+func TestOffsetStatePrefersCanonicalKey(t *testing.T) {
+	foreign := []byte(`["c",{"z":1,"a":2}]`)
+	canon := []byte(`["c",{"a":2,"z":1}]`)
+	for i := range 20 {
+		st := newOffsetState(discard())
+		if i%2 == 0 {
+			st.apply(foreign, []byte(`{"pos":1}`))
+			st.apply(canon, []byte(`{"pos":2}`))
+		} else {
+			st.apply(canon, []byte(`{"pos":2}`))
+			st.apply(foreign, []byte(`{"pos":1}`))
+		}
+		got := st.offsets("c")
+		if len(got) != 1 || got[0].Offset["pos"] != int64(2) {
+			t.Fatalf("round %d: %v, want only pos 2", i, got)
+		}
+	}
+}

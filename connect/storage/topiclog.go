@@ -248,16 +248,9 @@ func (l *topicLog) waitFor(ctx context.Context, p int32, offset int64) error {
 // readToEnd returns once every record that was in the topic when it was
 // called has been applied.
 func (l *topicLog) readToEnd(ctx context.Context) error {
-	ends, err := l.adm.ListEndOffsets(ctx, l.topic)
+	starts, ends, err := l.listOffsets(ctx)
 	if err != nil {
-		return fmt.Errorf("listing end offsets of %q: %w", l.topic, err)
-	}
-	if err := ends.Error(); err != nil {
-		return fmt.Errorf("listing end offsets of %q: %w", l.topic, err)
-	}
-	starts, err := l.adm.ListStartOffsets(ctx, l.topic)
-	if err != nil {
-		return fmt.Errorf("listing start offsets of %q: %w", l.topic, err)
+		return err
 	}
 	var waitErr error
 	ends.Each(func(e kadm.ListedOffset) {
@@ -266,12 +259,40 @@ func (l *topicLog) readToEnd(ctx context.Context) error {
 		}
 		// A partition whose records were all deleted has nothing to hand
 		// over, and the reader would never report reaching its end.
-		if s, ok := starts.Lookup(e.Topic, e.Partition); ok && s.Err == nil && s.Offset >= e.Offset {
+		if s, ok := starts.Lookup(e.Topic, e.Partition); ok && s.Offset >= e.Offset {
 			return
 		}
 		waitErr = l.waitFor(ctx, e.Partition, e.Offset)
 	})
 	return waitErr
+}
+
+// listOffsets lists the topic's start and end offsets, retrying while a
+// partition has no leader yet (a topic just created).
+func (l *topicLog) listOffsets(ctx context.Context) (starts, ends kadm.ListedOffsets, err error) {
+	for {
+		ends, err = l.adm.ListEndOffsets(ctx, l.topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil {
+			starts, err = l.adm.ListStartOffsets(ctx, l.topic)
+			if err == nil {
+				err = starts.Error()
+			}
+		}
+		if err == nil {
+			return starts, ends, nil
+		}
+		if !kerr.IsRetriable(err) {
+			return nil, nil, fmt.Errorf("listing offsets of %q: %w", l.topic, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("listing offsets of %q: %w (last error: %w)", l.topic, ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // produce writes records in order and returns once all are acknowledged by
