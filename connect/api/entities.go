@@ -144,6 +144,16 @@ func (t TaskInfo) MarshalJSON() ([]byte, error) {
 	return Encode(p)
 }
 
+// TasksConfigMap is the deprecated tasks-config answer built from the tasks
+// list: each task's config keyed by "<connector>-<task>".
+func TasksConfigMap(tasks []TaskInfo) map[string]map[string]string {
+	out := make(map[string]map[string]string, len(tasks))
+	for _, t := range tasks {
+		out[t.ID.String()] = nonNilMap(t.Config)
+	}
+	return out
+}
+
 // ActiveTopics is the value in GET /connectors/{c}/topics, keyed by connector name.
 type ActiveTopics struct {
 	Topics []string `json:"topics"`

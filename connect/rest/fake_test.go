@@ -222,11 +222,7 @@ func (f *fakeHerder) TasksConfig(ctx context.Context, name string) (map[string]m
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]map[string]string{}
-	for _, t := range tasks {
-		out[t.ID.String()] = t.Config
-	}
-	return out, nil
+	return api.TasksConfigMap(tasks), nil
 }
 
 func (f *fakeHerder) TaskStatus(ctx context.Context, id api.ConnectorTaskID) (st *api.TaskState, err error) {
