@@ -159,6 +159,7 @@ func (h *Host) launch(ctx context.Context, pl Plugin, connector string, lim Limi
 			if st := <-res; st.client != nil {
 				st.client.Kill()
 			}
+			close(p.release) // lets the spawner thread go
 			_ = os.RemoveAll(sockDir)
 		}()
 		return nil, ctx.Err()
