@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluice-io/sluice/connect/data"
@@ -27,11 +28,18 @@ type JSONConverter struct {
 	schemas         bool
 	decimalNumeric  bool
 	replaceDefaults bool
+
+	// Schemas are translated once and cached, as Kafka does: written ones
+	// by schema pointer (schemas are immutable), read ones by their JSON
+	// text. Both are bounded by schemas.cache.size.
+	cacheMu   sync.Mutex
+	cacheSize int
+	written   map[*data.Schema][]byte
+	read      map[string]*data.Schema
 }
 
 // Configure reads schemas.enable, decimal.format (BASE64 or NUMERIC,
-// case-insensitive) and replace.null.with.default. schemas.cache.size is
-// accepted and ignored: schemas are not cached.
+// case-insensitive), replace.null.with.default and schemas.cache.size.
 func (c *JSONConverter) Configure(props map[string]string, _ bool) error {
 	var err error
 	if c.schemas, err = boolProp(props, SchemasEnableConfig, true); err != nil {
@@ -40,10 +48,13 @@ func (c *JSONConverter) Configure(props map[string]string, _ bool) error {
 	if c.replaceDefaults, err = boolProp(props, ReplaceNullWithDefaultConfig, true); err != nil {
 		return err
 	}
+	c.cacheSize = 1000
 	if v, ok := props[SchemasCacheSizeConfig]; ok {
-		if _, err := strconv.Atoi(strings.TrimSpace(v)); err != nil {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
 			return fmt.Errorf("invalid value %s for configuration %s: not a number of type INT", v, SchemasCacheSizeConfig)
 		}
+		c.cacheSize = n
 	}
 	switch f := strings.ToUpper(strings.TrimSpace(props[DecimalFormatConfig])); f {
 	case "", "BASE64":
@@ -80,9 +91,11 @@ func (c *JSONConverter) FromConnect(_ string, s *data.Schema, v any) ([]byte, er
 	var err error
 	if c.schemas {
 		b = append(b, `{"schema":`...)
-		if b, err = c.appendSchema(b, s); err != nil {
+		js, err := c.schemaJSON(s)
+		if err != nil {
 			return nil, err
 		}
+		b = append(b, js...)
 		b = append(b, `,"payload":`...)
 	}
 	if b, err = c.appendValue(b, s, v); err != nil {
@@ -92,6 +105,33 @@ func (c *JSONConverter) FromConnect(_ string, s *data.Schema, v any) ([]byte, er
 		b = append(b, '}')
 	}
 	return b, nil
+}
+
+// schemaJSON returns s in Kafka's JSON schema form, from the cache when
+// it can.
+func (c *JSONConverter) schemaJSON(s *data.Schema) ([]byte, error) {
+	if s == nil {
+		return []byte("null"), nil
+	}
+	c.cacheMu.Lock()
+	js, ok := c.written[s]
+	c.cacheMu.Unlock()
+	if ok {
+		return js, nil
+	}
+	js, err := c.appendSchema(nil, s)
+	if err != nil {
+		return nil, err
+	}
+	c.cacheMu.Lock()
+	if c.written == nil || len(c.written) >= c.cacheSize {
+		c.written = map[*data.Schema][]byte{} // a full cache starts over
+	}
+	if c.cacheSize > 0 {
+		c.written[s] = js
+	}
+	c.cacheMu.Unlock()
+	return js, nil
 }
 
 // appendSchema writes Kafka's JSON schema: type, then items/keys/values/

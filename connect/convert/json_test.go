@@ -178,3 +178,71 @@ func TestJSONRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestParseJSONAsJackson(t *testing.T) {
+	c := mustJSON(t, nil)
+	// Kafka's JsonDeserializer allows leading zeros.
+	s, v, err := c.ToConnect("t", []byte(`{ "schema": { "type": "int32" }, "payload": 000012345 }`))
+	if err != nil || !s.Equal(data.Int32Schema) || v != int32(12345) {
+		t.Fatalf("leading zeros: %v %v %v", s, v, err)
+	}
+	plain := mustJSON(t, map[string]string{"schemas.enable": "false"})
+	for in, want := range map[string]any{
+		`"a\"b\\c\/\n\u00e9\ud83d\ude00"`: "a\"b\\c/\né😀",
+		`[1, -2.5e3, true, null, {}]`:     []any{int64(1), -2500.0, true, nil, map[string]any{}},
+		`{"a":1,"a":2} trailing`:          map[string]any{"a": int64(2)},
+		``:                                nil,
+	} {
+		_, got, err := plain.ToConnect("t", []byte(in))
+		if err != nil || !data.ValueEqual(got, want) {
+			t.Errorf("%s: %#v %v, want %#v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{`{"a":}`, `[1,]`, `"x`, "\"\x01\"", `NaN`, `{"a" 1}`, `-`, `1.`, `"\q"`, "\"\xff\""} {
+		if _, _, err := plain.ToConnect("t", []byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func BenchmarkJSONRoundTrip(b *testing.B) {
+	c := &JSONConverter{}
+	if err := c.Configure(nil, false); err != nil {
+		b.Fatal(err)
+	}
+	v := data.NewStruct(person).MustPut("id", int32(1)).MustPut("name", "a line of text of typical length for a log record")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		raw, err := c.FromConnect("t", person, v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := c.ToConnect("t", raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestJSONSchemaCache checks that records sharing a schema share one
+// parsed *Schema (SMTs key their own caches on it) and that a cached
+// written schema is the same text.
+func TestJSONSchemaCache(t *testing.T) {
+	c := mustJSON(t, nil)
+	v := data.NewStruct(person).MustPut("id", int32(1))
+	a, _ := c.FromConnect("t", person, v)
+	b, _ := c.FromConnect("t", person, v)
+	if string(a) != string(b) {
+		t.Fatalf("cached schema wrote %s then %s", a, b)
+	}
+	s1, _, err1 := c.ToConnect("t", a)
+	s2, _, err2 := c.ToConnect("t", []byte(strings.Replace(string(a), `"id":1`, `"id":2`, 1)))
+	if err1 != nil || err2 != nil || s1 != s2 {
+		t.Fatalf("same schema text parsed twice: %p %p %v %v", s1, s2, err1, err2)
+	}
+	off := mustJSON(t, map[string]string{"schemas.cache.size": "0"})
+	s3, _, _ := off.ToConnect("t", a)
+	s4, _, _ := off.ToConnect("t", a)
+	if s3 == s4 || !s3.Equal(s4) {
+		t.Fatal("schemas.cache.size=0 still cached, or parsed differently")
+	}
+}

@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -20,11 +19,9 @@ func (c *JSONConverter) ToConnect(_ string, b []byte) (*data.Schema, any, error)
 	if b == nil {
 		return nil, nil, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var node any
-	if err := dec.Decode(&node); err != nil {
-		if !c.schemas && len(bytes.TrimSpace(b)) == 0 {
+	node, span, err := parseJSONEnvelope(b)
+	if err != nil {
+		if !c.schemas && err == errEmpty {
 			return nil, nil, nil
 		}
 		return nil, nil, &data.DataError{Msg: fmt.Sprintf("converting byte[] to Kafka Connect data failed due to serialization error: %v", err)}
@@ -39,7 +36,7 @@ func (c *JSONConverter) ToConnect(_ string, b []byte) (*data.Schema, any, error)
 	if !ok || len(env) != 2 || !hasSchema || !hasPayload {
 		return nil, nil, &data.DataError{Msg: `JsonConverter with schemas.enable requires "schema" and "payload" fields and may not contain additional fields. If you are trying to deserialize plain JSON data, set schemas.enable=false in your converter configuration.`}
 	}
-	s, err := c.parseSchema(env["schema"])
+	s, err := c.cachedSchema(b, span, env["schema"])
 	if err != nil {
 		return nil, nil, err
 	}
@@ -48,6 +45,34 @@ func (c *JSONConverter) ToConnect(_ string, b []byte) (*data.Schema, any, error)
 		return nil, nil, err
 	}
 	return s, v, nil
+}
+
+// cachedSchema returns the schema whose JSON text is b[span], parsing
+// node only when the text has not been seen.
+func (c *JSONConverter) cachedSchema(b []byte, span [2]int, node any) (*data.Schema, error) {
+	if node == nil {
+		return nil, nil
+	}
+	key := b[span[0]:span[1]]
+	c.cacheMu.Lock()
+	s, ok := c.read[string(key)]
+	c.cacheMu.Unlock()
+	if ok {
+		return s, nil
+	}
+	s, err := c.parseSchema(node)
+	if err != nil {
+		return nil, err
+	}
+	c.cacheMu.Lock()
+	if c.read == nil || len(c.read) >= c.cacheSize {
+		c.read = map[string]*data.Schema{}
+	}
+	if c.cacheSize > 0 {
+		c.read[string(key)] = s
+	}
+	c.cacheMu.Unlock()
+	return s, nil
 }
 
 // parseSchema is Kafka's asConnectSchema.

@@ -281,11 +281,11 @@ func ValueEqual(a, b any) bool {
 // value needs an optional schema, the Go type must match the schema type
 // (or the logical type chosen by Name), and arrays, maps and structs are
 // checked element by element.
-func (s *Schema) Validate(v any) error { return validate(s, v, "value") }
+func (s *Schema) Validate(v any) error { return validate(s, v, location{}) }
 
 // ValidateField is Validate with the error naming a struct field.
 func (s *Schema) ValidateField(field string, v any) error {
-	return validate(s, v, fmt.Sprintf("field: %q", field))
+	return validate(s, v, location{field: field, isField: true})
 }
 
 // DataError is a value that does not fit its schema, or a schema that is
@@ -298,7 +298,28 @@ func dataErrorf(format string, args ...any) error {
 	return &DataError{Msg: fmt.Sprintf(format, args...)}
 }
 
-func validate(s *Schema, v any, loc string) error {
+// location names where a value sits for error messages, built only when
+// one is needed (validation runs for every Struct.Put).
+type location struct {
+	prefix  string // "element of array ", "key of map ", ... outermost last
+	field   string
+	isField bool
+}
+
+func (l location) String() string {
+	base := "value"
+	if l.isField {
+		base = fmt.Sprintf("field: %q", l.field)
+	}
+	return l.prefix + base
+}
+
+func (l location) in(prefix string) location {
+	l.prefix = prefix + l.prefix
+	return l
+}
+
+func validate(s *Schema, v any, loc location) error {
 	if s == nil {
 		return dataErrorf("no schema defined for %s", loc)
 	}
@@ -323,7 +344,7 @@ func validate(s *Schema, v any, loc string) error {
 		}
 		return st.Validate()
 	case TypeArray:
-		eloc := "element of array " + loc
+		eloc := loc.in("element of array ")
 		if s.Items == nil {
 			return dataErrorf("no schema defined for %s", eloc)
 		}
@@ -333,7 +354,7 @@ func validate(s *Schema, v any, loc string) error {
 			}
 		}
 	case TypeMap:
-		kloc, vloc := "key of map "+loc, "value of map "+loc
+		kloc, vloc := loc.in("key of map "), loc.in("value of map ")
 		if s.Keys == nil {
 			return dataErrorf("no schema defined for %s", kloc)
 		}
