@@ -18,6 +18,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/sluice-io/sluice/connect/proto/connectv1"
 )
@@ -323,7 +325,12 @@ func (p *Process) call(ctx context.Context, what string, timeout time.Duration, 
 	if err == nil {
 		return nil
 	}
-	if ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+	// The server side may cancel at the deadline a moment before our own
+	// timer fires, so a DEADLINE_EXCEEDED status close to it counts too.
+	deadline, _ := cctx.Deadline()
+	timedOut := errors.Is(cctx.Err(), context.DeadlineExceeded) ||
+		(status.Code(err) == codes.DeadlineExceeded && time.Until(deadline) < deadlineSlack)
+	if ctx.Err() == nil && timedOut {
 		reason := fmt.Errorf("plugin hung: %s did not return within %v", what, timeout)
 		p.kill(reason)
 		return reason
@@ -335,6 +342,10 @@ func (p *Process) call(ctx context.Context, what string, timeout time.Duration, 
 	}
 	return rpcError(what, err)
 }
+
+// deadlineSlack is how close to a call's deadline a DEADLINE_EXCEEDED
+// answer must come to count as the deadline passing.
+const deadlineSlack = 250 * time.Millisecond
 
 func (p *Process) goneErr() error {
 	if err := p.Err(); err != nil {
