@@ -93,7 +93,7 @@ type parsedKey struct {
 // and the canonical one wins when both are there.
 type offsetState struct {
 	values map[string][]byte    // raw key -> raw value
-	keys   map[string]parsedKey // raw key -> parsed, for the keys in values
+	keys   map[string]parsedKey // raw key -> parsed, for the keys in values that parse
 	log    *slog.Logger
 }
 
@@ -112,20 +112,23 @@ func (s *offsetState) apply(key, value []byte) {
 		delete(s.keys, k)
 		return
 	}
-	if _, ok := s.keys[k]; !ok {
-		conn, part, ok := ParseOffsetKey(key)
-		if !ok {
-			s.log.Warn("ignoring offset record whose key is not [connector, {partition}]", "key", k)
-			return
-		}
-		canon, err := appendJSON(nil, []any{conn, part})
-		if err != nil {
-			s.log.Warn("ignoring offset record with an unencodable key", "key", k, "err", err)
-			return
-		}
-		s.keys[k] = parsedKey{conn, part, string(canon)}
-	}
+	// Every value is kept (the file store writes back what it read); only
+	// the keys that name a connector's partition are offsets.
 	s.values[k] = value
+	if _, ok := s.keys[k]; ok {
+		return
+	}
+	conn, part, ok := ParseOffsetKey(key)
+	if !ok {
+		s.log.Warn("ignoring offset record whose key is not [connector, {partition}]", "key", k)
+		return
+	}
+	canon, err := appendJSON(nil, []any{conn, part})
+	if err != nil {
+		s.log.Warn("ignoring offset record with an unencodable key", "key", k, "err", err)
+		return
+	}
+	s.keys[k] = parsedKey{conn, part, string(canon)}
 }
 
 // offsets is connector's stored offsets, sorted by canonical key.

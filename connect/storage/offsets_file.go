@@ -1,9 +1,7 @@
 package storage
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,19 +9,16 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 )
 
 // FileOffsetStore keeps a standalone worker's source offsets in one local
-// file (offset.storage.file.filename). Every Write replaces the file
-// atomically: a temporary file is written and synced, renamed over the old
-// one, and the directory synced, so a crash leaves either the old or the
-// new offsets, never a torn file.
-//
-// The file is JSON, {"version":1,"offsets":[{"key":K,"value":V}]}, where K
-// and V are the key and value the offsets topic would hold. Kafka Connect's
-// own file (Java serialization) is recognised and refused.
+// file (offset.storage.file.filename) in Kafka Connect's own format (a Java
+// serialized HashMap of the offsets topic's keys and values), so a worker
+// moves between Kafka Connect and Sluice with its offsets. Every Write
+// replaces the file atomically: a temporary file is written and synced,
+// renamed over the old one, and the directory synced, so a crash leaves
+// either the old or the new offsets, never a torn file.
 type FileOffsetStore struct {
 	path string
 
@@ -34,18 +29,6 @@ type FileOffsetStore struct {
 }
 
 var _ OffsetStore = (*FileOffsetStore)(nil)
-
-const offsetFileVersion = 1
-
-type offsetFile struct {
-	Version int               `json:"version"`
-	Offsets []offsetFileEntry `json:"offsets"`
-}
-
-type offsetFileEntry struct {
-	Key   json.RawMessage `json:"key"`
-	Value json.RawMessage `json:"value"`
-}
 
 // OpenFileOffsetStore loads path (a missing or empty file is no offsets). A
 // temporary file left by a crash is ignored and later overwritten.
@@ -59,25 +42,15 @@ func OpenFileOffsetStore(path string, logger *slog.Logger) (*FileOffsetStore, er
 	if err != nil {
 		return nil, fmt.Errorf("reading offsets file: %w", err)
 	}
-	if len(bytes.TrimSpace(b)) == 0 {
+	if len(b) == 0 {
 		return s, nil
 	}
-	if bytes.HasPrefix(b, []byte{0xac, 0xed}) {
-		return nil, fmt.Errorf("offsets file %s was written by Kafka Connect (Java serialization), which sluice cannot read: move it away to start from no offsets", path)
-	}
-	var f offsetFile
-	if err := json.Unmarshal(b, &f); err != nil {
+	values, err := readJavaOffsets(b)
+	if err != nil {
 		return nil, fmt.Errorf("offsets file %s: %w", path, err)
 	}
-	if f.Version != offsetFileVersion {
-		return nil, fmt.Errorf("offsets file %s has version %d, want %d", path, f.Version, offsetFileVersion)
-	}
-	for _, e := range f.Offsets {
-		var v []byte
-		if len(e.Value) > 0 && string(e.Value) != "null" {
-			v = e.Value
-		}
-		s.state.apply(e.Key, v)
+	for k, v := range values {
+		s.state.apply([]byte(k), v)
 	}
 	return s, nil
 }
@@ -105,20 +78,7 @@ func (s *FileOffsetStore) Write(_ context.Context, connector string, offsets []C
 			next[string(e.key)] = e.value
 		}
 	}
-	keys := make([]string, 0, len(next))
-	for k := range next {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	f := offsetFile{Version: offsetFileVersion, Offsets: make([]offsetFileEntry, len(keys))}
-	for i, k := range keys {
-		f.Offsets[i] = offsetFileEntry{Key: json.RawMessage(k), Value: next[k]}
-	}
-	b, err := json.Marshal(f)
-	if err != nil {
-		return fmt.Errorf("encoding offsets file: %w", err)
-	}
-	if err := s.replace(append(b, '\n')); err != nil {
+	if err := s.replace(writeJavaOffsets(next)); err != nil {
 		return fmt.Errorf("writing offsets file %s: %w", s.path, err)
 	}
 	for _, e := range enc {
