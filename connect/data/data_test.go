@@ -153,3 +153,47 @@ func TestRecordCloneIsDeep(t *testing.T) {
 		t.Fatal("mutating the clone changed the original")
 	}
 }
+
+func TestParseString(t *testing.T) {
+	ts := time.Date(2024, 2, 29, 10, 11, 12, 13e6, time.UTC)
+	for _, tc := range []struct {
+		in string
+		s  *Schema
+		v  any
+	}{
+		{"", StringSchema, ""},
+		{"null", nil, nil},
+		{"true", BooleanSchema, true},
+		{"-129", Int16Schema, int16(-129)},
+		{"9223372036854775807", Int64Schema, int64(9223372036854775807)},
+		{"1.5", Float32Schema, float32(1.5)},
+		{"12 apples", StringSchema, "12 apples"},
+		{"2024-02-29T10:11:12.013Z", TimestampSchema, ts},
+		{"[1, 2, 300]", ArrayOf(Int16Schema), []any{int16(1), int16(2), int16(300)}},
+		{"[1, 2.5]", ArrayOf(Float32Schema), []any{float32(1), float32(2.5)}},
+		{`["a", true]`, ArrayOf(nil), []any{"a", true}},
+		{`[1, null]`, ArrayOf(OptionalInt8Schema), []any{int8(1), nil}},
+		{`{"a":1,"b":"x"}`, MapOf(StringSchema, nil), map[string]any{"a": int8(1), "b": "x"}},
+		{`{1:"a"}`, MapOf(Int8Schema, StringSchema), &Map{Entries: []MapEntry{{int8(1), "a"}}}},
+		{`{"when":2024-02-29T10:11:12.013Z}`, MapOf(StringSchema, TimestampSchema), map[string]any{"when": ts}},
+		{`[1, 2`, StringSchema, `[1, 2`},
+		{`[x]`, StringSchema, `[x]`},
+	} {
+		s, v := ParseString(tc.in)
+		if !s.Equal(tc.s) || !ValueEqual(v, tc.v) {
+			t.Errorf("%q: %v %#v, want %v %#v", tc.in, s, v, tc.s, tc.v)
+		}
+	}
+	// What ToString writes, ParseString reads back.
+	for _, v := range []any{
+		[]any{"a \"q\" \\ b", "c"},
+		map[string]any{"k": []any{int8(1), int8(2)}},
+		int32(70000),
+		ts,
+	} {
+		_, back := ParseString(ToString(v))
+		if !ValueEqual(back, v) {
+			t.Errorf("%v: ToString %q read back as %#v", v, ToString(v), back)
+		}
+	}
+}

@@ -184,39 +184,6 @@ func FormatTime(t time.Time) string {
 	return u.Format(ISOTimestampLayout)
 }
 
-// ParseString infers a schema and value from text as Kafka's
-// Values.parseString does for header values: "" is a string, true/false
-// booleans, integers the smallest int type that holds them, other numbers
-// float32, float64 or Decimal, ISO 8601 dates, times and timestamps their
-// logical types, and anything else a string. Unlike Kafka it does not
-// parse embedded arrays and maps; they stay strings.
-func ParseString(s string) (*Schema, any) {
-	t := strings.TrimSpace(s)
-	switch {
-	case s == "":
-		return StringSchema, s
-	case strings.EqualFold(t, "true"):
-		return BooleanSchema, true
-	case strings.EqualFold(t, "false"):
-		return BooleanSchema, false
-	}
-	if isNumberToken(t) {
-		if d, err := ParseDecimal(t); err == nil {
-			return parseNumber(d)
-		}
-	}
-	if tm, err := time.Parse(ISOTimestampLayout, t); err == nil {
-		return TimestampSchema, tm
-	}
-	if tm, err := time.Parse(ISODateLayout, t); err == nil {
-		return DateSchema, tm
-	}
-	if tm, err := time.Parse(ISOTimeLayout, t); err == nil {
-		return TimeSchema, time.UnixMilli(int64(tm.Hour()*3600_000 + tm.Minute()*60_000 + tm.Second()*1000 + tm.Nanosecond()/1e6)).UTC()
-	}
-	return StringSchema, s
-}
-
 func isNumberToken(t string) bool {
 	if t == "" {
 		return false
