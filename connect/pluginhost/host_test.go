@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,7 +155,7 @@ func TestDiscoverDescribesEveryConnector(t *testing.T) {
 // checks what it receives against the same definition.
 func TestEveryValueTypeRoundTrips(t *testing.T) {
 	dir, _ := testPlugin(t)
-	h, _ := newHost(t, pluginhost.Options{})
+	h, logs := newHost(t, pluginhost.Options{})
 	pl := discoverOne(t, h, dir)
 	ctx := context.Background()
 	p, err := h.Launch(ctx, pl, "rt", pluginhost.Limits{})
@@ -199,6 +200,13 @@ func TestEveryValueTypeRoundTrips(t *testing.T) {
 	if err != nil || res.Retry != 0 || len(res.Errors) != 0 {
 		t.Fatalf("put AllTypes: %+v %v", res, err)
 	}
+	// A task's log lines carry the connector and the task; plain
+	// os.Stderr writes after the handshake reach the log too.
+	waitFor(t, 5*time.Second, "plugin log lines", func() bool {
+		l := logs.String()
+		return strings.Contains(l, `msg="source task starting" plugin=testplugin connector=rt task=0`) &&
+			strings.Contains(l, "said on os.Stderr")
+	})
 	changed := connectv1test.AllTypes()
 	changed[1].Value.(map[string]any)["i8"] = int8(2)
 	res, err = sink.Put(ctx, changed)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -79,9 +80,22 @@ func parseLine(line string) (slog.Level, string, []slog.Attr) {
 				delete(m, "@level")
 				delete(m, "@timestamp")
 				delete(m, "@module")
+				delete(m, "connector") // the host's tag is the authority
+				keys := make([]string, 0, len(m))
+				for k := range m {
+					keys = append(keys, k)
+				}
+				// The task first, right after the connector, then the rest
+				// in a stable order.
+				sort.Slice(keys, func(i, j int) bool {
+					if (keys[i] == "task") != (keys[j] == "task") {
+						return keys[i] == "task"
+					}
+					return keys[i] < keys[j]
+				})
 				attrs := make([]slog.Attr, 0, len(m))
-				for k, v := range m {
-					attrs = append(attrs, slog.Any(k, v))
+				for _, k := range keys {
+					attrs = append(attrs, slog.Any(k, m[k]))
 				}
 				return levelOf(lvl), msg, attrs
 			}

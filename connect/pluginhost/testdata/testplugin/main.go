@@ -103,7 +103,8 @@ type sourceTask struct {
 	sent  bool
 }
 
-func (t *sourceTask) Start(_ context.Context, _ sdk.TaskContext, cfg map[string]string, committed []sdk.Position) error {
+func (t *sourceTask) Start(_ context.Context, tc sdk.TaskContext, cfg map[string]string, committed []sdk.Position) error {
+	tc.Logger.Info("source task starting", "mode", cfg["mode"])
 	t.mode, t.done = cfg["mode"], make(chan struct{})
 	t.count = -1
 	if c, err := strconv.ParseInt(cfg["count"], 10, 64); err == nil {
@@ -167,6 +168,7 @@ type sinkTask struct {
 }
 
 func (t *sinkTask) Start(_ context.Context, _ sdk.TaskContext, cfg map[string]string) error {
+	fmt.Fprintln(os.Stderr, "sink task starting, said on os.Stderr")
 	t.mode = cfg["mode"]
 	t.want = connectv1test.AllTypes()
 	return nil
