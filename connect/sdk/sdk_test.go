@@ -126,7 +126,18 @@ func TestSourceBatchingAndCommitPositions(t *testing.T) {
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("stale generation: %v", err)
 	}
-	if _, err := srv.source.Stop(ctx, &connectv1.StopRequest{Task: id, Generation: 2}); err != nil || !task.stopped {
+	_, err = srv.source.Start(ctx, &connectv1.SourceStartRequest{Task: id, Generation: 1, ConnectorClass: "Fake"})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("start of an older generation: %v", err)
+	}
+	// The same generation may start again (a restart without a
+	// rebalance); the running instance is stopped first.
+	again := &fakeSource{}
+	srv.source.tasks.byName["Fake"] = fakeConnector{task: again}
+	if _, err := srv.source.Start(ctx, &connectv1.SourceStartRequest{Task: id, Generation: 2, ConnectorClass: "Fake"}); err != nil || !task.stopped {
+		t.Fatalf("restart in the same generation: %v, old stopped %v", err, task.stopped)
+	}
+	if _, err := srv.source.Stop(ctx, &connectv1.StopRequest{Task: id, Generation: 2}); err != nil || !again.stopped {
 		t.Fatalf("stop: %v", err)
 	}
 	_, err = srv.source.Poll(ctx, &connectv1.PollRequest{Task: id, Generation: 2})

@@ -198,9 +198,10 @@ func keyOf(id *connectv1.TaskId) taskKey {
 	return taskKey{connector: id.GetConnector(), task: id.GetTask()}
 }
 
-// put registers t for id, returning the task it replaces (an older
-// generation, to be stopped) or an error when id already runs a newer or
-// the same generation.
+// put registers t for id, returning the task it replaces (to be stopped)
+// or an error when id already runs a newer generation. The same generation
+// may start again: a worker restarting a failed task without a rebalance
+// keeps its generation.
 func (tt *taskTable) put(id *connectv1.TaskId, gen int64, t any, genOf func(any) int64) (old any, err error) {
 	tt.mu.Lock()
 	defer tt.mu.Unlock()
@@ -209,7 +210,7 @@ func (tt *taskTable) put(id *connectv1.TaskId, gen int64, t any, genOf func(any)
 	}
 	k := keyOf(id)
 	if cur, ok := tt.tasks[k]; ok {
-		if g := genOf(cur); g >= gen {
+		if g := genOf(cur); g > gen {
 			return nil, status.Errorf(codes.FailedPrecondition, "task %s-%d already runs generation %d (asked to start %d)", k.connector, k.task, g, gen)
 		}
 		old = cur
