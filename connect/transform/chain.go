@@ -14,18 +14,28 @@ import (
 )
 
 // ConfigError is a bad transform or predicate configuration: Kafka's
-// ConfigException. Key is the full connector config key when known.
+// ConfigException. Key is the full connector config key when the error is
+// about one key, Value what was given for it.
 type ConfigError struct {
-	Key string
-	Msg string
+	Key     string
+	Value   string
+	Msg     string
+	missing bool
 }
 
+// Error words the problem as Kafka's ConfigException does, so users see
+// the messages they know.
 func (e *ConfigError) Error() string {
-	if e.Key == "" {
+	switch {
+	case e.missing:
+		return fmt.Sprintf("Missing required configuration %q which has no default value.", e.Key)
+	case e.Key == "":
 		return e.Msg
 	}
-	return fmt.Sprintf("invalid configuration %s: %s", e.Key, e.Msg)
+	return fmt.Sprintf("Invalid value %s for configuration %s: %s", e.Value, e.Key, e.Msg)
 }
+
+func missingKey(key string) *ConfigError { return &ConfigError{Key: key, missing: true} }
 
 // stageFunc transforms one record in place or returns a replacement; nil
 // drops it.
@@ -77,9 +87,15 @@ func (c *Chain) Apply(r *data.Record) (*data.Record, error) {
 // transform and predicate: unknown classes, missing required keys, bad
 // values and dangling predicate aliases are ConfigErrors.
 func NewChain(config map[string]string) (*Chain, error) {
-	preds, err := buildPredicates(config)
+	predAliases, err := aliasList(config, "predicates")
 	if err != nil {
 		return nil, err
+	}
+	preds := make(map[string]predicateFunc, len(predAliases))
+	for _, alias := range predAliases {
+		if preds[alias], err = buildPredicate(config, alias); err != nil {
+			return nil, err
+		}
 	}
 	aliases, err := aliasList(config, "transforms")
 	if err != nil {
@@ -87,81 +103,85 @@ func NewChain(config map[string]string) (*Chain, error) {
 	}
 	c := &Chain{}
 	for _, alias := range aliases {
-		prefix := "transforms." + alias + "."
-		class, ok := config[prefix+"type"]
-		if !ok || strings.TrimSpace(class) == "" {
-			return nil, &ConfigError{Key: prefix + "type", Msg: "missing required configuration which has no default value"}
-		}
-		p, keySide, ok := lookup(strings.TrimSpace(class), kindTransformation)
-		if !ok {
-			return nil, &ConfigError{Key: prefix + "type", Msg: fmt.Sprintf("class %s could not be found or is not a transformation", class)}
-		}
-		props := withPrefix(config, prefix)
-		predAlias, hasPred := props["predicate"]
-		negateStr, hasNegate := props["negate"]
-		delete(props, "predicate")
-		delete(props, "negate")
-		delete(props, "type")
-		st := stage{alias: alias, class: class}
-		if hasNegate && !hasPred {
-			return nil, &ConfigError{Msg: fmt.Sprintf("config '%snegate' was provided but there is no config '%spredicate' defining a predicate to be negated", prefix, prefix)}
-		}
-		if hasPred {
-			predAlias = strings.TrimSpace(predAlias)
-			pf, ok := preds[predAlias]
-			if !ok {
-				return nil, &ConfigError{Key: prefix + "predicate", Msg: fmt.Sprintf("predicate %q is not listed in predicates", predAlias)}
-			}
-			st.predicate = pf
-			if hasNegate {
-				b, err := parseBool(negateStr)
-				if err != nil {
-					return nil, &ConfigError{Key: prefix + "negate", Msg: err.Error()}
-				}
-				st.negate = b
-			}
-		}
-		cfg, err := newConfig(p, props, prefix)
+		st, err := buildStage(config, alias, func(name string) (predicateFunc, bool) {
+			p, ok := preds[name]
+			return p, ok
+		})
 		if err != nil {
 			return nil, err
-		}
-		if st.apply, err = p.newStage(cfg, operand(keySide)); err != nil {
-			return nil, asConfigError(err, prefix)
 		}
 		c.stages = append(c.stages, st)
 	}
 	return c, nil
 }
 
-func buildPredicates(config map[string]string) (map[string]predicateFunc, error) {
-	aliases, err := aliasList(config, "predicates")
+// buildStage builds transform alias; predicate resolves a predicate alias.
+func buildStage(config map[string]string, alias string, predicate func(string) (predicateFunc, bool)) (stage, error) {
+	prefix := "transforms." + alias + "."
+	st := stage{alias: alias}
+	class, ok := config[prefix+"type"]
+	st.class = strings.TrimSpace(class)
+	if !ok || st.class == "" {
+		return st, missingKey(prefix + "type")
+	}
+	p, keySide, ok := lookup(st.class, kindTransformation)
+	if !ok {
+		return st, &ConfigError{Key: prefix + "type", Value: class, Msg: fmt.Sprintf("Class %s could not be found or is not a transformation.", class)}
+	}
+	props := withPrefix(config, prefix)
+	predAlias, hasPred := props["predicate"]
+	negateStr, hasNegate := props["negate"]
+	delete(props, "predicate")
+	delete(props, "negate")
+	delete(props, "type")
+	if hasNegate && !hasPred {
+		return st, &ConfigError{Msg: fmt.Sprintf("Config '%snegate' was provided but there is no config '%spredicate' defining a predicate to be negated.", prefix, prefix)}
+	}
+	if hasPred {
+		pf, ok := predicate(strings.TrimSpace(predAlias))
+		if !ok {
+			return st, &ConfigError{Key: prefix + "predicate", Value: predAlias, Msg: "the predicate is not listed in predicates"}
+		}
+		st.predicate = pf
+		if hasNegate {
+			b, ok := parseBool(negateStr)
+			if !ok {
+				return st, &ConfigError{Key: prefix + "negate", Value: negateStr, Msg: "Expected value to be either true or false"}
+			}
+			st.negate = b
+		}
+	}
+	cfg, err := newConfig(p, props, prefix)
+	if err != nil {
+		return st, err
+	}
+	if st.apply, err = p.newStage(cfg, operand(keySide)); err != nil {
+		return st, asConfigError(err, prefix)
+	}
+	return st, nil
+}
+
+func buildPredicate(config map[string]string, alias string) (predicateFunc, error) {
+	prefix := "predicates." + alias + "."
+	class, ok := config[prefix+"type"]
+	if !ok || strings.TrimSpace(class) == "" {
+		return nil, missingKey(prefix + "type")
+	}
+	p, _, ok := lookup(strings.TrimSpace(class), kindPredicate)
+	if !ok {
+		return nil, &ConfigError{Key: prefix + "type", Value: class, Msg: fmt.Sprintf("Class %s could not be found or is not a predicate.", class)}
+	}
+	props := withPrefix(config, prefix)
+	delete(props, "type")
+	cfg, err := newConfig(p, props, prefix)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]predicateFunc, len(aliases))
-	for _, alias := range aliases {
-		prefix := "predicates." + alias + "."
-		class, ok := config[prefix+"type"]
-		if !ok || strings.TrimSpace(class) == "" {
-			return nil, &ConfigError{Key: prefix + "type", Msg: "missing required configuration which has no default value"}
-		}
-		p, _, ok := lookup(strings.TrimSpace(class), kindPredicate)
-		if !ok {
-			return nil, &ConfigError{Key: prefix + "type", Msg: fmt.Sprintf("class %s could not be found or is not a predicate", class)}
-		}
-		props := withPrefix(config, prefix)
-		delete(props, "type")
-		cfg, err := newConfig(p, props, prefix)
-		if err != nil {
-			return nil, err
-		}
-		pf, err := p.newPredicate(cfg)
-		if err != nil {
-			return nil, asConfigError(err, prefix)
-		}
-		out[alias] = pf
+	pf, err := p.newPredicate(cfg)
+	if err != nil {
+		return nil, asConfigError(err, prefix)
 	}
-	return out, nil
+	return pf, nil
 }
 
 // aliasList parses a LIST config of aliases, rejecting duplicates as Kafka
@@ -170,10 +190,10 @@ func aliasList(config map[string]string, key string) ([]string, error) {
 	aliases := splitList(config[key])
 	for i, a := range aliases {
 		if a == "" {
-			return nil, &ConfigError{Key: key, Msg: "empty alias"}
+			return nil, &ConfigError{Key: key, Value: config[key], Msg: "empty alias"}
 		}
 		if slices.Contains(aliases[:i], a) {
-			return nil, &ConfigError{Key: key, Msg: "duplicate alias provided"}
+			return nil, &ConfigError{Key: key, Value: config[key], Msg: "Duplicate alias provided."}
 		}
 	}
 	return aliases, nil
@@ -191,9 +211,6 @@ func withPrefix(config map[string]string, prefix string) map[string]string {
 
 func asConfigError(err error, prefix string) error {
 	if ce, ok := err.(*ConfigError); ok {
-		if ce.Key != "" && !strings.HasPrefix(ce.Key, prefix) {
-			ce.Key = prefix + ce.Key
-		}
 		return ce
 	}
 	return &ConfigError{Msg: prefix + ": " + err.Error()}

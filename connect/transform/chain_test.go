@@ -50,7 +50,7 @@ func TestNewChainRejectsBadConfig(t *testing.T) {
 		{"missing type", []string{"transforms=a"}, "transforms.a.type"},
 		{"keyed class without variant", []string{"transforms=a", "transforms.a.type=org.apache.kafka.connect.transforms.InsertField", "transforms.a.topic.field=t"}, "could not be found"},
 		{"missing required key", []string{"transforms=a", "transforms.a.type=org.apache.kafka.connect.transforms.RegexRouter", "transforms.a.regex=x"}, "transforms.a.replacement"},
-		{"duplicate alias", []string{"transforms=a,a", "transforms.a.type=Filter"}, "duplicate alias"},
+		{"duplicate alias", []string{"transforms=a,a", "transforms.a.type=Filter"}, "Duplicate alias"},
 		{"negate without predicate", []string{"transforms=a", "transforms.a.type=Filter", "transforms.a.negate=true"}, "no config 'transforms.a.predicate'"},
 		{"unknown predicate alias", []string{"transforms=a", "transforms.a.type=Filter", "transforms.a.predicate=p"}, "not listed in predicates"},
 		{"predicate class unknown", []string{"predicates=p", "predicates.p.type=org.apache.kafka.connect.transforms.Filter"}, "not a predicate"},
@@ -177,5 +177,58 @@ func TestPluginsCatalogue(t *testing.T) {
 		if _, _, ok := lookup(p.Class, kindTransformation); !ok {
 			t.Errorf("%s listed but not constructible", p.Class)
 		}
+	}
+}
+
+func TestConfigErrorWording(t *testing.T) {
+	_, err := NewChain(cfg("transforms=r", "transforms.r.type=RegexRouter", "transforms.r.regex=x"))
+	if err == nil || err.Error() != `Missing required configuration "transforms.r.replacement" which has no default value.` {
+		t.Fatalf("missing key: %v", err)
+	}
+	_, err = NewChain(cfg("transforms=t", "transforms.t.type=TimestampConverter$Value", "transforms.t.target.type=epoch"))
+	if err == nil || err.Error() != "Invalid value epoch for configuration transforms.t.target.type: String must be one of: string, unix, Date, Time, Timestamp" {
+		t.Fatalf("bad value: %v", err)
+	}
+}
+
+func TestValidateReportsPerAliasKeys(t *testing.T) {
+	reports := Validate(cfg(
+		"transforms=ok,bad,unknown",
+		"transforms.ok.type=org.apache.kafka.connect.transforms.RegexRouter",
+		"transforms.ok.regex=(.*)", "transforms.ok.replacement=$1-x",
+		"transforms.ok.predicate=p",
+		"transforms.bad.type=Cast$Value", "transforms.bad.spec=f:bytes",
+		"transforms.unknown.type=com.example.Nope",
+		"predicates=p", "predicates.p.type=TopicNameMatches",
+	))
+	byKey := map[string]KeyReport{}
+	for _, r := range reports {
+		byKey[r.Def.Name] = r
+	}
+	for key, wantErr := range map[string]string{
+		"transforms.ok.type":                       "",
+		"transforms.ok.regex":                      "",
+		"transforms.ok.negate":                     "",
+		"transforms.bad.spec":                      "does not support casting to BYTES",
+		"transforms.unknown.type":                  "could not be found",
+		"predicates.p.type":                        "",
+		"predicates.p.pattern":                     `Missing required configuration "predicates.p.pattern"`,
+		"transforms.bad.replace.null.with.default": "",
+	} {
+		r, ok := byKey[key]
+		if !ok {
+			t.Errorf("%s not reported", key)
+			continue
+		}
+		got := strings.Join(r.Errors, "; ")
+		if (wantErr == "") != (got == "") || !strings.Contains(got, wantErr) {
+			t.Errorf("%s: errors %q, want %q", key, got, wantErr)
+		}
+	}
+	if r := byKey["transforms.ok.regex"]; r.Group != "Transforms: ok" || r.Value == nil || *r.Value != "(.*)" || !r.Def.Required {
+		t.Errorf("regex report %+v", r)
+	}
+	if r := byKey["transforms.ok.negate"]; r.Value != nil || r.Def.Default == nil || *r.Def.Default != "false" {
+		t.Errorf("negate report %+v", r)
 	}
 }

@@ -110,14 +110,15 @@ func newConfig(p *plugin, props map[string]string, prefix string) (*config, erro
 	for _, pa := range p.params {
 		c.params[pa.name] = pa
 		if _, ok := props[pa.name]; !ok && pa.def == nil && !pa.nullDef {
-			return nil, &ConfigError{Key: prefix + pa.name, Msg: "missing required configuration which has no default value"}
+			return nil, missingKey(prefix + pa.name)
 		}
 	}
 	return c, nil
 }
 
 func (c *config) errorf(key, format string, args ...any) error {
-	return &ConfigError{Key: c.prefix + key, Msg: fmt.Sprintf(format, args...)}
+	v, _ := c.str(key)
+	return &ConfigError{Key: c.prefix + key, Value: v, Msg: fmt.Sprintf(format, args...)}
 }
 
 // str returns the value or the default; ok is false for a null default.
@@ -146,9 +147,9 @@ func (c *config) nonEmptyList(key string) ([]string, error) {
 
 func (c *config) boolean(key string) (bool, error) {
 	v, _ := c.str(key)
-	b, err := parseBool(v)
-	if err != nil {
-		return false, c.errorf(key, "%v", err)
+	b, ok := parseBool(v)
+	if !ok {
+		return false, c.errorf(key, "Expected value to be either true or false")
 	}
 	return b, nil
 }
@@ -161,17 +162,18 @@ func (c *config) oneOf(key string, fold bool, options ...string) (string, error)
 			return o, nil
 		}
 	}
-	return "", c.errorf(key, "invalid value %s: string must be one of: %s", v, strings.Join(options, ", "))
+	return "", c.errorf(key, "String must be one of: %s", strings.Join(options, ", "))
 }
 
-func parseBool(v string) (bool, error) {
+// parseBool reads Kafka's BOOLEAN: true or false in any case.
+func parseBool(v string) (value, ok bool) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "true":
-		return true, nil
+		return true, true
 	case "false":
-		return false, nil
+		return false, true
 	}
-	return false, fmt.Errorf("invalid value %s: expected value to be either true or false", v)
+	return false, false
 }
 
 func parseInt32(v string) (int32, error) {
@@ -198,11 +200,7 @@ func splitList(v string) []string {
 func Plugins() []data.PluginInfo {
 	var out []data.PluginInfo
 	for _, p := range registry {
-		defs := make([]data.ConfigDef, 0, len(p.params))
-		for _, pa := range p.params {
-			defs = append(defs, data.ConfigDef{Name: pa.name, Type: pa.typ, Required: pa.def == nil && !pa.nullDef,
-				Default: pa.def, Importance: pa.importance, Documentation: pa.doc})
-		}
+		defs := p.defs()
 		if !p.keyed {
 			out = append(out, data.PluginInfo{Class: p.fullClass(), Type: p.kind, Config: defs})
 			continue
@@ -212,6 +210,16 @@ func Plugins() []data.PluginInfo {
 		}
 	}
 	return out
+}
+
+// defs describes the plugin's config keys.
+func (p *plugin) defs() []data.ConfigDef {
+	defs := make([]data.ConfigDef, 0, len(p.params))
+	for _, pa := range p.params {
+		defs = append(defs, data.ConfigDef{Name: pa.name, Type: pa.typ, Required: pa.def == nil && !pa.nullDef,
+			Default: pa.def, Importance: pa.importance, Documentation: pa.doc})
+	}
+	return defs
 }
 
 // operand is the part of a record a keyed transform works on.
