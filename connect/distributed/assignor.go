@@ -45,9 +45,6 @@ type Round struct {
 // deterministic state machine: time comes in with each Round, and it keeps
 // only the memory of the previous round it needs to tell lost work from
 // new work.
-//
-// Not done: Kafka's exponential backoff between successive rounds that each
-// revoke for balance (KAFKA-12495); here every such round revokes.
 type Assignor struct {
 	maxDelay time.Duration
 
@@ -55,6 +52,12 @@ type Assignor struct {
 	prev        idSet // everything assigned (or held back) after the last round
 	prevRevoked idSet // revoked in the last round
 	prevMembers map[string]bool
+
+	// revokedInPrevious and successiveRevokes space out successive rounds
+	// that revoke for balance.
+	revokedInPrevious bool
+	successiveRevokes int
+	backoffPending    bool // scheduled is such a spacing, not held-back work
 
 	scheduled  time.Time       // when held-back work gets reassigned; zero = none
 	delay      time.Duration   // the delay handed out in the last round
@@ -174,26 +177,9 @@ func (a *Assignor) Assign(r Round) map[string]*Assignment {
 	if a.delay == 0 {
 		// Balance only when no work is held back: a returning worker
 		// should get its own work back, not a share of the others'.
-		var conns, tasks int
-		for id := range configured {
-			if id.IsConnector() {
-				conns++
-			} else {
-				tasks++
-			}
-		}
-		for _, isConn := range []bool{true, false} {
-			total := tasks
-			if isConn {
-				total = conns
-			}
-			for w, ids := range balanceRevocations(members, owned, next, isConn, total) {
-				for _, id := range ids {
-					revoke[w].add(id)
-					delete(next[w], id)
-				}
-			}
-		}
+		a.balance(r.Now, members, configured, owned, next, revoke)
+	} else {
+		a.revokedInPrevious = false
 	}
 	for _, id := range toAssign.sorted() {
 		w := leastLoaded(members, next, id.IsConnector())
@@ -227,14 +213,88 @@ func (a *Assignor) Assign(r Round) map[string]*Assignment {
 	return out
 }
 
+// balance revokes what workers run above their share. Rounds that each
+// revoke for balance, one after another (workers joining in quick
+// succession), are spaced out as in Kafka (KAFKA-12495): the second waits
+// 40ms, then 1.6s, 64s, up to the max delay, until a round needs none.
+func (a *Assignor) balance(now time.Time, members []WorkerState, configured idSet, owned, next, revoke map[string]idSet) {
+	var conns, tasks int
+	for id := range configured {
+		if id.IsConnector() {
+			conns++
+		} else {
+			tasks++
+		}
+	}
+	lb := map[string][]ID{}
+	for _, isConn := range []bool{true, false} {
+		total := tasks
+		if isConn {
+			total = conns
+		}
+		for w, ids := range balanceRevocations(members, owned, next, isConn, total) {
+			lb[w] = append(lb[w], ids...)
+		}
+	}
+	empty := true
+	for _, ids := range lb {
+		empty = empty && len(ids) == 0
+	}
+	switch {
+	case empty:
+		a.revokedInPrevious, a.successiveRevokes = false, 0
+		return
+	case a.revokedInPrevious:
+		a.successiveRevokes++
+		if d := revokeBackoff(a.successiveRevokes, a.maxDelay); d > 0 {
+			a.delay, a.scheduled, a.backoffPending = d, now.Add(d), true
+			return
+		}
+	default:
+		a.revokedInPrevious = true
+	}
+	for w, ids := range lb {
+		for _, id := range ids {
+			revoke[w].add(id)
+			delete(next[w], id)
+		}
+	}
+}
+
+// revokeBackoff is Kafka's ExponentialBackoff(1ms, x40, maxDelay) for the
+// n-th successive balance-revoking round.
+func revokeBackoff(n int, maxDelay time.Duration) time.Duration {
+	if maxDelay <= 0 {
+		return 0
+	}
+	d := time.Millisecond
+	for i := 0; i < n && d < maxDelay; i++ {
+		d *= 40
+	}
+	return min(d, maxDelay)
+}
+
 // handleLost decides what happens to work that was assigned last round and
 // that no member runs now. It returns the work to hand out now by balance;
 // work for returning workers it puts in next itself; the rest stays held
 // back, with a.delay saying how long.
 func (a *Assignor) handleLost(now time.Time, lost idSet, members []WorkerState, next map[string]idSet) idSet {
 	if len(lost) == 0 {
+		if a.backoffPending && now.Before(a.scheduled) {
+			a.delay = min(a.scheduled.Sub(now), a.maxDelay)
+			return nil
+		}
+		if a.backoffPending {
+			// The wait is over: the next round may revoke for balance.
+			a.revokedInPrevious = false
+		}
 		a.resetDelay()
 		return nil
+	}
+	if a.backoffPending {
+		// Work was lost while balance rounds were being spaced out: hold
+		// it back for the full delay, not just to the end of the spacing.
+		a.scheduled, a.backoffPending, a.revokedInPrevious = time.Time{}, false, false
 	}
 	allBack := true
 	present := make(map[string]bool, len(members))
@@ -257,6 +317,8 @@ func (a *Assignor) handleLost(now time.Time, lost idSet, members []WorkerState, 
 			}
 		}
 		a.resetDelay()
+		// The wait is over: the next round may revoke for balance again.
+		a.revokedInPrevious = false
 		if len(cands) == 0 {
 			return lost
 		}
@@ -290,7 +352,7 @@ func (a *Assignor) handleLost(now time.Time, lost idSet, members []WorkerState, 
 }
 
 func (a *Assignor) resetDelay() {
-	a.scheduled, a.delay = time.Time{}, 0
+	a.scheduled, a.delay, a.backoffPending = time.Time{}, 0, false
 	clear(a.candidates)
 }
 

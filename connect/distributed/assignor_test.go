@@ -248,6 +248,37 @@ func TestAssignJoinMovesOnlyWhatMust(t *testing.T) {
 	c.checkSettled()
 }
 
+// Workers joining in quick succession make rounds that each revoke for
+// balance; as in Kafka the second such round waits (40ms, then 1.6s, 64s,
+// up to the max delay) instead of revoking, and a round that needs no
+// revocation ends the spacing.
+func TestAssignSuccessiveRevocationsSpacedOut(t *testing.T) {
+	c := newCluster(t, DefaultMaxDelay, "w1")
+	c.setTasks("a", 6)
+	c.round()
+	c.join("w2")
+	expect(t, c.round(), `
+		w1: +[] -[a-3 a-4 a-5]
+		w2: +[] -[]`)
+	c.join("w3")
+	expect(t, c.round(), `
+		w1: +[] -[] delay=40
+		w2: +[a-3 a-5] -[] delay=40
+		w3: +[a-4] -[] delay=40`)
+	c.now = c.now.Add(40 * time.Millisecond)
+	expect(t, c.round(), `
+		w1: +[] -[a-2]
+		w2: +[] -[]
+		w3: +[] -[]`)
+	c.settle()
+	c.checkSettled()
+	for _, a := range c.round() {
+		if a.Delay != 0 {
+			t.Fatalf("a settled group still gets a delay: %+v", a)
+		}
+	}
+}
+
 func TestAssignDepartedWorkHeldBack(t *testing.T) {
 	c := newCluster(t, 10*time.Second, "w1", "w2", "w3")
 	c.setTasks("a", 6)
