@@ -29,7 +29,7 @@ var (
 // testPlugin builds testdata/testplugin once per test run (go build
 // inherits GOFLAGS from the environment) and returns a fresh copy in its
 // own plugin.path directory, so a test may tamper with it.
-func testPlugin(t *testing.T) (dir, path string) {
+func testPlugin(t testing.TB) (dir, path string) {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "pluginhost-build")
@@ -87,7 +87,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newHost(t *testing.T, opts pluginhost.Options) (*pluginhost.Host, *syncBuffer) {
+func newHost(t testing.TB, opts pluginhost.Options) (*pluginhost.Host, *syncBuffer) {
 	t.Helper()
 	sock, err := os.MkdirTemp("", "ph") // short: socket paths max 108 bytes
 	if err != nil {
@@ -110,7 +110,7 @@ func newHost(t *testing.T, opts pluginhost.Options) (*pluginhost.Host, *syncBuff
 	return h, logs
 }
 
-func discoverOne(t *testing.T, h *pluginhost.Host, dir string) pluginhost.Plugin {
+func discoverOne(t testing.TB, h *pluginhost.Host, dir string) pluginhost.Plugin {
 	t.Helper()
 	ps, errs := h.Discover(context.Background(), []string{dir})
 	if len(errs) > 0 || len(ps) != 1 {

@@ -426,6 +426,9 @@ func OffsetToJSON(m map[string]any) ([]byte, error) {
 	if m == nil {
 		return nil, nil
 	}
+	if b, ok := appendFlatJSON(make([]byte, 0, 64), m); ok {
+		return b, nil
+	}
 	return json.Marshal(toJSONable(m))
 }
 
@@ -453,6 +456,9 @@ func toJSONable(v any) any {
 func OffsetFromJSON(b []byte) (map[string]any, error) {
 	if len(b) == 0 {
 		return nil, nil
+	}
+	if m, ok := parseFlatJSON(b); ok {
+		return m, nil
 	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
