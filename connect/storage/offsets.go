@@ -19,6 +19,19 @@ type OffsetStore interface {
 	Close() error
 }
 
+// ResetOffsets deletes every offset of connector (DELETE
+// /connectors/{c}/offsets of a stopped source connector).
+func ResetOffsets(ctx context.Context, s OffsetStore, connector string) error {
+	offs, err := s.Offsets(ctx, connector)
+	if err != nil {
+		return err
+	}
+	for i := range offs {
+		offs[i].Offset = nil
+	}
+	return s.Write(ctx, connector, offs)
+}
+
 // OffsetKey is the key a source partition's offset is stored under:
 // JSON ["<connector>",{<partition>}] as OffsetStorageWriter writes it, with
 // the partition's keys sorted so one partition always has one key (the

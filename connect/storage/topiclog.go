@@ -53,6 +53,11 @@ type topicLog struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// The reader's last logged error, so a broker that stays away is
+	// logged once a minute rather than on every poll.
+	lastErr    string
+	lastErrLog time.Time
 }
 
 // openTopicLog creates or verifies the topic, then starts following it from
@@ -196,7 +201,7 @@ func (l *topicLog) run(ctx context.Context) {
 				return
 			}
 			failed = true
-			l.log.Warn("reading internal topic", "partition", p, "err", err)
+			l.warnOnce(p, err)
 		})
 		advanced := map[int32]int64{}
 		fs.EachRecord(func(r *kgo.Record) {
@@ -223,6 +228,17 @@ func (l *topicLog) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// warnOnce logs a read error unless the same one was logged within a
+// minute. Only the reader goroutine calls it.
+func (l *topicLog) warnOnce(p int32, err error) {
+	msg := err.Error()
+	if msg == l.lastErr && time.Since(l.lastErrLog) < time.Minute {
+		return
+	}
+	l.lastErr, l.lastErrLog = msg, time.Now()
+	l.log.Warn("reading internal topic", "partition", p, "err", err)
 }
 
 // waitFor returns once the reader has handed over every record of partition
