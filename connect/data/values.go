@@ -29,6 +29,11 @@ func FormatFloat(f float64, bits int) string {
 	}
 	// Shortest round-tripping digits and the decimal exponent.
 	e := strconv.FormatFloat(f, 'e', -1, bits) // -d.dddde±XX
+	if !strings.Contains(e, ".") {
+		// Java always prints two significant digits at least, and then
+		// the two closest to the exact value (4.9E-324, not 5.0E-324).
+		e = strconv.FormatFloat(f, 'e', 1, bits)
+	}
 	neg := e[0] == '-'
 	if neg {
 		e = e[1:]
@@ -36,6 +41,9 @@ func FormatFloat(f float64, bits int) string {
 	mant, expStr, _ := strings.Cut(e, "e")
 	exp, _ := strconv.Atoi(expStr)
 	digits := strings.Replace(mant, ".", "", 1)
+	if t := strings.TrimRight(digits, "0"); t != "" {
+		digits = t // the two-digit form's trailing zero; layout adds ".0"
+	}
 	var s string
 	abs := math.Abs(f)
 	if abs >= 1e-3 && abs < 1e7 {

@@ -193,7 +193,7 @@ func (f *javaDateFormat) Parse(s string) (time.Time, error) {
 	}
 	year, month, day, hour, minute, sec, ms := 1970, 1, 1, 0, 0, 0, 0
 	pm, hasAmPm, offset := false, false, 0
-	hour12 := -1
+	hour12, hourOfDay := -1, false
 	pos := 0
 	for i, tok := range f.tokens {
 		if tok.letter == 0 {
@@ -232,7 +232,7 @@ func (f *javaDateFormat) Parse(s string) (time.Time, error) {
 			case 'd':
 				day = n
 			case 'H', 'k':
-				hour = n
+				hour, hourOfDay = n, true
 				if tok.letter == 'k' && n == 24 {
 					hour = 0
 				}
@@ -286,7 +286,9 @@ func (f *javaDateFormat) Parse(s string) (time.Time, error) {
 			offset, pos = off, pos+l
 		}
 	}
-	if hour12 >= 0 {
+	// As java.util.Calendar resolves them: an hour of day (H, k) wins over
+	// an hour of half-day (h, K) unless AM/PM was given.
+	if hour12 >= 0 && (!hourOfDay || hasAmPm) {
 		hour = hour12
 		if hasAmPm && pm {
 			hour += 12
