@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 
 	"github.com/sluice-io/sluice/connect/proto/connectv1"
 )
@@ -50,9 +51,11 @@ func Find(ps []Plugin, class string) (Plugin, *connectv1.ConnectorDescriptor, bo
 }
 
 // Discover runs every executable regular file in dirs once to ask what it
-// implements. Files that fail are reported in errs and skipped; a missing
-// directory is an error too. Plugins are returned sorted by path.
+// implements, a few at a time. Files that fail are reported in errs and
+// skipped; a missing directory is an error too. Plugins are returned
+// sorted by path.
 func (h *Host) Discover(ctx context.Context, dirs []string) (plugins []Plugin, errs []error) {
+	var paths []string
 	for _, dir := range dirs {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
@@ -65,17 +68,39 @@ func (h *Host) Discover(ctx context.Context, dirs []string) (plugins []Plugin, e
 			if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
 				continue
 			}
+			paths = append(paths, path)
+		}
+	}
+	type result struct {
+		pl  Plugin
+		err error
+	}
+	results := make([]result, len(paths))
+	sem := make(chan struct{}, discoverParallelism)
+	var wg sync.WaitGroup
+	for i, path := range paths {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
 			pl, err := h.describe(ctx, path)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			plugins = append(plugins, pl)
+			results[i] = result{pl, err}
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		if r.err != nil {
+			errs = append(errs, r.err)
+		} else {
+			plugins = append(plugins, r.pl)
 		}
 	}
 	sort.Slice(plugins, func(i, j int) bool { return plugins[i].Path < plugins[j].Path })
 	return plugins, errs
 }
+
+// discoverParallelism bounds how many binaries Discover runs at once.
+const discoverParallelism = 4
 
 // describe hashes path, runs it and calls Describe.
 func (h *Host) describe(ctx context.Context, path string) (Plugin, error) {

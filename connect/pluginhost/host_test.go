@@ -148,6 +148,17 @@ func TestDiscoverDescribesEveryConnector(t *testing.T) {
 	if len(errs) != 1 {
 		t.Fatalf("missing plugin.path dir: %v", errs)
 	}
+	// A binary that cannot start is reported with what it said on stderr,
+	// and does not hide the good one.
+	broken := filepath.Join(dir, "broken")
+	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho 'cannot start: missing libfoo' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ps, errs := h.Discover(context.Background(), []string{dir})
+	if len(ps) != 1 || ps[0].Path != path || len(errs) != 1 ||
+		!strings.Contains(errs[0].Error(), broken) || !strings.Contains(errs[0].Error(), "missing libfoo") {
+		t.Fatalf("discover with a broken binary: %v %v", ps, errs)
+	}
 }
 
 // Every Connect type crosses the contract both ways through a real
