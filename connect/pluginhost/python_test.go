@@ -60,6 +60,19 @@ func TestPythonSourcePlugin(t *testing.T) {
 		t.Fatalf("python plugin describes %v", pl.Connectors)
 	}
 
+	// The certificate made with the openssl command works as well as the
+	// one from the cryptography package.
+	if _, err := exec.LookPath("openssl"); err == nil {
+		p, err := h.Launch(ctx, pl, "py-openssl", pluginhost.Limits{Env: []string{"EXAMPLE_CERT_TOOL=openssl"}})
+		if err != nil {
+			t.Fatalf("python plugin with an openssl-made certificate: %v", err)
+		}
+		if _, err := p.Describe(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_ = p.Close()
+	}
+
 	p, err := h.Launch(ctx, pl, "py", pluginhost.Limits{})
 	if err != nil {
 		t.Fatal(err)

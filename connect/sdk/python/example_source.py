@@ -45,7 +45,11 @@ def log(level, msg, **fields):
 
 def make_cert():
     """A self-signed certificate usable as server, client and root, like
-    go-plugin's: returns (cert PEM, key PEM, cert DER)."""
+    go-plugin's: returns (cert PEM, key PEM, cert DER). Uses the
+    cryptography package when present, else the openssl command (forced by
+    EXAMPLE_CERT_TOOL=openssl, for the tests)."""
+    if os.environ.get("EXAMPLE_CERT_TOOL") == "openssl":
+        return make_cert_openssl()
     try:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
