@@ -129,6 +129,35 @@ func TestCrashedPluginRestartsWithBackoff(t *testing.T) {
 	}
 }
 
+// A Go panic outside any task call kills the process; the reason shows
+// the panic's message, not just the last lines of its stack.
+func TestPanicReasonShowsThePanic(t *testing.T) {
+	dir, _ := testPlugin(t)
+	h, logs := newHost(t, pluginhost.Options{})
+	pl := discoverOne(t, h, dir)
+	p, err := h.Launch(context.Background(), pl, "panics", pluginhost.Limits{Env: []string{"TESTPLUGIN_PANIC_AFTER=200ms"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a panicking plugin did not die")
+	}
+	if err := p.Err(); err == nil || !strings.Contains(err.Error(), "panic: testplugin: panicking on purpose") {
+		t.Fatalf("reason: %v", err)
+	}
+	if !strings.Contains(logs.String(), `level=ERROR msg="panic: testplugin: panicking on purpose"`) {
+		t.Fatalf("panic not logged as an error:\n%s", logs.String())
+	}
+	if p.Pid() <= 0 {
+		t.Fatal("no pid")
+	}
+	if _, err := p.ResidentBytes(); err == nil {
+		t.Fatal("resident memory of a dead process")
+	}
+}
+
 func TestHungPollIsKilledAndRestarted(t *testing.T) {
 	dir, _ := testPlugin(t)
 	h, _ := newHost(t, pluginhost.Options{PollGrace: 300 * time.Millisecond})

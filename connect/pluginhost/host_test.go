@@ -174,6 +174,9 @@ func TestEveryValueTypeRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = p.Close() }()
+	if rss, err := p.ResidentBytes(); err != nil || rss < 1<<20 {
+		t.Fatalf("resident memory of a live plugin: %d %v", rss, err)
+	}
 
 	cfgs, err := p.TaskConfigs(ctx, "test.Source", map[string]string{"mode": "alltypes"}, 2)
 	if err != nil || len(cfgs) != 2 || cfgs[1]["mode"] != "alltypes" {

@@ -20,10 +20,11 @@ import (
 type logWriter struct {
 	log *slog.Logger
 
-	mu   sync.Mutex
-	buf  []byte
-	tail []string
-	pid  int
+	mu    sync.Mutex
+	buf   []byte
+	tail  []string
+	panic string // a Go panic's first line: the stack after it says less
+	pid   int
 }
 
 const tailLines = 8
@@ -63,6 +64,9 @@ func (w *logWriter) emit(line string) {
 	if len(w.tail) > tailLines {
 		w.tail = w.tail[1:]
 	}
+	if w.panic == "" && (strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ")) {
+		w.panic = line
+	}
 	level, msg, attrs := parseLine(line)
 	if w.pid != 0 {
 		attrs = append(attrs, slog.Int("pid", w.pid))
@@ -101,6 +105,9 @@ func parseLine(line string) (slog.Level, string, []slog.Attr) {
 			}
 		}
 	}
+	if strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ") {
+		return slog.LevelError, line, []slog.Attr{slog.String("stream", "stderr")}
+	}
 	return slog.LevelInfo, line, []slog.Attr{slog.String("stream", "stderr")}
 }
 
@@ -120,8 +127,12 @@ func levelOf(s string) slog.Level {
 func (w *logWriter) tailNote() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.tail) == 0 {
-		return ""
+	note := ""
+	if w.panic != "" {
+		note = "; " + w.panic
 	}
-	return fmt.Sprintf("; last stderr: %s", strings.Join(w.tail, " | "))
+	if len(w.tail) > 0 {
+		note += fmt.Sprintf("; last stderr: %s", strings.Join(w.tail, " | "))
+	}
+	return note
 }

@@ -76,6 +76,9 @@ func (p *Process) Err() error {
 	return p.reason
 }
 
+// ResidentBytes is the process's resident memory now (for metrics).
+func (p *Process) ResidentBytes() (int64, error) { return residentBytes(p.pid) }
+
 // Connector is the connector this process serves.
 func (p *Process) Connector() string { return p.connector }
 

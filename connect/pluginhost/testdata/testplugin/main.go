@@ -4,6 +4,7 @@
 //
 //	TESTPLUGIN_GARBAGE=1          print to stdout before the handshake
 //	TESTPLUGIN_CRASH_AFTER=100ms  exit(3) that long after starting
+//	TESTPLUGIN_PANIC_AFTER=100ms  panic in a goroutine of its own
 //	TESTPLUGIN_STOP_AFTER=100ms   SIGSTOP itself (hangs, health checks fail)
 //	TESTPLUGIN_LEAK=1             allocate and touch 8 MiB every 10ms
 //
@@ -44,6 +45,9 @@ func main() {
 			sdk.Logger.Error("testplugin: crashing on purpose")
 			os.Exit(3)
 		})
+	}
+	if d, err := time.ParseDuration(os.Getenv("TESTPLUGIN_PANIC_AFTER")); err == nil {
+		time.AfterFunc(d, func() { panic("testplugin: panicking on purpose") })
 	}
 	if d, err := time.ParseDuration(os.Getenv("TESTPLUGIN_STOP_AFTER")); err == nil {
 		time.AfterFunc(d, func() { _ = syscall.Kill(os.Getpid(), syscall.SIGSTOP) })
