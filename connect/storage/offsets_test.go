@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -352,5 +354,35 @@ func TestFileOffsetStoreRefusesGarbage(t *testing.T) {
 		if _, err := OpenFileOffsetStore(path, nil); err == nil {
 			t.Fatalf("%q accepted", content)
 		}
+	}
+}
+
+// Offsets written to a partition added after the store started are read
+// without waiting minutes for the consumer's periodic metadata reload (as
+// soon as the listing of end offsets shows the partition).
+func TestKafkaOffsetStoreSeesAddedPartitions(t *testing.T) {
+	opts := append(newCluster(t), kgo.MetadataMinAge(50*time.Millisecond))
+	ctx := testCtx(t)
+	s, err := OpenKafkaOffsetStore(ctx, KafkaOffsetStoreOptions{Client: opts, Topic: TopicSettings{Partitions: 1}})
+	must(t, err)
+	defer s.Close()
+	adm := kadm.NewClient(mustClient(t, opts))
+	_, err = adm.CreatePartitions(ctx, 2, DefaultOffsetTopic)
+	must(t, err)
+	key, _ := OffsetKey("c", map[string]any{"p": 1})
+	cl := mustClient(t, append(append([]kgo.Opt{}, opts...), kgo.RecordPartitioner(kgo.ManualPartitioner())))
+	must(t, cl.ProduceSync(ctx, &kgo.Record{Topic: DefaultOffsetTopic, Partition: 2, Key: key, Value: []byte(`{"o":1}`)}).FirstErr())
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		short, cancel := context.WithTimeout(ctx, time.Second)
+		got, err := s.Offsets(short, "c")
+		cancel()
+		if err == nil && len(got) == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the offset in the added partition is not read: %v %v", got, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

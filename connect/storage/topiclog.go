@@ -262,11 +262,27 @@ func (l *topicLog) waitFor(ctx context.Context, p int32, offset int64) error {
 }
 
 // readToEnd returns once every record that was in the topic when it was
-// called has been applied.
+// called has been applied. It relies, as Kafka's log does, on the last
+// record of a partition never being compacted away (it is in the active
+// segment), so the reader reaches the end offset.
 func (l *topicLog) readToEnd(ctx context.Context) error {
 	starts, ends, err := l.listOffsets(ctx)
 	if err != nil {
 		return err
+	}
+	// Data in a partition the reader has never read from may be in a
+	// partition added since the client last loaded metadata, which it
+	// otherwise reloads only every few minutes.
+	l.mu.Lock()
+	unseen := false
+	ends.Each(func(e kadm.ListedOffset) {
+		if _, ok := l.next[e.Partition]; !ok && e.Offset > 0 {
+			unseen = true
+		}
+	})
+	l.mu.Unlock()
+	if unseen {
+		l.cl.ForceMetadataRefresh()
 	}
 	var waitErr error
 	ends.Each(func(e kadm.ListedOffset) {
