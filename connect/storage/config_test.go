@@ -183,9 +183,14 @@ func TestConfigStoreTombstonesAndRestart(t *testing.T) {
 	}
 	s.Close()
 
-	again := openConfig(t, opts, nil)
+	u := newUpdates()
+	again := openConfig(t, opts, u)
 	if !reflect.DeepEqual(again.Snapshot(), snap) {
 		t.Fatalf("replayed state differs:\n%+v\nwant\n%+v", again.Snapshot(), snap)
+	}
+	// Replaying history is not news: no updates for it.
+	if got := u.take(); len(got) != 0 {
+		t.Fatalf("updates for replayed records: %+v", got)
 	}
 }
 
@@ -201,6 +206,11 @@ func TestConfigStoreRefusesBadTopic(t *testing.T) {
 	want := "Topic 'wide-configs' supplied via the 'config.storage.topic' property is required to have a single partition in order to guarantee consistency of connector configurations, but found 3 partitions."
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
+	}
+
+	_, err = OpenConfigStore(ctx, ConfigStoreOptions{Client: opts, Topic: TopicSettings{Topic: "rf", ReplicationFactor: 3}})
+	if err == nil || !strings.Contains(err.Error(), "(config.storage.replication.factor)") {
+		t.Fatalf("err = %v, want one naming config.storage.replication.factor", err)
 	}
 
 	_, err = adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("delete")}, "deleting-configs")

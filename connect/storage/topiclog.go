@@ -153,6 +153,10 @@ func (l *topicLog) createTopic(ctx context.Context, spec topicSpec) error {
 		partitions = 1
 	}
 	_, err := l.adm.CreateTopic(ctx, partitions, rf, configs, spec.Topic)
+	if errors.Is(err, kerr.InvalidReplicationFactor) {
+		return fmt.Errorf("creating topic %q for %s with replication factor %d (%s): %w",
+			spec.Topic, spec.purpose, rf, strings.TrimSuffix(spec.settingName, ".topic")+".replication.factor", err)
+	}
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("creating topic %q for %s: %w", spec.Topic, spec.purpose, err)
 	}
