@@ -263,8 +263,7 @@ func helperHost(pluginPath string) {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}
-	sock, _ := os.MkdirTemp("", "ph")
-	h, err := pluginhost.New(pluginhost.Options{SocketDir: sock})
+	h, err := pluginhost.New(pluginhost.Options{SocketDir: os.Getenv("PLUGINHOST_HELPER_SOCKETS")})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -292,8 +291,13 @@ func helperHost(pluginPath string) {
 
 func TestNoOrphanAfterHostKill9(t *testing.T) {
 	_, path := testPlugin(t)
+	sock, err := os.MkdirTemp("", "ph") // the killed helper cannot clean up
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(sock) })
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "PLUGINHOST_HELPER_PLUGIN="+path)
+	cmd.Env = append(os.Environ(), "PLUGINHOST_HELPER_PLUGIN="+path, "PLUGINHOST_HELPER_SOCKETS="+sock)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
