@@ -2,6 +2,7 @@ package convert
 
 import (
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,55 +23,90 @@ var person = data.StructOf("com.example.Person", data.F("id", data.Int32Schema),
 
 // TestJSONFromConnectGolden pins the exact bytes Kafka's JsonConverter
 // writes (key order, number and bytes formats), so consumers that compare
-// or hash messages see no difference between Sluice and Kafka Connect.
+// or hash messages see no difference between Sluice and Kafka Connect. The
+// expected bytes in testdata/kafka_jsonconverter.golden were written by
+// Kafka's own JsonConverter (testdata/KafkaGolden.java builds the same
+// cases).
 func TestJSONFromConnectGolden(t *testing.T) {
 	withDefault := &data.Schema{Type: data.TypeString, Optional: true, Default: "default"}
-	tests := []struct {
-		name  string
+	inner := data.StructOf("inner", data.F("when", data.TimestampSchema.AsOptional()), data.F("amount", data.DecimalSchema(3)))
+	outer := data.StructOf("outer",
+		data.F("tags", data.ArrayOf(data.StringSchema)),
+		data.F("scores", data.MapOf(data.StringSchema, data.Float64Schema)),
+		data.F("byid", data.MapOf(data.Int64Schema, inner)),
+		data.F("blob", data.OptionalBytesSchema),
+		data.F("n", &data.Schema{Type: data.TypeInt16, Optional: true, Default: int16(7)}),
+		data.F("t", data.TimeSchema),
+		data.F("f", data.OptionalFloat32Schema),
+	)
+	nested := data.NewStruct(outer).
+		MustPut("tags", []any{"a", "b"}).
+		MustPut("scores", map[string]any{"x": 1.5}).
+		MustPut("byid", &data.Map{Entries: []data.MapEntry{{Key: int64(9), Value: data.NewStruct(inner).
+			MustPut("when", time.UnixMilli(1234)).MustPut("amount", data.NewDecimal(-12345, 3))}}}).
+		MustPut("blob", []byte{0, 1, 2}).
+		MustPut("t", time.UnixMilli(3723004)).
+		MustPut("f", float32(1.0e-7))
+	plain := map[string]string{"schemas.enable": "false"}
+	cases := map[string]struct {
 		props map[string]string
 		s     *data.Schema
 		v     any
-		want  string
 	}{
-		{"quickstart line", nil, data.StringSchema, "foo", `{"schema":{"type":"string","optional":false},"payload":"foo"}`},
-		{"struct", nil, person, data.NewStruct(person).MustPut("id", int32(1)).MustPut("name", "ann"),
-			`{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"},{"type":"string","optional":true,"field":"name"}],"optional":false,"name":"com.example.Person"},"payload":{"id":1,"name":"ann"}}`},
-		{"struct null optional field", nil, person, data.NewStruct(person).MustPut("id", int32(2)),
-			`{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"},{"type":"string","optional":true,"field":"name"}],"optional":false,"name":"com.example.Person"},"payload":{"id":2,"name":null}}`},
-		{"schemaless map in envelope", nil, nil, map[string]any{"a": int64(1), "b": []any{true, nil}}, `{"schema":null,"payload":{"a":1,"b":[true,null]}}`},
-		{"schemas disabled", map[string]string{"schemas.enable": "false"}, person, data.NewStruct(person).MustPut("id", int32(1)), `{"id":1,"name":null}`},
-		{"decimal base64", nil, data.DecimalSchema(2), data.NewDecimal(156, 2),
-			`{"schema":{"type":"bytes","optional":false,"name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"scale":"2"}},"payload":"AJw="}`},
-		{"decimal numeric keeps trailing zeros", map[string]string{"decimal.format": "numeric", "schemas.enable": "false"}, data.DecimalSchema(4), data.NewDecimal(15600, 4), `1.5600`},
-		{"decimal numeric tiny", map[string]string{"decimal.format": "NUMERIC", "schemas.enable": "false"}, data.DecimalSchema(9), data.NewDecimal(1, 9), `1E-9`},
-		{"int-keyed map", nil, data.MapOf(data.Int32Schema, data.StringSchema), &data.Map{Entries: []data.MapEntry{{Key: int32(1), Value: "a"}, {Key: int32(2), Value: "b"}}},
-			`{"schema":{"type":"map","keys":{"type":"int32","optional":false},"values":{"type":"string","optional":false},"optional":false},"payload":[[1,"a"],[2,"b"]]}`},
-		{"array", map[string]string{"schemas.enable": "false"}, data.ArrayOf(data.Int64Schema), []any{int64(1), int64(-2)}, `[1,-2]`},
-		{"float32", map[string]string{"schemas.enable": "false"}, data.Float32Schema, float32(12.34), `12.34`},
-		{"float64 whole", map[string]string{"schemas.enable": "false"}, data.Float64Schema, 100.0, `100.0`},
-		{"float64 large", map[string]string{"schemas.enable": "false"}, data.Float64Schema, 1e20, `1.0E20`},
-		{"float64 small", map[string]string{"schemas.enable": "false"}, data.Float64Schema, 0.0001, `1.0E-4`},
-		{"float64 nan", map[string]string{"schemas.enable": "false"}, data.Float64Schema, math.NaN(), `"NaN"`},
-		{"bytes", map[string]string{"schemas.enable": "false"}, data.BytesSchema, []byte("hi!"), `"aGkh"`},
-		{"escapes as jackson", map[string]string{"schemas.enable": "false"}, data.StringSchema, "a\"b\\c\n\x01é/<", `"a\"b\\c\n\u0001é/<"`},
-		{"date", nil, data.DateSchema, time.Date(1970, 1, 11, 0, 0, 0, 0, time.UTC),
-			`{"schema":{"type":"int32","optional":false,"name":"org.apache.kafka.connect.data.Date","version":1},"payload":10}`},
-		{"timestamp", map[string]string{"schemas.enable": "false"}, data.TimestampSchema, time.UnixMilli(1700000000123), `1700000000123`},
-		{"null replaced by default", nil, withDefault, nil, `{"schema":{"type":"string","optional":true,"default":"default"},"payload":"default"}`},
-		{"null kept without replace", map[string]string{"replace.null.with.default": "false"}, withDefault, nil, `{"schema":{"type":"string","optional":true,"default":"default"},"payload":null}`},
-		{"schema metadata", nil, &data.Schema{Type: data.TypeBoolean, Name: "bool", Version: 3, Doc: "the documentation", Parameters: map[string]string{"foo": "bar"}}, true,
-			`{"schema":{"type":"boolean","optional":false,"name":"bool","version":3,"doc":"the documentation","parameters":{"foo":"bar"}},"payload":true}`},
+		"quickstart line":                      {nil, data.StringSchema, "foo"},
+		"struct":                               {nil, person, data.NewStruct(person).MustPut("id", int32(1)).MustPut("name", "ann")},
+		"struct null optional field":           {nil, person, data.NewStruct(person).MustPut("id", int32(2))},
+		"schemaless map in envelope":           {nil, nil, map[string]any{"a": int64(1), "b": []any{true, nil}}},
+		"schemas disabled":                     {plain, person, data.NewStruct(person).MustPut("id", int32(1))},
+		"decimal base64":                       {nil, data.DecimalSchema(2), data.NewDecimal(156, 2)},
+		"decimal numeric keeps trailing zeros": {map[string]string{"decimal.format": "numeric", "schemas.enable": "false"}, data.DecimalSchema(4), data.NewDecimal(15600, 4)},
+		"decimal numeric tiny":                 {map[string]string{"decimal.format": "NUMERIC", "schemas.enable": "false"}, data.DecimalSchema(9), data.NewDecimal(1, 9)},
+		"int-keyed map": {nil, data.MapOf(data.Int32Schema, data.StringSchema),
+			&data.Map{Entries: []data.MapEntry{{Key: int32(1), Value: "a"}, {Key: int32(2), Value: "b"}}}},
+		"array":                     {plain, data.ArrayOf(data.Int64Schema), []any{int64(1), int64(-2)}},
+		"float32":                   {plain, data.Float32Schema, float32(12.34)},
+		"float64 whole":             {plain, data.Float64Schema, 100.0},
+		"float64 large":             {plain, data.Float64Schema, 1e20},
+		"float64 small":             {plain, data.Float64Schema, 0.0001},
+		"float64 nan":               {plain, data.Float64Schema, math.NaN()},
+		"bytes":                     {plain, data.BytesSchema, []byte("hi!")},
+		"escapes as jackson":        {plain, data.StringSchema, "a\"b\\c\n\x01é/<"},
+		"date":                      {nil, data.DateSchema, time.Date(1970, 1, 11, 0, 0, 0, 0, time.UTC)},
+		"timestamp":                 {plain, data.TimestampSchema, time.UnixMilli(1700000000123)},
+		"null replaced by default":  {nil, withDefault, nil},
+		"null kept without replace": {map[string]string{"replace.null.with.default": "false"}, withDefault, nil},
+		"schema metadata": {nil, &data.Schema{Type: data.TypeBoolean, Name: "bool", Version: 3, Doc: "the documentation",
+			Parameters: map[string]string{"foo": "bar"}}, true},
+		"nested":         {nil, outer, nested},
+		"nested numeric": {map[string]string{"decimal.format": "NUMERIC"}, outer, nested},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := mustJSON(t, tc.props).FromConnect("t", tc.s, tc.v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != tc.want {
-				t.Fatalf("got  %s\nwant %s", got, tc.want)
-			}
-		})
+	raw, err := os.ReadFile("testdata/kafka_jsonconverter.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, want, _ := strings.Cut(line, "\t")
+		tc, ok := cases[name]
+		if !ok {
+			t.Errorf("golden case %q has no Go counterpart", name)
+			continue
+		}
+		seen++
+		got, err := mustJSON(t, tc.props).FromConnect("t", tc.s, tc.v)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if string(got) != want {
+			t.Errorf("%s:\n got  %s\n want %s", name, got, want)
+		}
+	}
+	if seen != len(cases) {
+		t.Errorf("%d Go cases, %d in the golden file", len(cases), seen)
 	}
 }
 
@@ -244,5 +280,50 @@ func TestJSONSchemaCache(t *testing.T) {
 	s4, _, _ := off.ToConnect("t", a)
 	if s3 == s4 || !s3.Equal(s4) {
 		t.Fatal("schemas.cache.size=0 still cached, or parsed differently")
+	}
+}
+
+// TestJSONReadsAsKafka reads each input of testdata/kafka_roundtrip.golden
+// and writes what it read, which must give Kafka's bytes, or fail where
+// Kafka failed. Two deliberate differences: a JSON string where a boolean
+// or number belongs is an error here, where Kafka silently reads false or 0.
+func TestJSONReadsAsKafka(t *testing.T) {
+	raw, err := os.ReadFile("testdata/kafka_roundtrip.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stricter := map[string]bool{
+		`{"schema":{"type":"boolean"},"payload":"true"}`: true,
+		`{"schema":{"type":"int32"},"payload":"5"}`:      true,
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		parts := strings.SplitN(line, "\t", 3)
+		props := map[string]string{}
+		if parts[0] != "-" {
+			for _, kv := range strings.Split(parts[0], ",") {
+				k, v, _ := strings.Cut(kv, "=")
+				props[k] = v
+			}
+		}
+		c := mustJSON(t, props)
+		got := "ERR"
+		if s, v, err := c.ToConnect("t", []byte(parts[1])); err == nil {
+			if b, err := c.FromConnect("t", s, v); err == nil {
+				got = string(b)
+				if b == nil {
+					got = "<null>"
+				}
+			}
+		}
+		want := parts[2]
+		if stricter[parts[1]] {
+			want = "ERR"
+		}
+		if got != want {
+			t.Errorf("%s %s:\n got  %s\n want %s", parts[0], parts[1], got, want)
+		}
 	}
 }

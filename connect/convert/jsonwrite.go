@@ -3,6 +3,7 @@ package convert
 import (
 	"encoding/base64"
 	"math"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/sluice-io/sluice/connect/data"
@@ -20,9 +21,16 @@ func appendString(b []byte, s string) []byte {
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			r, n := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && n == 1 {
+			switch {
+			case r == utf8.RuneError && n == 1:
 				b = append(b, "\uFFFD"...)
-			} else {
+			case r > 0xFFFF:
+				// Jackson escapes characters outside the BMP as their
+				// UTF-16 surrogate pair (jackson-core #223; still the
+				// default).
+				hi, lo := utf16.EncodeRune(r)
+				b = appendUnicodeEscape(appendUnicodeEscape(b, hi), lo)
+			default:
 				b = append(b, s[i:i+n]...)
 			}
 			i += n
@@ -51,6 +59,11 @@ func appendString(b []byte, s string) []byte {
 		i++
 	}
 	return append(b, '"')
+}
+
+func appendUnicodeEscape(b []byte, r rune) []byte {
+	const hex = "0123456789ABCDEF"
+	return append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
 }
 
 func appendBase64(b []byte, p []byte) []byte {
