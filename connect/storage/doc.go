@@ -7,12 +7,14 @@
 //     (connect-configs), as KafkaConfigBackingStore writes them.
 //   - OffsetStore: source offsets, either in the compacted offsets topic
 //     (connect-offsets, KafkaOffsetBackingStore's format) or, for standalone
-//     workers, in a local file.
+//     workers, in a local file (FileOffsetBackingStore's Java-serialized
+//     format, so the file moves between Kafka Connect and Sluice).
 //   - StatusStore: connector, task and topic statuses in the compacted status
 //     topic (connect-status, KafkaStatusBackingStore's format), or in memory
 //     for standalone workers.
 //   - Sink offsets, which are the consumer group connect-<name>:
-//     SinkOffsets, AlterSinkOffsets, ResetSinkOffsets.
+//     SinkOffsets, AlterSinkOffsets, ResetSinkOffsets (ParseSinkOffsets
+//     checks a PATCH body; ResetOffsets resets a source connector).
 //
 // Every store reaches the cluster only through the Kafka protocol
 // (franz-go), so it works against Sluice, Apache Kafka or kfake. The rules
