@@ -16,7 +16,8 @@ import (
 //
 // Two deliberate differences from Kafka: a top-level value must use the
 // whole text ("12 apples" is a string, not 12), and quoted strings are
-// unescaped (\" and \\), so ParseString reads back what ToString writes.
+// unescaped (\" and \\), so ParseString reads back what ToString writes
+// (Kafka keeps the backslashes, which double on every round trip).
 func ParseString(s string) (*Schema, any) {
 	if s == "" {
 		return StringSchema, s
@@ -32,7 +33,7 @@ func ParseString(s string) (*Schema, any) {
 		return StringSchema, s
 	}
 	t := strings.TrimSpace(s)
-	switch t {
+	switch t { // case-sensitive, as Kafka: TRUE is a string
 	case "null":
 		return nil, nil
 	case "true":
@@ -190,7 +191,10 @@ func (p *valueParser) array() (*Schema, any, error) {
 			return nil, nil, parseError{}
 		}
 	}
-	items := m.schema()
+	items, err := m.schema()
+	if err != nil {
+		return nil, nil, err
+	}
 	for i := range out {
 		out[i] = widen(out[i], items)
 	}
@@ -221,7 +225,14 @@ func (p *valueParser) object() (*Schema, any, error) {
 			}
 		}
 	}
-	kSchema, vSchema := km.schema(), vm.schema()
+	kSchema, err := km.schema()
+	if err != nil {
+		return nil, nil, err
+	}
+	vSchema, err := vm.schema()
+	if err != nil {
+		return nil, nil, err
+	}
 	if kSchema != nil && kSchema.Type == TypeString {
 		out := make(map[string]any, len(keys))
 		for i, k := range keys {
@@ -239,7 +250,8 @@ func (p *valueParser) object() (*Schema, any, error) {
 // schemaMerger finds the schema common to a run of values, as Kafka's
 // Values.SchemaMerger: equal schemas agree, numbers widen along int8 <
 // int16 < int32 < int64 < float32 < float64, anything else has none. A nil
-// value makes the common schema optional.
+// among values that have a common schema fails the parse, as Kafka's
+// (which then keeps the whole text as a string).
 type schemaMerger struct {
 	common       *Schema
 	incompatible bool
@@ -279,11 +291,11 @@ func (m *schemaMerger) merge(s *Schema, v any) {
 	}
 }
 
-func (m *schemaMerger) schema() *Schema {
+func (m *schemaMerger) schema() (*Schema, error) {
 	if m.common != nil && m.sawNull {
-		return m.common.AsOptional()
+		return nil, parseError{}
 	}
-	return m.common
+	return m.common, nil
 }
 
 // widen converts a number to the wider numeric type of s.
