@@ -192,3 +192,34 @@ func TestSimpleHeaderConverterAsKafka(t *testing.T) {
 		t.Fatalf("only %d cases read", n)
 	}
 }
+
+// TestStringConverterAsKafka replays testdata/kafka_strings.golden: the
+// text Kafka's StringConverter writes for values of every type, which is
+// Java's toString of them.
+func TestStringConverterAsKafka(t *testing.T) {
+	raw, err := os.ReadFile("testdata/kafka_strings.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := mustJSON(t, nil)
+	sc, _ := New("StringConverter", nil, false)
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		in, want, _ := strings.Cut(line, "\t=>\t")
+		s, v, err := j.ToConnect("t", []byte(in))
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		b, err := sc.FromConnect("t", s, v)
+		got := string(b)
+		if b == nil {
+			got = "null"
+		}
+		if err != nil || got != want {
+			t.Errorf("%s:\n got  %s (%v)\n want %s", in, got, err, want)
+		}
+	}
+}

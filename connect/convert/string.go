@@ -14,7 +14,7 @@ import (
 const EncodingConfig = "converter.encoding"
 
 // StringConverter is Kafka's StringConverter: values are written as their
-// text (strings as is, other values as data.ToString renders them) in
+// text (strings as is, other values as Java's toString, data.JavaString) in
 // converter.encoding, and read back as optional strings.
 type StringConverter struct {
 	enc string // canonical charset name
@@ -51,7 +51,7 @@ func (c *StringConverter) FromConnect(_ string, _ *data.Schema, v any) ([]byte, 
 	}
 	s, ok := v.(string)
 	if !ok {
-		s = data.ToString(v)
+		s = data.JavaString(v)
 	}
 	return encodeString(c.enc, s), nil
 }

@@ -116,8 +116,8 @@ func (st *Struct) Clone() *Struct {
 	return c
 }
 
-// String renders the struct as Kafka's toString: Struct{a=1,b=x}, omitting
-// nil fields.
+// String renders the struct as Kafka's Struct.toString: Struct{a=1,b=x},
+// omitting nil fields, values as Java's toString prints them (JavaString).
 func (st *Struct) String() string {
 	var b strings.Builder
 	b.WriteString("Struct{")
@@ -131,7 +131,9 @@ func (st *Struct) String() string {
 			b.WriteByte(',')
 		}
 		first = false
-		fmt.Fprintf(&b, "%s=%v", f.Name, v)
+		b.WriteString(f.Name)
+		b.WriteByte('=')
+		b.WriteString(JavaString(v))
 	}
 	b.WriteByte('}')
 	return b.String()

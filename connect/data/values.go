@@ -154,6 +154,42 @@ func appendString(b *strings.Builder, v any, embedded bool) {
 	}
 }
 
+// JavaString renders v as Java's toString of the value Kafka would hold,
+// which is what StringConverter writes for a non-string value: numbers as
+// Java prints them, lists as [a, b], maps as {k=v, k2=v2} (keys sorted),
+// structs as Struct{a=1}, dates as java.util.Date does in UTC. Bytes,
+// which Java would print as an object address, are written as they are.
+func JavaString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case time.Time:
+		return x.UTC().Format("Mon Jan 02 15:04:05 MST 2006")
+	case *Struct:
+		if x == nil {
+			return "null"
+		}
+		return x.String()
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = JavaString(e)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case map[string]any, *Map:
+		var parts []string
+		for k, e := range Entries(x) {
+			parts = append(parts, JavaString(k)+"="+JavaString(e))
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	}
+	return ToString(v)
+}
+
 func toInt64(v any) int64 {
 	switch x := v.(type) {
 	case int8:
