@@ -44,9 +44,14 @@ endif
 help: ## list targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "%-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-build: ## compile the broker to bin/sluice
-	@mkdir -p $(dir $(BIN))
+# Connector plugins (one command per directory under connectors/) go to
+# bin/plugins, the plugin.path a worker uses by default.
+PLUGINS := $(patsubst connectors/%/main.go,%,$(wildcard connectors/*/main.go))
+
+build: ## compile the broker to bin/sluice and the connector plugins to bin/plugins/
+	@mkdir -p $(dir $(BIN)) bin/plugins
 	$(GO) build -o $(BIN) ./cmd/sluice
+	@for p in $(PLUGINS); do echo "$(GO) build -o bin/plugins/$$p ./connectors/$$p"; $(GO) build -o bin/plugins/$$p ./connectors/$$p || exit 1; done
 
 run: build ## start a single-node broker with built-in defaults (127.0.0.1:9092, ./data)
 	./$(BIN) broker $(ARGS)

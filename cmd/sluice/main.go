@@ -26,6 +26,8 @@ commands:
   cluster     show the cluster: info (ID, controller, brokers, API versions), describe (health)
   partitions  elect leaders and reassign partitions (sluice partitions --help)
   completion  print a bash, zsh or fish completion script
+  connect     run a Kafka Connect worker, or manage connectors on one
+              (sluice connect --help)
   perf        load generator: produce, consume, e2e or rtt against any
               Kafka-compatible broker, with HDR latency histograms (sluice perf --help)
   version     print the version, commit, Go version and network engines
@@ -73,6 +75,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		return runVersion(stdout)
+	case "connect":
+		return runConnect(args[1:], stdout, stderr)
 	case "perf":
 		return perf.Run(args[1:], stdout, stderr)
 	case "group", "topic", "produce", "consume", "cluster", "partitions", "completion":

@@ -17,6 +17,21 @@ var version = "dev"
 // whether the tree had local changes (Go records both when it builds from a
 // git checkout), the Go toolchain, and the engines this machine can run.
 func runVersion(stdout io.Writer) int {
+	commit := buildCommit()
+	fmt.Fprintf(stdout, "sluice %s\ncommit: %s\ngo: %s %s/%s\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	var engines bytes.Buffer
+	runEngines(&engines)
+	fmt.Fprintln(stdout, "engines:")
+	for _, line := range strings.Split(strings.TrimRight(engines.String(), "\n"), "\n") {
+		fmt.Fprintf(stdout, "  %s\n", line)
+	}
+	return 0
+}
+
+// buildCommit is the commit this binary was built from, marked when the
+// tree had local changes (Go records both when it builds from a git
+// checkout).
+func buildCommit() string {
 	commit, modified := "unknown", false
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
@@ -31,12 +46,5 @@ func runVersion(stdout io.Writer) int {
 	if modified {
 		commit += " (with local changes)"
 	}
-	fmt.Fprintf(stdout, "sluice %s\ncommit: %s\ngo: %s %s/%s\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	var engines bytes.Buffer
-	runEngines(&engines)
-	fmt.Fprintln(stdout, "engines:")
-	for _, line := range strings.Split(strings.TrimRight(engines.String(), "\n"), "\n") {
-		fmt.Fprintf(stdout, "  %s\n", line)
-	}
-	return 0
+	return commit
 }

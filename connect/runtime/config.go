@@ -89,6 +89,12 @@ var workerDefaults = map[string]string{
 	"exactly.once.source.support":             "disabled",
 	"client.id":                               "",
 	"connector.client.config.override.policy": "All",
+	// Sluice-specific: host:port of the HTTP endpoint serving /metrics
+	// (as the broker's admin.listener); empty turns it off.
+	"admin.listener": "127.0.0.1:9645",
+	// Sluice-specific: resident memory limit of each plugin process in
+	// bytes (0 = none); a plugin over it is killed and restarted.
+	"plugin.memory.limit.bytes": "0",
 }
 
 // knownPrefixes are property families a worker accepts: converter

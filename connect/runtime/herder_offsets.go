@@ -64,11 +64,6 @@ func (h *Herder) AlterConnectorOffsets(ctx context.Context, name string, offsets
 		return "", api.BadRequest("Partitions / offsets need to be provided for an alter offsets request")
 	}
 	if h.connectorType(cfg) == api.TypeSink {
-		for _, o := range offsets {
-			if err := checkSinkOffset(o); err != nil {
-				return "", err
-			}
-		}
 		if err := h.sinks.Alter(ctx, name, offsets); err != nil {
 			return "", err
 		}
@@ -149,21 +144,6 @@ func (h *Herder) alterHook(ctx context.Context, name string, cfg map[string]stri
 		return false, api.BadRequest("The connector refused the offsets: %v", err)
 	}
 	return external, nil
-}
-
-func checkSinkOffset(o api.ConnectorOffset) error {
-	if _, ok := o.Partition[api.SinkTopicKey].(string); !ok {
-		return api.BadRequest("Kafka partitions must contain a %q key with a string value", api.SinkTopicKey)
-	}
-	if _, ok := asInt(o.Partition[api.SinkPartitionKey]); !ok {
-		return api.BadRequest("Kafka partitions must contain a %q key with an integer value", api.SinkPartitionKey)
-	}
-	if o.Offset != nil {
-		if off, ok := asInt(o.Offset[api.SinkOffsetKey]); !ok || off < 0 {
-			return api.BadRequest("Kafka offsets must contain a %q key with a non-negative integer value", api.SinkOffsetKey)
-		}
-	}
-	return nil
 }
 
 func asInt(v any) (int64, bool) {

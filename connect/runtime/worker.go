@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -322,7 +323,7 @@ func (w *Worker) runTaskOnce(ctx context.Context, t *runningTask, m *taskMetrics
 	defer m.running.Set(0)
 	if kind == "source" {
 		producer, err := kgo.NewClient(append(append([]kgo.Opt(nil), w.deps.ClientOpts...),
-			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond))...)
+			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond), kgo.AllowAutoTopicCreation())...)
 		if err != nil {
 			return fmt.Errorf("producer: %w", err)
 		}
@@ -345,7 +346,14 @@ func (w *Worker) runTaskOnce(ctx context.Context, t *runningTask, m *taskMetrics
 		taskPipeline: pipe, client: proc.Sink(t.id), config: t.taskCfg, flushInt: flushInt, flushTO: flushTO,
 		current: map[TopicPartition]int64{}, paused: paused, resume: make(chan struct{}, 1), maxBatch: 500,
 	}
-	consumer, err := kgo.NewClient(append(append([]kgo.Opt(nil), w.deps.ClientOpts...), sk.sinkConsumerOpts(topics, regex)...)...)
+	copts := append(append([]kgo.Opt(nil), w.deps.ClientOpts...), sk.sinkConsumerOpts(topics, regex)...)
+	if ms, err := strconv.ParseInt(w.cfg.Raw["consumer.session.timeout.ms"], 10, 64); err == nil && ms > 0 {
+		// Kafka passes consumer.* worker settings to sink consumers; the
+		// session timeout is the one that decides how fast a dead
+		// worker's sink partitions move.
+		copts = append(copts, kgo.SessionTimeout(time.Duration(ms)*time.Millisecond))
+	}
+	consumer, err := kgo.NewClient(copts...)
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
 	}
