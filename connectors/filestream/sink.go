@@ -90,21 +90,13 @@ func (t *sinkTask) Put(_ context.Context, recs []*data.Record) error {
 	return nil
 }
 
-// valueText prints a value as Kafka's sink prints record.value() (Java's
-// toString): text as it is, null as "null", a struct as Struct{...}, and
-// other values as Kafka's Values.convertToString.
+// valueText prints a value as Kafka's sink prints record.value(): Java's
+// toString of the Connect value.
 func valueText(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return x
-	case []byte:
-		return string(x)
-	case *data.Struct:
-		return x.String()
+	if b, ok := v.([]byte); ok {
+		return string(b)
 	}
-	return data.ToString(v)
+	return data.JavaString(v)
 }
 
 // PreCommit flushes and fsyncs, so the offsets committed next are of
