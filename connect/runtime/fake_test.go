@@ -25,6 +25,8 @@ type fakePlugins struct {
 	collected map[string][]string // sink connector -> values put
 	failPolls int                 // Gen fails this many polls before working
 	committed map[string]uint64   // source connector -> last Commit seq
+	retryPuts int                 // Collect answers this many Puts retriable
+	puts      int                 // Put calls seen
 }
 
 func newFakePlugins() *fakePlugins {
@@ -173,13 +175,28 @@ func (s *fakeSink) Open(context.Context, []TopicPartition) (map[TopicPartition]i
 	return nil, nil
 }
 
+// Put keeps every record but those whose value is "bad", which it
+// reports failed; it answers retriable while f.retryPuts lasts.
 func (s *fakeSink) Put(_ context.Context, recs []*data.Record) (PutResult, error) {
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
-	for _, r := range recs {
+	s.f.puts++
+	if s.f.retryPuts > 0 {
+		s.f.retryPuts--
+		return PutResult{Retriable: true, Backoff: 10 * time.Millisecond}, nil
+	}
+	var res PutResult
+	for i, r := range recs {
+		if r.Value == "bad" {
+			if res.Failed == nil {
+				res.Failed = map[int]string{}
+			}
+			res.Failed[i] = "cannot write bad"
+			continue
+		}
 		s.f.collected[s.connector] = append(s.f.collected[s.connector], fmt.Sprint(r.Value))
 	}
-	return PutResult{}, nil
+	return res, nil
 }
 
 func (s *fakeSink) PreCommit(_ context.Context, offs map[TopicPartition]int64) (map[TopicPartition]int64, error) {

@@ -24,6 +24,7 @@ type standaloneFixture struct {
 	plugins *fakePlugins
 	status  *MemoryStatus
 	offsets *memOffsets
+	seeds   []string
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -41,7 +42,8 @@ func newStandaloneFixture(t *testing.T) *standaloneFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &standaloneFixture{t: t, plugins: newFakePlugins(), status: NewMemoryStatus(), offsets: newMemOffsets(), done: make(chan struct{})}
+	f := &standaloneFixture{t: t, plugins: newFakePlugins(), status: NewMemoryStatus(), offsets: newMemOffsets(),
+		seeds: c.ListenAddrs(), done: make(chan struct{})}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	w := NewWorker(cfg, Deps{
 		Launcher: f.plugins, Offsets: f.offsets, Status: f.status,
