@@ -34,6 +34,8 @@ admin commands:
                           and offline partitions
   partitions elect-leaders  elect preferred or unclean partition leaders
   partitions reassign     move replicas between brokers, with throttles
+  connect list|status|... manage connectors on a Kafka Connect REST API
+                          (sluice connect --help)
 
 data commands:
   produce TOPIC           produce the lines of a file or standard input
@@ -67,6 +69,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return runPartitions(args[1:], stdout, stderr)
 	case "completion":
 		return runCompletion(args[1:], stdout, stderr)
+	case "connect":
+		return RunConnect(args[1:], stdout, stderr)
 	case "produce", "consume":
 		ctx, stop := interruptible()
 		defer stop()

@@ -172,7 +172,8 @@ var completionCases = []struct {
 	line string
 	want string
 }{
-	{"sluice ", "broker cluster completion consume engines group help partitions perf produce topic version"},
+	{"sluice ", "broker cluster completion connect consume engines group help partitions perf produce topic version"},
+	{"sluice connect st", "status stop"},
 	{"sluice gr", "group"},
 	{"sluice group ", "delete delete-offsets describe list reset-offsets"},
 	{"sluice group reset-offsets g --to", "--to-datetime --to-earliest --to-latest --to-offset --topic"},
