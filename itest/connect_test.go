@@ -214,3 +214,34 @@ func TestConnectPluginKill9IsRestarted(t *testing.T) {
 		}
 	}
 }
+
+// A connector's plugin.memory.limit.bytes is enforced: a plugin over it is
+// killed, and the task shows FAILED with the reason until it runs again.
+func TestConnectPluginOverItsMemoryLimitIsKilled(t *testing.T) {
+	b := startBroker(t, "std", t.TempDir())
+	src := filepath.Join(t.TempDir(), "in.txt")
+	if err := os.WriteFile(src, []byte("a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := startWorker(t, b.Addr(), connectPlugins(t))
+	var answer map[string]any
+	if code := w.call("POST", "/connectors", map[string]any{"name": "small", "config": map[string]string{
+		"connector.class": "FileStreamSource", "file": src, "topic": "small",
+		"plugin.memory.limit.bytes": "1048576", // 1 MiB: below any process's resident set
+	}}, &answer); code != 201 {
+		t.Fatalf("POST: %d %v", code, answer)
+	}
+	waitFor(t, 60*time.Second, "a FAILED state naming the memory limit", func() bool {
+		var st struct {
+			Connector struct{ State, Trace string }   `json:"connector"`
+			Tasks     []struct{ State, Trace string } `json:"tasks"`
+		}
+		w.call("GET", "/connectors/small/status", nil, &st)
+		for _, s := range append(st.Tasks, st.Connector) {
+			if s.State == "FAILED" && strings.Contains(strings.ToLower(s.Trace), "memory") {
+				return true
+			}
+		}
+		return false
+	})
+}

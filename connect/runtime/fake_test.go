@@ -43,7 +43,8 @@ func (f *fakePlugins) Kind(class string) string {
 	return ""
 }
 
-func (f *fakePlugins) Launch(_ context.Context, class, connector string) (PluginProcess, error) {
+func (f *fakePlugins) Launch(_ context.Context, connector string, cfg map[string]string) (PluginProcess, error) {
+	class := cfg["connector.class"]
 	if f.Kind(class) == "" {
 		return nil, fmt.Errorf("no plugin %q", class)
 	}

@@ -134,7 +134,7 @@ func (h *Herder) alterHook(ctx context.Context, name string, cfg map[string]stri
 	if h.catalog.Kind(cfg["connector.class"]) == "" {
 		return false, nil
 	}
-	proc, err := h.worker.process(ctx, name, cfg["connector.class"])
+	proc, err := h.worker.process(ctx, name, cfg)
 	if err != nil {
 		return false, fmt.Errorf("starting the connector's plugin to alter its offsets: %w", err)
 	}

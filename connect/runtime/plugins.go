@@ -47,13 +47,26 @@ func (p *hostPlugins) Kind(class string) string {
 	return ""
 }
 
-// Launch starts the plugin binary implementing class for connector.
-func (p *hostPlugins) Launch(ctx context.Context, class, connector string) (PluginProcess, error) {
+// Launch starts the plugin binary implementing the config's
+// connector.class for connector, with the connector's
+// plugin.memory.limit.bytes, else the worker's.
+func (p *hostPlugins) Launch(ctx context.Context, connector string, cfg map[string]string) (PluginProcess, error) {
+	class := cfg["connector.class"]
 	pl, d, ok := p.find(class)
 	if !ok {
 		return nil, fmt.Errorf("no plugin in plugin.path implements connector.class %q", class)
 	}
-	proc, err := p.host.Launch(ctx, pl, connector, pluginhost.Limits{MemoryBytes: p.memLimit})
+	limit := p.memLimit
+	if v, ok := cfg["plugin.memory.limit.bytes"]; ok {
+		n, err := bytesSetting(cfg, "plugin.memory.limit.bytes")
+		if err != nil {
+			return nil, err
+		}
+		if v != "" {
+			limit = n
+		}
+	}
+	proc, err := p.host.Launch(ctx, pl, connector, pluginhost.Limits{MemoryBytes: limit})
 	if err != nil {
 		return nil, err
 	}
@@ -367,6 +380,18 @@ func frameworkValidation(cfg map[string]string, kind string) *api.ConfigInfos {
 		errsErr = err.Error()
 	}
 	check("Error Handling", "errors.tolerance", "STRING", false, str("none"), "Behavior for tolerating errors during connector operation.", errsErr)
+	var memErr string
+	if _, err := bytesSetting(cfg, "plugin.memory.limit.bytes"); err != nil {
+		memErr = err.Error()
+	}
+	check("Common", "plugin.memory.limit.bytes", "LONG", false, nil,
+		"Sluice: resident memory limit of the connector's plugin process in bytes; over it the process is killed and its tasks restarted. Default: the worker's.", memErr)
+	var restartErr string
+	if _, err := parseRestartPolicy(cfg); err != nil {
+		restartErr = err.Error()
+	}
+	check("Error Handling", "restart.policy", "STRING", false, str("always"),
+		"Sluice: restart failed tasks by themselves (always) after restart.backoff.ms, doubling up to restart.backoff.max.ms, or leave them FAILED (never).", restartErr)
 	if kind == "sink" {
 		var e string
 		if _, _, err := sinkTopics(cfg); err != nil {

@@ -93,8 +93,10 @@ type PluginProcess interface {
 // PluginLauncher starts plugin processes. The worker starts one per
 // connector it runs anything of and stops it when the last user leaves.
 type PluginLauncher interface {
-	// Launch starts the plugin implementing class for connector.
-	Launch(ctx context.Context, class, connector string) (PluginProcess, error)
+	// Launch starts the plugin implementing the connector config's
+	// connector.class for connector; the config may set limits on the
+	// process (plugin.memory.limit.bytes).
+	Launch(ctx context.Context, connector string, config map[string]string) (PluginProcess, error)
 	// Kind says whether class is a "source" or "sink" plugin, or "" when
 	// no plugin implements it.
 	Kind(class string) string

@@ -43,3 +43,24 @@ func TestRestartPolicyNeverAndBadValues(t *testing.T) {
 		}
 	}
 }
+
+func TestFrameworkValidationReportsSluiceSettings(t *testing.T) {
+	infos := frameworkValidation(map[string]string{
+		"name": "x", "connector.class": "C", "plugin.memory.limit.bytes": "lots", "restart.policy": "maybe",
+		"tasks.max": "0",
+	}, "source")
+	bad := map[string]bool{}
+	for _, c := range infos.Configs {
+		if len(c.Value.Errors) > 0 {
+			bad[c.Definition.Name] = true
+		}
+	}
+	for _, k := range []string{"plugin.memory.limit.bytes", "restart.policy", "tasks.max"} {
+		if !bad[k] {
+			t.Errorf("%s: no error reported (errors on %v)", k, bad)
+		}
+	}
+	if infos.ErrorCount != len(bad) {
+		t.Errorf("error_count %d, keys with errors %v", infos.ErrorCount, bad)
+	}
+}

@@ -75,7 +75,8 @@ func (w *Worker) ID() string { return w.id }
 
 // process returns the live plugin process for a connector, starting one
 // when there is none or the last one exited.
-func (w *Worker) process(ctx context.Context, connector, class string) (PluginProcess, error) {
+func (w *Worker) process(ctx context.Context, connector string, config map[string]string) (PluginProcess, error) {
+	class := config["connector.class"]
 	w.mu.Lock()
 	e := w.procs[connector]
 	w.mu.Unlock()
@@ -89,7 +90,7 @@ func (w *Worker) process(ctx context.Context, connector, class string) (PluginPr
 	if e != nil {
 		_ = e.proc.Close()
 	}
-	proc, err := w.deps.Launcher.Launch(ctx, class, connector)
+	proc, err := w.deps.Launcher.Launch(ctx, connector, config)
 	if err != nil {
 		return nil, err
 	}
@@ -124,18 +125,38 @@ func (w *Worker) TaskConfigs(ctx context.Context, name string, config map[string
 	if err != nil {
 		return nil, err
 	}
-	proc, err := w.process(ctx, name, config["connector.class"])
+	proc, err := w.process(ctx, name, config)
 	if err != nil {
 		return nil, err
 	}
 	tasks, err := proc.Connector().TaskConfigs(ctx, config, maxTasks)
 	if err != nil {
-		return nil, err
+		return nil, explainExit(proc, err)
 	}
 	if len(tasks) > maxTasks {
 		return nil, fmt.Errorf("the connector generated %d task configs, more than tasks.max=%d", len(tasks), maxTasks)
 	}
 	return tasks, nil
+}
+
+// explainExit adds why a plugin process died to an error of a call into
+// it: a process killed for hanging, for its memory or by a crash fails
+// its calls with a bare RPC error, and the reason is what a user needs in
+// the trace. The process's exit is noticed shortly after the call fails,
+// so this waits up to a second for it.
+func explainExit(proc PluginProcess, err error) error {
+	if err == nil {
+		return nil
+	}
+	select {
+	case <-proc.Done():
+	case <-time.After(time.Second):
+		return err
+	}
+	if perr := proc.Err(); perr != nil {
+		return fmt.Errorf("%w (the plugin process exited: %v)", err, perr)
+	}
+	return err
 }
 
 func tasksMax(config map[string]string) (int, error) {
@@ -296,16 +317,21 @@ func (w *Worker) fail(id TaskID, err error) {
 
 // runTaskOnce builds one attempt of a task (plugin process, converters,
 // transforms, clients) and runs it until it fails or ctx ends.
-func (w *Worker) runTaskOnce(ctx context.Context, t *runningTask, m *taskMetrics) error {
+func (w *Worker) runTaskOnce(ctx context.Context, t *runningTask, m *taskMetrics) (err error) {
 	class := t.connCfg["connector.class"]
 	kind := w.deps.Launcher.Kind(class)
 	if kind == "" {
 		return fmt.Errorf("no plugin implements connector.class %q (plugin.path %v)", class, w.cfg.PluginPath)
 	}
-	proc, err := w.process(ctx, t.id.Connector, class)
+	proc, err := w.process(ctx, t.id.Connector, t.connCfg)
 	if err != nil {
 		return fmt.Errorf("starting the plugin: %w", err)
 	}
+	defer func() {
+		if ctx.Err() == nil {
+			err = explainExit(proc, err)
+		}
+	}()
 	pipe, err := w.pipeline(t, m)
 	if err != nil {
 		return err
