@@ -16,7 +16,7 @@ type Metrics struct {
 	skipped, dlq, commitFailures *prometheus.CounterVec
 	restarts                     *prometheus.CounterVec
 	batchSeconds, commitSeconds  *prometheus.HistogramVec
-	running                      *prometheus.GaugeVec
+	running, failed              *prometheus.GaugeVec
 }
 
 // NewMetrics registers the worker's metrics with reg.
@@ -48,10 +48,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "sluice", Subsystem: "connect", Name: "tasks_running",
 			Help: "Tasks running on this worker (1 per task).",
 		}, labels),
+		failed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "sluice", Subsystem: "connect", Name: "tasks_failed",
+			Help: "Tasks of this worker that are FAILED now, waiting for a restart or given up (1 per task).",
+		}, labels),
 	}
 	if reg != nil {
 		reg.MustRegister(m.polled, m.written, m.read, m.put, m.skipped, m.dlq, m.commitFailures,
-			m.restarts, m.batchSeconds, m.commitSeconds, m.running)
+			m.restarts, m.batchSeconds, m.commitSeconds, m.running, m.failed)
 	}
 	return m
 }
@@ -60,7 +64,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 type taskMetrics struct {
 	polled, written, read, put, skipped, dlq, commitFailures, restarts prometheus.Counter
 	batch, commitLatency                                               prometheus.Observer
-	running                                                            prometheus.Gauge
+	running, failed                                                    prometheus.Gauge
 }
 
 func (m *Metrics) task(id TaskID) *taskMetrics {
@@ -69,7 +73,7 @@ func (m *Metrics) task(id TaskID) *taskMetrics {
 		polled: m.polled.With(l), written: m.written.With(l), read: m.read.With(l), put: m.put.With(l),
 		skipped: m.skipped.With(l), dlq: m.dlq.With(l), commitFailures: m.commitFailures.With(l),
 		restarts: m.restarts.With(l), batch: m.batchSeconds.With(l), commitLatency: m.commitSeconds.With(l),
-		running: m.running.With(l),
+		running: m.running.With(l), failed: m.failed.With(l),
 	}
 }
 

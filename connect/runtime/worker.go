@@ -279,6 +279,7 @@ func (w *Worker) PauseTask(id TaskID, paused bool) {
 func (w *Worker) superviseTask(ctx context.Context, t *runningTask) {
 	defer close(t.done)
 	m := w.deps.Metrics.task(t.id)
+	defer m.failed.Set(0) // a stopped task is no longer failing here
 	policy, err := parseRestartPolicy(t.connCfg)
 	if err != nil {
 		w.fail(t.id, err)
@@ -294,6 +295,7 @@ func (w *Worker) superviseTask(ctx context.Context, t *runningTask) {
 		if err == nil {
 			err = errors.New("the task stopped by itself")
 		}
+		m.failed.Set(1)
 		w.fail(t.id, err)
 		delay, ok := backoff.failed(time.Since(start))
 		if !ok {
@@ -346,6 +348,7 @@ func (w *Worker) runTaskOnce(ctx context.Context, t *runningTask, m *taskMetrics
 		state = api.StatePaused
 	}
 	m.running.Set(1)
+	m.failed.Set(0)
 	defer m.running.Set(0)
 	if kind == "source" {
 		producer, err := kgo.NewClient(append(append([]kgo.Opt(nil), w.deps.ClientOpts...),
