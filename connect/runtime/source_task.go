@@ -224,7 +224,7 @@ func (t *sourceTask) toKafka(r *data.Record) (*kgo.Record, error) {
 	}
 	kr := &kgo.Record{Topic: r.Topic, Key: key, Value: value}
 	if r.Partition >= 0 {
-		kr.Partition = r.Partition
+		withPartition(kr, r.Partition)
 	}
 	if r.Timestamp >= 0 {
 		kr.Timestamp = time.UnixMilli(r.Timestamp)

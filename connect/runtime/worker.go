@@ -352,7 +352,8 @@ func (w *Worker) runTaskOnce(ctx context.Context, t *runningTask, m *taskMetrics
 	defer m.running.Set(0)
 	if kind == "source" {
 		producer, err := kgo.NewClient(append(append([]kgo.Opt(nil), w.deps.ClientOpts...),
-			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond), kgo.AllowAutoTopicCreation())...)
+			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond), kgo.AllowAutoTopicCreation(),
+			kgo.RecordPartitioner(newSourcePartitioner()))...)
 		if err != nil {
 			return fmt.Errorf("producer: %w", err)
 		}
