@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -222,6 +223,9 @@ func (s *sourceServer) Commit(ctx context.Context, req *connectv1.CommitRequest)
 	}
 	t.batches = append(t.batches[:0:0], t.batches[n:]...)
 	t.mu.Unlock()
+	// A batch's positions are a map; sorting by the partition's key gives
+	// the task the same order every time.
+	slices.Sort(order)
 	for _, k := range order {
 		c.Positions = append(c.Positions, merged[k])
 	}
