@@ -1,9 +1,9 @@
 // Package deploy holds no code, only the deployment files beside this test
 // (Grafana dashboard, Prometheus scrape config and alert rules, systemd
 // unit). The tests check those files the way Grafana and Prometheus would
-// read them, and check every query against the metrics a real broker
-// exports, so a renamed metric breaks the build here instead of leaving an
-// empty panel or an alert that can never fire.
+// read them, and check every query against the metrics a real broker or
+// Connect worker exports, so a renamed metric breaks the build here instead
+// of leaving an empty panel or an alert that can never fire.
 package deploy
 
 import (
@@ -119,7 +119,7 @@ var builtinVariables = map[string]bool{
 }
 
 // The sections the dashboard promises, top to bottom.
-var wantRows = []string{"Overview", "Replication", "Throughput", "Latency", "Consumer lag", "Disk", "Log cleaner", "Network & io_uring", "Process"}
+var wantRows = []string{"Overview", "Replication", "Throughput", "Latency", "Consumer lag", "Disk", "Log cleaner", "Network & io_uring", "Process", "Connect"}
 
 func loadDashboard(t *testing.T) (dashboard, map[string]json.RawMessage) {
 	t.Helper()
@@ -208,7 +208,10 @@ func TestDashboardSchema(t *testing.T) {
 	if v := vars["datasource"]; v.Type != "datasource" || v.query() != "prometheus" {
 		t.Errorf("variable datasource: type %q query %q, want a prometheus datasource variable", v.Type, v.query())
 	}
-	for _, name := range []string{"topic", "group"} {
+	// Filter variables and the label each lists. worker lists the
+	// instances of Connect workers, which the broker's instance variable
+	// (from sluice_build_info) does not.
+	for name, wantLabel := range map[string]string{"topic": "topic", "group": "group", "worker": "instance", "connector": "connector"} {
 		v, ok := vars[name]
 		if !ok {
 			t.Errorf("no %q template variable", name)
@@ -218,8 +221,8 @@ func TestDashboardSchema(t *testing.T) {
 			t.Errorf("variable %s: type %q multi %v includeAll %v query %q; want a multi-value label_values query with All",
 				name, v.Type, v.Multi, v.IncludeAll, v.query())
 		}
-		if _, label := labelValuesSelector(v.query()); label != name {
-			t.Errorf("variable %s lists label %q", name, label)
+		if _, label := labelValuesSelector(v.query()); label != wantLabel {
+			t.Errorf("variable %s lists label %q, want %q", name, label, wantLabel)
 		}
 	}
 	// checkRefs reports template variables that the dashboard does not define.
@@ -477,7 +480,7 @@ func TestDashboardQueriesUseKnownMetrics(t *testing.T) {
 		t.Fatalf("only %d queries found; the files did not load as expected", len(queries))
 	}
 
-	exported := exportedMetrics(t)
+	exported, worker := exportedMetrics(t), connectMetrics(t)
 	uringErr := netio.UringSupported()
 	used := map[string]bool{}
 	for _, q := range queries {
@@ -488,6 +491,10 @@ func TestDashboardQueriesUseKnownMetrics(t *testing.T) {
 		for _, name := range names {
 			used[name] = true
 			switch {
+			case strings.HasPrefix(name, connectPrefix):
+				if !known(worker, name) {
+					t.Errorf("%s: a Connect worker exports no metric %s", q.where, name)
+				}
 			case known(exported, name):
 			case followerOnly[name], afterCleaning[name]:
 			case uringErr != nil && strings.HasPrefix(name, "sluice_uring_"):
@@ -498,13 +505,15 @@ func TestDashboardQueriesUseKnownMetrics(t *testing.T) {
 		}
 	}
 	// The other direction: a Sluice metric nobody charts or alerts on is
-	// probably a dashboard that fell behind the broker.
-	for name := range exported {
-		if !strings.HasPrefix(name, "sluice_") {
-			continue
-		}
-		if !used[name] && !used[name+"_bucket"] && !used[name+"_count"] && !used[name+"_sum"] {
-			t.Errorf("the broker exports %s but no dashboard panel or alert uses it", name)
+	// probably a dashboard that fell behind the broker or the worker.
+	for who, names := range map[string]map[string]bool{"the broker": exported, "a Connect worker": worker} {
+		for name := range names {
+			if !strings.HasPrefix(name, "sluice_") {
+				continue
+			}
+			if !used[name] && !used[name+"_bucket"] && !used[name+"_count"] && !used[name+"_sum"] {
+				t.Errorf("%s exports %s but no dashboard panel or alert uses it", who, name)
+			}
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"text/template"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sluice-io/sluice/connect/runtime"
 )
 
 // ruleFile is Prometheus's rule file format.
@@ -105,7 +107,8 @@ func TestAlertRules(t *testing.T) {
 	}
 	for _, name := range []string{"SluiceBrokerDown", "SluiceNotReady", "SluiceConsumerLagGrowing", "SluiceProduceLatencyHigh", "SluiceDiskGrowingFast",
 		"SluiceUnderReplicatedPartitions", "SluiceUnderMinISR", "SluiceOfflinePartitions", "SluiceNoActiveController", "SluiceFencedBrokers",
-		"SluiceLogCleanerUncleanablePartitions", "SluiceLogCleanerStalled", "SluiceCompactedPartitionNotCleaned"} {
+		"SluiceLogCleanerUncleanablePartitions", "SluiceLogCleanerStalled", "SluiceCompactedPartitionNotCleaned",
+		"SluiceConnectTaskFailed", "SluiceConnectTaskRestarting", "SluiceConnectOffsetCommitsFailing", "SluiceConnectDeadLetterQueue"} {
 		if !seen[name] {
 			t.Errorf("no alert %s", name)
 		}
@@ -139,19 +142,34 @@ func TestScrapeConfig(t *testing.T) {
 	if !slices.Contains(cfg.RuleFiles, filepath.Base(alertsFile)) {
 		t.Errorf("rule_files %q does not load %s", cfg.RuleFiles, alertsFile)
 	}
-	var targets []string
+	// The example scrapes each kind of process at its default admin
+	// listener, so it works as shipped against a broker and a worker
+	// started without configuration.
+	worker, err := runtime.LoadWorkerConfig("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTargets := map[string]string{"sluice": "127.0.0.1:9644", "sluice-connect": worker.Raw["admin.listener"]}
+	targets := map[string][]string{}
 	for _, sc := range cfg.ScrapeConfigs {
-		if sc.JobName != "sluice" {
+		if _, ok := wantTargets[sc.JobName]; !ok {
+			t.Errorf("unexpected job %q", sc.JobName)
 			continue
 		}
-		if sc.MetricsPath != "" && sc.MetricsPath != "/metrics" {
-			t.Errorf("metrics_path %q; the broker serves /metrics", sc.MetricsPath)
+		if _, dup := targets[sc.JobName]; dup {
+			t.Errorf("job %q defined twice", sc.JobName)
 		}
+		if sc.MetricsPath != "" && sc.MetricsPath != "/metrics" {
+			t.Errorf("job %s: metrics_path %q; the admin listener serves /metrics", sc.JobName, sc.MetricsPath)
+		}
+		targets[sc.JobName] = []string{}
 		for _, s := range sc.StaticConfigs {
-			targets = append(targets, s.Targets...)
+			targets[sc.JobName] = append(targets[sc.JobName], s.Targets...)
 		}
 	}
-	if !slices.Equal(targets, []string{"127.0.0.1:9644"}) {
-		t.Errorf("job sluice targets %q, want the default admin listener 127.0.0.1:9644", targets)
+	for job, want := range wantTargets {
+		if !slices.Equal(targets[job], []string{want}) {
+			t.Errorf("job %s targets %q, want the default admin listener %s", job, targets[job], want)
+		}
 	}
 }
