@@ -3,10 +3,11 @@
 #
 #   perf/bench.sh full|quick [harness flags...]
 #
-# Builds bin/sluice, the harness (perf/bench) and the kfake peer into
-# perf/.tools, installs nats-server there from the Go module proxy if it is
-# missing, installs iperf3 with apt when it can (root, apt-get present),
-# then runs the harness. Extra arguments go to the harness, e.g.
+# Builds bin/sluice, the harness (perf/bench), the kfake peer and the
+# connect benchmark (perf/connectbench) into perf/.tools, installs
+# nats-server there from the Go module proxy if it is missing, installs
+# iperf3 with apt when it can (root, apt-get present), then runs the
+# harness and the reports beside it. Extra arguments go to the harness, e.g.
 #   make bench BENCH_ARGS='--only ^produce-1KiB --rounds 5'
 # The report lands in perf/results/ (quick: perf/results/quick/).
 set -euo pipefail
@@ -35,6 +36,7 @@ echo "== building bin/sluice, the harness and the kfake peer"
 GOFLAGS=-ldflags=-checklinkname=0 "$GO" build -o bin/sluice ./cmd/sluice
 env -u GOFLAGS "$GO" build -o "$TOOLS/sluice-bench" ./perf/bench
 env -u GOFLAGS "$GO" build -o "$TOOLS/kfakepeer" ./perf/bench/kfakepeer
+env -u GOFLAGS "$GO" build -o "$TOOLS/connectbench" ./perf/connectbench
 
 if ! "$TOOLS/nats-server" --version 2>/dev/null | grep -q "$NATS_VERSION"; then
 	echo "== installing nats-server $NATS_VERSION into $TOOLS"
@@ -84,6 +86,24 @@ case " $* " in
 			status=1
 		fi
 	fi
+	;;
+esac
+# Kafka Connect (issue 19): records/s through a worker from a generating
+# source plugin to a discarding sink plugin, against franz-go alone, and the
+# worker's and plugins' CPU per record. Its own driver (it starts a broker
+# and a worker and builds the two plugins); full: three configurations,
+# three rounds (about two and a half minutes); quick: two, smaller.
+case " $* " in
+*" --only "* | *" -only "* | *--only=* | *-only=*) ;;
+*)
+	if [ "$mode" = full ]; then
+		connect_args=(--out perf/results)
+	else
+		connect_args=(--quick --out perf/results/quick)
+	fi
+	echo "== connect throughput (perf/connectbench) into ${connect_args[-1]}/connect-throughput.md"
+	GO="$GO" SLUICE_BENCH_VIA="make bench$([ "$mode" = quick ] && echo -quick)" \
+		"$TOOLS/connectbench" --sluice bin/sluice "${connect_args[@]}" || status=1
 	;;
 esac
 echo "== make bench ($mode) took $(($(date +%s) - start))s, exit $status"
