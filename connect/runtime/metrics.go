@@ -17,6 +17,7 @@ type Metrics struct {
 	restarts                     *prometheus.CounterVec
 	batchSeconds, commitSeconds  *prometheus.HistogramVec
 	running, failed              *prometheus.GaugeVec
+	info                         *prometheus.GaugeVec
 }
 
 // NewMetrics registers the worker's metrics with reg.
@@ -30,7 +31,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		written:        counter("source_records_written_total", "Source records the cluster acknowledged."),
 		read:           counter("sink_records_read_total", "Records a sink task's consumer read."),
 		put:            counter("sink_records_put_total", "Records handed to a sink task's Put after transforms."),
-		skipped:        counter("records_skipped_total", "Records skipped under errors.tolerance=all or dropped by a transform."),
+		skipped:        counter("records_skipped_total", "Records skipped because of an error under errors.tolerance=all (those sent to the dead letter queue included)."),
 		dlq:            counter("deadletterqueue_records_total", "Records sent to the dead letter queue."),
 		commitFailures: counter("offset_commit_failures_total", "Offset flushes that failed and will be retried."),
 		restarts:       counter("task_restarts_total", "Tasks restarted by the worker after a failure."),
@@ -53,11 +54,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Tasks of this worker that are FAILED now, waiting for a restart or given up (1 per task).",
 		}, labels),
 	}
+	m.info = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "sluice", Subsystem: "connect", Name: "worker_info",
+		Help: "1 for a running Connect worker, labelled with its version, group.id and mode (distributed or standalone).",
+	}, []string{"version", "group_id", "mode"})
 	if reg != nil {
 		reg.MustRegister(m.polled, m.written, m.read, m.put, m.skipped, m.dlq, m.commitFailures,
-			m.restarts, m.batchSeconds, m.commitSeconds, m.running, m.failed)
+			m.restarts, m.batchSeconds, m.commitSeconds, m.running, m.failed, m.info)
 	}
 	return m
+}
+
+// SetWorker records what this worker is (sluice_connect_worker_info), so a
+// worker with no tasks still shows up, and "worker down" can be alerted on.
+func (m *Metrics) SetWorker(version, groupID, mode string) {
+	m.info.WithLabelValues(version, groupID, mode).Set(1)
 }
 
 // taskMetrics are one task's children of the worker's metrics.

@@ -215,8 +215,7 @@ func (t *sinkTask) deliver(ctx context.Context, fetches kgo.Fetches) error {
 			return
 		}
 		if r == nil {
-			t.metrics.skipped.Inc()
-			return
+			return // filtered by a transform: not an error
 		}
 		batch = append(batch, r)
 		origin = append(origin, kr)
@@ -363,7 +362,9 @@ func (t *sinkTask) commitLocked(ctx context.Context, cl *kgo.Client, parts []Top
 	cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		commitErr = commitError(resp, err)
 	})
-	t.metrics.commitLatency.Observe(time.Since(start).Seconds())
+	if commitErr == nil {
+		t.metrics.commitLatency.Observe(time.Since(start).Seconds())
+	}
 	return commitErr
 }
 

@@ -145,6 +145,12 @@ func Run(ctx context.Context, cfg *WorkerConfig, o Options) error {
 		gaMu.Unlock()
 	}
 
+	metrics := NewMetrics(o.Registerer)
+	mode := "distributed"
+	if o.Standalone {
+		mode = "standalone"
+	}
+	metrics.SetWorker(o.Version.Version, cfg.GroupID, mode)
 	worker := NewWorker(cfg, Deps{
 		Launcher: plugins, Offsets: offsets, Status: status,
 		NewConverter: func(class string, props map[string]string, isKey bool) (Converter, error) {
@@ -157,7 +163,7 @@ func Run(ctx context.Context, cfg *WorkerConfig, o Options) error {
 			}
 			return chain, nil
 		},
-		ClientOpts: clientOpts, Metrics: NewMetrics(o.Registerer), Logger: logger,
+		ClientOpts: clientOpts, Metrics: metrics, Logger: logger,
 	})
 	herder := NewHerder(cfg, worker, HerderOptions{
 		Configs: configs, Status: status, Offsets: offsets, SinkOffsets: groupOffsets{kadm.NewClient(admin)},
