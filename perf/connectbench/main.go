@@ -59,6 +59,7 @@ type options struct {
 	partitions           int
 	interval, timeout    time.Duration
 	directInterval       time.Duration
+	directFactor         int
 	workerEnv            []string
 }
 
@@ -127,6 +128,7 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 	only := fs.String("only", "", "run only configurations whose name matches this `regexp`")
 	fs.IntVar(&o.partitions, "partitions", 1, "partitions of each run's topic")
 	fs.DurationVar(&o.interval, "interval", 200*time.Millisecond, "how often the worker's /metrics is scraped for progress (the scrapes cost the worker CPU)")
+	fs.IntVar(&o.directFactor, "direct-factor", 4, "direct runs move this many times a configuration's records, so that they last long enough to measure")
 	fs.DurationVar(&o.directInterval, "direct-interval", 20*time.Millisecond, "how often the direct client samples its progress (in process, free)")
 	fs.Func("worker-env", "`KEY=VALUE` in the environment of the worker and its plugins (repeatable), e.g. GOGC=400 to try a GC setting", func(v string) error {
 		if !strings.Contains(v, "=") {
@@ -155,8 +157,8 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 			o.scale = quickScale
 		}
 	}
-	if o.rounds < 1 || o.scale <= 0 || o.warm < 0 || o.warm >= 1 || o.partitions < 1 {
-		return o, fmt.Errorf("want --rounds ≥ 1, --scale > 0, 0 ≤ --warmup < 1, --partitions ≥ 1")
+	if o.rounds < 1 || o.scale <= 0 || o.warm < 0 || o.warm >= 1 || o.partitions < 1 || o.directFactor < 1 {
+		return o, fmt.Errorf("want --rounds ≥ 1, --scale > 0, 0 ≤ --warmup < 1, --partitions ≥ 1, --direct-factor ≥ 1")
 	}
 	return o, nil
 }
@@ -218,8 +220,9 @@ func measureAll(ctx context.Context, o options, root, dir string, cfgs []benchCo
 	}
 	defer cl.Close()
 	b := &bench{self: self, bootstrap: bootstrap, broker: broker, worker: wk, admin: admin, rest: newRESTClient(wk.url),
-		partitions: int32(o.partitions), warm: o.warm, interval: o.interval, directInterval: o.directInterval, timeout: o.timeout, logf: logf}
-	rep := &report{Env: collectEnv(ctx, root), Configs: cfgs, Rounds: o.rounds, Partitions: o.partitions, Warm: o.warm, WorkerEnv: o.workerEnv}
+		partitions: int32(o.partitions), warm: o.warm, interval: o.interval, directInterval: o.directInterval,
+		directFactor: int64(o.directFactor), timeout: o.timeout, logf: logf}
+	rep := &report{Env: collectEnv(ctx, root), Configs: cfgs, Rounds: o.rounds, Partitions: o.partitions, Warm: o.warm, WorkerEnv: o.workerEnv, DirectFactor: o.directFactor}
 	for _, c := range cfgs {
 		for round := range o.rounds {
 			// Alternate which goes first, so neither always runs on a

@@ -85,17 +85,19 @@ type summary struct {
 }
 
 type report struct {
-	Env         environment   `json:"env"`
-	Command     string        `json:"command"`
-	Configs     []benchConfig `json:"configs"`
-	Rounds      int           `json:"rounds"`
-	Partitions  int           `json:"partitions"`
-	Warm        float64       `json:"warmup_fraction"`
-	WorkerEnv   []string      `json:"worker_env,omitempty"`
-	Runs        []runResult   `json:"runs"`
-	Summaries   []summary     `json:"summaries"`
-	Elapsed     float64       `json:"elapsed_s"`
-	Interrupted bool          `json:"interrupted"`
+	Env        environment   `json:"env"`
+	Command    string        `json:"command"`
+	Configs    []benchConfig `json:"configs"`
+	Rounds     int           `json:"rounds"`
+	Partitions int           `json:"partitions"`
+	Warm       float64       `json:"warmup_fraction"`
+	WorkerEnv  []string      `json:"worker_env,omitempty"`
+	// DirectFactor: direct runs moved this many times the records.
+	DirectFactor int         `json:"direct_factor"`
+	Runs         []runResult `json:"runs"`
+	Summaries    []summary   `json:"summaries"`
+	Elapsed      float64     `json:"elapsed_s"`
+	Interrupted  bool        `json:"interrupted"`
 }
 
 func (r *report) failed() bool {
@@ -176,7 +178,11 @@ func (r *report) markdown() string {
 	w("(so both ends run throughout). CPU is utime+stime (children included) from /proc/PID/stat over the whole run, first record ")
 	w("produced to last received, divided by the records: the worker, each plugin process and the broker for Connect; the client ")
 	w("process and the broker for direct. Each configuration ran %d rounds, connect and direct alternating which goes first; ", r.Rounds)
-	w("figures are medians. Topics have %d partition(s). Keys use StringConverter; values ByteArrayConverter, or JsonConverter ", r.Partitions)
+	w("figures are medians. Topics have %d partition(s). ", r.Partitions)
+	if r.DirectFactor > 1 {
+		w("Direct runs move %d× the records of a connect run (the table's count is connect's), or they would be over too soon to measure. ", r.DirectFactor)
+	}
+	w("Keys use StringConverter; values ByteArrayConverter, or JsonConverter ")
 	w("with schemas.enable=false for the json configuration (the generator makes a schemaless map; the direct baseline writes ")
 	w("one pre-encoded JSON text of the same size, so the ratio includes the worker's conversion cost).")
 	if len(r.WorkerEnv) > 0 {

@@ -89,8 +89,12 @@ type bench struct {
 	interval   time.Duration // worker /metrics scrapes
 	// directInterval is the direct client's sampling interval.
 	directInterval time.Duration
-	timeout        time.Duration
-	logf           func(string, ...any)
+	// directFactor multiplies the records of a direct run: franz-go
+	// alone moves them so much faster that the same count would be over
+	// in a fraction of a second, too short to measure steadily.
+	directFactor int64
+	timeout      time.Duration
+	logf         func(string, ...any)
 }
 
 // connectRun moves cfg.Records records from the generator through a topic
@@ -238,7 +242,7 @@ func cpus(pids map[string]int) (map[string]float64, error) {
 // the worker's producer settings and a group consumer, in a child process
 // (the direct subcommand) so its CPU time is its own.
 func (b *bench) directRun(ctx context.Context, cfg benchConfig, round int) runResult {
-	res := runResult{Config: cfg.Name, Mode: "direct", Round: round, Records: cfg.Records}
+	res := runResult{Config: cfg.Name, Mode: "direct", Round: round, Records: cfg.Records * max(b.directFactor, 1)}
 	topic := fmt.Sprintf("cb-%s-direct-%d", cfg.Name, round)
 	fail := func(err error) runResult {
 		res.Err = err.Error()
@@ -252,7 +256,7 @@ func (b *bench) directRun(ctx context.Context, cfg benchConfig, round int) runRe
 	cctx, cancel := context.WithTimeout(ctx, b.timeout+30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, b.self, "direct",
-		"--bootstrap", b.bootstrap, "--topic", topic, "--records", strconv.FormatInt(cfg.Records, 10),
+		"--bootstrap", b.bootstrap, "--topic", topic, "--records", strconv.FormatInt(res.Records, 10),
 		"--bytes", strconv.Itoa(cfg.Bytes), "--value-type", cfg.ValueType,
 		"--broker-pid", strconv.Itoa(b.broker.pid()), "--interval", b.directInterval.String(), "--timeout", b.timeout.String())
 	cmd.Stderr = os.Stderr
@@ -269,7 +273,7 @@ func (b *bench) directRun(ctx context.Context, cfg benchConfig, round int) runRe
 	}
 	res.Wall = dr.Wall
 	res.CPU = map[string]float64{cpuClient: dr.ClientCPU, cpuBroker: dr.BrokerCPU}
-	w, err := steadyWindow(dr.Samples, int64(b.warm*float64(cfg.Records)), cfg.Records)
+	w, err := steadyWindow(dr.Samples, int64(b.warm*float64(res.Records)), res.Records)
 	if err != nil {
 		return fail(err)
 	}
