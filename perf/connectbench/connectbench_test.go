@@ -215,3 +215,22 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("unexpected report:\n%s\n%s", md, b)
 	}
 }
+
+// The direct baseline writes values of the configured size: raw bytes
+// exactly, JSON as JsonConverter writes the generator's map (about the
+// size, since seq's digits vary).
+func TestDirectValueSize(t *testing.T) {
+	for _, n := range []int{100, 1024} {
+		b, err := directValue("t", n, "bytes")
+		if err != nil || len(b) != n {
+			t.Errorf("bytes value of %d: %d bytes, %v", n, len(b), err)
+		}
+		j, err := directValue("t", n, "json")
+		if err != nil || len(j) < n-6 || len(j) > n+6 {
+			t.Errorf("json value of about %d: %d bytes (%s), %v", n, len(j), j, err)
+		}
+	}
+	if _, err := directValue("t", 10, "avro"); err == nil {
+		t.Error("an unknown value type was accepted")
+	}
+}
