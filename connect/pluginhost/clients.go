@@ -125,12 +125,30 @@ type PollLimits struct {
 	MaxRecords int
 	MaxBytes   int64
 	MaxWait    time.Duration
+	// BatchPositions asks for source positions per batch only: the
+	// worker reads Batch.Positions, and records may then arrive without
+	// SourcePartition and SourceOffset (and packed, which is cheaper).
+	// False keeps every record's position (for per-record acks).
+	BatchPositions bool
 }
 
 // Batch is one Poll's records; Seq is 0 for an empty batch.
 type Batch struct {
 	Seq     uint64
 	Records []*data.Record
+	// Positions holds the newest position of each source partition among
+	// Records: committing the batch commits exactly these. Always set,
+	// whatever PollLimits.BatchPositions says.
+	Positions []BatchPosition
+}
+
+// BatchPosition is one source partition's newest position in a batch.
+type BatchPosition struct {
+	// Key is the partition as canonical JSON (sorted keys, encoding/json's
+	// format: what json.Marshal of Partition gives), to key the worker's
+	// pending offsets without encoding the partition again.
+	Key string
+	connectv1.Position
 }
 
 // Poll long-polls for the next batch. Its deadline is MaxWait plus the
@@ -139,17 +157,16 @@ func (t *SourceTask) Poll(ctx context.Context, lim PollLimits) (Batch, error) {
 	var resp *connectv1.PollResponse
 	err := t.p.call(ctx, "SourceTask.Poll", lim.MaxWait+t.p.host.opts.PollGrace, func(ctx context.Context) (err error) {
 		resp, err = t.p.sourceClient.Poll(ctx, &connectv1.PollRequest{Task: t.id, Generation: t.g,
-			MaxRecords: int32(lim.MaxRecords), MaxBytes: lim.MaxBytes, MaxWaitMs: lim.MaxWait.Milliseconds()})
+			MaxRecords: int32(lim.MaxRecords), MaxBytes: lim.MaxBytes, MaxWaitMs: lim.MaxWait.Milliseconds(),
+			BatchPositions: lim.BatchPositions, AcceptPacked: lim.BatchPositions})
 		return err
 	})
 	if err != nil {
 		return Batch{}, err
 	}
-	b := Batch{Seq: resp.GetBatchSeq(), Records: make([]*data.Record, len(resp.GetRecords()))}
-	for i, r := range resp.GetRecords() {
-		if b.Records[i], err = connectv1.SourceRecordFromProto(r); err != nil {
-			return Batch{}, fmt.Errorf("pluginhost: poll: record %d of batch %d: %w", i, b.Seq, err)
-		}
+	b, err := batchFromProto(resp)
+	if err != nil {
+		return Batch{}, fmt.Errorf("pluginhost: poll: batch %d: %w", resp.GetBatchSeq(), err)
 	}
 	return b, nil
 }
@@ -173,9 +190,10 @@ func (t *SourceTask) Stop(ctx context.Context) error {
 
 // SinkTask is the host's handle on one sink task in the process.
 type SinkTask struct {
-	p  *Process
-	id *connectv1.TaskId
-	g  int64
+	p      *Process
+	id     *connectv1.TaskId
+	g      int64
+	packed bool // the task said at Start it reads packed Put batches
 }
 
 // SinkTask returns a handle on task t at generation g; call Start first.
@@ -186,8 +204,9 @@ func (p *Process) SinkTask(t TaskID) *SinkTask {
 // Start starts the task.
 func (t *SinkTask) Start(ctx context.Context, class string, config map[string]string) error {
 	return t.p.call(ctx, "SinkTask.Start", t.p.host.opts.CallTimeout, func(ctx context.Context) error {
-		_, err := t.p.sinkClient.Start(ctx, &connectv1.SinkStartRequest{
+		resp, err := t.p.sinkClient.Start(ctx, &connectv1.SinkStartRequest{
 			Task: t.id, Generation: t.g, ConnectorClass: class, Config: &connectv1.Config{Props: config}})
+		t.packed = resp.GetAcceptsPacked()
 		return err
 	})
 }
@@ -212,18 +231,17 @@ type PutResult struct {
 	Errors       map[int]string
 }
 
-// Put delivers a batch.
+// Put delivers a batch: packed into one buffer when the task reads packed
+// batches and every record's key, value and headers are raw bytes, text
+// or null (connectv1.Packable), as messages otherwise. Error indexes are
+// positions in recs either way.
 func (t *SinkTask) Put(ctx context.Context, recs []*data.Record) (PutResult, error) {
-	req := &connectv1.PutRequest{Task: t.id, Generation: t.g, Records: make([]*connectv1.SinkRecord, len(recs))}
-	for i, r := range recs {
-		pr, err := connectv1.SinkRecordToProto(r)
-		if err != nil {
-			return PutResult{}, fmt.Errorf("pluginhost: put: record %d (%s-%d@%d): %w", i, r.Topic, r.Partition, r.KafkaOffset, err)
-		}
-		req.Records[i] = pr
+	req, err := t.putRequest(recs)
+	if err != nil {
+		return PutResult{}, err
 	}
 	var resp *connectv1.PutResponse
-	err := t.p.call(ctx, "SinkTask.Put", t.p.host.opts.CallTimeout, func(ctx context.Context) (err error) {
+	err = t.p.call(ctx, "SinkTask.Put", t.p.host.opts.CallTimeout, func(ctx context.Context) (err error) {
 		resp, err = t.p.sinkClient.Put(ctx, req)
 		return err
 	})

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -64,7 +65,7 @@ func (s *sinkServer) Start(ctx context.Context, req *connectv1.SinkStartRequest)
 		s.tasks.remove(id, t)
 		return nil, taskErr("start", err)
 	}
-	return &connectv1.StartResponse{}, nil
+	return &connectv1.StartResponse{AcceptsPacked: true}, nil
 }
 
 func partitionsFromProto(ps []*connectv1.TopicPartition) []TopicPartition {
@@ -111,11 +112,9 @@ func (s *sinkServer) Put(ctx context.Context, req *connectv1.PutRequest) (*conne
 	if err != nil {
 		return nil, err
 	}
-	recs := make([]*data.Record, len(req.GetRecords()))
-	for i, p := range req.GetRecords() {
-		if recs[i], err = connectv1.SinkRecordFromProto(p); err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "put: record %d: %v", i, err)
-		}
+	recs, err := putRecords(req)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "put: %v", err)
 	}
 	err = safe(func() error { return t.task.Put(ctx, recs) })
 	var re *RetriableError
@@ -171,4 +170,22 @@ func (s *sinkServer) Stop(ctx context.Context, req *connectv1.StopRequest) (*con
 		return nil, taskErr("stop", err)
 	}
 	return &connectv1.StopResponse{}, nil
+}
+
+// putRecords decodes a Put's records, packed or as messages.
+func putRecords(req *connectv1.PutRequest) ([]*data.Record, error) {
+	if packed := req.GetPacked(); len(packed) > 0 {
+		if len(req.GetRecords()) > 0 {
+			return nil, errors.New("both packed and message records")
+		}
+		return connectv1.Unpack(packed)
+	}
+	recs := make([]*data.Record, len(req.GetRecords()))
+	for i, p := range req.GetRecords() {
+		var err error
+		if recs[i], err = connectv1.SinkRecordFromProto(p); err != nil {
+			return nil, fmt.Errorf("record %d: %w", i, err)
+		}
+	}
+	return recs, nil
 }

@@ -41,11 +41,15 @@ type sourceTask struct {
 	batches    []batchPositions // uncommitted, by increasing seq
 }
 
+// pendingRecord is a polled record waiting for a batch. Records the
+// packed form can carry stay as they are (pb nil) until the batch is cut,
+// since the request decides between packed and messages; the others are
+// encoded at once, so an unencodable record fails the Poll that got it.
 type pendingRecord struct {
-	pb   *connectv1.SourceRecord
+	rec  *data.Record
+	pb   *connectv1.SourceRecord // without its position; nil when packable
 	size int64
-	key  string // partition JSON
-	pos  Position
+	key  string // partition JSON, "" when the record has no partition
 }
 
 type batchPositions struct {
@@ -121,7 +125,16 @@ func (s *sourceServer) Poll(ctx context.Context, req *connectv1.PollRequest) (*c
 	if err := t.fill(ctx, limits); err != nil {
 		return nil, err
 	}
-	return t.takeBatch(limits), nil
+	resp, err := t.takeBatch(limits, wire{positions: req.GetBatchPositions(), packed: req.GetAcceptPacked()})
+	if err != nil {
+		return nil, status.Errorf(codes.Unknown, "poll: %v", err)
+	}
+	return resp, nil
+}
+
+// wire is what the host reads: positions per batch only, packed batches.
+type wire struct {
+	positions, packed bool
 }
 
 // fill calls the task's Poll when nothing is pending.
@@ -149,13 +162,32 @@ func (t *sourceTask) fill(ctx context.Context, limits PollLimits) error {
 		return taskErr("poll", err)
 	}
 	pending := make([]pendingRecord, 0, len(recs))
+	var prevPart map[string]any
+	prevKey := ""
 	for i, r := range recs {
-		pb, err := connectv1.SourceRecordToProto(r)
-		if err != nil {
-			return status.Errorf(codes.Unknown, "poll: record %d (topic %q): %v", i, r.Topic, err)
+		pr := pendingRecord{rec: r}
+		// Most batches come from one source partition: encode its JSON
+		// once, not per record.
+		if r.SourcePartition != nil {
+			if prevKey != "" && sameFlatMap(prevPart, r.SourcePartition) {
+				pr.key = prevKey
+			} else {
+				pj, err := connectv1.OffsetToJSON(r.SourcePartition)
+				if err != nil {
+					return status.Errorf(codes.Unknown, "poll: record %d: source partition: %v", i, err)
+				}
+				pr.key, prevKey, prevPart = string(pj), string(pj), r.SourcePartition
+			}
 		}
-		pr := pendingRecord{pb: pb, size: int64(pb.GetKey().SizeOf() + pb.GetValue().SizeOf()),
-			key: string(pb.GetPosition().GetPartitionJson()), pos: Position{Partition: r.SourcePartition, Offset: r.SourceOffset}}
+		if connectv1.Packable(r) {
+			pr.size = int64(connectv1.PackedSize(r))
+		} else {
+			pb, err := connectv1.SourceRecordBodyToProto(r)
+			if err != nil {
+				return status.Errorf(codes.Unknown, "poll: record %d (topic %q): %v", i, r.Topic, err)
+			}
+			pr.pb, pr.size = pb, int64(pb.GetKey().SizeOf()+pb.GetValue().SizeOf())
+		}
 		pending = append(pending, pr)
 	}
 	t.mu.Lock()
@@ -167,7 +199,7 @@ func (t *sourceTask) fill(ctx context.Context, limits PollLimits) error {
 // takeBatch cuts the next batch from pending: at most MaxRecords records
 // and MaxBytes bytes, but always at least one record so a record larger
 // than MaxBytes still moves.
-func (t *sourceTask) takeBatch(limits PollLimits) *connectv1.PollResponse {
+func (t *sourceTask) takeBatch(limits PollLimits, w wire) (*connectv1.PollResponse, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
@@ -180,20 +212,18 @@ func (t *sourceTask) takeBatch(limits PollLimits) *connectv1.PollResponse {
 		n++
 	}
 	if n == 0 {
-		return &connectv1.PollResponse{}
+		return &connectv1.PollResponse{}, nil
+	}
+	batch := t.pending[:n]
+	resp, bp, err := encodeBatch(batch, w)
+	if err != nil {
+		return nil, err
 	}
 	t.seq++
-	resp := &connectv1.PollResponse{BatchSeq: t.seq, Records: make([]*connectv1.SourceRecord, n)}
-	bp := batchPositions{seq: t.seq, pos: map[string]Position{}}
-	for i, pr := range t.pending[:n] {
-		resp.Records[i] = pr.pb
-		if pr.pos.Partition != nil {
-			bp.pos[pr.key] = pr.pos
-		}
-	}
+	resp.BatchSeq, bp.seq = t.seq, t.seq
 	t.batches = append(t.batches, bp)
 	t.pending = append(t.pending[:0:0], t.pending[n:]...)
-	return resp
+	return resp, nil
 }
 
 func (s *sourceServer) Commit(ctx context.Context, req *connectv1.CommitRequest) (*connectv1.CommitResponse, error) {

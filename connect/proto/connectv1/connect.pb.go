@@ -2109,7 +2109,10 @@ func (x *SourceStartRequest) GetKnownOffsets() []*SourceOffset {
 }
 
 type StartResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Set by a sink task that reads PutRequest.packed; a host only ever
+	// sends packed Put batches to a task that set it. Sources leave it unset.
+	AcceptsPacked bool `protobuf:"varint,1,opt,name=accepts_packed,json=acceptsPacked,proto3" json:"accepts_packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2144,13 +2147,28 @@ func (*StartResponse) Descriptor() ([]byte, []int) {
 	return file_connect_proto_rawDescGZIP(), []int{27}
 }
 
+func (x *StartResponse) GetAcceptsPacked() bool {
+	if x != nil {
+		return x.AcceptsPacked
+	}
+	return false
+}
+
 type PollRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Task          *TaskId                `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
-	Generation    int64                  `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
-	MaxRecords    int32                  `protobuf:"varint,3,opt,name=max_records,json=maxRecords,proto3" json:"max_records,omitempty"`
-	MaxBytes      int64                  `protobuf:"varint,4,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
-	MaxWaitMs     int64                  `protobuf:"varint,5,opt,name=max_wait_ms,json=maxWaitMs,proto3" json:"max_wait_ms,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Task       *TaskId                `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	Generation int64                  `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	MaxRecords int32                  `protobuf:"varint,3,opt,name=max_records,json=maxRecords,proto3" json:"max_records,omitempty"`
+	MaxBytes   int64                  `protobuf:"varint,4,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	MaxWaitMs  int64                  `protobuf:"varint,5,opt,name=max_wait_ms,json=maxWaitMs,proto3" json:"max_wait_ms,omitempty"`
+	// The host reads the batch's source positions from
+	// PollResponse.positions: records may leave their position unset. A
+	// plugin that ignores this and sets every record's position is still
+	// correct (the host then derives the batch's positions itself).
+	BatchPositions bool `protobuf:"varint,6,opt,name=batch_positions,json=batchPositions,proto3" json:"batch_positions,omitempty"`
+	// The host reads PollResponse.packed. A plugin may pack a batch only when
+	// batch_positions is also set, since packed records carry no position.
+	AcceptPacked  bool `protobuf:"varint,7,opt,name=accept_packed,json=acceptPacked,proto3" json:"accept_packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2220,12 +2238,37 @@ func (x *PollRequest) GetMaxWaitMs() int64 {
 	return 0
 }
 
+func (x *PollRequest) GetBatchPositions() bool {
+	if x != nil {
+		return x.BatchPositions
+	}
+	return false
+}
+
+func (x *PollRequest) GetAcceptPacked() bool {
+	if x != nil {
+		return x.AcceptPacked
+	}
+	return false
+}
+
 type PollResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Increases by one with every non-empty batch of a (task, generation),
 	// starting at 1. Empty batches carry 0.
-	BatchSeq      uint64          `protobuf:"varint,1,opt,name=batch_seq,json=batchSeq,proto3" json:"batch_seq,omitempty"`
-	Records       []*SourceRecord `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty"`
+	BatchSeq uint64 `protobuf:"varint,1,opt,name=batch_seq,json=batchSeq,proto3" json:"batch_seq,omitempty"`
+	// The batch's records as messages; empty when packed is set (a batch is
+	// either all messages or all packed, never both).
+	Records []*SourceRecord `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty"`
+	// The newest position of each source partition among the batch's
+	// records (what committing the whole batch commits), one per partition.
+	// partition_json should be canonical: keys sorted, no insignificant
+	// whitespace (as the Go SDK writes it); the host re-encodes it otherwise.
+	Positions []*SourceOffset `protobuf:"bytes,3,rep,name=positions,proto3" json:"positions,omitempty"`
+	// The batch's records packed into one buffer (README.md, "Packed
+	// batches"); only when the request set batch_positions and
+	// accept_packed, and only for raw keys, values and headers.
+	Packed        []byte `protobuf:"bytes,4,opt,name=packed,proto3" json:"packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2270,6 +2313,20 @@ func (x *PollResponse) GetBatchSeq() uint64 {
 func (x *PollResponse) GetRecords() []*SourceRecord {
 	if x != nil {
 		return x.Records
+	}
+	return nil
+}
+
+func (x *PollResponse) GetPositions() []*SourceOffset {
+	if x != nil {
+		return x.Positions
+	}
+	return nil
+}
+
+func (x *PollResponse) GetPacked() []byte {
+	if x != nil {
+		return x.Packed
 	}
 	return nil
 }
@@ -2934,10 +2991,14 @@ func (x *SinkRecord) GetOriginalOffset() int64 {
 }
 
 type PutRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Task          *TaskId                `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
-	Generation    int64                  `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
-	Records       []*SinkRecord          `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Task       *TaskId                `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	Generation int64                  `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	Records    []*SinkRecord          `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
+	// The batch packed into one buffer (README.md, "Packed batches"),
+	// instead of records; only sent to a task whose StartResponse set
+	// accepts_packed. RecordError.index counts records in packing order.
+	Packed        []byte `protobuf:"bytes,4,opt,name=packed,proto3" json:"packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2989,6 +3050,13 @@ func (x *PutRequest) GetGeneration() int64 {
 func (x *PutRequest) GetRecords() []*SinkRecord {
 	if x != nil {
 		return x.Records
+	}
+	return nil
+}
+
+func (x *PutRequest) GetPacked() []byte {
+	if x != nil {
+		return x.Packed
 	}
 	return nil
 }
@@ -3503,8 +3571,9 @@ const file_connect_proto_rawDesc = "" +
 	"generation\x12'\n" +
 	"\x0fconnector_class\x18\x03 \x01(\tR\x0econnectorClass\x121\n" +
 	"\x06config\x18\x04 \x01(\v2\x19.sluice.connect.v1.ConfigR\x06config\x12D\n" +
-	"\rknown_offsets\x18\x05 \x03(\v2\x1f.sluice.connect.v1.SourceOffsetR\fknownOffsets\"\x0f\n" +
-	"\rStartResponse\"\xba\x01\n" +
+	"\rknown_offsets\x18\x05 \x03(\v2\x1f.sluice.connect.v1.SourceOffsetR\fknownOffsets\"6\n" +
+	"\rStartResponse\x12%\n" +
+	"\x0eaccepts_packed\x18\x01 \x01(\bR\racceptsPacked\"\x88\x02\n" +
 	"\vPollRequest\x12-\n" +
 	"\x04task\x18\x01 \x01(\v2\x19.sluice.connect.v1.TaskIdR\x04task\x12\x1e\n" +
 	"\n" +
@@ -3513,10 +3582,14 @@ const file_connect_proto_rawDesc = "" +
 	"\vmax_records\x18\x03 \x01(\x05R\n" +
 	"maxRecords\x12\x1b\n" +
 	"\tmax_bytes\x18\x04 \x01(\x03R\bmaxBytes\x12\x1e\n" +
-	"\vmax_wait_ms\x18\x05 \x01(\x03R\tmaxWaitMs\"f\n" +
+	"\vmax_wait_ms\x18\x05 \x01(\x03R\tmaxWaitMs\x12'\n" +
+	"\x0fbatch_positions\x18\x06 \x01(\bR\x0ebatchPositions\x12#\n" +
+	"\raccept_packed\x18\a \x01(\bR\facceptPacked\"\xbd\x01\n" +
 	"\fPollResponse\x12\x1b\n" +
 	"\tbatch_seq\x18\x01 \x01(\x04R\bbatchSeq\x129\n" +
-	"\arecords\x18\x02 \x03(\v2\x1f.sluice.connect.v1.SourceRecordR\arecords\"\xb1\x02\n" +
+	"\arecords\x18\x02 \x03(\v2\x1f.sluice.connect.v1.SourceRecordR\arecords\x12=\n" +
+	"\tpositions\x18\x03 \x03(\v2\x1f.sluice.connect.v1.SourceOffsetR\tpositions\x12\x16\n" +
+	"\x06packed\x18\x04 \x01(\fR\x06packed\"\xb1\x02\n" +
 	"\fSourceRecord\x12;\n" +
 	"\bposition\x18\x01 \x01(\v2\x1f.sluice.connect.v1.SourceOffsetR\bposition\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x1c\n" +
@@ -3575,14 +3648,15 @@ const file_connect_proto_rawDesc = "" +
 	"\x0eoriginal_topic\x18\b \x01(\tR\roriginalTopic\x12-\n" +
 	"\x12original_partition\x18\t \x01(\x05R\x11originalPartition\x12'\n" +
 	"\x0foriginal_offset\x18\n" +
-	" \x01(\x03R\x0eoriginalOffset\"\x94\x01\n" +
+	" \x01(\x03R\x0eoriginalOffset\"\xac\x01\n" +
 	"\n" +
 	"PutRequest\x12-\n" +
 	"\x04task\x18\x01 \x01(\v2\x19.sluice.connect.v1.TaskIdR\x04task\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x02 \x01(\x03R\n" +
 	"generation\x127\n" +
-	"\arecords\x18\x03 \x03(\v2\x1d.sluice.connect.v1.SinkRecordR\arecords\"\x81\x01\n" +
+	"\arecords\x18\x03 \x03(\v2\x1d.sluice.connect.v1.SinkRecordR\arecords\x12\x16\n" +
+	"\x06packed\x18\x04 \x01(\fR\x06packed\"\x81\x01\n" +
 	"\vPutResponse\x12:\n" +
 	"\tretriable\x18\x01 \x01(\v2\x1c.sluice.connect.v1.RetriableR\tretriable\x126\n" +
 	"\x06errors\x18\x02 \x03(\v2\x1e.sluice.connect.v1.RecordErrorR\x06errors\"D\n" +
@@ -3763,63 +3837,64 @@ var file_connect_proto_depIdxs = []int32{
 	14, // 34: sluice.connect.v1.SourceStartRequest.known_offsets:type_name -> sluice.connect.v1.SourceOffset
 	12, // 35: sluice.connect.v1.PollRequest.task:type_name -> sluice.connect.v1.TaskId
 	33, // 36: sluice.connect.v1.PollResponse.records:type_name -> sluice.connect.v1.SourceRecord
-	14, // 37: sluice.connect.v1.SourceRecord.position:type_name -> sluice.connect.v1.SourceOffset
-	10, // 38: sluice.connect.v1.SourceRecord.key:type_name -> sluice.connect.v1.Data
-	10, // 39: sluice.connect.v1.SourceRecord.value:type_name -> sluice.connect.v1.Data
-	11, // 40: sluice.connect.v1.SourceRecord.headers:type_name -> sluice.connect.v1.Header
-	12, // 41: sluice.connect.v1.CommitRequest.task:type_name -> sluice.connect.v1.TaskId
-	35, // 42: sluice.connect.v1.CommitRequest.acks:type_name -> sluice.connect.v1.RecordAck
-	12, // 43: sluice.connect.v1.StopRequest.task:type_name -> sluice.connect.v1.TaskId
-	12, // 44: sluice.connect.v1.SinkStartRequest.task:type_name -> sluice.connect.v1.TaskId
-	13, // 45: sluice.connect.v1.SinkStartRequest.config:type_name -> sluice.connect.v1.Config
-	12, // 46: sluice.connect.v1.OpenRequest.task:type_name -> sluice.connect.v1.TaskId
-	15, // 47: sluice.connect.v1.OpenRequest.partitions:type_name -> sluice.connect.v1.TopicPartition
-	16, // 48: sluice.connect.v1.OpenResponse.rewind:type_name -> sluice.connect.v1.TopicPartitionOffset
-	10, // 49: sluice.connect.v1.SinkRecord.key:type_name -> sluice.connect.v1.Data
-	10, // 50: sluice.connect.v1.SinkRecord.value:type_name -> sluice.connect.v1.Data
-	11, // 51: sluice.connect.v1.SinkRecord.headers:type_name -> sluice.connect.v1.Header
-	12, // 52: sluice.connect.v1.PutRequest.task:type_name -> sluice.connect.v1.TaskId
-	42, // 53: sluice.connect.v1.PutRequest.records:type_name -> sluice.connect.v1.SinkRecord
-	45, // 54: sluice.connect.v1.PutResponse.retriable:type_name -> sluice.connect.v1.Retriable
-	46, // 55: sluice.connect.v1.PutResponse.errors:type_name -> sluice.connect.v1.RecordError
-	12, // 56: sluice.connect.v1.PreCommitRequest.task:type_name -> sluice.connect.v1.TaskId
-	16, // 57: sluice.connect.v1.PreCommitRequest.offsets:type_name -> sluice.connect.v1.TopicPartitionOffset
-	16, // 58: sluice.connect.v1.PreCommitResponse.offsets:type_name -> sluice.connect.v1.TopicPartitionOffset
-	12, // 59: sluice.connect.v1.CloseRequest.task:type_name -> sluice.connect.v1.TaskId
-	15, // 60: sluice.connect.v1.CloseRequest.partitions:type_name -> sluice.connect.v1.TopicPartition
-	17, // 61: sluice.connect.v1.ConnectorPlugin.Describe:input_type -> sluice.connect.v1.DescribeRequest
-	22, // 62: sluice.connect.v1.ConnectorPlugin.Validate:input_type -> sluice.connect.v1.ValidateRequest
-	25, // 63: sluice.connect.v1.ConnectorPlugin.TaskConfigs:input_type -> sluice.connect.v1.TaskConfigsRequest
-	27, // 64: sluice.connect.v1.ConnectorPlugin.AlterOffsets:input_type -> sluice.connect.v1.AlterOffsetsRequest
-	29, // 65: sluice.connect.v1.SourceTask.Start:input_type -> sluice.connect.v1.SourceStartRequest
-	31, // 66: sluice.connect.v1.SourceTask.Poll:input_type -> sluice.connect.v1.PollRequest
-	34, // 67: sluice.connect.v1.SourceTask.Commit:input_type -> sluice.connect.v1.CommitRequest
-	37, // 68: sluice.connect.v1.SourceTask.Stop:input_type -> sluice.connect.v1.StopRequest
-	39, // 69: sluice.connect.v1.SinkTask.Start:input_type -> sluice.connect.v1.SinkStartRequest
-	40, // 70: sluice.connect.v1.SinkTask.Open:input_type -> sluice.connect.v1.OpenRequest
-	43, // 71: sluice.connect.v1.SinkTask.Put:input_type -> sluice.connect.v1.PutRequest
-	47, // 72: sluice.connect.v1.SinkTask.PreCommit:input_type -> sluice.connect.v1.PreCommitRequest
-	49, // 73: sluice.connect.v1.SinkTask.Close:input_type -> sluice.connect.v1.CloseRequest
-	37, // 74: sluice.connect.v1.SinkTask.Stop:input_type -> sluice.connect.v1.StopRequest
-	18, // 75: sluice.connect.v1.ConnectorPlugin.Describe:output_type -> sluice.connect.v1.DescribeResponse
-	23, // 76: sluice.connect.v1.ConnectorPlugin.Validate:output_type -> sluice.connect.v1.ValidateResponse
-	26, // 77: sluice.connect.v1.ConnectorPlugin.TaskConfigs:output_type -> sluice.connect.v1.TaskConfigsResponse
-	28, // 78: sluice.connect.v1.ConnectorPlugin.AlterOffsets:output_type -> sluice.connect.v1.AlterOffsetsResponse
-	30, // 79: sluice.connect.v1.SourceTask.Start:output_type -> sluice.connect.v1.StartResponse
-	32, // 80: sluice.connect.v1.SourceTask.Poll:output_type -> sluice.connect.v1.PollResponse
-	36, // 81: sluice.connect.v1.SourceTask.Commit:output_type -> sluice.connect.v1.CommitResponse
-	38, // 82: sluice.connect.v1.SourceTask.Stop:output_type -> sluice.connect.v1.StopResponse
-	30, // 83: sluice.connect.v1.SinkTask.Start:output_type -> sluice.connect.v1.StartResponse
-	41, // 84: sluice.connect.v1.SinkTask.Open:output_type -> sluice.connect.v1.OpenResponse
-	44, // 85: sluice.connect.v1.SinkTask.Put:output_type -> sluice.connect.v1.PutResponse
-	48, // 86: sluice.connect.v1.SinkTask.PreCommit:output_type -> sluice.connect.v1.PreCommitResponse
-	50, // 87: sluice.connect.v1.SinkTask.Close:output_type -> sluice.connect.v1.CloseResponse
-	38, // 88: sluice.connect.v1.SinkTask.Stop:output_type -> sluice.connect.v1.StopResponse
-	75, // [75:89] is the sub-list for method output_type
-	61, // [61:75] is the sub-list for method input_type
-	61, // [61:61] is the sub-list for extension type_name
-	61, // [61:61] is the sub-list for extension extendee
-	0,  // [0:61] is the sub-list for field type_name
+	14, // 37: sluice.connect.v1.PollResponse.positions:type_name -> sluice.connect.v1.SourceOffset
+	14, // 38: sluice.connect.v1.SourceRecord.position:type_name -> sluice.connect.v1.SourceOffset
+	10, // 39: sluice.connect.v1.SourceRecord.key:type_name -> sluice.connect.v1.Data
+	10, // 40: sluice.connect.v1.SourceRecord.value:type_name -> sluice.connect.v1.Data
+	11, // 41: sluice.connect.v1.SourceRecord.headers:type_name -> sluice.connect.v1.Header
+	12, // 42: sluice.connect.v1.CommitRequest.task:type_name -> sluice.connect.v1.TaskId
+	35, // 43: sluice.connect.v1.CommitRequest.acks:type_name -> sluice.connect.v1.RecordAck
+	12, // 44: sluice.connect.v1.StopRequest.task:type_name -> sluice.connect.v1.TaskId
+	12, // 45: sluice.connect.v1.SinkStartRequest.task:type_name -> sluice.connect.v1.TaskId
+	13, // 46: sluice.connect.v1.SinkStartRequest.config:type_name -> sluice.connect.v1.Config
+	12, // 47: sluice.connect.v1.OpenRequest.task:type_name -> sluice.connect.v1.TaskId
+	15, // 48: sluice.connect.v1.OpenRequest.partitions:type_name -> sluice.connect.v1.TopicPartition
+	16, // 49: sluice.connect.v1.OpenResponse.rewind:type_name -> sluice.connect.v1.TopicPartitionOffset
+	10, // 50: sluice.connect.v1.SinkRecord.key:type_name -> sluice.connect.v1.Data
+	10, // 51: sluice.connect.v1.SinkRecord.value:type_name -> sluice.connect.v1.Data
+	11, // 52: sluice.connect.v1.SinkRecord.headers:type_name -> sluice.connect.v1.Header
+	12, // 53: sluice.connect.v1.PutRequest.task:type_name -> sluice.connect.v1.TaskId
+	42, // 54: sluice.connect.v1.PutRequest.records:type_name -> sluice.connect.v1.SinkRecord
+	45, // 55: sluice.connect.v1.PutResponse.retriable:type_name -> sluice.connect.v1.Retriable
+	46, // 56: sluice.connect.v1.PutResponse.errors:type_name -> sluice.connect.v1.RecordError
+	12, // 57: sluice.connect.v1.PreCommitRequest.task:type_name -> sluice.connect.v1.TaskId
+	16, // 58: sluice.connect.v1.PreCommitRequest.offsets:type_name -> sluice.connect.v1.TopicPartitionOffset
+	16, // 59: sluice.connect.v1.PreCommitResponse.offsets:type_name -> sluice.connect.v1.TopicPartitionOffset
+	12, // 60: sluice.connect.v1.CloseRequest.task:type_name -> sluice.connect.v1.TaskId
+	15, // 61: sluice.connect.v1.CloseRequest.partitions:type_name -> sluice.connect.v1.TopicPartition
+	17, // 62: sluice.connect.v1.ConnectorPlugin.Describe:input_type -> sluice.connect.v1.DescribeRequest
+	22, // 63: sluice.connect.v1.ConnectorPlugin.Validate:input_type -> sluice.connect.v1.ValidateRequest
+	25, // 64: sluice.connect.v1.ConnectorPlugin.TaskConfigs:input_type -> sluice.connect.v1.TaskConfigsRequest
+	27, // 65: sluice.connect.v1.ConnectorPlugin.AlterOffsets:input_type -> sluice.connect.v1.AlterOffsetsRequest
+	29, // 66: sluice.connect.v1.SourceTask.Start:input_type -> sluice.connect.v1.SourceStartRequest
+	31, // 67: sluice.connect.v1.SourceTask.Poll:input_type -> sluice.connect.v1.PollRequest
+	34, // 68: sluice.connect.v1.SourceTask.Commit:input_type -> sluice.connect.v1.CommitRequest
+	37, // 69: sluice.connect.v1.SourceTask.Stop:input_type -> sluice.connect.v1.StopRequest
+	39, // 70: sluice.connect.v1.SinkTask.Start:input_type -> sluice.connect.v1.SinkStartRequest
+	40, // 71: sluice.connect.v1.SinkTask.Open:input_type -> sluice.connect.v1.OpenRequest
+	43, // 72: sluice.connect.v1.SinkTask.Put:input_type -> sluice.connect.v1.PutRequest
+	47, // 73: sluice.connect.v1.SinkTask.PreCommit:input_type -> sluice.connect.v1.PreCommitRequest
+	49, // 74: sluice.connect.v1.SinkTask.Close:input_type -> sluice.connect.v1.CloseRequest
+	37, // 75: sluice.connect.v1.SinkTask.Stop:input_type -> sluice.connect.v1.StopRequest
+	18, // 76: sluice.connect.v1.ConnectorPlugin.Describe:output_type -> sluice.connect.v1.DescribeResponse
+	23, // 77: sluice.connect.v1.ConnectorPlugin.Validate:output_type -> sluice.connect.v1.ValidateResponse
+	26, // 78: sluice.connect.v1.ConnectorPlugin.TaskConfigs:output_type -> sluice.connect.v1.TaskConfigsResponse
+	28, // 79: sluice.connect.v1.ConnectorPlugin.AlterOffsets:output_type -> sluice.connect.v1.AlterOffsetsResponse
+	30, // 80: sluice.connect.v1.SourceTask.Start:output_type -> sluice.connect.v1.StartResponse
+	32, // 81: sluice.connect.v1.SourceTask.Poll:output_type -> sluice.connect.v1.PollResponse
+	36, // 82: sluice.connect.v1.SourceTask.Commit:output_type -> sluice.connect.v1.CommitResponse
+	38, // 83: sluice.connect.v1.SourceTask.Stop:output_type -> sluice.connect.v1.StopResponse
+	30, // 84: sluice.connect.v1.SinkTask.Start:output_type -> sluice.connect.v1.StartResponse
+	41, // 85: sluice.connect.v1.SinkTask.Open:output_type -> sluice.connect.v1.OpenResponse
+	44, // 86: sluice.connect.v1.SinkTask.Put:output_type -> sluice.connect.v1.PutResponse
+	48, // 87: sluice.connect.v1.SinkTask.PreCommit:output_type -> sluice.connect.v1.PreCommitResponse
+	50, // 88: sluice.connect.v1.SinkTask.Close:output_type -> sluice.connect.v1.CloseResponse
+	38, // 89: sluice.connect.v1.SinkTask.Stop:output_type -> sluice.connect.v1.StopResponse
+	76, // [76:90] is the sub-list for method output_type
+	62, // [62:76] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_connect_proto_init() }

@@ -63,7 +63,7 @@ func keyValueFromProto(r *data.Record, k, v *Data, hs []*Header) error {
 
 // SourceRecordToProto encodes a source record.
 func SourceRecordToProto(r *data.Record) (*SourceRecord, error) {
-	k, v, hs, err := keyValueToProto(r)
+	p, err := SourceRecordBodyToProto(r)
 	if err != nil {
 		return nil, err
 	}
@@ -75,11 +75,18 @@ func SourceRecordToProto(r *data.Record) (*SourceRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source offset: %w", err)
 	}
-	return &SourceRecord{
-		Position: &SourceOffset{PartitionJson: pj, OffsetJson: oj},
-		Topic:    r.Topic, Partition: r.Partition,
-		Key: k, Value: v, Headers: hs, TimestampMs: r.Timestamp,
-	}, nil
+	p.Position = &SourceOffset{PartitionJson: pj, OffsetJson: oj}
+	return p, nil
+}
+
+// SourceRecordBodyToProto encodes a source record without its position,
+// for a batch whose positions travel in PollResponse.positions.
+func SourceRecordBodyToProto(r *data.Record) (*SourceRecord, error) {
+	k, v, hs, err := keyValueToProto(r)
+	if err != nil {
+		return nil, err
+	}
+	return &SourceRecord{Topic: r.Topic, Partition: r.Partition, Key: k, Value: v, Headers: hs, TimestampMs: r.Timestamp}, nil
 }
 
 // SourceRecordFromProto decodes a source record.

@@ -1,0 +1,404 @@
+package connectv1
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/sluice-io/sluice/connect/data"
+)
+
+// Packed batches carry records whose keys, values and headers are raw
+// bytes or text (ByteArrayConverter, StringConverter, log lines) as one
+// buffer instead of five or six protobuf messages per record: encoding
+// appends to one slice, decoding slices it, and neither side touches
+// protobuf's reflection. README.md ("Packed batches") is the wire format:
+//
+//	packed := uvarint(1) uvarint(total records) run*
+//	run    := str(topic) zigzag(partition) zigzag(base offset) uvarint(count) record{count}
+//	record := flags zigzag(offset - previous offset) zigzag(timestamp) data(key) data(value)
+//	          [uvarint(n) (str(key) data(value)){n}]                  if flags&1
+//	          [str(topic) zigzag(partition) zigzag(offset)]           if flags&2
+//	data   := kind [uvarint(len) bytes]                               if kind&3 != 0
+//
+// A run is consecutive records of one topic and partition; the first
+// record's previous offset is the run's base offset.
+
+// PackedVersion is the first uvarint of a packed buffer.
+const PackedVersion = 1
+
+// Record flags.
+const (
+	packedHeaders      = 1 // headers follow
+	packedOriginal     = 2 // the original topic, partition and offset follow
+	packedNoOriginal   = 4 // original topic "", partition 0, offset 0 (source records)
+	packedKnownFlags   = packedHeaders | packedOriginal | packedNoOriginal
+	packedMinRecordLen = 5 // flags, offset delta, timestamp, key kind, value kind
+)
+
+// Data kinds: the value in bits 0-1, the schema in bits 2-3, optional in 4.
+const (
+	kindNull, kindBytes, kindString       = 0, 1, 2
+	schemaNone, schemaBytes, schemaString = 0 << 2, 1 << 2, 2 << 2
+	kindOptional                          = 1 << 4
+)
+
+// ErrNotPackable is returned by AppendPacked for a record whose key, value
+// or a header is not raw bytes, text or null under no schema or a plain
+// BYTES/STRING schema; such batches travel as messages.
+var ErrNotPackable = errors.New("connectv1: record not packable")
+
+// dataKind returns the kind byte for a key, value or header, or false.
+func dataKind(s *data.Schema, v any) (byte, bool) {
+	var k byte
+	if s != nil {
+		if s.Name != "" || s.Version != 0 || s.Doc != "" || len(s.Parameters) > 0 || s.Default != nil {
+			return 0, false
+		}
+		switch s.Type {
+		case data.TypeBytes:
+			k = schemaBytes
+		case data.TypeString:
+			k = schemaString
+		default:
+			return 0, false
+		}
+		if s.Optional {
+			k |= kindOptional
+		}
+	}
+	switch v.(type) {
+	case nil:
+		return k, true
+	case []byte:
+		return k | kindBytes, s == nil || s.Type == data.TypeBytes
+	case string:
+		return k | kindString, s == nil || s.Type == data.TypeString
+	}
+	return 0, false
+}
+
+// Packable reports whether AppendPacked can carry r.
+func Packable(r *data.Record) bool {
+	if _, ok := dataKind(r.KeySchema, r.Key); !ok {
+		return false
+	}
+	if _, ok := dataKind(r.ValueSchema, r.Value); !ok {
+		return false
+	}
+	for _, h := range r.Headers {
+		if _, ok := dataKind(h.Schema, h.Value); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// PackedSize is the bytes a packable record's key and value weigh for
+// max_bytes, as Data.SizeOf counts them.
+func PackedSize(r *data.Record) int {
+	return rawLen(r.Key) + rawLen(r.Value)
+}
+
+func rawLen(v any) int {
+	switch x := v.(type) {
+	case []byte:
+		return len(x)
+	case string:
+		return len(x)
+	}
+	return 0
+}
+
+// AppendPacked appends recs to b as one packed buffer. It returns
+// ErrNotPackable (and b as it was) if any record is not Packable.
+func AppendPacked(b []byte, recs []*data.Record) ([]byte, error) {
+	orig := len(b)
+	b = binary.AppendUvarint(b, PackedVersion)
+	b = binary.AppendUvarint(b, uint64(len(recs)))
+	for i := 0; i < len(recs); {
+		j := i + 1
+		for j < len(recs) && recs[j].Topic == recs[i].Topic && recs[j].Partition == recs[i].Partition {
+			j++
+		}
+		b = appendStr(b, recs[i].Topic)
+		b = binary.AppendVarint(b, int64(recs[i].Partition))
+		prev := recs[i].KafkaOffset
+		b = binary.AppendVarint(b, prev)
+		b = binary.AppendUvarint(b, uint64(j-i))
+		for _, r := range recs[i:j] {
+			var ok bool
+			if b, ok = appendRecord(b, r, prev); !ok {
+				return b[:orig], ErrNotPackable
+			}
+			prev = r.KafkaOffset
+		}
+		i = j
+	}
+	return b, nil
+}
+
+func appendRecord(b []byte, r *data.Record, prev int64) ([]byte, bool) {
+	var flags byte
+	if len(r.Headers) > 0 {
+		flags |= packedHeaders
+	}
+	switch {
+	case r.OriginalTopic == r.Topic && r.OriginalPartition == r.Partition && r.OriginalOffset == r.KafkaOffset:
+	case r.OriginalTopic == "" && r.OriginalPartition == 0 && r.OriginalOffset == 0:
+		flags |= packedNoOriginal
+	default:
+		flags |= packedOriginal
+	}
+	b = append(b, flags)
+	b = binary.AppendVarint(b, r.KafkaOffset-prev)
+	b = binary.AppendVarint(b, r.Timestamp)
+	var ok bool
+	if b, ok = appendData(b, r.KeySchema, r.Key); !ok {
+		return b, false
+	}
+	if b, ok = appendData(b, r.ValueSchema, r.Value); !ok {
+		return b, false
+	}
+	if flags&packedHeaders != 0 {
+		b = binary.AppendUvarint(b, uint64(len(r.Headers)))
+		for _, h := range r.Headers {
+			b = appendStr(b, h.Key)
+			if b, ok = appendData(b, h.Schema, h.Value); !ok {
+				return b, false
+			}
+		}
+	}
+	if flags&packedOriginal != 0 {
+		b = appendStr(b, r.OriginalTopic)
+		b = binary.AppendVarint(b, int64(r.OriginalPartition))
+		b = binary.AppendVarint(b, r.OriginalOffset)
+	}
+	return b, true
+}
+
+func appendData(b []byte, s *data.Schema, v any) ([]byte, bool) {
+	k, ok := dataKind(s, v)
+	if !ok {
+		return b, false
+	}
+	b = append(b, k)
+	switch x := v.(type) {
+	case []byte:
+		b = binary.AppendUvarint(b, uint64(len(x)))
+		b = append(b, x...)
+	case string:
+		b = appendStr(b, x)
+	}
+	return b, true
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// packedReader slices a packed buffer; the first error sticks.
+type packedReader struct {
+	buf  []byte
+	off  int
+	text string // buf as a string, made on the first text value
+	err  error
+}
+
+func (r *packedReader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("connectv1: packed batch: bad %s at byte %d", what, r.off)
+	}
+}
+
+func (r *packedReader) uvarint(what string) uint64 { return readVarint(r, what, binary.Uvarint) }
+
+func (r *packedReader) varint(what string) int64 { return readVarint(r, what, binary.Varint) }
+
+func readVarint[T int64 | uint64](r *packedReader, what string, read func([]byte) (T, int)) T {
+	if r.err != nil {
+		return 0
+	}
+	v, n := read(r.buf[r.off:])
+	if n <= 0 {
+		r.fail(what)
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+func (r *packedReader) int32(what string) int32 {
+	v := r.varint(what)
+	if v != int64(int32(v)) {
+		r.fail(what)
+		return 0
+	}
+	return int32(v)
+}
+
+func (r *packedReader) byte(what string) byte {
+	if r.err != nil {
+		return 0
+	}
+	if r.off >= len(r.buf) {
+		r.fail(what)
+		return 0
+	}
+	c := r.buf[r.off]
+	r.off++
+	return c
+}
+
+// span returns the bounds of the next length-prefixed field.
+func (r *packedReader) span(what string) (int, int) {
+	n := r.uvarint(what)
+	if r.err != nil {
+		return 0, 0
+	}
+	if n > uint64(len(r.buf)-r.off) {
+		r.fail(what)
+		return 0, 0
+	}
+	start := r.off
+	r.off += int(n)
+	return start, r.off
+}
+
+func (r *packedReader) bytes(what string) []byte {
+	s, e := r.span(what)
+	if r.err != nil {
+		return nil
+	}
+	return r.buf[s:e:e]
+}
+
+// str returns a substring of one copy of the whole buffer, so text values
+// cost no allocation each.
+func (r *packedReader) str(what string) string {
+	s, e := r.span(what)
+	if r.err != nil {
+		return ""
+	}
+	if r.text == "" {
+		r.text = string(r.buf)
+	}
+	return r.text[s:e]
+}
+
+var packedSchemas = [...]*data.Schema{
+	schemaBytes: data.BytesSchema, schemaString: data.StringSchema,
+	schemaBytes | kindOptional: data.OptionalBytesSchema, schemaString | kindOptional: data.OptionalStringSchema,
+}
+
+func (r *packedReader) data(what string) (*data.Schema, any) {
+	k := r.byte(what)
+	if r.err != nil {
+		return nil, nil
+	}
+	sk := k &^ 3
+	if k&^(3|3<<2|kindOptional) != 0 || sk&(3<<2) == 3<<2 || (sk&(3<<2) == 0 && sk&kindOptional != 0) {
+		r.fail(what + " kind")
+		return nil, nil
+	}
+	s := packedSchemas[sk]
+	switch k & 3 {
+	case kindNull:
+		return s, nil
+	case kindBytes:
+		if sk&(3<<2) == schemaString {
+			r.fail(what + " kind")
+			return nil, nil
+		}
+		return s, r.bytes(what)
+	case kindString:
+		if sk&(3<<2) == schemaBytes {
+			r.fail(what + " kind")
+			return nil, nil
+		}
+		return s, r.str(what)
+	}
+	r.fail(what + " kind")
+	return nil, nil
+}
+
+// Unpack decodes a packed buffer. Byte values share buf's memory, so buf
+// must not change afterwards; text values share one copy of it. A
+// malformed buffer is an error.
+func Unpack(buf []byte) ([]*data.Record, error) {
+	r := &packedReader{buf: buf}
+	if v := r.uvarint("version"); r.err == nil && v != PackedVersion {
+		return nil, fmt.Errorf("connectv1: packed batch version %d, want %d", v, PackedVersion)
+	}
+	total := r.uvarint("record count")
+	if r.err != nil {
+		return nil, r.err
+	}
+	if total > uint64(len(buf)-r.off)/packedMinRecordLen {
+		return nil, fmt.Errorf("connectv1: packed batch: %d records cannot fit in %d bytes", total, len(buf))
+	}
+	slab := make([]data.Record, total)
+	out := make([]*data.Record, 0, total)
+	var topic string
+	for r.err == nil && r.off < len(buf) {
+		// Topics are few: one string per distinct topic in a row, so a
+		// batch of raw bytes never copies the buffer to a string.
+		if t := r.bytes("topic"); r.err == nil && string(t) != topic {
+			topic = string(t)
+		}
+		part := r.int32("partition")
+		prev := r.varint("base offset")
+		n := r.uvarint("run length")
+		if r.err == nil && (n == 0 || n > total-uint64(len(out))) {
+			r.fail("run length")
+		}
+		for i := uint64(0); i < n && r.err == nil; i++ {
+			rec := &slab[len(out)]
+			rec.Topic, rec.Partition = topic, part
+			r.record(rec, prev)
+			prev = rec.KafkaOffset
+			out = append(out, rec)
+		}
+	}
+	if r.err == nil && uint64(len(out)) != total {
+		r.fail("record count")
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return out, nil
+}
+
+func (r *packedReader) record(rec *data.Record, prev int64) {
+	flags := r.byte("record flags")
+	if flags&^packedKnownFlags != 0 || flags&(packedOriginal|packedNoOriginal) == packedOriginal|packedNoOriginal {
+		r.fail("record flags")
+		return
+	}
+	rec.KafkaOffset = prev + r.varint("offset")
+	rec.Timestamp = r.varint("timestamp")
+	rec.KeySchema, rec.Key = r.data("key")
+	rec.ValueSchema, rec.Value = r.data("value")
+	if flags&packedHeaders != 0 {
+		n := r.uvarint("header count")
+		if r.err == nil && (n == 0 || n > uint64(len(r.buf)-r.off)/2) {
+			r.fail("header count")
+			return
+		}
+		rec.Headers = make([]data.Header, n)
+		for i := range rec.Headers {
+			h := &rec.Headers[i]
+			h.Key = r.str("header key")
+			h.Schema, h.Value = r.data("header value")
+		}
+	}
+	switch {
+	case flags&packedOriginal != 0:
+		rec.OriginalTopic = r.str("original topic")
+		rec.OriginalPartition = r.int32("original partition")
+		rec.OriginalOffset = r.varint("original offset")
+	case flags&packedNoOriginal == 0:
+		rec.OriginalTopic, rec.OriginalPartition, rec.OriginalOffset = rec.Topic, rec.Partition, rec.KafkaOffset
+	}
+}
