@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -250,7 +253,8 @@ func header(r *kgo.Record, key string) (string, bool) {
 func TestConnectDeadLetterQueue(t *testing.T) {
 	b := startBroker(t, "std", t.TempDir())
 	createTopic(t, b.Addr(), "dlq-in", 1, nil)
-	w := startWorker(t, b.Addr(), connectPlugins(t))
+	metricsAddr := freeLoopbackAddr(t)
+	w := startWorker(t, b.Addr(), connectPlugins(t), "admin.listener="+metricsAddr)
 	dir := t.TempDir()
 	values := []string{`"ok-0"`, `not json`, `{"x":1}`, `{"broken":`, `"ok-2"`}
 	ts := time.UnixMilli(1_700_000_000_000)
@@ -381,6 +385,14 @@ func TestConnectDeadLetterQueue(t *testing.T) {
 			t.Errorf("the strict sink committed offset %v, past the bad record at offset 1", n)
 		}
 	}
+	// What a user's dashboard sees: two dead letters, and restarts of
+	// the strict sink's task.
+	if v := scrapeMetric(t, metricsAddr, `sluice_connect_deadletterqueue_records_total{connector="tolerant",task="0"}`); v != 2 {
+		t.Errorf("sluice_connect_deadletterqueue_records_total of the tolerant sink: %v, want 2", v)
+	}
+	if v := scrapeMetric(t, metricsAddr, `sluice_connect_task_restarts_total{connector="strict",task="0"}`); v < 2 {
+		t.Errorf("sluice_connect_task_restarts_total of the strict sink: %v, want at least 2", v)
+	}
 	if len(kafkaDiffs) > 0 {
 		sort.Strings(kafkaDiffs)
 		t.Skipf("known bug: dead letter queue records differ from Kafka's (connect/runtime sinkTask.reportBad): %s",
@@ -508,4 +520,38 @@ func TestConnectOffsetsAPI(t *testing.T) {
 	}
 	want = append(want, lines[5:]...)
 	checkSink("the source's PATCH and resume")
+}
+
+// freeLoopbackAddr is a 127.0.0.1 port free a moment ago, for listeners
+// that do not log the port they bound (the worker's admin.listener).
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// scrapeMetric reads one sample (name with its labels, as Prometheus'
+// text format prints them) from a /metrics endpoint; -1 when absent.
+func scrapeMetric(t *testing.T, addr, sample string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("scraping %s: %v", addr, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(l, sample+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric line %q: %v", l, err)
+			}
+			return f
+		}
+	}
+	return -1
 }
