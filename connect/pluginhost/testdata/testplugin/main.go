@@ -9,10 +9,12 @@
 //	TESTPLUGIN_LEAK=1             allocate and touch 8 MiB every 10ms
 //
 // test.Source task config mode: generate (count records, default
-// unbounded), alltypes (connectv1test.AllTypes once), hang (Poll ignores
-// its context and never returns). test.Sink task config mode: discard,
-// expect-alltypes (per-record errors for records that differ from
-// AllTypes), retry (every Put is retriable).
+// unbounded), alltypes (connectv1test.AllTypes once), gogc (one record
+// whose value is $GOGC), hang (Poll ignores its context and never
+// returns). test.Sink task config mode: discard, expect-alltypes
+// (per-record errors for records that differ from AllTypes), expect-raw
+// (per-record errors for records that differ from RawRecord(i)), retry
+// (every Put is retriable).
 package main
 
 import (
@@ -126,12 +128,15 @@ func (t *sourceTask) Poll(ctx context.Context, lim sdk.PollLimits) ([]*data.Reco
 	switch t.mode {
 	case "hang":
 		select {} //nolint:staticcheck // hangs on purpose, deaf to ctx
-	case "alltypes":
+	case "alltypes", "gogc":
 		if t.sent {
 			<-ctx.Done()
 			return nil, nil
 		}
 		t.sent = true
+		if t.mode == "gogc" {
+			return []*data.Record{{Topic: "env", Partition: -1, Timestamp: -1, Value: os.Getenv("GOGC")}}, nil
+		}
 		return connectv1test.AllTypes(), nil
 	}
 	var out []*data.Record
@@ -197,6 +202,16 @@ func (t *sinkTask) Put(_ context.Context, recs []*data.Record) error {
 			if !w.KeySchema.Equal(r.KeySchema) || !data.ValueEqual(w.Key, r.Key) ||
 				!w.ValueSchema.Equal(r.ValueSchema) || !data.ValueEqual(w.Value, r.Value) || len(w.Headers) != len(r.Headers) {
 				errs[i] = fmt.Errorf("record %d differs: %v %v", i, r.ValueSchema, r.Value)
+			}
+		}
+		if len(errs) > 0 {
+			return &sdk.PutErrors{Errors: errs}
+		}
+	case "expect-raw":
+		errs := map[int]error{}
+		for i, r := range recs {
+			if err := connectv1test.DiffSink(connectv1test.RawRecord(i), r); err != nil {
+				errs[i] = err
 			}
 		}
 		if len(errs) > 0 {

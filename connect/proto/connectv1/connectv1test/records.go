@@ -109,3 +109,31 @@ func Diff(a, b *data.Record) error {
 	}
 	return nil
 }
+
+// RawRecord returns the i'th record of a packable sink batch: string
+// keys, byte values (null every seventh), a header, two topic-partitions
+// alternating in runs of three, and a renamed original every fifth.
+func RawRecord(i int) *data.Record {
+	r := &data.Record{Topic: "raw", Partition: int32(i / 3 % 2), KafkaOffset: int64(100 + i), Timestamp: int64(1700000000000 + i),
+		KeySchema: data.OptionalStringSchema, Key: fmt.Sprintf("key-%d", i), Value: fmt.Appendf(nil, "value-%d", i),
+		Headers: []data.Header{{Key: "h", Value: []byte{byte(i)}}}}
+	if i%7 == 6 {
+		r.Value = nil
+	}
+	r.OriginalTopic, r.OriginalPartition, r.OriginalOffset = r.Topic, r.Partition, r.KafkaOffset
+	if i%5 == 4 {
+		r.OriginalTopic = "before-rename"
+	}
+	return r
+}
+
+// DiffSink is Diff plus what sink records add: the Kafka offset and the
+// original position.
+func DiffSink(a, b *data.Record) error {
+	if a.KafkaOffset != b.KafkaOffset || a.OriginalTopic != b.OriginalTopic ||
+		a.OriginalPartition != b.OriginalPartition || a.OriginalOffset != b.OriginalOffset {
+		return fmt.Errorf("offset/original %d/%s/%d/%d != %d/%s/%d/%d", a.KafkaOffset, a.OriginalTopic, a.OriginalPartition,
+			a.OriginalOffset, b.KafkaOffset, b.OriginalTopic, b.OriginalPartition, b.OriginalOffset)
+	}
+	return Diff(a, b)
+}
