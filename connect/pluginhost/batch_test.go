@@ -17,15 +17,8 @@ import (
 // partition on the batch, keyed by its canonical JSON, and records without
 // positions of their own; one that does not still gets both.
 func TestPollBatchPositions(t *testing.T) {
-	dir, _ := testPlugin(t)
-	h, _ := newHost(t, pluginhost.Options{})
-	pl := discoverOne(t, h, dir)
 	ctx := context.Background()
-	p, err := h.Launch(ctx, pl, "pos", pluginhost.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = p.Close() }()
+	p := launchTestPlugin(t, "pos")
 	src := p.SourceTask(pluginhost.TaskID{Task: 0, Generation: 1})
 	if err := src.Start(ctx, "test.Source", map[string]string{"mode": "generate", "count": "250"}, nil); err != nil {
 		t.Fatal(err)
@@ -78,15 +71,8 @@ func TestPollBatchPositions(t *testing.T) {
 // Raw sink batches reach the plugin exactly (packed), and per-record
 // errors keep their indexes whether the batch went packed or as messages.
 func TestPutRawBatches(t *testing.T) {
-	dir, _ := testPlugin(t)
-	h, _ := newHost(t, pluginhost.Options{})
-	pl := discoverOne(t, h, dir)
 	ctx := context.Background()
-	p, err := h.Launch(ctx, pl, "raw", pluginhost.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = p.Close() }()
+	p := launchTestPlugin(t, "raw")
 	sink := p.SinkTask(pluginhost.TaskID{Task: 0, Generation: 1})
 	if err := sink.Start(ctx, "test.Sink", map[string]string{"mode": "expect-raw"}); err != nil {
 		t.Fatal(err)
@@ -137,4 +123,18 @@ func TestPluginsGetGOGC(t *testing.T) {
 			t.Fatalf("env %v: plugin's GOGC %v (%v), want %q", c.env, b.Records, err, c.want)
 		}
 	}
+}
+
+// launchTestPlugin starts the test plugin for connector name; it is
+// closed when the test ends.
+func launchTestPlugin(t *testing.T, name string) *pluginhost.Process {
+	t.Helper()
+	dir, _ := testPlugin(t)
+	h, _ := newHost(t, pluginhost.Options{})
+	p, err := h.Launch(context.Background(), discoverOne(t, h, dir), name, pluginhost.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
 }

@@ -10,8 +10,19 @@ import (
 )
 
 // BenchmarkPoll measures records/s from a Go source plugin through the
-// contract: small raw values with JSON source positions, batches of 1000.
+// contract: small raw values with JSON source positions, batches of 1000,
+// with positions per batch (packed records, what the worker asks for)
+// and per record (messages).
 func BenchmarkPoll(b *testing.B) {
+	for _, c := range []struct {
+		name     string
+		perBatch bool
+	}{{"batch-positions", true}, {"record-positions", false}} {
+		b.Run(c.name, func(b *testing.B) { benchPoll(b, c.perBatch) })
+	}
+}
+
+func benchPoll(b *testing.B, perBatch bool) {
 	dir, _ := testPlugin(b)
 	h, _ := newHost(b, pluginhost.Options{})
 	pl := discoverOne(b, h, dir)
@@ -20,14 +31,16 @@ func BenchmarkPoll(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer func() { _ = p.Close() }()
 	src := p.SourceTask(pluginhost.TaskID{Task: 0, Generation: 1})
 	if err := src.Start(ctx, "test.Source", map[string]string{"mode": "generate"}, nil); err != nil {
 		b.Fatal(err)
 	}
+	lim := pluginhost.PollLimits{MaxRecords: 1000, MaxBytes: 4 << 20, MaxWait: time.Second, BatchPositions: perBatch}
 	b.ResetTimer()
 	n := 0
 	for n < b.N {
-		batch, err := src.Poll(ctx, pluginhost.PollLimits{MaxRecords: 1000, MaxBytes: 4 << 20, MaxWait: time.Second})
+		batch, err := src.Poll(ctx, lim)
 		if err != nil {
 			b.Fatal(err)
 		}

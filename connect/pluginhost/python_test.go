@@ -88,7 +88,9 @@ func TestPythonSourcePlugin(t *testing.T) {
 	}
 	next := int64(5)
 	for seq := uint64(1); next < 25; seq++ {
-		b, err := src.Poll(ctx, pluginhost.PollLimits{MaxRecords: 8, MaxWait: 100 * time.Millisecond})
+		// Odd batches ask for positions per batch, even ones per record.
+		perBatch := seq%2 == 1
+		b, err := src.Poll(ctx, pluginhost.PollLimits{MaxRecords: 8, MaxWait: 100 * time.Millisecond, BatchPositions: perBatch})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,11 +98,16 @@ func TestPythonSourcePlugin(t *testing.T) {
 			t.Fatalf("batch %d of %d records, want seq %d", b.Seq, len(b.Records), seq)
 		}
 		for _, r := range b.Records {
-			if r.Topic != "pytopic" || string(r.Value.([]byte)) != fmt.Sprintf("py-%d", next) ||
-				r.SourceOffset["n"] != next || r.SourcePartition["source"] != "py" {
+			if r.Topic != "pytopic" || string(r.Value.([]byte)) != fmt.Sprintf("py-%d", next) {
 				t.Fatalf("record %+v, want py-%d", r, next)
 			}
+			if hasPos := r.SourceOffset["n"] == next && r.SourcePartition["source"] == "py"; hasPos == perBatch {
+				t.Fatalf("batch positions %v, record %+v has its position: %v", perBatch, r, hasPos)
+			}
 			next++
+		}
+		if len(b.Positions) != 1 || b.Positions[0].Key != `{"source":"py"}` || b.Positions[0].Offset["n"] != next-1 {
+			t.Fatalf("batch positions %+v, want n=%d", b.Positions, next-1)
 		}
 		if err := src.Commit(ctx, b.Seq, nil); err != nil {
 			t.Fatal(err)

@@ -10,6 +10,10 @@ connect_pb2.py next to it, generated with
 The connector, example.PySource (alias PySource), emits `count` records
 (default unbounded) to `topic` with values b"py-<n>" and source offsets
 {"n": n}, resuming after the offsets the worker says are committed.
+
+It answers Poll with records as messages (the packed form of README.md is
+optional) and, when the worker asks for positions per batch, sends the
+batch's newest position once instead of one per record.
 """
 
 import base64
@@ -99,6 +103,14 @@ def make_cert_openssl():
 
 # --- services ---------------------------------------------------------------
 
+def position(n):
+    """The source position of record n; partition JSON in canonical form
+    (sorted keys, no whitespace)."""
+    return pb.SourceOffset(
+        partition_json=json.dumps({"source": "py"}, sort_keys=True, separators=(",", ":")).encode(),
+        offset_json=json.dumps({"n": n}).encode())
+
+
 def unary(fn, req_cls, resp_cls):
     return grpc.unary_unary_rpc_method_handler(
         fn, request_deserializer=req_cls.FromString, response_serializer=resp_cls.SerializeToString)
@@ -181,15 +193,15 @@ class Plugin:
             if resp.records and size + len(value) > max_bytes:
                 break
             size += len(value)
-            resp.records.add(
-                topic=t.topic, partition=-1, timestamp_ms=-1,
-                value=pb.Data(raw=value),
-                position=pb.SourceOffset(partition_json=b'{"source":"py"}',
-                                         offset_json=json.dumps({"n": t.next}).encode()))
+            rec = resp.records.add(topic=t.topic, partition=-1, timestamp_ms=-1, value=pb.Data(raw=value))
+            if not req.batch_positions:
+                rec.position.CopyFrom(position(t.next))
             t.next += 1
         if resp.records:
             t.seq += 1
             resp.batch_seq = t.seq
+            # One source partition: its newest position is the last record's.
+            resp.positions.append(position(t.next - 1))
         else:  # long poll: nothing more, wait out max_wait (or stop)
             t.stopped.wait(req.max_wait_ms / 1000.0)
         return resp
