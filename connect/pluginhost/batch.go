@@ -7,10 +7,6 @@ import (
 	"github.com/sluice-io/sluice/connect/proto/connectv1"
 )
 
-// packedPutBuf is the first size a packed Put buffer is given; append
-// grows it for bigger batches.
-const packedPutBuf = 64 << 10
-
 // batchFromProto decodes a Poll response: packed or message records, and
 // the batch's positions, from PollResponse.positions when the plugin sent
 // them, else from the records' own positions (older or simpler plugins).
@@ -93,7 +89,7 @@ func appendPosition(ps []BatchPosition, p *connectv1.SourceOffset) ([]BatchPosit
 func (t *SinkTask) putRequest(recs []*data.Record) (*connectv1.PutRequest, error) {
 	req := &connectv1.PutRequest{Task: t.id, Generation: t.g}
 	if t.packed {
-		if b, err := connectv1.AppendPacked(make([]byte, 0, packedPutBuf), recs); err == nil {
+		if b, err := connectv1.AppendPacked(nil, recs); err == nil {
 			req.Packed = b
 			return req, nil
 		}

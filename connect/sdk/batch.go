@@ -7,9 +7,6 @@ import (
 	"github.com/sluice-io/sluice/connect/proto/connectv1"
 )
 
-// packedPollBuf is the first size a packed Poll buffer is given.
-const packedPollBuf = 64 << 10
-
 // encodeBatch encodes one cut batch the way the host asked (w), and
 // returns the newest position per source partition for Commit. The
 // positions always travel in PollResponse.positions; per record too unless
@@ -45,7 +42,7 @@ func encodeBatch(batch []pendingRecord, w wire) (*connectv1.PollResponse, batchP
 		for i, pr := range batch {
 			recs[i] = pr.rec
 		}
-		b, err := connectv1.AppendPacked(make([]byte, 0, packedPollBuf), recs)
+		b, err := connectv1.AppendPacked(nil, recs)
 		if err == nil {
 			resp.Packed = b
 			return resp, bp, nil

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/sluice-io/sluice/connect/data"
 )
@@ -111,9 +112,11 @@ func rawLen(v any) int {
 }
 
 // AppendPacked appends recs to b as one packed buffer. It returns
-// ErrNotPackable (and b as it was) if any record is not Packable.
+// ErrNotPackable (and b as it was) if any record is not Packable. It
+// grows b once, to a bound of what the records need.
 func AppendPacked(b []byte, recs []*data.Record) ([]byte, error) {
 	orig := len(b)
+	b = slices.Grow(b, packedBound(recs))
 	b = binary.AppendUvarint(b, PackedVersion)
 	b = binary.AppendUvarint(b, uint64(len(recs)))
 	for i := 0; i < len(recs); {
@@ -136,6 +139,26 @@ func AppendPacked(b []byte, recs []*data.Record) ([]byte, error) {
 		i = j
 	}
 	return b, nil
+}
+
+// packedBound estimates the packed size of recs from above for the usual
+// records (small offset deltas and timestamps), so AppendPacked rarely
+// grows its buffer twice and does not zero much more than it fills.
+func packedBound(recs []*data.Record) int {
+	n := 2 * binary.MaxVarintLen64
+	for i, r := range recs {
+		if i == 0 || r.Topic != recs[i-1].Topic || r.Partition != recs[i-1].Partition {
+			n += len(r.Topic) + 4*binary.MaxVarintLen64
+		}
+		n += 16 + 2*binary.MaxVarintLen32 + rawLen(r.Key) + rawLen(r.Value)
+		if r.OriginalTopic != r.Topic {
+			n += len(r.OriginalTopic) + 3*binary.MaxVarintLen64
+		}
+		for _, h := range r.Headers {
+			n += 2*binary.MaxVarintLen32 + 1 + len(h.Key) + rawLen(h.Value)
+		}
+	}
+	return n
 }
 
 func appendRecord(b []byte, r *data.Record, prev int64) ([]byte, bool) {
