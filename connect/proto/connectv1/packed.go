@@ -223,10 +223,11 @@ func appendStr(b []byte, s string) []byte {
 
 // packedReader slices a packed buffer; the first error sticks.
 type packedReader struct {
-	buf  []byte
-	off  int
-	text string // buf as a string, made on the first text value
-	err  error
+	buf   []byte
+	boxes boxes // keys and values boxed without an allocation each
+	off   int
+	text  string // buf as a string, made on the first text value
+	err   error
 }
 
 func (r *packedReader) fail(what string) {
@@ -334,13 +335,21 @@ func (r *packedReader) data(what string) (*data.Schema, any) {
 			r.fail(what + " kind")
 			return nil, nil
 		}
-		return s, r.bytes(what)
+		b := r.bytes(what)
+		if r.err != nil {
+			return nil, nil
+		}
+		return s, r.boxes.bytesValue(b)
 	case kindString:
 		if sk&(3<<2) == schemaBytes {
 			r.fail(what + " kind")
 			return nil, nil
 		}
-		return s, r.str(what)
+		t := r.str(what)
+		if r.err != nil {
+			return nil, nil
+		}
+		return s, r.boxes.stringValue(t)
 	}
 	r.fail(what + " kind")
 	return nil, nil
@@ -361,6 +370,7 @@ func Unpack(buf []byte) ([]*data.Record, error) {
 	if total > uint64(len(buf)-r.off)/packedMinRecordLen {
 		return nil, fmt.Errorf("connectv1: packed batch: %d records cannot fit in %d bytes", total, len(buf))
 	}
+	r.boxes.chunk = max(int(total), 16)
 	slab := make([]data.Record, total)
 	out := make([]*data.Record, 0, total)
 	var topic string

@@ -31,7 +31,13 @@ func packedRecords() []*data.Record {
 		{Topic: "métriques", Partition: 2147483647, KafkaOffset: 1 << 62, Timestamp: -1 << 40, Value: "x"},
 		{Topic: "", Partition: 0, Value: nil},
 	}
-	return recs
+	// More byte and text values than Unpack's first slabs hold.
+	many := &data.Record{Topic: "many", Key: "k", Value: []byte("v")}
+	for i := range 40 {
+		many.Headers = append(many.Headers, data.Header{Key: strconv.Itoa(i), Value: []byte{byte(i)}},
+			data.Header{Key: "s" + strconv.Itoa(i), Value: strconv.Itoa(i)})
+	}
+	return append(recs, many)
 }
 
 func TestPackedRoundTrip(t *testing.T) {
@@ -171,4 +177,20 @@ func BenchmarkPacked(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
+}
+
+// Unpack allocates per batch, not per record: keys and values are boxed
+// from slabs, text from one copy of the buffer.
+func TestUnpackAllocatesPerBatch(t *testing.T) {
+	recs := make([]*data.Record, 1000)
+	for i := range recs {
+		recs[i] = &data.Record{Topic: "logs", KeySchema: data.StringSchema, Key: "key-" + strconv.Itoa(i), Value: []byte("line")}
+	}
+	b, err := connectv1.AppendPacked(nil, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(10, func() { _, _ = connectv1.Unpack(b) }); n > 10 {
+		t.Fatalf("Unpack of 1000 records: %v allocations", n)
+	}
 }
