@@ -516,10 +516,6 @@ func TestConnectFollowerForwardsWrites(t *testing.T) {
 // restarts it, a follower forwards to the leader, and the leader forwards
 // to the owner. Seen as a new RUNNING status in connect-status.
 func TestConnectTaskRestartOnAnyWorker(t *testing.T) {
-	t.Skip("known bug: connect/runtime Herder.RestartTask answers 204 but does not restart a RUNNING task " +
-		"that runs on another worker than the leader: the owner forwards to the leader (leaderOnly comes " +
-		"before the running-here check), and the leader writes a restart request with OnlyFailed=true, " +
-		"which ApplyRestart ignores for a RUNNING task")
 	b, w1, w2 := twoWorkers(t)
 	dir := t.TempDir()
 	for _, name := range []string{"r1", "r2"} {

@@ -24,7 +24,7 @@ func (c *JSONConverter) ToConnect(_ string, b []byte) (*data.Schema, any, error)
 		if !c.schemas && err == errEmpty {
 			return nil, nil, nil
 		}
-		return nil, nil, &data.DataError{Msg: fmt.Sprintf("converting byte[] to Kafka Connect data failed due to serialization error: %v", err)}
+		return nil, nil, &data.DataError{Msg: fmt.Sprintf("Converting byte[] to Kafka Connect data failed due to serialization error: %v", err)}
 	}
 	if !c.schemas {
 		v, err := c.toConnect(nil, node, true)

@@ -105,7 +105,7 @@ func (p *fakeProc) TaskConfigs(_ context.Context, cfg map[string]string, maxTask
 }
 
 func (p *fakeProc) AlterOffsets(context.Context, map[string]string, []SourceOffset) (bool, error) {
-	return false, nil
+	return true, nil
 }
 
 // fakeSource emits "n" for n counting up from its committed offset, to

@@ -51,6 +51,15 @@ func (g *groupAssignment) LeaderURL() string {
 	return ""
 }
 
+func (g *groupAssignment) TaskOwnerURL(id TaskID) string {
+	m := g.getMember()
+	if m == nil {
+		return ""
+	}
+	url, _ := m.OwnerURL(distributed.TaskID(id.Connector, int32(id.Task)))
+	return url
+}
+
 func (g *groupAssignment) getMember() *distributed.Member {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -35,6 +35,9 @@ type Assignment interface {
 	// LeaderURL is where REST writes are forwarded ("" = unknown).
 	Leader() bool
 	LeaderURL() string
+	// TaskOwnerURL is, at the leader, the REST URL of the worker the
+	// last assignment gave a task to ("" when unknown or not leader).
+	TaskOwnerURL(id TaskID) string
 }
 
 // SinkOffsets reads and changes sink connectors' offsets: the consumer

@@ -285,20 +285,14 @@ func (h *Herder) ApplyRestart(req storage.RestartRequest) {
 	h.Wake()
 }
 
-// RestartTask restarts one task, wherever it runs: the request goes
-// through the config backend as a task-only restart.
+// RestartTask restarts one task where it runs, routed as Kafka routes it:
+// the worker running the task restarts it; any other worker forwards to
+// the leader, and the leader forwards to the worker its last assignment
+// gave the task to (connect/rest does the forwarding on NotLeaderError).
 func (h *Herder) RestartTask(ctx context.Context, id api.ConnectorTaskID) error {
 	if _, err := h.TaskStatus(ctx, id); err != nil {
 		return err
 	}
-	if err := h.leaderOnly(); err != nil {
-		return err
-	}
-	// Kafka has no record for a single task's restart; the leader asks
-	// the owning worker over REST. Sluice's workers each own their
-	// tasks' restart, so a task here restarts directly and a task
-	// elsewhere restarts through a restart request limited to failed
-	// tasks when it is failed.
 	rid := TaskID{Connector: id.Connector, Task: id.Task}
 	if _, running := h.worker.Running(rid); running {
 		h.mu.Lock()
@@ -307,7 +301,15 @@ func (h *Herder) RestartTask(ctx context.Context, id api.ConnectorTaskID) error 
 		h.Wake()
 		return nil
 	}
-	return h.configs.PutRestartRequest(ctx, storage.RestartRequest{Connector: id.Connector, IncludeTasks: true, OnlyFailed: true})
+	if err := h.leaderOnly(); err != nil {
+		return err
+	}
+	if owner := h.assignment.TaskOwnerURL(rid); owner != "" && owner != h.cfg.AdvertisedURL {
+		return &api.NotLeaderError{LeaderURL: owner}
+	}
+	// Nobody runs it (unassigned, or its worker just went away): the
+	// next worker to start it starts it fresh anyway.
+	return nil
 }
 
 func (h *Herder) setTarget(ctx context.Context, name string, t storage.TargetState) error {

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/sluice-io/sluice/connect/api"
@@ -74,16 +75,16 @@ func (h *Herder) AlterConnectorOffsets(ctx context.Context, name string, offsets
 		if o.Partition == nil {
 			return "", api.BadRequest("Source partitions may not be null")
 		}
-		batch = append(batch, SourceOffset{Partition: o.Partition, Offset: o.Offset})
+		batch = append(batch, SourceOffset{Partition: plainNumbers(o.Partition), Offset: plainNumbers(o.Offset)})
 	}
-	external, err := h.alterHook(ctx, name, cfg, batch)
+	handled, err := h.alterHook(ctx, name, cfg, batch)
 	if err != nil {
 		return "", err
 	}
 	if err := h.offsets.Write(ctx, name, batch); err != nil {
 		return "", err
 	}
-	if external {
+	if !handled {
 		return api.MsgOffsetsAlteredExternal, nil
 	}
 	return api.MsgOffsetsAltered, nil
@@ -112,7 +113,7 @@ func (h *Herder) ResetConnectorOffsets(ctx context.Context, name string) (string
 	for _, o := range current {
 		tombstones = append(tombstones, SourceOffset{Partition: o.Partition})
 	}
-	external, err := h.alterHook(ctx, name, cfg, tombstones)
+	handled, err := h.alterHook(ctx, name, cfg, tombstones)
 	if err != nil {
 		return "", err
 	}
@@ -121,15 +122,17 @@ func (h *Herder) ResetConnectorOffsets(ctx context.Context, name string) (string
 			return "", err
 		}
 	}
-	if external {
+	if !handled {
 		return api.MsgOffsetsResetExternal, nil
 	}
 	return api.MsgOffsetsReset, nil
 }
 
 // alterHook gives the connector's plugin its say (Kafka's
-// SourceConnector.alterOffsets): it may refuse the change, or report that it
-// keeps offsets outside the framework too.
+// SourceConnector.alterOffsets): it may refuse the change; handled is its
+// answer, true when the connector knows the change (Kafka's implementations
+// return true), false for one that does not implement the hook, in which
+// case the answer warns that offsets it keeps elsewhere are unchanged.
 func (h *Herder) alterHook(ctx context.Context, name string, cfg map[string]string, offs []SourceOffset) (bool, error) {
 	if h.catalog.Kind(cfg["connector.class"]) == "" {
 		return false, nil
@@ -139,11 +142,47 @@ func (h *Herder) alterHook(ctx context.Context, name string, cfg map[string]stri
 		return false, fmt.Errorf("starting the connector's plugin to alter its offsets: %w", err)
 	}
 	defer h.worker.releaseProcess(name)
-	external, err := proc.Connector().AlterOffsets(ctx, cfg, offs)
+	handled, err := proc.Connector().AlterOffsets(ctx, cfg, offs)
 	if err != nil {
 		return false, api.BadRequest("The connector refused the offsets: %v", err)
 	}
-	return external, nil
+	return handled, nil
+}
+
+// plainNumbers turns the json.Number values of a decoded REST body into
+// int64 or float64, the types offsets have everywhere else (a connector
+// reads {"position": 35} back as an integer, as from Kafka's Jackson).
+func plainNumbers(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = plainNumber(v)
+	}
+	return out
+}
+
+func plainNumber(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		if f, err := x.Float64(); err == nil {
+			return f
+		}
+		return x.String()
+	case map[string]any:
+		return plainNumbers(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = plainNumber(e)
+		}
+		return out
+	}
+	return v
 }
 
 func asInt(v any) (int64, bool) {

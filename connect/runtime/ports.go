@@ -73,9 +73,11 @@ type ConnectorClient interface {
 	// TaskConfigs is Connector.taskConfigs(maxTasks) for the given
 	// connector config.
 	TaskConfigs(ctx context.Context, config map[string]string, maxTasks int) ([]map[string]string, error)
-	// AlterOffsets is the KIP-875 hook; managedExternally tells the REST
-	// answer to mention that the connector keeps offsets elsewhere too.
-	AlterOffsets(ctx context.Context, config map[string]string, offsets []SourceOffset) (managedExternally bool, err error)
+	// AlterOffsets is the KIP-875 hook (Kafka's alterOffsets): an error
+	// refuses the change; handled is false for a connector that does not
+	// implement it, and the REST answer then warns that offsets the
+	// connector keeps elsewhere are unchanged.
+	AlterOffsets(ctx context.Context, config map[string]string, offsets []SourceOffset) (handled bool, err error)
 }
 
 // PluginProcess is one running plugin process serving a connector on

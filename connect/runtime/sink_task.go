@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -205,7 +206,7 @@ func (t *sinkTask) deliver(ctx context.Context, fetches kgo.Fetches) error {
 		if err == nil && t.chain != nil {
 			r, err = t.chain.Apply(r)
 			if err != nil {
-				err = fmt.Errorf("transform: %w", err)
+				err = &stageError{stage: "TRANSFORMATION", class: "org.apache.kafka.connect.transforms.Transformation", excClass: connectException, err: err}
 			}
 		}
 		if err != nil {
@@ -258,7 +259,8 @@ func (t *sinkTask) putLocked(ctx context.Context, batch []*data.Record, origin [
 			if i < 0 || i >= len(origin) {
 				return fmt.Errorf("put: the task reported a failed record at index %d of a batch of %d", i, len(origin))
 			}
-			if err := t.reportBad(ctx, origin[i], "sink task put", fmt.Errorf("%s", msg)); err != nil {
+			putErr := &stageError{stage: "TASK_PUT", class: t.connClass, excClass: connectException, err: errors.New(msg)}
+			if err := t.reportBad(ctx, origin[i], "sink task put", putErr); err != nil {
 				return err
 			}
 		}
@@ -277,8 +279,12 @@ func (t *sinkTask) reportBad(ctx context.Context, kr *kgo.Record, stage string, 
 	if t.dlq == nil || t.errs.dlqTopic == "" {
 		return nil
 	}
-	out := &kgo.Record{Topic: t.errs.dlqTopic, Key: kr.Key, Value: kr.Value, Headers: append([]kgo.RecordHeader(nil), kr.Headers...)}
+	// The original record as it was read, timestamp included, as
+	// Kafka's DeadLetterQueueReporter writes it.
+	out := &kgo.Record{Topic: t.errs.dlqTopic, Key: kr.Key, Value: kr.Value, Timestamp: kr.Timestamp,
+		Headers: append([]kgo.RecordHeader(nil), kr.Headers...)}
 	if t.errs.dlqHeaders {
+		stageName, class, excClass, msg := stageOf(err)
 		h := func(k, v string) {
 			out.Headers = append(out.Headers, kgo.RecordHeader{Key: "__connect.errors." + k, Value: []byte(v)})
 		}
@@ -287,11 +293,11 @@ func (t *sinkTask) reportBad(ctx context.Context, kr *kgo.Record, stage string, 
 		h("offset", strconv.FormatInt(kr.Offset, 10))
 		h("connector.name", t.id.Connector)
 		h("task.id", strconv.Itoa(t.id.Task))
-		h("stage", stage)
-		h("class.name", "sluice.connect.runtime")
-		h("exception.class.name", "org.apache.kafka.connect.errors.ConnectException")
-		h("exception.message", err.Error())
-		h("exception.stacktrace", err.Error())
+		h("stage", stageName)
+		h("class.name", class)
+		h("exception.class.name", excClass)
+		h("exception.message", msg)
+		h("exception.stacktrace", excClass+": "+msg)
 	}
 	if perr := t.dlq.ProduceSync(ctx, out).FirstErr(); perr != nil {
 		return fmt.Errorf("writing to the dead letter queue %s: %w", t.errs.dlqTopic, perr)
@@ -305,11 +311,11 @@ func (t *sinkTask) reportBad(ctx context.Context, kr *kgo.Record, stage string, 
 func (t *sinkTask) toConnect(kr *kgo.Record) (*data.Record, error) {
 	ks, k, err := t.keyConv.ToConnect(kr.Topic, kr.Key)
 	if err != nil {
-		return nil, fmt.Errorf("key converter: %w", err)
+		return nil, &stageError{stage: "KEY_CONVERTER", class: t.keyClass, excClass: dataException, err: err}
 	}
 	vs, v, err := t.valueConv.ToConnect(kr.Topic, kr.Value)
 	if err != nil {
-		return nil, fmt.Errorf("value converter: %w", err)
+		return nil, &stageError{stage: "VALUE_CONVERTER", class: t.valueClass, excClass: dataException, err: err}
 	}
 	r := &data.Record{
 		Topic: kr.Topic, Partition: kr.Partition,

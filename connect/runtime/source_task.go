@@ -40,10 +40,13 @@ type taskPipeline struct {
 	id        TaskID
 	keyConv   Converter
 	valueConv Converter
-	chain     Transformer
-	errs      errorPolicy
-	logger    *slog.Logger
-	metrics   *taskMetrics
+	// keyClass, valueClass and connClass name the converters and the
+	// connector in errors and dead letter queue headers.
+	keyClass, valueClass, connClass string
+	chain                           Transformer
+	errs                            errorPolicy
+	logger                          *slog.Logger
+	metrics                         *taskMetrics
 }
 
 // sourceTask runs one source task: poll the plugin, transform and convert,

@@ -137,3 +137,6 @@ func (Standalone) Leader() bool { return true }
 
 // LeaderURL is empty: there is no other worker.
 func (Standalone) LeaderURL() string { return "" }
+
+// TaskOwnerURL is empty: every task runs here.
+func (Standalone) TaskOwnerURL(TaskID) string { return "" }

@@ -432,6 +432,8 @@ func (w *Worker) pipeline(t *runningTask, m *taskMetrics) (taskPipeline, error) 
 		}
 		return c, nil
 	}
+	p.keyClass, p.valueClass, p.connClass = w.converterClass(t.connCfg, "key.converter"),
+		w.converterClass(t.connCfg, "value.converter"), t.connCfg["connector.class"]
 	if p.keyConv, err = conv("key.converter", true); err != nil {
 		return p, err
 	}
@@ -444,6 +446,15 @@ func (w *Worker) pipeline(t *runningTask, m *taskMetrics) (taskPipeline, error) 
 		}
 	}
 	return p, nil
+}
+
+// converterClass is the class a task's converter key resolves to: the
+// connector's setting, else the worker's.
+func (w *Worker) converterClass(connCfg map[string]string, key string) string {
+	if c := strings.TrimSpace(connCfg[key]); c != "" {
+		return c
+	}
+	return w.cfg.Raw[key]
 }
 
 // sinkTopics reads a sink connector's topics or topics.regex (exactly one

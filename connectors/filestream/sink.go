@@ -46,8 +46,10 @@ func (sinkConnector) TaskConfigs(_ context.Context, cfg map[string]string, maxTa
 	return out, nil
 }
 
+// AlterOffsets accepts any change: the sink keeps no offsets of its own,
+// so the group's are the whole truth (Kafka's returns true too).
 func (sinkConnector) AlterOffsets(context.Context, map[string]string, sdk.Offsets) (bool, error) {
-	return false, nil
+	return true, nil
 }
 
 func (sinkConnector) NewTask() sdk.SinkTask { return &sinkTask{} }
