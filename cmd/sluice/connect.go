@@ -139,6 +139,7 @@ func runConnect(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer srv.Close()
+		logger.Info("admin listening", "addr", srv.Addr().String(), "paths", "/metrics /healthz /readyz")
 	}
 	err = runtime.Run(ctx, cfg, runtime.Options{
 		Standalone: *standalone, Connectors: connectors, Logger: logger, LogLevel: level, Registerer: reg,
