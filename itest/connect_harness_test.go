@@ -1,7 +1,6 @@
 package itest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -78,7 +77,7 @@ var workerListeningRE = regexp.MustCompile(`msg="connect worker listening" urls=
 // with a REST listener on an ephemeral port; sets are more --set values.
 func startWorker(t *testing.T, bootstrap, plugins string, sets ...string) *workerProc {
 	t.Helper()
-	args := []string{"connect",
+	args := []string{
 		"--set", "bootstrap.servers=" + bootstrap,
 		"--set", "listeners=http://127.0.0.1:0",
 		"--set", "admin.listener=",
@@ -91,54 +90,7 @@ func startWorker(t *testing.T, bootstrap, plugins string, sets ...string) *worke
 	for _, s := range sets {
 		args = append(args, "--set", s)
 	}
-	cmd := exec.Command(sluiceBin, args...)
-	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=0")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &workerProc{t: t, cmd: cmd, done: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting the worker: %v", err)
-	}
-	listening := make(chan string, 1)
-	go func() {
-		defer close(w.done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			w.mu.Lock()
-			w.log.WriteString(line + "\n")
-			w.mu.Unlock()
-			if m := workerListeningRE.FindStringSubmatch(line); m != nil {
-				select {
-				case listening <- m[1]:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-		_ = cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		w.stop()
-		logText := w.Log()
-		if strings.Contains(logText, "DATA RACE") || strings.Contains(logText, "panic:") {
-			t.Errorf("worker log reports a data race or a panic")
-		}
-		if t.Failed() {
-			t.Logf("worker (pid %d) log:\n%s", cmd.Process.Pid, logText)
-		}
-	})
-	select {
-	case w.url = <-listening:
-	case <-w.done:
-		t.Fatalf("the worker exited before listening:\n%s", w.Log())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the worker did not listen within 60s:\n%s", w.Log())
-	}
-	return w
+	return startConnectProc(t, args...)
 }
 
 func (w *workerProc) Log() string {

@@ -34,8 +34,7 @@ type sinkTask struct {
 	// rebalance callbacks, which franz-go runs on its own goroutine.
 	mu       sync.Mutex
 	current  map[TopicPartition]int64 // next offset to commit, per partition put
-	paused   bool
-	resume   chan struct{}
+	gate     *pauseGate
 	maxBatch int
 }
 
@@ -121,22 +120,6 @@ func (t *sinkTask) onLost(ctx context.Context, _ *kgo.Client, m map[string][]int
 	}
 }
 
-func (t *sinkTask) setPaused(p bool) {
-	t.mu.Lock()
-	t.paused = p
-	t.mu.Unlock()
-	select {
-	case t.resume <- struct{}{}:
-	default:
-	}
-}
-
-func (t *sinkTask) isPaused() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.paused
-}
-
 // run is the task's life; it returns nil when ctx ends and an error when
 // the task failed.
 func (t *sinkTask) run(ctx context.Context) error {
@@ -166,12 +149,8 @@ func (t *sinkTask) run(ctx context.Context) error {
 			}
 			nextFlush = time.Now().Add(t.flushInt)
 		}
-		if t.isPaused() {
-			select {
-			case <-ctx.Done():
-			case <-t.resume:
-			case <-time.After(time.Until(nextFlush)):
-			}
+		if t.gate.isPaused() {
+			t.gate.wait(ctx, nextFlush)
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, max(time.Until(nextFlush), time.Millisecond))

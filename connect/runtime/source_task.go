@@ -72,32 +72,16 @@ type sourceTask struct {
 	topics     StatusBackend
 	seenTopics map[string]bool
 
+	gate *pauseGate
+
 	mu         sync.Mutex
 	produceErr error // the first record the cluster refused for good
-	paused     bool
-	resume     chan struct{}
 }
 
 const (
 	pollMaxRecords = 2000
 	pollMaxWait    = 500 * time.Millisecond
 )
-
-func (t *sourceTask) setPaused(p bool) {
-	t.mu.Lock()
-	t.paused = p
-	t.mu.Unlock()
-	select {
-	case t.resume <- struct{}{}:
-	default:
-	}
-}
-
-func (t *sourceTask) isPaused() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.paused
-}
 
 // run is the task's life: it returns nil when ctx ends (stopped) and an
 // error when the task failed, after flushing what it safely can.
@@ -126,12 +110,8 @@ func (t *sourceTask) run(ctx context.Context) error {
 			}
 			nextFlush = time.Now().Add(t.flushInt)
 		}
-		if t.isPaused() {
-			select {
-			case <-ctx.Done():
-			case <-t.resume:
-			case <-time.After(time.Until(nextFlush)):
-			}
+		if t.gate.isPaused() {
+			t.gate.wait(ctx, nextFlush)
 			continue
 		}
 		wait := min(pollMaxWait, max(time.Until(nextFlush), time.Millisecond))

@@ -361,10 +361,10 @@ func (w *Worker) runTaskOnce(ctx context.Context, t *runningTask, m *taskMetrics
 		st := &sourceTask{
 			taskPipeline: pipe, client: proc.Source(t.id), producer: producer, offsets: w.deps.Offsets,
 			config: t.taskCfg, flushInt: flushInt, flushTO: flushTO,
-			pending: map[string]SourceOffset{}, paused: paused, resume: make(chan struct{}, 1),
+			pending: map[string]SourceOffset{}, gate: newPauseGate(paused),
 			topics: w.deps.Status, seenTopics: map[string]bool{},
 		}
-		w.attach(t, st.setPaused)
+		w.attach(t, st.gate.set)
 		w.deps.Status.PutTask(t.id, Status{State: state, WorkerID: w.id})
 		return st.run(ctx)
 	}
@@ -374,7 +374,7 @@ func (w *Worker) runTaskOnce(ctx context.Context, t *runningTask, m *taskMetrics
 	}
 	sk := &sinkTask{
 		taskPipeline: pipe, client: proc.Sink(t.id), config: t.taskCfg, flushInt: flushInt, flushTO: flushTO,
-		current: map[TopicPartition]int64{}, paused: paused, resume: make(chan struct{}, 1), maxBatch: 500,
+		current: map[TopicPartition]int64{}, gate: newPauseGate(paused), maxBatch: 500,
 	}
 	copts := append(append([]kgo.Opt(nil), w.deps.ClientOpts...), sk.sinkConsumerOpts(topics, regex)...)
 	if ms, err := strconv.ParseInt(w.cfg.Raw["consumer.session.timeout.ms"], 10, 64); err == nil && ms > 0 {
@@ -402,15 +402,20 @@ func (w *Worker) runTaskOnce(ctx context.Context, t *runningTask, m *taskMetrics
 			w.deps.Status.AddTopic(t.id.Connector, tp)
 		}
 	}
-	w.attach(t, sk.setPaused)
+	w.attach(t, sk.gate.set)
 	w.deps.Status.PutTask(t.id, Status{State: state, WorkerID: w.id})
 	return sk.run(ctx)
 }
 
+// attach makes set the live attempt's pause switch, and applies the
+// current target to it: a pause or resume that came while the attempt was
+// being built would otherwise be lost.
 func (w *Worker) attach(t *runningTask, set func(bool)) {
 	t.mu.Lock()
 	t.setPaused = set
+	paused := t.paused
 	t.mu.Unlock()
+	set(paused)
 }
 
 // pipeline builds a task's converters (the connector's key.converter and
