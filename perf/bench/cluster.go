@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluice-io/sluice/perf/internal/benchkit"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -74,7 +75,7 @@ type clusterPeer struct {
 // with three replicas can be created, which needs all three registered and
 // unfenced.
 func (ps *peerSet) startCluster(ctx context.Context, p *peer, dir string) error {
-	ctlPort, err := freePort()
+	ctlPort, err := benchkit.FreePort()
 	if err != nil {
 		return err
 	}
@@ -84,7 +85,7 @@ func (ps *peerSet) startCluster(ctx context.Context, p *peer, dir string) error 
 	for i := 1; i <= 3; i++ {
 		n := p
 		if i > 1 {
-			port, err := freePort()
+			port, err := benchkit.FreePort()
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluice-io/sluice/perf/internal/benchkit"
 	"io"
 	"net"
 	"os"
@@ -243,7 +244,7 @@ func syncWrite(path string, d time.Duration) (float64, float64, error) {
 
 // iperfLoopback runs a one-shot iperf3 server and a client on 127.0.0.1.
 func iperfLoopback(ctx context.Context, iperf3 string, d time.Duration) (float64, error) {
-	port, err := freePort()
+	port, err := benchkit.FreePort()
 	if err != nil {
 		return 0, err
 	}

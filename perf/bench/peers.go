@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"github.com/sluice-io/sluice/perf/internal/benchkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,14 +164,14 @@ func (ps *peerSet) start(ctx context.Context, spec peerSpec, gen int) (*peer, er
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := benchkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	p := &peer{spec: spec, gen: gen, addr: fmt.Sprintf("127.0.0.1:%d", port), logPath: filepath.Join(dir, "peer.log")}
 	switch spec.Kind {
 	case kindUring, kindStd:
-		adminPort, err := freePort()
+		adminPort, err := benchkit.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -253,7 +253,7 @@ func (ps *peerSet) launch(ctx context.Context, p *peer, argv []string) error {
 		close(p.exited)
 	}()
 	ps.logf("peer %s: pid %d on %s: %s", p.spec.Name, cmd.Process.Pid, p.addr, strings.Join(argv, " "))
-	if err := waitPort(ctx, p.addr, 30*time.Second, p.exited); err != nil {
+	if err := benchkit.WaitPort(ctx, p.addr, 30*time.Second, p.exited); err != nil {
 		stopProcess(p, 5*time.Second)
 		return fmt.Errorf("%s did not come up: %w; log: %s", p.spec.Name, err, logTail(p.logPath, 3))
 	}
@@ -321,41 +321,6 @@ func stopOne(p *peer, grace time.Duration) {
 // kernel kill it should the harness die without cleaning up.
 func childAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-}
-
-// freePort asks the kernel for an unused loopback port. Another process
-// could take it before the peer binds; the peer then fails to start and
-// says so.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitPort dials addr until it answers, the process exits (exited closed)
-// or timeout passes.
-func waitPort(ctx context.Context, addr string, timeout time.Duration, exited <-chan struct{}) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-exited:
-			return errors.New("process exited")
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("nothing listening on %s after %s", addr, timeout)
-		}
-	}
 }
 
 // logTail returns the last n non-empty lines of a log file, joined.

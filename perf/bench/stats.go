@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/sluice-io/sluice/perf/internal/benchkit"
 	"math"
 	"slices"
 	"time"
@@ -165,19 +166,6 @@ func (s summary) MarshalJSON() ([]byte, error) {
 	return json.Marshal(m)
 }
 
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
 // ratio is a/b, NaN when either is unknown or b is zero, so a missing
 // figure never passes for a good one.
 func ratio(a, b float64) float64 {
@@ -226,13 +214,13 @@ func summarize(w workload, runs []runRecord) []summary {
 				s.CleanerRuns = append(s.CleanerRuns, r.Cleaner.Runs)
 			}
 		}
-		s.RecordsPerS, s.MBPerS = median(rps), median(mbps)
+		s.RecordsPerS, s.MBPerS = benchkit.Median(rps), benchkit.Median(mbps)
 		s.Spread = math.NaN()
 		if len(rps) > 1 {
 			s.Spread = (slices.Max(rps) - slices.Min(rps)) / s.RecordsPerS
 		}
-		s.CPUPerRecUS, s.CPUPerMBUS = median(cpuRec), median(cpuMB)
-		s.P50, s.P99, s.P999 = median(p50), median(p99), median(p999)
+		s.CPUPerRecUS, s.CPUPerMBUS = benchkit.Median(cpuRec), benchkit.Median(cpuMB)
+		s.P50, s.P99, s.P999 = benchkit.Median(p50), benchkit.Median(p99), benchkit.Median(p999)
 		s.RTT = rttMedians(okRuns)
 		if len(okRuns) > 0 {
 			slices.SortFunc(okRuns, func(a, b runRecord) int {
@@ -259,7 +247,7 @@ func summarize(w workload, runs []runRecord) []summary {
 				paired = append(paired, ratio(r.Result.RecordsPerSec, ref))
 			}
 		}
-		out[i].PairedRatio = median(paired)
+		out[i].PairedRatio = benchkit.Median(paired)
 	}
 	return out
 }
@@ -281,7 +269,7 @@ func rttMedians(runs []runRecord) map[string]rttRow {
 		if out == nil {
 			out = map[string]rttRow{}
 		}
-		out[kind] = rttRow{P50: median(p50), P99: median(p99), P999: median(p999)}
+		out[kind] = rttRow{P50: benchkit.Median(p50), P99: benchkit.Median(p99), P999: benchkit.Median(p999)}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/sluice-io/sluice/perf/internal/benchkit"
 	"math"
 	"regexp"
 	"slices"
@@ -17,14 +18,14 @@ func TestMedianAndRatio(t *testing.T) {
 		{[]float64{4, 1, 3, 2}, 2.5},
 	} {
 		in := slices.Clone(c.in)
-		if got := median(c.in); got != c.want {
-			t.Errorf("median(%v) = %v, want %v", in, got, c.want)
+		if got := benchkit.Median(c.in); got != c.want {
+			t.Errorf("benchkit.Median(%v) = %v, want %v", in, got, c.want)
 		}
 		if !slices.Equal(in, c.in) {
 			t.Errorf("median reordered its input: %v", c.in)
 		}
 	}
-	if !math.IsNaN(median(nil)) {
+	if !math.IsNaN(benchkit.Median(nil)) {
 		t.Error("median of nothing is not NaN")
 	}
 	if got := ratio(3, 2); got != 1.5 {

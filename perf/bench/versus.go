@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/sluice-io/sluice/perf/internal/benchkit"
 	"math"
 	"strings"
 )
@@ -49,7 +50,7 @@ func engineRatios(r *report) []engineRatio {
 			}
 		default:
 			out = append(out, engineRatio{Workload: wl.Name, Figure: "records/s",
-				Uring: fmtInt(u.RecordsPerS), Std: fmtInt(s.RecordsPerS), Ratio: median(roundRatios(r.Runs, wl.Name, u.Lane, s.Lane))})
+				Uring: fmtInt(u.RecordsPerS), Std: fmtInt(s.RecordsPerS), Ratio: benchkit.Median(roundRatios(r.Runs, wl.Name, u.Lane, s.Lane))})
 		}
 	}
 	return out

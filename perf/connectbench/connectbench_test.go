@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/sluice-io/sluice/perf/internal/benchkit"
 	"math"
 	"os"
 	"os/exec"
@@ -72,15 +73,15 @@ func TestMedianRatio(t *testing.T) {
 		in   []float64
 		want float64
 	}{{[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}, {[]float64{7}, 7}} {
-		if got := median(tc.in); got != tc.want {
-			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		if got := benchkit.Median(tc.in); got != tc.want {
+			t.Errorf("benchkit.Median(%v) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
-	if !math.IsNaN(median(nil)) {
+	if !math.IsNaN(benchkit.Median(nil)) {
 		t.Error("median of nothing is not NaN")
 	}
 	in := []float64{3, 1, 2}
-	median(in)
+	benchkit.Median(in)
 	if in[0] != 3 {
 		t.Error("median sorted its argument in place")
 	}

@@ -150,20 +150,6 @@ func metricSum(text []byte, name, connector string) (sum float64, ok bool, err e
 	return sum, ok, nil
 }
 
-// median of xs (NaN when empty), the figure every table reports.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
 // ratio is a/b, NaN when b is not positive.
 func ratio(a, b float64) float64 {
 	if b <= 0 || math.IsNaN(a) || math.IsNaN(b) {

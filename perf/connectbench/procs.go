@@ -3,10 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
+	"github.com/sluice-io/sluice/perf/internal/benchkit"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,7 +113,7 @@ func (p *proc) logTail(n int) string {
 // is Kafka's quickstart server.properties value; it spares each run's
 // groups three seconds of waiting.
 func startBroker(ctx context.Context, sluice, dir string) (*proc, string, error) {
-	port, err := freePort()
+	port, err := benchkit.FreePort()
 	if err != nil {
 		return nil, "", err
 	}
@@ -130,7 +129,7 @@ func startBroker(ctx context.Context, sluice, dir string) (*proc, string, error)
 	if err != nil {
 		return nil, "", err
 	}
-	if err := waitPort(ctx, addr, 30*time.Second, p.exited); err != nil {
+	if err := benchkit.WaitPort(ctx, addr, 30*time.Second, p.exited); err != nil {
 		p.stop(5 * time.Second)
 		return nil, "", fmt.Errorf("the broker did not come up: %w\n%s", err, p.logTail(5))
 	}
@@ -152,7 +151,7 @@ type worker struct {
 // offset.flush.interval.ms=10000 is Kafka's quickstart value. env is added
 // to the worker's environment (its plugins inherit it).
 func startWorker(ctx context.Context, sluice, dir, bootstrap, plugins string, env []string) (*worker, error) {
-	adminPort, err := freePort()
+	adminPort, err := benchkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -234,34 +233,4 @@ func readProcStat(pid int) (procStat, error) {
 func cpuOf(pid int) (float64, error) {
 	st, err := readProcStat(pid)
 	return st.CPU, err
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitPort(ctx context.Context, addr string, timeout time.Duration, exited <-chan struct{}) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-exited:
-			return errors.New("process exited")
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("nothing listening on %s after %s", addr, timeout)
-		}
-	}
 }

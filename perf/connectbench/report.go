@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/sluice-io/sluice/perf/internal/benchkit"
 	"math"
 	"os"
 	"os/exec"
@@ -143,16 +144,16 @@ func (r *report) summarize() {
 			}
 		}
 		s.ConnectRuns, s.DirectRuns = len(rate[0]), len(rate[1])
-		s.ConnectRate, s.DirectRate = median(rate[0]), median(rate[1])
+		s.ConnectRate, s.DirectRate = benchkit.Median(rate[0]), benchkit.Median(rate[1])
 		s.Ratio = ratio(s.ConnectRate, s.DirectRate)
 		for round := range r.Rounds {
 			if p, ok := byRound[round]; ok && p[0] > 0 && p[1] > 0 {
 				s.RoundRatios = append(s.RoundRatios, p[0]/p[1])
 			}
 		}
-		s.WorkerUS, s.SourceUS, s.SinkUS = median(us["connect"+cpuWorker]), median(us["connect"+cpuSource]), median(us["connect"+cpuSink])
-		s.ConnectUS, s.ConnectBrokerUS = median(us["connecttotal"]), median(us["connect"+cpuBroker])
-		s.ClientUS, s.DirectBrokerUS = median(us["direct"+cpuClient]), median(us["direct"+cpuBroker])
+		s.WorkerUS, s.SourceUS, s.SinkUS = benchkit.Median(us["connect"+cpuWorker]), benchkit.Median(us["connect"+cpuSource]), benchkit.Median(us["connect"+cpuSink])
+		s.ConnectUS, s.ConnectBrokerUS = benchkit.Median(us["connecttotal"]), benchkit.Median(us["connect"+cpuBroker])
+		s.ClientUS, s.DirectBrokerUS = benchkit.Median(us["direct"+cpuClient]), benchkit.Median(us["direct"+cpuBroker])
 		// JSON has no NaN: a figure with no run behind it is 0, shown as –.
 		for _, f := range []*float64{&s.ConnectRate, &s.DirectRate, &s.Ratio, &s.WorkerUS, &s.SourceUS, &s.SinkUS,
 			&s.ConnectUS, &s.ConnectBrokerUS, &s.ClientUS, &s.DirectBrokerUS} {
