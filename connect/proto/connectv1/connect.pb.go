@@ -2262,8 +2262,8 @@ type PollResponse struct {
 	Records []*SourceRecord `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty"`
 	// The newest position of each source partition among the batch's
 	// records (what committing the whole batch commits), one per partition.
-	// partition_json should be canonical: keys sorted, no insignificant
-	// whitespace (as the Go SDK writes it); the host re-encodes it otherwise.
+	// The host keys offsets by its own canonical encoding of partition_json
+	// (sorted keys, no whitespace), so any JSON object will do.
 	Positions []*SourceOffset `protobuf:"bytes,3,rep,name=positions,proto3" json:"positions,omitempty"`
 	// The batch's records packed into one buffer (README.md, "Packed
 	// batches"); only when the request set batch_positions and
