@@ -117,11 +117,13 @@ type fakeSource struct {
 	next      int
 	limit     int
 	seq       uint64
+	batchPos  bool // cfg["batch.positions"]: positions per batch, none per record
 }
 
 func (s *fakeSource) Start(_ context.Context, cfg map[string]string, committed []SourceOffset) error {
 	s.topic = cfg["topic"]
 	s.limit, _ = strconv.Atoi(cfg["limit"])
+	s.batchPos = cfg["batch.positions"] == "true"
 	for _, o := range committed {
 		if v, ok := asInt(o.Offset["n"]); ok {
 			s.next = int(v) + 1
@@ -130,12 +132,12 @@ func (s *fakeSource) Start(_ context.Context, cfg map[string]string, committed [
 	return nil
 }
 
-func (s *fakeSource) Poll(ctx context.Context, maxRecords int, maxWait time.Duration) (uint64, []*data.Record, error) {
+func (s *fakeSource) Poll(ctx context.Context, maxRecords int, maxWait time.Duration) (PolledBatch, error) {
 	s.f.mu.Lock()
 	if s.f.failPolls > 0 {
 		s.f.failPolls--
 		s.f.mu.Unlock()
-		return 0, nil, errors.New("injected poll failure")
+		return PolledBatch{}, errors.New("injected poll failure")
 	}
 	s.f.mu.Unlock()
 	if s.next >= s.limit {
@@ -143,7 +145,7 @@ func (s *fakeSource) Poll(ctx context.Context, maxRecords int, maxWait time.Dura
 		case <-ctx.Done():
 		case <-time.After(maxWait):
 		}
-		return s.seq, nil, nil
+		return PolledBatch{Seq: s.seq}, nil
 	}
 	var recs []*data.Record
 	for ; s.next < s.limit && len(recs) < maxRecords && len(recs) < 50; s.next++ {
@@ -154,7 +156,19 @@ func (s *fakeSource) Poll(ctx context.Context, maxRecords int, maxWait time.Dura
 		})
 	}
 	s.seq++
-	return s.seq, recs, nil
+	b := PolledBatch{Seq: s.seq, Records: recs}
+	if s.batchPos {
+		last := recs[len(recs)-1]
+		key, err := canonicalJSON(last.SourcePartition)
+		if err != nil {
+			return PolledBatch{}, err
+		}
+		b.Positions = []KeyedOffset{{Key: key, SourceOffset: SourceOffset{Partition: last.SourcePartition, Offset: last.SourceOffset}}}
+		for _, r := range recs {
+			r.SourcePartition, r.SourceOffset = nil, nil
+		}
+	}
+	return b, nil
 }
 
 func (s *fakeSource) Commit(_ context.Context, seq uint64) error {

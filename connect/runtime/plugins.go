@@ -125,9 +125,18 @@ func (s *hostSource) Start(ctx context.Context, cfg map[string]string, committed
 // pollMaxBytes bounds one batch well under gRPC's message limits.
 const pollMaxBytes = 4 << 20
 
-func (s *hostSource) Poll(ctx context.Context, maxRecords int, maxWait time.Duration) (uint64, []*data.Record, error) {
-	b, err := s.t.Poll(ctx, pluginhost.PollLimits{MaxRecords: maxRecords, MaxBytes: pollMaxBytes, MaxWait: maxWait})
-	return b.Seq, b.Records, err
+// Poll asks for positions per batch: records then cross the plugin
+// boundary without their own (and packed when raw), the cheaper form.
+func (s *hostSource) Poll(ctx context.Context, maxRecords int, maxWait time.Duration) (PolledBatch, error) {
+	b, err := s.t.Poll(ctx, pluginhost.PollLimits{MaxRecords: maxRecords, MaxBytes: pollMaxBytes, MaxWait: maxWait, BatchPositions: true})
+	if err != nil {
+		return PolledBatch{}, err
+	}
+	out := PolledBatch{Seq: b.Seq, Records: b.Records, Positions: make([]KeyedOffset, 0, len(b.Positions))}
+	for _, p := range b.Positions {
+		out.Positions = append(out.Positions, KeyedOffset{Key: p.Key, SourceOffset: SourceOffset{Partition: p.Partition, Offset: p.Offset}})
+	}
+	return out, nil
 }
 
 func (s *hostSource) Commit(ctx context.Context, seq uint64) error { return s.t.Commit(ctx, seq, nil) }

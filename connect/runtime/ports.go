@@ -29,13 +29,29 @@ type SourceOffset struct {
 	Offset    map[string]any // nil resets the partition
 }
 
+// PolledBatch is one Poll's answer.
+type PolledBatch struct {
+	Seq     uint64
+	Records []*data.Record
+	// Positions, when the plugin sends them, is the newest position of
+	// each source partition in the batch, keyed by the partition's
+	// canonical JSON; records then need not carry their own.
+	Positions []KeyedOffset
+}
+
+// KeyedOffset is a source offset with its partition's canonical JSON key.
+type KeyedOffset struct {
+	Key string
+	SourceOffset
+}
+
 // SourceTaskClient is the runtime's view of one source task running in a
 // plugin process. Poll long-polls for a bounded batch; Commit tells the
 // task that everything up to batchSeq is durable in the cluster and its
 // offsets are stored, so it may acknowledge upstream.
 type SourceTaskClient interface {
 	Start(ctx context.Context, config map[string]string, committed []SourceOffset) error
-	Poll(ctx context.Context, maxRecords int, maxWait time.Duration) (batchSeq uint64, records []*data.Record, err error)
+	Poll(ctx context.Context, maxRecords int, maxWait time.Duration) (PolledBatch, error)
 	Commit(ctx context.Context, batchSeq uint64) error
 	Stop(ctx context.Context) error
 }

@@ -116,27 +116,32 @@ func (t *sourceTask) run(ctx context.Context) error {
 		}
 		wait := min(pollMaxWait, max(time.Until(nextFlush), time.Millisecond))
 		start := time.Now()
-		seq, recs, err := t.client.Poll(ctx, pollMaxRecords, wait)
+		b, err := t.client.Poll(ctx, pollMaxRecords, wait)
 		if err != nil {
 			if ctx.Err() != nil {
 				continue
 			}
 			return fmt.Errorf("polling the task: %w", err)
 		}
-		t.metrics.pollBatch(len(recs), time.Since(start))
-		if err := t.send(ctx, recs); err != nil {
+		t.metrics.pollBatch(len(b.Records), time.Since(start))
+		for _, p := range b.Positions {
+			t.pending[p.Key] = p.SourceOffset
+		}
+		if err := t.send(ctx, b.Records); err != nil {
 			return err
 		}
-		if len(recs) > 0 {
-			t.lastSeq = seq
+		if len(b.Records) > 0 {
+			t.lastSeq = b.Seq
 		}
 	}
 }
 
-// send transforms, converts and produces one polled batch, and records each
-// record's source offset as pending. A record dropped by a transform or
-// skipped under errors.tolerance=all still moves its offset: Kafka does
-// the same, so a filtered record is not polled again after a restart.
+// send transforms, converts and produces one polled batch, and records
+// each record's own source offset as pending when it carries one (a
+// plugin sending positions per batch does not). A record dropped by a
+// transform or skipped under errors.tolerance=all still moves its offset:
+// Kafka does the same, so a filtered record is not polled again after a
+// restart.
 func (t *sourceTask) send(ctx context.Context, recs []*data.Record) error {
 	for _, r := range recs {
 		if r.SourcePartition != nil {
