@@ -351,9 +351,13 @@ func (w *Worker) runTaskOnce(ctx context.Context, t *runningTask, m *taskMetrics
 	m.failed.Set(0)
 	defer m.running.Set(0)
 	if kind == "source" {
+		codec, err := producerCompression(w.cfg.Raw["producer.compression.type"])
+		if err != nil {
+			return err
+		}
 		producer, err := kgo.NewClient(append(append([]kgo.Opt(nil), w.deps.ClientOpts...),
 			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond), kgo.AllowAutoTopicCreation(),
-			kgo.RecordPartitioner(newSourcePartitioner()))...)
+			kgo.RecordPartitioner(newSourcePartitioner()), kgo.ProducerBatchCompression(codec))...)
 		if err != nil {
 			return fmt.Errorf("producer: %w", err)
 		}
@@ -451,6 +455,26 @@ func (w *Worker) pipeline(t *runningTask, m *taskMetrics) (taskPipeline, error) 
 		}
 	}
 	return p, nil
+}
+
+// producerCompression is the source producers' codec from the worker's
+// producer.compression.type: Kafka's default is none (franz-go's own
+// default, snappy, would cost every record a compression the user did not
+// ask for).
+func producerCompression(v string) (kgo.CompressionCodec, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "none":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.NoCompression(), fmt.Errorf("producer.compression.type=%q: want none, gzip, snappy, lz4 or zstd", v)
 }
 
 // converterClass is the class a task's converter key resolves to: the

@@ -77,7 +77,8 @@ func direct(bootstrap, topic string, total int64, size int, valueType string, br
 		return res
 	}
 	defer consumer.Close()
-	producer, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond))
+	producer, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		res.Err = err.Error()
 		return res
