@@ -93,8 +93,11 @@ type Connector interface {
 	TaskConfigs(ctx context.Context, config map[string]string, maxTasks int) ([]map[string]string, error)
 	// AlterOffsets is called while the connector is stopped, before the
 	// worker changes its offsets (Kafka's alterOffsets): return true when
-	// the connector applied the change to offsets it keeps itself. Return
-	// an error to refuse the change.
+	// the connector accepts the change (and has applied it to any offsets
+	// it keeps itself), as Kafka's implementations do; false, the answer
+	// of a connector that does not implement the hook, makes the REST
+	// answer warn that offsets kept outside the worker are unchanged.
+	// Return an error to refuse the change.
 	AlterOffsets(ctx context.Context, config map[string]string, offsets Offsets) (bool, error)
 }
 
