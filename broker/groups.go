@@ -74,9 +74,18 @@ func (b *Broker) createOffsetsTopic(partitions int32) (*topic, error) {
 	if t := b.topics.get(coordinator.OffsetsTopic); t != nil {
 		return t, nil
 	}
-	// Capped at the brokers alive, as Kafka does, so a cluster still
-	// starting (or a single node) can create it.
-	rf := int16(min(int(b.cfg.OffsetsTopicReplicationFactor), max(b.metaImage().LiveBrokerCount(), 1)))
+	// Capped at the brokers the cluster has, so a single node (or a
+	// cluster some of whose brokers never registered) can create it; but
+	// not created with fewer replicas than that while registered brokers
+	// are fenced, as a cluster still starting has them: the topic would
+	// keep its lower replication factor for good. Kafka refuses too
+	// (KIP-115); clients retry COORDINATOR_NOT_AVAILABLE.
+	img := b.metaImage()
+	rf := int16(min(int(b.cfg.OffsetsTopicReplicationFactor), max(img.RegisteredBrokerCount(), 1)))
+	if live := img.LiveBrokerCount(); live < int(rf) && img.RegisteredBrokerCount() > 1 {
+		return nil, fmt.Errorf("%w: %s needs %d live brokers for its replication factor, %d are live now",
+			kerr.CoordinatorNotAvailable, coordinator.OffsetsTopic, rf, live)
+	}
 	if fw, ok := b.meta.(brokerForwarder); ok {
 		return b.forwardCreateOffsetsTopic(fw, partitions, rf)
 	}

@@ -488,3 +488,30 @@ func testReplicationThrottle(t *testing.T, side string) {
 		t.Fatalf("a follower 384 KiB behind caught up in %v at 128 KiB/s (a 128 KiB burst); the throttle did not hold it (want 1.2 s or more)", took)
 	}
 }
+
+// __consumer_offsets is not created with fewer replicas than the brokers
+// the cluster has while one of them is fenced (a cluster still starting, or
+// a broker restarting): FindCoordinator answers COORDINATOR_NOT_AVAILABLE,
+// which clients retry, and once the broker is back the topic gets its full
+// replication factor. Creating it with the live brokers only would leave
+// it under-replicated for good (Kafka refuses too, KIP-115).
+func TestOffsetsTopicWaitsForFencedBrokers(t *testing.T) {
+	bs := threeBrokers(t, "controlled.shutdown.enable=false", "offsets.topic.replication.factor=3", "offsets.topic.num.partitions=3")
+	stopLinked(t, bs[0], bs[2])
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.CoordinatorKeys = []string{"g"}
+	resp := do[*kmsg.FindCoordinatorResponse](bs[0].raw(t), req, 4)
+	if len(resp.Coordinators) != 1 || resp.Coordinators[0].ErrorCode != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("FindCoordinator with broker 3 fenced: %+v, want COORDINATOR_NOT_AVAILABLE", resp.Coordinators)
+	}
+	if bs[0].topics.get("__consumer_offsets") != nil {
+		t.Fatal("__consumer_offsets was created with a broker fenced")
+	}
+	startAgain(t, bs[0], bs[2])
+	waitUnfenced(t, bs[0], 3)
+	adm := bs[1].admin(t)
+	testkit.EventuallyNil(t, 20*time.Second, func() error { return adm.FindGroupCoordinators(context.Background(), "g")["g"].Err })
+	if rf := len(mustPartition(t, bs[0], "__consumer_offsets").Replicas); rf != 3 {
+		t.Fatalf("__consumer_offsets has %d replicas, want 3", rf)
+	}
+}

@@ -133,7 +133,7 @@ var brokerSettings = append([]Setting{
 	{Name: "offsets.topic.num.partitions", Type: TypeInt, Default: "50", Min: atLeast(1),
 		Doc: "Partition count of the internal topic that stores committed offsets."},
 	{Name: "offsets.topic.replication.factor", Type: TypeInt, Default: "1", Min: atLeast(1), Max: atMost(32767),
-		Doc: "Replica count of the committed-offsets topic. Sluice defaults to 1 (Kafka: 3) so that a single node needs no configuration; a cluster should set 3."},
+		Doc: "Replica count of the committed-offsets topic. Sluice defaults to 1 (Kafka: 3) so that a single node needs no configuration; a cluster should set 3. Capped at the registered brokers; while fewer of them are unfenced than that (a cluster still starting) the topic is not created and group clients get COORDINATOR_NOT_AVAILABLE, which they retry, as with Kafka."},
 	{Name: "offsets.retention.minutes", Type: TypeInt, Default: "10080", Min: atLeast(1),
 		Doc: "Committed offsets of a group that has been empty this long are dropped."},
 	{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000", Min: atLeast(0),

@@ -96,6 +96,10 @@ func (s *State) LiveBrokerCount() int {
 	return n
 }
 
+// RegisteredBrokerCount is the number of registered brokers, fenced or
+// not: the brokers the cluster has, whether or not they are up now.
+func (s *State) RegisteredBrokerCount() int { return len(s.Brokers) }
+
 // BrokerRegistration is a BrokerRegistration request.
 type BrokerRegistration struct {
 	ID          int32

@@ -94,6 +94,10 @@ func (b *Broker) Endpoint(listener string) (Endpoint, bool) {
 // LiveBrokerCount is the number of unfenced brokers (State.LiveBrokerCount).
 func (img *Image) LiveBrokerCount() int { return img.st.LiveBrokerCount() }
 
+// RegisteredBrokerCount is the number of registered brokers, fenced or not
+// (State.RegisteredBrokerCount).
+func (img *Image) RegisteredBrokerCount() int { return img.st.RegisteredBrokerCount() }
+
 // ListPartitionReassignments returns the reassignments in progress among
 // parts, nil for all (State.ListPartitionReassignments).
 func (img *Image) ListPartitionReassignments(parts []TopicPartition) []OngoingReassignment {
