@@ -130,6 +130,11 @@ func TestPlacementUsesActiveBrokers(t *testing.T) {
 	if n := s.LiveBrokerCount(); n != 2 {
 		t.Fatalf("live brokers %d", n)
 	}
+	// A fenced broker is still one of the cluster's: the offsets topic's
+	// replication factor is capped at these, not at the live ones.
+	if n := s.RegisteredBrokerCount(); n != 3 {
+		t.Fatalf("registered brokers %d, want 3 (one of them fenced)", n)
+	}
 	if err := create(s, "t", 4, 2, noLimit); err != nil {
 		t.Fatal(err)
 	}
