@@ -92,6 +92,10 @@ func TestSinkAppendsValuesAndSyncsOnPreCommit(t *testing.T) {
 	if err := task.Put(ctx, []*data.Record{{Value: "a"}, {Value: nil}, {Value: int64(7)}}); err != nil {
 		t.Fatal(err)
 	}
+	// Visible in the file once Put returns, as with Kafka's sink.
+	if b, _ := os.ReadFile(file); string(b) != "a\nnull\n7\n" {
+		t.Fatalf("file after Put: %q", b)
+	}
 	offs := []sdk.TopicPartitionOffset{{Topic: "t", Partition: 0, Offset: 3}}
 	safe, err := task.PreCommit(ctx, offs)
 	if err != nil || len(safe) != 1 || safe[0].Offset != 3 {
