@@ -396,17 +396,29 @@ func tailLines(b []byte, n int) string {
 // waitBrokers waits until the cluster's metadata lists all three brokers
 // (registered; Sluice lists fenced brokers too, so a topic created right
 // after may still find too few unfenced: createTopic retries).
+//
+// It sends a real Metadata request each time. kadm's BrokerMetadata must
+// not be used for this: it answers from the client's cached broker list
+// once the client knows any broker, and franz-go refreshes that list only
+// every metadata.max.age (5 min), so a client that first saw two brokers
+// went on reporting two for the whole wait while every node listed three.
 func (c *cluster) waitBrokers(within time.Duration) {
 	c.t.Helper()
-	adm := c.admin()
+	cl := c.client()
 	testkit.EventuallyNil(c.t, within, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		m, err := adm.BrokerMetadata(ctx)
+		req := kmsg.NewPtrMetadataRequest()
+		req.Topics = []kmsg.MetadataRequestTopic{}
+		resp, err := req.RequestWith(ctx, cl)
 		if err != nil {
 			return err
 		}
-		if ids := m.Brokers.NodeIDs(); len(ids) != 3 {
+		var ids []int32
+		for _, b := range resp.Brokers {
+			ids = append(ids, b.NodeID)
+		}
+		if len(ids) != 3 {
 			return fmt.Errorf("metadata lists brokers %v, want 1, 2 and 3 (each node's own answer: %s)", ids, c.brokersPerNode())
 		}
 		return nil
