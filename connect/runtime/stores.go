@@ -111,8 +111,20 @@ func (s *asyncStatus) PutTask(id TaskID, st Status) {
 	s.enqueue(func(ctx context.Context) error { return s.store.PutTask(ctx, sid, v) })
 }
 
+// Forget tombstones every task status the store holds for the connector,
+// then the connector's own, as Kafka's AbstractHerder.onDeletion does. The
+// per-task tombstones matter: task records live on other partitions of the
+// status topic than the connector's, so another worker may read the
+// connector's tombstone before a task's last record and would keep that
+// task's status forever without a tombstone under the task's own key.
 func (s *asyncStatus) Forget(name string) {
 	s.enqueue(func(ctx context.Context) error {
+		for task := range s.store.Tasks(name) {
+			id := storage.TaskID{Connector: name, Task: task}
+			if err := s.store.PutTask(ctx, id, storage.Status{State: storage.StateDestroyed}); err != nil {
+				return err
+			}
+		}
 		return s.store.PutConnector(ctx, name, storage.Status{State: storage.StateDestroyed})
 	})
 }
