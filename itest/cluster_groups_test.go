@@ -47,7 +47,6 @@ func TestClusterGroupCoordinatorSIGTERM(t *testing.T) {
 func testClusterGroupFailover(t *testing.T, engine string, controlled bool) {
 	const topic, nparts = "grouped", 3
 	c := startCluster(t, engine, groupBrokerSets()...)
-	defer c.skipIfKnownBugs()
 	c.createTopic(2, topic, nparts, minISR2)
 	lp := startLoad(c, topic, nparts)
 	lp.waitProgress(200, 30*time.Second, "before the groups")

@@ -40,37 +40,6 @@ type cluster struct {
 	engine string
 	dir    string
 	nodes  []*clusterNode // nodes[i] has node.id i+1
-	bugs   []string       // known bugs this run hit (see knownBug)
-}
-
-// knownBug records that the run hit a bug these tests found and reported,
-// which the test works around so that it can go on checking everything
-// else. The test then ends skipped, naming the bugs (skipIfKnownBugs),
-// unless something else failed; once the bug is fixed the workaround is
-// never taken and the test passes.
-func (c *cluster) knownBug(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	c.t.Logf("KNOWN BUG: %s", msg)
-	if !slices.Contains(c.bugs, msg) {
-		c.bugs = append(c.bugs, msg)
-	}
-}
-
-// skipIfKnownBugs, deferred by each test, skips a test that passed
-// everything but hit known bugs, so it does not look green while they
-// remain.
-func (c *cluster) skipIfKnownBugs() {
-	for _, n := range c.nodes {
-		b, _ := os.ReadFile(n.logPath)
-		for _, line := range strings.Split(string(b), "\n") {
-			if bug := knownPanic(line); bug != "" {
-				c.knownBug("%s", bug)
-			}
-		}
-	}
-	if len(c.bugs) > 0 && !c.t.Failed() {
-		c.t.Skipf("all else passed, but the run hit known bugs: %s", strings.Join(c.bugs, " | "))
-	}
 }
 
 // clusterNode is one node: its fixed settings and, while running, its
@@ -203,25 +172,13 @@ func (n *clusterNode) start() {
 
 // restartAfterShutdown starts a node that stopped with a controlled
 // shutdown moments ago. Kafka's controller takes such a broker's new
-// registration at once (and a broker retries a refused registration);
-// Sluice's controller refuses it with DUPLICATE_BROKER_REGISTRATION until
-// the old session expires, and the broker exits. Until that is fixed this
-// logs the bug and tries again, so the rest of a rolling restart is still
-// tested.
+// registration at once; if its old session is still live (the shutdown
+// gave up before the controller fenced it), the new process retries its
+// registration until the session ends instead of exiting
+// (controllerlink.Link.Register). Either way the start must succeed.
 func (n *clusterNode) restartAfterShutdown() {
-	t := n.c.t
-	t.Helper()
-	for try := 1; ; try++ {
-		err := n.tryStart()
-		if err == nil {
-			return
-		}
-		if !strings.Contains(n.currentLog(), "DUPLICATE_BROKER_REGISTRATION") || try == 5 {
-			t.Fatal(err)
-		}
-		n.c.knownBug("a broker restarted right after its controlled shutdown is refused with DUPLICATE_BROKER_REGISTRATION and exits (node %d; the test starts it again)", n.id)
-		time.Sleep(time.Second)
-	}
+	n.c.t.Helper()
+	n.start()
 }
 
 func (n *clusterNode) tryStart() error {
@@ -349,9 +306,6 @@ func (c *cluster) cleanup() {
 			if !strings.Contains(line, "panic") && !strings.Contains(line, "fatal error:") {
 				continue
 			}
-			if bug := knownPanic(line); bug != "" {
-				continue // reported by skipIfKnownBugs
-			}
 			c.t.Errorf("node %d's log contains a panic or fatal runtime error: %.300s", n.id, line)
 			break
 		}
@@ -359,30 +313,6 @@ func (c *cluster) cleanup() {
 			c.t.Logf("node %d (%s), last lines of its log:\n%s", n.id, n.logPath, tailLines(b, 60))
 		}
 	}
-}
-
-// knownPanics are broker panics these tests found and reported, by a
-// substring of the logged stack: a match is logged loudly instead of
-// failing the test, so the tests keep guarding everything else until the
-// fix lands (then delete the entry, and the test guards that too).
-var knownPanics = []struct{ where, bug string }{
-	{"broker.(*Broker).waitForAcks", produceV13Bug},
-	{"broker.(*delayedProduce).tryComplete", produceV13Bug},
-}
-
-const produceV13Bug = "Produce v13 (topic IDs) with acks=all dereferences a nil response partition when its wait " +
-	"for the ISR ends in an error: findProducePartition in broker/produce.go matches the response topic by name, " +
-	"which is empty at v13, so pendingAck.sp is nil. A timeout panics the handler (connection closed, no " +
-	"REQUEST_TIMED_OUT); a leadership loss while such a produce waits panics tryComplete on the metadata " +
-	"goroutine and crashes the broker"
-
-func knownPanic(line string) string {
-	for _, k := range knownPanics {
-		if strings.Contains(line, k.where) {
-			return k.bug
-		}
-	}
-	return ""
 }
 
 func tailLines(b []byte, n int) string {

@@ -16,7 +16,6 @@ func TestClusterKcat(t *testing.T) { engines.Run(t, testClusterKcat) }
 func testClusterKcat(t *testing.T, engine string) {
 	kcat := kcatBin(t)
 	c := startCluster(t, engine)
-	defer c.skipIfKnownBugs()
 	const topic = "kcat-rf3"
 	c.createTopic(2, topic, 3, minISR2)
 
@@ -50,12 +49,6 @@ func testClusterKcat(t *testing.T, engine string) {
 	for _, n := range c.nodes {
 		auto := fmt.Sprintf("auto-%d", n.id)
 		meta := runKcat(t, kcat, "", "-L", "-b", n.addr(), "-t", auto)
-		if strings.Contains(meta, "Unknown broker error") && n.id != 1 {
-			c.knownBug("Metadata auto-creating a topic through a broker-only node answers UNKNOWN_SERVER_ERROR " +
-				"(the controller node creates it): broker/metadata.go calls b.createTopic, which commits to the " +
-				"metadata locally instead of forwarding a CreateTopics to the controller")
-			continue
-		}
 		if !strings.Contains(meta, "with 1 partitions") {
 			t.Errorf("kcat -L through node %d did not auto-create %s:\n%s", n.id, auto, meta)
 		}

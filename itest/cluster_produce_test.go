@@ -23,7 +23,6 @@ func TestClusterProduceV13AcksAllWaitFails(t *testing.T) {
 
 func testClusterProduceAcksAllWaitFails(t *testing.T, engine string) {
 	c := startCluster(t, engine)
-	defer c.skipIfKnownBugs()
 	const topic = "wait-fails"
 	c.createTopic(1, topic, 1, minISR2)
 	adm := c.admin()
@@ -61,11 +60,6 @@ func testClusterProduceAcksAllWaitFails(t *testing.T, engine string) {
 		req.Topics = append(req.Topics, rt)
 		resp, err := cl.Broker(int(leader)).Request(ctx, req)
 		if err != nil {
-			if version == 13 && c.node(leader).running() {
-				t.Logf("Produce v13: %v", err)
-				c.knownBug("%s", produceV13Bug)
-				continue
-			}
 			t.Fatalf("Produce v%d acks=all to the leader with its followers frozen: %v", version, err)
 		}
 		pr := resp.(*kmsg.ProduceResponse)

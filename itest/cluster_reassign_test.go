@@ -37,7 +37,6 @@ func TestClusterReassignUnderLoad(t *testing.T) { engines.Run(t, testClusterReas
 func testClusterReassignUnderLoad(t *testing.T, engine string) {
 	const topic, nparts = "moving", 2
 	c := startCluster(t, engine)
-	defer c.skipIfKnownBugs()
 	// Partition 0 led by 1, partition 1 by 2: the first move takes the
 	// leader of one and a follower of the other away.
 	assign := map[int32][]int32{0: {1, 2}, 1: {2, 1}}
@@ -106,13 +105,7 @@ func testClusterReassignUnderLoad(t *testing.T, engine string) {
 	// set, as Kafka's tool does; with none set it must still succeed.
 	cmd := exec.Command(sluiceBin, "partitions", "reassign", "--verify", "--reassignment-json-file", plan, "--brokers", brokers)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		if !strings.Contains(string(out), "broker settings are static") {
-			t.Errorf("partitions reassign --verify: %v\n%s", err, out)
-		}
-		c.knownBug("`sluice partitions reassign --verify` (without --preserve-throttles) exits 1 once the move is complete: " +
-			"clearThrottles (cmd/sluice/cli/reassign.go) deletes the leader/follower.replication.throttled.rate broker configs with " +
-			"IncrementalAlterConfigs, which the brokers refuse as static settings (INVALID_REQUEST), even when no throttle was set")
-		t.Logf("partitions reassign --verify: %v\n%s", err, out)
+		t.Errorf("partitions reassign --verify: %v\n%s", err, out)
 	}
 	c.waitReassigned(adm, topic, move2, 30*time.Second)
 	lp.waitProgress(100, 30*time.Second, "after the second move")

@@ -167,11 +167,12 @@ func (c *clusterPeer) stop(grace time.Duration) {
 	stopOne(c.nodes[0], grace)
 }
 
-// restart starts node id again with its argv and data. Started right after
-// a controlled shutdown, Sluice's controller refuses the new registration
-// with DUPLICATE_BROKER_REGISTRATION until the old session expires and the
-// broker exits (a bug: Kafka takes it at once); restart then tries again
-// every second, and returns how many starts were refused that way.
+// restart starts node id again with its argv and data. A broker whose
+// registration is refused with DUPLICATE_BROKER_REGISTRATION (its previous
+// process's session still live) retries it itself until the session ends;
+// a broker built before it did exited instead, so restart still tries
+// again every second and returns how many starts were refused that way
+// (0 for current builds).
 func (c *clusterPeer) restart(ctx context.Context, id int) (refused int, err error) {
 	n := c.nodes[id-1]
 	for try := 1; ; try++ {
