@@ -104,6 +104,11 @@ case " $* " in
 	echo "== connect throughput (perf/connectbench) into ${connect_args[-1]}/connect-throughput.md"
 	GO="$GO" SLUICE_BENCH_VIA="make bench$([ "$mode" = quick ] && echo -quick)" \
 		"$TOOLS/connectbench" --sluice bin/sluice "${connect_args[@]}" || status=1
+	# The connectors' own benchmarks (issue 20): file tail, syslog beside
+	# rsyslog's omkafka, PostgreSQL CDC and sink, with their targets.
+	echo "== connectors (perf/connectbench --connectors) into ${connect_args[-1]}/connectors.md"
+	GO="$GO" SLUICE_BENCH_VIA="make bench$([ "$mode" = quick ] && echo -quick)" \
+		"$TOOLS/connectbench" --sluice bin/sluice --connectors . "${connect_args[@]}" || status=1
 	;;
 esac
 echo "== make bench ($mode) took $(($(date +%s) - start))s, exit $status"

@@ -11,6 +11,11 @@
 // plugins/discardsink) into a temporary plugin.path, and for every
 // configuration runs connect and direct in alternation, rounds times.
 // The report goes to DIR/connect-throughput.md and .json.
+//
+//	go run ./perf/connectbench --connectors REGEX [--quick] [--out DIR]
+//
+// runs the connectors' own benchmarks instead (connectors.go), into
+// DIR/connectors.md and .json.
 package main
 
 import (
@@ -61,6 +66,7 @@ type options struct {
 	directInterval       time.Duration
 	directFactor         int
 	workerEnv            []string
+	connectors           *regexp.Regexp // --connectors: the connector benchmarks instead
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -78,6 +84,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	started := time.Now()
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(stderr, "[%5.1fs] %s\n", time.Since(started).Seconds(), fmt.Sprintf(format, a...))
+	}
+	if o.connectors != nil {
+		return runConnectorsMode(ctx, o, root, args, started, logf, stdout, stderr)
 	}
 	cfgs := selectConfigs(o)
 	if len(cfgs) == 0 {
@@ -126,6 +135,7 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.scale, "scale", 0, "multiply every configuration's record count (default 1, 0.3 with --quick)")
 	fs.Float64Var(&o.warm, "warmup", 0.2, "fraction of the records received before the steady stretch starts")
 	only := fs.String("only", "", "run only configurations whose name matches this `regexp`")
+	connectors := fs.String("connectors", "", "run the connector benchmarks (issue 20) whose name matches this `regexp` instead, into DIR/connectors.md")
 	fs.IntVar(&o.partitions, "partitions", 1, "partitions of each run's topic")
 	fs.DurationVar(&o.interval, "interval", 200*time.Millisecond, "how often the worker's /metrics is scraped for progress (the scrapes cost the worker CPU)")
 	fs.IntVar(&o.directFactor, "direct-factor", 4, "direct runs move this many times a configuration's records, so that they last long enough to measure")
@@ -150,6 +160,13 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("--only: %w", err)
 		}
 		o.only = re
+	}
+	if *connectors != "" {
+		re, err := regexp.Compile(*connectors)
+		if err != nil {
+			return o, fmt.Errorf("--connectors: %w", err)
+		}
+		o.connectors = re
 	}
 	if o.scale == 0 {
 		o.scale = 1
