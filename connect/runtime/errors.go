@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluice-io/sluice/connect/data"
 )
@@ -18,6 +19,7 @@ type errorPolicy struct {
 	dlqTopic        string // sink only: errors.deadletterqueue.topic.name
 	dlqHeaders      bool   // errors.deadletterqueue.context.headers.enable
 	dlqRF           int16  // errors.deadletterqueue.topic.replication.factor
+	retry           retrier
 }
 
 func parseErrorPolicy(cfg map[string]string) (errorPolicy, error) {
@@ -48,7 +50,36 @@ func parseErrorPolicy(cfg map[string]string) (errorPolicy, error) {
 		}
 		p.dlqRF = int16(n)
 	}
+	timeout, err := msSetting(cfg, "errors.retry.timeout", 0, -1)
+	if err != nil {
+		return p, err
+	}
+	maxDelay, err := msSetting(cfg, "errors.retry.delay.max.ms", 60000, 0)
+	if err != nil {
+		return p, err
+	}
+	p.retry = newRetrier(timeout, maxDelay)
 	return p, nil
+}
+
+// msSetting reads a millisecond setting of at least least (-1 meaning
+// forever where allowed).
+func msSetting(cfg map[string]string, key string, def, least int64) (time.Duration, error) {
+	v := strings.TrimSpace(cfg[key])
+	n := def
+	if v != "" {
+		var err error
+		if n, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return 0, fmt.Errorf("%s=%q: not an integer", key, v)
+		}
+	}
+	if n < least {
+		return 0, fmt.Errorf("%s=%d: must be at least %d", key, n, least)
+	}
+	if n < 0 {
+		return -1, nil
+	}
+	return time.Duration(n) * time.Millisecond, nil
 }
 
 func boolSetting(cfg map[string]string, key string, def bool) (bool, error) {

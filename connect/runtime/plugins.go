@@ -389,6 +389,10 @@ func frameworkValidation(cfg map[string]string, kind string) *api.ConfigInfos {
 		errsErr = err.Error()
 	}
 	check("Error Handling", "errors.tolerance", "STRING", false, str("none"), "Behavior for tolerating errors during connector operation.", errsErr)
+	check("Error Handling", "errors.retry.timeout", "LONG", false, str("0"),
+		"How long, in milliseconds, a converter or transform failing with a retriable error is run again; 0 never, -1 forever.", errsErr)
+	check("Error Handling", "errors.retry.delay.max.ms", "LONG", false, str("60000"),
+		"The longest wait, in milliseconds, between two retries of a failed converter or transform.", errsErr)
 	var memErr string
 	if _, err := bytesSetting(cfg, "plugin.memory.limit.bytes"); err != nil {
 		memErr = err.Error()

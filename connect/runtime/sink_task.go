@@ -182,8 +182,15 @@ func (t *sinkTask) deliver(ctx context.Context, fetches kgo.Fetches) error {
 		last = append(last, kr)
 		t.metrics.read.Inc()
 		r, err := t.toConnect(kr)
+		if err != nil {
+			err = t.errs.retry.again(ctx, err, func() (err error) { r, err = t.toConnect(kr); return err })
+		}
 		if err == nil && t.chain != nil {
-			r, err = t.chain.Apply(r)
+			in := r
+			r, err = t.chain.Apply(in)
+			if err != nil {
+				err = t.errs.retry.again(ctx, err, func() (err error) { r, err = t.chain.Apply(in); return err })
+			}
 			if err != nil {
 				err = &stageError{stage: "TRANSFORMATION", class: "org.apache.kafka.connect.transforms.Transformation", excClass: connectException, err: err}
 			}

@@ -153,6 +153,9 @@ func (t *sourceTask) send(ctx context.Context, recs []*data.Record) error {
 		}
 		kr, err := t.toKafka(r)
 		if err != nil {
+			err = t.errs.retry.again(ctx, err, func() (err error) { kr, err = t.toKafka(r); return err })
+		}
+		if err != nil {
 			if terr := t.errs.tolerate(t.logger, "converting or transforming a source record", err, r); terr != nil {
 				return terr
 			}
