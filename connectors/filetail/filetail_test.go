@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-io/sluice/connect/data"
+	"github.com/sluice-io/sluice/connect/sdk"
+)
+
+func TestValidateNamesEachBadKey(t *testing.T) {
+	base := map[string]string{"topic": "logs", "include": "/var/log/*.log"}
+	for _, tc := range []struct{ key, value, want string }{
+		{"topic", "", "Missing required"},
+		{"include", "", "Missing required"},
+		{"include", "/var/log/[.log", "Invalid glob"},
+		{"read_from", "middle", "beginning or end"},
+		{"max_line_bytes", "0", "at least 1"},
+		{"max_line_bytes", "lots", "must be an integer"},
+		{"long_lines", "wrap", "truncate or split"},
+		{"multiline.start_pattern", "([", "Invalid regular expression"},
+		{"multiline.start_pattern", `^\S`, "set both or neither"},
+		{"multiline.mode", "continue", "halt_with"},
+		{"record.key", "host", "none or path"},
+	} {
+		cfg := map[string]string{}
+		for k, v := range base {
+			cfg[k] = v
+		}
+		cfg[tc.key] = tc.value
+		vals, err := connector{}.Validate(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, v := range vals {
+			if v.Name == tc.key {
+				got = v.Errors
+			}
+		}
+		if len(got) == 0 || !strings.Contains(strings.Join(got, ";"), tc.want) {
+			t.Errorf("%s=%q: errors %q, want one saying %q", tc.key, tc.value, got, tc.want)
+		}
+		if err := (&task{}).Start(context.Background(), sdk.TaskContext{Logger: slog.Default()}, cfg, nil); err == nil {
+			t.Errorf("%s=%q: a task started", tc.key, tc.value)
+		}
+	}
+	vals, _ := connector{}.Validate(context.Background(), base)
+	for _, v := range vals {
+		if len(v.Errors) > 0 {
+			t.Errorf("a good config: %s: %v", v.Name, v.Errors)
+		}
+	}
+}
+
+var limits = sdk.PollLimits{MaxRecords: 10000, MaxBytes: 1 << 20, MaxWait: 300 * time.Millisecond}
+
+func startTask(t *testing.T, cfg map[string]string, committed []sdk.Position) *task {
+	t.Helper()
+	tk := connector{}.NewTask().(*task)
+	if err := tk.Start(context.Background(), sdk.TaskContext{Connector: "tail", Logger: slog.Default()}, cfg, committed); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tk.Stop(context.Background()) })
+	return tk
+}
+
+// pollUntil polls until n records came (or 10 s passed).
+func pollUntil(t *testing.T, tk *task, n int) []*data.Record {
+	t.Helper()
+	var all []*data.Record
+	deadline := time.Now().Add(10 * time.Second)
+	for len(all) < n && time.Now().Before(deadline) {
+		recs, err := tk.Poll(context.Background(), limits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, recs...)
+	}
+	return all
+}
+
+func appendFile(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTaskTailsThroughRotationAndResumesFromCommitted(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	appendFile(t, log, "one\ntwo\n")
+	cfg := map[string]string{"topic": "logs", "include": filepath.Join(dir, "*.log"), "record.key": "path",
+		"glob_minimum_cooldown_ms": "50", "rotate_wait_secs": "0"}
+	tk := startTask(t, cfg, nil)
+	recs := pollUntil(t, tk, 2)
+	if len(recs) != 2 || recs[0].Value != "one" || recs[1].Value != "two" {
+		t.Fatalf("first records: %v", recs)
+	}
+	r := recs[1]
+	if r.Topic != "logs" || r.Key != log || r.Header("file") == nil || r.Header("file").Value != log ||
+		r.SourceOffset["position"] != int64(8) || !strings.HasPrefix(r.SourcePartition["fingerprint"].(string), "crc64:") {
+		t.Fatalf("record: %+v", r)
+	}
+	// Rotation by rename (out of the glob) and create.
+	appendFile(t, log, "three\n")
+	if err := os.Rename(log, filepath.Join(dir, "app.log.1")); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, log, "new one\n")
+	recs = pollUntil(t, tk, 2)
+	got := map[string]bool{}
+	for _, r := range recs {
+		got[r.Value.(string)] = true
+	}
+	if len(recs) != 2 || !got["three"] || !got["new one"] {
+		t.Fatalf("after rotation: %v", recs)
+	}
+	var committed []sdk.Position
+	for _, r := range recs {
+		if r.Value == "new one" {
+			committed = append(committed, sdk.Position{Partition: r.SourcePartition, Offset: r.SourceOffset})
+		}
+	}
+	if err := tk.Commit(context.Background(), sdk.Commit{BatchSeq: 2, Positions: committed}); err != nil {
+		t.Fatal(err)
+	}
+	_ = tk.Stop(context.Background())
+	appendFile(t, log, "after restart\n")
+	tk2 := startTask(t, cfg, committed)
+	recs = pollUntil(t, tk2, 1)
+	if len(recs) != 1 || recs[0].Value != "after restart" {
+		t.Fatalf("after restart: %v", recs)
+	}
+}
+
+func TestTaskNoticesNewLinesPromptly(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	appendFile(t, log, "first\n")
+	// A long rescan period: only notifications can make this prompt.
+	tk := startTask(t, map[string]string{"topic": "logs", "include": log, "glob_minimum_cooldown_ms": "60000"}, nil)
+	pollUntil(t, tk, 1)
+	time.AfterFunc(50*time.Millisecond, func() { appendFile(t, log, "second\n") })
+	start := time.Now()
+	recs := pollUntil(t, tk, 1)
+	if len(recs) != 1 || recs[0].Value != "second" {
+		t.Fatalf("records: %v", recs)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("a new line took %v", d)
+	}
+	// A new file in a watched directory is found before the rescan.
+	other := filepath.Join(dir, "other.log")
+	tk2 := startTask(t, map[string]string{"topic": "logs", "include": filepath.Join(dir, "*.log"), "glob_minimum_cooldown_ms": "60000"}, nil)
+	pollUntil(t, tk2, 2)
+	appendFile(t, other, fmt.Sprintln("in a new file"))
+	recs = pollUntil(t, tk2, 1)
+	if len(recs) != 1 || recs[0].Value != "in a new file" {
+		t.Fatalf("new file: %v", recs)
+	}
+}
