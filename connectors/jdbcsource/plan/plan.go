@@ -165,6 +165,12 @@ type Step struct {
 	Emit int
 	// Offset is the offset after the emitted rows.
 	Offset Offset
+	// Rows is the offset each emitted row's record carries: where to
+	// resume if that is the last record known durable. In timestamp
+	// mode a row inside a run of rows sharing its timestamp carries the
+	// offset before the run, so a restart reads the whole run again
+	// rather than skip its rest.
+	Rows []Offset
 	// More: the table may hold more rows now; query again without
 	// waiting for the poll interval.
 	More bool
@@ -184,6 +190,36 @@ type Step struct {
 // all); a full batch that is all one timestamp is followed by a query for
 // every row at it.
 func (s *Spec) Advance(q Query, off Offset, rows []RowKey) Step {
+	st := s.advance(q, off, rows)
+	if s.Mode == Bulk || st.Emit == 0 {
+		return st
+	}
+	st.Rows = make([]Offset, st.Emit)
+	prev := off
+	for i := 0; i < st.Emit; i++ {
+		r := rows[i]
+		switch s.Mode {
+		case Incrementing:
+			prev.HasInc, prev.Inc = true, r.Inc
+			st.Rows[i] = prev
+		case TimestampIncrementing:
+			prev.HasInc, prev.Inc, prev.HasTS, prev.TS = true, r.Inc, true, r.TS
+			st.Rows[i] = prev
+		case Timestamp:
+			if i+1 == st.Emit {
+				st.Rows[i] = st.Offset
+			} else if !rows[i+1].TS.Equal(r.TS) {
+				prev.HasTS, prev.TS = true, r.TS
+				st.Rows[i] = prev
+			} else {
+				st.Rows[i] = prev
+			}
+		}
+	}
+	return st
+}
+
+func (s *Spec) advance(q Query, off Offset, rows []RowKey) Step {
 	n := len(rows)
 	full := q.Limit > 0 && n >= q.Limit
 	switch s.Mode {

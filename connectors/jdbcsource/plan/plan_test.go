@@ -248,3 +248,31 @@ func TestScheduleIsFairAndWaitsTheInterval(t *testing.T) {
 		t.Fatalf("keys %v", got)
 	}
 }
+
+// Each record's offset is where a restart after it resumes: in timestamp
+// mode a row followed by another at the same timestamp carries the offset
+// before their run, so a crash between them re-reads the run instead of
+// skipping its rest (Confluent's per-row offset would skip it).
+func TestRowOffsetsNeverSkipTheRestOfATimestampRun(t *testing.T) {
+	ts := func(sec int) Offset { return Offset{HasTS: true, TS: at(sec)} }
+	s := spec(Timestamp)
+	s.Limit = 10
+	q := s.Next(ts(0), now)
+	st := s.Advance(q, ts(0), keys(1, 0, 2, 0, 2, 0, 3, 0))
+	want := []Offset{ts(1), ts(1), ts(2), ts(3)}
+	if !reflect.DeepEqual(st.Rows, want) {
+		t.Fatalf("row offsets %+v, want %+v", st.Rows, want)
+	}
+	// A tie query's rows: all but the last carry the offset before.
+	tie := s.tieQuery(at(5))
+	st = s.Advance(tie, ts(4), keys(5, 0, 5, 0, 5, 0))
+	if want := []Offset{ts(4), ts(4), ts(5)}; !reflect.DeepEqual(st.Rows, want) {
+		t.Fatalf("tie row offsets %+v, want %+v", st.Rows, want)
+	}
+	// Strictly ordered modes: each row's own key.
+	s = spec(TimestampIncrementing)
+	st = s.Advance(s.Next(Offset{}, now), Offset{}, keys(1, 1, 1, 2))
+	if st.Rows[0].Inc != 1 || !st.Rows[0].TS.Equal(at(1)) || st.Rows[1].Inc != 2 {
+		t.Fatalf("timestamp+incrementing row offsets %+v", st.Rows)
+	}
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-io/sluice/connect/sdk"
+	"github.com/sluice-io/sluice/connectors/jdbcsource/plan"
+)
+
+// A Confluent JdbcSourceConnector config parses unchanged, with
+// Confluent's defaults for what it leaves out.
+func TestConfluentConfigParses(t *testing.T) {
+	c, errs := parseConfig(map[string]string{
+		"connector.class":             confluentCls,
+		"connection.url":              "jdbc:postgresql://db:5432/shop?user=u",
+		"connection.password":         "pw",
+		"mode":                        "timestamp+incrementing",
+		"timestamp.column.name":       "modified, created",
+		"incrementing.column.name":    "id",
+		"table.whitelist":             "orders,public.users",
+		"topic.prefix":                "shop-",
+		"timestamp.delay.interval.ms": "2000",
+	})
+	if err := errs.err(); err != nil {
+		t.Fatal(err)
+	}
+	if c.mode != plan.TimestampIncrementing || len(c.tsColumns) != 2 || c.tsColumns[1] != "created" ||
+		c.delay != 2*time.Second || c.poll != 5*time.Second || c.batch != 100 || c.tablePoll != time.Minute ||
+		!c.validateNonNull || c.conn.User != "u" || c.conn.Password != "pw" || c.loc != time.UTC {
+		t.Fatalf("parsed %+v", c)
+	}
+	d := connector{}.Describe()
+	if d.Aliases[0] != confluentCls || d.Type != sdk.Source {
+		t.Fatalf("descriptor %+v", d)
+	}
+}
+
+func TestBadConfigsAreReportedPerKey(t *testing.T) {
+	base := func(kv ...string) map[string]string {
+		m := map[string]string{"connection.url": "jdbc:postgresql://h/db", "mode": "bulk", "topic.prefix": "p-"}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		cfg      map[string]string
+		key, msg string
+	}{
+		{base("mode", "sometimes"), "mode", "must be one of"},
+		{base("mode", "timestamp"), "timestamp.column.name", "needs timestamp.column.name"},
+		{base("mode", "incrementing", "query", "SELECT 1"), "incrementing.column.name", "cannot be detected"},
+		{base("table.whitelist", "a", "table.blacklist", "b"), "table.whitelist", "cannot both be set"},
+		{base("query", "SELECT 1", "table.whitelist", "a"), "query", "cannot be combined"},
+		{base("batch.max.rows", "0"), "batch.max.rows", "must be an integer >= 1"},
+		{base("poll.interval.ms", "soon"), "poll.interval.ms", "must be an integer"},
+		{base("table.include.list", "a("), "table.include.list", "not a regular expression"},
+		{base("connection.url", "jdbc:mysql://h/db"), "connection.url", "postgresql"},
+		{base("timestamp.initial", "-5"), "timestamp.initial", "-1 for now"},
+		{base("db.timezone", "Mars/Olympus"), "db.timezone", "Invalid time zone"},
+		{base("validate.non.null", "maybe"), "validate.non.null", "true or false"},
+		{base("table.types", "SYNONYM"), "table.types", "SYNONYM"},
+		{map[string]string{"mode": "bulk"}, "topic.prefix", "Missing required"},
+	} {
+		var got []string
+		for _, cv := range validate(tc.cfg) {
+			if cv.Name == tc.key {
+				got = cv.Errors
+			}
+		}
+		if len(got) == 0 || !strings.Contains(strings.Join(got, "|"), tc.msg) {
+			t.Errorf("%v: errors on %s %q, want one containing %q", tc.cfg, tc.key, got, tc.msg)
+		}
+		task := &sourceTask{}
+		if err := task.Start(context.Background(), sdk.TaskContext{}, tc.cfg, nil); err == nil {
+			t.Errorf("%v: Start accepted it", tc.cfg)
+		}
+	}
+	for _, cv := range validate(base("connection.password", "secret")) {
+		if cv.Name == "connection.password" && (cv.Value == nil || *cv.Value == "secret") {
+			t.Errorf("password echoed: %v", cv.Value)
+		}
+	}
+}
+
+func TestSplitAndAssignNewTables(t *testing.T) {
+	split := splitTables([]string{"c", "a", "b", "d", "e"}, 2)
+	if len(split) != 2 || strings.Join(split[0], ",") != "a,c,e" || strings.Join(split[1], ",") != "b,d" {
+		t.Fatalf("split %v", split)
+	}
+	if s := splitTables(nil, 4); len(s) != 1 {
+		t.Fatalf("no tables: %d tasks, want 1 to take new ones", len(s))
+	}
+	tcs, err := taskConfigs(map[string]string{"mode": "bulk"}, split)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var as []assignment
+	for _, tc := range tcs {
+		a, err := parseAssignment(tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		as = append(as, a)
+	}
+	for _, name := range []string{"a", "b", "new1", "new2", "new3"} {
+		n := 0
+		for _, a := range as {
+			if a.has(name) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("table %s read by %d tasks", name, n)
+		}
+	}
+	if !as[0].has("a") || as[1].has("a") {
+		t.Error("a dealt to task 0 is not read by task 0 alone")
+	}
+}
