@@ -104,6 +104,7 @@ type Tracker struct {
 	scanned     bool
 	files       map[FileID]*Tracked
 	known       map[FileID]int64 // positions of files not open: committed at start, or closed
+	fresh       map[devIno]bool  // truncated files: read from 0 when found again, whatever their ID
 	last        []Observation    // the latest scan, to find a truncated file's copy
 }
 
@@ -112,7 +113,8 @@ type Tracker struct {
 // files that appear later are read from their beginning, so that lines
 // written to a freshly rotated file before it is found are not lost.
 func NewTracker(readFromEnd bool, committed map[FileID]int64) *Tracker {
-	t := &Tracker{readFromEnd: readFromEnd, files: map[FileID]*Tracked{}, known: map[FileID]int64{}}
+	t := &Tracker{readFromEnd: readFromEnd, files: map[FileID]*Tracked{}, known: map[FileID]int64{},
+		fresh: map[devIno]bool{}}
 	for id, pos := range committed {
 		t.known[id] = pos
 	}
@@ -171,6 +173,12 @@ func (t *Tracker) Scan(obs []Observation) []Action {
 	for _, f := range t.files {
 		tracked[devIno{f.Dev, f.Ino}] = true
 	}
+	// Truncated files last: a copy of one (another inode with its ID)
+	// takes the ID and its position first.
+	sort.SliceStable(obs, func(i, j int) bool {
+		return !t.fresh[devIno{obs[i].Dev, obs[i].Ino}] && t.fresh[devIno{obs[j].Dev, obs[j].Ino}]
+	})
+	opened := map[devIno]bool{}
 	for _, o := range obs {
 		if o.ID == "" || tracked[devIno{o.Dev, o.Ino}] || t.files[o.ID] != nil {
 			// Not ready, already read, or a copy of a file being read
@@ -178,7 +186,9 @@ func (t *Tracker) Scan(obs []Observation) []Action {
 			continue
 		}
 		a := Action{Kind: Open, ID: o.ID, Path: o.Path, Dev: o.Dev, Ino: o.Ino}
-		if pos, ok := t.known[o.ID]; ok {
+		if t.fresh[devIno{o.Dev, o.Ino}] {
+			a.Why = "new content after a truncation"
+		} else if pos, ok := t.known[o.ID]; ok {
 			a.Pos, a.Why = pos, "resumed"
 			if pos > o.Size {
 				a.Pos, a.Why = 0, fmt.Sprintf("shorter (%d) than its position %d: read again", o.Size, pos)
@@ -190,9 +200,15 @@ func (t *Tracker) Scan(obs []Observation) []Action {
 		}
 		t.open(a)
 		tracked[devIno{o.Dev, o.Ino}] = true
+		opened[devIno{o.Dev, o.Ino}] = true
 		acts = append(acts, a)
 	}
 	t.scanned = true
+	for di := range t.fresh {
+		if _, ok := byIno[di]; !ok || opened[di] {
+			delete(t.fresh, di) // gone, or just opened from 0
+		}
+	}
 	return acts
 }
 
@@ -215,7 +231,10 @@ func (t *Tracker) Truncated(id FileID, size int64) []Action {
 
 func (t *Tracker) truncated(acts []Action, f *Tracked, why string) []Action {
 	delete(t.files, f.ID)
-	delete(t.known, f.ID)
+	// Its content from 0 is new, even with the same first line; a copy
+	// of it (copytruncate's) at another inode resumes at the position.
+	t.fresh[devIno{f.Dev, f.Ino}] = true
+	t.known[f.ID] = f.Emitted
 	acts = append(acts, Action{Kind: Close, ID: f.ID, Path: f.Path, Pos: f.Emitted, Why: "truncated: " + why})
 	for _, c := range t.last {
 		if c.ID == f.ID && (c.Dev != f.Dev || c.Ino != f.Ino) && c.Size >= f.Emitted {

@@ -132,3 +132,26 @@ func TestTrackerClosesDrainedFilesOnlyOnceDurable(t *testing.T) {
 		t.Fatalf("durable %d", f.Durable)
 	}
 }
+
+// copytruncate found by a read (the size below the position) before any
+// scan saw the copy: the next scan reads the copy from the position and
+// the truncated file from its beginning, even though the copy carries the
+// identity that had the position.
+func TestTrackerTruncationFoundByAReadBeforeTheCopyIsSeen(t *testing.T) {
+	tr := NewTracker(false, nil)
+	tr.Scan([]Observation{ob("app.log", "A", 10, 1)})
+	tr.Emitted("A", 10)
+	if got := acts(tr.Truncated("A", 0)); got != "close A app.log" {
+		t.Fatalf("truncated: %s", got)
+	}
+	got := acts(tr.Scan([]Observation{ob("app.log", "A", 4, 1), ob("app.log.1", "A", 16, 2)}))
+	if got != "open A app.log.1@10" {
+		t.Fatalf("scan after: %s", got)
+	}
+	// The truncated file, rewritten with the same first line, is a copy
+	// of what is being read now; once it has new content, it is new.
+	got = acts(tr.Scan([]Observation{ob("app.log", "B", 4, 1), ob("app.log.1", "A", 16, 2)}))
+	if got != "open B app.log@0" {
+		t.Fatalf("the truncated file: %s", got)
+	}
+}
