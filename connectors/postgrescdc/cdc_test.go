@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/connect/data"
-	"github.com/sluice-io/sluice/connect/sdk"
-	"github.com/sluice-io/sluice/connectors/postgrescdc/lsnbook"
 )
 
 func TestPostgresCDC(t *testing.T) {
@@ -124,8 +121,11 @@ INSERT INTO n VALUES (1, 'one');`)
 			t.Fatalf("update under REPLICA IDENTITY NOTHING: %v", err)
 		}
 	})
-}
 
-var _ = context.Background
-var _ = sdk.Commit{}
-var _ = lsnbook.Pos{}
+	t.Run("Types", func(t *testing.T) { testTypes(t, newDB(t, s, "types")) })
+	t.Run("ToastUnchanged", func(t *testing.T) { testToast(t, newDB(t, s, "toast")) })
+	t.Run("Tombstones", func(t *testing.T) { testTombstones(t, newDB(t, s, "tomb")) })
+	t.Run("Publications", func(t *testing.T) { testPublications(t, newDB(t, s, "pubs")) })
+	t.Run("AcknowledgesOnlyDurableAndResumesFromOffset", func(t *testing.T) { testAckResume(t, newDB(t, s, "ack")) })
+	t.Run("IdleSlotAdvances", func(t *testing.T) { testIdle(t, newDB(t, s, "idle")) })
+}

@@ -105,18 +105,6 @@ func (r *runner) loop(ctx context.Context) {
 	}
 }
 
-// commit makes everything received so far durable; it returns the
-// position committed.
-func (r *runner) commit() sdk.Position {
-	r.mu.Lock()
-	pos := *r.last
-	r.mu.Unlock()
-	if err := r.task.Commit(context.Background(), sdk.Commit{Positions: []sdk.Position{pos}}); err != nil {
-		r.t.Fatal(err)
-	}
-	return pos
-}
-
 func (r *runner) stop() {
 	r.cancel()
 	<-r.done

@@ -118,6 +118,9 @@ func (t *table) row(cells []cell) (*data.Struct, error) {
 		if v == nil {
 			continue
 		}
+		if sv, ok := v.(*data.Struct); ok {
+			v = restruct(sv, t.rowSchema.Fields[i].Schema)
+		}
 		if err := st.Put(t.cols[i].name, v); err != nil {
 			return nil, fmt.Errorf("%s.%s column %s: %w", t.schema, t.name, t.cols[i].name, err)
 		}
@@ -209,3 +212,17 @@ ORDER BY 1, 2`)
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 func quoteLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
+
+// restruct gives a struct value the field's schema (its optional variant).
+func restruct(v *data.Struct, s *data.Schema) *data.Struct {
+	if v.Schema() == s {
+		return v
+	}
+	out := data.NewStruct(s)
+	for _, f := range s.Fields {
+		if x := v.GetWithoutDefault(f.Name); x != nil {
+			_ = out.Put(f.Name, x)
+		}
+	}
+	return out
+}
