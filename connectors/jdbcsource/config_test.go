@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +123,33 @@ func TestSplitAndAssignNewTables(t *testing.T) {
 	}
 	if !as[0].has("a") || as[1].has("a") {
 		t.Error("a dealt to task 0 is not read by task 0 alone")
+	}
+}
+
+// The shipped examples are valid configs.
+func TestExamplesParse(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/connect/jdbc-source*.json")
+	if len(files) == 0 {
+		t.Fatal("no examples/connect/jdbc-source*.json")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ex struct {
+			Name   string            `json:"name"`
+			Config map[string]string `json:"config"`
+		}
+		if err := json.Unmarshal(b, &ex); err != nil || ex.Name == "" {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if _, errs := parseConfig(ex.Config); errs.err() != nil {
+			t.Errorf("%s: %v", f, errs.err())
+		}
+		cls := ex.Config["connector.class"]
+		if d := (connector{}).Describe(); cls != d.Class && !slices.Contains(d.Aliases, cls) {
+			t.Errorf("%s: connector.class %s is not this connector's", f, cls)
+		}
 	}
 }
