@@ -88,3 +88,22 @@ func appendBallot(b []byte, x Ballot) []byte {
 	b = binary.BigEndian.AppendUint64(b, x.Counter)
 	return binary.BigEndian.AppendUint64(b, x.Proposer)
 }
+
+func (r *reader) str() string {
+	n := int(r.u16())
+	return string(r.take(n))
+}
+
+func (r *reader) voters() []Voter {
+	n := int(r.u16())
+	var out []Voter
+	for i := 0; i < n && r.err == nil; i++ {
+		out = append(out, r.voter())
+	}
+	return out
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
