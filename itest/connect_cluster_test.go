@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 // Distributed mode with several worker processes: incremental cooperative
@@ -249,7 +251,11 @@ func TestConnectRebalanceMovesOnlyWhatItMust(t *testing.T) {
 	createTopic(t, b.Addr(), "rb", partitions, nil)
 	dir := t.TempDir()
 	src, sink := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt")
-	sets := []string{"session.timeout.ms=6000", "heartbeat.interval.ms=1000"}
+	// The sink tasks' consumers get the same short session as the
+	// workers (Kafka's consumer.* override): with the consumer default of
+	// 45 s the killed worker's consumers held their partitions for most
+	// of the final wait, and a loaded CI machine ran past it.
+	sets := []string{"session.timeout.ms=6000", "heartbeat.interval.ms=1000", "consumer.session.timeout.ms=6000"}
 	plugins := []string{connectPlugins(t), connectPlugins(t), connectPlugins(t)}
 	workers := []*workerProc{startWorker(t, b.Addr(), plugins[0], sets...), startWorker(t, b.Addr(), plugins[1], sets...)}
 	for _, c := range []map[string]any{
@@ -409,10 +415,13 @@ func TestConnectRebalanceMovesOnlyWhatItMust(t *testing.T) {
 	produced, appended := feed.finish()
 	var missing []string
 	var dups int
-	waitFor(t, 60*time.Second, fmt.Sprintf("%d produced records and %d appended lines in the sink", produced, appended), func() bool {
+	if !testkit.Poll(60*time.Second, func() bool {
 		missing, dups = missingLines(sink, produced, appended)
 		return len(missing) == 0
-	})
+	}) {
+		t.Fatalf("after 60s the sink lacks some of the %d produced records and %d appended lines, e.g. %v; connect-sink members %v; tasks %v",
+			produced, appended, missing, sinkMembers(t, b.Addr(), "sink"), taskPlacement(observer, "sink", "src"))
+	}
 	t.Logf("%d records produced and %d lines appended, %d delivered more than once", produced, appended, dups)
 	if len(pluginPids(plugins[victim])) != 0 {
 		t.Errorf("a plugin process of the killed worker is running again")
