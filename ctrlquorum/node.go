@@ -1,0 +1,367 @@
+package ctrlquorum
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/sluice-io/sluice/caspaxos"
+)
+
+// Node is one voter's takeover and lease logic. It is a pure state
+// machine: every call takes the local monotonic time and returns a Ready;
+// it never reads a clock, sleeps, sends or starts a goroutine.
+type Node struct {
+	cfg Config
+	now time.Duration // latest time passed in (never goes back)
+
+	// The register as last read or written.
+	reg   caspaxos.Register
+	known bool
+	// seenAt is when (epoch, active, lease) of reg was first seen; a
+	// takeover is due TakeoverTimeout (plus a random backoff) later.
+	seenAt     time.Duration
+	takeoverAt time.Duration
+
+	// Active controller state.
+	active     bool
+	epoch      int32         // the epoch this voter is active in
+	leaseStart time.Duration // when the last successful renewal (or the takeover) was proposed
+	nextRenew  time.Duration
+	// retired is the highest epoch this voter stepped down from: it never
+	// acts in it again, even if the register still names it.
+	retired int32
+
+	inflight   *flight
+	lastID     uint64
+	nextRead   time.Duration
+	pendingISR *ISRRequest
+	lastErr    error
+	fatal      error
+
+	out Ready
+}
+
+// flight is the proposal in flight.
+type flight struct {
+	Proposal
+	at        time.Duration
+	seenLease uint64      // takeover
+	isr       *ISRRequest // KindISR
+}
+
+// New returns a Node that has read nothing yet; its first Tick proposes a
+// bootstrap (if configured) or a read.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	return &Node{cfg: cfg}, nil
+}
+
+// Tick advances the local clock: it expires a lapsed lease, renews, reads
+// and takes over when due.
+func (n *Node) Tick(now time.Duration) Ready {
+	n.advance(now)
+	return n.step()
+}
+
+// ProposalDone hands the Node the Result of the Proposal with id. Results
+// of proposals it cancelled or no longer waits for are ignored.
+func (n *Node) ProposalDone(now time.Duration, id uint64, res caspaxos.Result) Ready {
+	n.advance(now)
+	f := n.inflight
+	if f == nil || f.ID != id {
+		return n.step()
+	}
+	n.inflight = nil
+	n.lastErr = res.Err
+	var reg caspaxos.Register
+	if err := reg.UnmarshalBinary(res.Value); err != nil {
+		// A value this version cannot decode: a newer peer wrote it, or
+		// the disk is damaged. Acting on a guess would be worse.
+		n.fail(fmt.Errorf("ctrlquorum: decode register after %s: %w", f.Kind, err))
+		return n.flush()
+	}
+	n.observe(reg)
+	switch f.Kind {
+	case KindBootstrap:
+		if errors.Is(res.Err, caspaxos.ErrClusterID) {
+			n.fail(fmt.Errorf("ctrlquorum: bootstrap: %w", res.Err))
+		}
+	case KindTakeover:
+		n.takeoverDone(f, res)
+	case KindRenew:
+		if n.activeIn(f.Epoch) && res.Err == nil {
+			n.leaseStart = f.at
+			n.nextRenew = f.at + n.cfg.Lease/3
+		}
+		// Otherwise the register was re-read: a deposed controller has
+		// stepped down in observe, and one that is still active renews
+		// again at once from the lease it now knows (nextRenew passed).
+	case KindISR:
+		n.isrDone(f, reg, res)
+	}
+	if !n.active {
+		n.nextRead = n.now + n.cfg.ReadInterval
+	}
+	return n.step()
+}
+
+// ObserveEpoch reports a controller epoch learnt elsewhere (the metadata
+// log, a peer's answer). A higher epoch than this voter's deposes it at
+// once, and the Node reads the register next.
+func (n *Node) ObserveEpoch(now time.Duration, epoch int32) Ready {
+	n.advance(now)
+	if epoch > n.reg.Epoch {
+		if n.active && epoch > n.epoch {
+			n.stepDown(fmt.Sprintf("epoch %d observed", epoch))
+		}
+		n.nextRead = n.now
+	}
+	return n.step()
+}
+
+// RequestISR asks for a metadata ISR change, proposed as a register
+// compare-and-set; its ISRResult comes in a later Ready. It fails at once
+// if this voter is not the active controller in req.Epoch, or another
+// change is pending.
+func (n *Node) RequestISR(now time.Duration, req ISRRequest) (Ready, error) {
+	n.advance(now)
+	rd := n.step() // expire the lease first
+	if _, ok := n.Active(n.now); !ok || req.Epoch != n.epoch {
+		return rd, fmt.Errorf("%w in epoch %d (register epoch %d)", ErrNotActive, req.Epoch, n.reg.Epoch)
+	}
+	if n.pendingISR != nil || (n.inflight != nil && n.inflight.Kind == KindISR) {
+		return rd, ErrBusy
+	}
+	req.ISR = slices.Clone(req.ISR)
+	n.pendingISR = &req
+	more := n.step()
+	return merge(rd, more), nil
+}
+
+// Active reports the epoch this voter is the active controller in, if its
+// lease has not run out at now. A caller checks it before acting as
+// controller; it is exact even before the next Tick.
+func (n *Node) Active(now time.Duration) (int32, bool) {
+	if !n.active || now >= n.leaseStart+n.cfg.Lease {
+		return 0, false
+	}
+	return n.epoch, true
+}
+
+// Register returns the register as last read or written.
+func (n *Node) Register() caspaxos.Register { return n.reg.Clone() }
+
+// Leader returns the active controller the register names.
+func (n *Node) Leader() Leader { return Leader{Epoch: n.reg.Epoch, Active: n.reg.Active} }
+
+// Status is a Node's state, for DescribeQuorum and logs.
+type Status struct {
+	Active   bool
+	Epoch    int32 // active epoch, when Active
+	InFlight Kind  // 0 when no proposal is in flight
+	LastErr  error // the last proposal's Result.Err
+	Err      error // fatal
+}
+
+// Status returns the Node's state.
+func (n *Node) Status() Status {
+	s := Status{Active: n.active, Epoch: n.epoch, LastErr: n.lastErr, Err: n.fatal}
+	if n.inflight != nil {
+		s.InFlight = n.inflight.Kind
+	}
+	return s
+}
+
+func (n *Node) advance(now time.Duration) { n.now = max(n.now, now) }
+
+// activeIn reports whether this voter is active in epoch (lease aside).
+func (n *Node) activeIn(epoch int32) bool { return n.active && n.epoch == epoch }
+
+// observe takes in a register value read or written. A value with an
+// older epoch than one already seen is stale and ignored.
+func (n *Node) observe(reg caspaxos.Register) {
+	if n.known && reg.Epoch < n.reg.Epoch {
+		return
+	}
+	moved := !n.known || reg.Epoch != n.reg.Epoch || reg.Active != n.reg.Active || reg.Lease != n.reg.Lease
+	if !n.known || !reflect.DeepEqual(reg, n.reg) {
+		c := reg.Clone()
+		n.out.Register = &c
+	}
+	n.reg, n.known = reg, true
+	if n.active && (reg.Epoch != n.epoch || reg.Active != n.cfg.Self) {
+		n.stepDown(fmt.Sprintf("deposed: register at epoch %d with active %s", reg.Epoch, reg.Active))
+	}
+	if moved {
+		n.rearm()
+	}
+}
+
+// rearm restarts the takeover timer from now: a stalled lease is due after
+// TakeoverTimeout, a register with no active controller (just
+// bootstrapped) at once; both plus a random backoff.
+func (n *Node) rearm() {
+	n.seenAt = n.now
+	wait := n.cfg.TakeoverTimeout
+	if n.reg.Active.IsZero() {
+		wait = 0
+	}
+	if n.cfg.Rand != nil {
+		wait += time.Duration(n.cfg.Rand(int64(n.cfg.MaxBackoff)))
+	}
+	n.takeoverAt = n.seenAt + wait
+}
+
+func (n *Node) takeoverDone(f *flight, res caspaxos.Result) {
+	won := n.reg.Epoch == f.Epoch+1 && n.reg.Active == n.cfg.Self &&
+		(res.Err == nil || errors.Is(res.Err, caspaxos.ErrIndeterminate))
+	// A takeover that took a whole lease is too late to lead with: the
+	// lease it would start has run out already. The register names this
+	// voter, nobody renews, and a later takeover moves on.
+	if !won || f.Epoch+1 <= n.retired || n.now >= f.at+n.cfg.Lease {
+		return
+	}
+	n.active, n.epoch = true, n.reg.Epoch
+	n.leaseStart = f.at
+	n.nextRenew = f.at + n.cfg.Lease/3
+	n.out.Transitions = append(n.out.Transitions, Transition{Active: true, Epoch: n.epoch, Register: n.reg.Clone()})
+}
+
+func (n *Node) isrDone(f *flight, reg caspaxos.Register, res caspaxos.Result) {
+	req := *f.isr
+	err := res.Err
+	// An indeterminate result that shows exactly this change applied it:
+	// only this epoch's controller changes the configuration, one change
+	// at a time.
+	if errors.Is(err, caspaxos.ErrIndeterminate) && reg.Epoch == req.Epoch &&
+		reg.ConfigVersion == req.ConfigVersion+1 && slices.Equal(reg.ISR, req.ISR) {
+		err = nil
+	}
+	n.out.ISRResults = append(n.out.ISRResults, ISRResult{Request: req, Register: reg.Clone(), Err: err})
+}
+
+// stepDown stops acting as controller, at once: the transition goes out
+// first, a renewal or ISR change in flight is abandoned, and a pending ISR
+// change fails. The voter then waits a full takeover timeout like the
+// others before it may take over again.
+func (n *Node) stepDown(reason string) {
+	if !n.active {
+		return
+	}
+	n.active = false
+	n.retired = max(n.retired, n.epoch)
+	n.out.Transitions = append(n.out.Transitions, Transition{Epoch: n.epoch, Register: n.reg.Clone(), Reason: reason})
+	if f := n.inflight; f != nil && (f.Kind == KindRenew || f.Kind == KindISR) {
+		n.out.Cancel = true
+		n.inflight = nil
+		if f.isr != nil {
+			n.out.ISRResults = append(n.out.ISRResults, ISRResult{Request: *f.isr, Register: n.reg.Clone(), Err: ErrCancelled})
+		}
+	}
+	if r := n.pendingISR; r != nil {
+		n.out.ISRResults = append(n.out.ISRResults, ISRResult{Request: *r, Register: n.reg.Clone(),
+			Err: fmt.Errorf("%w: stepped down from epoch %d", ErrNotActive, n.epoch)})
+		n.pendingISR = nil
+	}
+	n.nextRead = n.now
+	n.rearm()
+}
+
+func (n *Node) fail(err error) {
+	n.stepDown("fatal: " + err.Error())
+	n.fatal = err
+	n.out.Err = err
+}
+
+// step expires a lapsed lease, then starts the next proposal if none is in
+// flight, and returns what accumulated.
+func (n *Node) step() Ready {
+	if n.fatal != nil {
+		return n.flush()
+	}
+	if n.active && n.now >= n.leaseStart+n.cfg.Lease {
+		n.stepDown("lease expired")
+	}
+	if f := n.inflight; f != nil && f.Kind == KindTakeover && n.now >= f.at+n.cfg.Lease {
+		// Too late to lead with (see takeoverDone): read instead.
+		n.out.Cancel = true
+		n.inflight = nil
+	}
+	if n.inflight == nil {
+		n.propose()
+	}
+	return n.flush()
+}
+
+func (n *Node) propose() {
+	c := n.cfg
+	switch {
+	case !n.known && c.Bootstrap != nil:
+		n.start(&flight{Proposal: Proposal{Kind: KindBootstrap,
+			Change: caspaxos.Bootstrap(c.Bootstrap.ClusterID, c.Bootstrap.Voters, c.Bootstrap.MetaMinISR)}})
+	case !n.known:
+		n.start(&flight{Proposal: Proposal{Kind: KindRead, Change: caspaxos.Read}})
+	case n.active && n.now >= n.nextRenew:
+		n.start(&flight{Proposal: Proposal{Kind: KindRenew, Epoch: n.epoch,
+			Change: caspaxos.Renew(n.epoch, c.Self, n.reg.Lease)}})
+	case n.active && n.pendingISR != nil:
+		r := n.pendingISR
+		n.pendingISR = nil
+		ch := caspaxos.ShrinkISR(r.Epoch, r.ConfigVersion, r.ISR)
+		if r.Expand {
+			ch = caspaxos.ExpandISR(r.Epoch, r.ConfigVersion, r.ISR)
+		}
+		n.start(&flight{Proposal: Proposal{Kind: KindISR, Epoch: r.Epoch, Change: ch}, isr: r})
+	case n.active:
+	case n.canTakeOver() && n.now >= n.takeoverAt:
+		n.start(&flight{Proposal: Proposal{Kind: KindTakeover, Epoch: n.reg.Epoch,
+			Change: caspaxos.Takeover(n.reg.Epoch, n.reg.Lease, c.Self)}, seenLease: n.reg.Lease})
+	case n.now >= n.nextRead:
+		n.start(&flight{Proposal: Proposal{Kind: KindRead, Change: caspaxos.Read}})
+	}
+}
+
+// canTakeOver: only a voter in the metadata ISR, by exact incarnation,
+// holds every committed metadata record, and only a bootstrapped register
+// is taken over (caspaxos.Takeover's single-voter form is not for a
+// quorum).
+func (n *Node) canTakeOver() bool {
+	return n.reg.ClusterID != "" && n.reg.InISR(n.cfg.Self)
+}
+
+func (n *Node) start(f *flight) {
+	n.lastID++
+	f.ID = n.lastID
+	f.at = n.now
+	n.inflight = f
+	p := f.Proposal
+	n.out.Propose = &p
+}
+
+func (n *Node) flush() Ready {
+	rd := n.out
+	n.out = Ready{}
+	return rd
+}
+
+// merge appends b's outputs to a's: a came first.
+func merge(a, b Ready) Ready {
+	a.Transitions = append(a.Transitions, b.Transitions...)
+	a.Cancel = a.Cancel || b.Cancel
+	if b.Propose != nil {
+		a.Propose = b.Propose
+	}
+	a.ISRResults = append(a.ISRResults, b.ISRResults...)
+	if b.Register != nil {
+		a.Register = b.Register
+	}
+	if b.Err != nil {
+		a.Err = b.Err
+	}
+	return a
+}
