@@ -9,6 +9,9 @@ import "bytes"
 // non-transparent, ending at LF (a CR before the LF is dropped). So one
 // connection may mix both, and a sender's choice needs no configuration.
 //
+// An octet-counted message loses a trailing LF (or CRLF), as rsyslog's
+// receiver drops it: rsyslog's own templates end in one, counted in LEN.
+//
 // A message longer than max bytes is truncated to its first max bytes and
 // the rest of it discarded: the frame says so (truncated, size). The framer
 // buffers at most max bytes of a message plus one read, whatever the peer
@@ -169,7 +172,7 @@ func (f *framer) octetFrame(avail []byte, n, hdr int) (frame, bool) {
 			return frame{}, false
 		}
 		f.consume(hdr + n)
-		return frame{data: avail[hdr : hdr+n], octet: true, size: n}, true
+		return frame{data: trimLF(avail[hdr : hdr+n]), octet: true, size: n}, true
 	}
 	// Too long: hand out the first max bytes as soon as they are here and
 	// discard the rest as it arrives, never buffering the whole frame.
@@ -203,6 +206,14 @@ func (f *framer) lineFrame(avail []byte) (frame, bool) {
 func (f *framer) consume(n int) {
 	f.off += n
 	f.scanned = 0
+}
+
+// trimLF drops one trailing LF or CRLF.
+func trimLF(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		return trimCR(b[:n-1])
+	}
+	return b
 }
 
 func trimCR(b []byte) []byte {

@@ -61,6 +61,8 @@ func TestFramer(t *testing.T) {
 	}{
 		{name: "lf", stream: "<13>a\n<13>b\r\n", max: 100, want: []string{"<13>a", "<13>b"}},
 		{name: "octet", stream: "5 <13>a7 <13>b c", max: 100, want: []string{"#<13>a", "#<13>b c"}},
+		{name: "octet frame's trailing LF dropped, as rsyslog sends it", stream: "6 <13>a\n7 <13>b\r\n", max: 100,
+			want: []string{"#<13>a", "#<13>b"}},
 		{name: "octet frame holding LF", stream: "9 <13>a\nb\nc", max: 100, want: []string{"#<13>a\nb\nc"}},
 		{name: "mixed on one connection", stream: "5 <13>a<13>b\n5 <13>c\n<13>d\n", max: 100,
 			want: []string{"#<13>a", "<13>b", "#<13>c", "<13>d"}},

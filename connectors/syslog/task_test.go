@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"log/slog"
@@ -348,5 +349,35 @@ func TestStartFailsClearlyWhenThePortIsTaken(t *testing.T) {
 		map[string]string{kListener: "TCP", kPort: strconv.Itoa(port), kAddress: "127.0.0.1"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("Start on a taken port: %v", err)
+	}
+}
+
+// The shipped examples pass validation.
+func TestExamplesValidate(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "examples", "connect", "syslog*.json"))
+	if len(files) == 0 {
+		t.Fatal("no examples/connect/syslog*.json")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ex struct {
+			Config map[string]string `json:"config"`
+		}
+		if err := json.Unmarshal(b, &ex); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		cls := ex.Config["connector.class"]
+		if d := (connector{}).Describe(); cls != d.Class && !contains(d.Aliases, cls) {
+			t.Errorf("%s: connector.class %q is not this connector's", f, cls)
+		}
+		vals, _ := connector{}.Validate(context.Background(), ex.Config)
+		for _, v := range vals {
+			if len(v.Errors) > 0 {
+				t.Errorf("%s: %s: %v", f, v.Name, v.Errors)
+			}
+		}
 	}
 }
