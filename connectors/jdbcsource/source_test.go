@@ -34,6 +34,7 @@ func TestSourceAgainstPostgres(t *testing.T) {
 		{"identity column detected and nullable columns refused", testDetectAndNonNull},
 		{"tables split over tasks", testTaskConfigs},
 		{"stop ends a waiting poll", testStop},
+		{"a database restart is survived", testDatabaseRestart},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := fmt.Sprintf("db%d", time.Now().UnixNano())
@@ -97,6 +98,18 @@ func poll(t *testing.T, task *sourceTask, want int) []*data.Record {
 		t.Fatalf("got %d records %v, want %d", len(out), field(out, "id"), want)
 	}
 	return out
+}
+
+// pollOnce is one Poll waiting up to a second.
+func pollOnce(t *testing.T, task *sourceTask) []*data.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	recs, err := task.Poll(ctx, sdk.PollLimits{MaxRecords: 1000, MaxWait: time.Second})
+	if err != nil {
+		t.Fatalf("poll: %v", err)
+	}
+	return recs
 }
 
 // field is one column of each record's value.
@@ -198,23 +211,54 @@ func testTimestampTiesOverBatch(t *testing.T, db *testDB) {
 		INSERT INTO t VALUES (1, '2026-01-01 00:00:00+00');
 		INSERT INTO t SELECT g, '2026-01-01 00:00:01+00' FROM generate_series(2, 6) g;
 		INSERT INTO t VALUES (7, '2026-01-01 00:00:02+00')`)
-	task := startTask(t, db.config("mode", "timestamp", "timestamp.column.name", "ts", "batch.max.rows", "2"), nil)
-	recs := poll(t, task, 7)
+	cfg := db.config("mode", "timestamp", "timestamp.column.name", "ts", "batch.max.rows", "2")
+	recs := poll(t, startTask(t, cfg, nil), 7)
 	got := field(recs, "id")
 	sort.Slice(got, func(i, j int) bool { return got[i].(int32) < got[j].(int32) })
 	if fmt.Sprint(got) != "[1 2 3 4 5 6 7]" {
 		t.Fatalf("ids %v", got)
 	}
+	// Every record of the run at 00:00:01 but its last carries the
+	// offset before the run: resuming from any of them reads the whole
+	// run again, never skips part of it.
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	for i := 1; i < 5; i++ {
+		if ms := recs[i].SourceOffset["timestamp"]; ms != t0 {
+			t.Errorf("record %d (id %v) offset %v, want the run's previous timestamp %d", i, got[i], recs[i].SourceOffset, t0)
+		}
+	}
+	for i := 1; i < 6; i++ {
+		committed := []sdk.Position{{Partition: recs[i].SourcePartition, Offset: recs[i].SourceOffset}}
+		want := 6 - i
+		if recs[i].SourceOffset["timestamp"] == t0 {
+			want = 6
+		}
+		poll(t, startTask(t, cfg, committed), want)
+	}
 }
 
 func testBulk(t *testing.T, db *testDB) {
-	db.exec(`CREATE TABLE a (id int); CREATE TABLE b (id int); INSERT INTO a VALUES (1), (2); INSERT INTO b VALUES (3)`)
-	task := startTask(t, db.config("mode", "bulk", "table.whitelist", "a", "poll.interval.ms", "300"), nil)
-	recs := poll(t, task, 2)
-	if ids(recs) != "1,2" || recs[0].SourcePartition != nil || recs[0].Topic != "pg-a" {
-		t.Fatalf("first read: %s %v %s", ids(recs), recs[0].SourcePartition, recs[0].Topic)
+	db.exec(`CREATE TABLE a (id int); CREATE TABLE b (id int); INSERT INTO a SELECT generate_series(1, 5); INSERT INTO b VALUES (6)`)
+	task := startTask(t, db.config("mode", "bulk", "table.whitelist", "a", "poll.interval.ms", "300", "batch.max.rows", "2"), nil)
+	// The table is streamed batch.max.rows at a time, not held whole.
+	var sizes []int
+	var all []*data.Record
+	for len(all) < 5 {
+		recs := pollOnce(t, task)
+		if len(recs) == 0 {
+			t.Fatalf("no records after %d", len(all))
+		}
+		sizes, all = append(sizes, len(recs)), append(all, recs...)
 	}
-	if got := ids(poll(t, task, 2)); got != "1,2" {
+	if ids(all) != "1,2,3,4,5" || all[0].SourcePartition != nil || all[0].Topic != "pg-a" {
+		t.Fatalf("first read: %s %v %s", ids(all), all[0].SourcePartition, all[0].Topic)
+	}
+	for _, n := range sizes {
+		if n > 2 {
+			t.Fatalf("a poll returned %d records, more than batch.max.rows", n)
+		}
+	}
+	if got := ids(poll(t, task, 5)); got != "1,2,3,4,5" {
 		t.Fatalf("second read: %s", got)
 	}
 }
@@ -381,5 +425,30 @@ func testStop(t *testing.T, db *testDB) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("stop took %v", d)
+	}
+}
+
+func testDatabaseRestart(t *testing.T, db *testDB) {
+	db.exec(`CREATE TABLE k (id serial PRIMARY KEY); INSERT INTO k DEFAULT VALUES; INSERT INTO k DEFAULT VALUES`)
+	task := startTask(t, db.config("mode", "incrementing", "connection.attempts", "100", "connection.backoff.ms", "100"), nil)
+	poll(t, task, 2)
+	db.exec(`CHECKPOINT`) // the server runs without fsync and synchronous commit
+	db.pg.Kill()
+	poll(t, task, 0) // failing queries are retried, not fatal
+	db.pg.Restart()
+	db.exec(`INSERT INTO k DEFAULT VALUES`)
+	if got := ids(poll(t, task, 1)); got != "3" {
+		t.Fatalf("after the restart: %s, want 3", got)
+	}
+	// A connection that keeps failing fails the task after
+	// connection.attempts tries.
+	task = startTask(t, db.config("mode", "incrementing", "connection.attempts", "2", "connection.backoff.ms", "10",
+		"connection.url", "jdbc:postgresql://127.0.0.1:1/nowhere"), nil)
+	var err error
+	for i := 0; i < 5 && err == nil; i++ {
+		_, err = task.Poll(context.Background(), sdk.PollLimits{MaxWait: time.Second})
+	}
+	if err == nil || !strings.Contains(err.Error(), "giving up after 2 attempts") {
+		t.Fatalf("unreachable database: %v", err)
 	}
 }

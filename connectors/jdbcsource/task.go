@@ -37,6 +37,7 @@ type sourceTask struct {
 	mu          sync.Mutex // held by Poll; Stop takes it to close conn
 	conn        *pgx.Conn
 	tables      map[string]*table
+	cur         *cursor // an unbounded query being read, holding conn
 	sched       plan.Schedule
 	nextRefresh time.Time
 	failures    int
@@ -181,6 +182,21 @@ func (t *sourceTask) Poll(ctx context.Context, _ sdk.PollLimits) ([]*data.Record
 			}
 			t.conn = conn
 		}
+		if t.cur != nil {
+			// An unbounded query is being read: it has the connection.
+			key := t.cur.tb.key
+			recs, done, more, err := t.readCursor()
+			if err != nil {
+				return t.failed(ctx, err)
+			}
+			if done {
+				t.sched.Done(key, time.Now(), more)
+			}
+			if len(recs) > 0 {
+				return recs, nil
+			}
+			continue
+		}
 		now := time.Now()
 		if !now.Before(t.nextRefresh) {
 			if err := t.refresh(now); err != nil {
@@ -200,13 +216,14 @@ func (t *sourceTask) Poll(ctx context.Context, _ sdk.PollLimits) ([]*data.Record
 		if !ok {
 			continue
 		}
-		tb := t.tables[key]
-		recs, more, err := t.pollTable(tb)
+		recs, done, more, err := t.pollTable(t.tables[key])
 		if err != nil {
 			return t.failed(ctx, err)
 		}
 		t.failures = 0
-		t.sched.Done(key, time.Now(), more)
+		if done {
+			t.sched.Done(key, time.Now(), more)
+		}
 		if len(recs) > 0 {
 			return recs, nil
 		}
@@ -220,6 +237,7 @@ func (t *sourceTask) failed(ctx context.Context, err error) ([]*data.Record, err
 	if t.ctx.Err() != nil {
 		return nil, nil
 	}
+	t.dropCursor()
 	var fe fatalError
 	if errors.As(err, &fe) || !retriable(err) {
 		return nil, err
@@ -261,82 +279,6 @@ func sleep(a, b context.Context, d time.Duration) bool {
 	}
 }
 
-// pollTable runs one query of a table and turns its rows into records.
-func (t *sourceTask) pollTable(tb *table) ([]*data.Record, bool, error) {
-	ctx, c := t.ctx, t.cfg
-	if !tb.prepared {
-		if err := tb.prepare(ctx, t.conn, c); err != nil {
-			return nil, false, err
-		}
-	}
-	var dbNow time.Time
-	if c.mode.UsesTS() {
-		if err := t.conn.QueryRow(ctx, "SELECT now()").Scan(&dbNow); err != nil {
-			return nil, false, fmt.Errorf("reading the database clock: %w", err)
-		}
-		if tb.off.IsZero() && c.tsInitial != nil {
-			tb.off.HasTS, tb.off.TS = true, dbNow
-			if *c.tsInitial >= 0 {
-				tb.off.TS = time.UnixMilli(*c.tsInitial)
-			}
-		}
-	}
-	q := tb.spec.Next(tb.off, dbNow)
-	if tb.follow != nil {
-		q = *tb.follow
-	}
-	rows, err := t.conn.Query(ctx, q.SQL, args(q, c.loc)...)
-	if err != nil {
-		return nil, false, fmt.Errorf("querying %s: %w", tb.key, err)
-	}
-	var raws [][]any
-	for rows.Next() {
-		v, err := rows.Values()
-		if err != nil {
-			rows.Close()
-			return nil, false, fmt.Errorf("reading %s: %w", tb.key, err)
-		}
-		raws = append(raws, v)
-	}
-	fields := rows.FieldDescriptions()
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("reading %s: %w", tb.key, err)
-	}
-	if tb.schema == nil || !sameFields(tb.fields, fields) {
-		if tb.ref.OID != 0 && tb.schema != nil {
-			if err := tb.loadColumns(ctx, t.conn); err != nil {
-				return nil, false, err
-			}
-		}
-		if err := tb.describe(append([]pgconn.FieldDescription(nil), fields...)); err != nil {
-			return nil, false, err
-		}
-	}
-	keys := make([]plan.RowKey, len(raws))
-	if c.mode != plan.Bulk {
-		for i, raw := range raws {
-			if keys[i], err = tb.rowKey(raw, c.loc); err != nil {
-				return nil, false, err
-			}
-		}
-	}
-	step := tb.spec.Advance(q, tb.off, keys)
-	recs := make([]*data.Record, 0, step.Emit)
-	for i := 0; i < step.Emit; i++ {
-		v, err := tb.value(raws[i], c.loc)
-		if err != nil {
-			return nil, false, fatalError{err}
-		}
-		r := &data.Record{Topic: tb.topic, Partition: -1, Timestamp: -1, ValueSchema: tb.schema, Value: v}
-		if tb.partition != nil {
-			r.SourcePartition, r.SourceOffset = tb.partition, step.Rows[i].Map()
-		}
-		recs = append(recs, r)
-	}
-	tb.off, tb.follow = step.Offset, step.FollowUp
-	return recs, step.More || step.FollowUp != nil, nil
-}
-
 // Commit needs nothing: offsets live in the worker's offset store, and
 // the database keeps no position of ours.
 func (t *sourceTask) Commit(context.Context, sdk.Commit) error { return nil }
@@ -347,6 +289,7 @@ func (t *sourceTask) Stop(context.Context) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.dropCursor()
 	if t.conn != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = t.conn.Close(ctx)

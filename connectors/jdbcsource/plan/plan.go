@@ -260,3 +260,19 @@ func (s *Spec) advance(q Query, off Offset, rows []RowKey) Step {
 	}
 	return Step{Emit: n, Offset: off}
 }
+
+// AdvancePart is Advance for a piece of the rows of a query without a
+// LIMIT (bulk, or a timestamp-mode query for one timestamp's rows) that
+// is read a batch at a time, when more of its rows follow: every row is
+// emitted and carries the offset before the query, since the query's
+// offset is reached only with its last row (which Advance then handles).
+func (s *Spec) AdvancePart(off Offset, rows []RowKey) Step {
+	st := Step{Emit: len(rows), Offset: off, More: true}
+	if s.Mode != Bulk {
+		st.Rows = make([]Offset, len(rows))
+		for i := range st.Rows {
+			st.Rows[i] = off
+		}
+	}
+	return st
+}

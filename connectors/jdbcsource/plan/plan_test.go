@@ -276,3 +276,22 @@ func TestRowOffsetsNeverSkipTheRestOfATimestampRun(t *testing.T) {
 		t.Fatalf("timestamp+incrementing row offsets %+v", st.Rows)
 	}
 }
+
+// A tie query read in pieces: no piece but the last moves the offset, so
+// a restart in the middle reads the timestamp's rows again.
+func TestAdvancePartKeepsTheOffsetUntilTheLastPiece(t *testing.T) {
+	s := spec(Timestamp)
+	before := Offset{HasTS: true, TS: at(4)}
+	tie := s.tieQuery(at(5))
+	part := s.AdvancePart(before, keys(5, 0, 5, 0))
+	if part.Emit != 2 || !part.More || part.Offset != before || part.Rows[0] != before || part.Rows[1] != before {
+		t.Fatalf("part: %+v", part)
+	}
+	last := s.Advance(tie, part.Offset, keys(5, 0))
+	if want := (Offset{HasTS: true, TS: at(5)}); last.Offset != want || last.Rows[0] != want {
+		t.Fatalf("last piece: %+v", last)
+	}
+	if b := spec(Bulk); b.AdvancePart(Offset{}, keys(0, 1)).Rows != nil {
+		t.Fatal("bulk rows carry offsets")
+	}
+}
