@@ -219,12 +219,17 @@ func (t *task) records(outs []tail.Output) []*data.Record {
 	}
 	recs := make([]*data.Record, len(outs))
 	backing := make([]data.Record, len(outs))
+	var path string
+	var boxedPath any // one interface value per run of a file's records
 	for i, o := range outs {
 		r := &backing[i]
 		r.Topic, r.Partition, r.Timestamp = t.s.topic, -1, -1
 		r.ValueSchema, r.Value = data.StringSchema, o.Text
 		r.SourcePartition = t.partition(o.ID)
-		r.SourceOffset = map[string]any{positionOffset: o.End, pathOffset: o.Path}
+		if boxedPath == nil || o.Path != path {
+			path, boxedPath = o.Path, o.Path
+		}
+		r.SourceOffset = map[string]any{positionOffset: o.End, pathOffset: boxedPath}
 		if t.s.fileKey != "" {
 			r.Headers = t.header(o.Path)
 		}

@@ -88,6 +88,7 @@ type Engine struct {
 	buf    []byte
 	lines  []Line
 	events []Event
+	out    []Output // Read's answer, reused
 	stats  Stats
 	// needScan: a truncation was found while reading.
 	needScan bool
@@ -335,11 +336,13 @@ func (e *Engine) drop(f *openFile) {
 
 // Read reads the open files round-robin, at most MaxReadBytes from each in
 // a turn, until about maxBytes were read or no file has more, and returns
-// the events completed (plus multiline events whose timeout passed).
-// Rounds go on from where the previous Read stopped, so a busy file takes
-// its turn like the others and cannot starve them.
+// the events completed (plus multiline events whose timeout passed),
+// valid until the next Read. Rounds go on from where the previous Read
+// stopped, so a busy file takes its turn like the others and cannot
+// starve them.
 func (e *Engine) Read(now time.Time, maxBytes int64) ([]Output, error) {
-	var out []Output
+	out := e.out[:0]
+	defer func() { e.out = out[:0] }()
 	var read int64
 	for read < maxBytes && len(e.order) > 0 {
 		progress := false
@@ -388,7 +391,8 @@ func (e *Engine) readTurn(f *openFile, now time.Time, out *[]Output) (int, error
 	}
 	f.grew = now
 	before := f.split.TruncatedLines
-	e.lines = f.split.Feed(e.lines[:0], e.buf[:n], f.read)
+	// One string for the chunk: its lines are substrings of it.
+	e.lines = f.split.Feed(e.lines[:0], string(e.buf[:n]), f.read)
 	if d := f.split.TruncatedLines - before; d > 0 {
 		e.Log("lines longer than max_line_bytes truncated", "path", e.path(f), "lines", d, "before", f.read+int64(n), "max_line_bytes", e.cfg.MaxLineBytes)
 	}
@@ -428,7 +432,7 @@ func (e *Engine) finish(f *openFile, now time.Time, out *[]Output) {
 	if !f.final {
 		f.final = true
 		if p := f.split.Pending(); len(p) > 0 {
-			e.events = f.asm.Add(e.events[:0], Line{Text: trimCR(p), End: f.read}, now)
+			e.events = f.asm.Add(e.events[:0], Line{Text: string(trimCR(p)), End: f.read}, now)
 			f.split.Reset()
 		}
 		e.events = f.asm.Flush(e.events)

@@ -7,7 +7,7 @@
 // tests supply an in-memory one.
 package tail
 
-import "bytes"
+import "strings"
 
 // LongLines says what happens to a line longer than the maximum.
 type LongLines int
@@ -24,7 +24,7 @@ const (
 // Line is one line (or a piece of a split long line) without its newline
 // (and without a trailing \r), with End the file position after it.
 type Line struct {
-	Text      []byte
+	Text      string
 	End       int64
 	Truncated bool // bytes of this line were dropped (Truncate)
 	Piece     bool // a piece of a split long line (Split)
@@ -49,12 +49,12 @@ type Splitter struct {
 }
 
 // Feed splits b, which starts at file position pos (the position just
-// after what was fed before), appending the complete lines to out. The
-// returned lines' Text may alias b or the Splitter's buffer: copy before
-// the next Feed.
-func (s *Splitter) Feed(out []Line, b []byte, pos int64) []Line {
+// after what was fed before), appending the complete lines to out. Lines
+// wholly inside b are substrings of it (no copy: the reader converts a
+// whole chunk to a string once).
+func (s *Splitter) Feed(out []Line, b string, pos int64) []Line {
 	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
+		i := strings.IndexByte(b, '\n')
 		if i < 0 {
 			s.take(b, &out, pos+int64(len(b)))
 			return out
@@ -62,10 +62,10 @@ func (s *Splitter) Feed(out []Line, b []byte, pos int64) []Line {
 		chunk := b[:i]
 		end := pos + int64(i) + 1
 		if len(s.pending) == 0 && !s.dropping && len(chunk) <= s.MaxBytes {
-			out = append(out, Line{Text: trimCR(chunk), End: end})
+			out = append(out, Line{Text: trimCRString(chunk), End: end})
 		} else {
 			s.take(chunk, &out, end-1)
-			text := append([]byte(nil), trimCR(s.pending)...)
+			text := string(trimCR(s.pending))
 			l := Line{Text: text, End: end, Truncated: s.truncated}
 			if s.Long == Split && s.truncated {
 				l.Truncated, l.Piece = false, true
@@ -81,7 +81,7 @@ func (s *Splitter) Feed(out []Line, b []byte, pos int64) []Line {
 
 // take adds part of a line, ending at file position end, to the pending
 // line, cutting or dropping what goes past MaxBytes.
-func (s *Splitter) take(b []byte, out *[]Line, end int64) {
+func (s *Splitter) take(b string, out *[]Line, end int64) {
 	if s.dropping {
 		s.DroppedBytes += int64(len(b))
 		return
@@ -103,7 +103,7 @@ func (s *Splitter) take(b []byte, out *[]Line, end int64) {
 		// byte, so a restart there reads the rest of the line.
 		restEnd := end - int64(len(rest))
 		for {
-			*out = append(*out, Line{Text: append([]byte(nil), s.pending...), End: restEnd, Piece: true})
+			*out = append(*out, Line{Text: string(s.pending), End: restEnd, Piece: true})
 			s.SplitPieces++
 			s.pending = s.pending[:0]
 			n := min(len(rest), s.MaxBytes)
@@ -124,6 +124,13 @@ func (s *Splitter) Pending() []byte { return s.pending }
 
 // Reset forgets any unfinished line (the file was truncated or reopened).
 func (s *Splitter) Reset() { s.pending, s.dropping, s.truncated = s.pending[:0], false, false }
+
+func trimCRString(b string) string {
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		return b[:n-1]
+	}
+	return b
+}
 
 func trimCR(b []byte) []byte {
 	if n := len(b); n > 0 && b[n-1] == '\r' {

@@ -10,7 +10,7 @@ func feedAll(s *Splitter, chunks ...string) []string {
 	var out []string
 	var pos int64
 	for _, c := range chunks {
-		for _, l := range s.Feed(nil, []byte(c), pos) {
+		for _, l := range s.Feed(nil, c, pos) {
 			tag := ""
 			if l.Truncated {
 				tag = "!"
@@ -70,8 +70,8 @@ func TestSplitterCountsWhatItCuts(t *testing.T) {
 func TestSplitPiecesResumeAtTheirEnd(t *testing.T) {
 	line := "abcdefghij\n"
 	s := &Splitter{MaxBytes: 4, Long: Split}
-	first := s.Feed(nil, []byte(line[:6]), 0)
-	if len(first) != 1 || string(first[0].Text) != "abcd" || first[0].End != 4 {
+	first := s.Feed(nil, line[:6], 0)
+	if len(first) != 1 || first[0].Text != "abcd" || first[0].End != 4 {
 		t.Fatalf("first piece: %+v", first)
 	}
 	again := &Splitter{MaxBytes: 4, Long: Split}

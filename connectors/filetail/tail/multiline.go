@@ -76,10 +76,10 @@ func NewAssembler(cfg Multiline) *Assembler { return &Assembler{cfg: cfg} }
 // Add takes the next line, appending the events it completes to out.
 func (a *Assembler) Add(out []Event, l Line, now time.Time) []Event {
 	if a.cfg.Start == nil {
-		return append(out, Event{Text: string(l.Text), End: l.End, Lines: 1, Truncated: l.Truncated})
+		return append(out, Event{Text: l.Text, End: l.End, Lines: 1, Truncated: l.Truncated})
 	}
 	if a.pending {
-		matched := a.cfg.Condition.Match(l.Text)
+		matched := a.cfg.Condition.MatchString(l.Text)
 		switch a.cfg.Mode {
 		case ContinueThrough:
 			if matched {
@@ -109,14 +109,14 @@ func (a *Assembler) Add(out []Event, l Line, now time.Time) []Event {
 			return a.flushIfFull(out)
 		}
 	}
-	if a.cfg.Start.Match(l.Text) {
+	if a.cfg.Start.MatchString(l.Text) {
 		a.begin(l, now)
-		if a.cfg.Mode == HaltWith && a.cfg.Condition.Match(l.Text) {
+		if a.cfg.Mode == HaltWith && a.cfg.Condition.MatchString(l.Text) {
 			return a.flush(out) // its first line is also its last
 		}
 		return a.flushIfFull(out)
 	}
-	return append(out, Event{Text: string(l.Text), End: l.End, Lines: 1, Truncated: l.Truncated})
+	return append(out, Event{Text: l.Text, End: l.End, Lines: 1, Truncated: l.Truncated})
 }
 
 func (a *Assembler) begin(l Line, now time.Time) {

@@ -13,7 +13,7 @@ func assemble(a *Assembler, now time.Time, lines ...string) []string {
 	var pos int64
 	for _, l := range lines {
 		pos += int64(len(l)) + 1
-		evs = a.Add(evs, Line{Text: []byte(l), End: pos}, now)
+		evs = a.Add(evs, Line{Text: l, End: pos}, now)
 	}
 	var out []string
 	for _, e := range evs {
@@ -67,7 +67,7 @@ func TestMultilineTimeoutFlushesThePendingEvent(t *testing.T) {
 		t.Fatalf("flushed before the timeout: %v", evs)
 	}
 	// A continuation line pushes the timeout back.
-	a.Add(nil, Line{Text: []byte("  at b"), End: 24}, t0.Add(500*time.Millisecond))
+	a.Add(nil, Line{Text: "  at b", End: 24}, t0.Add(500*time.Millisecond))
 	if evs := a.Tick(nil, t0.Add(time.Second)); len(evs) != 0 {
 		t.Fatalf("flushed although a line came 0.5 s ago: %v", evs)
 	}
