@@ -28,22 +28,11 @@ func (c connector) Validate(_ context.Context, cfg map[string]string) ([]sdk.Con
 	_, err := parseConfig(cfg)
 	errs, _ := err.(configError)
 	for i := range out {
-		for _, m := range errs[out[i].Name] {
-			if !contains(out[i].Errors, m) {
-				out[i].Errors = append(out[i].Errors, m)
-			}
+		if len(out[i].Errors) == 0 { // a missing required key is reported once
+			out[i].Errors = append(out[i].Errors, errs[out[i].Name]...)
 		}
 	}
 	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TaskConfigs is always one task: a replication slot has one reader.

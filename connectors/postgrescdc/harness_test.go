@@ -212,3 +212,5 @@ func (p pg) exec(sql string) error {
 	_, err = conn.Exec(ctx, sql)
 	return err
 }
+
+func tcNoLog() sdk.TaskContext { return sdk.TaskContext{Connector: "cdc", Logger: sdk.Logger} }

@@ -94,6 +94,17 @@ func (t *task) setup(ctx context.Context, stored *storedOffset) error {
 		}
 	}
 	slotExists, active, confirmed, err := slotState(ctx, t.meta, c)
+	// A slot still active is most often the connection of this task's
+	// previous process (killed, or restarted by the worker): PostgreSQL
+	// lets go of it once it sees the connection gone. Wait a while.
+	for deadline := time.Now().Add(slotBusyWait); err == nil && active && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		slotExists, active, confirmed, err = slotState(ctx, t.meta, c)
+	}
 	if err != nil {
 		return err
 	}
@@ -148,6 +159,9 @@ func (t *task) setup(ctx context.Context, stored *storedOffset) error {
 	}
 	return nil
 }
+
+// slotBusyWait is how long Start waits for an active slot to be released.
+const slotBusyWait = 20 * time.Second
 
 func (t *task) closeConns() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
