@@ -41,6 +41,8 @@ const (
 	keyValidateNonNull = "validate.non.null"
 	keyTSInitial       = "timestamp.initial"
 	keyDBTimezone      = "db.timezone"
+	keyNumericMapping  = "numeric.mapping"
+	keyQuoteIdents     = "quote.sql.identifiers"
 
 	// Task config keys the connector adds (not user settings).
 	keyTaskTables = "sluice.jdbc.task.tables" // JSON list of the task's tables
@@ -96,6 +98,10 @@ var configKeys = []sdk.ConfigKey{
 		Documentation: "Frequency in ms to look for new or removed tables."},
 	{Name: keyDelay, Type: "LONG", Default: ptr("0"), Importance: "HIGH", Group: "Connector",
 		Documentation: "How long after a row's timestamp (by the database's clock) before it is read, so transactions still open with earlier timestamps commit first."},
+	{Name: keyNumericMapping, Type: "STRING", Default: nil, Importance: "LOW", Group: "Connector",
+		Documentation: "Map numeric(p,s) columns by precision and scale: none (Decimal), precision_only, best_fit or best_fit_eager_double."},
+	{Name: keyQuoteIdents, Type: "STRING", Default: ptr("always"), Importance: "MEDIUM", Group: "Connector",
+		Documentation: "Whether to quote table and column names in the statements: always or never (then PostgreSQL folds them to lower case)."},
 	{Name: keyDBTimezone, Type: "STRING", Default: ptr("UTC"), Importance: "MEDIUM", Group: "Connector",
 		Documentation: "Time zone of timestamp (without time zone) columns."},
 }
@@ -123,6 +129,8 @@ type config struct {
 	validateNonNull bool
 	tsInitial       *int64
 	loc             *time.Location
+	numeric         numericMapping
+	quote           bool
 }
 
 // configErrors collects messages per key.
@@ -274,6 +282,17 @@ func parseConfig(m map[string]string) (*config, configErrors) {
 		} else {
 			c.tsInitial = &n
 		}
+	}
+	if nm, ok := parseNumericMapping(get(keyNumericMapping)); ok {
+		c.numeric = nm
+	} else {
+		errs.add(keyNumericMapping, "Invalid value %s for configuration numeric.mapping: String must be one of: none, precision_only, best_fit, best_fit_eager_double", get(keyNumericMapping))
+	}
+	switch v := get(keyQuoteIdents); v {
+	case "always", "never":
+		c.quote = v == "always"
+	default:
+		errs.add(keyQuoteIdents, "Invalid value %s for configuration quote.sql.identifiers: String must be one of: always, never", v)
 	}
 	loc, err := time.LoadLocation(get(keyDBTimezone))
 	if err != nil {

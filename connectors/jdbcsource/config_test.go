@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-io/sluice/connect/data"
 	"github.com/sluice-io/sluice/connect/sdk"
 	"github.com/sluice-io/sluice/connectors/jdbcsource/plan"
 )
@@ -151,5 +152,37 @@ func TestExamplesParse(t *testing.T) {
 		if d := (connector{}).Describe(); cls != d.Class && !slices.Contains(d.Aliases, cls) {
 			t.Errorf("%s: connector.class %s is not this connector's", f, cls)
 		}
+	}
+}
+
+// numeric.mapping as Confluent's: integers by precision for scale 0 and
+// p < 19, float64 for a positive scale (best_fit: p < 19 only), else
+// Decimal.
+func TestNumericSchema(t *testing.T) {
+	typmod := func(p, s int32) int32 { return p<<16 | s + 4 }
+	for _, tc := range []struct {
+		m    numericMapping
+		p, s int32
+		want data.Type // "" = keep Decimal
+	}{
+		{numericNone, 5, 0, ""},
+		{numericPrecisionOnly, 2, 0, data.TypeInt8},
+		{numericPrecisionOnly, 3, 0, data.TypeInt16},
+		{numericPrecisionOnly, 5, 0, data.TypeInt32},
+		{numericPrecisionOnly, 10, 0, data.TypeInt64},
+		{numericPrecisionOnly, 19, 0, ""},
+		{numericPrecisionOnly, 10, 2, ""},
+		{numericBestFit, 10, 2, data.TypeFloat64},
+		{numericBestFit, 19, 2, ""},
+		{numericBestFitEager, 30, 2, data.TypeFloat64},
+		{numericBestFitEager, 30, 0, ""},
+	} {
+		s := numericSchema(tc.m, typmod(tc.p, tc.s), true)
+		if (s == nil) != (tc.want == "") || s != nil && (s.Type != tc.want || !s.Optional) {
+			t.Errorf("mapping %d numeric(%d,%d): %v, want %q", tc.m, tc.p, tc.s, s, tc.want)
+		}
+	}
+	if numericSchema(numericBestFit, -1, false) != nil {
+		t.Error("numeric without precision mapped")
 	}
 }

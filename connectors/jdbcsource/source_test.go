@@ -31,6 +31,7 @@ func TestSourceAgainstPostgres(t *testing.T) {
 		{"custom query", testCustomQuery},
 		{"resumes after the committed offset", testResume},
 		{"column types", testTypes},
+		{"numeric.mapping and quote.sql.identifiers", testNumericMappingAndQuoting},
 		{"identity column detected and nullable columns refused", testDetectAndNonNull},
 		{"tables split over tasks", testTaskConfigs},
 		{"stop ends a waiting poll", testStop},
@@ -450,5 +451,20 @@ func testDatabaseRestart(t *testing.T, db *testDB) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "giving up after 2 attempts") {
 		t.Fatalf("unreachable database: %v", err)
+	}
+}
+
+func testNumericMappingAndQuoting(t *testing.T, db *testDB) {
+	db.exec(`CREATE TABLE nm (id int PRIMARY KEY, a numeric(2,0), b numeric(4,0), c numeric(9,0), d numeric(18,0),
+		e numeric(10,2), f numeric(30,2), g numeric(30,0), h numeric);
+		INSERT INTO nm VALUES (1, 12, 1234, 123456789, 123456789012345678, 12.5, 1.25, 7, 3.5)`)
+	cfg := db.config("mode", "incrementing", "incrementing.column.name", "ID", "numeric.mapping", "best_fit", "quote.sql.identifiers", "never")
+	v := poll(t, startTask(t, cfg, nil), 1)[0].Value.(*data.Struct)
+	want := map[string]any{"a": int8(12), "b": int16(1234), "c": int32(123456789), "d": int64(123456789012345678),
+		"e": 12.5, "f": data.NewDecimal(125, 2), "g": data.NewDecimal(7, 0), "h": "3.5"}
+	for k, w := range want {
+		if got := v.Get(k); !data.ValueEqual(got, w) {
+			t.Errorf("%s = %v (%T), want %v (%T)", k, got, got, w, w)
+		}
 	}
 }

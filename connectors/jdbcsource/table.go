@@ -37,6 +37,8 @@ type table struct {
 	incIdx   int
 	tsIdx    []int
 	tzNaive  []bool // per column: timestamp without time zone (or date)
+	numeric  []bool // per column: mapped by numeric.mapping
+	mapping  numericMapping
 	incName  string
 	tsNames  []string
 	nameless bool // custom query: the value schema has no name
@@ -64,7 +66,7 @@ func (tb *table) prepare(ctx context.Context, conn *pgx.Conn, c *config) error {
 				return fatalError{fmt.Errorf("table %s.%s: no identity or serial column to use as the incrementing column; set incrementing.column.name", tb.ref.Schema, tb.ref.Name)}
 			}
 			tb.incName = col
-			tb.spec.IncColumn = pgjdbc.QuoteIdent(col)
+			tb.spec.IncColumn = pgjdbc.QuoteIdent(col) // as PostgreSQL spells it
 		}
 		if c.validateNonNull {
 			if err := tb.checkNonNull(c); err != nil {
@@ -172,6 +174,7 @@ func (tb *table) describe(fields []pgconn.FieldDescription) error {
 	fs := make([]data.Field, len(fields))
 	tb.colSch = make([]*data.Schema, len(fields))
 	tb.tzNaive = make([]bool, len(fields))
+	tb.numeric = make([]bool, len(fields))
 	tb.incIdx, tb.tsIdx = -1, tb.tsIdx[:0]
 	for i, f := range fields {
 		optional := true
@@ -179,6 +182,11 @@ func (tb *table) describe(fields []pgconn.FieldDescription) error {
 			optional = !tb.notNull[f.Name]
 		}
 		s := pgjdbc.SchemaFor(f.DataTypeOID, f.TypeModifier, optional)
+		if f.DataTypeOID == pgtype.NumericOID {
+			if ns := numericSchema(tb.mapping, f.TypeModifier, optional); ns != nil {
+				s, tb.numeric[i] = ns, true
+			}
+		}
 		fs[i] = data.F(f.Name, s)
 		tb.colSch[i] = s
 		tb.tzNaive[i] = f.DataTypeOID == pgtype.TimestampOID || f.DataTypeOID == pgtype.DateOID
@@ -278,7 +286,13 @@ func (tb *table) value(raw []any, loc *time.Location) (*data.Struct, error) {
 		if tb.tzNaive[i] && v != nil && tb.colSch[i].Name == data.TimestampName {
 			v, _ = instant(v, true, loc)
 		}
-		cv, err := pgjdbc.FromPG(tb.colSch[i], v)
+		var cv any
+		var err error
+		if tb.numeric[i] && v != nil {
+			cv, err = numericValue(tb.colSch[i], v)
+		} else {
+			cv, err = pgjdbc.FromPG(tb.colSch[i], v)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: column %q: %w", tb.key, tb.fields[i].Name, err)
 		}

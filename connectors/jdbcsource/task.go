@@ -101,17 +101,33 @@ func (t *sourceTask) committedOffset(ref tableRef) plan.Offset {
 
 func (t *sourceTask) newTable(key string, ref tableRef) *table {
 	c := t.cfg
-	tb := &table{key: key, ref: ref, topic: c.topicPrefix + ref.Name, incName: c.incColumn, tsNames: c.tsColumns}
-	tb.spec = plan.Spec{Mode: c.mode, Delay: c.delay, Limit: c.batch, From: pgjdbc.Table{Schema: ref.Schema, Name: ref.Name}.Quoted()}
+	quote := pgjdbc.QuoteIdent
+	from := pgjdbc.Table{Schema: ref.Schema, Name: ref.Name}.Quoted()
+	if !c.quote {
+		// quote.sql.identifiers=never: names as written, folded by
+		// PostgreSQL.
+		quote = func(s string) string { return s }
+		from = ref.Schema + "." + ref.Name
+	}
+	tb := &table{key: key, ref: ref, topic: c.topicPrefix + ref.Name, incName: c.incColumn, tsNames: c.tsColumns, mapping: c.numeric}
+	if !c.quote {
+		// Result columns carry the folded names.
+		tb.incName = strings.ToLower(c.incColumn)
+		tb.tsNames = nil
+		for _, col := range c.tsColumns {
+			tb.tsNames = append(tb.tsNames, strings.ToLower(col))
+		}
+	}
+	tb.spec = plan.Spec{Mode: c.mode, Delay: c.delay, Limit: c.batch, From: from}
 	if c.query != "" {
 		tb.topic, tb.nameless = c.topicPrefix, true
 		tb.spec.From = queryFrom(c.query)
 	}
 	for _, col := range c.tsColumns {
-		tb.spec.TSColumns = append(tb.spec.TSColumns, pgjdbc.QuoteIdent(col))
+		tb.spec.TSColumns = append(tb.spec.TSColumns, quote(col))
 	}
 	if c.incColumn != "" {
-		tb.spec.IncColumn = pgjdbc.QuoteIdent(c.incColumn)
+		tb.spec.IncColumn = quote(c.incColumn)
 	}
 	if c.mode != plan.Bulk {
 		if c.query != "" {
@@ -189,6 +205,7 @@ func (t *sourceTask) Poll(ctx context.Context, _ sdk.PollLimits) ([]*data.Record
 			if err != nil {
 				return t.failed(ctx, err)
 			}
+			t.failures = 0
 			if done {
 				t.sched.Done(key, time.Now(), more)
 			}
