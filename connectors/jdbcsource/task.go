@@ -92,6 +92,7 @@ func (t *sourceTask) committedOffset(ref tableRef) plan.Offset {
 		return off
 	}
 	for fq, off := range t.committedV1 {
+		fq = strings.ReplaceAll(fq, `"`, "")
 		if fq == ref.Schema+"."+ref.Name || strings.HasSuffix(fq, "."+ref.Schema+"."+ref.Name) {
 			return off
 		}
@@ -175,8 +176,13 @@ func (t *sourceTask) refresh(now time.Time) error {
 			}
 		}
 	}
-	for k := range t.tables {
+	for k, tb := range t.tables {
 		if !live[k] {
+			// Gone (or no longer selected): should it come back, it
+			// resumes where this task left it, not at Start's offset.
+			if !tb.off.IsZero() {
+				t.committedV0[k] = tb.off
+			}
 			delete(t.tables, k)
 		}
 	}
