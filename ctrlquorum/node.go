@@ -211,10 +211,16 @@ func (n *Node) rearm() {
 	if n.reg.Active.IsZero() {
 		wait = 0
 	}
-	if n.cfg.Rand != nil {
-		wait += time.Duration(n.cfg.Rand(int64(n.cfg.MaxBackoff)))
+	n.takeoverAt = n.seenAt + wait + n.backoff()
+}
+
+// backoff is a random delay in [0, MaxBackoff), so that voters that saw
+// the same stall do not all propose at once.
+func (n *Node) backoff() time.Duration {
+	if n.cfg.Rand == nil {
+		return 0
 	}
-	n.takeoverAt = n.seenAt + wait
+	return time.Duration(n.cfg.Rand(int64(n.cfg.MaxBackoff)))
 }
 
 func (n *Node) takeoverDone(f *flight, res caspaxos.Result) {
@@ -224,6 +230,11 @@ func (n *Node) takeoverDone(f *flight, res caspaxos.Result) {
 	// lease it would start has run out already. The register names this
 	// voter, nobody renews, and a later takeover moves on.
 	if !won || f.Epoch+1 <= n.retired || n.now >= f.at+n.cfg.Lease {
+		// Lost, refused or too late. If the register did not move (the
+		// round was indeterminate, or this voter left the ISR) the timer
+		// has run out already: back off before trying again rather than
+		// spin rounds against the other voters.
+		n.takeoverAt = max(n.takeoverAt, n.now+n.backoff()+n.cfg.ReadInterval)
 		return
 	}
 	n.active, n.epoch = true, n.reg.Epoch
@@ -301,7 +312,9 @@ func (n *Node) step() Ready {
 func (n *Node) propose() {
 	c := n.cfg
 	switch {
-	case !n.known && c.Bootstrap != nil:
+	case c.Bootstrap != nil && n.reg.ClusterID == "" && (!n.known || n.now >= n.nextRead):
+		// Until a bootstrapped value is seen: a bootstrap round can end
+		// indeterminate, having written back the empty register.
 		n.start(&flight{Proposal: Proposal{Kind: KindBootstrap,
 			Change: caspaxos.Bootstrap(c.Bootstrap.ClusterID, c.Bootstrap.Voters, c.Bootstrap.MetaMinISR)}})
 	case !n.known:

@@ -181,6 +181,22 @@ func TestBootstrapAndFirstTakeover(t *testing.T) {
 	}
 }
 
+func TestBootstrapRetriedUntilSeen(t *testing.T) {
+	h := newHarness(t, va, caspaxos.Register{}, func(c *Config) {
+		c.Bootstrap = &Bootstrap{ClusterID: "c1", Voters: members, MetaMinISR: 2}
+	})
+	h.tick(0)
+	h.expect(KindBootstrap)
+	// The round ended indeterminate, writing back the empty register.
+	h.answer(0, caspaxos.Result{Err: caspaxos.ErrIndeterminate})
+	h.tick(readIv)
+	h.expect(KindBootstrap)
+	h.complete(readIv)
+	if got := h.current(); got.ClusterID != "c1" {
+		t.Fatalf("register %+v", got)
+	}
+}
+
 func TestBootstrapOfAnotherClusterIsFatal(t *testing.T) {
 	other := booted(t)
 	other.ClusterID = "other"
@@ -471,6 +487,20 @@ func TestTakeoverResults(t *testing.T) {
 		if _, ok := h.n.Active(timeout + 1); !ok {
 			t.Fatal("not active although the register shows its takeover")
 		}
+	})
+	t.Run("indeterminate and not applied", func(t *testing.T) {
+		h := newHarness(t, vb, activeReg(t, va), nil)
+		h.tick(0)
+		h.complete(0)
+		h.tick(timeout)
+		h.expect(KindTakeover)
+		h.answer(timeout, caspaxos.Result{Value: h.reg, Err: caspaxos.ErrIndeterminate})
+		// The register did not move: try again, but not in a hot loop.
+		h.expect(0)
+		h.tick(timeout + readIv - 1)
+		h.expect(0)
+		h.tick(timeout + readIv)
+		h.expect(KindTakeover)
 	})
 	t.Run("too late", func(t *testing.T) {
 		h := newHarness(t, vb, activeReg(t, va), nil)
