@@ -141,12 +141,15 @@ ruleset(name="udp") {
 	}
 	rs.stop(t)
 
-	// TLS, from a Go client; and a message that is no syslog, kept raw.
+	// TLS, from a Go client, with JSON values made by the plugin; and a
+	// message that is no syslog, kept raw.
 	certFile, keyFile, pool := syslogSelfSigned(t)
 	syslogCreate(t, w, "syslog-tls", map[string]string{
 		"connector.class": "sluice.connect.SyslogSource", "syslog.listener": "TCPSSL",
 		"syslog.port": strconv.Itoa(tlsPort), "syslog.listen.address": "127.0.0.1", "topic": "syslog-tls",
 		"syslog.ssl.cert.chain.path": certFile, "syslog.ssl.key.path": keyFile, "syslog.record.key": "host",
+		// The plugin renders the JSON; the worker passes it through.
+		"syslog.value.format": "json", "value.converter": "org.apache.kafka.connect.converters.ByteArrayConverter",
 	})
 	syslogWaitListening(t, tlsPort)
 	c, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(tlsPort), &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
@@ -174,10 +177,12 @@ ruleset(name="udp") {
 // schemaless JSON values, and waits for its task to run.
 func syslogCreate(t *testing.T, w *workerProc, name string, cfg map[string]string) {
 	t.Helper()
-	cfg["tasks.max"] = "1"
-	cfg["key.converter"] = stringConverter
-	cfg["value.converter"] = "org.apache.kafka.connect.json.JsonConverter"
-	cfg["value.converter.schemas.enable"] = "false"
+	for k, v := range map[string]string{"tasks.max": "1", "key.converter": stringConverter,
+		"value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false"} {
+		if _, ok := cfg[k]; !ok {
+			cfg[k] = v
+		}
+	}
 	var answer map[string]any
 	if code := w.call("POST", "/connectors", map[string]any{"name": name, "config": cfg}, &answer); code != 201 {
 		t.Fatalf("POST /connectors %s: %d %v", name, code, answer)

@@ -26,6 +26,7 @@ const (
 	kTimezone    = "syslog.timezone"
 	kUDPRecvBuf  = "syslog.udp.receive.buffer.bytes"
 	kMaxConns    = "syslog.tcp.max.connections"
+	kValueFormat = "syslog.value.format"
 	defTopic     = "syslog"
 	defListener  = "UDP"
 	defAddress   = "0.0.0.0"
@@ -58,6 +59,7 @@ type config struct {
 	batch      int
 	maxBytes   int
 	key        keyMode
+	format     valueFormat
 	includeRaw bool
 	tz         *time.Location
 	udpRecvBuf int
@@ -86,7 +88,7 @@ func (e configErrors) err() error {
 
 // configKeyOrder is the order errors are reported in.
 var configKeyOrder = []string{kTopic, kListener, kPort, kAddress, kCert, kKey, kQueueMax, kBatch,
-	kMaxBytes, kRecordKey, kIncludeRaw, kTimezone, kUDPRecvBuf, kMaxConns}
+	kMaxBytes, kRecordKey, kValueFormat, kIncludeRaw, kTimezone, kUDPRecvBuf, kMaxConns}
 
 // parseConfig reads cfg with the defaults; every problem is reported
 // against its key, none panics.
@@ -161,6 +163,16 @@ func parseConfig(cfg map[string]string) (config, configErrors) {
 		c.key = keyApp
 	default:
 		errs.add(kRecordKey, "%q: want none, host or app_name", cfg[kRecordKey])
+	}
+	switch v := strings.ToLower(strings.TrimSpace(cfg[kValueFormat])); v {
+	case "", "map":
+		c.format = formatMap
+	case "json":
+		c.format = formatJSON
+	case "raw":
+		c.format = formatRaw
+	default:
+		errs.add(kValueFormat, "%q: want map, json or raw", cfg[kValueFormat])
 	}
 	if v, ok := cfg[kIncludeRaw]; ok && strings.TrimSpace(v) != "" {
 		b, err := strconv.ParseBool(strings.TrimSpace(v))

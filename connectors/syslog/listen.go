@@ -126,7 +126,7 @@ func (l *listener) serve(t *task) {
 // the sender through TCP's window.
 func (l *listener) serveConn(t *task, c net.Conn) {
 	remote := c.RemoteAddr().String()
-	p := newParser(t.cfg.tz, t.cfg.key, t.cfg.includeRaw)
+	p := newParser(t.cfg.tz, t.cfg.key, t.cfg.format, t.cfg.includeRaw)
 	fr := newFramer(t.cfg.maxBytes)
 	buf := make([]byte, readSize)
 	for {
@@ -160,7 +160,7 @@ func (l *listener) serveConn(t *task, c net.Conn) {
 // byte longer than a kept message so that a longer one shows (the kernel
 // cuts a datagram to the buffer silently).
 func (l *listener) serveUDP(t *task) {
-	p := newParser(t.cfg.tz, t.cfg.key, t.cfg.includeRaw)
+	p := newParser(t.cfg.tz, t.cfg.key, t.cfg.format, t.cfg.includeRaw)
 	buf := make([]byte, min(t.cfg.maxBytes, maxUDPBytes)+1)
 	for {
 		n, addr, err := l.pc.ReadFromUDPAddrPort(buf)

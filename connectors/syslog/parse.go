@@ -20,25 +20,6 @@ const (
 	keyApp          // the message's APP-NAME (or RFC 3164 TAG), else null
 )
 
-// The value's field names: the message's parts as RFC 5424 names them,
-// snake_case as JSON users expect.
-const (
-	fFacility   = "facility"
-	fSeverity   = "severity"
-	fTimestamp  = "timestamp"
-	fHostname   = "hostname"
-	fAppName    = "app_name"
-	fProcID     = "proc_id"
-	fMsgID      = "msg_id"
-	fSD         = "structured_data"
-	fMessage    = "message"
-	fFormat     = "format"
-	fRemote     = "remote_address"
-	fRaw        = "raw"
-	fParseError = "parse_error"
-	fTruncated  = "truncated"
-)
-
 // parser turns one framed message into a record's key and value. It keeps
 // a go-syslog machine, which is not safe for concurrent use: one parser per
 // connection (or UDP socket).
@@ -46,10 +27,11 @@ type parser struct {
 	m          syslog.Machine
 	tz         *time.Location
 	key        keyMode
+	format     valueFormat
 	includeRaw bool
 }
 
-func newParser(tz *time.Location, key keyMode, includeRaw bool) *parser {
+func newParser(tz *time.Location, key keyMode, format valueFormat, includeRaw bool) *parser {
 	// RFC 5424 or RFC 3164 is chosen per message by what follows the PRI
 	// (a version digit and a space, or a month name), falling back to
 	// the other grammar when the first fails. RFC 3164 is parsed with
@@ -66,104 +48,99 @@ func newParser(tz *time.Location, key keyMode, includeRaw bool) *parser {
 		),
 		auto.WithRFC5424Options(),
 	)
-	return &parser{m: m, tz: tz, key: key, includeRaw: includeRaw}
+	return &parser{m: m, tz: tz, key: key, format: format, includeRaw: includeRaw}
 }
 
 // parsed is one message made into a record's key and value.
 type parsed struct {
 	key    any // string or nil
-	value  map[string]any
+	value  any // map[string]any, or JSON []byte, or the raw string: see valueFormat
 	failed bool
+	// parseError is why the message was kept raw.
+	parseError string
 }
 
 // parse parses msg, received from remote (ip:port) at recv. A message that
 // parses as neither RFC is kept whole: its value has the text as message
 // and raw, and the parser's complaint as parse_error.
 func (p *parser) parse(msg []byte, truncated bool, remote string, recv time.Time) parsed {
-	v := make(map[string]any, 12)
-	v[fRemote] = remote
-	if truncated {
-		v[fTruncated] = true
+	if p.format == formatRaw && p.key == keyNone {
+		// Nothing needs the message's parts.
+		return parsed{value: string(msg)}
 	}
-	m, err := p.m.Parse(msg)
-	if m == nil || err != nil {
-		text := string(msg)
-		v[fMessage], v[fRaw] = text, text
-		v[fParseError] = parseErrorText(err)
-		out := parsed{value: v, failed: true}
+	m := message{remote: remote, truncated: truncated}
+	out := parsed{}
+	sm, err := p.m.Parse(msg)
+	var base *syslog.Base
+	switch x := sm.(type) {
+	case *rfc5424.SyslogMessage:
+		base, m.format = &x.Base, "rfc5424"
+		if x.StructuredData != nil && len(*x.StructuredData) > 0 {
+			m.sd = *x.StructuredData
+		}
+	case *rfc3164.SyslogMessage:
+		base, m.format = &x.Base, "rfc3164"
+	}
+	if base == nil || err != nil {
+		m = message{remote: remote, truncated: truncated, text: string(msg), failed: true}
+		m.raw, m.parseError = m.text, parseErrorText(err)
+		out.failed, out.parseError = true, m.parseError
 		if p.key == keyHost {
 			out.key = hostOf(remote)
 		}
+		out.value = p.value(&m, msg)
 		return out
 	}
-	var base *syslog.Base
-	switch sm := m.(type) {
-	case *rfc5424.SyslogMessage:
-		base = &sm.Base
-		v[fFormat] = "rfc5424"
-		if sm.StructuredData != nil && len(*sm.StructuredData) > 0 {
-			sd := make(map[string]any, len(*sm.StructuredData))
-			for id, params := range *sm.StructuredData {
-				pm := make(map[string]any, len(params))
-				for k, pv := range params {
-					pm[k] = pv
-				}
-				sd[id] = pm
-			}
-			v[fSD] = sd
-		}
-	case *rfc3164.SyslogMessage:
-		base = &sm.Base
-		v[fFormat] = "rfc3164"
-	default:
-		// auto only makes the two; anything else is a library change.
-		text := string(msg)
-		v[fMessage], v[fRaw], v[fParseError] = text, text, "unknown message type"
-		return parsed{value: v, failed: true}
-	}
 	if base.Facility != nil {
-		v[fFacility] = int64(*base.Facility)
-		v[fSeverity] = int64(*base.Severity)
+		m.hasPri, m.facility, m.severity = true, *base.Facility, *base.Severity
 	}
 	if base.Timestamp != nil {
 		ts := *base.Timestamp
-		if v[fFormat] == "rfc3164" {
+		if m.format == "rfc3164" {
 			ts = completeYear(ts, recv.In(p.tz))
 		}
-		v[fTimestamp] = ts.Format(time.RFC3339Nano)
+		m.timestamp = ts.Format(time.RFC3339Nano)
 	}
-	setStr(v, fHostname, base.Hostname)
-	setStr(v, fAppName, base.Appname)
-	setStr(v, fProcID, base.ProcID)
-	setStr(v, fMsgID, base.MsgID)
+	m.hostname, m.appName, m.procID, m.msgID = str(base.Hostname), str(base.Appname), str(base.ProcID), str(base.MsgID)
 	if base.Message != nil {
-		v[fMessage] = *base.Message
-	} else {
-		v[fMessage] = ""
+		m.text = *base.Message
 	}
 	if p.includeRaw {
-		v[fRaw] = string(msg)
+		m.raw = string(msg)
 	}
-	out := parsed{value: v}
 	switch p.key {
 	case keyHost:
-		if base.Hostname != nil {
-			out.key = *base.Hostname
+		if m.hostname != "" {
+			out.key = m.hostname
 		} else {
 			out.key = hostOf(remote)
 		}
 	case keyApp:
-		if base.Appname != nil {
-			out.key = *base.Appname
+		if m.appName != "" {
+			out.key = m.appName
 		}
 	}
+	out.value = p.value(&m, msg)
 	return out
 }
 
-func setStr(v map[string]any, k string, s *string) {
-	if s != nil && *s != "-" {
-		v[k] = *s
+// value renders m as the configured value format.
+func (p *parser) value(m *message, msg []byte) any {
+	switch p.format {
+	case formatJSON:
+		return m.appendJSON(make([]byte, 0, 2*len(msg)+128))
+	case formatRaw:
+		return string(msg)
 	}
+	return m.toMap()
+}
+
+// str is a field's text; "" for absent and for RFC 5424's NILVALUE.
+func str(s *string) string {
+	if s == nil || *s == "-" {
+		return ""
+	}
+	return *s
 }
 
 func parseErrorText(err error) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -73,14 +74,21 @@ func TestParseMessages(t *testing.T) {
 			if tc.name == "rfc3164 from last december, read in january" {
 				recv = time.Date(2027, 1, 1, 0, 0, 5, 0, time.UTC)
 			}
-			got := newParser(tz, keyNone, false).parse([]byte(tc.msg), false, peer, recv)
+			got := newParser(tz, keyNone, formatMap, false).parse([]byte(tc.msg), false, peer, recv)
 			if _, wantErr := tc.want["parse_error"]; got.failed != wantErr {
 				t.Fatalf("failed=%v, value %v", got.failed, got.value)
 			}
-			if pe, ok := got.value["parse_error"].(string); ok && pe != "" && tc.want["parse_error"] == "<any>" {
+			v := got.value.(map[string]any)
+			if pe, ok := v["parse_error"].(string); ok && pe != "" && tc.want["parse_error"] == "<any>" {
 				tc.want["parse_error"] = pe
 			}
-			assertValue(t, got.value, tc.want)
+			assertValue(t, v, tc.want)
+			// syslog.value.format=json gives the same fields, as JSON.
+			js := newParser(tz, keyNone, formatJSON, false).parse([]byte(tc.msg), false, peer, recv)
+			assertSameJSON(t, js.value.([]byte), v)
+			if raw := newParser(tz, keyNone, formatRaw, false).parse([]byte(tc.msg), false, peer, recv); raw.value != tc.msg {
+				t.Fatalf("raw value %v", raw.value)
+			}
 		})
 	}
 }
@@ -113,16 +121,19 @@ func assertValue(t *testing.T, got, want map[string]any) {
 
 func TestParseKeepsRawWhenAskedAndMarksTruncation(t *testing.T) {
 	msg := `<13>Dec  4 23:59:58 web01 nginx: cut he`
-	got := newParser(time.UTC, keyNone, true).parse([]byte(msg), true, peer, recvTime)
-	if got.failed || got.value["raw"] != msg || got.value["truncated"] != true || got.value["message"] != "cut he" {
-		t.Fatalf("value %v", got.value)
+	got := newParser(time.UTC, keyNone, formatMap, true).parse([]byte(msg), true, peer, recvTime)
+	v := got.value.(map[string]any)
+	if got.failed || v["raw"] != msg || v["truncated"] != true || v["message"] != "cut he" {
+		t.Fatalf("value %v", v)
 	}
-	got = newParser(time.UTC, keyNone, false).parse([]byte(msg), false, peer, recvTime)
-	if _, ok := got.value["raw"]; ok {
-		t.Fatalf("raw without syslog.include.raw: %v", got.value)
+	js := newParser(time.UTC, keyNone, formatJSON, true).parse([]byte(msg), true, peer, recvTime)
+	assertSameJSON(t, js.value.([]byte), v)
+	v = newParser(time.UTC, keyNone, formatMap, false).parse([]byte(msg), false, peer, recvTime).value.(map[string]any)
+	if _, ok := v["raw"]; ok {
+		t.Fatalf("raw without syslog.include.raw: %v", v)
 	}
-	if _, ok := got.value["truncated"]; ok {
-		t.Fatalf("truncated on a whole message: %v", got.value)
+	if _, ok := v["truncated"]; ok {
+		t.Fatalf("truncated on a whole message: %v", v)
 	}
 }
 
@@ -133,24 +144,56 @@ func TestParseKeys(t *testing.T) {
 		with3164    = `<13>Dec  4 23:59:58 web01 nginx[812]: GET /`
 		garbage     = `not syslog`
 	)
-	for _, tc := range []struct {
-		mode keyMode
-		msg  string
-		want any
-	}{
-		{keyNone, with5424, nil},
-		{keyHost, with5424, "db7"},
-		{keyApp, with5424, "postgres"},
-		{keyHost, with3164, "web01"},
-		{keyApp, with3164, "nginx"},
-		{keyHost, without5424, "10.1.2.3"}, // no HOSTNAME: the sender's IP
-		{keyApp, without5424, nil},
-		{keyHost, garbage, "10.1.2.3"},
-		{keyApp, garbage, nil},
-	} {
-		got := newParser(time.UTC, tc.mode, false).parse([]byte(tc.msg), false, peer, recvTime)
-		if got.key != tc.want {
-			t.Errorf("mode %d, %q: key %v, want %v", tc.mode, tc.msg, got.key, tc.want)
+	for _, format := range []valueFormat{formatMap, formatJSON, formatRaw} {
+		for _, tc := range []struct {
+			mode keyMode
+			msg  string
+			want any
+		}{
+			{keyNone, with5424, nil},
+			{keyHost, with5424, "db7"},
+			{keyApp, with5424, "postgres"},
+			{keyHost, with3164, "web01"},
+			{keyApp, with3164, "nginx"},
+			{keyHost, without5424, "10.1.2.3"}, // no HOSTNAME: the sender's IP
+			{keyApp, without5424, nil},
+			{keyHost, garbage, "10.1.2.3"},
+			{keyApp, garbage, nil},
+		} {
+			got := newParser(time.UTC, tc.mode, format, false).parse([]byte(tc.msg), false, peer, recvTime)
+			if got.key != tc.want {
+				t.Errorf("format %d, mode %d, %q: key %v, want %v", format, tc.mode, tc.msg, got.key, tc.want)
+			}
+		}
+	}
+}
+
+// assertSameJSON checks that JSON bytes hold what the map holds.
+func assertSameJSON(t *testing.T, js []byte, m map[string]any) {
+	t.Helper()
+	var a, b any
+	if err := json.Unmarshal(js, &a); err != nil {
+		t.Fatalf("%s is not JSON: %v", js, err)
+	}
+	mb, _ := json.Marshal(m)
+	_ = json.Unmarshal(mb, &b)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("json value\n got %s\nwant %s", js, mb)
+	}
+}
+
+func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"uote\back`, "tab\tnl\ncr\r\x00\x1f\x7f", "é ü 日本", "bad \xff\xfe utf8", "\u2028"} {
+		got := appendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("%q -> %s: %v", s, got, err)
+		}
+		want, _ := json.Marshal(s)
+		var wantBack string
+		_ = json.Unmarshal(want, &wantBack)
+		if back != wantBack {
+			t.Errorf("%q: ours reads back %q, encoding/json's %q", s, back, wantBack)
 		}
 	}
 }

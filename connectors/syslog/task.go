@@ -180,7 +180,7 @@ func (t *task) emit(l *listener, p *parser, f frame, remote string, recv time.Ti
 	if res.failed {
 		t.stats.parseFailed.Add(1)
 		t.warnOnce(1, "syslog message not parsed: kept raw with parse_error",
-			"listener", l.url, "remote", remote, "error", res.value[fParseError])
+			"listener", l.url, "remote", remote, "error", res.parseError)
 	}
 	r := t.record(l, res, recv)
 	select {
