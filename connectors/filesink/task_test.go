@@ -217,3 +217,32 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPutNDJSON measures the sink alone: 200-byte string values in
+// batches of 500, a commit (fsync and rename) every 20 batches.
+func BenchmarkPutNDJSON(b *testing.B) {
+	dir := b.TempDir()
+	tk := connector{}.NewTask().(*task)
+	if err := tk.Start(ctx, sdk.TaskContext{Logger: slog.Default()}, map[string]string{"directory": dir}); err != nil {
+		b.Fatal(err)
+	}
+	value := strings.Repeat("x", 200)
+	batch := make([]*data.Record, 500)
+	b.SetBytes(int64(len(batch) * len(value)))
+	off := int64(0)
+	for i := 0; b.Loop(); i++ {
+		for j := range batch {
+			batch[j] = rec("t", 0, off, value)
+			off++
+		}
+		if err := tk.Put(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		if i%20 == 19 {
+			if _, err := tk.PreCommit(ctx, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(off)/b.Elapsed().Seconds(), "records/s")
+}

@@ -316,3 +316,33 @@ func TestValidateNamesTheBadKeys(t *testing.T) {
 		t.Error("Start without http.api.url: no error")
 	}
 }
+
+// BenchmarkPutNDJSON measures the sink against a loopback receiver that
+// reads and discards: 200-byte JSON values, Puts of 500 records in
+// batches of 500, four partitions.
+func BenchmarkPutNDJSON(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	defer srv.Close()
+	tk := connector{}.NewTask().(*task)
+	if err := tk.Start(context.Background(), sdk.TaskContext{Logger: slog.Default()},
+		map[string]string{"http.api.url": srv.URL, "request.body.format": "ndjson", "batch.max.size": "500"}); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = tk.Stop(context.Background()) }()
+	value := `{"v":"` + strings.Repeat("x", 192) + `"}`
+	batch := make([]*data.Record, 500)
+	b.SetBytes(int64(len(batch) * len(value)))
+	off := int64(0)
+	for b.Loop() {
+		for j := range batch {
+			batch[j] = rec("t", int32(j%4), off, value)
+			off++
+		}
+		if err := tk.Put(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(off)/b.Elapsed().Seconds(), "records/s")
+}
