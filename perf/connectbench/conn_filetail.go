@@ -39,11 +39,14 @@ func runFiletailBench(ctx context.Context, env *connectorEnv) ([]connectorRow, e
 		total = 128 << 20
 	}
 	var rows []connectorRow
-	for _, files := range []int{1, 4} {
+	for _, w := range []struct {
+		files  int
+		header bool
+	}{{1, true}, {4, true}, {1, false}} {
 		if ctx.Err() != nil {
 			break
 		}
-		row, err := filetailRun(ctx, env, adm, files, total)
+		row, err := filetailRun(ctx, env, adm, w.files, w.header, total)
 		if err != nil {
 			row.Err = err.Error()
 		}
@@ -53,17 +56,22 @@ func runFiletailBench(ctx context.Context, env *connectorEnv) ([]connectorRow, e
 }
 
 // filetailRun measures one workload: files files holding total bytes of
-// lines between them.
-func filetailRun(ctx context.Context, env *connectorEnv, adm *kadm.Client, files int, total int64) (connectorRow, error) {
+// lines between them, each record with the path header (the default) or
+// none (file_key empty: what the header costs).
+func filetailRun(ctx context.Context, env *connectorEnv, adm *kadm.Client, files int, header bool, total int64) (connectorRow, error) {
 	lines := total / filetailLineBytes
 	row := connectorRow{Tool: "sluice connect", Unit: "lines", Target: filetailTarget,
 		Workload: fmt.Sprintf("%d MiB of %d-byte lines, %d file(s)", total>>20, filetailLineBytes, files)}
+	fileKey := "file"
+	if !header {
+		fileKey, row.Workload = "", row.Workload+", no path header"
+	}
 	dir := filepath.Join(env.Dir, fmt.Sprintf("logs-%d", files))
 	if err := filetailWrite(dir, files, lines); err != nil {
 		return row, err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	topic := fmt.Sprintf("bench-filetail-%d", files)
+	topic := fmt.Sprintf("bench-filetail-%d-%t", files, header)
 	if resp, err := adm.CreateTopic(ctx, 4, 1, nil, topic); err != nil || resp.Err != nil {
 		return row, fmt.Errorf("creating %s: %v %v", topic, err, resp.Err)
 	}
@@ -80,7 +88,7 @@ func filetailRun(ctx context.Context, env *connectorEnv, adm *kadm.Client, files
 	start := time.Now()
 	if err := env.REST.create(ctx, name, map[string]string{
 		"connector.class": "sluice.connect.FileTailSource", "tasks.max": "1",
-		"topic": topic, "include": filepath.Join(dir, "*.log"),
+		"topic": topic, "include": filepath.Join(dir, "*.log"), "file_key": fileKey,
 		"key.converter":   "org.apache.kafka.connect.storage.StringConverter",
 		"value.converter": "org.apache.kafka.connect.storage.StringConverter",
 	}); err != nil {
