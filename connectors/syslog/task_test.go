@@ -71,6 +71,9 @@ func pollN(t *testing.T, tk *task, n int) []*data.Record {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if len(recs) > 500 {
+			t.Fatalf("Poll returned %d records, over MaxRecords 500", len(recs))
+		}
 		out = append(out, recs...)
 	}
 	if len(out) != n {
