@@ -129,6 +129,7 @@ func (s *sim) drain(n *node) {
 // served, never acknowledged) and follows what the register says next.
 func (s *sim) stepDown(n *node) {
 	s.tracef("node %d steps down from epoch %d", n.id, n.lead.Epoch())
+	s.cover("a deposed leader steps down")
 	n.lead, n.casAt = nil, -1
 	n.log.crash()
 	s.follow(n, false)
@@ -239,6 +240,9 @@ func (s *sim) onReply(n *node, r *fetchReply) {
 		}
 	case isr.ActTruncate:
 		s.tracef("node %d truncates to %d", n.id, a.Truncation.Offset)
+		if a.Truncation.Offset < int64(len(n.log.recs)) {
+			s.cover("a voter truncates a divergent suffix")
+		}
 		n.log.truncate(a.Truncation.Offset)
 		if err := n.fol.Truncated(s.local(n)); err != nil {
 			s.failf("node %d: %v", n.id, err)
@@ -246,7 +250,7 @@ func (s *sim) onReply(n *node, r *fetchReply) {
 	case isr.ActWait:
 		s.send(n.id, 0, msg{reg: &regMsg{op: opRead}})
 	case isr.ActReset:
-		s.resets++
+		s.cover("a follower is told to reset")
 	}
 }
 
@@ -288,11 +292,20 @@ func (s *sim) onRegReply(n *node, r *regMsg) {
 			return
 		}
 		n.casAt = -1
+		before := len(n.lead.ISR())
 		out, err := n.lead.HandleISRResult(r.change.ID, ISRResult{Err: r.err, Register: r.cfg}, s.now)
 		if err != nil {
 			s.failf("node %d: %v", n.id, err)
 		}
 		s.tracef("node %d ISR change %d: %v (%v)", n.id, r.change.ID, out, r.err)
+		s.cover(fmt.Sprintf("ISR change outcome %d", out))
+		if out == OutcomeCommitted {
+			if len(r.cfg.ISR) < before {
+				s.cover("an ISR shrink commits")
+			} else {
+				s.cover("an ISR expansion commits")
+			}
+		}
 		if out == OutcomeReadRegister {
 			s.send(n.id, 0, msg{reg: &regMsg{op: opRead}})
 		}

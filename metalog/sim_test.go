@@ -51,7 +51,7 @@ type sim struct {
 	calm      bool // no faults: the cluster must converge
 	quiet     bool // no more appends either
 	nextVal   uint64
-	resets    int
+	covered   map[string]int // events that happened, to check the faults were reached
 	err       error
 	trace     []string
 	// bugUnsynced plants a bug: followers report appended records before
@@ -65,6 +65,7 @@ func newSim(seed uint64) *sim {
 		nodes:   make([]*node, 1+simVoters+simBrokers),
 		cut:     map[[2]int32]int64{},
 		leaders: map[int32]int32{},
+		covered: map[string]int{},
 	}
 	s.minISR = 1 + s.rng.IntN(2)
 	for id := int32(1); id < int32(len(s.nodes)); id++ {
@@ -85,6 +86,8 @@ func (s *sim) tracef(format string, args ...any) {
 		s.trace = s.trace[len(s.trace)-40:]
 	}
 }
+
+func (s *sim) cover(event string) { s.covered[event]++ }
 
 func (s *sim) send(from, to int32, m msg) {
 	if !s.calm && s.rng.IntN(100) < 5 {
@@ -286,9 +289,16 @@ func (s *sim) step() {
 		if !s.calm {
 			s.partition()
 		}
-	default:
+	case r < 99:
 		if n := s.randomNode(func(n *node) bool { return !n.observer }); n != nil && !s.calm && n.seen {
 			s.takeover(n) // a spurious takeover: the lease is liveness only
+		}
+	default:
+		if !s.calm && s.rng.IntN(4) == 0 {
+			// A voter-set change elsewhere bumps the configuration version:
+			// the leader's ISR change in flight must fail and re-read.
+			s.reg.c.Version++
+			s.tracef("register: version %d", s.reg.c.Version)
 		}
 	}
 	s.check()
@@ -395,15 +405,33 @@ func TestSim(t *testing.T) {
 		steps = *simSteps
 	}
 	var commits, epochs int
-	for _, seed := range simSeedList(50) {
+	covered := map[string]int{}
+	seeds := simSeedList(50)
+	for _, seed := range seeds {
 		s, err := runSim(seed, steps, false, false)
 		if err != nil {
 			t.Fatalf("seed %d: %v\nlast events:\n%s\nreplay: go test ./metalog -run TestSim -seed=%d", seed, err, strings.Join(s.trace, "\n"), seed)
 		}
 		commits += len(s.committed)
 		epochs += len(s.leaders)
+		for k, v := range s.covered {
+			covered[k] += v
+		}
 	}
-	t.Logf("%d records committed over %d epochs", commits, epochs)
+	t.Logf("%d records committed over %d epochs; %v", commits, epochs, covered)
+	if len(seeds) < 20 {
+		return
+	}
+	for _, event := range []string{
+		"a deposed leader steps down", "a voter truncates a divergent suffix",
+		"an ISR shrink commits", "an ISR expansion commits",
+		fmt.Sprintf("ISR change outcome %d", OutcomeReadRegister), fmt.Sprintf("ISR change outcome %d", OutcomeDeposed),
+		fmt.Sprintf("ISR change outcome %d", OutcomeIgnored),
+	} {
+		if covered[event] == 0 {
+			t.Errorf("no seed reached %q", event)
+		}
+	}
 }
 
 // The simulator must be able to fail: each planted bug is caught by some
