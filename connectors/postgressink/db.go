@@ -23,11 +23,13 @@ type db struct {
 	stages  map[string]string            // quoted table, kind, columns -> staging table
 }
 
-// step is a group ready to run: its table parsed and checked, and its
-// staging table when it needs one.
+// step is a group ready to run: its table parsed and checked, with the
+// column types of the table for FromArrays, or the staging table when
+// the columns cannot be unnested.
 type step struct {
 	g     *plan.Group
 	table pgjdbc.Table
+	types []string // nil: use stage (or COPY straight into the table for inserts)
 	stage string
 }
 
@@ -169,12 +171,25 @@ func (d *db) prepareOne(ctx context.Context, st *settings, g *plan.Group) (*step
 		if err := d.ddl(ctx, t, sql); err != nil {
 			return nil, err
 		}
-	}
-	s := &step{g: g, table: t}
-	if g.Kind != plan.KindInsert {
-		if s.stage, err = d.stage(ctx, t, g); err != nil {
+		if cols, err = d.tableColumns(ctx, t); err != nil {
 			return nil, err
 		}
+	}
+	s := &step{g: g, table: t}
+	if g.Kind == plan.KindInsert {
+		return s, nil // COPY straight into the table
+	}
+	all := g.Columns()
+	types := make([]string, len(all))
+	for i, c := range all {
+		types[i] = cols[c.Name]
+	}
+	if plan.Unnestable(types) {
+		s.types = types
+		return s, nil
+	}
+	if s.stage, err = d.stage(ctx, t, g); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -14,9 +14,10 @@ import (
 
 // write runs a batch in one transaction: the offsets advance first (so a
 // concurrent writer of the same partitions is caught before any row is
-// written), then each step COPYs its rows, straight into the table for
-// inserts, else into its staging table followed by one set-based
-// statement.
+// written), then each step writes its rows: inserts by COPY straight into
+// the table; upserts, updates and deletes by one statement over the rows
+// sent as one array per column (unnest), or, for tables with array
+// columns, COPY into a staging table and one statement from it.
 func (d *db) write(ctx context.Context, connector string, adv []plan.Advance, steps []step, batchSize int) error {
 	return pgx.BeginFunc(ctx, d.conn, func(tx pgx.Tx) error {
 		if err := d.advance(ctx, tx, connector, adv); err != nil {
@@ -24,6 +25,12 @@ func (d *db) write(ctx context.Context, connector string, adv []plan.Advance, st
 		}
 		used := map[string]bool{}
 		for _, s := range steps {
+			if s.types != nil {
+				if err := execArrays(ctx, tx, s, batchSize); err != nil {
+					return fmt.Errorf("%s of %d rows into %s: %w", s.g.Kind, len(s.g.Rows), s.table, err)
+				}
+				continue
+			}
 			rows, err := pgRows(s.g)
 			if err != nil {
 				return err
@@ -130,6 +137,32 @@ func (d *db) advance(ctx context.Context, tx pgx.Tx, connector string, adv []pla
 		}
 	}
 	return res.Close()
+}
+
+// execArrays runs a step's rows through FromArrays, batchSize rows at a
+// time.
+func execArrays(ctx context.Context, tx pgx.Tx, s step, batchSize int) error {
+	sql := plan.FromArrays(s.g, s.table, s.types)
+	cols := s.g.Columns()
+	for from := 0; from < len(s.g.Rows); from += batchSize {
+		rows := s.g.Rows[from:min(from+batchSize, len(s.g.Rows))]
+		arrays := make([]any, len(cols))
+		for j, c := range cols {
+			arr := make([]any, len(rows))
+			for i, row := range rows {
+				v, err := pgjdbc.ToPG(c.Schema, row[j])
+				if err != nil {
+					return &dataError{fmt.Errorf("column %s: %w", c.Name, err)}
+				}
+				arr[i] = v
+			}
+			arrays[j] = arr
+		}
+		if _, err := tx.Exec(ctx, sql, arrays...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func copyChunks(ctx context.Context, tx pgx.Tx, table pgx.Identifier, cols []string, rows [][]any, size int) error {

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/sluice-io/sluice/connect/data"
@@ -84,6 +85,7 @@ type keyState struct {
 	deleted bool // a delete of the key is in the batch
 	delRecs []int
 	written bool // a write follows the last delete
+	owned   bool // cols and vals are the state's own, not a row's
 	cols    []Column
 	vals    []any
 	recs    []int
@@ -91,7 +93,7 @@ type keyState struct {
 
 func collapse(rows []Row, write Kind) []*Group {
 	type table struct {
-		keys  map[string]*keyState
+		keys  map[keyRef]*keyState
 		order []*keyState
 	}
 	tables := map[string]*table{}
@@ -99,11 +101,11 @@ func collapse(rows []Row, write Kind) []*Group {
 	for _, r := range rows {
 		t := tables[r.Table]
 		if t == nil {
-			t = &table{keys: map[string]*keyState{}}
+			t = &table{keys: map[keyRef]*keyState{}}
 			tables[r.Table] = t
 			tableOrder = append(tableOrder, r.Table)
 		}
-		id := keyID(r.Key, r.KeyVals)
+		id := keyOf(r.Key, r.KeyVals)
 		ks := t.keys[id]
 		if ks == nil {
 			ks = &keyState{key: r.Key, keyVals: r.KeyVals}
@@ -111,14 +113,20 @@ func collapse(rows []Row, write Kind) []*Group {
 			t.order = append(t.order, ks)
 		}
 		if r.Delete {
-			ks.deleted, ks.written, ks.cols, ks.vals = true, false, nil, nil
+			ks.deleted, ks.written, ks.owned, ks.cols, ks.vals = true, false, false, nil, nil
 			ks.delRecs = append(ks.delRecs, append(ks.recs, r.Index)...)
 			ks.recs = nil
 			continue
 		}
-		ks.written = true
 		ks.recs = append(ks.recs, r.Index)
 		ks.key, ks.keyVals = r.Key, r.KeyVals
+		if !ks.written { // the common case: one write per key, kept as is
+			ks.written, ks.owned, ks.cols, ks.vals = true, false, r.Cols, r.Vals
+			continue
+		}
+		if !ks.owned {
+			ks.cols, ks.vals, ks.owned = slices.Clone(ks.cols), slices.Clone(ks.vals), true
+		}
 		for i, col := range r.Cols {
 			j := indexOf(ks.cols, col.Name)
 			if j < 0 {
@@ -135,6 +143,7 @@ func collapse(rows []Row, write Kind) []*Group {
 		var del *Group
 		writes := map[string]*Group{}
 		var writeOrder []*Group
+		var last *Group // most keys share the previous key's columns
 		for _, ks := range t.order {
 			if ks.deleted {
 				if del == nil || !sameNames(del.Key, ks.key) {
@@ -147,12 +156,15 @@ func collapse(rows []Row, write Kind) []*Group {
 			if !ks.written {
 				continue
 			}
-			sig := names(ks.key) + "\x00" + names(ks.cols)
-			g := writes[sig]
-			if g == nil {
-				g = &Group{Table: name, Kind: write, Key: ks.key, Cols: ks.cols}
-				writes[sig] = g
-				writeOrder = append(writeOrder, g)
+			g := last
+			if g == nil || !sameNames(g.Key, ks.key) || !sameNames(g.Cols, ks.cols) {
+				sig := names(ks.key) + "\x00" + names(ks.cols)
+				if g = writes[sig]; g == nil {
+					g = &Group{Table: name, Kind: write, Key: ks.key, Cols: ks.cols}
+					writes[sig] = g
+					writeOrder = append(writeOrder, g)
+				}
+				last = g
 			}
 			g.Rows = append(g.Rows, append(append([]any(nil), ks.keyVals...), ks.vals...))
 			g.Records = append(g.Records, ks.recs)
@@ -162,9 +174,30 @@ func collapse(rows []Row, write Kind) []*Group {
 	return out
 }
 
-// keyID identifies a key's values: PostgreSQL compares them as the
+// keyRef identifies a key's values: PostgreSQL compares them as the
 // column type does, which for the types a key uses is value equality.
-func keyID(cols []Column, vals []any) string {
+// A one-column key of a comparable type is itself (no allocation); others
+// are rendered as text.
+type keyRef struct {
+	name string
+	v    any
+}
+
+func keyOf(cols []Column, vals []any) keyRef {
+	if len(vals) == 1 {
+		switch v := vals[0].(type) {
+		case int8:
+			return keyRef{cols[0].Name, int64(v)}
+		case int16:
+			return keyRef{cols[0].Name, int64(v)}
+		case int32:
+			return keyRef{cols[0].Name, int64(v)}
+		case int64, string, bool:
+			return keyRef{cols[0].Name, v}
+		case []byte:
+			return keyRef{cols[0].Name, string(v)}
+		}
+	}
 	var b strings.Builder
 	for i, v := range vals {
 		if i > 0 {
@@ -174,7 +207,7 @@ func keyID(cols []Column, vals []any) string {
 		b.WriteByte('=')
 		b.WriteString(data.ToString(v))
 	}
-	return b.String()
+	return keyRef{"\x00", b.String()}
 }
 
 func indexOf(cols []Column, name string) int {

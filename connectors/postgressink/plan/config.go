@@ -53,6 +53,8 @@ type Config struct {
 	AutoCreate    bool
 	AutoEvolve    bool
 	BatchSize     int // rows per COPY
+
+	tables map[string]string // TableName's answers by topic
 }
 
 // ConfigError is one bad config key.
@@ -132,8 +134,17 @@ func ParseConfig(m map[string]string) (Config, []ConfigError) {
 }
 
 // TableName is table.name.format for a topic.
+// A Config is used by one task at a time, which caches the answers.
 func (c *Config) TableName(topic string) string {
-	return strings.ReplaceAll(c.TableFormat, "${topic}", topic)
+	if t, ok := c.tables[topic]; ok {
+		return t
+	}
+	if c.tables == nil || len(c.tables) > 1000 {
+		c.tables = map[string]string{}
+	}
+	t := strings.ReplaceAll(c.TableFormat, "${topic}", topic)
+	c.tables[topic] = t
+	return t
 }
 
 func list(s string) []string {

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/sluice-io/sluice/connect/data"
@@ -69,7 +70,7 @@ func (c *Config) RowOf(i int, r *data.Record) (row Row, skip bool, err error) {
 			return row, false, err
 		}
 	}
-	var keyNames map[string]bool
+	var keyNames []string
 	switch c.PKMode {
 	case PKKafka:
 		names := KafkaPKNames
@@ -109,8 +110,10 @@ func (c *Config) RowOf(i int, r *data.Record) (row Row, skip bool, err error) {
 			return row, false, fmt.Errorf("primary-key field %s is null", row.Key[k].Name)
 		}
 	}
+	row.Cols = make([]Column, 0, len(vfields))
+	row.Vals = make([]any, 0, len(vfields))
 	for _, f := range vfields {
-		if keyNames[f.name] || c.Fields != nil && !c.Fields[f.name] {
+		if slices.Contains(keyNames, f.name) || c.Fields != nil && !c.Fields[f.name] {
 			continue
 		}
 		row.Cols = append(row.Cols, Column{f.name, f.schema})
@@ -122,12 +125,11 @@ func (c *Config) RowOf(i int, r *data.Record) (row Row, skip bool, err error) {
 	return row, false, nil
 }
 
-func (c *Config) setKey(row *Row, kf []field) map[string]bool {
-	names := map[string]bool{}
-	for _, f := range kf {
-		row.Key = append(row.Key, Column{f.name, f.schema})
-		row.KeyVals = append(row.KeyVals, f.value)
-		names[f.name] = true
+func (c *Config) setKey(row *Row, kf []field) []string {
+	names := make([]string, len(kf))
+	row.Key, row.KeyVals = make([]Column, len(kf)), make([]any, len(kf))
+	for i, f := range kf {
+		row.Key[i], row.KeyVals[i], names[i] = Column{f.name, f.schema}, f.value, f.name
 	}
 	return names
 }

@@ -164,3 +164,40 @@ func params(from, n int) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// FromArrays is the statement applying a group in one round trip: each
+// column's values are one array parameter ($1 … in Columns order, each of
+// types[i]'s array type), unnested into rows, with the same effect as
+// FromStage. It needs scalar column types (unnest flattens arrays of
+// arrays); types are the table's column types as format_type names them.
+func FromArrays(g *Group, t pgjdbc.Table, types []string) string {
+	all := g.Columns()
+	args := make([]string, len(all))
+	for i := range all {
+		args[i] = "$" + strconv.Itoa(i+1) + "::" + types[i] + "[]"
+	}
+	src := "unnest(" + strings.Join(args, ", ") + ") AS s (" + identList(all, "") + ")"
+	switch g.Kind {
+	case KindInsert:
+		return "INSERT INTO " + t.Quoted() + " (" + identList(all, "") + ") SELECT " + identList(all, "") + " FROM " + src
+	case KindUpsert:
+		return "INSERT INTO " + t.Quoted() + " (" + identList(all, "") + ") SELECT " + identList(all, "") + " FROM " + src +
+			onConflict(g)
+	case KindUpdate:
+		return "UPDATE " + t.Quoted() + " AS t SET " + assignments(g.Cols, "s.") + " FROM " + src + " WHERE " + keyMatch(g.Key)
+	case KindDelete:
+		return "DELETE FROM " + t.Quoted() + " AS t USING " + src + " WHERE " + keyMatch(g.Key)
+	}
+	panic("plan: unknown kind")
+}
+
+// Unnestable reports whether columns of these types can go through
+// FromArrays: none may be an array type.
+func Unnestable(types []string) bool {
+	for _, t := range types {
+		if strings.HasSuffix(t, "]") {
+			return false
+		}
+	}
+	return true
+}
