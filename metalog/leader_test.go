@@ -181,14 +181,25 @@ func TestCaughtUpVoterProposedBackIn(t *testing.T) {
 	}
 }
 
-// An answer in another epoch deposes the leader: it stops serving and its
-// high watermark freezes.
-func TestEpochChangeDeposes(t *testing.T) {
+// shrinkInFlight is a leader of v1–v3 whose log ends at 10, which v2 has
+// fetched and v3 has not, with the shrink of v3 in flight.
+func shrinkInFlight(t *testing.T) (*Leader, isr.EpochLookup, *ISRChange) {
+	t.Helper()
 	l, lookup := leaderAt(t, []Voter{v1, v2, v3}, 1, 0, 0)
 	l.Append(10, 0)
 	fetch(t, l, lookup, v2, 10, 5, 1)
 	l.Tick(lagMs + 10)
 	p := l.Ready().Proposal
+	if p == nil || !slices.Equal(p.ISR, []Voter{v1, v2}) {
+		t.Fatalf("proposal %+v", p)
+	}
+	return l, lookup, p
+}
+
+// An answer in another epoch deposes the leader: it stops serving and its
+// high watermark freezes.
+func TestEpochChangeDeposes(t *testing.T) {
+	l, lookup, p := shrinkInFlight(t)
 	if out, _ := l.HandleISRResult(p.ID, ISRResult{Err: ErrEpochChanged}, lagMs+11); out != OutcomeDeposed {
 		t.Fatalf("outcome %v", out)
 	}
@@ -204,11 +215,7 @@ func TestEpochChangeDeposes(t *testing.T) {
 // A configuration version conflict sends the caller to the register; a read
 // showing this very change applied adopts it.
 func TestVersionConflictReadsRegister(t *testing.T) {
-	l, lookup := leaderAt(t, []Voter{v1, v2, v3}, 1, 0, 0)
-	l.Append(10, 0)
-	fetch(t, l, lookup, v2, 10, 5, 1)
-	l.Tick(lagMs + 10)
-	p := l.Ready().Proposal
+	l, _, p := shrinkInFlight(t)
 	if out, _ := l.HandleISRResult(p.ID, ISRResult{Err: ErrVersionChanged}, lagMs+11); out != OutcomeReadRegister {
 		t.Fatalf("outcome %v", out)
 	}
