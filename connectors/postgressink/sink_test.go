@@ -256,7 +256,9 @@ func TestSink(t *testing.T) {
 		f := newFixture(t, pg, map[string]string{"insert.mode": "upsert", "pk.mode": "record_key", "delete.enabled": "true"})
 		tk := f.task()
 		s := data.StructOf("v", data.F("id", data.Int64Schema), data.F("tags", data.ArrayOf(data.StringSchema)))
-		v := func(id int64, tags ...any) *data.Struct { return data.NewStruct(s).MustPut("id", id).MustPut("tags", tags) }
+		v := func(id int64, tags ...any) *data.Struct {
+			return data.NewStruct(s).MustPut("id", id).MustPut("tags", tags)
+		}
 		f.mustPut(tk, rec(0, key(1), v(1, "a")), rec(1, key(2), v(2, "b")), rec(2, key(1), v(1, "a", "c")))
 		f.mustPut(tk, rec(3, key(2), nil), rec(4, key(3), v(3)))
 		if got := f.query(`SELECT id, tags FROM users ORDER BY id`); got != "1|{a,c};3|{}" {
