@@ -32,6 +32,10 @@ type node struct {
 	// node's clock: a voter takes over when it stalls.
 	lastHeard  int64
 	takeoverAt int64
+	// rate and offset make this node's monotonic clock drift from the
+	// simulation's: timers and the state machines run on it.
+	rate   float64
+	offset int64
 	// boot counts restarts: an answer to a request of an earlier boot is
 	// not delivered (its connection died with the process).
 	boot int
@@ -118,7 +122,7 @@ func (s *sim) drain(n *node) {
 	if rd.Proposal != nil {
 		s.tracef("node %d proposes ISR %v at version %d", n.id, voterIDs(rd.Proposal.ISR), rd.Proposal.Version)
 		s.send(n.id, 0, msg{reg: &regMsg{op: opCAS, change: *rd.Proposal, me: n.voter}})
-		n.casAt = s.now
+		n.casAt = s.clock(n)
 	}
 	if rd.Deposed {
 		s.stepDown(n)
@@ -143,7 +147,7 @@ func (s *sim) follow(n *node, newer bool) {
 		return
 	}
 	if newer {
-		n.lastHeard = s.now
+		n.lastHeard = s.clock(n)
 	}
 	if n.fol == nil {
 		if n.observer {
@@ -167,7 +171,7 @@ func (s *sim) onView(n *node, c Config) {
 	newer := c.Epoch > n.view.Epoch
 	n.view, n.seen = c, true
 	if n.lead != nil {
-		if err := n.lead.ApplyRegister(c, s.now); err != nil && !errors.Is(err, ErrDeposed) {
+		if err := n.lead.ApplyRegister(c, s.clock(n)); err != nil && !errors.Is(err, ErrDeposed) {
 			s.failf("node %d: %v", n.id, err)
 		}
 		s.drain(n)
@@ -200,7 +204,7 @@ func (s *sim) onFetch(n *node, from int32, boot int, f *fetchMsg) {
 		}
 	} else {
 		div, err = l.Fetch(VoterFetch{Voter: f.voter, CurrentEpoch: f.req.CurrentLeaderEpoch, FetchOffset: f.req.FetchOffset,
-			LastFetchedEpoch: f.req.LastFetchedEpoch, LeaderLogEndOffset: end}, n.log.lookup(), s.now)
+			LastFetchedEpoch: f.req.LastFetchedEpoch, LeaderLogEndOffset: end}, n.log.lookup(), s.clock(n))
 	}
 	out.resp = Response{Epoch: l.Epoch(), Err: err, Diverging: div, HighWatermark: l.HighWatermark()}
 	if err == nil && div == nil {
@@ -228,7 +232,7 @@ func (s *sim) onReply(n *node, r *fetchReply) {
 	switch a.Kind {
 	case isr.ActAppend:
 		if r.resp.Epoch == epoch {
-			n.lastHeard = s.now
+			n.lastHeard = s.clock(n)
 		}
 		if err := n.log.append(r.req.FetchOffset, r.recs); err != nil {
 			s.failf("node %d: %v", n.id, err)
@@ -275,7 +279,7 @@ func (s *sim) fsync(n *node) {
 	n.log.fsync()
 	switch {
 	case n.lead != nil:
-		n.lead.Append(n.log.durableEnd(), s.now)
+		n.lead.Append(n.log.durableEnd(), s.clock(n))
 		s.drain(n)
 	case n.syncing && n.fol != nil:
 		s.appended(n)
@@ -293,7 +297,7 @@ func (s *sim) onRegReply(n *node, r *regMsg) {
 		}
 		n.casAt = -1
 		before := len(n.lead.ISR())
-		out, err := n.lead.HandleISRResult(r.change.ID, ISRResult{Err: r.err, Register: r.cfg}, s.now)
+		out, err := n.lead.HandleISRResult(r.change.ID, ISRResult{Err: r.err, Register: r.cfg}, s.clock(n))
 		if err != nil {
 			s.failf("node %d: %v", n.id, err)
 		}
@@ -344,7 +348,7 @@ func (s *sim) becomeLeader(n *node) {
 	}
 	s.checkHasCommitted(n, "takes over")
 	l, err := NewLeader(LeaderConfig{Self: n.voter, Register: c, MinISR: s.minISR, LagTimeMaxMs: simLagMs,
-		LogEndOffset: n.log.durableEnd(), HighWatermark: n.hw}, s.now)
+		LogEndOffset: n.log.durableEnd(), HighWatermark: n.hw}, s.clock(n))
 	if err != nil {
 		s.failf("node %d: %v", n.id, err)
 		return

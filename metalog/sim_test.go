@@ -70,6 +70,8 @@ func newSim(seed uint64) *sim {
 	s.minISR = 1 + s.rng.IntN(2)
 	for id := int32(1); id < int32(len(s.nodes)); id++ {
 		s.nodes[id] = newNode(id, id > simVoters)
+		s.nodes[id].rate = 0.9 + 0.2*s.rng.Float64()
+		s.nodes[id].offset = s.rng.Int64N(1 << 30)
 	}
 	var voters []Voter
 	for _, n := range s.nodes[1 : 1+simVoters] {
@@ -86,6 +88,9 @@ func (s *sim) tracef(format string, args ...any) {
 		s.trace = s.trace[len(s.trace)-40:]
 	}
 }
+
+// clock is n's monotonic clock: drifting, never comparable across nodes.
+func (s *sim) clock(n *node) int64 { return n.offset + int64(float64(s.now)*n.rate) }
 
 func (s *sim) cover(event string) { s.covered[event]++ }
 
@@ -163,24 +168,30 @@ func (s *sim) produce() {
 // read the register, take over from a stalled controller.
 func (s *sim) poll(n *node) {
 	if l := n.lead; l != nil {
-		if p, ok := l.Pending(); ok && n.casAt >= 0 && s.now-n.casAt > simCASMs {
+		if p, ok := l.Pending(); ok && n.casAt >= 0 && s.clock(n)-n.casAt > simCASMs {
 			n.casAt = -1
-			if _, err := l.HandleISRResult(p.ID, ISRResult{Err: fmt.Errorf("timeout")}, s.now); err != nil {
+			if _, err := l.HandleISRResult(p.ID, ISRResult{Err: fmt.Errorf("timeout")}, s.clock(n)); err != nil {
 				s.failf("node %d: %v", n.id, err)
 			}
 			s.drain(n)
+		}
+		// The lease renewal stands in here as a periodic read: it is how
+		// a leader no one fetches from learns it was deposed, and how it
+		// recovers when the read after a version conflict was lost.
+		if s.rng.IntN(10) == 0 {
+			s.send(n.id, 0, msg{reg: &regMsg{op: opRead}})
 		}
 		return
 	}
 	if !n.seen || s.rng.IntN(10) == 0 {
 		s.send(n.id, 0, msg{reg: &regMsg{op: opRead}})
 	}
-	if f := n.fol; f != nil && (n.fetchAt < 0 || s.now-n.fetchAt > simFetchMs) {
+	if f := n.fol; f != nil && (n.fetchAt < 0 || s.clock(n)-n.fetchAt > simFetchMs) {
 		switch a := f.Next(); a.Kind {
 		case 0: // isr.ActFetch
 			leader, _ := f.Leader()
 			s.send(n.id, leader.ID, msg{fetch: &fetchMsg{voter: n.voter, observer: n.observer, req: a.Request}})
-			n.fetchAt = s.now
+			n.fetchAt = s.clock(n)
 		case 1: // isr.ActTruncate: a log without epochs starts at its HW
 			n.log.truncate(a.Truncation.Offset)
 			if err := f.Truncated(n.log.local(n.hw)); err != nil {
@@ -191,14 +202,14 @@ func (s *sim) poll(n *node) {
 	if n.observer || !n.seen {
 		return
 	}
-	stalled := s.now-n.lastHeard > simTakeoverMs || n.view.Active == n.voter
-	if stalled && s.now-n.takeoverAt > simTakeoverMs {
+	stalled := s.clock(n)-n.lastHeard > simTakeoverMs || n.view.Active == n.voter
+	if stalled && s.clock(n)-n.takeoverAt > simTakeoverMs {
 		s.takeover(n)
 	}
 }
 
 func (s *sim) takeover(n *node) {
-	n.takeoverAt = s.now
+	n.takeoverAt = s.clock(n)
 	s.send(n.id, 0, msg{reg: &regMsg{op: opTakeover, seen: n.view.Epoch, me: n.voter}})
 }
 
@@ -221,12 +232,12 @@ func (s *sim) crash(n *node) {
 	s.tracef("node %d crashes (durable %d of %d)", n.id, n.log.durable, len(n.log.recs))
 	n.log.crash()
 	*n = node{id: n.id, voter: n.voter, observer: n.observer, log: n.log, hw: n.hw, applied: n.applied,
-		fetchAt: -1, casAt: -1, takeoverAt: -1 << 40, boot: n.boot + 1}
+		fetchAt: -1, casAt: -1, takeoverAt: -1 << 40, boot: n.boot + 1, rate: n.rate, offset: n.offset}
 }
 
 func (s *sim) restart(n *node) {
 	s.tracef("node %d restarts", n.id)
-	n.up, n.lastHeard = true, s.now
+	n.up, n.lastHeard = true, s.clock(n)
 	s.send(n.id, 0, msg{reg: &regMsg{op: opRead}})
 }
 
@@ -271,7 +282,7 @@ func (s *sim) step() {
 	case r < 88:
 		for _, n := range s.nodes[1:] {
 			if n.up && n.lead != nil {
-				n.lead.Tick(s.now)
+				n.lead.Tick(s.clock(n))
 				s.drain(n)
 			}
 		}
