@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func filesinkCount(t *testing.T, dir, topic string) int64 {
 // every record exactly once, in offset order, each file holding just the
 // offsets its name says.
 func TestConnectFileSinkExactlyOnceThroughKills(t *testing.T) {
-	const parts, n = 2, 3000
+	const parts = 2
 	b := startBroker(t, "std", t.TempDir())
 	createTopic(t, b.Addr(), "clicks", parts, nil)
 	cl := newClient(t, b.Addr())
@@ -82,10 +83,26 @@ func TestConnectFileSinkExactlyOnceThroughKills(t *testing.T) {
 	}}, &info); code != 201 {
 		t.Fatalf("POST /connectors: %d %v", code, info)
 	}
-	produced := make(chan struct{})
+	// Records flow until the kills are over, so that every kill lands
+	// mid-stream; n is how many each partition got.
+	stop, produced := make(chan struct{}), make(chan int64, 1)
+	var stopOnce sync.Once
+	finish := func() int64 {
+		stopOnce.Do(func() { close(stop) })
+		n := <-produced
+		produced <- n
+		return n
+	}
+	t.Cleanup(func() { finish() })
 	go func() {
-		defer close(produced)
-		for i := 0; i < n; i += 50 {
+		i := int64(0)
+		defer func() { produced <- i }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
 			var recs []*kgo.Record
 			for j := i; j < i+50; j++ {
 				for p := 0; p < parts; p++ {
@@ -96,7 +113,8 @@ func TestConnectFileSinkExactlyOnceThroughKills(t *testing.T) {
 				t.Errorf("produce: %v", err)
 				return
 			}
-			time.Sleep(40 * time.Millisecond)
+			i += 50
+			time.Sleep(100 * time.Millisecond)
 		}
 	}()
 	kills := 0
@@ -123,9 +141,17 @@ func TestConnectFileSinkExactlyOnceThroughKills(t *testing.T) {
 			w = startWorker(t, b.Addr(), plugins)
 		}
 	}
-	<-produced
+	n := finish()
 	t.Logf("produced at %v", time.Since(t0))
-	waitFor(t, 90*time.Second, "every record committed", func() bool { return filesinkCount(t, dir, "clicks") >= parts*n })
+	waitFor(t, 90*time.Second, "the last record of each partition committed", func() bool {
+		files, _ := filesinkFinal(t, dir, "clicks")
+		for p := 0; p < parts; p++ {
+			if fs := files[p]; len(fs) == 0 || fs[len(fs)-1].end < n-1 {
+				return false
+			}
+		}
+		return true
+	})
 	t.Logf("all committed at %v", time.Since(t0))
 	files, temps := filesinkFinal(t, dir, "clicks")
 	nfiles := 0
