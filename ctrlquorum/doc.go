@@ -14,13 +14,20 @@
 //     lease lasts Lease from that same instant, on its own monotonic
 //     clock: when it runs out the controller steps down, even if nobody
 //     has taken over, and abandons the renewal in flight.
+//   - The active controller announces each value its renewals choose
+//     (Ready.Announce); the caller may carry it to the other voters'
+//     Observe. A voter that hears announcements reads the register only
+//     when they stop, which keeps reads from colliding with renewals.
 //   - Any other voter reads the register every ReadInterval. When it has
 //     seen the same (epoch, active, lease) for TakeoverTimeout (> Lease)
 //     on its own clock, plus a random backoff, and it is in the metadata
 //     ISR by exact incarnation, it proposes caspaxos.Takeover with the
 //     epoch and lease it saw: the compare-and-set fails if the lease moved
 //     or another voter won. A wiped voter (new incarnation) is never in
-//     the ISR, so it never takes over.
+//     the ISR, so it never takes over. It leads only if a run of its own
+//     takeover moved the register to the new epoch: one found already
+//     applied (a cancelled attempt, a previous life) may have been
+//     watched stalling for long, so its lease would overlap a successor's.
 //   - A controller steps down at once, before anything else in the Ready,
 //     on its first failed check (a compare-and-set refused with a
 //     caspaxos.EpochError), on reading a register of a later epoch or
@@ -52,10 +59,12 @@
 //
 // # What the caller does
 //
-// One caspaxos.Proposer per voter, one change at a time: for each Ready,
-// apply Transitions first, call Proposer.Cancel if Cancel, then
+// One caspaxos.Proposer per voter, one change at a time, on the Node's
+// goroutine (a takeover's Change notes what it did in the Node): for each
+// Ready, apply Transitions first, call Proposer.Cancel if Cancel, then
 // Propose(Propose.Change) (ProposeRead for KindRead) and hand its Result
-// back to ProposalDone with the proposal's ID. Call Tick often (well under
+// back to ProposalDone with the proposal's ID; send Announce to the other
+// voters if there is a way (their Observe). Call Tick often (well under
 // ReadInterval) with the local monotonic time (time.Since a fixed start),
 // and check Active(now) before acting as controller: it is exact between
 // Ticks, so a voter resumed from a pause does not act on a lapsed lease.

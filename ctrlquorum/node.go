@@ -48,7 +48,8 @@ type Node struct {
 type flight struct {
 	Proposal
 	at        time.Duration
-	seenLease uint64      // takeover
+	seenLease uint64      // takeover: the lease seen stalled; renewal: the lease renewed from
+	applied   bool        // takeover: a run of its change moved the epoch (see takeoverDone)
 	isr       *ISRRequest // KindISR
 }
 
@@ -92,11 +93,19 @@ func (n *Node) ProposalDone(now time.Duration, id uint64, res caspaxos.Result) R
 			n.fail(fmt.Errorf("ctrlquorum: bootstrap: %w", res.Err))
 		}
 	case KindTakeover:
-		n.takeoverDone(f, res)
+		n.takeoverDone(f, reg, res)
 	case KindRenew:
-		if n.activeIn(f.Epoch) && res.Err == nil {
+		// An indeterminate renewal whose value shows the lease moved on
+		// from where it started applied: only this controller renews in
+		// its epoch, one renewal at a time, and an attempt of an earlier
+		// round cannot be chosen once a later round finished. Readers
+		// writing values back make this common under contention.
+		applied := res.Err == nil || (errors.Is(res.Err, caspaxos.ErrIndeterminate) &&
+			reg.Epoch == f.Epoch && reg.Active == n.cfg.Self && reg.Lease == f.seenLease+1)
+		if n.activeIn(f.Epoch) && applied {
 			n.leaseStart = f.at
 			n.nextRenew = f.at + n.cfg.Lease/3
+			n.announce()
 		}
 		// Otherwise the register was re-read: a deposed controller has
 		// stepped down in observe, and one that is still active renews
@@ -106,6 +115,25 @@ func (n *Node) ProposalDone(now time.Duration, id uint64, res caspaxos.Result) R
 	}
 	if !n.active {
 		n.nextRead = n.now + n.cfg.ReadInterval
+	}
+	return n.step()
+}
+
+// Observe hands the Node a register value another voter announced
+// (Ready.Announce): a value a round chose, received after it was chosen.
+// It counts as a read, and the next read waits for the next announcement
+// (a renewal interval) plus ReadInterval; a value of another cluster is
+// ignored. The takeover timer is liveness only, and the
+// takeover's compare-and-set checks the lease again.
+func (n *Node) Observe(now time.Duration, reg caspaxos.Register) Ready {
+	n.advance(now)
+	if n.fatal == nil && n.known && reg.ClusterID == n.reg.ClusterID && reg.ClusterID != "" {
+		n.observe(reg.Clone())
+		if !n.active {
+			// The next announcement is due a renewal interval from now;
+			// read only if it does not come.
+			n.nextRead = max(n.nextRead, n.now+n.cfg.Lease/3+n.cfg.ReadInterval)
+		}
 	}
 	return n.step()
 }
@@ -182,11 +210,13 @@ func (n *Node) advance(now time.Duration) { n.now = max(n.now, now) }
 // activeIn reports whether this voter is active in epoch (lease aside).
 func (n *Node) activeIn(epoch int32) bool { return n.active && n.epoch == epoch }
 
-// observe takes in a register value read or written. A value with an
-// older epoch than one already seen is stale and ignored.
+// observe takes in a register value read, written or announced. A value
+// older than one already seen (epoch, or lease or config version in the
+// same epoch) is stale and ignored: only announcements arrive out of order.
 func (n *Node) observe(reg caspaxos.Register) {
-	if n.known && reg.Epoch < n.reg.Epoch {
-		return
+	if n.known && (reg.Epoch < n.reg.Epoch || (reg.Epoch == n.reg.Epoch &&
+		(reg.Lease < n.reg.Lease || reg.ConfigVersion < n.reg.ConfigVersion))) {
+		return // an announcement overtaken by a newer value
 	}
 	moved := !n.known || reg.Epoch != n.reg.Epoch || reg.Active != n.reg.Active || reg.Lease != n.reg.Lease
 	if !n.known || !reflect.DeepEqual(reg, n.reg) {
@@ -223,12 +253,35 @@ func (n *Node) backoff() time.Duration {
 	return time.Duration(n.cfg.Rand(int64(n.cfg.MaxBackoff)))
 }
 
-func (n *Node) takeoverDone(f *flight, res caspaxos.Result) {
-	won := n.reg.Epoch == f.Epoch+1 && n.reg.Active == n.cfg.Self &&
+// takeover is the flight's Change: caspaxos.Takeover, noting whether any
+// run of it took the register from the epoch seen to the next (rather than
+// finding it already there). The caller runs it inside its Proposer, on
+// the Node's goroutine.
+func (f *flight) takeover(self caspaxos.Voter) caspaxos.Change {
+	ch := caspaxos.Takeover(f.Epoch, f.seenLease, self)
+	return func(cur []byte) ([]byte, error) {
+		next, err := ch(cur)
+		var r caspaxos.Register
+		if err == nil && r.UnmarshalBinary(cur) == nil && r.Epoch == f.Epoch {
+			f.applied = true
+		}
+		return next, err
+	}
+}
+
+// takeoverDone makes this voter active if its takeover won, with a lease
+// counted from when the takeover was proposed. That is sound only if this
+// proposal moved the register to the new epoch: a run of the change saw
+// the old epoch on top of a prepare quorum, after the proposal started, so
+// the new epoch was first chosen after that and every other voter's timer
+// started later still. A register found already in the new epoch with this
+// voter active (an earlier, cancelled proposal; a previous life) may have
+// been chosen long ago and watched stall since: then this voter does not
+// lead, and a later takeover moves on. So does one that took a whole
+// lease, whose lease has run out already.
+func (n *Node) takeoverDone(f *flight, reg caspaxos.Register, res caspaxos.Result) {
+	won := reg.Epoch == f.Epoch+1 && reg.Active == n.cfg.Self && f.applied &&
 		(res.Err == nil || errors.Is(res.Err, caspaxos.ErrIndeterminate))
-	// A takeover that took a whole lease is too late to lead with: the
-	// lease it would start has run out already. The register names this
-	// voter, nobody renews, and a later takeover moves on.
 	if !won || f.Epoch+1 <= n.retired || n.now >= f.at+n.cfg.Lease {
 		// Lost, refused or too late. If the register did not move (the
 		// round was indeterminate, or this voter left the ISR) the timer
@@ -237,10 +290,16 @@ func (n *Node) takeoverDone(f *flight, res caspaxos.Result) {
 		n.takeoverAt = max(n.takeoverAt, n.now+n.backoff()+n.cfg.ReadInterval)
 		return
 	}
-	n.active, n.epoch = true, n.reg.Epoch
+	n.active, n.epoch = true, reg.Epoch
 	n.leaseStart = f.at
 	n.nextRenew = f.at + n.cfg.Lease/3
-	n.out.Transitions = append(n.out.Transitions, Transition{Active: true, Epoch: n.epoch, Register: n.reg.Clone()})
+	n.out.Transitions = append(n.out.Transitions, Transition{Active: true, Epoch: n.epoch, Register: reg.Clone()})
+	n.announce()
+}
+
+func (n *Node) announce() {
+	c := n.reg.Clone()
+	n.out.Announce = &c
 }
 
 func (n *Node) isrDone(f *flight, reg caspaxos.Register, res caspaxos.Result) {
@@ -321,7 +380,7 @@ func (n *Node) propose() {
 		n.start(&flight{Proposal: Proposal{Kind: KindRead, Change: caspaxos.Read}})
 	case n.active && n.now >= n.nextRenew:
 		n.start(&flight{Proposal: Proposal{Kind: KindRenew, Epoch: n.epoch,
-			Change: caspaxos.Renew(n.epoch, c.Self, n.reg.Lease)}})
+			Change: caspaxos.Renew(n.epoch, c.Self, n.reg.Lease)}, seenLease: n.reg.Lease})
 	case n.active && n.pendingISR != nil:
 		r := n.pendingISR
 		n.pendingISR = nil
@@ -332,8 +391,9 @@ func (n *Node) propose() {
 		n.start(&flight{Proposal: Proposal{Kind: KindISR, Epoch: r.Epoch, Change: ch}, isr: r})
 	case n.active:
 	case n.canTakeOver() && n.now >= n.takeoverAt:
-		n.start(&flight{Proposal: Proposal{Kind: KindTakeover, Epoch: n.reg.Epoch,
-			Change: caspaxos.Takeover(n.reg.Epoch, n.reg.Lease, c.Self)}, seenLease: n.reg.Lease})
+		f := &flight{Proposal: Proposal{Kind: KindTakeover, Epoch: n.reg.Epoch}, seenLease: n.reg.Lease}
+		f.Change = f.takeover(c.Self)
+		n.start(f)
 	case n.now >= n.nextRead:
 		n.start(&flight{Proposal: Proposal{Kind: KindRead, Change: caspaxos.Read}})
 	}
@@ -372,6 +432,9 @@ func merge(a, b Ready) Ready {
 	a.ISRResults = append(a.ISRResults, b.ISRResults...)
 	if b.Register != nil {
 		a.Register = b.Register
+	}
+	if b.Announce != nil {
+		a.Announce = b.Announce
 	}
 	if b.Err != nil {
 		a.Err = b.Err

@@ -502,6 +502,31 @@ func TestTakeoverResults(t *testing.T) {
 		h.tick(timeout + readIv)
 		h.expect(KindTakeover)
 	})
+	t.Run("found already applied", func(t *testing.T) {
+		// An earlier takeover of vb's (cancelled, or from a previous
+		// life) was chosen without vb learning it: the others have been
+		// watching epoch 4 stall since, so vb must not count a lease
+		// from now.
+		h := newHarness(t, vb, activeReg(t, va), nil)
+		h.tick(0)
+		h.complete(0)
+		h.tick(timeout)
+		h.expect(KindTakeover)
+		r := h.current()
+		r.Epoch, r.Active, r.Lease = 4, vb, 0
+		h.set(r)
+		rd := h.complete(timeout)
+		if len(rd.Transitions) != 0 {
+			t.Fatalf("led on a takeover it did not make: %+v", rd.Transitions)
+		}
+		// It takes over from itself once epoch 4 has stalled.
+		h.tick(2 * timeout)
+		h.expect(KindTakeover)
+		h.complete(2 * timeout)
+		if e, ok := h.n.Active(2 * timeout); !ok || e != 5 {
+			t.Fatalf("Active = %d, %v; want epoch 5", e, ok)
+		}
+	})
 	t.Run("too late", func(t *testing.T) {
 		h := newHarness(t, vb, activeReg(t, va), nil)
 		h.tick(0)

@@ -45,6 +45,7 @@ type simFaults struct {
 
 type simMsg struct {
 	m        caspaxos.Message
+	ann      *caspaxos.Register // an active controller's announcement instead
 	from, to int32
 	at       int
 }
@@ -93,7 +94,8 @@ type sim struct {
 	failed   string
 	actives  int // takeovers that led
 	healed   bool
-	lapses   int // leases that ran out after healing
+	announce bool // send Ready.Announce to the other voters
+	lapses   int  // leases that ran out after healing
 }
 
 func newSim(t *testing.T, seed int64) *sim {
@@ -102,6 +104,7 @@ func newSim(t *testing.T, seed int64) *sim {
 	r := s.rng
 	s.f = simFaults{drop: r.Float64() * 0.15, dup: r.Float64() * 0.05, maxDelay: 1 + r.Intn(8),
 		drift: r.Float64() * 0.1, partition: r.Float64() * 0.003, pause: r.Float64() * 0.0008, crash: r.Float64() * 0.0004}
+	s.announce = r.Intn(4) != 0 // some seeds run with reads alone
 	var selves []caspaxos.Voter
 	var ms []caspaxos.Member
 	for id := int32(1); id <= 3; id++ {
@@ -159,13 +162,17 @@ func (s *sim) fail(format string, args ...any) {
 
 func (s *sim) byID(id int32) *simVoter { return s.voters[id-1] }
 
-func (s *sim) send(from, to int32, m caspaxos.Message) {
-	if s.cut[link(from, to)] || s.rng.Float64() < s.f.drop {
+func (s *sim) send(from, to int32, m caspaxos.Message) { s.sendMsg(simMsg{m: m, from: from, to: to}) }
+
+func (s *sim) sendMsg(e simMsg) {
+	if s.cut[link(e.from, e.to)] || s.rng.Float64() < s.f.drop {
 		return
 	}
-	s.net = append(s.net, simMsg{m: m, from: from, to: to, at: s.step + 1 + s.rng.Intn(s.f.maxDelay)})
+	e.at = s.step + 1 + s.rng.Intn(s.f.maxDelay)
+	s.net = append(s.net, e)
 	if s.rng.Float64() < s.f.dup {
-		s.net = append(s.net, simMsg{m: m, from: from, to: to, at: s.step + 1 + s.rng.Intn(2*s.f.maxDelay)})
+		e.at = s.step + 1 + s.rng.Intn(2*s.f.maxDelay)
+		s.net = append(s.net, e)
 	}
 }
 
@@ -196,6 +203,10 @@ func (s *sim) deliver(e simMsg) bool {
 		return true // lost
 	case !s.running(v):
 		return false
+	}
+	if e.ann != nil {
+		s.ready(v, v.node.Observe(s.local(v), *e.ann))
+		return true
 	}
 	m := e.m
 	switch m.Type {
@@ -250,6 +261,13 @@ func (s *sim) ready(v *simVoter, rd Ready) {
 		}
 		v.flight = p
 		s.proposerOut(v, out)
+	}
+	if a := rd.Announce; a != nil && s.announce {
+		for _, o := range s.voters {
+			if o != v {
+				s.sendMsg(simMsg{ann: a, from: v.self.ID, to: o.self.ID})
+			}
+		}
 	}
 	if rd.Err != nil {
 		s.fail("voter %d: %v", v.self.ID, rd.Err)

@@ -167,6 +167,12 @@ type Ready struct {
 	ISRResults []ISRResult
 	// Register is the newest register value, when it changed.
 	Register *caspaxos.Register
+	// Announce is a register value this active controller's renewal or
+	// takeover chose, to send to the other voters' Observe (on the metadata
+	// log's fetch responses, say). It is optional: it keeps their timers
+	// fresh so they read the register less, which leaves the renewals
+	// fewer rounds to collide with.
+	Announce *caspaxos.Register
 	// Err is fatal (the register belongs to another cluster): the Node
 	// proposes nothing more.
 	Err error
@@ -175,7 +181,7 @@ type Ready struct {
 // IsEmpty reports whether rd asks for nothing.
 func (rd Ready) IsEmpty() bool {
 	return len(rd.Transitions) == 0 && !rd.Cancel && rd.Propose == nil && len(rd.ISRResults) == 0 &&
-		rd.Register == nil && rd.Err == nil
+		rd.Register == nil && rd.Announce == nil && rd.Err == nil
 }
 
 // Errors of RequestISR and ISRResult.
