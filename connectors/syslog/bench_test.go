@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/sluice-io/sluice/connect/data"
 	"github.com/sluice-io/sluice/connect/proto/connectv1"
+	"github.com/sluice-io/sluice/connect/sdk"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -89,4 +94,50 @@ func BenchmarkSDKEncode(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkTaskTCP runs the task as the plugin does: one TCP sender, Poll
+// in a loop, each batch packed as the SDK packs it.
+func BenchmarkTaskTCP(b *testing.B) {
+	port := freePortB(b)
+	tk := connector{}.NewTask().(*task)
+	cfg := map[string]string{kListener: "TCP", kPort: strconv.Itoa(port), kAddress: "127.0.0.1", kTopic: "t", kValueFormat: "json"}
+	if err := tk.Start(context.Background(), sdk.TaskContext{Logger: slog.New(slog.DiscardHandler)}, cfg, nil); err != nil {
+		b.Fatal(err)
+	}
+	defer tk.Stop(context.Background())
+	stream := benchStream(1000)
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ResetTimer()
+	go func() {
+		for i := 0; i < b.N; i += 1000 {
+			if _, err := c.Write(stream); err != nil {
+				return
+			}
+		}
+	}()
+	var buf []byte
+	for got := 0; got < b.N/1000*1000; {
+		recs, err := tk.Poll(context.Background(), sdk.PollLimits{MaxRecords: 2000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if buf, err = connectv1.AppendPacked(buf[:0], recs); err != nil {
+			b.Fatal(err)
+		}
+		got += len(recs)
+	}
+}
+
+func freePortB(b *testing.B) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -130,13 +130,14 @@ func (m *message) appendJSON(b []byte) []byte {
 	if len(m.sd) > 0 {
 		key(fSD)
 		b = append(b, '{')
-		for i, id := range sortedKeys(m.sd) {
+		var idBuf, nameBuf [8]string // most messages have few: no allocation
+		for i, id := range sortedKeys(idBuf[:0], m.sd) {
 			if i > 0 {
 				b = append(b, ',')
 			}
 			b = appendJSONString(b, id)
 			b = append(b, ':', '{')
-			for j, name := range sortedKeys(m.sd[id]) {
+			for j, name := range sortedKeys(nameBuf[:0], m.sd[id]) {
 				if j > 0 {
 					b = append(b, ',')
 				}
@@ -164,8 +165,8 @@ func (m *message) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
+// sortedKeys appends m's keys to keys, sorted.
+func sortedKeys[V any](keys []string, m map[string]V) []string {
 	for k := range m {
 		keys = append(keys, k)
 	}
