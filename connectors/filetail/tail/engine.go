@@ -213,8 +213,13 @@ func (e *Engine) excluded(p string) bool {
 	return false
 }
 
+// maxFingerprint bounds what a scan reads of each file to identify it: a
+// first line longer than this is identified by its first 64 KiB.
+const maxFingerprint = 64 << 10
+
 func (e *Engine) fingerprint(h File, size int64) FileID {
-	need := min(int64(e.cfg.MaxLineBytes), size-e.cfg.IgnoredHeader)
+	limit := min(e.cfg.MaxLineBytes, maxFingerprint)
+	need := min(int64(limit), size-e.cfg.IgnoredHeader)
 	if need <= 0 {
 		return ""
 	}
@@ -222,7 +227,7 @@ func (e *Engine) fingerprint(h File, size int64) FileID {
 	for {
 		n, err := h.ReadAt(head, e.cfg.IgnoredHeader)
 		head = head[:n]
-		if id, ok := Fingerprint(head, e.cfg.FingerprintLines, e.cfg.MaxLineBytes); ok {
+		if id, ok := Fingerprint(head, e.cfg.FingerprintLines, limit); ok {
 			return id
 		}
 		if err != nil || int64(n) >= need {
