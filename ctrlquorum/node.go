@@ -127,8 +127,7 @@ func (n *Node) ProposalDone(now time.Duration, id uint64, res caspaxos.Result) R
 // takeover's compare-and-set checks the lease again.
 func (n *Node) Observe(now time.Duration, reg caspaxos.Register) Ready {
 	n.advance(now)
-	if n.fatal == nil && n.known && reg.ClusterID == n.reg.ClusterID && reg.ClusterID != "" {
-		n.observe(reg.Clone())
+	if n.fatal == nil && n.known && reg.ClusterID == n.reg.ClusterID && reg.ClusterID != "" && n.observe(reg.Clone()) {
 		if !n.active {
 			// The next announcement is due a renewal interval from now;
 			// read only if it does not come.
@@ -212,11 +211,12 @@ func (n *Node) activeIn(epoch int32) bool { return n.active && n.epoch == epoch 
 
 // observe takes in a register value read, written or announced. A value
 // older than one already seen (epoch, or lease or config version in the
-// same epoch) is stale and ignored: only announcements arrive out of order.
-func (n *Node) observe(reg caspaxos.Register) {
+// same epoch) is stale and ignored (false): only announcements arrive out
+// of order.
+func (n *Node) observe(reg caspaxos.Register) bool {
 	if n.known && (reg.Epoch < n.reg.Epoch || (reg.Epoch == n.reg.Epoch &&
 		(reg.Lease < n.reg.Lease || reg.ConfigVersion < n.reg.ConfigVersion))) {
-		return // an announcement overtaken by a newer value
+		return false // an announcement overtaken by a newer value
 	}
 	moved := !n.known || reg.Epoch != n.reg.Epoch || reg.Active != n.reg.Active || reg.Lease != n.reg.Lease
 	if !n.known || !reflect.DeepEqual(reg, n.reg) {
@@ -230,6 +230,7 @@ func (n *Node) observe(reg caspaxos.Register) {
 	if moved {
 		n.rearm()
 	}
+	return true
 }
 
 // rearm restarts the takeover timer from now: a stalled lease is due after

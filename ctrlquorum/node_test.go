@@ -615,3 +615,50 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestAnnounceAndObserve(t *testing.T) {
+	h := makeActive(t)
+	start := timeout
+	h.tick(start + lease/3)
+	rd := h.complete(start + lease/3)
+	if rd.Announce == nil || rd.Announce.Lease != 1 || rd.Announce.Epoch != 4 {
+		t.Fatalf("renewal announced %+v", rd.Announce)
+	}
+	ann := *rd.Announce
+
+	// A follower that hears announcements does not read, and its takeover
+	// timer restarts from each one.
+	f := newHarness(t, vb, activeReg(t, va), nil)
+	f.tick(0)
+	f.complete(0)
+	f.take(f.n.Observe(readIv, ann))
+	if got := f.n.Register(); got.Epoch != 4 || got.Lease != 1 {
+		t.Fatalf("observed register %+v", got)
+	}
+	f.tick(readIv + lease/3 + readIv - 1)
+	f.expect(0)
+	// A stale announcement (an earlier lease, delayed) changes nothing.
+	older := ann.Clone()
+	older.Lease = 0
+	f.take(f.n.Observe(readIv+1, older))
+	// Another cluster's announcement is ignored.
+	other := ann.Clone()
+	other.ClusterID, other.Epoch = "other", 9
+	f.take(f.n.Observe(readIv+1, other))
+	if got := f.n.Register(); got.Epoch != 4 || got.Lease != 1 {
+		t.Fatalf("register after stale and foreign announcements %+v", got)
+	}
+	// Announcements stop: it reads again, then takes over a timeout after
+	// the last one.
+	f.set(ann)
+	f.tick(readIv + lease/3 + readIv)
+	f.expect(KindRead)
+	f.complete(readIv + lease/3 + readIv)
+	for at := readIv + lease/3 + 2*readIv; at < readIv+timeout; at += readIv {
+		f.tick(at)
+		f.expect(KindRead)
+		f.complete(at)
+	}
+	f.tick(readIv + timeout)
+	f.expect(KindTakeover)
+}

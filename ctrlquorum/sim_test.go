@@ -15,7 +15,7 @@ import (
 
 var (
 	flagSeed  = flag.Int64("seed", 0, "run TestSim with this one seed only")
-	flagSeeds = flag.Int("seeds", 0, "how many seeds TestSim runs (default 200)")
+	flagSeeds = flag.Int("seeds", 0, "how many seeds TestSim runs (default 200, 50 with -short)")
 )
 
 // Simulated time: one step of the whole cluster is simStep of global time;
@@ -509,7 +509,7 @@ func TestSim(t *testing.T) {
 	if n == 0 {
 		n = 200
 		if testing.Short() {
-			n = 20
+			n = 50 // make test: race-enabled, about 25s
 		}
 	}
 	takeovers, lapses := 0, 0
