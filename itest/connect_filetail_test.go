@@ -219,6 +219,13 @@ func TestConnectFileTailRotationAndKill9LosesNothing(t *testing.T) {
 		t.Errorf("the topic holds %d distinct values, want the %d lines written", len(seen), total)
 	}
 	t.Logf("%d lines, %d read twice after two kills", total, dups)
+	// Both kinds of rotation were seen as such by the connector.
+	logs := w.Log() + w2.Log()
+	for _, want := range []string{"why=renamed", "why=\"truncated: "} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the workers' logs never say %s", want)
+		}
+	}
 	// Each kill may repeat what was read but not committed: at most a
 	// second's worth of lines (the flush interval is 0.5 s).
 	if dups > 2*rate {
