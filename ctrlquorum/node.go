@@ -157,7 +157,7 @@ func (n *Node) ObserveEpoch(now time.Duration, epoch int32) Ready {
 // change is pending.
 func (n *Node) RequestISR(now time.Duration, req ISRRequest) (Ready, error) {
 	n.advance(now)
-	rd := n.step() // expire the lease first
+	rd := n.step() // a lapsed lease stepped down in advance
 	if _, ok := n.Active(n.now); !ok || req.Epoch != n.epoch {
 		return rd, fmt.Errorf("%w in epoch %d (register epoch %d)", ErrNotActive, req.Epoch, n.reg.Epoch)
 	}
@@ -204,7 +204,15 @@ func (n *Node) Status() Status {
 	return s
 }
 
-func (n *Node) advance(now time.Duration) { n.now = max(n.now, now) }
+// advance moves the clock to now and, before the call does anything else,
+// steps a controller whose lease ran out down: a voter resumed from a
+// pause hears of it first, whatever woke it.
+func (n *Node) advance(now time.Duration) {
+	n.now = max(n.now, now)
+	if n.active && n.now >= n.leaseStart+n.cfg.Lease {
+		n.stepDown("lease expired")
+	}
+}
 
 // activeIn reports whether this voter is active in epoch (lease aside).
 func (n *Node) activeIn(epoch int32) bool { return n.active && n.epoch == epoch }
@@ -349,14 +357,11 @@ func (n *Node) fail(err error) {
 	n.out.Err = err
 }
 
-// step expires a lapsed lease, then starts the next proposal if none is in
-// flight, and returns what accumulated.
+// step gives up a takeover too late to lead with, starts the next proposal
+// if none is in flight, and returns what accumulated.
 func (n *Node) step() Ready {
 	if n.fatal != nil {
 		return n.flush()
-	}
-	if n.active && n.now >= n.leaseStart+n.cfg.Lease {
-		n.stepDown("lease expired")
 	}
 	if f := n.inflight; f != nil && f.Kind == KindTakeover && n.now >= f.at+n.cfg.Lease {
 		// Too late to lead with (see takeoverDone): read instead.

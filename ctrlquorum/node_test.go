@@ -264,6 +264,32 @@ func TestLeaseExpiryStepsDown(t *testing.T) {
 	}
 }
 
+func TestResumedControllerStepsDownBeforeAnythingElse(t *testing.T) {
+	// Paused past its lease, the controller wakes to its renewal's
+	// success: the lapse comes first, and the late success does not
+	// revive it in that epoch.
+	h := makeActive(t)
+	start := timeout
+	h.tick(start + lease/3)
+	h.expect(KindRenew)
+	late := start + 3*lease
+	p := h.pending
+	next, err := p.Change(h.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := h.take(h.n.ProposalDone(late, p.ID, caspaxos.Result{Value: next}))
+	if len(rd.Transitions) != 1 || rd.Transitions[0].Active || rd.Transitions[0].Reason != "lease expired" || !rd.Cancel {
+		t.Fatalf("ready %+v, want the lapse first", rd)
+	}
+	if _, ok := h.n.Active(late); ok {
+		t.Fatal("a late renewal revived the controller")
+	}
+	if rd.Propose != nil && (rd.Propose.Kind == KindRenew || rd.Propose.Kind == KindISR) {
+		t.Fatalf("proposed %v after the lapse", rd.Propose.Kind)
+	}
+}
+
 func TestTakeoverOnlyAfterTimeoutOnLocalClock(t *testing.T) {
 	h := newHarness(t, vb, activeReg(t, va), nil)
 	h.tick(0)
