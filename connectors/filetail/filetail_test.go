@@ -172,3 +172,26 @@ func TestTaskNoticesNewLinesPromptly(t *testing.T) {
 		t.Fatalf("new file: %v", recs)
 	}
 }
+
+func TestDescribeAndAlterOffsets(t *testing.T) {
+	d := connector{}.Describe()
+	if d.Type != sdk.Source || d.Class != "sluice.connect.FileTailSource" || !d.AlterOffsets {
+		t.Fatalf("descriptor %+v", d)
+	}
+	ok := sdk.Offsets{Source: []sdk.Position{
+		{Partition: map[string]any{"fingerprint": "crc64:00"}, Offset: map[string]any{"position": float64(12)}},
+		{Partition: map[string]any{"fingerprint": "crc64:01"}}, // a reset
+	}}
+	if accepted, err := (connector{}).AlterOffsets(context.Background(), nil, ok); err != nil || !accepted {
+		t.Fatalf("good offsets: %v %v", accepted, err)
+	}
+	for _, bad := range []sdk.Position{
+		{Partition: map[string]any{"filename": "/x"}, Offset: map[string]any{"position": int64(1)}},
+		{Partition: map[string]any{"fingerprint": "crc64:00"}, Offset: map[string]any{"position": int64(-1)}},
+		{Partition: map[string]any{"fingerprint": "crc64:00"}, Offset: map[string]any{"position": "ten"}},
+	} {
+		if _, err := (connector{}).AlterOffsets(context.Background(), nil, sdk.Offsets{Source: []sdk.Position{bad}}); err == nil {
+			t.Errorf("accepted %v", bad)
+		}
+	}
+}
