@@ -247,6 +247,9 @@ type ISRChange struct {
 	Epoch   int32
 	Version int64
 	ISR     []Voter
+	// Expand says the change adds one voter (caspaxos.ExpandISR); else it
+	// removes some (caspaxos.ShrinkISR).
+	Expand bool
 }
 
 // ISRResult is the register's answer to an ISRChange. Err nil means it was
@@ -389,7 +392,10 @@ func (l *Leader) change(p isr.Proposal) ISRChange {
 	for i, b := range p.ISR {
 		ids[i] = b.ID
 	}
-	return ISRChange{ID: p.ID, Epoch: p.LeaderEpoch, Version: int64(p.PartitionEpoch), ISR: l.slots.votersOf(ids)}
+	// isr proposes either one replica more than the committed ISR or
+	// fewer, and the committed ISR does not change while one is pending.
+	return ISRChange{ID: p.ID, Epoch: p.LeaderEpoch, Version: int64(p.PartitionEpoch), ISR: l.slots.votersOf(ids),
+		Expand: len(ids) > len(l.inner.ISR())}
 }
 
 // VoterStats is the leader's view of one voter, for DescribeQuorum.

@@ -118,7 +118,7 @@ func TestLaggingVoterLeavesOnlyOnCAS(t *testing.T) {
 	l.Tick(lagMs + 1)
 	rd := l.Ready()
 	want := ISRChange{ID: rd.Proposal.ID, Epoch: 5, Version: 10, ISR: []Voter{v1, v2}}
-	if rd.Proposal == nil || !slices.Equal(rd.Proposal.ISR, want.ISR) || rd.Proposal.Epoch != 5 || rd.Proposal.Version != 10 {
+	if rd.Proposal == nil || !slices.Equal(rd.Proposal.ISR, want.ISR) || rd.Proposal.Epoch != 5 || rd.Proposal.Version != 10 || rd.Proposal.Expand {
 		t.Fatalf("proposal %+v, want %+v", rd.Proposal, want)
 	}
 	id := rd.Proposal.ID
@@ -164,7 +164,7 @@ func TestCaughtUpVoterProposedBackIn(t *testing.T) {
 	}
 	fetch(t, l, lookup, v3, 10, 5, 3)
 	rd := l.Ready()
-	if rd.Proposal == nil || !slices.Equal(rd.Proposal.ISR, []Voter{v1, v2, v3}) {
+	if rd.Proposal == nil || !slices.Equal(rd.Proposal.ISR, []Voter{v1, v2, v3}) || !rd.Proposal.Expand {
 		t.Fatalf("proposal %+v", rd.Proposal)
 	}
 	l.Append(20, 4)

@@ -127,17 +127,7 @@ func cloneConfig(c Config) Config {
 	return c
 }
 
-func sameSet(a, b []Voter) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, v := range a {
-		if !slices.Contains(b, v) {
-			return false
-		}
-	}
-	return true
-}
+func sameSet(a, b []Voter) bool { return len(a) == len(b) && isSubset(a, b) }
 
 // cas runs an ISRChange from the active controller from.
 func (c *cell) cas(ch ISRChange, from Voter) (Config, error) {

@@ -3,6 +3,7 @@ package metalog
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -365,6 +366,13 @@ func (s *sim) onRegister(from int32, boot int, r *regMsg) {
 	case opRead:
 		out.cfg = cloneConfig(s.reg.c)
 	case opCAS:
+		if c := s.reg.c; c.Epoch == r.change.Epoch && c.Version == r.change.Version {
+			grows := len(r.change.ISR) > len(c.ISR)
+			within := grows && isSubset(c.ISR, r.change.ISR) || !grows && isSubset(r.change.ISR, c.ISR)
+			if grows != r.change.Expand || !within {
+				s.failf("ISR change %+v from ISR %v: neither an expansion nor a shrink as flagged", r.change, voterIDs(c.ISR))
+			}
+		}
 		out.cfg, out.err = s.reg.cas(r.change, r.me)
 	case opTakeover:
 		out.cfg, out.err = s.reg.takeover(r.seen, r.me)
@@ -373,6 +381,15 @@ func (s *sim) onRegister(from int32, boot int, r *regMsg) {
 		}
 	}
 	s.send(0, from, msg{regReply: &out, toBoot: boot})
+}
+
+func isSubset(a, b []Voter) bool {
+	for _, v := range a {
+		if !slices.Contains(b, v) {
+			return false
+		}
+	}
+	return true
 }
 
 func voterIDs(vs []Voter) []int32 {
