@@ -68,6 +68,7 @@ type simVoter struct {
 	activeIn  int32
 	lastEpoch int32 // highest epoch it was ever active in (any life)
 	viewEpoch int32
+	wiped     bool
 }
 
 type chosen struct {
@@ -94,6 +95,7 @@ type sim struct {
 	failed   string
 	actives  int // takeovers that led
 	healed   bool
+	wiped    bool // a voter's disk was wiped this run
 	announce bool // send Ready.Announce to the other voters
 	lapses   int  // leases that ran out after healing
 }
@@ -285,6 +287,9 @@ func (s *sim) transition(v *simVoter, tr Transition) {
 		return
 	}
 	s.logf("voter %s active in epoch %d", who, tr.Epoch)
+	if v.wiped {
+		s.fail("wiped voter %s (%s) became active in epoch %d", who, v.self, tr.Epoch)
+	}
 	s.actives++
 	if prev, ok := s.activeBy[tr.Epoch]; ok {
 		s.fail("two active controllers in epoch %d: %s and %s", tr.Epoch, prev, who)
@@ -387,6 +392,17 @@ func (s *sim) faults() {
 			}
 			v.activeIn = 0
 			s.logf("voter %d down until %d", v.self.ID, v.downUntil)
+			if !s.wiped && r.Intn(4) == 0 {
+				// Its disk is lost: it comes back empty under a new
+				// incarnation, outside the ISR and the acceptors' config
+				// (joining them is a membership change, not simulated
+				// here). One per run, so a majority remains.
+				s.wiped = true
+				v.wiped = true
+				v.self = voter(v.self.ID, 2)
+				v.disk = caspaxos.AcceptorState{Self: v.self}
+				s.logf("voter %d wiped: now %s", v.self.ID, v.self)
+			}
 		}
 	}
 }
@@ -512,13 +528,17 @@ func TestSim(t *testing.T) {
 			n = 50 // make test: race-enabled, about 25s
 		}
 	}
-	takeovers, lapses := 0, 0
+	takeovers, lapses, wiped := 0, 0, 0
 	for seed := int64(1); seed <= int64(n) && !t.Failed(); seed++ {
 		s := runSim(t, seed)
 		takeovers += s.actives
 		lapses += s.lapses
+		if s.wiped {
+			wiped++
+		}
 	}
-	t.Logf("%d seeds: %d takeovers led; %d leases lapsed in healed clusters (contention between renewals and reads)", n, takeovers, lapses)
+	t.Logf("%d seeds: %d takeovers led; %d with a wiped voter; %d leases lapsed in healed clusters (contention, or a wiped voter leaving no spare acceptor)",
+		n, takeovers, wiped, lapses)
 	// The simulation must reach the rules it is meant to test.
 	if !t.Failed() && takeovers < 2*n {
 		t.Fatalf("only %d takeovers led in %d seeds: the faults are too mild to test failover", takeovers, n)
