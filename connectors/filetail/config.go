@@ -44,6 +44,9 @@ const (
 
 var version = "1.0.0"
 
+// maxEventBytes bounds a multiline event.
+const maxEventBytes = 10 << 20
+
 func strptr(s string) *string { return &s }
 
 var configKeys = []sdk.ConfigKey{
@@ -65,7 +68,7 @@ var configKeys = []sdk.ConfigKey{
 	{Name: keyFPHeader, Type: "INT", Default: strptr("0"), Importance: "LOW",
 		Documentation: "Bytes at the start of each file left out of its identity (a header every file shares)."},
 	{Name: keyMLStart, Type: "STRING", Default: strptr(""), Importance: "MEDIUM",
-		Documentation: "A regular expression matching the first line of a multiline event; empty means every line is a record."},
+		Documentation: "A regular expression matching the first line of a multiline event; empty means every line is a record. An event is sent once it reaches 10 MiB."},
 	{Name: keyMLCondition, Type: "STRING", Default: strptr(""), Importance: "MEDIUM",
 		Documentation: "A regular expression deciding, with multiline.mode, whether the next line belongs to the event."},
 	{Name: keyMLMode, Type: "STRING", Default: strptr("continue_through"), Importance: "MEDIUM",
@@ -169,7 +172,9 @@ func parse(cfg map[string]string) (settings, map[string][]string) {
 	s.engine.MaxReadBytes = int(num(keyMaxRead, 1))
 	s.engine.FingerprintLines = int(num(keyFPLines, 1))
 	s.engine.IgnoredHeader = num(keyFPHeader, 0)
-	ml := tail.Multiline{Start: re(keyMLStart), Condition: re(keyMLCondition), MaxBytes: s.engine.MaxLineBytes}
+	// An event that never ends is sent once it reaches 10 MiB, as
+	// Filebeat's multiline.max_bytes does.
+	ml := tail.Multiline{Start: re(keyMLStart), Condition: re(keyMLCondition), MaxBytes: maxEventBytes}
 	mode, err := tail.ParseMode(get(keyMLMode))
 	if err != nil {
 		bad(keyMLMode, "%v", err)

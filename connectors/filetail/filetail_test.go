@@ -195,3 +195,26 @@ func TestDescribeAndAlterOffsets(t *testing.T) {
 		}
 	}
 }
+
+// The multiline and long-line keys reach the engine: a stack trace is one
+// record, the last event goes out on its timeout, a long line is split.
+func TestTaskMultilineAndLongLineConfig(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	appendFile(t, log, "Exception in main\n  at a.b\n  at c.d\nnext event\n"+strings.Repeat("z", 25)+"\n")
+	tk := startTask(t, map[string]string{"topic": "logs", "include": log,
+		"multiline.start_pattern": `^\S`, "multiline.condition_pattern": `^\s`, "multiline.mode": "continue_through",
+		"multiline.timeout_ms": "100", "max_line_bytes": "20", "long_lines": "split"}, nil)
+	recs := pollUntil(t, tk, 4)
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.Value.(string))
+	}
+	want := []string{"Exception in main\n  at a.b\n  at c.d", "next event", strings.Repeat("z", 20), "zzzzz"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("records %q, want %q", got, want)
+	}
+	if end := recs[len(recs)-1].SourceOffset["position"]; end != int64(len("Exception in main\n  at a.b\n  at c.d\nnext event\n")+26) {
+		t.Fatalf("last position %v", end)
+	}
+}
