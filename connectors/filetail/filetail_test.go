@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -216,5 +217,29 @@ func TestTaskMultilineAndLongLineConfig(t *testing.T) {
 	}
 	if end := recs[len(recs)-1].SourceOffset["position"]; end != int64(len("Exception in main\n  at a.b\n  at c.d\nnext event\n")+26) {
 		t.Fatalf("last position %v", end)
+	}
+}
+
+// The shipped example is a valid config.
+func TestExampleConfigIsValid(t *testing.T) {
+	b, err := os.ReadFile("../../examples/connect/filetail.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ex struct {
+		Name   string            `json:"name"`
+		Config map[string]string `json:"config"`
+	}
+	if err := json.Unmarshal(b, &ex); err != nil {
+		t.Fatal(err)
+	}
+	if ex.Name == "" || ex.Config["connector.class"] != class {
+		t.Fatalf("example: %+v", ex)
+	}
+	vals, _ := connector{}.Validate(context.Background(), ex.Config)
+	for _, v := range vals {
+		if len(v.Errors) > 0 {
+			t.Errorf("%s: %v", v.Name, v.Errors)
+		}
 	}
 }
