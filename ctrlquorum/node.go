@@ -391,7 +391,7 @@ func (n *Node) propose() {
 		r := n.pendingISR
 		n.pendingISR = nil
 		ch := caspaxos.ShrinkISR(r.Epoch, r.ConfigVersion, r.ISR)
-		if r.Expand {
+		if !subset(r.ISR, n.reg.ISR) {
 			ch = caspaxos.ExpandISR(r.Epoch, r.ConfigVersion, r.ISR)
 		}
 		n.start(&flight{Proposal: Proposal{Kind: KindISR, Epoch: r.Epoch, Change: ch}, isr: r})
@@ -426,6 +426,15 @@ func (n *Node) flush() Ready {
 	rd := n.out
 	n.out = Ready{}
 	return rd
+}
+
+func subset(a, b []caspaxos.Voter) bool {
+	for _, v := range a {
+		if !slices.Contains(b, v) {
+			return false
+		}
+	}
+	return true
 }
 
 // merge appends b's outputs to a's: a came first.

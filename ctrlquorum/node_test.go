@@ -422,8 +422,8 @@ func TestISRChanges(t *testing.T) {
 		want any
 	}{
 		{"below the min ISR", ISRRequest{Epoch: 4, ConfigVersion: reg.ConfigVersion + 1, ISR: []caspaxos.Voter{va}}, caspaxos.ErrBelowMinISR},
-		{"stale config version", ISRRequest{Epoch: 4, ConfigVersion: reg.ConfigVersion, ISR: []caspaxos.Voter{va, vb, vc}, Expand: true}, new(*caspaxos.ConfigVersionError)},
-		{"expand", ISRRequest{Epoch: 4, ConfigVersion: reg.ConfigVersion + 1, ISR: []caspaxos.Voter{va, vb, vc}, Expand: true}, nil},
+		{"stale config version", ISRRequest{Epoch: 4, ConfigVersion: reg.ConfigVersion, ISR: []caspaxos.Voter{va, vb, vc}}, new(*caspaxos.ConfigVersionError)},
+		{"expand", ISRRequest{Epoch: 4, ConfigVersion: reg.ConfigVersion + 1, ISR: []caspaxos.Voter{va, vb, vc}}, nil},
 	}
 	for _, c := range cases {
 		h.results = nil

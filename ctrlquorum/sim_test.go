@@ -459,7 +459,6 @@ func (s *sim) maybeRequestISR(v *simVoter) {
 		req.ISR = slices.DeleteFunc(slices.Clone(reg.ISR), func(x caspaxos.Voter) bool { return x == other && x != v.self })
 	} else {
 		req.ISR = []caspaxos.Voter{s.voters[0].self, s.voters[1].self, s.voters[2].self}
-		req.Expand = true
 	}
 	if s.rng.Intn(4) == 0 {
 		req.ConfigVersion-- // a stale plan: refused by the compare-and-set

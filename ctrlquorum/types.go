@@ -129,13 +129,13 @@ type Transition struct {
 }
 
 // ISRRequest asks to change the metadata ISR from the configuration the
-// metadata log saw (Epoch, ConfigVersion) to ISR: a shrink (every member
-// already in the ISR) or an expand (Expand).
+// metadata log saw (Epoch, ConfigVersion) to ISR: a shrink if every member
+// is in the ISR the Node last saw, else an expansion. (Had the register
+// moved on, the compare-and-set fails on ConfigVersion before either.)
 type ISRRequest struct {
 	Epoch         int32
 	ConfigVersion int64
 	ISR           []caspaxos.Voter
-	Expand        bool
 }
 
 // ISRResult is the outcome of an ISRRequest.
