@@ -33,8 +33,10 @@ type LeaderConfig struct {
 	// Register is the register the takeover wrote: Active is Self, Self is
 	// in the ISR, Epoch is the new controller epoch.
 	Register Config
-	// MinISR is the metadata log's min ISR: the high watermark stands still
-	// while the ISR is smaller than min(MinISR, number of replicas).
+	// MinISR is the metadata log's min ISR (the register's MetaMinISR):
+	// the high watermark stands still while the ISR is smaller than
+	// min(MinISR, number of replicas), and no shrink below it is proposed
+	// (the register would refuse it).
 	MinISR int
 	// LagTimeMaxMs is how long an ISR voter may go without reaching the
 	// leader's log end offset before it is proposed out.
@@ -58,6 +60,7 @@ type Leader struct {
 	slots   *slots
 	inner   *isr.Leader
 	deposed bool
+	minISR  int
 }
 
 // NewLeader starts leading the metadata log in cfg.Register.Epoch at nowMs.
@@ -75,7 +78,8 @@ func NewLeader(cfg LeaderConfig, nowMs int64) (*Leader, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Leader{self: cfg.Self, epoch: reg.Epoch, version: reg.Version, voters: slices.Clone(reg.Voters), slots: newSlots()}
+	l := &Leader{self: cfg.Self, epoch: reg.Epoch, version: reg.Version, voters: slices.Clone(reg.Voters), slots: newSlots(),
+		minISR: cfg.MinISR}
 	self := l.slots.slot(cfg.Self)
 	inner, err := isr.NewLeader(isr.LeaderConfig{
 		ID:               self,
@@ -371,6 +375,14 @@ type Ready struct {
 func (l *Leader) Ready() Ready {
 	rd := l.inner.Ready()
 	out := Ready{HighWatermark: rd.HighWatermark, HighWatermarkAdvanced: rd.HighWatermarkAdvanced, Deposed: l.deposed}
+	if p := rd.Proposal; p != nil && len(p.ISR) < l.minISR && len(p.ISR) < len(l.inner.ISR()) {
+		// isr proposes shrinks below min ISR, as Kafka does; the register
+		// refuses them, so refuse here and spare the round. The next Tick
+		// proposes again, and the laggard stays (and holds the HW) until
+		// it catches up or returns.
+		l.inner.HandleAlterPartition(p.ID, isr.AlterResult{Err: kerr.OperationNotAttempted}, 0)
+		rd.Proposal = nil
+	}
 	if rd.Proposal != nil && !l.deposed {
 		c := l.change(*rd.Proposal)
 		out.Proposal = &c

@@ -150,6 +150,23 @@ func TestLaggingVoterLeavesOnlyOnCAS(t *testing.T) {
 	}
 }
 
+// No shrink below min ISR is proposed: the register would refuse it. The
+// laggard stays in the ISR and holds the high watermark.
+func TestNoShrinkBelowMinISR(t *testing.T) {
+	l, lookup := leaderAt(t, []Voter{v1, v2}, 2, 0, 0)
+	l.Append(10, 0)
+	fetch(t, l, lookup, v2, 4, 5, 1)
+	wantHW(t, l, 4)
+	for _, now := range []int64{lagMs + 10, 2*lagMs + 10} {
+		l.Tick(now)
+		if rd := l.Ready(); rd.Proposal != nil {
+			t.Fatalf("shrink below min ISR proposed: %+v", rd.Proposal)
+		}
+	}
+	fetch(t, l, lookup, v2, 10, 5, 2*lagMs+20)
+	wantHW(t, l, 10)
+}
+
 // A caught-up voter outside the ISR is proposed back in; the expansion
 // holds the high watermark at once, and stops holding it if refused.
 func TestCaughtUpVoterProposedBackIn(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/sluice-io/sluice/caspaxos"
 	"github.com/sluice-io/sluice/isr"
 )
 
@@ -114,12 +115,45 @@ func (m *memLog) takeover(epoch int32) error {
 }
 
 // cell is the stand-in for the CASPaxos register: a linearizable
-// in-memory value with the same checks (epoch, active, configuration
-// version, ISR membership for a takeover).
+// in-memory value changed by the real caspaxos changes (Takeover,
+// ShrinkISR, ExpandISR, SetVoters), so the checks are the register's own.
+// c is its decoded value.
 type cell struct {
-	c Config
-	// anyTakeover drops the ISR check of a takeover (a planted bug).
+	val []byte
+	c   Config
+	// anyTakeover replaces Takeover by one without the ISR check (a
+	// planted bug).
 	anyTakeover bool
+}
+
+func newCell(voters []Voter, minISR int) (*cell, error) {
+	members := make([]caspaxos.Member, len(voters))
+	for i, v := range voters {
+		members[i] = caspaxos.Member{Voter: v}
+	}
+	r, err := caspaxos.BootstrapValue("sim", members, int32(minISR))
+	if err != nil {
+		return nil, err
+	}
+	c := &cell{}
+	if c.val, err = r.MarshalBinary(); err != nil {
+		return nil, err
+	}
+	c.c = ConfigOf(r)
+	return c, nil
+}
+
+// apply runs ch atomically and returns the value after it.
+func (c *cell) apply(ch caspaxos.Change) (Config, error) {
+	next, err := ch(c.val)
+	if err == nil {
+		var r caspaxos.Register
+		if derr := r.UnmarshalBinary(next); derr != nil {
+			return Config{}, derr
+		}
+		c.val, c.c = next, ConfigOf(r)
+	}
+	return cloneConfig(c.c), err
 }
 
 func cloneConfig(c Config) Config {
@@ -127,41 +161,44 @@ func cloneConfig(c Config) Config {
 	return c
 }
 
-func sameSet(a, b []Voter) bool { return len(a) == len(b) && isSubset(a, b) }
-
-// cas runs an ISRChange from the active controller from.
-func (c *cell) cas(ch ISRChange, from Voter) (Config, error) {
-	switch {
-	case c.c.Epoch != ch.Epoch || c.c.Active != from:
-		return cloneConfig(c.c), ErrEpochChanged
-	case c.c.Version == ch.Version+1 && sameSet(c.c.ISR, ch.ISR):
-		return cloneConfig(c.c), nil // a retry of a change already applied
-	case c.c.Version != ch.Version:
-		return cloneConfig(c.c), ErrVersionChanged
-	case !slices.Contains(ch.ISR, c.c.Active):
-		return cloneConfig(c.c), ErrRefused
+// cas runs an ISRChange as the caller would: ExpandISR or ShrinkISR, its
+// error sorted by RegisterError.
+func (c *cell) cas(ch ISRChange) (Config, error) {
+	change := caspaxos.ShrinkISR(ch.Epoch, ch.Version, ch.ISR)
+	if ch.Expand {
+		change = caspaxos.ExpandISR(ch.Epoch, ch.Version, ch.ISR)
 	}
-	c.c.ISR = slices.Clone(ch.ISR)
-	c.c.Version++
-	return cloneConfig(c.c), nil
+	cfg, err := c.apply(change)
+	return cfg, RegisterError(err)
 }
 
 // takeover makes me active in epoch seen+1 if the register is still at
-// seen and me is in the ISR; already done, it succeeds again.
+// seen and me is in the ISR. The simulation renews no lease, so the lease
+// the caller saw stall is always 0.
 func (c *cell) takeover(seen int32, me Voter) (Config, error) {
-	switch {
-	case c.c.Epoch == seen+1 && c.c.Active == me:
-		return cloneConfig(c.c), nil
-	case c.c.Epoch != seen:
-		return cloneConfig(c.c), ErrEpochChanged
-	case !c.anyTakeover && !slices.Contains(c.c.ISR, me):
-		return cloneConfig(c.c), fmt.Errorf("%s not in the ISR %v", me, c.c.ISR)
+	if !c.anyTakeover {
+		return c.apply(caspaxos.Takeover(seen, 0, me))
 	}
-	c.c.Epoch++
-	c.c.Active = me
-	if !slices.Contains(c.c.ISR, me) {
-		c.c.ISR = append(c.c.ISR, me)
-		c.c.Version++
+	return c.apply(caspaxos.RegisterChange(func(r *caspaxos.Register) error {
+		if r.Epoch != seen {
+			return &caspaxos.EpochError{Expected: seen, Current: *r}
+		}
+		r.Epoch++
+		r.Active, r.Lease = me, 0
+		if !r.InISR(me) {
+			r.ISR = append(r.ISR, me)
+			r.ConfigVersion++
+		}
+		return nil
+	}))
+}
+
+// bump is a voter-set change elsewhere: the same voters, a new version.
+func (c *cell) bump() error {
+	members := make([]caspaxos.Member, len(c.c.Voters))
+	for i, v := range c.c.Voters {
+		members[i] = caspaxos.Member{Voter: v}
 	}
-	return cloneConfig(c.c), nil
+	_, err := c.apply(caspaxos.SetVoters(c.c.Epoch, c.c.Version, members))
+	return err
 }

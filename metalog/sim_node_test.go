@@ -373,7 +373,7 @@ func (s *sim) onRegister(from int32, boot int, r *regMsg) {
 				s.failf("ISR change %+v from ISR %v: neither an expansion nor a shrink as flagged", r.change, voterIDs(c.ISR))
 			}
 		}
-		out.cfg, out.err = s.reg.cas(r.change, r.me)
+		out.cfg, out.err = s.reg.cas(r.change)
 	case opTakeover:
 		out.cfg, out.err = s.reg.takeover(r.seen, r.me)
 		if out.err == nil {

@@ -42,7 +42,7 @@ type sim struct {
 	rng       *rand.Rand
 	now       int64
 	nodes     []*node // by id; nodes[0] is nil (the register)
-	reg       cell
+	reg       *cell
 	net       []msg
 	cut       map[[2]int32]int64 // a cut link and when it heals
 	committed []rec              // the committed prefix, as leaders reported it
@@ -78,7 +78,11 @@ func newSim(seed uint64) *sim {
 		voters = append(voters, n.voter)
 	}
 	// Bootstrap: empty logs, every voter in the ISR, no active controller.
-	s.reg.c = Config{Voters: voters, ISR: slices.Clone(voters)}
+	reg, err := newCell(voters, s.minISR)
+	if err != nil {
+		panic(err)
+	}
+	s.reg = reg
 	return s
 }
 
@@ -305,10 +309,12 @@ func (s *sim) step() {
 			s.takeover(n) // a spurious takeover: the lease is liveness only
 		}
 	default:
-		if !s.calm && s.rng.IntN(4) == 0 {
+		if !s.calm {
 			// A voter-set change elsewhere bumps the configuration version:
 			// the leader's ISR change in flight must fail and re-read.
-			s.reg.c.Version++
+			if err := s.reg.bump(); err != nil {
+				s.failf("register: %v", err)
+			}
 			s.tracef("register: version %d", s.reg.c.Version)
 		}
 	}
@@ -430,7 +436,7 @@ func TestSim(t *testing.T) {
 		}
 	}
 	t.Logf("%d records committed over %d epochs; %v", commits, epochs, covered)
-	if len(seeds) < 20 {
+	if len(seeds) < 40 {
 		return
 	}
 	for _, event := range []string{
