@@ -42,10 +42,26 @@
 // Leader: NewLeader after winning a takeover; Fetch for each voter fetch
 // and FetchObserver for each broker fetch (with the durable log bounds
 // sampled before the read); Append after each fsync of an append; Tick
-// every LagTimeMaxMs/2; HandleISRResult with each register answer and
-// ApplyRegister with each register read. After any call drain Ready: wake
-// waiters when the high watermark advanced, run Proposal on the register,
-// step down when Deposed.
+// every LagTimeMaxMs/2; HandleISRResult with each register answer (its
+// error sorted by RegisterError) and ApplyRegister with each register read
+// (ConfigOf). After any call drain Ready: wake waiters when the high
+// watermark advanced, run Proposal on the register (caspaxos.ExpandISR or
+// ShrinkISR as its Expand says), step down when Deposed. After
+// OutcomeReadRegister, read until ApplyRegister gets a value: the change
+// stays pending until then.
+//
+// What the rest of the system must keep for these rules to be safe:
+//
+//   - Only the active controller adds a voter to the ISR, by its own
+//     ISRChange (the leader waits for an expansion from the moment it
+//     proposes it). A membership change may remove voters from the ISR or
+//     change the voters, never add to the ISR behind the leader's back.
+//   - The register grants each epoch once and a takeover only to an ISR
+//     member (caspaxos.Takeover).
+//   - A node persists its high watermark when it changes, or it may go
+//     back across a restart (safe, but the simulator checks it does not).
+//   - Truncations are durable before Truncated, appends before Appended
+//     and Append.
 //
 // Follower: NewFollower (voters) or NewObserver (brokers) with the durable
 // log; Next says what to do; HandleResponse turns an answer into append,
