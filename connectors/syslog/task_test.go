@@ -353,3 +353,24 @@ func TestExamplesValidate(t *testing.T) {
 		}
 	}
 }
+
+// A task restarted on the same port (a connector restart, a rebalance back
+// to this worker) binds again at once, even with connections just closed.
+func TestRestartOnTheSamePort(t *testing.T) {
+	port := freePort(t)
+	cfg := map[string]string{kListener: "TCP,UDP", kPort: strconv.Itoa(port)}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	for round := 0; round < 2; round++ {
+		tk := startTask(t, cfg)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = fmt.Fprintf(c, "<13>Dec  5 01:00:00 h app: round %d\n", round)
+		if got := messages(pollN(t, tk, 1)); got[0] != fmt.Sprintf("round %d", round) {
+			t.Fatalf("round %d: %q", round, got)
+		}
+		_ = tk.Stop(context.Background())
+		_ = c.Close()
+	}
+}
