@@ -60,6 +60,16 @@ func testTypes(t *testing.T, p pg) {
 	if recs[0].Topic != "srv.public.ty" || recs[0].SourcePartition["server"] != "srv" {
 		t.Fatalf("topic %q partition %v", recs[0].Topic, recs[0].SourcePartition)
 	}
+	// A snapshot reads the same row into the same value and schema.
+	snap := startTask(t, p.config("slot.name", "types_snap"), nil, true)
+	srecs := snap.waitRecords("the snapshot row", 20*time.Second, waitN(1))
+	se := evOf(srecs[0])
+	if se.op != "r" || !srecs[0].ValueSchema.Equal(recs[0].ValueSchema) || !data.ValueEqual(se.after, a) {
+		t.Fatalf("snapshot row differs from the streamed one:\n%v\n%v", se.after, a)
+	}
+	if se.source.Get("snapshot") != "last" {
+		t.Fatalf("the only snapshot row: snapshot=%v, want last", se.source.Get("snapshot"))
+	}
 }
 
 func testToast(t *testing.T, p pg) {
