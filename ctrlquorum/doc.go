@@ -25,16 +25,18 @@
 //     epoch and lease it saw: the compare-and-set fails if the lease moved
 //     or another voter won. A wiped voter (new incarnation) is never in
 //     the ISR, so it never takes over. It leads only if a run of its own
-//     takeover moved the register to the new epoch: one found already
-//     applied (a cancelled attempt, a previous life) may have been
-//     watched stalling for long, so its lease would overlap a successor's.
+//     takeover's own value, computed from the epoch it saw, was chosen: a
+//     value found already applied or shown by an indeterminate round (a
+//     cancelled attempt, a previous life) may have been watched stalling
+//     for long, so its lease would overlap a successor's.
 //   - A controller steps down at once, before anything else in the Ready,
 //     on its first failed check (a compare-and-set refused with a
 //     caspaxos.EpochError), on reading a register of a later epoch or
 //     another active controller, or on ObserveEpoch of a later epoch. It
 //     never acts again in an epoch it left: if the register still names
-//     it (after a restart, a lapsed lease or a cancelled takeover), the
-//     lease stalls and a takeover moves to a new epoch.
+//     it (after a restart, a lapsed lease, a cancelled or indeterminate
+//     takeover), it takes over from itself into a new epoch, at once
+//     (after a backoff), since nobody leads the epoch it is named in.
 //   - Metadata ISR changes come in as ISRRequests (epoch, config version,
 //     new ISR) from the metadata log, one at a time, accepted only while
 //     active in that epoch, and go out as caspaxos.ShrinkISR/ExpandISR.

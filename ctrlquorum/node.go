@@ -33,6 +33,11 @@ type Node struct {
 	// retired is the highest epoch this voter stepped down from: it never
 	// acts in it again, even if the register still names it.
 	retired int32
+	// heard is the highest epoch ObserveEpoch reported, at heardAt. Any
+	// round that starts after it reads that epoch, as a controller acts
+	// only in a chosen epoch; one that does not clears it as bogus.
+	heard   int32
+	heardAt time.Duration
 
 	inflight   *flight
 	lastID     uint64
@@ -87,6 +92,9 @@ func (n *Node) ProposalDone(now time.Duration, id uint64, res caspaxos.Result) R
 		return n.flush()
 	}
 	n.observe(reg)
+	if f.at >= n.heardAt {
+		n.heard = 0
+	}
 	switch f.Kind {
 	case KindBootstrap:
 		if errors.Is(res.Err, caspaxos.ErrClusterID) {
@@ -143,6 +151,7 @@ func (n *Node) Observe(now time.Duration, reg caspaxos.Register) Ready {
 func (n *Node) ObserveEpoch(now time.Duration, epoch int32) Ready {
 	n.advance(now)
 	if epoch > n.reg.Epoch {
+		n.heard, n.heardAt = max(n.heard, epoch), n.now
 		if n.active && epoch > n.epoch {
 			n.stepDown(fmt.Sprintf("epoch %d observed", epoch))
 		}
@@ -242,12 +251,15 @@ func (n *Node) observe(reg caspaxos.Register) bool {
 }
 
 // rearm restarts the takeover timer from now: a stalled lease is due after
-// TakeoverTimeout, a register with no active controller (just
-// bootstrapped) at once; both plus a random backoff.
+// TakeoverTimeout; a register with no active controller (just
+// bootstrapped), or one naming this voter in an epoch it does not lead
+// (it restarted, stepped down, or cannot tell whether its takeover was
+// its own), at once, since nobody leads that epoch; all plus a random
+// backoff.
 func (n *Node) rearm() {
 	n.seenAt = n.now
 	wait := n.cfg.TakeoverTimeout
-	if n.reg.Active.IsZero() {
+	if n.reg.Active.IsZero() || (n.reg.Active == n.cfg.Self && !n.activeIn(n.reg.Epoch)) {
 		wait = 0
 	}
 	n.takeoverAt = n.seenAt + wait + n.backoff()
@@ -280,17 +292,17 @@ func (f *flight) takeover(self caspaxos.Voter) caspaxos.Change {
 
 // takeoverDone makes this voter active if its takeover won, with a lease
 // counted from when the takeover was proposed. That is sound only if this
-// proposal moved the register to the new epoch: a run of the change saw
-// the old epoch on top of a prepare quorum, after the proposal started, so
-// the new epoch was first chosen after that and every other voter's timer
-// started later still. A register found already in the new epoch with this
-// voter active (an earlier, cancelled proposal; a previous life) may have
-// been chosen long ago and watched stall since: then this voter does not
-// lead, and a later takeover moves on. So does one that took a whole
-// lease, whose lease has run out already.
+// proposal's own value, computed from the old epoch, was chosen (Err nil
+// and a run of the change moved the epoch): every value chosen before it
+// is of the old epoch, so the new epoch was first chosen after the
+// proposal started, and every other voter's timer started later still.
+// A register found already in the new epoch with this voter active (an
+// earlier, cancelled proposal; a previous life), or an indeterminate round
+// showing it, may have been chosen long ago and watched stall since: then
+// this voter does not lead, and takes over from itself (see rearm). So
+// does one that took a whole lease, whose lease has run out already.
 func (n *Node) takeoverDone(f *flight, reg caspaxos.Register, res caspaxos.Result) {
-	won := reg.Epoch == f.Epoch+1 && reg.Active == n.cfg.Self && f.applied &&
-		(res.Err == nil || errors.Is(res.Err, caspaxos.ErrIndeterminate))
+	won := res.Err == nil && f.applied && reg.Epoch == f.Epoch+1 && reg.Active == n.cfg.Self
 	if !won || f.Epoch+1 <= n.retired || n.now >= f.at+n.cfg.Lease {
 		// Lost, refused or too late. If the register did not move (the
 		// round was indeterminate, or this voter left the ISR) the timer
@@ -326,8 +338,8 @@ func (n *Node) isrDone(f *flight, reg caspaxos.Register, res caspaxos.Result) {
 
 // stepDown stops acting as controller, at once: the transition goes out
 // first, a renewal or ISR change in flight is abandoned, and a pending ISR
-// change fails. The voter then waits a full takeover timeout like the
-// others before it may take over again.
+// change fails. The register still names it, so it may take over from
+// itself into a new epoch (see rearm), unless another voter does first.
 func (n *Node) stepDown(reason string) {
 	if !n.active {
 		return
@@ -408,9 +420,9 @@ func (n *Node) propose() {
 // canTakeOver: only a voter in the metadata ISR, by exact incarnation,
 // holds every committed metadata record, and only a bootstrapped register
 // is taken over (caspaxos.Takeover's single-voter form is not for a
-// quorum).
+// quorum); a register older than an epoch heard of is read first.
 func (n *Node) canTakeOver() bool {
-	return n.reg.ClusterID != "" && n.reg.InISR(n.cfg.Self)
+	return n.reg.ClusterID != "" && n.reg.InISR(n.cfg.Self) && n.reg.Epoch >= n.heard
 }
 
 func (n *Node) start(f *flight) {

@@ -252,15 +252,23 @@ func TestLeaseExpiryStepsDown(t *testing.T) {
 	if len(rd.Transitions) != 1 || rd.Transitions[0].Active || rd.Transitions[0].Reason != "lease expired" || !rd.Cancel {
 		t.Fatalf("ready %+v, want a step-down and the renewal cancelled", rd)
 	}
-	// It does not act in epoch 4 again, even though the register names it.
+	// It never acts in epoch 4 again, although the register names it:
+	// nobody leads epoch 4, so it takes over from itself at once.
+	p := h.expect(KindTakeover)
+	if p.Epoch != 4 {
+		t.Fatalf("takeover from epoch %d", p.Epoch)
+	}
 	for at := start + lease; at < start+lease+timeout; at += readIv {
 		h.tick(at)
 		if h.pending != nil {
-			if k := h.pending.Kind; k == KindRenew || k == KindISR {
-				t.Fatalf("deposed controller proposed %v", k)
+			if k := h.pending.Kind; (k == KindRenew || k == KindISR) && h.pending.Epoch == 4 {
+				t.Fatalf("deposed controller proposed %v in epoch 4", k)
 			}
 			h.complete(at)
 		}
+	}
+	if e, ok := h.n.Active(start + lease + timeout); !ok || e != 5 {
+		t.Fatalf("Active = %d, %v; want epoch 5", e, ok)
 	}
 }
 
@@ -394,6 +402,17 @@ func TestStepDownOnHigherEpoch(t *testing.T) {
 		}
 		h.expect(KindRead) // then it reads who leads now
 	})
+	t.Run("a bogus epoch holds takeovers for one read only", func(t *testing.T) {
+		h := newHarness(t, vb, activeReg(t, va), nil)
+		h.tick(0)
+		h.complete(0)
+		h.take(h.n.ObserveEpoch(1, 9))
+		h.tick(timeout)
+		h.expect(KindRead)
+		h.complete(timeout) // still epoch 3: nobody chose epoch 9
+		h.tick(timeout + readIv)
+		h.expect(KindTakeover)
+	})
 }
 
 func TestISRChanges(t *testing.T) {
@@ -499,7 +518,10 @@ func TestStepDownFailsPendingISRChange(t *testing.T) {
 }
 
 func TestTakeoverResults(t *testing.T) {
-	t.Run("indeterminate but chosen", func(t *testing.T) {
+	t.Run("indeterminate", func(t *testing.T) {
+		// The register shows vb active in epoch 4, but the value on top
+		// is another proposer's: it may be an older attempt of vb's,
+		// chosen and watched before this proposal began.
 		h := newHarness(t, vb, activeReg(t, va), nil)
 		h.tick(0)
 		h.complete(0)
@@ -510,8 +532,8 @@ func TestTakeoverResults(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.answer(timeout+1, caspaxos.Result{Value: next, Err: caspaxos.ErrIndeterminate})
-		if _, ok := h.n.Active(timeout + 1); !ok {
-			t.Fatal("not active although the register shows its takeover")
+		if _, ok := h.n.Active(timeout + 1); ok {
+			t.Fatal("led on an indeterminate takeover")
 		}
 	})
 	t.Run("indeterminate and not applied", func(t *testing.T) {
@@ -585,19 +607,19 @@ func TestTakeoverResults(t *testing.T) {
 	})
 	t.Run("restart finds itself active", func(t *testing.T) {
 		// A voter restarted with its disk: the register still names it,
-		// but it never acts in an epoch it may have led before.
+		// but it never acts in an epoch it may have led before. Nobody
+		// leads that epoch, so it takes over from itself at once.
 		h := newHarness(t, va, activeReg(t, va), nil)
 		h.tick(0)
 		h.complete(0)
 		if _, ok := h.n.Active(0); ok {
 			t.Fatal("active after a read")
 		}
-		h.tick(timeout)
 		if p := h.expect(KindTakeover); p.Epoch != 3 {
 			t.Fatalf("takeover from %d", p.Epoch)
 		}
-		h.complete(timeout)
-		if e, ok := h.n.Active(timeout); !ok || e != 4 {
+		h.complete(1)
+		if e, ok := h.n.Active(1); !ok || e != 4 {
 			t.Fatal("not active in a new epoch")
 		}
 	})
