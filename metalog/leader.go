@@ -120,8 +120,10 @@ func (l *Leader) brokers() []isr.Broker {
 
 // Epoch is the controller epoch this leader leads; Version the register's
 // configuration version it knows; HighWatermark the committed end of the
-// log; LogEndOffset its durable end; Deposed whether it learned its epoch
-// is over.
+// log and Committed whether offset o is below it; LogEndOffset its durable
+// end; Deposed whether it learned its epoch is over; ISR the ISR the
+// register committed, and MaximalISR that plus an expansion in flight (the
+// voters commit waits for).
 func (l *Leader) Epoch() int32           { return l.epoch }
 func (l *Leader) Version() int64         { return l.version }
 func (l *Leader) HighWatermark() int64   { return l.inner.HighWatermark() }
