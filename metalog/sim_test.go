@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sluice-io/sluice/isr"
 )
 
 // A seeded simulator: three voters (the active controller leads, the two
@@ -192,11 +194,11 @@ func (s *sim) poll(n *node) {
 	}
 	if f := n.fol; f != nil && (n.fetchAt < 0 || s.clock(n)-n.fetchAt > simFetchMs) {
 		switch a := f.Next(); a.Kind {
-		case 0: // isr.ActFetch
+		case isr.ActFetch:
 			leader, _ := f.Leader()
 			s.send(n.id, leader.ID, msg{fetch: &fetchMsg{voter: n.voter, observer: n.observer, req: a.Request}})
 			n.fetchAt = s.clock(n)
-		case 1: // isr.ActTruncate: a log without epochs starts at its HW
+		case isr.ActTruncate: // a log without epochs starts at its HW
 			n.log.truncate(a.Truncation.Offset)
 			if err := f.Truncated(n.log.local(n.hw)); err != nil {
 				s.failf("node %d: %v", n.id, err)
