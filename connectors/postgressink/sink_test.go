@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -337,6 +338,28 @@ func TestSink(t *testing.T) {
 		}
 	})
 
+	t.Run("alter offsets", func(t *testing.T) {
+		f := newFixture(t, pg, nil)
+		tk := f.task()
+		f.mustPut(tk, rec(0, nil, user(1, "a", 1)), rec(1, nil, user(2, "b", 1)))
+		ok, err := connector{}.AlterOffsets(context.Background(), f.conf, sdk.Offsets{Sink: []sdk.TopicPartitionOffset{
+			{Topic: "users", Partition: 0, Offset: 1}, {Topic: "users", Partition: 1, Offset: 7}}})
+		if err != nil || !ok {
+			t.Fatalf("alter: %v %v", ok, err)
+		}
+		tk2 := f.task()
+		offs, err := tk2.Open(context.Background(), []sdk.TopicPartition{{Topic: "users", Partition: 0}, {Topic: "users", Partition: 1}})
+		if err != nil || len(offs) != 2 || offs[0].Offset != 1 || offs[1].Offset != 7 {
+			t.Fatalf("open after alter: %v %v", offs, err)
+		}
+		if _, err := (connector{}).AlterOffsets(context.Background(), f.conf, sdk.Offsets{Sink: []sdk.TopicPartitionOffset{{Topic: "users", Partition: 1, Offset: -1}}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.query(`SELECT partition, next_offset FROM sluice_connect_offsets ORDER BY partition`); got != "0|1" {
+			t.Fatalf("after a reset: %q", got)
+		}
+	})
+
 	t.Run("server restart", func(t *testing.T) {
 		f := newFixture(t, pg, map[string]string{"insert.mode": "upsert", "pk.mode": "record_key", "retry.backoff.ms": "10"})
 		tk := f.task()
@@ -360,4 +383,36 @@ func sumLast(n, keys int) int {
 		s += i
 	}
 	return s
+}
+
+func TestValidate(t *testing.T) {
+	c := connector{}
+	if d := c.Describe(); d.Type != sdk.Sink || !slices.Contains(d.Aliases, "io.confluent.connect.jdbc.JdbcSinkConnector") {
+		t.Fatalf("descriptor %+v", d)
+	}
+	errsOf := func(cfg map[string]string) map[string][]string {
+		vals, err := c.Validate(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][]string{}
+		for _, v := range vals {
+			if len(v.Errors) > 0 {
+				out[v.Name] = v.Errors
+			}
+		}
+		return out
+	}
+	if e := errsOf(map[string]string{"connection.url": "jdbc:postgresql://db/x"}); len(e) != 0 {
+		t.Fatalf("a good config: %v", e)
+	}
+	e := errsOf(map[string]string{"connection.url": "jdbc:mysql://db/x", "insert.mode": "upsert", "retry.backoff.ms": "soon"})
+	for _, k := range []string{"connection.url", "pk.mode", "retry.backoff.ms"} {
+		if len(e[k]) == 0 {
+			t.Errorf("no error for %s: %v", k, e)
+		}
+	}
+	if e := errsOf(map[string]string{}); len(e["connection.url"]) != 1 {
+		t.Errorf("a missing connection.url must be reported once: %v", e)
+	}
 }
