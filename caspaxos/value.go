@@ -311,8 +311,24 @@ func BootstrapValue(clusterID string, voters []Member, metaMinISR int32) (Regist
 // single-voter form the package's simulator exercises. A controller quorum
 // bootstraps first and never relies on it.
 func Takeover(seenEpoch int32, seenLease uint64, me Voter) Change {
+	return takeover(seenEpoch, seenLease, me, 0, false)
+}
+
+// TakeoverNonce is Takeover with the new epoch's lease counter starting at
+// nonce instead of 0, a number the caller draws at random for each
+// takeover it proposes. The value it writes is then this proposal's alone:
+// "already applied" means lease == nonce, and a register showing the
+// caller active with another lease is an earlier takeover of its own (a
+// cancelled attempt, a previous life), refused with an EpochError. A
+// controller that finds its value chosen, even after an indeterminate
+// round, knows it was first chosen after the proposal started.
+func TakeoverNonce(seenEpoch int32, seenLease uint64, me Voter, nonce uint64) Change {
+	return takeover(seenEpoch, seenLease, me, nonce, true)
+}
+
+func takeover(seenEpoch int32, seenLease uint64, me Voter, lease uint64, exact bool) Change {
 	return RegisterChange(func(r *Register) error {
-		if r.Epoch == seenEpoch+1 && r.Active == me {
+		if r.Epoch == seenEpoch+1 && r.Active == me && (!exact || r.Lease == lease) {
 			return nil
 		}
 		if r.Epoch != seenEpoch {
@@ -329,7 +345,7 @@ func Takeover(seenEpoch int32, seenLease uint64, me Voter) Change {
 		}
 		r.Epoch++
 		r.Active = me
-		r.Lease = 0
+		r.Lease = lease
 		return nil
 	})
 }
