@@ -3,6 +3,8 @@ package ctrlquorum
 import (
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"time"
@@ -54,7 +56,7 @@ type flight struct {
 	Proposal
 	at        time.Duration
 	seenLease uint64      // takeover: the lease seen stalled; renewal: the lease renewed from
-	applied   bool        // takeover: a run of its change moved the epoch (see takeoverDone)
+	nonce     uint64      // takeover: where the new epoch's lease starts
 	isr       *ISRRequest // KindISR
 }
 
@@ -122,7 +124,7 @@ func (n *Node) ProposalDone(now time.Duration, id uint64, res caspaxos.Result) R
 		n.isrDone(f, reg, res)
 	}
 	if !n.active {
-		n.nextRead = n.now + n.cfg.ReadInterval
+		n.nextRead = n.now + n.readInterval()
 	}
 	return n.step()
 }
@@ -265,6 +267,27 @@ func (n *Node) rearm() {
 	n.takeoverAt = n.seenAt + wait + n.backoff()
 }
 
+// readInterval is ReadInterval for a voter that may take over, and four
+// times that for one that may not (outside the ISR, a wiped voter): it
+// has no takeover timer to feed, only the controller's name to learn,
+// and its reads would collide with the rounds of those that matter.
+func (n *Node) readInterval() time.Duration {
+	if n.reg.ClusterID != "" && !n.reg.InISR(n.cfg.Self) {
+		return 4 * n.cfg.ReadInterval
+	}
+	return n.cfg.ReadInterval
+}
+
+// nonce draws the lease a takeover starts its epoch at: from Rand if set
+// (so runs replay), else from the process's random source. Either way it
+// must not repeat across the voter's lives, which 64 random bits ensure.
+func (n *Node) nonce() uint64 {
+	if n.cfg.Rand != nil {
+		return uint64(n.cfg.Rand(math.MaxInt64))
+	}
+	return rand.Uint64()
+}
+
 // backoff is a random delay in [0, MaxBackoff), so that voters that saw
 // the same stall do not all propose at once.
 func (n *Node) backoff() time.Duration {
@@ -274,35 +297,20 @@ func (n *Node) backoff() time.Duration {
 	return time.Duration(n.cfg.Rand(int64(n.cfg.MaxBackoff)))
 }
 
-// takeover is the flight's Change: caspaxos.Takeover, noting whether any
-// run of it took the register from the epoch seen to the next (rather than
-// finding it already there). The caller runs it inside its Proposer, on
-// the Node's goroutine.
-func (f *flight) takeover(self caspaxos.Voter) caspaxos.Change {
-	ch := caspaxos.Takeover(f.Epoch, f.seenLease, self)
-	return func(cur []byte) ([]byte, error) {
-		next, err := ch(cur)
-		var r caspaxos.Register
-		if err == nil && r.UnmarshalBinary(cur) == nil && r.Epoch == f.Epoch {
-			f.applied = true
-		}
-		return next, err
-	}
-}
-
 // takeoverDone makes this voter active if its takeover won, with a lease
-// counted from when the takeover was proposed. That is sound only if this
-// proposal's own value, computed from the old epoch, was chosen (Err nil
-// and a run of the change moved the epoch): every value chosen before it
-// is of the old epoch, so the new epoch was first chosen after the
-// proposal started, and every other voter's timer started later still.
-// A register found already in the new epoch with this voter active (an
-// earlier, cancelled proposal; a previous life), or an indeterminate round
-// showing it, may have been chosen long ago and watched stall since: then
-// this voter does not lead, and takes over from itself (see rearm). So
-// does one that took a whole lease, whose lease has run out already.
+// counted from when the takeover was proposed. The takeover's value is its
+// own (caspaxos.TakeoverNonce: the new epoch's lease starts at a nonce
+// drawn for this proposal), so finding it in the register, even after an
+// indeterminate round, means it was first chosen after the proposal
+// started, and every other voter's timer started later still. The
+// register showing this voter active with another lease is an earlier
+// takeover of its own (cancelled, or from a previous life) that others
+// may have watched stall for long: this voter does not lead on it, and
+// takes over from itself (see rearm). Nor does it lead on a takeover that
+// took a whole lease, whose lease has run out already.
 func (n *Node) takeoverDone(f *flight, reg caspaxos.Register, res caspaxos.Result) {
-	won := res.Err == nil && f.applied && reg.Epoch == f.Epoch+1 && reg.Active == n.cfg.Self
+	won := reg.Epoch == f.Epoch+1 && reg.Active == n.cfg.Self && reg.Lease == f.nonce &&
+		(res.Err == nil || errors.Is(res.Err, caspaxos.ErrIndeterminate))
 	if !won || f.Epoch+1 <= n.retired || n.now >= f.at+n.cfg.Lease {
 		// Lost, refused or too late. If the register did not move (the
 		// round was indeterminate, or this voter left the ISR) the timer
@@ -409,9 +417,9 @@ func (n *Node) propose() {
 		n.start(&flight{Proposal: Proposal{Kind: KindISR, Epoch: r.Epoch, Change: ch}, isr: r})
 	case n.active:
 	case n.canTakeOver() && n.now >= n.takeoverAt:
-		f := &flight{Proposal: Proposal{Kind: KindTakeover, Epoch: n.reg.Epoch}, seenLease: n.reg.Lease}
-		f.Change = f.takeover(c.Self)
-		n.start(f)
+		nonce := n.nonce()
+		n.start(&flight{Proposal: Proposal{Kind: KindTakeover, Epoch: n.reg.Epoch,
+			Change: caspaxos.TakeoverNonce(n.reg.Epoch, n.reg.Lease, c.Self, nonce)}, seenLease: n.reg.Lease, nonce: nonce})
 	case n.now >= n.nextRead:
 		n.start(&flight{Proposal: Proposal{Kind: KindRead, Change: caspaxos.Read}})
 	}

@@ -46,7 +46,8 @@ type harness struct {
 
 func newHarness(t *testing.T, self caspaxos.Voter, reg caspaxos.Register, mod func(*Config)) *harness {
 	t.Helper()
-	cfg := Config{Self: self, Lease: lease}
+	// Rand 0: no backoff, and every takeover's lease starts at 0.
+	cfg := Config{Self: self, Lease: lease, Rand: func(int64) int64 { return 0 }}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -335,7 +336,7 @@ func TestBackoffIsAddedToTheTimeout(t *testing.T) {
 		c.ReadInterval = time.Hour // no reads in the way
 		c.Rand = func(n int64) int64 {
 			if n != int64(100*time.Millisecond) {
-				t.Fatalf("backoff drawn from [0, %d)", n)
+				return 0 // a takeover's nonce
 			}
 			return int64(40 * time.Millisecond)
 		}
@@ -367,6 +368,18 @@ func TestNoTakeoverOutsideTheISR(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestVoterOutsideTheISRReadsLess(t *testing.T) {
+	r := activeReg(t, va)
+	r.ISR = []caspaxos.Voter{va, vb}
+	h := newHarness(t, vc, r, nil)
+	h.tick(0)
+	h.complete(0)
+	h.tick(4*readIv - 1)
+	h.expect(0)
+	h.tick(4 * readIv)
+	h.expect(KindRead)
 }
 
 func TestStepDownOnHigherEpoch(t *testing.T) {
@@ -518,10 +531,9 @@ func TestStepDownFailsPendingISRChange(t *testing.T) {
 }
 
 func TestTakeoverResults(t *testing.T) {
-	t.Run("indeterminate", func(t *testing.T) {
-		// The register shows vb active in epoch 4, but the value on top
-		// is another proposer's: it may be an older attempt of vb's,
-		// chosen and watched before this proposal began.
+	t.Run("indeterminate but its own value", func(t *testing.T) {
+		// Another proposer wrote this proposal's value back: its nonce
+		// says it is this takeover's, chosen after it began.
 		h := newHarness(t, vb, activeReg(t, va), nil)
 		h.tick(0)
 		h.complete(0)
@@ -532,8 +544,21 @@ func TestTakeoverResults(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.answer(timeout+1, caspaxos.Result{Value: next, Err: caspaxos.ErrIndeterminate})
+		if e, ok := h.n.Active(timeout + 1); !ok || e != 4 {
+			t.Fatal("not active although the register shows its own takeover")
+		}
+	})
+	t.Run("indeterminate showing an earlier takeover of its own", func(t *testing.T) {
+		h := newHarness(t, vb, activeReg(t, va), nil)
+		h.tick(0)
+		h.complete(0)
+		h.tick(timeout)
+		h.expect(KindTakeover)
+		r := h.current()
+		r.Epoch, r.Active, r.Lease = 4, vb, 12345 // another nonce
+		h.answer(timeout+1, caspaxos.Result{Value: encode(t, r), Err: caspaxos.ErrIndeterminate})
 		if _, ok := h.n.Active(timeout + 1); ok {
-			t.Fatal("led on an indeterminate takeover")
+			t.Fatal("led on an earlier takeover")
 		}
 	})
 	t.Run("indeterminate and not applied", func(t *testing.T) {
@@ -561,7 +586,7 @@ func TestTakeoverResults(t *testing.T) {
 		h.tick(timeout)
 		h.expect(KindTakeover)
 		r := h.current()
-		r.Epoch, r.Active, r.Lease = 4, vb, 0
+		r.Epoch, r.Active, r.Lease = 4, vb, 12345 // its nonce then
 		h.set(r)
 		rd := h.complete(timeout)
 		if len(rd.Transitions) != 0 {
