@@ -89,7 +89,11 @@ func appendPosition(ps []BatchPosition, p *connectv1.SourceOffset) ([]BatchPosit
 func (t *SinkTask) putRequest(recs []*data.Record) (*connectv1.PutRequest, error) {
 	req := &connectv1.PutRequest{Task: t.id, Generation: t.g}
 	if t.packed {
-		if b, err := connectv1.AppendPacked(nil, recs); err == nil {
+		appendPacked := connectv1.AppendPacked
+		if t.trees {
+			appendPacked = connectv1.AppendPackedTrees
+		}
+		if b, err := appendPacked(nil, recs); err == nil {
 			req.Packed = b
 			return req, nil
 		}

@@ -12,17 +12,21 @@ import (
 func TestPutRequestPacksWhatItCan(t *testing.T) {
 	raw := []*data.Record{{Topic: "t", KafkaOffset: 1, Value: []byte("v")}, {Topic: "t", KafkaOffset: 2, Key: "k"}}
 	structured := append(raw[:1:1], &data.Record{Topic: "t", Value: int64(3)})
+	schemaless := append(raw[:1:1], &data.Record{Topic: "t", Value: map[string]any{"n": int64(3)}})
 	for _, c := range []struct {
-		name   string
-		packed bool
-		recs   []*data.Record
-		want   bool
+		name          string
+		packed, trees bool
+		recs          []*data.Record
+		want          bool
 	}{
-		{"raw to a packing task", true, raw, true},
-		{"raw to an older task", false, raw, false},
-		{"structured to a packing task", true, structured, false},
+		{"raw to a packing task", true, false, raw, true},
+		{"raw to an older task", false, false, raw, false},
+		{"structured to a packing task", true, false, structured, false},
+		{"structured to a task reading trees", true, true, structured, true},
+		{"a schemaless map to a task reading trees", true, true, schemaless, true},
+		{"a schemaless map to a task reading version 1", true, false, schemaless, false},
 	} {
-		st := &SinkTask{packed: c.packed}
+		st := &SinkTask{packed: c.packed, trees: c.trees}
 		req, err := st.putRequest(c.recs)
 		if err != nil {
 			t.Fatal(err)

@@ -158,7 +158,7 @@ func (t *SourceTask) Poll(ctx context.Context, lim PollLimits) (Batch, error) {
 	err := t.p.call(ctx, "SourceTask.Poll", lim.MaxWait+t.p.host.opts.PollGrace, func(ctx context.Context) (err error) {
 		resp, err = t.p.sourceClient.Poll(ctx, &connectv1.PollRequest{Task: t.id, Generation: t.g,
 			MaxRecords: int32(lim.MaxRecords), MaxBytes: lim.MaxBytes, MaxWaitMs: lim.MaxWait.Milliseconds(),
-			BatchPositions: lim.BatchPositions, AcceptPacked: lim.BatchPositions})
+			BatchPositions: lim.BatchPositions, AcceptPacked: lim.BatchPositions, PackedVersion: connectv1.PackedTreesVersion})
 		return err
 	})
 	if err != nil {
@@ -194,6 +194,7 @@ type SinkTask struct {
 	id     *connectv1.TaskId
 	g      int64
 	packed bool // the task said at Start it reads packed Put batches
+	trees  bool // ... in connectv1.PackedTreesVersion
 }
 
 // SinkTask returns a handle on task t at generation g; call Start first.
@@ -207,6 +208,7 @@ func (t *SinkTask) Start(ctx context.Context, class string, config map[string]st
 		resp, err := t.p.sinkClient.Start(ctx, &connectv1.SinkStartRequest{
 			Task: t.id, Generation: t.g, ConnectorClass: class, Config: &connectv1.Config{Props: config}})
 		t.packed = resp.GetAcceptsPacked()
+		t.trees = t.packed && resp.GetPackedVersion() >= connectv1.PackedTreesVersion
 		return err
 	})
 }

@@ -42,7 +42,11 @@ func encodeBatch(batch []pendingRecord, w wire) (*connectv1.PollResponse, batchP
 		for i, pr := range batch {
 			recs[i] = pr.rec
 		}
-		b, err := connectv1.AppendPacked(nil, recs)
+		appendPacked := connectv1.AppendPacked
+		if w.trees {
+			appendPacked = connectv1.AppendPackedTrees
+		}
+		b, err := appendPacked(nil, recs)
 		if err == nil {
 			resp.Packed = b
 			return resp, bp, nil

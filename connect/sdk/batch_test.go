@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/sluice-io/sluice/connect/data"
@@ -67,6 +68,18 @@ func TestEncodeBatchFollowsTheRequest(t *testing.T) {
 				t.Errorf("%s: record %d position %v", c.name, i, r.GetPosition())
 			}
 		}
+	}
+
+	// A host reading version 2 gets a schemaless map packed as a tree,
+	// and the values back as they were.
+	batch := []pendingRecord{{rec: rec("a", 1), key: `{"file":"a"}`}, {rec: structured, key: `{"file":"c"}`}}
+	resp, _, err := encodeBatch(batch, wire{positions: true, packed: true, trees: true})
+	if err != nil || len(resp.GetPacked()) == 0 || len(resp.GetRecords()) > 0 {
+		t.Fatalf("trees: packed %d bytes, %d messages, %v", len(resp.GetPacked()), len(resp.GetRecords()), err)
+	}
+	recs, err := connectv1.Unpack(resp.GetPacked())
+	if err != nil || len(recs) != 2 || !reflect.DeepEqual(recs[1].Value, structured.Value) {
+		t.Fatalf("trees: unpacked %v, %v", recs, err)
 	}
 }
 

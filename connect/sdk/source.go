@@ -122,10 +122,12 @@ func (s *sourceServer) Poll(ctx context.Context, req *connectv1.PollRequest) (*c
 	}
 	t.pollMu.Lock()
 	defer t.pollMu.Unlock()
-	if err := t.fill(ctx, limits); err != nil {
+	w := wire{positions: req.GetBatchPositions(), packed: req.GetAcceptPacked()}
+	w.trees = w.packed && req.GetPackedVersion() >= connectv1.PackedTreesVersion
+	if err := t.fill(ctx, limits, w); err != nil {
 		return nil, err
 	}
-	resp, err := t.takeBatch(limits, wire{positions: req.GetBatchPositions(), packed: req.GetAcceptPacked()})
+	resp, err := t.takeBatch(limits, w)
 	if err != nil {
 		return nil, status.Errorf(codes.Unknown, "poll: %v", err)
 	}
@@ -135,10 +137,11 @@ func (s *sourceServer) Poll(ctx context.Context, req *connectv1.PollRequest) (*c
 // wire is what the host reads: positions per batch only, packed batches.
 type wire struct {
 	positions, packed bool
+	trees             bool // packed may carry schemaless trees (connectv1.PackedTreesVersion)
 }
 
 // fill calls the task's Poll when nothing is pending.
-func (t *sourceTask) fill(ctx context.Context, limits PollLimits) error {
+func (t *sourceTask) fill(ctx context.Context, limits PollLimits, w wire) error {
 	t.mu.Lock()
 	if len(t.pending) > 0 {
 		t.mu.Unlock()
@@ -179,7 +182,7 @@ func (t *sourceTask) fill(ctx context.Context, limits PollLimits) error {
 				pr.key, prevKey, prevPart = string(pj), string(pj), r.SourcePartition
 			}
 		}
-		if connectv1.Packable(r) {
+		if connectv1.Packable(r) || w.trees && connectv1.PackableTrees(r) {
 			pr.size = int64(connectv1.PackedSize(r))
 		} else {
 			pb, err := connectv1.SourceRecordBodyToProto(r)

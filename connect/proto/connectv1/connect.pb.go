@@ -2113,6 +2113,10 @@ type StartResponse struct {
 	// Set by a sink task that reads PutRequest.packed; a host only ever
 	// sends packed Put batches to a task that set it. Sources leave it unset.
 	AcceptsPacked bool `protobuf:"varint,1,opt,name=accepts_packed,json=acceptsPacked,proto3" json:"accepts_packed,omitempty"`
+	// The newest packed format the task reads when accepts_packed is set
+	// (README.md, "Packed batches"): 0 or 1 raw keys, values and headers
+	// only; 2 also schemaless structured values (trees).
+	PackedVersion uint32 `protobuf:"varint,2,opt,name=packed_version,json=packedVersion,proto3" json:"packed_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2154,6 +2158,13 @@ func (x *StartResponse) GetAcceptsPacked() bool {
 	return false
 }
 
+func (x *StartResponse) GetPackedVersion() uint32 {
+	if x != nil {
+		return x.PackedVersion
+	}
+	return 0
+}
+
 type PollRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Task       *TaskId                `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
@@ -2168,7 +2179,10 @@ type PollRequest struct {
 	BatchPositions bool `protobuf:"varint,6,opt,name=batch_positions,json=batchPositions,proto3" json:"batch_positions,omitempty"`
 	// The host reads PollResponse.packed. A plugin may pack a batch only when
 	// batch_positions is also set, since packed records carry no position.
-	AcceptPacked  bool `protobuf:"varint,7,opt,name=accept_packed,json=acceptPacked,proto3" json:"accept_packed,omitempty"`
+	AcceptPacked bool `protobuf:"varint,7,opt,name=accept_packed,json=acceptPacked,proto3" json:"accept_packed,omitempty"`
+	// The newest packed format the host reads when accept_packed is set: 0
+	// or 1 raw keys, values and headers only; 2 also schemaless trees.
+	PackedVersion uint32 `protobuf:"varint,8,opt,name=packed_version,json=packedVersion,proto3" json:"packed_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2250,6 +2264,13 @@ func (x *PollRequest) GetAcceptPacked() bool {
 		return x.AcceptPacked
 	}
 	return false
+}
+
+func (x *PollRequest) GetPackedVersion() uint32 {
+	if x != nil {
+		return x.PackedVersion
+	}
+	return 0
 }
 
 type PollResponse struct {
@@ -3571,9 +3592,10 @@ const file_connect_proto_rawDesc = "" +
 	"generation\x12'\n" +
 	"\x0fconnector_class\x18\x03 \x01(\tR\x0econnectorClass\x121\n" +
 	"\x06config\x18\x04 \x01(\v2\x19.sluice.connect.v1.ConfigR\x06config\x12D\n" +
-	"\rknown_offsets\x18\x05 \x03(\v2\x1f.sluice.connect.v1.SourceOffsetR\fknownOffsets\"6\n" +
+	"\rknown_offsets\x18\x05 \x03(\v2\x1f.sluice.connect.v1.SourceOffsetR\fknownOffsets\"]\n" +
 	"\rStartResponse\x12%\n" +
-	"\x0eaccepts_packed\x18\x01 \x01(\bR\racceptsPacked\"\x88\x02\n" +
+	"\x0eaccepts_packed\x18\x01 \x01(\bR\racceptsPacked\x12%\n" +
+	"\x0epacked_version\x18\x02 \x01(\rR\rpackedVersion\"\xaf\x02\n" +
 	"\vPollRequest\x12-\n" +
 	"\x04task\x18\x01 \x01(\v2\x19.sluice.connect.v1.TaskIdR\x04task\x12\x1e\n" +
 	"\n" +
@@ -3584,7 +3606,8 @@ const file_connect_proto_rawDesc = "" +
 	"\tmax_bytes\x18\x04 \x01(\x03R\bmaxBytes\x12\x1e\n" +
 	"\vmax_wait_ms\x18\x05 \x01(\x03R\tmaxWaitMs\x12'\n" +
 	"\x0fbatch_positions\x18\x06 \x01(\bR\x0ebatchPositions\x12#\n" +
-	"\raccept_packed\x18\a \x01(\bR\facceptPacked\"\xbd\x01\n" +
+	"\raccept_packed\x18\a \x01(\bR\facceptPacked\x12%\n" +
+	"\x0epacked_version\x18\b \x01(\rR\rpackedVersion\"\xbd\x01\n" +
 	"\fPollResponse\x12\x1b\n" +
 	"\tbatch_seq\x18\x01 \x01(\x04R\bbatchSeq\x129\n" +
 	"\arecords\x18\x02 \x03(\v2\x1f.sluice.connect.v1.SourceRecordR\arecords\x12=\n" +

@@ -20,8 +20,11 @@ import (
 //	record := flags zigzag(offset - previous offset) zigzag(timestamp) data(key) data(value)
 //	          [uvarint(n) (str(key) data(value)){n}]                  if flags&1
 //	          [str(topic) zigzag(partition) zigzag(offset)]           if flags&2
-//	data   := kind [uvarint(len) bytes]                               if kind&3 != 0
+//	data   := kind [uvarint(len) bytes]                               if kind&3 is 1 or 2
+//	          kind tree                                               if kind is 3 (version 2)
 //
+// Version 2 (PackedTreesVersion, packed_tree.go) adds kind 3: a schemaless
+// structured value. A side writes it only to a peer that says it reads it.
 // A run is consecutive records of one topic and partition; the first
 // record's previous offset is the run's base offset.
 
@@ -49,9 +52,13 @@ const (
 // BYTES/STRING schema; such batches travel as messages.
 var ErrNotPackable = errors.New("connectv1: record not packable")
 
-// dataKind returns the kind byte for a key, value or header, or false.
-func dataKind(s *data.Schema, v any) (byte, bool) {
+// dataKind returns the kind byte for a key, value or header, or false;
+// trees says the peer reads PackedTreesVersion.
+func dataKind(s *data.Schema, v any, trees bool) (byte, bool) {
 	var k byte
+	if trees && s == nil && isTree(v) {
+		return kindTree, true
+	}
 	if s != nil {
 		if s.Name != "" || s.Version != 0 || s.Doc != "" || len(s.Parameters) > 0 || s.Default != nil {
 			return 0, false
@@ -80,15 +87,22 @@ func dataKind(s *data.Schema, v any) (byte, bool) {
 }
 
 // Packable reports whether AppendPacked can carry r.
-func Packable(r *data.Record) bool {
-	if _, ok := dataKind(r.KeySchema, r.Key); !ok {
+func Packable(r *data.Record) bool { return packable(r, false) }
+
+// PackableTrees reports whether AppendPackedTrees can carry r, as far as
+// its top-level values say (a tree holding a struct or an unknown Go type
+// still fails at AppendPackedTrees, which then returns ErrNotPackable).
+func PackableTrees(r *data.Record) bool { return packable(r, true) }
+
+func packable(r *data.Record, trees bool) bool {
+	if _, ok := dataKind(r.KeySchema, r.Key, trees); !ok {
 		return false
 	}
-	if _, ok := dataKind(r.ValueSchema, r.Value); !ok {
+	if _, ok := dataKind(r.ValueSchema, r.Value, trees); !ok {
 		return false
 	}
 	for _, h := range r.Headers {
-		if _, ok := dataKind(h.Schema, h.Value); !ok {
+		if _, ok := dataKind(h.Schema, h.Value, trees); !ok {
 			return false
 		}
 	}
@@ -98,26 +112,31 @@ func Packable(r *data.Record) bool {
 // PackedSize is the bytes a packable record's key and value weigh for
 // max_bytes, as Data.SizeOf counts them.
 func PackedSize(r *data.Record) int {
-	return rawLen(r.Key) + rawLen(r.Value)
-}
-
-func rawLen(v any) int {
-	switch x := v.(type) {
-	case []byte:
-		return len(x)
-	case string:
-		return len(x)
-	}
-	return 0
+	return treeSize(r.Key) + treeSize(r.Value)
 }
 
 // AppendPacked appends recs to b as one packed buffer. It returns
 // ErrNotPackable (and b as it was) if any record is not Packable. It
 // grows b once, to a bound of what the records need.
 func AppendPacked(b []byte, recs []*data.Record) ([]byte, error) {
+	return appendPacked(b, recs, false)
+}
+
+// AppendPackedTrees is AppendPacked in PackedTreesVersion, which also
+// carries schemaless structured keys, values and headers; only for a peer
+// that reads it.
+func AppendPackedTrees(b []byte, recs []*data.Record) ([]byte, error) {
+	return appendPacked(b, recs, true)
+}
+
+func appendPacked(b []byte, recs []*data.Record, trees bool) ([]byte, error) {
 	orig := len(b)
 	b = slices.Grow(b, packedBound(recs))
-	b = binary.AppendUvarint(b, PackedVersion)
+	version := uint64(PackedVersion)
+	if trees {
+		version = PackedTreesVersion
+	}
+	b = binary.AppendUvarint(b, version)
 	b = binary.AppendUvarint(b, uint64(len(recs)))
 	for i := 0; i < len(recs); {
 		j := i + 1
@@ -131,7 +150,7 @@ func AppendPacked(b []byte, recs []*data.Record) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(j-i))
 		for _, r := range recs[i:j] {
 			var ok bool
-			if b, ok = appendRecord(b, r, prev); !ok {
+			if b, ok = appendRecord(b, r, prev, trees); !ok {
 				return b[:orig], ErrNotPackable
 			}
 			prev = r.KafkaOffset
@@ -150,18 +169,18 @@ func packedBound(recs []*data.Record) int {
 		if i == 0 || r.Topic != recs[i-1].Topic || r.Partition != recs[i-1].Partition {
 			n += len(r.Topic) + 4*binary.MaxVarintLen64
 		}
-		n += 16 + 2*binary.MaxVarintLen32 + rawLen(r.Key) + rawLen(r.Value)
+		n += 16 + 2*binary.MaxVarintLen32 + treeSize(r.Key) + treeSize(r.Value)
 		if r.OriginalTopic != r.Topic {
 			n += len(r.OriginalTopic) + 3*binary.MaxVarintLen64
 		}
 		for _, h := range r.Headers {
-			n += 2*binary.MaxVarintLen32 + 1 + len(h.Key) + rawLen(h.Value)
+			n += 2*binary.MaxVarintLen32 + 1 + len(h.Key) + treeSize(h.Value)
 		}
 	}
 	return n
 }
 
-func appendRecord(b []byte, r *data.Record, prev int64) ([]byte, bool) {
+func appendRecord(b []byte, r *data.Record, prev int64, trees bool) ([]byte, bool) {
 	var flags byte
 	if len(r.Headers) > 0 {
 		flags |= packedHeaders
@@ -177,17 +196,17 @@ func appendRecord(b []byte, r *data.Record, prev int64) ([]byte, bool) {
 	b = binary.AppendVarint(b, r.KafkaOffset-prev)
 	b = binary.AppendVarint(b, r.Timestamp)
 	var ok bool
-	if b, ok = appendData(b, r.KeySchema, r.Key); !ok {
+	if b, ok = appendData(b, r.KeySchema, r.Key, trees); !ok {
 		return b, false
 	}
-	if b, ok = appendData(b, r.ValueSchema, r.Value); !ok {
+	if b, ok = appendData(b, r.ValueSchema, r.Value, trees); !ok {
 		return b, false
 	}
 	if flags&packedHeaders != 0 {
 		b = binary.AppendUvarint(b, uint64(len(r.Headers)))
 		for _, h := range r.Headers {
 			b = appendStr(b, h.Key)
-			if b, ok = appendData(b, h.Schema, h.Value); !ok {
+			if b, ok = appendData(b, h.Schema, h.Value, trees); !ok {
 				return b, false
 			}
 		}
@@ -200,12 +219,15 @@ func appendRecord(b []byte, r *data.Record, prev int64) ([]byte, bool) {
 	return b, true
 }
 
-func appendData(b []byte, s *data.Schema, v any) ([]byte, bool) {
-	k, ok := dataKind(s, v)
+func appendData(b []byte, s *data.Schema, v any, trees bool) ([]byte, bool) {
+	k, ok := dataKind(s, v, trees)
 	if !ok {
 		return b, false
 	}
 	b = append(b, k)
+	if k == kindTree {
+		return appendTree(b, v, 0)
+	}
 	switch x := v.(type) {
 	case []byte:
 		b = binary.AppendUvarint(b, uint64(len(x)))
@@ -227,6 +249,7 @@ type packedReader struct {
 	boxes boxes // keys and values boxed without an allocation each
 	off   int
 	text  string // buf as a string, made on the first text value
+	trees bool   // the buffer is PackedTreesVersion
 	err   error
 }
 
@@ -321,6 +344,9 @@ func (r *packedReader) data(what string) (*data.Schema, any) {
 	if r.err != nil {
 		return nil, nil
 	}
+	if k == kindTree && r.trees {
+		return nil, r.tree(what, 0)
+	}
 	sk := k &^ 3
 	if k&^(3|3<<2|kindOptional) != 0 || sk&(3<<2) == 3<<2 || (sk&(3<<2) == 0 && sk&kindOptional != 0) {
 		r.fail(what + " kind")
@@ -360,8 +386,12 @@ func (r *packedReader) data(what string) (*data.Schema, any) {
 // malformed buffer is an error.
 func Unpack(buf []byte) ([]*data.Record, error) {
 	r := &packedReader{buf: buf}
-	if v := r.uvarint("version"); r.err == nil && v != PackedVersion {
-		return nil, fmt.Errorf("connectv1: packed batch version %d, want %d", v, PackedVersion)
+	switch v := r.uvarint("version"); {
+	case r.err != nil:
+	case v == PackedTreesVersion:
+		r.trees = true
+	case v != PackedVersion:
+		return nil, fmt.Errorf("connectv1: packed batch version %d, want %d or %d", v, PackedVersion, PackedTreesVersion)
 	}
 	total := r.uvarint("record count")
 	if r.err != nil {
