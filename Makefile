@@ -94,13 +94,16 @@ unit: ## race-enabled tests of every package, -short, with invariant assertions 
 unit-all: ## race-enabled tests of every package, in full, with invariant assertions on
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -tags '$(TEST_TAGS)' ./...
 
-# The seeded simulators at length (make test runs a few hundred seeds of
-# each): the CASPaxos register of the controller quorum (SEEDS seeds) and
-# the ISR replication simulator (its -long run). A failing seed prints the
-# line that replays it.
+# The seeded simulators at length (make test runs a few dozen to a few
+# hundred seeds of each): the controller quorum's CASPaxos register, its
+# takeover and lease logic (ctrlquorum) and its metadata log (metalog),
+# SEEDS seeds each, and the ISR replication simulator (its -long run). A
+# failing seed prints the line that replays it.
 SEEDS ?= 5000
-sim: ## run SEEDS (default 5000) seeds of the CASPaxos register simulator, and the ISR simulator's long run
+sim: ## run SEEDS (default 5000) seeds of the CASPaxos register, controller-takeover and metadata-log simulators, and the ISR simulator's long run
 	$(GO) test -count=1 -timeout 60m -tags '$(TEST_TAGS)' -run 'TestSim$$' ./caspaxos -seeds=$(SEEDS)
+	$(GO) test -count=1 -timeout 60m -tags '$(TEST_TAGS)' -run 'TestSim$$' ./ctrlquorum -seeds=$(SEEDS)
+	$(GO) test -count=1 -timeout 60m -tags '$(TEST_TAGS)' -run 'TestSim$$' ./metalog -seeds=$(SEEDS)
 	$(GO) test -count=1 -timeout 60m -tags '$(TEST_TAGS)' -run 'TestSim' ./isr -long
 
 # Runs every Fuzz* target for FUZZTIME each; see scripts/fuzz.sh.
