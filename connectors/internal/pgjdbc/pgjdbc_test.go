@@ -183,3 +183,59 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestDebeziumTypes writes values in Debezium's encodings into the column
+// types ColumnType names for them and reads the server's text back.
+func TestDebeziumTypes(t *testing.T) {
+	s := pgtest.Start(t, pgtest.Options{NoFsync: true})
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.DSN(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SET TIME ZONE 'UTC'"); err != nil {
+		t.Fatal(err)
+	}
+	named := func(typ data.Type, name string) *data.Schema { return &data.Schema{Type: typ, Name: name} }
+	vsd := data.StructOf("io.debezium.data.VariableScaleDecimal", data.F("scale", data.Int32Schema), data.F("value", data.BytesSchema))
+	unscaled, _ := data.DecimalToBytes(data.DecimalSchema(3), data.NewDecimal(-12345, 3))
+	for i, c := range []struct {
+		schema *data.Schema
+		value  any
+		typ    string
+		text   string
+	}{
+		{named(data.TypeInt32, "io.debezium.time.Date"), int32(19000), "date", "2022-01-08"},
+		{named(data.TypeInt64, "io.debezium.time.Timestamp"), int64(1700000000123), "timestamp", "2023-11-14 22:13:20.123"},
+		{named(data.TypeInt64, "io.debezium.time.MicroTimestamp"), int64(1700000000123456), "timestamp", "2023-11-14 22:13:20.123456"},
+		{named(data.TypeInt64, "io.debezium.time.NanoTimestamp"), int64(1700000000123456000), "timestamp", "2023-11-14 22:13:20.123456"},
+		{named(data.TypeString, "io.debezium.time.ZonedTimestamp"), "2023-11-14T22:13:20.5+02:00", "timestamptz", "2023-11-14 20:13:20.5+00"},
+		{named(data.TypeInt32, "io.debezium.time.Time"), int32(3723004), "time", "01:02:03.004"},
+		{named(data.TypeInt64, "io.debezium.time.MicroTime"), int64(3723000005), "time", "01:02:03.000005"},
+		{named(data.TypeInt64, "io.debezium.time.MicroDuration"), int64(3723000000), "interval", "01:02:03"},
+		{named(data.TypeString, "io.debezium.data.Json"), `{"a": [1, 2]}`, "jsonb", `{"a": [1, 2]}`},
+		{named(data.TypeString, "io.debezium.data.Uuid"), "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "uuid", "1b4e28ba-2fa1-11d2-883f-0016d3cca427"},
+		{vsd, data.NewStruct(vsd).MustPut("scale", int32(3)).MustPut("value", unscaled), "numeric", "-12.345"},
+	} {
+		typ, err := ColumnType(c.schema)
+		if err != nil || typ != c.typ {
+			t.Fatalf("%s: column type %q %v, want %s", c.schema.Name, typ, err, c.typ)
+		}
+		tbl := "d" + strconv.Itoa(i)
+		if _, err := conn.Exec(ctx, "CREATE TEMP TABLE "+tbl+" (v "+typ+")"); err != nil {
+			t.Fatal(err)
+		}
+		v, err := ToPG(c.schema, c.value)
+		if err != nil {
+			t.Fatalf("%s: %v", c.schema.Name, err)
+		}
+		if _, err := conn.Exec(ctx, "INSERT INTO "+tbl+" VALUES ($1)", v); err != nil {
+			t.Fatalf("%s: insert %#v: %v", c.schema.Name, v, err)
+		}
+		var text string
+		if err := conn.QueryRow(ctx, "SELECT v::text FROM "+tbl).Scan(&text); err != nil || text != c.text {
+			t.Errorf("%s: %v reads back as %q (%v), want %q", c.schema.Name, c.value, text, err, c.text)
+		}
+	}
+}

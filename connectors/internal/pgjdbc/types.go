@@ -16,6 +16,9 @@ import (
 // table in the package comment), for CREATE TABLE and ALTER TABLE ADD
 // COLUMN.
 func ColumnType(s *data.Schema) (string, error) {
+	if t, ok := debeziumTypes[s.Name]; ok {
+		return t, nil
+	}
 	switch s.Name {
 	case data.DecimalName:
 		return "numeric", nil
@@ -216,6 +219,9 @@ func rescale(n pgtype.Numeric, scale int32) data.Decimal {
 func ToPG(s *data.Schema, v any) (any, error) {
 	if v == nil {
 		return nil, nil
+	}
+	if out, ok, err := debeziumToPG(s, v); ok {
+		return out, err
 	}
 	switch x := v.(type) {
 	case data.Decimal:

@@ -21,6 +21,11 @@
 //	Timestamp        timestamp
 //	array of T       T[]  (primitive T)
 //	struct, map      jsonb *
+//	Debezium's logical types *: io.debezium.time.Date date; Timestamp,
+//	  MicroTimestamp, NanoTimestamp timestamp; ZonedTimestamp timestamptz;
+//	  Time, MicroTime, NanoTime time; ZonedTime timetz; MicroDuration
+//	  interval; io.debezium.data.Json jsonb, Uuid uuid, Xml xml, Enum
+//	  text, VariableScaleDecimal numeric
 //
 // PostgreSQL → Connect (SchemaFor), for a query source:
 //
@@ -39,7 +44,8 @@
 //	timestamp, timestamptz        Timestamp
 //
 // Values go through ToPG (Connect value → what pgx encodes for the column
-// type above) and FromPG (what pgx decodes → Connect value).
+// type above, Debezium's encodings included) and FromPG (what pgx decodes
+// → Connect value).
 package pgjdbc
 
 import (
