@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -220,8 +221,11 @@ func (t *sourceTask) toKafka(r *data.Record) (*kgo.Record, error) {
 	if r.Timestamp >= 0 {
 		kr.Timestamp = time.UnixMilli(r.Timestamp)
 	}
-	for _, h := range r.Headers {
-		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: headerBytes(h.Value)})
+	if len(r.Headers) > 0 {
+		kr.Headers = make([]kgo.RecordHeader, len(r.Headers))
+		for i, h := range r.Headers {
+			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: headerBytes(h.Value)}
+		}
 	}
 	return kr, nil
 }
@@ -293,7 +297,9 @@ func headerBytes(v any) []byte {
 	case []byte:
 		return x
 	case string:
-		return []byte(x)
+		// The producer only reads header values (to encode the batch),
+		// so the text's own bytes serve without a copy per record.
+		return unsafe.Slice(unsafe.StringData(x), len(x))
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
