@@ -143,7 +143,12 @@ func TestConnectPostgresSinkExactlyOnceUnderKills(t *testing.T) {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("no rows arrived within 90 s %s (seed %d)\nworker log:\n%s", what, seed, tailLines([]byte(w.Log()), 60))
+				t.Fatalf("no rows arrived within 90 s %s (seed %d)\nstored offsets:\n%s\nseqs missing from events (first, last, count):\n%s\nsessions:\n%s\nplugins: %v\nworker log:\n%s",
+					what, seed, pg.Psql("replica", "SELECT * FROM sluice_connect_offsets ORDER BY 1, 2, 3"),
+					pg.Psql("replica", fmt.Sprintf(`SELECT min(g), max(g), count(*) FROM (SELECT g, g - row_number() OVER (ORDER BY g) AS grp
+						FROM generate_series(0, %d) g WHERE NOT EXISTS (SELECT 1 FROM events WHERE seq = g)) m GROUP BY grp ORDER BY 1`, produced.Load()-1)),
+					pg.Psql("", "SELECT pid, state, wait_event_type, wait_event, left(query, 100) FROM pg_stat_activity WHERE datname = 'replica'"),
+					pluginPids(plugins), tailLines([]byte(w.Log()), 60))
 			}
 			time.Sleep(100 * time.Millisecond)
 		}

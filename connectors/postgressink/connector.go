@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -65,6 +66,11 @@ type settings struct {
 	conn    *pgx.ConnConfig
 	offsets pgjdbc.Table
 	backoff time.Duration
+	// tolerate is errors.tolerance=all: bad records are reported and
+	// skipped, their offsets stored with the batch. Otherwise a batch with
+	// a bad record writes nothing and stores no offset, as the worker then
+	// fails the task, and the records must be read again once it restarts.
+	tolerate bool
 }
 
 // parse reads a config, returning the problems by key.
@@ -92,6 +98,7 @@ func parse(cfg map[string]string) (settings, map[string][]string) {
 		problems["offsets.table.name"] = append(problems["offsets.table.name"], err.Error())
 	}
 	st.offsets = t
+	st.tolerate = strings.EqualFold(strings.TrimSpace(cfg["errors.tolerance"]), "all")
 	st.backoff = 3 * time.Second
 	if v := cfg["retry.backoff.ms"]; v != "" {
 		ms, err := strconv.Atoi(v)

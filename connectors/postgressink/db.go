@@ -43,7 +43,10 @@ func connect(ctx context.Context, st settings) (*db, error) {
 	// commit with the rows, so a server crash loses both together and the
 	// batch is read again. PreCommit's barrier makes them durable before
 	// the worker's group records the offsets.
-	if _, err := conn.Exec(ctx, "SET synchronous_commit = off"); err != nil {
+	// A statement waits for a lock at most lock_timeout (then the batch
+	// is retried), and a session of a frozen plugin that sits in a
+	// transaction holding offset rows is ended by the server.
+	if _, err := conn.Exec(ctx, "SET synchronous_commit = off; SET lock_timeout = '30s'; SET idle_in_transaction_session_timeout = '60s'"); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -195,12 +198,25 @@ func (d *db) prepareOne(ctx context.Context, st *settings, g *plan.Group) (*step
 }
 
 // ddl runs a DDL statement and forgets the table's cached columns.
+//
+// Tasks creating or evolving one table at once race in the catalog: the
+// loser's CREATE TABLE IF NOT EXISTS can fail on a unique index of
+// pg_type, its ADD COLUMN IF NOT EXISTS on pg_attribute. Such an error is
+// not the data's: ddl retries the statement, which then finds the
+// winner's table or column and does nothing.
 func (d *db) ddl(ctx context.Context, t pgjdbc.Table, sql string) error {
 	delete(d.columns, t.Quoted())
-	if _, err := d.conn.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("%s: %w", sql, err)
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if _, err = d.conn.Exec(ctx, sql); err == nil {
+			return nil
+		}
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "23505" && pe.Code != "42P07" && pe.Code != "42701" && pe.Code != "40P01" {
+			break
+		}
 	}
-	return nil
+	return fmt.Errorf("%s: %w", sql, err)
 }
 
 // tableColumns returns a table's columns and types, nil if it does not

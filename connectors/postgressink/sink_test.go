@@ -193,7 +193,7 @@ func TestSink(t *testing.T) {
 	})
 
 	t.Run("no auto create or evolve", func(t *testing.T) {
-		f := newFixture(t, pg, map[string]string{"auto.create": "false"})
+		f := newFixture(t, pg, map[string]string{"auto.create": "false", "errors.tolerance": "all"})
 		tk := f.task()
 		var pe *sdk.PutErrors
 		if err := f.put(tk, rec(0, nil, user(1, "a", 1))); !errors.As(err, &pe) || !strings.Contains(pe.Errors[0].Error(), "auto.create") {
@@ -281,7 +281,7 @@ func TestSink(t *testing.T) {
 	})
 
 	t.Run("bad records", func(t *testing.T) {
-		f := newFixture(t, pg, map[string]string{"insert.mode": "upsert", "pk.mode": "record_key"})
+		f := newFixture(t, pg, map[string]string{"insert.mode": "upsert", "pk.mode": "record_key", "errors.tolerance": "all"})
 		f.pg.Psql(f.db, `CREATE TABLE users (id bigint PRIMARY KEY, name text CHECK (name <> 'evil'), score integer)`)
 		tk := f.task()
 		err := f.put(tk,
@@ -297,6 +297,27 @@ func TestSink(t *testing.T) {
 		}
 		if got := f.query(`SELECT id, name FROM users ORDER BY id`); got != "1|good;5|fine" {
 			t.Fatalf("rows %q", got)
+		}
+	})
+
+	// Without errors.tolerance=all the worker fails the task on a bad
+	// record: the batch must then leave no row and no offset behind, so
+	// it is read again once the task restarts.
+	t.Run("bad records not tolerated", func(t *testing.T) {
+		f := newFixture(t, pg, map[string]string{"insert.mode": "upsert", "pk.mode": "record_key"})
+		f.pg.Psql(f.db, `CREATE TABLE users (id bigint PRIMARY KEY, name text CHECK (name <> 'evil'), score integer)`)
+		tk := f.task()
+		var pe *sdk.PutErrors
+		for _, batch := range [][]*data.Record{
+			{rec(0, key(1), user(1, "good", 1)), rec(1, key(2), user(2, "evil", 1))}, // refused by PostgreSQL
+			{rec(0, key(1), user(1, "good", 1)), rec(1, nil, user(3, "keyless", 1))}, // refused by the planner
+		} {
+			if err := f.put(tk, batch...); !errors.As(err, &pe) || len(pe.Errors) != 1 || pe.Errors[1] == nil {
+				t.Fatalf("want PutErrors for record 1; got %v", err)
+			}
+			if got := f.query(`SELECT count(*) FROM users`) + "/" + f.query(`SELECT count(*) FROM sluice_connect_offsets`); got != "0/0" {
+				t.Fatalf("rows/offsets after a failed batch: %s", got)
+			}
 		}
 	})
 

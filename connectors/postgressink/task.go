@@ -135,10 +135,16 @@ func (t *task) Put(ctx context.Context, recs []*data.Record) error {
 	if err != nil {
 		return t.fail("preparing tables", err)
 	}
+	if len(bad) > 0 && !t.st.tolerate {
+		return &sdk.PutErrors{Errors: bad} // nothing written, no offset stored
+	}
 	err = d.write(ctx, t.name, adv, steps, t.st.plan.BatchSize)
 	if isDataError(err) {
 		t.log.Warn("postgres sink: a batch failed; writing its rows one by one to find the bad ones", "err", err)
-		err = d.writeEach(ctx, t.name, adv, t.st.plan.Sequential(rows), bad)
+		err = d.writeEach(ctx, t.name, adv, t.st.plan.Sequential(rows), bad, t.st.tolerate)
+		if errors.Is(err, errBadRows) {
+			return &sdk.PutErrors{Errors: bad}
+		}
 	}
 	if err != nil {
 		return t.fail("writing a batch", err)

@@ -59,10 +59,15 @@ func (d *db) write(ctx context.Context, connector string, adv []plan.Advance, st
 	})
 }
 
+// errBadRows rolls back a batch with bad records when they are not
+// tolerated.
+var errBadRows = errors.New("records PostgreSQL refused, not tolerated")
+
 // writeEach is the fallback after a batch failed on its data: the same
 // transaction, but row by row in record order, each under a savepoint, so
-// that the rows PostgreSQL refuses are reported and the others written.
-func (d *db) writeEach(ctx context.Context, connector string, adv []plan.Advance, groups []*plan.Group, bad map[int]error) error {
+// that the rows PostgreSQL refuses are reported and, when tolerate, the
+// others written; else nothing is (errBadRows).
+func (d *db) writeEach(ctx context.Context, connector string, adv []plan.Advance, groups []*plan.Group, bad map[int]error, tolerate bool) error {
 	return pgx.BeginFunc(ctx, d.conn, func(tx pgx.Tx) error {
 		if err := d.advance(ctx, tx, connector, adv); err != nil {
 			return err
@@ -89,6 +94,9 @@ func (d *db) writeEach(ctx context.Context, connector string, adv []plan.Advance
 					bad[rec] = fmt.Errorf("%s into %s: %w", g.Kind, t, err)
 				}
 			}
+		}
+		if len(bad) > 0 && !tolerate {
+			return errBadRows
 		}
 		return nil
 	})
