@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ type fakePlugins struct {
 	committed map[string]uint64   // source connector -> last Commit seq
 	retryPuts int                 // Collect answers this many Puts retriable
 	puts      int                 // Put calls seen
+	altered   []string            // AlterOffsets calls, "connector: offsets"
 }
 
 func newFakePlugins() *fakePlugins {
@@ -104,7 +106,17 @@ func (p *fakeProc) TaskConfigs(_ context.Context, cfg map[string]string, maxTask
 	return out, nil
 }
 
-func (p *fakeProc) AlterOffsets(context.Context, map[string]string, []SourceOffset) (bool, error) {
+func (p *fakeProc) AlterOffsets(_ context.Context, _ map[string]string, source []SourceOffset, sink []SinkOffset) (bool, error) {
+	p.f.mu.Lock()
+	defer p.f.mu.Unlock()
+	var parts []string
+	for _, o := range source {
+		parts = append(parts, fmt.Sprint(o.Partition, "=", o.Offset))
+	}
+	for _, o := range sink {
+		parts = append(parts, fmt.Sprintf("%s-%d=%d", o.Topic, o.Partition, o.Offset))
+	}
+	p.f.altered = append(p.f.altered, p.connector+": "+strings.Join(parts, " "))
 	return true, nil
 }
 

@@ -3,7 +3,10 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/sluice-io/sluice/connect/api"
 	"github.com/sluice-io/sluice/connect/storage"
@@ -65,8 +68,22 @@ func (h *Herder) AlterConnectorOffsets(ctx context.Context, name string, offsets
 		return "", api.BadRequest("Partitions / offsets need to be provided for an alter offsets request")
 	}
 	if h.connectorType(cfg) == api.TypeSink {
+		// The connector has its say first (Kafka's SinkConnector.alterOffsets):
+		// a sink keeping its own offsets, such as the exactly-once
+		// PostgreSQL sink, rewinds from them, not from the group.
+		sink, err := sinkOffsets(offsets)
+		if err != nil {
+			return "", err
+		}
+		handled, err := h.alterHook(ctx, name, cfg, nil, sink)
+		if err != nil {
+			return "", err
+		}
 		if err := h.sinks.Alter(ctx, name, offsets); err != nil {
 			return "", err
+		}
+		if !handled {
+			return api.MsgOffsetsAlteredExternal, nil
 		}
 		return api.MsgOffsetsAltered, nil
 	}
@@ -77,7 +94,7 @@ func (h *Herder) AlterConnectorOffsets(ctx context.Context, name string, offsets
 		}
 		batch = append(batch, SourceOffset{Partition: plainNumbers(o.Partition), Offset: plainNumbers(o.Offset)})
 	}
-	handled, err := h.alterHook(ctx, name, cfg, batch)
+	handled, err := h.alterHook(ctx, name, cfg, batch, nil)
 	if err != nil {
 		return "", err
 	}
@@ -100,8 +117,28 @@ func (h *Herder) ResetConnectorOffsets(ctx context.Context, name string) (string
 		return "", err
 	}
 	if h.connectorType(cfg) == api.TypeSink {
+		// Every partition the group has an offset for is reset in the
+		// connector too (Kafka passes each with a null offset).
+		current, err := h.sinks.Read(ctx, name)
+		if err != nil {
+			return "", err
+		}
+		sink, err := sinkOffsets(current)
+		if err != nil {
+			return "", err
+		}
+		for i := range sink {
+			sink[i].Offset = -1
+		}
+		handled, err := h.alterHook(ctx, name, cfg, nil, sink)
+		if err != nil {
+			return "", err
+		}
 		if err := h.sinks.Reset(ctx, name); err != nil {
 			return "", err
+		}
+		if !handled {
+			return api.MsgOffsetsResetExternal, nil
 		}
 		return api.MsgOffsetsReset, nil
 	}
@@ -113,7 +150,7 @@ func (h *Herder) ResetConnectorOffsets(ctx context.Context, name string) (string
 	for _, o := range current {
 		tombstones = append(tombstones, SourceOffset{Partition: o.Partition})
 	}
-	handled, err := h.alterHook(ctx, name, cfg, tombstones)
+	handled, err := h.alterHook(ctx, name, cfg, tombstones, nil)
 	if err != nil {
 		return "", err
 	}
@@ -133,7 +170,7 @@ func (h *Herder) ResetConnectorOffsets(ctx context.Context, name string) (string
 // answer, true when the connector knows the change (Kafka's implementations
 // return true), false for one that does not implement the hook, in which
 // case the answer warns that offsets it keeps elsewhere are unchanged.
-func (h *Herder) alterHook(ctx context.Context, name string, cfg map[string]string, offs []SourceOffset) (bool, error) {
+func (h *Herder) alterHook(ctx context.Context, name string, cfg map[string]string, source []SourceOffset, sink []SinkOffset) (bool, error) {
 	if h.catalog.Kind(cfg["connector.class"]) == "" {
 		return false, nil
 	}
@@ -142,7 +179,7 @@ func (h *Herder) alterHook(ctx context.Context, name string, cfg map[string]stri
 		return false, fmt.Errorf("starting the connector's plugin to alter its offsets: %w", err)
 	}
 	defer h.worker.releaseProcess(name)
-	handled, err := proc.Connector().AlterOffsets(ctx, cfg, offs)
+	handled, err := proc.Connector().AlterOffsets(ctx, cfg, source, sink)
 	if err != nil {
 		return false, api.BadRequest("The connector refused the offsets: %v", err)
 	}
@@ -199,4 +236,44 @@ func asInt(v any) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// sinkOffsets turns a sink connector's REST offsets
+// ({"kafka_topic","kafka_partition"} -> {"kafka_offset"} or null) into the
+// connector's view, -1 for a reset, in a stable order.
+func sinkOffsets(offsets []api.ConnectorOffset) ([]SinkOffset, error) {
+	parsed, err := parseSinkOffsets(offsets)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SinkOffset, 0, len(parsed))
+	for tp, o := range parsed {
+		so := SinkOffset{TopicPartition: TopicPartition{Topic: tp.Topic, Partition: tp.Partition}, Offset: -1}
+		if o != nil {
+			so.Offset = *o
+		}
+		out = append(out, so)
+	}
+	slices.SortFunc(out, func(a, b SinkOffset) int {
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		return int(a.Partition) - int(b.Partition)
+	})
+	return out, nil
+}
+
+// parseSinkOffsets checks a sink connector's REST offsets, a bad shape
+// being the client's error (400), as in Kafka.
+func parseSinkOffsets(offsets []api.ConnectorOffset) (map[storage.TopicPartition]*int64, error) {
+	in := make([]storage.ConnectorOffset, 0, len(offsets))
+	for _, o := range offsets {
+		in = append(in, storage.ConnectorOffset(o))
+	}
+	parsed, err := storage.ParseSinkOffsets(in)
+	var bad *storage.BadOffsetsError
+	if errors.As(err, &bad) {
+		return nil, api.BadRequest("%s", bad.Msg)
+	}
+	return parsed, err
 }

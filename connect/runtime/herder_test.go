@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -52,8 +53,14 @@ func newStandaloneFixture(t *testing.T) *standaloneFixture {
 		Logger:       logger,
 	})
 	configs := NewMemoryConfigs()
+	admin, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
 	f.herder = NewHerder(cfg, w, HerderOptions{
 		Configs: configs, Status: f.status, Offsets: f.offsets, Catalog: f.plugins, Assignment: Standalone{}, Logger: logger,
+		SinkOffsets: groupOffsets{kadm.NewClient(admin)},
 	})
 	configs.OnRestart(f.herder.ApplyRestart)
 	ctx, cancel := context.WithCancel(context.Background())

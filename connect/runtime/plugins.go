@@ -89,12 +89,16 @@ func (h *hostProcess) TaskConfigs(ctx context.Context, cfg map[string]string, ma
 	return h.p.TaskConfigs(ctx, h.class, cfg, maxTasks)
 }
 
-func (h *hostProcess) AlterOffsets(ctx context.Context, cfg map[string]string, offs []SourceOffset) (bool, error) {
-	ps := make([]connectv1.Position, 0, len(offs))
-	for _, o := range offs {
+func (h *hostProcess) AlterOffsets(ctx context.Context, cfg map[string]string, source []SourceOffset, sink []SinkOffset) (bool, error) {
+	ps := make([]connectv1.Position, 0, len(source))
+	for _, o := range source {
 		ps = append(ps, connectv1.Position{Partition: o.Partition, Offset: o.Offset})
 	}
-	return h.p.AlterOffsets(ctx, h.class, cfg, ps, nil)
+	var ks []*connectv1.TopicPartitionOffset
+	for _, o := range sink {
+		ks = append(ks, &connectv1.TopicPartitionOffset{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset})
+	}
+	return h.p.AlterOffsets(ctx, h.class, cfg, ps, ks)
 }
 
 func (h *hostProcess) taskID(id TaskID) pluginhost.TaskID {

@@ -93,7 +93,16 @@ type ConnectorClient interface {
 	// refuses the change; handled is false for a connector that does not
 	// implement it, and the REST answer then warns that offsets the
 	// connector keeps elsewhere are unchanged.
-	AlterOffsets(ctx context.Context, config map[string]string, offsets []SourceOffset) (handled bool, err error)
+	// A source connector gets source offsets (nil Offset: reset), a sink
+	// connector Kafka offsets (SinkOffset.Offset -1: reset).
+	AlterOffsets(ctx context.Context, config map[string]string, source []SourceOffset, sink []SinkOffset) (handled bool, err error)
+}
+
+// SinkOffset is a sink connector's offset for one Kafka partition, -1 to
+// reset it.
+type SinkOffset struct {
+	TopicPartition
+	Offset int64
 }
 
 // PluginProcess is one running plugin process serving a connector on

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -95,4 +96,38 @@ func TestSinkFailsWithoutToleranceAndSaysWhy(t *testing.T) {
 		return err == nil && st.State == api.StateFailed && strings.Contains(st.Trace, "cannot write bad") &&
 			strings.Contains(st.Trace, "errors.tolerance=none")
 	})
+}
+
+// A stopped sink connector's offsets change in the connector first (Kafka's
+// SinkConnector.alterOffsets: an exactly-once sink keeping its own offsets
+// rewinds from them), then in the group; a reset passes every partition
+// the group has with -1.
+func TestSinkOffsetsChangeInTheConnectorToo(t *testing.T) {
+	f := newStandaloneFixture(t)
+	f.produce("in", "a", "b", "c")
+	ctx := context.Background()
+	if _, err := f.herder.CreateConnector(ctx, "collect", map[string]string{
+		"name": "collect", "connector.class": "Collect", "topics": "in",
+	}, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.eventually("a, b and c in the sink", func() bool { return strings.Join(f.plugins.values("collect"), ",") == "a,b,c" })
+	if err := f.herder.StopConnector(ctx, "collect"); err != nil {
+		t.Fatal(err)
+	}
+	f.eventually("STOPPED", func() bool { c, _ := f.state("collect"); return c == api.StateStopped })
+	alter := []api.ConnectorOffset{{Partition: map[string]any{"kafka_topic": "in", "kafka_partition": json.Number("0")},
+		Offset: map[string]any{"kafka_offset": json.Number("1")}}}
+	if msg, err := f.herder.AlterConnectorOffsets(ctx, "collect", alter); err != nil || msg != api.MsgOffsetsAltered {
+		t.Fatalf("alter: %q %v", msg, err)
+	}
+	if msg, err := f.herder.ResetConnectorOffsets(ctx, "collect"); err != nil || msg != api.MsgOffsetsReset {
+		t.Fatalf("reset: %q %v", msg, err)
+	}
+	f.plugins.mu.Lock()
+	got := strings.Join(f.plugins.altered, " | ")
+	f.plugins.mu.Unlock()
+	if want := "collect: in-0=1 | collect: in-0=-1"; got != want {
+		t.Fatalf("the connector was told %q, want %q", got, want)
+	}
 }

@@ -277,16 +277,8 @@ func (g groupOffsets) Read(ctx context.Context, connector string) ([]api.Connect
 }
 
 func (g groupOffsets) Alter(ctx context.Context, connector string, offs []api.ConnectorOffset) error {
-	in := make([]storage.ConnectorOffset, 0, len(offs))
-	for _, o := range offs {
-		in = append(in, storage.ConnectorOffset(o))
-	}
-	parsed, err := storage.ParseSinkOffsets(in)
+	parsed, err := parseSinkOffsets(offs)
 	if err != nil {
-		var bad *storage.BadOffsetsError
-		if errors.As(err, &bad) {
-			return api.BadRequest("%s", bad.Msg)
-		}
 		return err
 	}
 	return storage.AlterSinkOffsets(ctx, g.adm, connector, parsed)
