@@ -3,7 +3,13 @@
 // in the style of etcd/raft. It holds the controller epoch (the fencing
 // token), the active controller, the metadata log's ISR and a lease counter
 // (Register), so that losing the active controller loses nothing and no two
-// controllers act in one epoch (issue 17; replication.md §2.3–2.6).
+// controllers act in one epoch (issue 17; replication.md §2.3–2.6), and the
+// cluster's configuration beside them: its ID, the voters with their
+// endpoints, the metadata log's minimum ISR, and ConfigVersion, which every
+// change of the ISR or the voters checks and bumps. Takeovers start the
+// lease at a random nonce (TakeoverNonce), so a voter can tell its own
+// takeover from an earlier one. Package ctrlquorum decides when to renew,
+// take over and step down; package metalog replicates the metadata log.
 //
 // # Protocol
 //
