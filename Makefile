@@ -8,7 +8,9 @@
 GO       ?= go
 BIN      := bin/sluice
 FUZZTIME ?= 10s
-TEST_TIMEOUT ?= 15m
+# Per test binary; itest runs every process test in one binary, about
+# 15 minutes in full on 2 cores with the connectors' tests.
+TEST_TIMEOUT ?= 45m
 # Build tags of the test targets (unit, unit-all, fuzz): `invariants` turns
 # on the assertions of internal/invariants (logStart <= HW <= LEO, offsets
 # contiguous, ...), which panic on a violation. The broker binary and the
