@@ -394,22 +394,11 @@ func TestFetchFromFollowerInTheConsumersRack(t *testing.T) {
 	}
 }
 
-// freePort is a loopback port nothing listens on (now).
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // A node that is broker and controller moves its leaderships away in a
 // controlled shutdown before it stops, so the other brokers keep taking
 // acks=all writes while it (and with it the controller) is down.
 func TestControllerNodeControlledShutdown(t *testing.T) {
-	cport := freePort(t)
+	cport := testkit.FreePorts(t, 1)[0]
 	ctl := startTestBroker(t, "node.id=1", "process.roles=broker,controller", fmt.Sprintf("controller.quorum.voters=1@127.0.0.1:%d", cport),
 		"controller.listener.names=CONTROLLER", fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:%d", cport),
 		"broker.session.timeout.ms=2000", "broker.heartbeat.interval.ms=200", "min.insync.replicas=2")

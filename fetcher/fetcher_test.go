@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 
+	"github.com/sluice-io/sluice/internal/testkit"
 	"github.com/sluice-io/sluice/replica"
 	"github.com/sluice-io/sluice/segment"
 )
@@ -372,7 +373,7 @@ func TestLeaderBelowFetchV12IsRefused(t *testing.T) {
 // A leader that is down: the fetcher backs off between attempts (no busy
 // loop) and copies once the leader is back on the same address.
 func TestLeaderDownBacksOffThenRecovers(t *testing.T) {
-	port := freePort(t)
+	port := testkit.FreePorts(t, 1)[0]
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,7 +74,7 @@ var clusterSets = []string{
 func startCluster(t *testing.T, engine string, sets ...string) *cluster {
 	t.Helper()
 	c := &cluster{t: t, engine: engine, dir: t.TempDir()}
-	ports := freePorts(t, 4)
+	ports := testkit.FreePorts(t, 4)
 	ctlPort := ports[3]
 	voters := fmt.Sprintf("1@127.0.0.1:%d", ctlPort)
 	for i := range 3 {
@@ -107,22 +106,6 @@ func startCluster(t *testing.T, engine string, sets ...string) *cluster {
 	}
 	c.waitBrokers(30 * time.Second)
 	return c
-}
-
-// freePorts returns n distinct loopback ports that were free a moment ago:
-// all are held open together, so none repeats, then released.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("picking a free port: %v", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
 }
 
 // node is the node with id.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluice-io/sluice/internal/testkit"
 	"github.com/sluice-io/sluice/internal/testkit/pgtest"
 )
 
@@ -45,7 +46,7 @@ func TestConnectPostgresSinkExactlyOnceUnderKills(t *testing.T) {
 	pg := pgtest.Start(t, pgtest.Options{NoFsync: true})
 	pg.CreateDB("replica")
 	dir := t.TempDir()
-	port := freePorts(t, 1)[0]
+	port := testkit.FreePorts(t, 1)[0]
 	listen := fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d", port)
 	b := startBroker(t, "std", dir, listen)
 	const topic, parts, keys = "users", 3, 5000

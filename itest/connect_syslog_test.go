@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/connectors/syslog/testcert"
+	"github.com/sluice-io/sluice/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -36,7 +37,7 @@ func TestConnectSyslogFromRsyslog(t *testing.T) {
 	createTopic(t, b.Addr(), "syslog", 3, nil)
 	createTopic(t, b.Addr(), "syslog-tls", 1, nil)
 	w := startWorker(t, b.Addr(), connectPlugins(t))
-	ports := freePorts(t, 5)
+	ports := testkit.FreePorts(t, 5)
 	port, tlsPort, inOctet, inLF, inUDP := ports[0], ports[1], ports[2], ports[3], ports[4]
 
 	syslogCreate(t, w, "syslog", map[string]string{

@@ -18,27 +18,8 @@ import (
 	"github.com/sluice-io/sluice/connect/data"
 	"github.com/sluice-io/sluice/connect/sdk"
 	"github.com/sluice-io/sluice/connectors/syslog/testcert"
+	"github.com/sluice-io/sluice/internal/testkit"
 )
-
-// freePort is a port free for both TCP and UDP on 127.0.0.1 (as far as one
-// can tell without holding it).
-func freePort(t *testing.T) int {
-	t.Helper()
-	for i := 0; i < 20; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		_ = ln.Close()
-		if pc, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
-			_ = pc.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for TCP and UDP")
-	return 0
-}
 
 func startTask(t *testing.T, cfg map[string]string) *task {
 	t.Helper()
@@ -86,7 +67,7 @@ func messages(recs []*data.Record) []string {
 }
 
 func TestTaskTCPAndUDPOnOnePort(t *testing.T) {
-	port := freePort(t)
+	port := testkit.FreePorts(t, 1)[0]
 	tk := startTask(t, map[string]string{kListener: "UDP,TCP", kPort: strconv.Itoa(port), kRecordKey: "app_name"})
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 
@@ -129,7 +110,7 @@ func TestTaskTCPAndUDPOnOnePort(t *testing.T) {
 // When the queue is full a TCP sender is made to wait, and nothing is
 // lost; UDP datagrams are dropped and counted instead.
 func TestTaskBackpressure(t *testing.T) {
-	port := freePort(t)
+	port := testkit.FreePorts(t, 1)[0]
 	tk := startTask(t, map[string]string{kListener: "TCP,UDP", kPort: strconv.Itoa(port), kQueueMax: "10"})
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	const n = 20000
@@ -191,7 +172,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 
 func TestTaskTLS(t *testing.T) {
 	cert, key, pool := selfSigned(t)
-	port := freePort(t)
+	port := testkit.FreePorts(t, 1)[0]
 	tk := startTask(t, map[string]string{kListener: "TCPSSL", kPort: strconv.Itoa(port), kCert: cert, kKey: key,
 		kMaxBytes: "100", kIncludeRaw: "true"})
 	c, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port), &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
@@ -239,7 +220,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 }
 
 func TestStopEndsAWaitingPollAndABlockedReader(t *testing.T) {
-	port := freePort(t)
+	port := testkit.FreePorts(t, 1)[0]
 	tk := startTask(t, map[string]string{kListener: "TCP", kPort: strconv.Itoa(port), kQueueMax: "1"})
 	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
@@ -357,7 +338,7 @@ func TestExamplesValidate(t *testing.T) {
 // A task restarted on the same port (a connector restart, a rebalance back
 // to this worker) binds again at once, even with connections just closed.
 func TestRestartOnTheSamePort(t *testing.T) {
-	port := freePort(t)
+	port := testkit.FreePorts(t, 1)[0]
 	cfg := map[string]string{kListener: "TCP,UDP", kPort: strconv.Itoa(port)}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	for round := 0; round < 2; round++ {

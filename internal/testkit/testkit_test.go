@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -146,5 +147,27 @@ func TestEnginesRun(t *testing.T) {
 	}
 	if len(ran) != want {
 		t.Fatalf("ran %v, want %d engines", ran, want)
+	}
+}
+
+// FreePorts' ports are distinct, bindable, and outside the kernel's
+// ephemeral range, so no listener on :0 can be handed one of them.
+func TestFreePortsBelowEphemeralRange(t *testing.T) {
+	lo := ephemeralLow()
+	ports := FreePorts(t, 8)
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if seen[p] {
+			t.Fatalf("port %d returned twice: %v", p, ports)
+		}
+		seen[p] = true
+		if lo-10000 >= 1000 && (p < 10000 || p >= lo) {
+			t.Fatalf("port %d is outside [10000, %d): %v", p, lo, ports)
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatalf("port %d is not free: %v", p, err)
+		}
+		_ = l.Close()
 	}
 }

@@ -12,7 +12,6 @@ package pgtest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -23,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/testkit"
 )
 
 // Server is a PostgreSQL server a test started. Stop it with Stop (Start
@@ -90,7 +91,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
 	}
-	s.Port = freePort(t)
+	s.Port = testkit.FreePorts(t, 1)[0]
 	conf := []string{
 		"listen_addresses = '127.0.0.1'",
 		fmt.Sprintf("port = %d", s.Port),
@@ -272,14 +273,4 @@ func findBin() (string, error) {
 func pgVersion(binDir string) int {
 	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
 	return n
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
