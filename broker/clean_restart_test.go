@@ -30,7 +30,7 @@ func TestCleanRestartStaysEligible(t *testing.T) {
 		if !clean {
 			dropCleanShutdownMarker(t, b3)
 		}
-		watch := watchPartition(ctl, "cr")
+		watch := watchPartition(t, ctl, "cr")
 		b3 = startAgain(t, ctl, b3)
 		testkit.Eventually(t, 20*time.Second, "broker 3 back in the ISR of cr", inISR)
 		dropped := false

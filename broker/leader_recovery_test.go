@@ -34,7 +34,7 @@ func uncleanlyElected(t *testing.T, topic string) (ctl, b2, b3 *testBroker, elec
 	b3 = startAgain(t, ctl, b3)
 	waitUnfenced(t, ctl, 3)
 
-	watch := watchPartition(ctl, topic)
+	watch := watchPartition(t, ctl, topic)
 	res, err := kadm.NewClient(b3.client(t)).ElectLeaders(context.Background(), kadm.ElectLiveReplica, kadm.TopicsSet{topic: {0: {}}})
 	if err != nil {
 		t.Fatal(err)
@@ -59,33 +59,66 @@ func uncleanlyElected(t *testing.T, topic string) (ctl, b2, b3 *testBroker, elec
 }
 
 // watchPartition records every state of topic-0 the controller commits
-// until the returned function is called, which returns them.
-func watchPartition(ctl *testBroker, topic string) func() []controller.Partition {
+// until the returned function is called, which returns them. It follows
+// the controller's metadata log batch by batch through an Observer, as a
+// broker does, so no state is missed however briefly it lasted: sampling
+// the image every millisecond missed a RECOVERED-alone state on a loaded
+// machine, the follower's AlterPartition committed right after it.
+func watchPartition(t *testing.T, ctl *testBroker, topic string) func() []controller.Partition {
+	store, ok := ctl.meta.(*controller.Store)
+	if !ok {
+		t.Fatalf("watchPartition: node %d is not the controller", ctl.cfg.NodeID)
+	}
+	snap, _, err := store.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := controller.NewObserver(snap, ctl.cfg.NodeID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var states []controller.Partition
+	var followErr error
+	last := int32(-1)
+	catchUp := func() {
+		for followErr == nil {
+			batches, err := store.BatchesFrom(obs.Next(), 1<<20)
+			if err != nil || len(batches) == 0 {
+				followErr = err
+				return
+			}
+			for _, b := range batches {
+				if err := obs.Apply(b); err != nil {
+					followErr = err
+					return
+				}
+				if p, ok := obs.Image().Partition(topic, 0); ok && p.PartitionEpoch != last {
+					last = p.PartitionEpoch
+					states = append(states, p)
+				}
+			}
+		}
+	}
+	catchUp()
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		last := int32(-1)
 		for {
-			if p, ok := ctl.metaImage().Partition(topic, 0); ok && p.PartitionEpoch != last {
-				last = p.PartitionEpoch
-				states = append(states, p)
-			}
 			select {
 			case <-stop:
-				// One last look: the caller stops as soon as it saw
-				// a change this loop may not have sampled yet.
-				if p, ok := ctl.metaImage().Partition(topic, 0); ok && p.PartitionEpoch != last {
-					states = append(states, p)
-				}
+				catchUp() // what was committed before the caller stopped
 				return
-			case <-time.After(time.Millisecond):
+			case <-time.After(5 * time.Millisecond):
+				catchUp()
 			}
 		}
 	}()
 	return func() []controller.Partition {
 		close(stop)
 		<-done
+		if followErr != nil {
+			t.Fatalf("watchPartition: following the controller's log: %v", followErr)
+		}
 		return states
 	}
 }
@@ -97,7 +130,7 @@ func watchPartition(ctl *testBroker, topic string) func() []controller.Partition
 // controller hold a RECOVERING partition with a follower in its ISR.
 func TestUncleanLeaderRecoversBeforeFollowersJoin(t *testing.T) {
 	ctl, b2, _, _ := uncleanlyElected(t, "rec")
-	watch := watchPartition(ctl, "rec")
+	watch := watchPartition(t, ctl, "rec")
 
 	// Broker 2 comes back, follows 3 and catches up.
 	startAgain(t, ctl, b2)
