@@ -113,14 +113,7 @@ func (c connector) Validate(_ context.Context, m map[string]string) ([]sdk.Confi
 // TaskConfigs gives every task the same config: tasks own different
 // partitions, and a partition's files are named for it.
 func (connector) TaskConfigs(_ context.Context, m map[string]string, maxTasks int) ([]map[string]string, error) {
-	out := make([]map[string]string, max(maxTasks, 1))
-	for i := range out {
-		out[i] = make(map[string]string, len(m))
-		for k, v := range m {
-			out[i][k] = v
-		}
-	}
-	return out, nil
+	return sdk.SameTaskConfigs(m, maxTasks), nil
 }
 
 // AlterOffsets refuses: the files' names are the sink's offsets, and Open

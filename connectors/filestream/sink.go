@@ -37,14 +37,7 @@ func (c sinkConnector) Validate(_ context.Context, cfg map[string]string) ([]sdk
 // TaskConfigs gives every task the connector's config: each appends to
 // the same file, as Kafka's does.
 func (sinkConnector) TaskConfigs(_ context.Context, cfg map[string]string, maxTasks int) ([]map[string]string, error) {
-	out := make([]map[string]string, max(maxTasks, 1))
-	for i := range out {
-		out[i] = map[string]string{}
-		for k, v := range cfg {
-			out[i][k] = v
-		}
-	}
-	return out, nil
+	return sdk.SameTaskConfigs(cfg, maxTasks), nil
 }
 
 // AlterOffsets accepts any change: the sink keeps no offsets of its own,

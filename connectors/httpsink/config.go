@@ -199,14 +199,7 @@ func (c connector) Validate(_ context.Context, m map[string]string) ([]sdk.Confi
 // TaskConfigs gives every task the same config; the worker splits the
 // topics' partitions between them.
 func (connector) TaskConfigs(_ context.Context, m map[string]string, maxTasks int) ([]map[string]string, error) {
-	out := make([]map[string]string, max(maxTasks, 1))
-	for i := range out {
-		out[i] = make(map[string]string, len(m))
-		for k, v := range m {
-			out[i][k] = v
-		}
-	}
-	return out, nil
+	return sdk.SameTaskConfigs(m, maxTasks), nil
 }
 
 // AlterOffsets accepts any change: the group's offsets are the sink's only

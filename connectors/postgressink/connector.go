@@ -126,14 +126,7 @@ func (c connector) Validate(_ context.Context, cfg map[string]string) ([]sdk.Con
 // TaskConfigs gives every task the connector's config; the worker's
 // consumer group spreads the partitions between them.
 func (connector) TaskConfigs(_ context.Context, cfg map[string]string, maxTasks int) ([]map[string]string, error) {
-	out := make([]map[string]string, max(maxTasks, 1))
-	for i := range out {
-		out[i] = make(map[string]string, len(cfg))
-		for k, v := range cfg {
-			out[i][k] = v
-		}
-	}
-	return out, nil
+	return sdk.SameTaskConfigs(cfg, maxTasks), nil
 }
 
 // AlterOffsets applies a change of the connector's offsets to the
