@@ -53,7 +53,8 @@ type taskPipeline struct {
 // sourceTask runs one source task: poll the plugin, transform and convert,
 // produce, and every offset.flush.interval.ms store the offsets of
 // everything produced and acknowledged, then tell the plugin (Commit).
-// One goroutine runs the loop, so a flush sees no poll in between.
+// One goroutine converts, produces and flushes; another polls one batch
+// ahead (run).
 type sourceTask struct {
 	taskPipeline
 	client   SourceTaskClient
@@ -86,6 +87,15 @@ const (
 
 // run is the task's life: it returns nil when ctx ends (stopped) and an
 // error when the task failed, after flushing what it safely can.
+//
+// Polling runs one batch ahead on its own goroutine (pollAhead), so the
+// plugin reads and encodes the next batch while this loop converts and
+// produces the last one: a plain loop added the two per-record costs, and
+// a file tail ran at 1/(plugin + worker) records per second instead of
+// 1/max(plugin, worker). It stays safe because the plugin numbers its
+// batches and Commit(seq) covers only batches up to seq: a batch polled
+// but not yet sent is never committed, and after a stop it is read again
+// from the stored offsets.
 func (t *sourceTask) run(ctx context.Context) error {
 	committed, err := t.offsets.Read(ctx, t.id.Connector)
 	if err != nil {
@@ -94,37 +104,51 @@ func (t *sourceTask) run(ctx context.Context) error {
 	if err := t.client.Start(ctx, t.config, committed); err != nil {
 		return fmt.Errorf("starting the task: %w", err)
 	}
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	batches := make(chan polledBatch, 1)
+	pollerDone := make(chan struct{})
+	go func() {
+		defer close(pollerDone)
+		t.pollAhead(pollCtx, batches)
+	}()
 	defer func() {
+		// The poller must be out of the plugin before Stop.
+		stopPolling()
+		<-pollerDone
 		stopCtx, cancel := context.WithTimeout(context.Background(), t.flushTO)
 		defer cancel()
 		_ = t.client.Stop(stopCtx)
 	}()
 	nextFlush := time.Now().Add(t.flushInt)
+	timer := time.NewTimer(t.flushInt)
+	defer timer.Stop()
 	for {
 		if ctx.Err() != nil {
 			t.flush(context.Background())
 			return nil
 		}
-		if time.Now().After(nextFlush) {
+		if !time.Now().Before(nextFlush) {
 			if err := t.flush(ctx); err != nil {
 				return err
 			}
 			nextFlush = time.Now().Add(t.flushInt)
 		}
-		if t.gate.isPaused() {
-			t.gate.wait(ctx, nextFlush)
+		timer.Reset(time.Until(nextFlush))
+		var pb polledBatch
+		select {
+		case <-ctx.Done():
 			continue
+		case <-timer.C:
+			continue
+		case pb = <-batches:
 		}
-		wait := min(pollMaxWait, max(time.Until(nextFlush), time.Millisecond))
-		start := time.Now()
-		b, err := t.client.Poll(ctx, pollMaxRecords, wait)
-		if err != nil {
+		if pb.err != nil {
 			if ctx.Err() != nil {
 				continue
 			}
-			return fmt.Errorf("polling the task: %w", err)
+			return fmt.Errorf("polling the task: %w", pb.err)
 		}
-		t.metrics.pollBatch(len(b.Records), time.Since(start))
+		b := pb.batch
 		for _, p := range b.Positions {
 			t.pending[p.Key] = p.SourceOffset
 		}
@@ -133,6 +157,40 @@ func (t *sourceTask) run(ctx context.Context) error {
 		}
 		if len(b.Records) > 0 {
 			t.lastSeq = b.Seq
+		}
+	}
+}
+
+// polledBatch is one Poll's answer handed from pollAhead to run.
+type polledBatch struct {
+	batch PolledBatch
+	err   error
+}
+
+// pollAhead polls the plugin while the task is not paused and hands each
+// non-empty batch (and the first error, after which it stops) to run,
+// holding at most one batch run has not taken. It returns when ctx ends.
+func (t *sourceTask) pollAhead(ctx context.Context, out chan<- polledBatch) {
+	for ctx.Err() == nil {
+		if t.gate.isPaused() {
+			t.gate.wait(ctx, time.Now().Add(pollMaxWait))
+			continue
+		}
+		start := time.Now()
+		b, err := t.client.Poll(ctx, pollMaxRecords, pollMaxWait)
+		if err == nil {
+			t.metrics.pollBatch(len(b.Records), time.Since(start))
+			if len(b.Records) == 0 && len(b.Positions) == 0 {
+				continue
+			}
+		}
+		select {
+		case out <- polledBatch{batch: b, err: err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
 		}
 	}
 }
