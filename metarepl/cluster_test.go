@@ -1,0 +1,461 @@
+package metarepl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-io/sluice/caspaxos"
+	"github.com/sluice-io/sluice/metalog"
+	"github.com/sluice-io/sluice/segment"
+)
+
+// memRegister is the register for tests: a linearizable in-memory value
+// changed by caspaxos's own Register changes, so its checks are the real
+// ones. Nodes can be cut off from it.
+type memRegister struct {
+	mu  sync.Mutex
+	val []byte
+	cut map[int32]bool
+}
+
+func newMemRegister(t *testing.T, voters []metalog.Voter, minISR int32) *memRegister {
+	t.Helper()
+	members := make([]caspaxos.Member, len(voters))
+	for i, v := range voters {
+		members[i] = caspaxos.Member{Voter: v}
+	}
+	r, err := caspaxos.BootstrapValue("test", members, minISR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	val, err := r.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &memRegister{val: val, cut: map[int32]bool{}}
+}
+
+func (m *memRegister) apply(ch caspaxos.Change) (caspaxos.Register, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next, err := ch(m.val)
+	if err == nil {
+		m.val = next
+	}
+	var r caspaxos.Register
+	if derr := r.UnmarshalBinary(m.val); derr != nil {
+		return r, derr
+	}
+	return r, err
+}
+
+func (m *memRegister) value() caspaxos.Register {
+	r, _ := m.apply(caspaxos.Read)
+	return r
+}
+
+// takeover makes me active in the next epoch, as package voter will.
+func (m *memRegister) takeover(t *testing.T, me metalog.Voter) metalog.Config {
+	t.Helper()
+	cur := m.value()
+	r, err := m.apply(caspaxos.Takeover(cur.Epoch, cur.Lease, me))
+	if err != nil {
+		t.Fatalf("takeover by %s: %v", me, err)
+	}
+	return metalog.ConfigOf(r)
+}
+
+func (m *memRegister) setCut(id int32, cut bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cut[id] = cut
+}
+
+// client is node id's view of the register.
+func (m *memRegister) client(id int32) Register { return regClient{m: m, id: id} }
+
+type regClient struct {
+	m  *memRegister
+	id int32
+}
+
+var errRegisterCut = errors.New("test: register unreachable")
+
+func (c regClient) down() bool {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	return c.m.cut[c.id]
+}
+
+func (c regClient) ChangeISR(ctx context.Context, ch metalog.ISRChange) (metalog.Config, error) {
+	if c.down() {
+		return metalog.Config{}, errRegisterCut
+	}
+	change := caspaxos.ShrinkISR(ch.Epoch, ch.Version, ch.ISR)
+	if ch.Expand {
+		change = caspaxos.ExpandISR(ch.Epoch, ch.Version, ch.ISR)
+	}
+	r, err := c.m.apply(change)
+	return metalog.ConfigOf(r), err
+}
+
+func (c regClient) Read(ctx context.Context) (metalog.Config, error) {
+	if c.down() {
+		return metalog.Config{}, errRegisterCut
+	}
+	r, err := c.m.apply(caspaxos.Read)
+	return metalog.ConfigOf(r), err
+}
+
+// cluster is three voters (ids 1–3) and one observer (id 4) in process.
+type cluster struct {
+	t      *testing.T
+	net    *MemNetwork
+	reg    *memRegister
+	voters []metalog.Voter
+	nodes  map[int32]*Replica
+	logs   map[int32]*Log
+	minISR int
+}
+
+const observerID = 4
+
+func voterOf(id int32) metalog.Voter {
+	return metalog.Voter{ID: id, Incarnation: caspaxos.Incarnation{byte(id), 0xaa}}
+}
+
+func newCluster(t *testing.T, lagMs int64, minISR int) *cluster {
+	t.Helper()
+	c := &cluster{t: t, net: NewMemNetwork(), nodes: map[int32]*Replica{}, logs: map[int32]*Log{}, minISR: minISR}
+	for id := int32(1); id <= 3; id++ {
+		c.voters = append(c.voters, voterOf(id))
+	}
+	c.reg = newMemRegister(t, c.voters, int32(minISR))
+	for id := int32(1); id <= observerID; id++ {
+		log, err := OpenLog(segment.NewMemFS(), testDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		self, observer := voterOf(id), id == observerID
+		if observer {
+			self = metalog.Voter{ID: id}
+		}
+		r, err := Start(Config{Self: self, Observer: observer, Log: log, Transport: c.net.Transport(id),
+			Register: c.reg.client(id), LagTimeMaxMs: lagMs, FetchMaxWait: 100 * time.Millisecond,
+			FetchTimeout: time.Second, Backoff: 10 * time.Millisecond, RegisterPoll: 50 * time.Millisecond,
+			TickInterval: 5 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.net.Listen(id, r.HandleFetch)
+		c.nodes[id], c.logs[id] = r, log
+	}
+	t.Cleanup(func() {
+		for _, r := range c.nodes {
+			r.Close()
+		}
+		for _, l := range c.logs {
+			l.Close()
+		}
+	})
+	return c
+}
+
+func (c *cluster) ctx() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	c.t.Cleanup(cancel)
+	return ctx
+}
+
+// elect has voter id take over the next epoch and the others follow it,
+// as package voter will do.
+func (c *cluster) elect(id int32, followers ...int32) metalog.Config {
+	c.t.Helper()
+	cfg := c.reg.takeover(c.t, voterOf(id))
+	if err := c.nodes[id].BecomeLeader(c.ctx(), cfg, c.minISR); err != nil {
+		c.t.Fatalf("node %d leads epoch %d: %v", id, cfg.Epoch, err)
+	}
+	for _, f := range followers {
+		if err := c.nodes[f].Follow(c.ctx(), voterOf(id), cfg.Epoch); err != nil {
+			c.t.Fatalf("node %d follows %d: %v", f, id, err)
+		}
+	}
+	return cfg
+}
+
+func (c *cluster) append(id int32, vals ...string) int64 {
+	c.t.Helper()
+	recs := make([][]byte, len(vals))
+	for i, v := range vals {
+		recs[i] = []byte(v)
+	}
+	off, err := c.nodes[id].Append(c.ctx(), recs)
+	if err != nil {
+		c.t.Fatalf("append %v at node %d: %v", vals, id, err)
+	}
+	return off
+}
+
+// waitFor polls cond for up to 10s.
+func (c *cluster) waitFor(what string, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (c *cluster) isr() []int32 {
+	var ids []int32
+	for _, v := range c.reg.value().ISR {
+		ids = append(ids, v.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// committed is node id's committed batches, described.
+func (c *cluster) committed(id int32) []string {
+	c.t.Helper()
+	bs, err := c.nodes[id].Committed(0, 1<<30)
+	if err != nil {
+		c.t.Fatalf("node %d: %v", id, err)
+	}
+	return describe(bs)
+}
+
+// checkPrefixes asserts every node's committed batches are a prefix of the
+// longest, and that each record acknowledged (want) is in it at its offset.
+func (c *cluster) checkPrefixes(want map[int64]string) {
+	c.t.Helper()
+	var longest []string
+	for id := range c.nodes {
+		if got := c.committed(id); len(got) > len(longest) {
+			longest = got
+		}
+	}
+	for id := range c.nodes {
+		got := c.committed(id)
+		if !slices.Equal(got, longest[:len(got)]) {
+			c.t.Fatalf("node %d committed %v, not a prefix of %v", id, got, longest)
+		}
+	}
+	bs, _ := c.nodes[c.longestNode()].Committed(0, 1<<30)
+	at := map[int64]string{}
+	for _, b := range bs {
+		at[b.Offset] = describe([]Batch{b})[0]
+	}
+	for off, v := range want {
+		if at[off] != v {
+			c.t.Fatalf("acknowledged batch %s at %d, committed log has %q", v, off, at[off])
+		}
+	}
+}
+
+func (c *cluster) longestNode() int32 {
+	best, n := int32(1), -1
+	for id := range c.nodes {
+		if k := len(c.committed(id)); k > n {
+			best, n = id, k
+		}
+	}
+	return best
+}
+
+func TestReplicaCommitWaitsForEveryISRVoter(t *testing.T) {
+	c := newCluster(t, 5000, 2)
+	cfg := c.elect(1, 2, 3, observerID)
+	want := map[int64]string{}
+	off := c.append(1, "a", "b")
+	want[off] = fmt.Sprintf("%d/%d:a,b", off, cfg.Epoch)
+	// Append returned: every ISR voter has the batch durable (a Log
+	// reports only fsynced batches).
+	for _, id := range []int32{2, 3} {
+		if end := c.logs[id].End(); end < off+2 {
+			t.Fatalf("Append returned with voter %d's durable log ending at %d", id, end)
+		}
+	}
+	// With voter 3 unable to fetch, a commit waits (the lag time is long,
+	// so it is not shrunk out meanwhile)...
+	c.net.Cut(3, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.nodes[1].Append(c.ctx(), [][]byte{[]byte("c")})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("append committed while ISR voter 3 could not fetch (err %v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if end := c.logs[2].End(); end != off+3 {
+		t.Fatalf("voter 2's log ends at %d, want %d", end, off+3)
+	}
+	// ...and completes once voter 3 fetches it.
+	c.net.HealAll()
+	if err := <-done; err != nil {
+		t.Fatalf("append after heal: %v", err)
+	}
+	if end := c.logs[3].End(); end != off+3 {
+		t.Fatalf("voter 3's log ends at %d after the commit, want %d", end, off+3)
+	}
+	want[off+2] = fmt.Sprintf("%d/%d:c", off+2, cfg.Epoch)
+	c.waitFor("the observer to catch up", func() bool { return c.nodes[observerID].Status().HighWatermark == off+3 })
+	c.checkPrefixes(want)
+	if got := c.committed(observerID); len(got) != 2 {
+		t.Fatalf("observer committed %v", got)
+	}
+}
+
+func TestReplicaShrinksAndExpandsISR(t *testing.T) {
+	c := newCluster(t, 200, 2)
+	cfg := c.elect(1, 2, 3, observerID)
+	want := map[int64]string{}
+	off := c.append(1, "before")
+	want[off] = fmt.Sprintf("%d/%d:before", off, cfg.Epoch)
+	c.net.Isolate(3)
+	// Commits go on once the register has shrunk voter 3 out.
+	for i := range 5 {
+		v := fmt.Sprintf("during-%d", i)
+		o := c.append(1, v)
+		want[o] = fmt.Sprintf("%d/%d:%s", o, cfg.Epoch, v)
+	}
+	if got := c.isr(); !slices.Equal(got, []int32{1, 2}) {
+		t.Fatalf("register ISR %v while 3 is cut off, want [1 2]", got)
+	}
+	if st := c.nodes[1].Status(); len(st.ISR) != 2 {
+		t.Fatalf("leader's ISR %v", st.ISR)
+	}
+	c.net.HealAll()
+	c.waitFor("voter 3 back in the ISR", func() bool { return slices.Equal(c.isr(), []int32{1, 2, 3}) })
+	if end, leo := c.logs[3].End(), c.logs[1].End(); end != leo {
+		t.Fatalf("voter 3 expanded at %d, leader at %d", end, leo)
+	}
+	// Voter 3 counts again: a commit waits for it.
+	o := c.append(1, "after")
+	want[o] = fmt.Sprintf("%d/%d:after", o, cfg.Epoch)
+	if end := c.logs[3].End(); end < o+1 {
+		t.Fatalf("commit at %d without voter 3 (its log ends at %d)", o, end)
+	}
+	c.waitFor("the observer to catch up", func() bool { return c.nodes[observerID].Status().HighWatermark == o+1 })
+	c.checkPrefixes(want)
+}
+
+func TestReplicaLeadershipMovesAndTruncatesTheOldTail(t *testing.T) {
+	c := newCluster(t, 200, 2)
+	cfg1 := c.elect(1, 2, 3, observerID)
+	want := map[int64]string{}
+	for i := range 3 {
+		v := fmt.Sprintf("e1-%d", i)
+		o := c.append(1, v)
+		want[o] = fmt.Sprintf("%d/%d:%s", o, cfg1.Epoch, v)
+	}
+	committedEnd := c.logs[1].End()
+	// Cut the leader off: its next appends are durable on it alone and
+	// cannot commit (min ISR 2 keeps the others in its ISR).
+	c.net.Isolate(1)
+	c.reg.setCut(1, true)
+	stale := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			_, err := c.nodes[1].Append(c.ctx(), [][]byte{[]byte(fmt.Sprintf("uncommitted-%d", i))})
+			stale <- err
+		}()
+	}
+	c.waitFor("the old leader's uncommitted tail", func() bool { return c.logs[1].End() == committedEnd+2 })
+	// Voter 2, in the ISR, takes over epoch 2; 3 and the observer follow.
+	cfg2 := c.elect(2, 3, observerID)
+	if cfg2.Epoch != cfg1.Epoch+1 {
+		t.Fatalf("epoch %d after %d", cfg2.Epoch, cfg1.Epoch)
+	}
+	for i := range 3 {
+		v := fmt.Sprintf("e2-%d", i)
+		o := c.append(2, v)
+		want[o] = fmt.Sprintf("%d/%d:%s", o, cfg2.Epoch, v)
+	}
+	if got := c.isr(); !slices.Equal(got, []int32{2, 3}) {
+		t.Fatalf("ISR %v after voter 1 was cut off in epoch 2, want [2 3]", got)
+	}
+	select {
+	case err := <-stale:
+		t.Fatalf("the cut-off leader's append returned %v before it was deposed", err)
+	default:
+	}
+	// The old leader comes back and learns it was deposed (the register
+	// read it does when told to follow is what package voter will do on a
+	// failed lease renewal): its pending appends fail, it truncates its
+	// uncommitted tail and catches up.
+	c.net.HealAll()
+	c.reg.setCut(1, false)
+	if err := c.nodes[1].Follow(c.ctx(), voterOf(2), cfg2.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-stale; !errors.Is(err, metalog.ErrDeposed) {
+			t.Fatalf("deposed leader's append: %v, want ErrDeposed", err)
+		}
+	}
+	if _, err := c.nodes[1].Append(c.ctx(), [][]byte{[]byte("late")}); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("append at a follower: %v, want ErrNotLeader", err)
+	}
+	c.waitFor("voter 1 back in the ISR", func() bool { return slices.Equal(c.isr(), []int32{1, 2, 3}) })
+	o := c.append(2, "e2-last")
+	want[o] = fmt.Sprintf("%d/%d:e2-last", o, cfg2.Epoch)
+	c.waitFor("every node at the high watermark", func() bool {
+		for id := range c.nodes {
+			if c.nodes[id].Status().HighWatermark != o+1 {
+				return false
+			}
+		}
+		return true
+	})
+	c.checkPrefixes(want)
+	for id := int32(1); id <= 3; id++ {
+		for _, s := range c.committed(id) {
+			if strings.Contains(s, "uncommitted") {
+				t.Fatalf("node %d kept the deposed leader's uncommitted %s", id, s)
+			}
+		}
+		if got, want := describe(readLog(t, c.logs[id])), c.committed(2); !slices.Equal(got, want) {
+			t.Fatalf("voter %d's log %v, leader's committed %v", id, got, want)
+		}
+	}
+}
+
+func readLog(t *testing.T, l *Log) []Batch {
+	t.Helper()
+	bs, err := l.Read(0, 1<<30, l.End())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bs
+}
+
+func TestReplicaDeposedByRegisterAnswer(t *testing.T) {
+	c := newCluster(t, 200, 1)
+	c.elect(1, 2, 3, observerID)
+	c.append(1, "a")
+	// Another voter takes over behind the leader's back; the leader's
+	// next ISR change (shrinking the voters it can no longer reach) is
+	// refused for its epoch, which deposes it.
+	c.net.Isolate(1)
+	c.reg.takeover(t, voterOf(2))
+	pending := make(chan error, 1)
+	go func() {
+		_, err := c.nodes[1].Append(c.ctx(), [][]byte{[]byte("b")})
+		pending <- err
+	}()
+	if err := <-pending; !errors.Is(err, metalog.ErrDeposed) {
+		t.Fatalf("append at a leader deposed by the register: %v", err)
+	}
+	c.waitFor("the old leader to step down", func() bool { return c.nodes[1].Status().Role != RoleLeader })
+}

@@ -1,0 +1,104 @@
+// Package metarepl is the I/O side of the metadata log, __cluster_metadata,
+// among the controller voters (issue 17; replication.md §2.3, §2.6): the
+// durable log storage and a per-node runtime that drives package metalog's
+// I/O-free Leader and Follower with real files, a network and the
+// controller quorum's register, following metalog's calling contract.
+//
+// # Storage (Log)
+//
+// A Log is one directory through segment.FS (OSFS, or MemFS in crash
+// tests) with three files:
+//
+//   - metadata.log: an 8-byte header ("SLMLOG", 0, version 1), then one
+//     frame per batch: bodyLen u32 | crc32c(body) u32 | body, with body =
+//     offset i64 | epoch i32 | count u32 | count × (len u32 | record bytes),
+//     big-endian. A Batch is the offset of its first record, the controller
+//     epoch that wrote it and its records as opaque bytes (the controller's
+//     encoded records): the same batches the controller's Store serves with
+//     BatchesFrom today, plus the leader epoch.
+//   - leader-epochs: the leader-epoch cache as written at a takeover or a
+//     truncation ("SLME", version, entries, crc32c), replaced atomically
+//     with segment.WriteFileAtomic.
+//   - high-watermark: the high watermark ("SLMH", version, hw, crc32c),
+//     replaced atomically whenever it grows.
+//
+// Ordering: Append writes the frames and fsyncs the file before it returns
+// and before End, reads or the epoch cache include them, so everything a
+// Log reports is durable and a leader serves and counts only durable
+// records (metalog's durability rule). Truncate writes the epoch cache
+// first, then cuts and fsyncs the file: a crash between leaves the records,
+// from which the cache is rebuilt, so the node is as before and cuts again.
+// CacheEpoch (a takeover) is durable before the new leader appends.
+//
+// On open the file is scanned: offsets must be contiguous from 0 and epochs
+// must not go back. A bad frame that is cut short, is the last frame, or is
+// followed only by zeros is the torn tail of an append that was never
+// fsynced (so never reported): it is cut, durably. A bad frame with a frame
+// after it is ErrCorrupt, never dropped. A log that then ends below its
+// persisted high watermark is ErrCommittedLost, which also catches a
+// damaged last frame that was committed. One unsynced write of several
+// frames torn in the middle by out-of-order writeback would be reported as
+// ErrCorrupt rather than cut: conservative, and never silent. The epoch
+// cache is derived from the batches' epochs, plus the persisted entry of a
+// takeover at the log end that no append followed (or whose appends a crash
+// lost). A failed write or fsync breaks the Log until it is reopened.
+//
+// # Runtime (Replica)
+//
+// A Replica is one goroutine, the event loop, that owns the node's
+// metalog.Leader or metalog.Follower and its Log. Every input is a closure
+// run in turn on the loop: calls (BecomeLeader, Follow, Append), served
+// fetches (HandleFetch), answers of fetches and register calls (which run
+// on their own goroutines and post their results back), and a timer tick.
+// After each event the loop persists a grown high watermark, re-serves
+// parked fetches, starts the follower's next step and publishes a Status.
+// Time comes from Config.Now; the leader's ISR expiry runs every
+// LagTimeMaxMs/2 by it. Async results carry the generation of the
+// role that started them and are dropped after a role change.
+//
+// Leader (BecomeLeader after the caller won a takeover): CacheEpoch, then
+// metalog.NewLeader with the durable end and the node's high watermark.
+// Append writes one batch in the leader's epoch, fsyncs it, calls
+// Leader.Append and returns once the high watermark passes it, or fails
+// wrapping metalog.ErrDeposed when the leader steps down first (the records
+// are then not known committed; a later leader may still commit them).
+// HandleFetch runs Leader.Fetch (voters) or FetchObserver (brokers) with
+// the durable bounds sampled before the read and answers the durable
+// batches, up to the log end for a voter and the high watermark for a
+// broker; a fetch with nothing new is parked until the log end or the high
+// watermark moves or MaxWaitMs passes, and is re-checked in full when
+// served. Ready.Proposal goes to Register.ChangeISR; its answer, sorted by
+// metalog.RegisterError, to HandleISRResult; OutcomeReadRegister reads the
+// register until ApplyRegister gets a value. A deposed leader steps down,
+// answers parked fetches NOT_CONTROLLER, and reads the register to follow
+// the new one.
+//
+// Follower (Follow, or found by a register read): metalog.NewFollower or
+// NewObserver over the durable log; one fetch in flight; an append is
+// written and fsynced before Appended (so the next fetch offset, which the
+// leader counts for commit, is durable); a truncation is durable before
+// Truncated; OFFSET_OUT_OF_RANGE truncates per isr.OutOfRangeReset; errors
+// back off, and after three failures in a row, or when fenced, the follower
+// reads the register (at most every RegisterPoll) and follows a newer
+// active controller. It never takes over: the caller (package voter)
+// decides that and calls BecomeLeader.
+//
+// Transport carries FetchRequest and FetchResponse, which encode to
+// versioned bytes ("SLMF", kind, version 1; batches as log frames, checksum
+// included, so a batch is verified end to end); MemNetwork is the
+// in-process one for tests, with cut links.
+//
+// # Not wired yet
+//
+//   - The controller still keeps its own JSON-lines log; its Store will
+//     call Replica.Append and serve Committed instead.
+//   - The broker's CONTROLLER listener does not carry FetchRequest yet, and
+//     brokers do not run an observer Replica.
+//   - Package voter (takeover and lease) is what calls BecomeLeader and
+//     Follow; tests do it by hand with an in-memory register.
+//   - The log is never trimmed: its start offset is 0, there is no
+//     snapshot, and a follower whose leader's log starts past its end
+//     (isr.OutOfRangeReset's truncateFully) logs an error and waits.
+//   - Appends are not grouped: one fsync per Append call, and the high
+//     watermark file is rewritten (two fsyncs) once per event that grows it.
+package metarepl

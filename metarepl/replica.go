@@ -1,0 +1,420 @@
+package metarepl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluice-io/sluice/metalog"
+)
+
+// Config configures a Replica.
+type Config struct {
+	// Self is this node: a voter's exact identity, or for a broker
+	// (Observer) its id with a zero incarnation.
+	Self     metalog.Voter
+	Observer bool
+	// Log is this node's durable metadata log; the Replica does not close it.
+	Log       *Log
+	Transport Transport
+	// Register is the controller quorum's register. A leader needs it for
+	// ISR changes; a follower reads it to find a newer leader when it
+	// cannot fetch (nil: it waits for Follow).
+	Register Register
+	// LagTimeMaxMs is how long an ISR voter may lag before the leader
+	// proposes it out of the ISR (default 10000). Commits wait for every
+	// ISR voter, so this bounds how long a dead voter stalls them.
+	LagTimeMaxMs int64
+	// FetchMaxBytes bounds the batches of one fetch answer (default 1 MiB;
+	// at least one batch is sent).
+	FetchMaxBytes int
+	// FetchMaxWait is how long a leader holds a fetch with nothing new
+	// (default 500ms); FetchTimeout bounds a fetch round trip (default
+	// FetchMaxWait + 2s).
+	FetchMaxWait time.Duration
+	FetchTimeout time.Duration
+	// Backoff is the pause after a failed fetch or register call (default
+	// 50ms); RegisterPoll the least time between a follower's register
+	// reads (default 500ms); RegisterTimeout bounds a register call
+	// (default 5s).
+	Backoff         time.Duration
+	RegisterPoll    time.Duration
+	RegisterTimeout time.Duration
+	// TickInterval is the event loop's timer (default 20ms): it expires
+	// long polls, runs the leader's ISR expiry every LagTimeMaxMs/2 and
+	// retries after backoffs.
+	TickInterval time.Duration
+	// Now is the monotonic clock (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() error {
+	switch {
+	case c.Log == nil:
+		return errors.New("metarepl: Config.Log is nil")
+	case c.Transport == nil:
+		return errors.New("metarepl: Config.Transport is nil")
+	case c.Self.ID < 0:
+		return fmt.Errorf("metarepl: bad node id %d", c.Self.ID)
+	}
+	setDefault(&c.LagTimeMaxMs, 10000)
+	setDefault(&c.FetchMaxBytes, 1<<20)
+	setDefault(&c.FetchMaxWait, 500*time.Millisecond)
+	setDefault(&c.FetchTimeout, c.FetchMaxWait+2*time.Second)
+	setDefault(&c.Backoff, 50*time.Millisecond)
+	setDefault(&c.RegisterPoll, 500*time.Millisecond)
+	setDefault(&c.RegisterTimeout, 5*time.Second)
+	setDefault(&c.TickInterval, 20*time.Millisecond)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+func setDefault[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// Errors of a Replica.
+var (
+	// ErrNotLeader: this node does not lead the metadata log. It wraps
+	// NOT_CONTROLLER.
+	ErrNotLeader = fmt.Errorf("metarepl: not the active controller: %w", kerr.NotController)
+	// ErrClosed: the Replica was closed.
+	ErrClosed = errors.New("metarepl: replica closed")
+	// ErrStaleEpoch: BecomeLeader or Follow with an epoch older than one
+	// this node already led or followed.
+	ErrStaleEpoch = errors.New("metarepl: controller epoch older than the current one")
+)
+
+// Role is what a Replica does now.
+type Role int
+
+const (
+	RoleIdle     Role = iota // neither leading nor following (start, or stepped down)
+	RoleLeader               // leads the metadata log
+	RoleFollower             // follows the leader as a voter or an observer
+)
+
+func (r Role) String() string {
+	return [...]string{"idle", "leader", "follower"}[r]
+}
+
+// Status is a snapshot of a Replica, for DescribeQuorum and tests.
+type Status struct {
+	Role          Role
+	Epoch         int32 // the epoch led or followed
+	Leader        metalog.Voter
+	LogEndOffset  int64
+	HighWatermark int64
+	// ISR and Voters are the leader's view (leader only).
+	ISR    []metalog.Voter
+	Voters []metalog.VoterStats
+	// Err is the failure that stopped the replica (a broken log, a
+	// truncation below the high watermark), nil while it runs.
+	Err error
+}
+
+// Replica runs the metadata log on one node: one goroutine owns a
+// metalog.Leader or metalog.Follower and the Log, and every input (calls,
+// fetch answers, register answers, timer ticks) is a closure it runs in
+// turn. See the package comment.
+type Replica struct {
+	cfg    Config
+	log    *Log
+	cmds   chan func()
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	start  time.Time
+	status atomic.Pointer[Status]
+
+	// Owned by the loop.
+	gen      uint64 // bumped on every role change: older async results are dropped
+	epoch    int32  // the newest epoch led or followed
+	hw       int64  // this node's high watermark; persisted in settle
+	leader   *metalog.Leader
+	lead     leaderState
+	follow   followerState
+	parked   []*parkedFetch
+	wake     bool // the leader's log end or high watermark moved: re-serve parked fetches
+	readAt   time.Time
+	reading  bool
+	fatalErr error
+}
+
+// Start starts a Replica over cfg.Log. It is idle until BecomeLeader or
+// Follow.
+func Start(cfg Config) (*Replica, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Replica{cfg: cfg, log: cfg.Log, cmds: make(chan func()), ctx: ctx, cancel: cancel,
+		done: make(chan struct{}), start: cfg.Now(), epoch: -1, hw: cfg.Log.HighWatermark()}
+	r.publish()
+	go r.run()
+	return r, nil
+}
+
+func (r *Replica) nowMs() int64 { return r.cfg.Now().Sub(r.start).Milliseconds() }
+
+func (r *Replica) run() {
+	defer close(r.done)
+	t := time.NewTicker(r.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			r.stepDown(ErrClosed)
+			r.publish()
+			return
+		case f := <-r.cmds:
+			f()
+		case <-t.C:
+			r.tick()
+		}
+		r.settle()
+	}
+}
+
+// post hands f to the loop; false once the Replica is closed.
+func (r *Replica) post(f func()) bool {
+	select {
+	case r.cmds <- f:
+		return true
+	case <-r.ctx.Done():
+		return false
+	}
+}
+
+// call runs f on the loop and waits for its error.
+func (r *Replica) call(ctx context.Context, f func() error) error {
+	ch := make(chan error, 1)
+	if !r.post(func() { ch <- f() }) {
+		return ErrClosed
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the loop: pending Appends fail with ErrClosed, parked
+// fetches are answered, async calls are cancelled. The Log stays open.
+func (r *Replica) Close() error {
+	r.cancel()
+	<-r.done
+	return nil
+}
+
+// Status returns the latest snapshot, as of the end of the last event.
+func (r *Replica) Status() Status { return *r.status.Load() }
+
+// Committed returns committed batches from offset from (a batch start),
+// whole, up to maxBytes (at least one): what the controller's followers
+// and brokers apply. It reads the Log directly, up to the persisted high
+// watermark.
+func (r *Replica) Committed(from int64, maxBytes int) ([]Batch, error) {
+	return r.log.Read(from, maxBytes, r.log.HighWatermark())
+}
+
+// tick runs the timers: the leader's ISR expiry, long-poll expiry, the
+// follower's backoff.
+func (r *Replica) tick() {
+	if r.leader != nil {
+		now := r.nowMs()
+		if now-r.lead.lastTick >= r.cfg.LagTimeMaxMs/2 {
+			r.lead.lastTick = now
+			r.leader.Tick(now)
+			r.drainLeader()
+		}
+	}
+	r.expireParked()
+}
+
+// settle runs after every event: persist a new high watermark, re-serve
+// parked fetches, start the follower's next step, publish the status.
+func (r *Replica) settle() {
+	if r.fatalErr == nil && r.hw > r.log.HighWatermark() {
+		if err := r.log.SetHighWatermark(r.hw); err != nil {
+			r.fail(err)
+		}
+	}
+	if r.wake {
+		r.wake = false
+		r.wakeParked()
+	}
+	r.pump()
+	r.publish()
+}
+
+func (r *Replica) setHW(hw int64) {
+	r.hw = max(r.hw, hw)
+}
+
+// fail stops the replica for good: the log is broken or the log holds
+// something the rules say cannot be; nothing is safe to do but stop.
+func (r *Replica) fail(err error) {
+	if r.fatalErr != nil {
+		return
+	}
+	r.cfg.Logger.Error("metadata log replica stopped", "err", err)
+	r.fatalErr = fmt.Errorf("metarepl: replica stopped: %w", err)
+	r.stepDown(r.fatalErr)
+}
+
+func (r *Replica) publish() {
+	st := &Status{Role: RoleIdle, Epoch: r.epoch, LogEndOffset: r.log.End(), HighWatermark: r.hw, Err: r.fatalErr}
+	switch {
+	case r.leader != nil:
+		st.Role, st.Leader = RoleLeader, r.cfg.Self
+		st.ISR, st.Voters = r.leader.ISR(), r.leader.Voters()
+	case r.follow.fol != nil:
+		st.Role, st.Leader = RoleFollower, r.follow.leader
+	}
+	r.status.Store(st)
+}
+
+// stepDown ends the current role: Appends waiting for commit fail with
+// why (their records may still be committed by a later leader: not known
+// committed is all this node can say), parked fetches are answered with
+// NOT_CONTROLLER, async answers of the old role are dropped.
+func (r *Replica) stepDown(why error) {
+	r.gen++
+	if r.leader != nil {
+		r.cfg.Logger.Info("metadata log leader steps down", "epoch", r.leader.Epoch(), "why", why)
+	}
+	r.leader = nil
+	for _, w := range r.lead.waiters {
+		w.ch <- appendResult{offset: w.first, err: fmt.Errorf("metarepl: records at %d not known committed: %w", w.first, why)}
+	}
+	r.lead = leaderState{}
+	for _, p := range r.takeParked() {
+		p.reply(FetchResponse{Err: metalog.ErrDeposed})
+	}
+	r.follow = followerState{}
+}
+
+// BecomeLeader makes this voter the leader of reg.Epoch, which it has just
+// won by a takeover (reg is the register the takeover wrote: Active is
+// Self). It caches (epoch, log end) durably before anything is appended,
+// then builds the metalog.Leader. minISR is the register's MetaMinISR.
+// The same epoch again is a no-op; an older one ErrStaleEpoch.
+func (r *Replica) BecomeLeader(ctx context.Context, reg metalog.Config, minISR int) error {
+	return r.call(ctx, func() error { return r.becomeLeader(reg, minISR) })
+}
+
+func (r *Replica) becomeLeader(reg metalog.Config, minISR int) error {
+	switch {
+	case r.fatalErr != nil:
+		return r.fatalErr
+	case r.cfg.Observer || reg.Active != r.cfg.Self:
+		return fmt.Errorf("metarepl: %s cannot lead epoch %d of %s", r.cfg.Self, reg.Epoch, reg.Active)
+	case r.leader != nil && r.leader.Epoch() == reg.Epoch:
+		return nil
+	case reg.Epoch <= r.epoch:
+		return fmt.Errorf("metarepl: lead epoch %d after epoch %d: %w", reg.Epoch, r.epoch, ErrStaleEpoch)
+	}
+	r.stepDown(fmt.Errorf("epoch %d taken over: %w", reg.Epoch, metalog.ErrDeposed))
+	r.epoch = reg.Epoch
+	if err := r.log.CacheEpoch(reg.Epoch); err != nil {
+		r.fail(err)
+		return err
+	}
+	l, err := metalog.NewLeader(metalog.LeaderConfig{Self: r.cfg.Self, Register: reg, MinISR: minISR,
+		LagTimeMaxMs: r.cfg.LagTimeMaxMs, LogEndOffset: r.log.End(), HighWatermark: r.hw}, r.nowMs())
+	if err != nil {
+		return err
+	}
+	r.cfg.Logger.Info("metadata log leader", "epoch", reg.Epoch, "from", r.log.End(), "isr", reg.ISR)
+	r.leader = l
+	r.lead.lastTick = r.nowMs()
+	r.drainLeader()
+	return nil
+}
+
+// Follow makes this node follow leader in epoch: a voter replicates the
+// log (and counts for commit), an observer receives committed batches.
+// Leading or following an older epoch ends; the same leader and epoch is
+// a no-op; an older epoch is ErrStaleEpoch.
+func (r *Replica) Follow(ctx context.Context, leader metalog.Voter, epoch int32) error {
+	return r.call(ctx, func() error { return r.startFollowing(leader, epoch) })
+}
+
+func (r *Replica) startFollowing(leader metalog.Voter, epoch int32) error {
+	switch {
+	case r.fatalErr != nil:
+		return r.fatalErr
+	case leader == r.cfg.Self || leader.IsZero():
+		return fmt.Errorf("metarepl: %s cannot follow %s", r.cfg.Self, leader)
+	case r.follow.fol != nil && epoch == r.epoch && leader == r.follow.leader:
+		return nil
+	case epoch <= r.epoch && !(epoch == r.epoch && r.leader == nil && r.follow.fol == nil):
+		return fmt.Errorf("metarepl: follow epoch %d after epoch %d: %w", epoch, r.epoch, ErrStaleEpoch)
+	}
+	r.stepDown(fmt.Errorf("following %s in epoch %d: %w", leader, epoch, metalog.ErrDeposed))
+	r.epoch = epoch
+	local := r.log.Local()
+	local.HighWatermark = r.hw
+	if r.cfg.Observer {
+		r.follow.fol = metalog.NewObserver(leader, epoch, local)
+	} else {
+		r.follow.fol = metalog.NewFollower(leader, epoch, local)
+	}
+	r.follow.leader = leader
+	return nil
+}
+
+// pollRegister reads the register (at most every RegisterPoll) and acts
+// on a newer epoch: a leader applies it (which may depose it), a follower
+// or an idle node follows a newer active controller that is not itself.
+// Taking over is not done here: that is the caller's (package voter).
+func (r *Replica) pollRegister() {
+	if r.cfg.Register == nil || r.reading || r.cfg.Now().Sub(r.readAt) < r.cfg.RegisterPoll {
+		return
+	}
+	r.reading = true
+	go func() {
+		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.RegisterTimeout)
+		defer cancel()
+		c, err := r.cfg.Register.Read(ctx)
+		r.post(func() {
+			r.reading, r.readAt = false, r.cfg.Now()
+			if err == nil {
+				r.onRegister(c)
+			}
+		})
+	}()
+}
+
+func (r *Replica) onRegister(c metalog.Config) {
+	if r.fatalErr != nil {
+		return
+	}
+	if r.leader != nil {
+		if err := r.leader.ApplyRegister(c, r.nowMs()); err != nil && !errors.Is(err, metalog.ErrDeposed) {
+			r.cfg.Logger.Warn("metadata log: register not applied", "err", err)
+		}
+		r.drainLeader()
+		return
+	}
+	if c.Epoch > r.epoch && !c.Active.IsZero() && c.Active != r.cfg.Self {
+		if err := r.startFollowing(c.Active, c.Epoch); err != nil {
+			r.cfg.Logger.Warn("metadata log: cannot follow", "err", err)
+		}
+	}
+}
