@@ -24,7 +24,7 @@ type memRegister struct {
 	cut map[int32]bool
 }
 
-func newMemRegister(t *testing.T, voters []metalog.Voter, minISR int32) *memRegister {
+func newMemRegister(t testing.TB, voters []metalog.Voter, minISR int32) *memRegister {
 	t.Helper()
 	members := make([]caspaxos.Member, len(voters))
 	for i, v := range voters {
@@ -61,7 +61,7 @@ func (m *memRegister) value() caspaxos.Register {
 }
 
 // takeover makes me active in the next epoch, as package voter will.
-func (m *memRegister) takeover(t *testing.T, me metalog.Voter) metalog.Config {
+func (m *memRegister) takeover(t testing.TB, me metalog.Voter) metalog.Config {
 	t.Helper()
 	cur := m.value()
 	r, err := m.apply(caspaxos.Takeover(cur.Epoch, cur.Lease, me))
@@ -115,7 +115,7 @@ func (c regClient) Read(ctx context.Context) (metalog.Config, error) {
 
 // cluster is three voters (ids 1–3) and one observer (id 4) in process.
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	net    *MemNetwork
 	reg    *memRegister
 	voters []metalog.Voter
@@ -130,7 +130,14 @@ func voterOf(id int32) metalog.Voter {
 	return metalog.Voter{ID: id, Incarnation: caspaxos.Incarnation{byte(id), 0xaa}}
 }
 
-func newCluster(t *testing.T, lagMs int64, minISR int) *cluster {
+func newCluster(t testing.TB, lagMs int64, minISR int) *cluster {
+	t.Helper()
+	return newClusterOn(t, lagMs, minISR, func(int32) (segment.FS, string) { return segment.NewMemFS(), testDir }, 0)
+}
+
+// newClusterOn is newCluster with each node's FS and directory from fsFor and at most
+// groupMax Appends per fsync (0: the default).
+func newClusterOn(t testing.TB, lagMs int64, minISR int, fsFor func(id int32) (segment.FS, string), groupMax int) *cluster {
 	t.Helper()
 	c := &cluster{t: t, net: NewMemNetwork(), nodes: map[int32]*Replica{}, logs: map[int32]*Log{}, minISR: minISR}
 	for id := int32(1); id <= 3; id++ {
@@ -138,7 +145,7 @@ func newCluster(t *testing.T, lagMs int64, minISR int) *cluster {
 	}
 	c.reg = newMemRegister(t, c.voters, int32(minISR))
 	for id := int32(1); id <= observerID; id++ {
-		log, err := OpenLog(segment.NewMemFS(), testDir)
+		log, err := OpenLog(fsFor(id))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +156,7 @@ func newCluster(t *testing.T, lagMs int64, minISR int) *cluster {
 		r, err := Start(Config{Self: self, Observer: observer, Log: log, Transport: c.net.Transport(id),
 			Register: c.reg.client(id), LagTimeMaxMs: lagMs, FetchMaxWait: 100 * time.Millisecond,
 			FetchTimeout: time.Second, Backoff: 10 * time.Millisecond, RegisterPoll: 50 * time.Millisecond,
-			TickInterval: 5 * time.Millisecond})
+			TickInterval: 5 * time.Millisecond, groupMax: groupMax})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,42 +34,80 @@ type appendResult struct {
 // node that does not lead, and with an error wrapping metalog.ErrDeposed
 // when the leader steps down first: the records were not known committed
 // then, and a later leader may still commit them. A ctx that ends first
-// returns ctx's error with the same uncertainty.
+// returns ctx's error with the same uncertainty. Concurrent Appends are
+// written with one fsync (group commit), each still its own batch.
 func (r *Replica) Append(ctx context.Context, records [][]byte) (int64, error) {
 	if len(records) == 0 {
 		return 0, fmt.Errorf("metarepl: append of no records")
 	}
-	ch := make(chan appendResult, 1)
-	if !r.post(func() { r.append(records, ch) }) {
+	req := appendReq{records: records, ch: make(chan appendResult, 1)}
+	select {
+	case r.appends <- req:
+	case <-r.ctx.Done():
 		return -1, ErrClosed
 	}
 	select {
-	case res := <-ch:
+	case res := <-req.ch:
 		return res.offset, res.err
 	case <-ctx.Done():
 		return -1, ctx.Err()
 	}
 }
 
-func (r *Replica) append(records [][]byte, ch chan appendResult) {
+// appendReq is one Append waiting for the loop.
+type appendReq struct {
+	records [][]byte
+	ch      chan appendResult
+}
+
+// takeAppends returns first and the Appends queued behind it, up to the
+// group limit: they share one write and one fsync.
+func (r *Replica) takeAppends(first appendReq) []appendReq {
+	reqs := []appendReq{first}
+	for len(reqs) < r.cfg.groupMax {
+		select {
+		case req := <-r.appends:
+			reqs = append(reqs, req)
+		default:
+			return reqs
+		}
+	}
+	return reqs
+}
+
+func (r *Replica) append(reqs []appendReq) {
 	l := r.leader
+	var err error
 	switch {
 	case r.fatalErr != nil:
-		ch <- appendResult{offset: -1, err: r.fatalErr}
-		return
+		err = r.fatalErr
 	case l == nil || l.Deposed():
-		ch <- appendResult{offset: -1, err: ErrNotLeader}
+		err = ErrNotLeader
+	}
+	if err != nil {
+		for _, req := range reqs {
+			req.ch <- appendResult{offset: -1, err: err}
+		}
 		return
 	}
-	b := Batch{Offset: r.log.End(), Epoch: l.Epoch(), Records: records}
-	if err := r.log.Append(b); err != nil {
-		ch <- appendResult{offset: -1, err: err}
+	batches := make([]Batch, len(reqs))
+	next := r.log.End()
+	for i, req := range reqs {
+		batches[i] = Batch{Offset: next, Epoch: l.Epoch(), Records: req.records}
+		next = batches[i].End()
+	}
+	if err := r.log.Append(batches...); err != nil {
+		for _, req := range reqs {
+			req.ch <- appendResult{offset: -1, err: err}
+		}
 		r.fail(err)
 		return
 	}
-	// Only now, with the batch fsynced, does the leader count it.
+	// Only now, with the batches fsynced, does the leader count them.
 	l.Append(r.log.End(), r.nowMs())
-	r.lead.waiters = append(r.lead.waiters, waiter{first: b.Offset, end: b.End(), ch: ch})
+	for i, req := range reqs {
+		r.lead.waiters = append(r.lead.waiters, waiter{first: batches[i].Offset, end: batches[i].End(), ch: req.ch})
+	}
 	r.wake = true
 	r.drainLeader()
 }

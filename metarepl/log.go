@@ -64,6 +64,7 @@ type Log struct {
 	size    int64 // file bytes, all durable
 	entries []isr.EpochEntry
 	hw      int64
+	hwFile  hwState
 	broken  error
 }
 
@@ -161,7 +162,7 @@ func (l *Log) load() error {
 		}
 	}
 	l.size = pos
-	if l.hw, err = readHW(l.fs, filepath.Join(l.dir, hwFile)); err != nil {
+	if l.hwFile, l.hw, err = readHW(l.fs, filepath.Join(l.dir, hwFile)); err != nil {
 		return err
 	}
 	if l.hw > l.endLocked() {
@@ -473,7 +474,7 @@ func (l *Log) SetHighWatermark(hw int64) error {
 	if end := l.endLocked(); hw > end {
 		return fmt.Errorf("metarepl: high watermark %d past the log end %d", hw, end)
 	}
-	if err := writeHW(l.fs, filepath.Join(l.dir, hwFile), hw); err != nil {
+	if err := l.hwFile.write(l.fs, filepath.Join(l.dir, hwFile), hw); err != nil {
 		return l.breakLocked(err)
 	}
 	l.hw = hw

@@ -337,3 +337,43 @@ func TestLogFailedFsyncBreaksTheLog(t *testing.T) {
 		t.Fatal("append after a failed fsync succeeded")
 	}
 }
+
+func TestLogHighWatermarkTornWrite(t *testing.T) {
+	// A crash during a high-watermark write leaves the old value or the
+	// new one, for every torn prefix, and later writes go on.
+	for keep := 0; keep <= hwSlot; keep++ {
+		fsys := segment.NewMemFS()
+		l := mustOpen(t, fsys)
+		mustAppend(t, l, batchOf(0, 1, "a"), batchOf(1, 1, "b"), batchOf(2, 1, "c"))
+		for hw := int64(1); hw <= 2; hw++ {
+			if err := l.SetHighWatermark(hw); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Write hw 3 without its fsync taking effect: rebuild the bytes
+		// the write would put and tear them.
+		next := l.hwFile
+		next.seq++
+		copy(next.file[(next.seq%2)*hwSlot:], hwSlotBytes(next.seq, 3))
+		f, err := fsys.OpenFile(filepath.Join(testDir, hwFile), os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(next.file[:])
+		f.Close()
+		fsys.CrashTorn(func(string, int) int { return keep })
+		l = mustOpen(t, fsys)
+		got := l.HighWatermark()
+		switch {
+		case keep == 0 && got != 2, keep == hwSlot && got != 3, got != 2 && got != 3:
+			t.Fatalf("keep %d: high watermark %d, want 2 or 3", keep, got)
+		}
+		if err := l.SetHighWatermark(3); err != nil {
+			t.Fatal(err)
+		}
+		fsys.Crash()
+		if l = mustOpen(t, fsys); l.HighWatermark() != 3 {
+			t.Fatalf("keep %d: high watermark %d after a later write", keep, l.HighWatermark())
+		}
+	}
+}

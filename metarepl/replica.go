@@ -52,6 +52,10 @@ type Config struct {
 	// Now is the monotonic clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
+
+	// groupMax is the most Appends one fsync carries (default 256; tests
+	// set 1 to measure grouping).
+	groupMax int
 }
 
 func (c *Config) defaults() error {
@@ -71,6 +75,7 @@ func (c *Config) defaults() error {
 	setDefault(&c.RegisterPoll, 500*time.Millisecond)
 	setDefault(&c.RegisterTimeout, 5*time.Second)
 	setDefault(&c.TickInterval, 20*time.Millisecond)
+	setDefault(&c.groupMax, 256)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -131,14 +136,17 @@ type Status struct {
 // fetch answers, register answers, timer ticks) is a closure it runs in
 // turn. See the package comment.
 type Replica struct {
-	cfg    Config
-	log    *Log
-	cmds   chan func()
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
-	start  time.Time
-	status atomic.Pointer[Status]
+	cfg  Config
+	log  *Log
+	cmds chan func()
+	// appends has its own channel so the loop can take every Append
+	// waiting and write them with one fsync.
+	appends chan appendReq
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+	start   time.Time
+	status  atomic.Pointer[Status]
 
 	// Owned by the loop.
 	gen      uint64 // bumped on every role change: older async results are dropped
@@ -161,7 +169,7 @@ func Start(cfg Config) (*Replica, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Replica{cfg: cfg, log: cfg.Log, cmds: make(chan func()), ctx: ctx, cancel: cancel,
+	r := &Replica{cfg: cfg, log: cfg.Log, cmds: make(chan func()), appends: make(chan appendReq), ctx: ctx, cancel: cancel,
 		done: make(chan struct{}), start: cfg.Now(), epoch: -1, hw: cfg.Log.HighWatermark()}
 	r.publish()
 	go r.run()
@@ -182,6 +190,8 @@ func (r *Replica) run() {
 			return
 		case f := <-r.cmds:
 			f()
+		case req := <-r.appends:
+			r.append(r.takeAppends(req))
 		case <-t.C:
 			r.tick()
 		}

@@ -7,23 +7,20 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
+	"os"
 
 	"github.com/sluice-io/sluice/isr"
 	"github.com/sluice-io/sluice/segment"
 )
 
-// The two small files beside the log, each written whole with
+// The leader-epochs file beside the log, written whole with
 // segment.WriteFileAtomic (so a crash leaves the old or the new one):
 //
-//	leader-epochs:  "SLME" | version 1 | count uint32 | count × (epoch int32 | start int64) | crc32c uint32
-//	high-watermark: "SLMH" | version 1 | hw int64 | crc32c uint32
+//	"SLME" | version 1 | count uint32 | count × (epoch int32 | start int64) | crc32c uint32
 //
 // big-endian; the checksum covers everything before it. A missing file is
-// an empty cache or a high watermark of 0.
-var (
-	epochsMagic = []byte("SLME\x01")
-	hwMagic     = []byte("SLMH\x01")
-)
+// an empty cache.
+var epochsMagic = []byte("SLME\x01")
 
 func sealed(body []byte) []byte {
 	return binary.BigEndian.AppendUint32(body, crc32.Checksum(body, castagnoli))
@@ -82,28 +79,93 @@ func readEpochs(fsys segment.FS, path string) ([]isr.EpochEntry, error) {
 	return out, nil
 }
 
-func writeHW(fsys segment.FS, path string, hw int64) error {
-	b := binary.BigEndian.AppendUint64(append([]byte(nil), hwMagic...), uint64(hw))
-	if err := segment.WriteFileAtomic(fsys, path, sealed(b)); err != nil {
-		return fmt.Errorf("metarepl: write high watermark: %w", err)
+// hwFile holds the high watermark in two slots, written in turn in place
+// with one fsync (no rename, no directory fsync: it changes on every
+// commit):
+//
+//	slot = "SLMH" | version 1 | seq u64 | hw i64 | crc32c u32   (25 bytes)
+//
+// Each write rewrites both slots from the start of the file: the newer
+// (seq+1) in slot seq+1 mod 2, the other unchanged. A torn write damages
+// at most the slot being written, whose checksum then fails, and the other
+// still holds the previous value; a reader takes the valid slot with the
+// highest seq. The file is created whole with WriteFileAtomic.
+const hwSlot = 25
+
+var hwMagic = []byte("SLMH\x01")
+
+// hwState is the high-watermark file as last written.
+type hwState struct {
+	seq  uint64
+	file [2 * hwSlot]byte
+}
+
+func hwSlotBytes(seq uint64, hw int64) []byte {
+	b := append([]byte(nil), hwMagic...)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	b = binary.BigEndian.AppendUint64(b, uint64(hw))
+	return sealed(b)
+}
+
+// write persists hw: fsynced before it returns.
+func (st *hwState) write(fsys segment.FS, path string, hw int64) error {
+	next := *st
+	next.seq++
+	copy(next.file[(next.seq%2)*hwSlot:], hwSlotBytes(next.seq, hw))
+	if st.seq == 0 {
+		if err := segment.WriteFileAtomic(fsys, path, next.file[:]); err != nil {
+			return fmt.Errorf("metarepl: write high watermark: %w", err)
+		}
+		*st = next
+		return nil
 	}
+	f, err := fsys.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("metarepl: open %s: %w", path, err)
+	}
+	if _, err := f.Write(next.file[:]); err != nil {
+		f.Close()
+		return fmt.Errorf("metarepl: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("metarepl: fsync %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("metarepl: close %s: %w", path, err)
+	}
+	*st = next
 	return nil
 }
 
-func readHW(fsys segment.FS, path string) (int64, error) {
+// readHW reads the high-watermark file: 0 when absent, ErrCorrupt when no
+// slot is valid.
+func readHW(fsys segment.FS, path string) (hwState, int64, error) {
+	var st hwState
 	data, err := segment.ReadFile(fsys, path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
+		return st, 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("metarepl: read %s: %w", path, err)
+		return st, 0, fmt.Errorf("metarepl: read %s: %w", path, err)
 	}
-	body, err := unseal(data, hwMagic, path)
-	if err != nil {
-		return 0, err
+	var hw int64
+	found := false
+	for i := 0; i+hwSlot <= len(data) && i < 2*hwSlot; i += hwSlot {
+		body, err := unseal(data[i:i+hwSlot], hwMagic, path)
+		if err != nil {
+			continue
+		}
+		seq := binary.BigEndian.Uint64(body)
+		if !found || seq > st.seq {
+			st.seq, hw, found = seq, int64(binary.BigEndian.Uint64(body[8:])), true
+		}
 	}
-	if len(body) != 8 {
-		return 0, fmt.Errorf("%w: %s: %d bytes", ErrCorrupt, path, len(body))
+	if !found {
+		return st, 0, fmt.Errorf("%w: %s: no valid slot", ErrCorrupt, path)
 	}
-	return int64(binary.BigEndian.Uint64(body)), nil
+	// Rewrite the invalid slot, if any, with the next write: keep the valid
+	// one's bytes where they are.
+	copy(st.file[:], data)
+	return st, hw, nil
 }
