@@ -318,7 +318,7 @@ func TestClusterNoQuorumNoController(t *testing.T) {
 	c.kill(old)
 	c.kill(other)
 	c.hold(2*testTakeover+time.Second, "a controller without a quorum", func(a map[int32]int32) bool { return len(a) == 0 })
-	if st := c.voters[survivor].node.Status(); st.Active {
+	if st := c.voters[survivor].Status(); st.Active {
 		t.Fatalf("survivor %d thinks it is active: %+v", survivor, st)
 	}
 	v := c.start(other)

@@ -358,6 +358,13 @@ func (v *Voter) Register() caspaxos.Register {
 	return v.node.Register()
 }
 
+// Status returns the Node's state (for DescribeQuorum and logs).
+func (v *Voter) Status() ctrlquorum.Status {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.node.Status()
+}
+
 // RequestISR asks the active controller to change the metadata ISR (see
 // ctrlquorum.Node.RequestISR). It fails at once with ctrlquorum's
 // ErrNotActive or ErrBusy; otherwise the result arrives on the returned
