@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/sluice-io/sluice/caspaxos"
 	"github.com/sluice-io/sluice/metalog"
 	"github.com/sluice-io/sluice/segment"
@@ -121,6 +123,9 @@ type cluster struct {
 	voters []metalog.Voter
 	nodes  map[int32]*Replica
 	logs   map[int32]*Log
+	fss    map[int32]segment.FS
+	dirs   map[int32]string
+	cfgs   map[int32]Config
 	minISR int
 }
 
@@ -139,29 +144,23 @@ func newCluster(t testing.TB, lagMs int64, minISR int) *cluster {
 // groupMax Appends per fsync (0: the default).
 func newClusterOn(t testing.TB, lagMs int64, minISR int, fsFor func(id int32) (segment.FS, string), groupMax int) *cluster {
 	t.Helper()
-	c := &cluster{t: t, net: NewMemNetwork(), nodes: map[int32]*Replica{}, logs: map[int32]*Log{}, minISR: minISR}
+	c := &cluster{t: t, net: NewMemNetwork(), nodes: map[int32]*Replica{}, logs: map[int32]*Log{}, minISR: minISR,
+		fss: map[int32]segment.FS{}, dirs: map[int32]string{}, cfgs: map[int32]Config{}}
 	for id := int32(1); id <= 3; id++ {
 		c.voters = append(c.voters, voterOf(id))
 	}
 	c.reg = newMemRegister(t, c.voters, int32(minISR))
 	for id := int32(1); id <= observerID; id++ {
-		log, err := OpenLog(fsFor(id))
-		if err != nil {
-			t.Fatal(err)
-		}
 		self, observer := voterOf(id), id == observerID
 		if observer {
 			self = metalog.Voter{ID: id}
 		}
-		r, err := Start(Config{Self: self, Observer: observer, Log: log, Transport: c.net.Transport(id),
+		c.fss[id], c.dirs[id] = fsFor(id)
+		c.cfgs[id] = Config{Self: self, Observer: observer, Transport: c.net.Transport(id),
 			Register: c.reg.client(id), LagTimeMaxMs: lagMs, FetchMaxWait: 100 * time.Millisecond,
 			FetchTimeout: time.Second, Backoff: 10 * time.Millisecond, RegisterPoll: 50 * time.Millisecond,
-			TickInterval: 5 * time.Millisecond, groupMax: groupMax})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.net.Listen(id, r.HandleFetch)
-		c.nodes[id], c.logs[id] = r, log
+			TickInterval: 5 * time.Millisecond, groupMax: groupMax}
+		c.startNode(id)
 	}
 	t.Cleanup(func() {
 		for _, r := range c.nodes {
@@ -172,6 +171,35 @@ func newClusterOn(t testing.TB, lagMs int64, minISR int, fsFor func(id int32) (s
 		}
 	})
 	return c
+}
+
+// startNode opens node id's log and starts its replica (idle).
+func (c *cluster) startNode(id int32) {
+	c.t.Helper()
+	log, err := OpenLog(c.fss[id], c.dirs[id])
+	if err != nil {
+		c.t.Fatalf("node %d: %v", id, err)
+	}
+	cfg := c.cfgs[id]
+	cfg.Log = log
+	r, err := Start(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.net.Listen(id, r.HandleFetch)
+	c.nodes[id], c.logs[id] = r, log
+}
+
+// crash stops node id and crashes its MemFS (what was not fsynced is
+// lost); it returns the high watermark it had.
+func (c *cluster) crash(id int32) int64 {
+	c.t.Helper()
+	c.net.Listen(id, nil)
+	hw := c.nodes[id].Status().HighWatermark
+	c.nodes[id].Close()
+	c.logs[id].Close()
+	c.fss[id].(*segment.MemFS).Crash()
+	return hw
 }
 
 func (c *cluster) ctx() context.Context {
@@ -306,6 +334,9 @@ func TestReplicaCommitWaitsForEveryISRVoter(t *testing.T) {
 	}
 	if end := c.logs[2].End(); end != off+3 {
 		t.Fatalf("voter 2's log ends at %d, want %d", end, off+3)
+	}
+	if end := c.logs[observerID].End(); end != off+2 {
+		t.Fatalf("the observer holds %d records of which %d are committed", end, off+2)
 	}
 	// ...and completes once voter 3 fetches it.
 	c.net.HealAll()
@@ -465,4 +496,107 @@ func TestReplicaDeposedByRegisterAnswer(t *testing.T) {
 		t.Fatalf("append at a leader deposed by the register: %v", err)
 	}
 	c.waitFor("the old leader to step down", func() bool { return c.nodes[1].Status().Role != RoleLeader })
+}
+
+func TestReplicaCrashRestartKeepsCommitted(t *testing.T) {
+	c := newCluster(t, 200, 2)
+	cfg1 := c.elect(1, 2, 3, observerID)
+	want := map[int64]string{}
+	appendN := func(leader int32, epoch int32, prefix string, n int) {
+		for i := range n {
+			v := fmt.Sprintf("%s-%d", prefix, i)
+			o := c.append(leader, v)
+			want[o] = fmt.Sprintf("%d/%d:%s", o, epoch, v)
+		}
+	}
+	appendN(1, cfg1.Epoch, "a", 5)
+	// A follower crashes: the leader shrinks it out and goes on; restarted,
+	// it has every record it had acknowledged, and catches up.
+	hw3 := c.crash(3)
+	appendN(1, cfg1.Epoch, "b", 5)
+	c.startNode(3)
+	if got := c.logs[3].HighWatermark(); got < hw3 {
+		t.Fatalf("voter 3's high watermark went back across its crash: %d, was %d", got, hw3)
+	}
+	if err := c.nodes[3].Follow(c.ctx(), voterOf(1), cfg1.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("voter 3 back in the ISR", func() bool { return slices.Equal(c.isr(), []int32{1, 2, 3}) })
+	// The leader crashes; voter 2 takes over, 3 follows it.
+	hw1 := c.crash(1)
+	cfg2 := c.elect(2, 3, observerID)
+	appendN(2, cfg2.Epoch, "c", 5)
+	c.startNode(1)
+	if got := c.logs[1].HighWatermark(); got < hw1 {
+		t.Fatalf("voter 1's high watermark went back across its crash: %d, was %d", got, hw1)
+	}
+	if err := c.nodes[1].Follow(c.ctx(), voterOf(2), cfg2.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("voter 1 back in the ISR", func() bool { return slices.Equal(c.isr(), []int32{1, 2, 3}) })
+	appendN(2, cfg2.Epoch, "d", 2)
+	end := c.logs[2].End()
+	c.waitFor("every node at the high watermark", func() bool {
+		for id := range c.nodes {
+			if c.nodes[id].Status().HighWatermark != end {
+				return false
+			}
+		}
+		return true
+	})
+	if len(want) != 17 {
+		t.Fatalf("%d acknowledged batches, want 17", len(want))
+	}
+	c.checkPrefixes(want)
+}
+
+func TestReplicaLongPollAndRoles(t *testing.T) {
+	c := newCluster(t, 5000, 2)
+	// Node 1 holds fetches up to 10s.
+	c.nodes[1].Close()
+	c.logs[1].Close()
+	cfg1 := c.cfgs[1]
+	cfg1.FetchMaxWait = 10 * time.Second
+	c.cfgs[1] = cfg1
+	c.startNode(1)
+	if _, err := c.nodes[1].Append(c.ctx(), [][]byte{[]byte("x")}); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("append at an idle node: %v", err)
+	}
+	if resp := c.nodes[1].HandleFetch(c.ctx(), FetchRequest{Replica: voterOf(2), CurrentEpoch: 1}); !errors.Is(resp.Err, kerr.NotLeaderForPartition) {
+		t.Fatalf("fetch at an idle node: %+v", resp)
+	}
+	cfg := c.elect(1, 2, 3)
+	off := c.append(1, "a")
+	// An observer's fetch at the high watermark is held until a commit
+	// moves it, then answered with the new batch.
+	got := make(chan FetchResponse, 1)
+	go func() {
+		got <- c.nodes[1].HandleFetch(c.ctx(), FetchRequest{Replica: metalog.Voter{ID: 9}, Observer: true,
+			CurrentEpoch: cfg.Epoch, FetchOffset: off + 1, LastFetchedEpoch: cfg.Epoch, MaxWaitMs: 5000})
+	}()
+	select {
+	case resp := <-got:
+		t.Fatalf("a fetch with nothing new answered at once: %+v", resp)
+	case <-time.After(100 * time.Millisecond):
+	}
+	c.append(1, "b")
+	select {
+	case resp := <-got:
+		if resp.Err != nil || len(resp.Batches) != 1 || string(resp.Batches[0].Records[0]) != "b" || resp.HighWatermark != off+2 {
+			t.Fatalf("parked fetch answered %+v", resp)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("parked fetch not answered after a commit")
+	}
+	// Epochs only go forward.
+	if err := c.nodes[1].BecomeLeader(c.ctx(), cfg, c.minISR); err != nil {
+		t.Fatalf("becoming leader of the same epoch again: %v", err)
+	}
+	if err := c.nodes[2].Follow(c.ctx(), voterOf(3), cfg.Epoch-1); !errors.Is(err, ErrStaleEpoch) {
+		t.Fatalf("follow an older epoch: %v", err)
+	}
+	c.nodes[1].Close()
+	if _, err := c.nodes[1].Append(c.ctx(), [][]byte{[]byte("c")}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after Close: %v", err)
+	}
 }

@@ -336,8 +336,9 @@ func (r *Replica) becomeLeader(reg metalog.Config, minISR int) error {
 		return fmt.Errorf("metarepl: %s cannot lead epoch %d of %s", r.cfg.Self, reg.Epoch, reg.Active)
 	case r.leader != nil && r.leader.Epoch() == reg.Epoch:
 		return nil
-	case reg.Epoch <= r.epoch:
-		return fmt.Errorf("metarepl: lead epoch %d after epoch %d: %w", reg.Epoch, r.epoch, ErrStaleEpoch)
+	case reg.Epoch <= r.epoch || reg.Epoch <= r.log.LatestEpoch():
+		return fmt.Errorf("metarepl: lead epoch %d after epoch %d (log at %d): %w", reg.Epoch, r.epoch,
+			r.log.LatestEpoch(), ErrStaleEpoch)
 	}
 	r.stepDown(fmt.Errorf("epoch %d taken over: %w", reg.Epoch, metalog.ErrDeposed))
 	r.epoch = reg.Epoch
