@@ -88,12 +88,8 @@ func appendPosition(ps []BatchPosition, p *connectv1.SourceOffset) ([]BatchPosit
 // allow, else one message per record.
 func (t *SinkTask) putRequest(recs []*data.Record) (*connectv1.PutRequest, error) {
 	req := &connectv1.PutRequest{Task: t.id, Generation: t.g}
-	if t.packed {
-		appendPacked := connectv1.AppendPacked
-		if t.trees {
-			appendPacked = connectv1.AppendPackedTrees
-		}
-		if b, err := appendPacked(nil, recs); err == nil {
+	if t.packed > 0 {
+		if b, err := connectv1.AppendPackedVersion(nil, recs, t.packed); err == nil {
 			req.Packed = b
 			return req, nil
 		}

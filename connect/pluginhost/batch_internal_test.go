@@ -1,6 +1,7 @@
 package pluginhost
 
 import (
+	"encoding/binary"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,26 +14,42 @@ func TestPutRequestPacksWhatItCan(t *testing.T) {
 	raw := []*data.Record{{Topic: "t", KafkaOffset: 1, Value: []byte("v")}, {Topic: "t", KafkaOffset: 2, Key: "k"}}
 	structured := append(raw[:1:1], &data.Record{Topic: "t", Value: int64(3)})
 	schemaless := append(raw[:1:1], &data.Record{Topic: "t", Value: map[string]any{"n": int64(3)}})
+	row := data.StructOf("row", data.F("id", data.Int64Schema))
+	schemas := append(raw[:1:1], &data.Record{Topic: "t", ValueSchema: row, Value: data.NewStruct(row).MustPut("id", int64(3))})
+	misfit := append(raw[:1:1], &data.Record{Topic: "t", ValueSchema: data.Int32Schema, Value: int64(3)})
 	for _, c := range []struct {
-		name          string
-		packed, trees bool
-		recs          []*data.Record
-		want          bool
+		name   string
+		packed uint32 // the version the task negotiated at Start
+		recs   []*data.Record
+		want   uint64 // the packed version sent, 0 for messages
 	}{
-		{"raw to a packing task", true, false, raw, true},
-		{"raw to an older task", false, false, raw, false},
-		{"structured to a packing task", true, false, structured, false},
-		{"structured to a task reading trees", true, true, structured, true},
-		{"a schemaless map to a task reading trees", true, true, schemaless, true},
-		{"a schemaless map to a task reading version 1", true, false, schemaless, false},
+		{"raw to a packing task", 1, raw, 1},
+		{"raw to an older task", 0, raw, 0},
+		{"structured to a packing task", 1, structured, 0},
+		{"structured to a task reading trees", 2, structured, 2},
+		{"a schemaless map to a task reading trees", 2, schemaless, 2},
+		{"a schemaless map to a task reading version 1", 1, schemaless, 0},
+		{"a struct to a task reading version 2", 2, schemas, 0},
+		{"a struct to a task reading version 3", 3, schemas, 3},
+		{"a value not fitting its schema", 3, misfit, 0},
 	} {
-		st := &SinkTask{packed: c.packed, trees: c.trees}
+		st := &SinkTask{packed: c.packed}
 		req, err := st.putRequest(c.recs)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := len(req.GetPacked()) > 0; got != c.want || got == (len(req.GetRecords()) == len(c.recs)) {
-			t.Errorf("%s: packed %v with %d messages", c.name, got, len(req.GetRecords()))
+		got := uint64(0)
+		if p := req.GetPacked(); len(p) > 0 {
+			got, _ = binary.Uvarint(p)
+		}
+		if got != c.want || (got > 0) == (len(req.GetRecords()) == len(c.recs)) {
+			t.Errorf("%s: packed version %d with %d messages, want version %d", c.name, got, len(req.GetRecords()), c.want)
+		}
+		if got > 0 {
+			back, err := connectv1.Unpack(req.GetPacked())
+			if err != nil || len(back) != len(c.recs) || !data.ValueEqual(back[1].Value, c.recs[1].Value) {
+				t.Errorf("%s: unpacked %v, %v", c.name, back, err)
+			}
 		}
 	}
 }
@@ -63,6 +80,28 @@ func TestBatchFromProto(t *testing.T) {
 		{PartitionJson: []byte(`{ "n":1,"f":"a"}`), OffsetJson: []byte(`{"o":9}`)}}})
 	if err != nil || len(b.Records) != 1 || b.Records[0].KafkaOffset != -1 || len(b.Positions) != 1 || b.Positions[0].Key != `{"f":"a","n":1}` {
 		t.Fatalf("packed batch: %+v %v", b, err)
+	}
+	// Whichever version the plugin wrote, up to the newest the host asks
+	// for: an older plugin answering version 2 still decodes.
+	row := data.StructOf("row", data.F("id", data.Int64Schema))
+	for _, c := range []struct {
+		version uint32
+		rec     *data.Record
+	}{
+		{1, &data.Record{Topic: "t", Value: []byte("v")}},
+		{2, &data.Record{Topic: "t", Value: map[string]any{"n": int64(1)}}},
+		{3, &data.Record{Topic: "t", ValueSchema: row, Value: data.NewStruct(row).MustPut("id", int64(1))}},
+	} {
+		buf, err := connectv1.AppendPackedVersion(nil, []*data.Record{c.rec}, c.version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := batchFromProto(&connectv1.PollResponse{BatchSeq: 3, Packed: buf, Positions: []*connectv1.SourceOffset{
+			{PartitionJson: []byte(`{"f":"a"}`), OffsetJson: []byte(`{"o":1}`)}}})
+		if err != nil || len(b.Records) != 1 || !c.rec.ValueSchema.Equal(b.Records[0].ValueSchema) ||
+			!data.ValueEqual(c.rec.Value, b.Records[0].Value) || b.Records[0].KafkaOffset != -1 {
+			t.Fatalf("packed version %d: %+v %v", c.version, b, err)
+		}
 	}
 	for name, resp := range map[string]*connectv1.PollResponse{
 		"packed and messages": {Packed: packed, Records: []*connectv1.SourceRecord{rec("", "")}},

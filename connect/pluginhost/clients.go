@@ -158,7 +158,7 @@ func (t *SourceTask) Poll(ctx context.Context, lim PollLimits) (Batch, error) {
 	err := t.p.call(ctx, "SourceTask.Poll", lim.MaxWait+t.p.host.opts.PollGrace, func(ctx context.Context) (err error) {
 		resp, err = t.p.sourceClient.Poll(ctx, &connectv1.PollRequest{Task: t.id, Generation: t.g,
 			MaxRecords: int32(lim.MaxRecords), MaxBytes: lim.MaxBytes, MaxWaitMs: lim.MaxWait.Milliseconds(),
-			BatchPositions: lim.BatchPositions, AcceptPacked: lim.BatchPositions, PackedVersion: connectv1.PackedTreesVersion})
+			BatchPositions: lim.BatchPositions, AcceptPacked: lim.BatchPositions, PackedVersion: connectv1.PackedNewestVersion})
 		return err
 	})
 	if err != nil {
@@ -190,11 +190,12 @@ func (t *SourceTask) Stop(ctx context.Context) error {
 
 // SinkTask is the host's handle on one sink task in the process.
 type SinkTask struct {
-	p      *Process
-	id     *connectv1.TaskId
-	g      int64
-	packed bool // the task said at Start it reads packed Put batches
-	trees  bool // ... in connectv1.PackedTreesVersion
+	p  *Process
+	id *connectv1.TaskId
+	g  int64
+	// packed is the packed version to send Put batches in (what the task
+	// said at Start it reads, negotiated), 0 if it reads none.
+	packed uint32
 }
 
 // SinkTask returns a handle on task t at generation g; call Start first.
@@ -207,8 +208,9 @@ func (t *SinkTask) Start(ctx context.Context, class string, config map[string]st
 	return t.p.call(ctx, "SinkTask.Start", t.p.host.opts.CallTimeout, func(ctx context.Context) error {
 		resp, err := t.p.sinkClient.Start(ctx, &connectv1.SinkStartRequest{
 			Task: t.id, Generation: t.g, ConnectorClass: class, Config: &connectv1.Config{Props: config}})
-		t.packed = resp.GetAcceptsPacked()
-		t.trees = t.packed && resp.GetPackedVersion() >= connectv1.PackedTreesVersion
+		if resp.GetAcceptsPacked() {
+			t.packed = connectv1.NegotiatePacked(resp.GetPackedVersion())
+		}
 		return err
 	})
 }

@@ -16,7 +16,7 @@ func encodeBatch(batch []pendingRecord, w wire) (*connectv1.PollResponse, batchP
 	resp := &connectv1.PollResponse{}
 	bp := batchPositions{pos: make(map[string]Position, 1)}
 	var order []string
-	packable := w.positions && w.packed
+	packable := w.positions && w.packed > 0
 	for _, pr := range batch {
 		if pr.pb != nil {
 			packable = false
@@ -42,11 +42,9 @@ func encodeBatch(batch []pendingRecord, w wire) (*connectv1.PollResponse, batchP
 		for i, pr := range batch {
 			recs[i] = pr.rec
 		}
-		appendPacked := connectv1.AppendPacked
-		if w.trees {
-			appendPacked = connectv1.AppendPackedTrees
-		}
-		b, err := appendPacked(nil, recs)
+		// A record that does not fit its schema (ErrNotPackable) sends
+		// the batch as messages, which carry it as they always did.
+		b, err := connectv1.AppendPackedVersion(nil, recs, w.packed)
 		if err == nil {
 			resp.Packed = b
 			return resp, bp, nil

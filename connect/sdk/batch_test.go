@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"encoding/binary"
 	"fmt"
 	"reflect"
 	"testing"
@@ -38,9 +39,9 @@ func TestEncodeBatchFollowsTheRequest(t *testing.T) {
 	}{
 		{"per-record positions", wire{}, pending(rec("a", 1), rec("b", 1), rec("a", 2)), false, true},
 		{"batch positions, no packing", wire{positions: true}, pending(rec("a", 1), rec("b", 1), rec("a", 2)), false, false},
-		{"packing without batch positions", wire{packed: true}, pending(rec("a", 1), rec("b", 1), rec("a", 2)), false, true},
-		{"packed", wire{positions: true, packed: true}, pending(rec("a", 1), rec("b", 1), rec("a", 2)), true, false},
-		{"one structured record", wire{positions: true, packed: true}, pending(rec("a", 1), structured, rec("a", 2)), false, false},
+		{"packing without batch positions", wire{packed: 1}, pending(rec("a", 1), rec("b", 1), rec("a", 2)), false, true},
+		{"packed", wire{positions: true, packed: 1}, pending(rec("a", 1), rec("b", 1), rec("a", 2)), true, false},
+		{"one structured record", wire{positions: true, packed: 1}, pending(rec("a", 1), structured, rec("a", 2)), false, false},
 	} {
 		resp, bp, err := encodeBatch(c.batch, c.w)
 		if err != nil {
@@ -73,7 +74,7 @@ func TestEncodeBatchFollowsTheRequest(t *testing.T) {
 	// A host reading version 2 gets a schemaless map packed as a tree,
 	// and the values back as they were.
 	batch := []pendingRecord{{rec: rec("a", 1), key: `{"file":"a"}`}, {rec: structured, key: `{"file":"c"}`}}
-	resp, _, err := encodeBatch(batch, wire{positions: true, packed: true, trees: true})
+	resp, _, err := encodeBatch(batch, wire{positions: true, packed: 2})
 	if err != nil || len(resp.GetPacked()) == 0 || len(resp.GetRecords()) > 0 {
 		t.Fatalf("trees: packed %d bytes, %d messages, %v", len(resp.GetPacked()), len(resp.GetRecords()), err)
 	}
@@ -98,6 +99,54 @@ func TestSameFlatMap(t *testing.T) {
 	} {
 		if got := sameFlatMap(c.a, c.b); got != c.want {
 			t.Errorf("sameFlatMap(%v, %v) = %v", c.a, c.b, got)
+		}
+	}
+}
+
+// The packed version follows the host's PollRequest: a host that reads
+// version 2 (or older, or none) never gets version 3, and a struct with
+// a schema then travels as messages; a host reading 3 or newer gets 3,
+// with the struct back as it was.
+func TestPackedVersionFollowsTheHost(t *testing.T) {
+	row := data.StructOf("row", data.F("id", data.Int64Schema), data.F("name", data.OptionalStringSchema))
+	withSchema := rec("a", 2)
+	withSchema.ValueSchema, withSchema.Value = row, data.NewStruct(row).MustPut("id", int64(7)).MustPut("name", "x")
+	for _, c := range []struct {
+		accept  bool
+		version uint32
+		want    uint64 // packed version sent, 0 for messages
+	}{
+		{false, 3, 0}, {true, 0, 0}, {true, 1, 0}, {true, 2, 0}, {true, 3, 3}, {true, 9, 3},
+	} {
+		w := wire{positions: true}
+		if c.accept {
+			w.packed = connectv1.NegotiatePacked(c.version)
+		}
+		batch := []pendingRecord{{rec: rec("a", 1), key: `{"file":"a"}`}, {rec: withSchema, key: `{"file":"a"}`}}
+		if !connectv1.PackableVersion(withSchema, max(w.packed, 1)) {
+			pb, err := connectv1.SourceRecordBodyToProto(withSchema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch[1].pb = pb
+		}
+		resp, _, err := encodeBatch(batch, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := uint64(0)
+		if p := resp.GetPacked(); len(p) > 0 {
+			got, _ = binary.Uvarint(p)
+		}
+		if got != c.want || (got > 0) == (len(resp.GetRecords()) == 2) {
+			t.Errorf("accept %v version %d: packed version %d with %d messages, want %d", c.accept, c.version, got, len(resp.GetRecords()), c.want)
+		}
+		if got == 0 {
+			continue
+		}
+		recs, err := connectv1.Unpack(resp.GetPacked())
+		if err != nil || len(recs) != 2 || !recs[1].ValueSchema.Equal(row) || !data.ValueEqual(recs[1].Value, withSchema.Value) {
+			t.Fatalf("version %d: unpacked %v, %v", got, recs, err)
 		}
 	}
 }

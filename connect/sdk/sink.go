@@ -65,7 +65,7 @@ func (s *sinkServer) Start(ctx context.Context, req *connectv1.SinkStartRequest)
 		s.tasks.remove(id, t)
 		return nil, taskErr("start", err)
 	}
-	return &connectv1.StartResponse{AcceptsPacked: true, PackedVersion: connectv1.PackedTreesVersion}, nil
+	return &connectv1.StartResponse{AcceptsPacked: true, PackedVersion: connectv1.PackedNewestVersion}, nil
 }
 
 func partitionsFromProto(ps []*connectv1.TopicPartition) []TopicPartition {

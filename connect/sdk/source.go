@@ -122,8 +122,10 @@ func (s *sourceServer) Poll(ctx context.Context, req *connectv1.PollRequest) (*c
 	}
 	t.pollMu.Lock()
 	defer t.pollMu.Unlock()
-	w := wire{positions: req.GetBatchPositions(), packed: req.GetAcceptPacked()}
-	w.trees = w.packed && req.GetPackedVersion() >= connectv1.PackedTreesVersion
+	w := wire{positions: req.GetBatchPositions()}
+	if req.GetAcceptPacked() {
+		w.packed = connectv1.NegotiatePacked(req.GetPackedVersion())
+	}
 	if err := t.fill(ctx, limits, w); err != nil {
 		return nil, err
 	}
@@ -136,8 +138,10 @@ func (s *sourceServer) Poll(ctx context.Context, req *connectv1.PollRequest) (*c
 
 // wire is what the host reads: positions per batch only, packed batches.
 type wire struct {
-	positions, packed bool
-	trees             bool // packed may carry schemaless trees (connectv1.PackedTreesVersion)
+	positions bool
+	// packed is the packed version to write (connectv1.NegotiatePacked
+	// of the host's), 0 when the host does not read packed batches.
+	packed uint32
 }
 
 // fill calls the task's Poll when nothing is pending.
@@ -182,7 +186,10 @@ func (t *sourceTask) fill(ctx context.Context, limits PollLimits, w wire) error 
 				pr.key, prevKey, prevPart = string(pj), string(pj), r.SourcePartition
 			}
 		}
-		if connectv1.Packable(r) || w.trees && connectv1.PackableTrees(r) {
+		// Records packing may carry wait unencoded for the batch cut
+		// (raw ones even when the host reads no packed batches: encoding
+		// them then is as cheap as now).
+		if connectv1.PackableVersion(r, max(w.packed, connectv1.PackedVersion)) {
 			pr.size = int64(connectv1.PackedSize(r))
 		} else {
 			pb, err := connectv1.SourceRecordBodyToProto(r)

@@ -2115,7 +2115,8 @@ type StartResponse struct {
 	AcceptsPacked bool `protobuf:"varint,1,opt,name=accepts_packed,json=acceptsPacked,proto3" json:"accepts_packed,omitempty"`
 	// The newest packed format the task reads when accepts_packed is set
 	// (README.md, "Packed batches"): 0 or 1 raw keys, values and headers
-	// only; 2 also schemaless structured values (trees).
+	// only; 2 also schemaless structured values (trees); 3 also values
+	// with a schema (a schema table per batch).
 	PackedVersion uint32 `protobuf:"varint,2,opt,name=packed_version,json=packedVersion,proto3" json:"packed_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2181,7 +2182,8 @@ type PollRequest struct {
 	// batch_positions is also set, since packed records carry no position.
 	AcceptPacked bool `protobuf:"varint,7,opt,name=accept_packed,json=acceptPacked,proto3" json:"accept_packed,omitempty"`
 	// The newest packed format the host reads when accept_packed is set: 0
-	// or 1 raw keys, values and headers only; 2 also schemaless trees.
+	// or 1 raw keys, values and headers only; 2 also schemaless trees; 3
+	// also values with a schema (a schema table per batch).
 	PackedVersion uint32 `protobuf:"varint,8,opt,name=packed_version,json=packedVersion,proto3" json:"packed_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -22,9 +22,13 @@ import (
 //	          [str(topic) zigzag(partition) zigzag(offset)]           if flags&2
 //	data   := kind [uvarint(len) bytes]                               if kind&3 is 1 or 2
 //	          kind tree                                               if kind is 3 (version 2)
+//	          kind uvarint(schema index) value                        if kind is 0x20 (version 3)
 //
 // Version 2 (PackedTreesVersion, packed_tree.go) adds kind 3: a schemaless
-// structured value. A side writes it only to a peer that says it reads it.
+// structured value. Version 3 (PackedSchemasVersion, packed_schema.go)
+// adds a table of schemas after the version and kind 0x20: a value under
+// one of them. A side writes a version only to a peer that says it reads
+// it (NegotiatePacked).
 // A run is consecutive records of one topic and partition; the first
 // record's previous offset is the run's base offset.
 
@@ -52,13 +56,23 @@ const (
 // BYTES/STRING schema; such batches travel as messages.
 var ErrNotPackable = errors.New("connectv1: record not packable")
 
-// dataKind returns the kind byte for a key, value or header, or false;
-// trees says the peer reads PackedTreesVersion.
-func dataKind(s *data.Schema, v any, trees bool) (byte, bool) {
-	var k byte
-	if trees && s == nil && isTree(v) {
-		return kindTree, true
+// dataKind returns the kind byte for a key, value or header in a buffer
+// of the given version, or false. A kindSchema value may still fail to
+// pack (a value that does not fit its schema); appendPayload says so.
+func dataKind(s *data.Schema, v any, version uint32) (byte, bool) {
+	if k, ok := plainKind(s, v); ok {
+		return k, true
 	}
+	if s == nil {
+		return kindTree, version >= PackedTreesVersion && isTree(v)
+	}
+	return kindSchema, version >= PackedSchemasVersion
+}
+
+// plainKind is dataKind in version 1: raw bytes, text or null under no
+// schema or a plain BYTES or STRING schema.
+func plainKind(s *data.Schema, v any) (byte, bool) {
+	var k byte
 	if s != nil {
 		if s.Name != "" || s.Version != 0 || s.Doc != "" || len(s.Parameters) > 0 || s.Default != nil {
 			return 0, false
@@ -87,22 +101,26 @@ func dataKind(s *data.Schema, v any, trees bool) (byte, bool) {
 }
 
 // Packable reports whether AppendPacked can carry r.
-func Packable(r *data.Record) bool { return packable(r, false) }
+func Packable(r *data.Record) bool { return PackableVersion(r, PackedVersion) }
 
 // PackableTrees reports whether AppendPackedTrees can carry r, as far as
 // its top-level values say (a tree holding a struct or an unknown Go type
 // still fails at AppendPackedTrees, which then returns ErrNotPackable).
-func PackableTrees(r *data.Record) bool { return packable(r, true) }
+func PackableTrees(r *data.Record) bool { return PackableVersion(r, PackedTreesVersion) }
 
-func packable(r *data.Record, trees bool) bool {
-	if _, ok := dataKind(r.KeySchema, r.Key, trees); !ok {
+// PackableVersion reports whether AppendPackedVersion in version can
+// carry r, as far as its top-level values say: in PackedSchemasVersion
+// any value with a schema passes here, and one that does not fit its
+// schema fails at AppendPackedVersion with ErrNotPackable.
+func PackableVersion(r *data.Record, version uint32) bool {
+	if _, ok := dataKind(r.KeySchema, r.Key, version); !ok {
 		return false
 	}
-	if _, ok := dataKind(r.ValueSchema, r.Value, trees); !ok {
+	if _, ok := dataKind(r.ValueSchema, r.Value, version); !ok {
 		return false
 	}
 	for _, h := range r.Headers {
-		if _, ok := dataKind(h.Schema, h.Value, trees); !ok {
+		if _, ok := dataKind(h.Schema, h.Value, version); !ok {
 			return false
 		}
 	}
@@ -110,7 +128,8 @@ func packable(r *data.Record, trees bool) bool {
 }
 
 // PackedSize is the bytes a packable record's key and value weigh for
-// max_bytes, as Data.SizeOf counts them.
+// max_bytes, about as Data.SizeOf counts them (payload bytes, not the
+// encoding's overhead).
 func PackedSize(r *data.Record) int {
 	return treeSize(r.Key) + treeSize(r.Value)
 }
@@ -119,25 +138,37 @@ func PackedSize(r *data.Record) int {
 // ErrNotPackable (and b as it was) if any record is not Packable. It
 // grows b once, to a bound of what the records need.
 func AppendPacked(b []byte, recs []*data.Record) ([]byte, error) {
-	return appendPacked(b, recs, false)
+	return AppendPackedVersion(b, recs, PackedVersion)
 }
 
 // AppendPackedTrees is AppendPacked in PackedTreesVersion, which also
 // carries schemaless structured keys, values and headers; only for a peer
 // that reads it.
 func AppendPackedTrees(b []byte, recs []*data.Record) ([]byte, error) {
-	return appendPacked(b, recs, true)
+	return AppendPackedVersion(b, recs, PackedTreesVersion)
 }
 
-func appendPacked(b []byte, recs []*data.Record, trees bool) ([]byte, error) {
+// AppendPackedVersion is AppendPacked in the given version (1 to
+// PackedNewestVersion; what NegotiatePacked gives for the peer):
+// PackedSchemasVersion also carries keys, values and headers with a
+// Connect schema, each distinct schema once per batch.
+func AppendPackedVersion(b []byte, recs []*data.Record, version uint32) ([]byte, error) {
+	if version < PackedVersion || version > PackedNewestVersion {
+		return b, fmt.Errorf("connectv1: no packed version %d", version)
+	}
 	orig := len(b)
 	b = slices.Grow(b, packedBound(recs))
-	version := uint64(PackedVersion)
-	if trees {
-		version = PackedTreesVersion
+	b = binary.AppendUvarint(b, uint64(version))
+	p := packer{version: version}
+	if version >= PackedSchemasVersion {
+		p.table.collect(recs)
+		var ok bool
+		if b, ok = p.table.appendTo(b); !ok {
+			return b[:orig], ErrNotPackable
+		}
 	}
-	b = binary.AppendUvarint(b, version)
 	b = binary.AppendUvarint(b, uint64(len(recs)))
+	recsAt := len(b)
 	for i := 0; i < len(recs); {
 		j := i + 1
 		for j < len(recs) && recs[j].Topic == recs[i].Topic && recs[j].Partition == recs[i].Partition {
@@ -150,10 +181,16 @@ func appendPacked(b []byte, recs []*data.Record, trees bool) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(j-i))
 		for _, r := range recs[i:j] {
 			var ok bool
-			if b, ok = appendRecord(b, r, prev, trees); !ok {
+			if b, ok = p.appendRecord(b, r, prev); !ok {
 				return b[:orig], ErrNotPackable
 			}
 			prev = r.KafkaOffset
+			if r == recs[0] && len(recs) > 1 && p.version >= PackedSchemasVersion {
+				// packedBound counts no struct: size the rest of the
+				// batch by its first record instead of growing b by
+				// doubling (each doubling copies what came before).
+				b = slices.Grow(b, (len(b)-recsAt)*(len(recs)-1)*9/8)
+			}
 		}
 		i = j
 	}
@@ -169,18 +206,33 @@ func packedBound(recs []*data.Record) int {
 		if i == 0 || r.Topic != recs[i-1].Topic || r.Partition != recs[i-1].Partition {
 			n += len(r.Topic) + 4*binary.MaxVarintLen64
 		}
-		n += 16 + 2*binary.MaxVarintLen32 + treeSize(r.Key) + treeSize(r.Value)
+		n += 16 + 2*binary.MaxVarintLen32 + boundSize(r.Key) + boundSize(r.Value)
 		if r.OriginalTopic != r.Topic {
 			n += len(r.OriginalTopic) + 3*binary.MaxVarintLen64
 		}
 		for _, h := range r.Headers {
-			n += 2*binary.MaxVarintLen32 + 1 + len(h.Key) + treeSize(h.Value)
+			n += 2*binary.MaxVarintLen32 + 1 + len(h.Key) + boundSize(h.Value)
 		}
 	}
 	return n
 }
 
-func appendRecord(b []byte, r *data.Record, prev int64, trees bool) ([]byte, bool) {
+// boundSize is treeSize for packedBound, but a struct counts nothing:
+// walking it twice would cost more than growing the buffer once more.
+func boundSize(v any) int {
+	if _, ok := v.(*data.Struct); ok {
+		return 0
+	}
+	return treeSize(v)
+}
+
+// packer is one AppendPackedVersion's state.
+type packer struct {
+	version uint32
+	table   schemaTable // version 3
+}
+
+func (p *packer) appendRecord(b []byte, r *data.Record, prev int64) ([]byte, bool) {
 	var flags byte
 	if len(r.Headers) > 0 {
 		flags |= packedHeaders
@@ -196,17 +248,17 @@ func appendRecord(b []byte, r *data.Record, prev int64, trees bool) ([]byte, boo
 	b = binary.AppendVarint(b, r.KafkaOffset-prev)
 	b = binary.AppendVarint(b, r.Timestamp)
 	var ok bool
-	if b, ok = appendData(b, r.KeySchema, r.Key, trees); !ok {
+	if b, ok = p.appendData(b, r.KeySchema, r.Key); !ok {
 		return b, false
 	}
-	if b, ok = appendData(b, r.ValueSchema, r.Value, trees); !ok {
+	if b, ok = p.appendData(b, r.ValueSchema, r.Value); !ok {
 		return b, false
 	}
 	if flags&packedHeaders != 0 {
 		b = binary.AppendUvarint(b, uint64(len(r.Headers)))
 		for _, h := range r.Headers {
 			b = appendStr(b, h.Key)
-			if b, ok = appendData(b, h.Schema, h.Value, trees); !ok {
+			if b, ok = p.appendData(b, h.Schema, h.Value); !ok {
 				return b, false
 			}
 		}
@@ -219,14 +271,18 @@ func appendRecord(b []byte, r *data.Record, prev int64, trees bool) ([]byte, boo
 	return b, true
 }
 
-func appendData(b []byte, s *data.Schema, v any, trees bool) ([]byte, bool) {
-	k, ok := dataKind(s, v, trees)
+func (p *packer) appendData(b []byte, s *data.Schema, v any) ([]byte, bool) {
+	k, ok := dataKind(s, v, p.version)
 	if !ok {
 		return b, false
 	}
 	b = append(b, k)
-	if k == kindTree {
+	switch k {
+	case kindTree:
 		return appendTree(b, v, 0)
+	case kindSchema:
+		b = binary.AppendUvarint(b, uint64(p.table.add(s)))
+		return appendValue(b, s, v, 0)
 	}
 	switch x := v.(type) {
 	case []byte:
@@ -245,12 +301,15 @@ func appendStr(b []byte, s string) []byte {
 
 // packedReader slices a packed buffer; the first error sticks.
 type packedReader struct {
-	buf   []byte
-	boxes boxes // keys and values boxed without an allocation each
-	off   int
-	text  string // buf as a string, made on the first text value
-	trees bool   // the buffer is PackedTreesVersion
-	err   error
+	buf     []byte
+	boxes   boxes   // keys and values boxed without an allocation each
+	structs structs // version 3 structs, from slabs too
+	off     int
+	text    string // buf as a string, made on the first text value
+	version uint64
+	schemas []*data.Schema // version 3: the batch's schema table
+	owned   bool           // values own their memory (the schema table)
+	err     error
 }
 
 func (r *packedReader) fail(what string) {
@@ -318,6 +377,9 @@ func (r *packedReader) bytes(what string) []byte {
 	if r.err != nil {
 		return nil
 	}
+	if r.owned {
+		return append([]byte{}, r.buf[s:e]...)
+	}
 	return r.buf[s:e:e]
 }
 
@@ -327,6 +389,9 @@ func (r *packedReader) str(what string) string {
 	s, e := r.span(what)
 	if r.err != nil {
 		return ""
+	}
+	if r.owned {
+		return string(r.buf[s:e])
 	}
 	if r.text == "" {
 		r.text = string(r.buf)
@@ -344,8 +409,19 @@ func (r *packedReader) data(what string) (*data.Schema, any) {
 	if r.err != nil {
 		return nil, nil
 	}
-	if k == kindTree && r.trees {
+	if k == kindTree && r.version >= PackedTreesVersion {
 		return nil, r.tree(what, 0)
+	}
+	if k == kindSchema && r.version >= PackedSchemasVersion {
+		i := r.uvarint("schema index") // no concatenation: this runs per record
+		if r.err == nil && i >= uint64(len(r.schemas)) {
+			r.fail(what + " schema index")
+		}
+		if r.err != nil {
+			return nil, nil
+		}
+		s := r.schemas[i]
+		return s, r.value(s, 0)
 	}
 	sk := k &^ 3
 	if k&^(3|3<<2|kindOptional) != 0 || sk&(3<<2) == 3<<2 || (sk&(3<<2) == 0 && sk&kindOptional != 0) {
@@ -386,12 +462,13 @@ func (r *packedReader) data(what string) (*data.Schema, any) {
 // malformed buffer is an error.
 func Unpack(buf []byte) ([]*data.Record, error) {
 	r := &packedReader{buf: buf}
-	switch v := r.uvarint("version"); {
+	r.boxes.chunk, r.structs.chunk = 16, 16
+	switch r.version = r.uvarint("version"); {
 	case r.err != nil:
-	case v == PackedTreesVersion:
-		r.trees = true
-	case v != PackedVersion:
-		return nil, fmt.Errorf("connectv1: packed batch version %d, want %d or %d", v, PackedVersion, PackedTreesVersion)
+	case r.version < PackedVersion || r.version > PackedNewestVersion:
+		return nil, fmt.Errorf("connectv1: packed batch version %d, want %d to %d", r.version, PackedVersion, PackedNewestVersion)
+	case r.version >= PackedSchemasVersion:
+		r.readSchemas()
 	}
 	total := r.uvarint("record count")
 	if r.err != nil {
@@ -400,7 +477,7 @@ func Unpack(buf []byte) ([]*data.Record, error) {
 	if total > uint64(len(buf)-r.off)/packedMinRecordLen {
 		return nil, fmt.Errorf("connectv1: packed batch: %d records cannot fit in %d bytes", total, len(buf))
 	}
-	r.boxes.chunk = max(int(total), 16)
+	r.boxes.chunk, r.structs.chunk = max(int(total), 16), max(int(total), 16)
 	slab := make([]data.Record, total)
 	out := make([]*data.Record, 0, total)
 	var topic string

@@ -114,7 +114,7 @@ func TestUnpackRejectsMalformed(t *testing.T) {
 		}
 	}
 	for name, b := range map[string][]byte{
-		"version 3":           {3, 0},
+		"version 4":           {4, 0},
 		"count beyond buffer": {1, 100, 0, 0, 0, 1, 0, 0, 0, 0, 0},
 		"zero-length run":     {1, 0, 1, 't', 0, 0, 0},
 		"run past count":      {1, 1, 1, 't', 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
@@ -148,12 +148,14 @@ func FuzzUnpack(f *testing.F) {
 	f.Add(one)
 	tree, _ := connectv1.AppendPackedTrees(nil, treeRecords(rand.New(rand.NewPCG(1, 2)), 3))
 	f.Add(tree)
+	schemas, _ := connectv1.AppendPackedVersion(nil, schemaRecords(), connectv1.PackedSchemasVersion)
+	f.Add(schemas)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		recs, err := connectv1.Unpack(b)
 		if err != nil {
 			return
 		}
-		again, err := connectv1.AppendPackedTrees(nil, recs)
+		again, err := connectv1.AppendPackedVersion(nil, recs, connectv1.PackedNewestVersion)
 		if err != nil {
 			t.Fatalf("decoded records do not pack: %v", err)
 		}

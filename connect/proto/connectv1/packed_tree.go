@@ -3,6 +3,7 @@ package connectv1
 import (
 	"encoding/binary"
 	"math"
+	"time"
 
 	"github.com/sluice-io/sluice/connect/data"
 )
@@ -178,6 +179,21 @@ func treeSize(v any) int {
 			}
 		}
 		return n
+	case *data.Struct: // version 3
+		n := 0
+		if x != nil {
+			for _, e := range structValues(x) {
+				n += treeSize(e)
+			}
+		}
+		return n
+	case data.Decimal:
+		if x.Unscaled == nil {
+			return 1
+		}
+		return x.Unscaled.BitLen()/8 + 1
+	case time.Time:
+		return 8
 	}
 	return 0
 }

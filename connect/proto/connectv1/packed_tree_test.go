@@ -166,10 +166,12 @@ func withoutNaN(recs []*data.Record) []*data.Record {
 	for i, r := range recs {
 		c := *r
 		c.Key, c.Value = withoutNaNValue(r.Key), withoutNaNValue(r.Value)
+		c.KeySchema, c.ValueSchema = withoutNaNSchema(r.KeySchema), withoutNaNSchema(r.ValueSchema)
 		c.Headers = make([]data.Header, len(r.Headers))
 		for j, h := range r.Headers {
 			c.Headers[j] = h
 			c.Headers[j].Value = withoutNaNValue(h.Value)
+			c.Headers[j].Schema = withoutNaNSchema(h.Schema)
 		}
 		out[i] = &c
 	}
@@ -204,6 +206,28 @@ func withoutNaNValue(v any) any {
 			out.Entries[i] = data.MapEntry{Key: withoutNaNValue(e.Key), Value: withoutNaNValue(e.Value)}
 		}
 		return out
+	case *data.Struct:
+		s := x.Schema()
+		out := []any{"struct", withoutNaNSchema(s)}
+		for _, f := range s.Fields {
+			out = append(out, withoutNaNValue(x.GetWithoutDefault(f.Name)))
+		}
+		return out
 	}
 	return v
+}
+
+// withoutNaNSchema is a copy of s with NaN defaults replaced, nested
+// schemas too.
+func withoutNaNSchema(s *data.Schema) *data.Schema {
+	if s == nil {
+		return nil
+	}
+	c := s.Copy()
+	c.Default = withoutNaNValue(s.Default)
+	for i := range c.Fields {
+		c.Fields[i].Schema = withoutNaNSchema(c.Fields[i].Schema)
+	}
+	c.Items, c.Keys, c.Values = withoutNaNSchema(s.Items), withoutNaNSchema(s.Keys), withoutNaNSchema(s.Values)
+	return c
 }
