@@ -127,6 +127,15 @@ type cluster struct {
 	dirs   map[int32]string
 	cfgs   map[int32]Config
 	minISR int
+	// mu guards nodes against goroutines of a test reading it (node)
+	// while the test restarts one.
+	mu sync.Mutex
+}
+
+func (c *cluster) node(id int32) *Replica {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[id]
 }
 
 const observerID = 4
@@ -187,7 +196,9 @@ func (c *cluster) startNode(id int32) {
 		c.t.Fatal(err)
 	}
 	c.net.Listen(id, r.HandleFetch)
+	c.mu.Lock()
 	c.nodes[id], c.logs[id] = r, log
+	c.mu.Unlock()
 }
 
 // crash stops node id and crashes its MemFS (what was not fsynced is

@@ -1,0 +1,190 @@
+package metarepl
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var chaosSeed = flag.Uint64("chaos-seed", 0, "seed of TestReplicaChaos (0: a few fixed ones)")
+
+// TestReplicaChaos runs appenders against three voters and an observer
+// while it cuts links, crashes and restarts voters (MemFS: what was not
+// fsynced is lost) and moves the leadership to a random ISR voter, as
+// package voter would. Goroutines make the interleavings vary from run to
+// run; the seed fixes the schedule of faults. It checks that every
+// acknowledged Append is in the final log at its offset, that all nodes'
+// committed batches are prefixes of one another and every voter's log the
+// same once healed, and that no restarted node's high watermark went back.
+func TestReplicaChaos(t *testing.T) {
+	seeds := []uint64{1, 2, 3}
+	if *chaosSeed != 0 {
+		seeds = []uint64{*chaosSeed}
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runChaos(t, seed) })
+	}
+}
+
+func runChaos(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 17))
+	c := newCluster(t, 100, 2)
+	events := &countingHandler{counts: map[string]int{}}
+	for id := int32(1); id <= observerID; id++ {
+		c.nodes[id].Close()
+		c.logs[id].Close()
+		cfg := c.cfgs[id]
+		cfg.Logger = slog.New(events)
+		c.cfgs[id] = cfg
+		c.startNode(id)
+	}
+	cfg := c.elect(1, 2, 3, observerID)
+	var leader atomic.Int32
+	leader.Store(1)
+	epoch := cfg.Epoch
+
+	var (
+		mu    sync.Mutex
+		acked = map[int64]string{}
+		stop  = make(chan struct{})
+		wg    sync.WaitGroup
+		seq   atomic.Int64
+	)
+	for a := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				v := fmt.Sprintf("w%d-%d", a, seq.Add(1))
+				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+				off, err := c.node(leader.Load()).Append(ctx, [][]byte{[]byte(v)})
+				cancel()
+				if err == nil {
+					mu.Lock()
+					acked[off] = v
+					mu.Unlock()
+				} else {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+		}()
+	}
+
+	moveLeader := func() {
+		isr := c.reg.value().ISR
+		next := isr[rng.IntN(len(isr))].ID
+		cfg := c.elect(next)
+		epoch = cfg.Epoch
+		leader.Store(next)
+		for id := int32(1); id <= observerID; id++ {
+			if id != next {
+				if err := c.node(id).Follow(c.ctx(), voterOf(next), epoch); err != nil {
+					t.Fatalf("node %d follows %d in %d: %v", id, next, epoch, err)
+				}
+			}
+		}
+	}
+	for step := range 25 {
+		time.Sleep(time.Duration(20+rng.IntN(60)) * time.Millisecond)
+		switch k := rng.IntN(10); {
+		case k < 3:
+			c.net.Isolate(int32(1 + rng.IntN(3)))
+		case k < 5:
+			c.net.HealAll()
+		case k < 7:
+			id := int32(1 + rng.IntN(3))
+			hw := c.crash(id)
+			c.startNode(id)
+			if got := c.logs[id].HighWatermark(); got < hw {
+				t.Fatalf("step %d: node %d's high watermark went back across a crash: %d, was %d", step, id, got, hw)
+			}
+			if id == leader.Load() {
+				moveLeader()
+			} else if err := c.node(id).Follow(c.ctx(), voterOf(leader.Load()), epoch); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			moveLeader()
+		}
+	}
+	c.net.HealAll()
+	close(stop)
+	wg.Wait()
+	// Healed, everything converges: one more commit reaches every node.
+	l := leader.Load()
+	final := c.append(l, "final")
+	mu.Lock()
+	acked[final] = "final"
+	mu.Unlock()
+	c.waitFor("every node at the leader's high watermark", func() bool {
+		for id := int32(1); id <= observerID; id++ {
+			if c.node(id).Status().HighWatermark != final+1 {
+				return false
+			}
+		}
+		return true
+	})
+	c.checkPrefixes(nil)
+	all := readLog(t, c.logs[l])
+	byOffset := map[int64]string{}
+	for _, b := range all {
+		byOffset[b.Offset] = string(b.Records[0])
+	}
+	for off, v := range acked {
+		if byOffset[off] != v {
+			t.Fatalf("acknowledged %q at %d; the log has %q there", v, off, byOffset[off])
+		}
+	}
+	for id := int32(1); id <= 3; id++ {
+		if got, want := describe(readLog(t, c.logs[id])), describe(all); !slices.Equal(got, want) {
+			t.Fatalf("voter %d's log differs from the leader's:\n%v\n%v", id, got, want)
+		}
+	}
+	t.Logf("seed %d: %d acknowledged appends, final epoch %d, log end %d, events %v", seed, len(acked), epoch, final+1,
+		events.snapshot())
+	if *chaosSeed == 0 && events.count("metadata log truncates") == 0 {
+		t.Errorf("seed %d: no voter ever truncated a divergent tail; the faults are too weak", seed)
+	}
+}
+
+// countingHandler counts the replicas' log messages, to show what the
+// faults exercised.
+type countingHandler struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler            { return h }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.counts[r.Message]++
+	return nil
+}
+
+func (h *countingHandler) count(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.counts[msg]
+}
+
+func (h *countingHandler) snapshot() map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return maps.Clone(h.counts)
+}
