@@ -17,7 +17,7 @@ import (
 var chaosSeed = flag.Uint64("chaos-seed", 0, "seed of TestReplicaChaos (0: a few fixed ones)")
 
 // TestReplicaChaos runs appenders against three voters and an observer
-// while it cuts links, crashes and restarts voters (MemFS: what was not
+// while the network loses 5% of the messages and it cuts links, crashes and restarts voters (MemFS: what was not
 // fsynced is lost) and moves the leadership to a random ISR voter, as
 // package voter would. Goroutines make the interleavings vary from run to
 // run; the seed fixes the schedule of faults. It checks that every
@@ -46,6 +46,7 @@ func runChaos(t *testing.T, seed uint64) {
 		c.cfgs[id] = cfg
 		c.startNode(id)
 	}
+	c.net.SetLoss(0.05, seed)
 	cfg := c.elect(1, 2, 3, observerID)
 	var leader atomic.Int32
 	leader.Store(1)
@@ -121,6 +122,7 @@ func runChaos(t *testing.T, seed uint64) {
 		}
 	}
 	c.net.HealAll()
+	c.net.SetLoss(0, 0)
 	close(stop)
 	wg.Wait()
 	// Healed, everything converges: one more commit reaches every node.

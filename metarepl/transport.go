@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 
 	"github.com/sluice-io/sluice/metalog"
@@ -26,11 +27,14 @@ var ErrUnreachable = errors.New("metarepl: node unreachable")
 
 // MemNetwork is an in-process network for tests: nodes Listen by id, and
 // each fetch is encoded to bytes and decoded on both legs (so the codec is
-// exercised), through links that can be cut one way or both.
+// exercised), through links that can be cut one way or both and that may
+// lose a share of the messages.
 type MemNetwork struct {
 	mu       sync.Mutex
 	handlers map[int32]Handler
 	cut      map[[2]int32]bool // from → to is down
+	loss     float64           // probability that a leg is lost
+	rng      *rand.Rand
 }
 
 // NewMemNetwork returns a network with every link up.
@@ -68,6 +72,20 @@ func (n *MemNetwork) Isolate(id int32) {
 	n.cut[[2]int32{id, -1}] = true // isolated: also from nodes not yet listening
 }
 
+// SetLoss makes each leg of each fetch (the request, or the answer after
+// the leader handled it) fail with probability p, drawn from seed.
+func (n *MemNetwork) SetLoss(p float64, seed uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.loss, n.rng = p, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+}
+
+func (n *MemNetwork) lost() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.loss > 0 && n.rng.Float64() < n.loss
+}
+
 // HealAll brings every link up.
 func (n *MemNetwork) HealAll() {
 	n.mu.Lock()
@@ -89,10 +107,11 @@ type memTransport struct {
 	from int32
 }
 
-// Fetch delivers req to node to unless the link is down, and the answer
-// back unless a link went down meanwhile. A down link fails at once.
+// Fetch delivers req to node to unless the link is down or the request
+// lost, and the answer back unless a link went down meanwhile or the
+// answer is lost. A down link or a loss fails at once.
 func (t memTransport) Fetch(ctx context.Context, to int32, req FetchRequest) (FetchResponse, error) {
-	if t.n.down(t.from, to) {
+	if t.n.down(t.from, to) || t.n.lost() {
 		return FetchResponse{}, fmt.Errorf("fetch %d → %d: %w", t.from, to, ErrUnreachable)
 	}
 	t.n.mu.Lock()
@@ -113,7 +132,7 @@ func (t memTransport) Fetch(ctx context.Context, to int32, req FetchRequest) (Fe
 	if err := ctx.Err(); err != nil {
 		return FetchResponse{}, err
 	}
-	if t.n.down(to, t.from) || t.n.down(t.from, to) {
+	if t.n.down(to, t.from) || t.n.down(t.from, to) || t.n.lost() {
 		return FetchResponse{}, fmt.Errorf("answer %d → %d: %w", to, t.from, ErrUnreachable)
 	}
 	if raw, err = resp.MarshalBinary(); err != nil {
