@@ -249,3 +249,25 @@ func CloneMap(m map[string]any) map[string]any {
 	}
 	return c
 }
+
+// Values returns the struct's field values by field index, nil where a
+// field is unset. The slice is the struct's own, for encoders that walk a
+// struct by position: callers must not change it.
+func (st *Struct) Values() []any { return st.values }
+
+// InitStruct makes *st a struct of schema s whose field values are vals,
+// by field index, taking vals as its own. It checks nothing but the shape:
+// it is for decoders that built each value from s itself (a packed batch
+// decodes thousands of structs, and Put's name lookup and validation per
+// field were most of the work), and it lets them place structs in one
+// slab instead of allocating each. It panics if s is not a struct schema
+// or vals has not one entry per field, as NewStruct panics.
+func InitStruct(st *Struct, s *Schema, vals []any) {
+	if s == nil || s.Type != TypeStruct {
+		panic(fmt.Sprintf("data: InitStruct needs a struct schema, got %v", s))
+	}
+	if len(vals) != len(s.Fields) {
+		panic(fmt.Sprintf("data: InitStruct: %d values for %d fields", len(vals), len(s.Fields)))
+	}
+	st.schema, st.values = s, vals
+}

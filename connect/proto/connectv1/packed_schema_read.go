@@ -259,9 +259,5 @@ func (r *packedReader) structValue(s *data.Schema, depth int) any {
 	if r.err != nil {
 		return nil
 	}
-	if err := finishStruct(st, vals); err != nil {
-		r.fail("struct: " + err.Error())
-		return nil
-	}
 	return st
 }

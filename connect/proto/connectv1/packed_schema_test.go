@@ -2,7 +2,6 @@ package connectv1_test
 
 import (
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
@@ -177,20 +176,12 @@ func checkSchemasRoundTrip(t *testing.T, recs []*data.Record) []*data.Record {
 }
 
 func TestPackedSchemasDecodeAsMessagesDo(t *testing.T) {
-	if !connectv1.StructLayoutOK {
-		t.Fatal("data.Struct changed shape: packed_struct.go falls back to access by name; update structLayout")
-	}
-	for _, layout := range []bool{true, false} {
-		t.Run(fmt.Sprintf("layout=%v", layout), func(t *testing.T) {
-			defer connectv1.SetStructLayout(layout)()
-			recs := schemaRecords()
-			got := checkSchemasRoundTrip(t, recs)
-			// One schema per batch: records naming the same schema share
-			// the decoded one.
-			if got[0].ValueSchema != got[5].ValueSchema || got[0].KeySchema != got[1].KeySchema {
-				t.Fatal("records with one schema decoded to separate schemas")
-			}
-		})
+	recs := schemaRecords()
+	got := checkSchemasRoundTrip(t, recs)
+	// One schema per batch: records naming the same schema share the
+	// decoded one.
+	if got[0].ValueSchema != got[5].ValueSchema || got[0].KeySchema != got[1].KeySchema {
+		t.Fatal("records with one schema decoded to separate schemas")
 	}
 }
 
