@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,4 +152,106 @@ func randValue(r *rand.Rand, s *data.Schema) any {
 		st.MustPut(f.Name, randValue(r, f.Schema))
 	}
 	return st
+}
+
+// randString mixes plain ASCII runs with everything the string writer
+// treats specially: quotes, backslashes, control characters, the BMP,
+// astral characters, invalid UTF-8 and U+FFFD itself.
+func randString(r *rand.Rand) string {
+	parts := []string{"a", "plain text ", "\"", "\\", "\n", "\r", "\t", "\b", "\f", "\x00", "\x1f", "\x7f", "/",
+		"é", "€", "\u2028", "\uFFFD", "😀", "\U0010FFFF", "\xff", "\xc3", "\xed\xa0\x80", "<>&", " "}
+	var b strings.Builder
+	for range r.IntN(8) {
+		b.WriteString(parts[r.IntN(len(parts))])
+	}
+	return b.String()
+}
+
+// wild replaces some strings in v, map keys included, by randString.
+func wild(r *rand.Rand, v any) any {
+	switch x := v.(type) {
+	case string:
+		if r.IntN(2) == 0 {
+			return randString(r)
+		}
+	case []any:
+		for i := range x {
+			x[i] = wild(r, x[i])
+		}
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			if r.IntN(2) == 0 {
+				k = randString(r)
+			}
+			out[k] = wild(r, e)
+		}
+		return out
+	case *data.Map:
+		for i := range x.Entries {
+			x.Entries[i].Value = wild(r, x.Entries[i].Value)
+		}
+	case *data.Struct:
+		for _, f := range x.Schema().Fields {
+			if f.Schema.Name == "" {
+				x.MustPut(f.Name, wild(r, x.GetWithoutDefault(f.Name)))
+			}
+		}
+	}
+	return v
+}
+
+// randSchemaless makes a value without a schema: every Go type the
+// converter infers, nested, with awkward floats and strings.
+func randSchemaless(r *rand.Rand, depth int) any {
+	n := 14
+	if depth >= 3 {
+		n = 10
+	}
+	switch r.IntN(n) {
+	case 0:
+		return nil
+	case 1:
+		return int64(r.Uint64()) >> r.IntN(64)
+	case 2:
+		return []any{int8(r.Uint32()), int16(r.Uint32()), int32(r.Uint32())}[r.IntN(3)]
+	case 3:
+		return []float64{r.NormFloat64() * 1e6, math.Inf(1), math.Inf(-1), math.NaN(), 0, math.Copysign(0, -1), -1e-300,
+			1, -3, 1e7, 9999999, 1e7 - 0.5, 123456789012, 0.001, 0.0009999, 1e300, 5e-324, float64(r.IntN(20000000) - 10000000)}[r.IntN(18)]
+	case 4:
+		return []float32{float32(r.NormFloat64()), 1, 16777216, 1e7, 9999999, float32(math.NaN()), float32(math.Inf(-1))}[r.IntN(7)]
+	case 5:
+		return r.IntN(2) == 0
+	case 6, 7:
+		return randString(r)
+	case 8:
+		b := make([]byte, r.IntN(6))
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		return b
+	case 9:
+		return []string{"facility", "message", "x"}[r.IntN(3)]
+	case 10:
+		out := []any{}
+		for range r.IntN(4) {
+			out = append(out, randSchemaless(r, depth+1))
+		}
+		return out
+	case 11:
+		m := &data.Map{}
+		for range r.IntN(3) {
+			m.Put(int64(r.IntN(5)), randSchemaless(r, depth+1))
+		}
+		return m
+	}
+	m := map[string]any{}
+	for range r.IntN(40) { // more keys than appendObject keeps on the stack
+		k := []string{"k", "a", "b", "A", "", "é", "key with space"}[r.IntN(7)] + strconv.Itoa(r.IntN(50))
+		if r.IntN(4) == 0 {
+			k = randString(r)
+		}
+		m[k] = randSchemaless(r, depth+1)
+	}
+	return m
 }
