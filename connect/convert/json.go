@@ -87,31 +87,55 @@ func (c *JSONConverter) FromConnect(_ string, s *data.Schema, v any) ([]byte, er
 	if s == nil && v == nil {
 		return nil, nil
 	}
-	var b []byte
+	// The message is built in a pooled buffer and copied out at its exact
+	// size: one allocation per record instead of a buffer grown by
+	// doubling (whose copying and clearing were most of the cost).
+	bp := writeBufs.Get().(*[]byte)
+	b, err := c.appendMessage((*bp)[:0], s, v)
+	var out []byte
+	if err == nil {
+		out = make([]byte, len(b))
+		copy(out, b) // make+copy: the compiler skips zeroing out
+	}
+	if cap(b) <= maxPooledBuf {
+		*bp = b
+		writeBufs.Put(bp)
+	}
+	return out, err
+}
+
+// maxPooledBuf keeps one huge record from pinning its buffer in the pool.
+const maxPooledBuf = 64 << 10
+
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func (c *JSONConverter) appendMessage(b []byte, s *data.Schema, v any) ([]byte, error) {
 	var err error
 	if c.schemas {
 		b = append(b, `{"schema":`...)
 		js, err := c.schemaJSON(s)
 		if err != nil {
-			return nil, err
+			return b, err
 		}
 		b = append(b, js...)
 		b = append(b, `,"payload":`...)
 	}
-	if b, err = c.appendValue(b, s, v); err != nil {
-		return nil, fmt.Errorf("converting Kafka Connect data to JSON: %w", err)
+	// appendValue returns a nil slice on error; keep b to pool it.
+	out, err := c.appendValue(b, s, v)
+	if err != nil {
+		return b, fmt.Errorf("converting Kafka Connect data to JSON: %w", err)
 	}
 	if c.schemas {
-		b = append(b, '}')
+		out = append(out, '}')
 	}
-	return b, nil
+	return out, nil
 }
 
 // schemaJSON returns s in Kafka's JSON schema form, from the cache when
 // it can.
 func (c *JSONConverter) schemaJSON(s *data.Schema) ([]byte, error) {
 	if s == nil {
-		return []byte("null"), nil
+		return nullJSON, nil
 	}
 	c.cacheMu.Lock()
 	js, ok := c.written[s]
@@ -133,6 +157,8 @@ func (c *JSONConverter) schemaJSON(s *data.Schema) ([]byte, error) {
 	c.cacheMu.Unlock()
 	return js, nil
 }
+
+var nullJSON = []byte("null")
 
 // appendSchema writes Kafka's JSON schema: type, then items/keys/values/
 // fields, then optional, name, version, doc, parameters, default.
@@ -312,6 +338,13 @@ func (c *JSONConverter) appendValue(b []byte, s *data.Schema, v any) ([]byte, er
 		}
 		return append(b, ']'), nil
 	case data.TypeMap:
+		if m, ok := v.(map[string]any); ok && (s == nil || s.Keys != nil && s.Keys.Type == data.TypeString) {
+			var vs *data.Schema
+			if s != nil {
+				vs = s.Values
+			}
+			return c.appendObject(b, vs, m)
+		}
 		if data.InferType(v) != data.TypeMap {
 			break
 		}

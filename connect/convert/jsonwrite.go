@@ -3,6 +3,9 @@ package convert
 import (
 	"encoding/base64"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -14,11 +17,74 @@ import (
 // Float/Double.toString, decimals as BigDecimal.toString, bytes as padded
 // base64, and strings escape only what Jackson escapes.
 
+// field is one name and value of an object being written or read.
+type field struct {
+	k string
+	v any
+}
+
+// appendObject writes a string-keyed map as a JSON object in key order,
+// as the general map path (data.Entries) does, without its iterator, key
+// boxing and per-call key slice for the usual small map.
+func (c *JSONConverter) appendObject(b []byte, vs *data.Schema, m map[string]any) ([]byte, error) {
+	var buf [32]field
+	fields := buf[:0]
+	for k, v := range m {
+		fields = append(fields, field{k, v})
+	}
+	slices.SortFunc(fields, func(a, b field) int { return strings.Compare(a.k, b.k) })
+	b = append(b, '{')
+	var err error
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, f.k)
+		b = append(b, ':')
+		if b, err = c.appendValue(b, vs, f.v); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// plain marks the ASCII bytes a string may carry unescaped.
+var plain = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 func appendString(b []byte, s string) []byte {
-	const hex = "0123456789ABCDEF"
 	b = append(b, '"')
+	// Runs of plain ASCII, the whole string usually, are copied at once.
+	i := 0
+	for i < len(s) && s[i] < utf8.RuneSelf && plain[s[i]] {
+		i++
+	}
+	b = append(b, s[:i]...)
+	if i == len(s) {
+		return append(b, '"')
+	}
+	return appendStringSlow(b, s[i:])
+}
+
+// appendStringSlow escapes s (after the plain prefix) and closes the
+// string.
+func appendStringSlow(b []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
 	for i := 0; i < len(s); {
 		c := s[i]
+		if c < utf8.RuneSelf && plain[c] {
+			j := i + 1
+			for j < len(s) && s[j] < utf8.RuneSelf && plain[s[j]] {
+				j++
+			}
+			b = append(b, s[i:j]...)
+			i = j
+			continue
+		}
 		if c >= utf8.RuneSelf {
 			r, n := utf8.DecodeRuneInString(s[i:])
 			switch {
@@ -51,10 +117,8 @@ func appendString(b []byte, s string) []byte {
 			b = append(b, '\\', 'b')
 		case c == '\f':
 			b = append(b, '\\', 'f')
-		case c < 0x20:
+		default: // c < 0x20
 			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
 		}
 		i++
 	}
@@ -82,6 +146,12 @@ func appendJavaFloat(b []byte, f float64, bits int) []byte {
 		return append(b, `"Infinity"`...)
 	case math.IsInf(f, -1):
 		return append(b, `"-Infinity"`...)
+	}
+	// Java prints whole numbers below 10^7 as "123.0"; only other values
+	// need the shortest-digits search.
+	if a := math.Abs(f); a < 1e7 && a >= 1 && f == math.Trunc(f) {
+		b = strconv.AppendInt(b, int64(f), 10)
+		return append(b, '.', '0')
 	}
 	return append(b, data.FormatFloat(f, bits)...)
 }
