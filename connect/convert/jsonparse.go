@@ -23,20 +23,51 @@ func parseJSON(b []byte) (any, error) {
 // top-level "schema" field lies in b, so the schema text can key a cache.
 func parseJSONEnvelope(b []byte) (any, [2]int, error) {
 	p := &jsonParser{b: b}
+	v, err := p.top()
+	return v, p.spans[0], err
+}
+
+// skipped stands for a top-level "schema" or "payload" object or array
+// that was delimited rather than built (see jsonParser.skipEnvelope).
+type skipped struct{}
+
+func (p *jsonParser) top() (any, error) {
 	p.space()
-	if p.i >= len(b) {
-		return nil, p.schemaSpan, errEmpty
+	if p.i >= len(p.b) {
+		return nil, errEmpty
 	}
-	v, err := p.value(0)
-	return v, p.schemaSpan, err
+	return p.value(0)
 }
 
 var errEmpty = fmt.Errorf("no content")
 
 type jsonParser struct {
-	b          []byte
-	i          int
-	schemaSpan [2]int // of the top-level "schema" value
+	b []byte
+	i int
+	// spans are where the values of the top-level "schema" and
+	// "payload" fields lie.
+	spans [2][2]int
+	// skipEnvelope has a top-level "schema" or "payload" object or array
+	// only delimited, not built; its value in the tree is skipped{}. The
+	// delimiting is lax (brackets and string quotes only), so a schema
+	// span may be trusted only if its text was parsed in full before, and
+	// a payload span only if a strict parse from its start ends at its
+	// end; otherwise, and on any error, parse again without skipping.
+	skipEnvelope bool
+	// plain builds numbers as the converter's schemaless values (int64
+	// or float64, see plainNumber) instead of json.Number.
+	plain bool
+}
+
+// envelopeField returns 0 for "schema", 1 for "payload", else -1.
+func envelopeField(k string) int {
+	switch k {
+	case "schema":
+		return 0
+	case "payload":
+		return 1
+	}
+	return -1
 }
 
 // maxDepth bounds nesting so a hostile message cannot exhaust the stack.
@@ -92,14 +123,21 @@ func (p *jsonParser) literal(word string) bool {
 	return false
 }
 
+// scratchLen is how many fields or elements are gathered on the stack
+// before an object's map or an array's slice is made at its final size.
+const scratchLen = 16
+
 func (p *jsonParser) object(depth int) (any, error) {
 	p.i++ // {
-	m := map[string]any{}
 	p.space()
 	if p.i < len(p.b) && p.b[p.i] == '}' {
 		p.i++
-		return m, nil
+		return map[string]any{}, nil
 	}
+	// The fields are gathered first so the map is made once at its size
+	// rather than grown (and copied) as they come.
+	var buf [scratchLen]field
+	fields := buf[:0]
 	for {
 		p.space()
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
@@ -116,14 +154,28 @@ func (p *jsonParser) object(depth int) (any, error) {
 		p.i++
 		p.space()
 		start := p.i
-		v, err := p.value(depth + 1)
+		f := -1
+		if depth == 0 {
+			f = envelopeField(k)
+		}
+		var v any
+		switch {
+		case f >= 0 && p.skipEnvelope && p.spans[f][1] != 0:
+			// Only the last of repeated fields counts, but the others
+			// must be valid JSON: leave that to the full parse.
+			return nil, p.errorf("repeated %s", k)
+		case f >= 0 && p.skipEnvelope && p.i < len(p.b) && (p.b[p.i] == '{' || p.b[p.i] == '['):
+			v, err = skipped{}, p.skip()
+		default:
+			v, err = p.value(depth + 1)
+		}
 		if err != nil {
 			return nil, err
 		}
-		if depth == 0 && k == "schema" {
-			p.schemaSpan = [2]int{start, p.i}
+		if f >= 0 {
+			p.spans[f] = [2]int{start, p.i}
 		}
-		m[k] = v // a repeated name keeps the last value, as Jackson
+		fields = append(fields, field{k, v})
 		p.space()
 		if p.i >= len(p.b) {
 			return nil, p.errorf("unexpected end of object")
@@ -133,6 +185,10 @@ func (p *jsonParser) object(depth int) (any, error) {
 			p.i++
 		case '}':
 			p.i++
+			m := make(map[string]any, len(fields))
+			for _, f := range fields {
+				m[f.k] = f.v // a repeated name keeps the last value, as Jackson
+			}
 			return m, nil
 		default:
 			return nil, p.errorf("expected ',' or '}'")
@@ -142,12 +198,13 @@ func (p *jsonParser) object(depth int) (any, error) {
 
 func (p *jsonParser) array(depth int) (any, error) {
 	p.i++ // [
-	a := []any{}
 	p.space()
 	if p.i < len(p.b) && p.b[p.i] == ']' {
 		p.i++
-		return a, nil
+		return []any{}, nil
 	}
+	var buf [scratchLen]any
+	a := buf[:0]
 	for {
 		p.space()
 		v, err := p.value(depth + 1)
@@ -164,7 +221,7 @@ func (p *jsonParser) array(depth int) (any, error) {
 			p.i++
 		case ']':
 			p.i++
-			return a, nil
+			return append(make([]any, 0, len(a)), a...), nil
 		default:
 			return nil, p.errorf("expected ',' or ']'")
 		}
@@ -172,6 +229,56 @@ func (p *jsonParser) array(depth int) (any, error) {
 }
 
 func (p *jsonParser) number() (any, error) {
+	lit, err := p.numberText()
+	if err != nil {
+		return nil, err
+	}
+	if p.plain {
+		return plainNumber(lit), nil
+	}
+	return json.Number(lit), nil
+}
+
+// plainNumber is what the schemaless read makes of a number: integers are
+// Jackson's longValue, other numbers float64.
+func plainNumber(lit []byte) any {
+	if v, ok := smallInt(lit); ok {
+		return v
+	}
+	n := json.Number(lit)
+	if isIntegral(n) {
+		return javaLong(n)
+	}
+	f, _ := strconv.ParseFloat(string(n), 64)
+	return f
+}
+
+// smallInt parses an integer literal of at most 18 digits, which cannot
+// overflow, without allocating.
+func smallInt(lit []byte) (int64, bool) {
+	neg := len(lit) > 0 && lit[0] == '-'
+	d := lit
+	if neg {
+		d = lit[1:]
+	}
+	if len(d) == 0 || len(d) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// numberText reads a number's literal.
+func (p *jsonParser) numberText() ([]byte, error) {
 	start := p.i
 	if p.b[p.i] == '-' {
 		p.i++
@@ -202,7 +309,7 @@ func (p *jsonParser) number() (any, error) {
 			return nil, p.errorf("expected a digit in the exponent")
 		}
 	}
-	return json.Number(p.b[start:p.i]), nil
+	return p.b[start:p.i], nil
 }
 
 func (p *jsonParser) str() (string, error) {
@@ -300,4 +407,30 @@ func (p *jsonParser) hex4() (rune, error) {
 	}
 	p.i += 4
 	return rune(n), nil
+}
+
+// skip moves past the object or array at p.i by counting brackets outside
+// strings. It checks nothing else: see skipEnvelope.
+func (p *jsonParser) skip() error {
+	depth := 0
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				p.i++
+				return nil
+			}
+		case '"':
+			for p.i++; p.i < len(p.b) && p.b[p.i] != '"'; p.i++ {
+				if p.b[p.i] == '\\' {
+					p.i++
+				}
+			}
+		}
+		p.i++
+	}
+	return p.errorf("unterminated value")
 }

@@ -19,7 +19,13 @@ func (c *JSONConverter) ToConnect(_ string, b []byte) (*data.Schema, any, error)
 	if b == nil {
 		return nil, nil, nil
 	}
-	node, span, err := parseJSONEnvelope(b)
+	if c.schemas {
+		if s, v, ok := c.readKnown(b); ok {
+			return s, v, nil
+		}
+	}
+	p := &jsonParser{b: b, plain: !c.schemas}
+	node, err := p.top()
 	if err != nil {
 		if !c.schemas && err == errEmpty {
 			return nil, nil, nil
@@ -27,8 +33,7 @@ func (c *JSONConverter) ToConnect(_ string, b []byte) (*data.Schema, any, error)
 		return nil, nil, &data.DataError{Msg: fmt.Sprintf("Converting byte[] to Kafka Connect data failed due to serialization error: %v", err)}
 	}
 	if !c.schemas {
-		v, err := c.toConnect(nil, node, true)
-		return nil, v, err
+		return nil, node, nil // plain: numbers already converted as schemaless does
 	}
 	env, ok := node.(map[string]any)
 	_, hasSchema := env["schema"]
@@ -36,7 +41,7 @@ func (c *JSONConverter) ToConnect(_ string, b []byte) (*data.Schema, any, error)
 	if !ok || len(env) != 2 || !hasSchema || !hasPayload {
 		return nil, nil, &data.DataError{Msg: `JsonConverter with schemas.enable requires "schema" and "payload" fields and may not contain additional fields. If you are trying to deserialize plain JSON data, set schemas.enable=false in your converter configuration.`}
 	}
-	s, err := c.cachedSchema(b, span, env["schema"])
+	s, err := c.cachedSchema(b, p.spans[0], env["schema"])
 	if err != nil {
 		return nil, nil, err
 	}
@@ -47,6 +52,48 @@ func (c *JSONConverter) ToConnect(_ string, b []byte) (*data.Schema, any, error)
 	return s, v, nil
 }
 
+// readKnown reads an envelope whose schema text was read before, without
+// building the schema's tree, and its payload straight into Connect
+// values. It reports false, leaving the message to the full path that
+// also words the errors, for anything else: a new schema, any error, any
+// doubt.
+func (c *JSONConverter) readKnown(b []byte) (*data.Schema, any, bool) {
+	p := &jsonParser{b: b, skipEnvelope: true}
+	node, err := p.top()
+	env, ok := node.(map[string]any)
+	if err != nil || !ok || len(env) != 2 {
+		return nil, nil, false
+	}
+	_, hasSchema := env["schema"]
+	pv, hasPayload := env["payload"]
+	if !hasSchema || !hasPayload {
+		return nil, nil, false
+	}
+	s, ok := c.knownSchema(b, p.spans[0])
+	if !ok {
+		return nil, nil, false
+	}
+	if _, ok := pv.(skipped); !ok {
+		v, err := c.toConnect(s, pv, true)
+		return s, v, err == nil
+	}
+	v, ok := c.decodeDirect(b, p.spans[1], s)
+	return s, v, ok
+}
+
+// knownSchema returns the schema whose JSON text is b[span] if that text
+// was parsed before (or is null), which makes the span trustworthy.
+func (c *JSONConverter) knownSchema(b []byte, span [2]int) (*data.Schema, bool) {
+	key := b[span[0]:span[1]]
+	if string(key) == "null" {
+		return nil, true
+	}
+	c.cacheMu.Lock()
+	s, ok := c.read[string(key)]
+	c.cacheMu.Unlock()
+	return s, ok
+}
+
 // cachedSchema returns the schema whose JSON text is b[span], parsing
 // node only when the text has not been seen.
 func (c *JSONConverter) cachedSchema(b []byte, span [2]int, node any) (*data.Schema, error) {
@@ -54,10 +101,7 @@ func (c *JSONConverter) cachedSchema(b []byte, span [2]int, node any) (*data.Sch
 		return nil, nil
 	}
 	key := b[span[0]:span[1]]
-	c.cacheMu.Lock()
-	s, ok := c.read[string(key)]
-	c.cacheMu.Unlock()
-	if ok {
+	if s, ok := c.knownSchema(b, span); ok {
 		return s, nil
 	}
 	s, err := c.parseSchema(node)
