@@ -76,6 +76,9 @@ type Broker struct {
 	// controller role in a cluster (nil otherwise): other brokers fetch
 	// the metadata and register there.
 	ctrlListener net.Listener
+	// quorum serves the controller quorum's internal request on the
+	// CONTROLLER listener (quorum_transport.go); nil until set.
+	quorum atomic.Pointer[quorumHandlers]
 
 	metrics *metrics
 	storage *storageHealth // failing log dirs, for /readyz and the log

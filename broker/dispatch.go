@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluice-io/sluice/coordinator"
 	"github.com/sluice-io/sluice/netio"
+	"github.com/sluice-io/sluice/quorumnet"
 )
 
 // Handle implements netio.Handler: decode, route to the API's handler,
@@ -15,6 +16,11 @@ import (
 // does: after a framing or schema error nothing later on the wire can be
 // trusted.
 func (b *Broker) Handle(ctx context.Context, r *netio.Request) *netio.Response {
+	if r.Key == quorumnet.APIKey {
+		// The controller quorum's internal request: not a Kafka key, so
+		// not in the API table (quorum_transport.go).
+		return b.handleQuorum(ctx, r)
+	}
 	a := lookup(r.Key, r.Version)
 	if a == nil {
 		if r.Key == kmsg.ApiVersions.Int16() {
