@@ -28,7 +28,7 @@ type fake struct {
 
 type serveFunc func(ctx context.Context, r netio.Request, req Request) Response
 
-func startFake(t *testing.T, addr string, serve serveFunc) *fake {
+func startFake(t testing.TB, addr string, serve serveFunc) *fake {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
