@@ -80,8 +80,13 @@ type sourceTask struct {
 	produceErr error // the first record the cluster refused for good
 }
 
+// A Poll asks for at most pollMaxRecords records (and the plugin's byte
+// bound, 4 MiB by default) and waits at most pollMaxWait for the first.
+// Each Poll is a gRPC round trip and wakes three processes; 8000 rather
+// than 2000 short lines a Poll took the file tail from 34 to 48 MB/s (1.75×
+// without the path header) on a 2-core machine, side by side.
 const (
-	pollMaxRecords = 2000
+	pollMaxRecords = 8000
 	pollMaxWait    = 500 * time.Millisecond
 )
 
