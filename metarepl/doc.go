@@ -113,8 +113,9 @@
 //
 //   - The controller still keeps its own JSON-lines log; its Store will
 //     call Replica.Append and serve Committed instead.
-//   - The broker's CONTROLLER listener does not carry FetchRequest yet, and
-//     brokers do not run an observer Replica.
+//   - The broker's CONTROLLER listener can carry FetchRequest (quorumnet;
+//     quorumnet.FetchHandler wraps HandleFetch) but nothing registers a
+//     Replica there yet, and brokers do not run an observer Replica.
 //   - Package voter (takeover and lease) is what calls BecomeLeader and
 //     Follow; tests do it by hand with an in-memory register.
 //   - The log is never trimmed: its start offset is 0, there is no

@@ -67,9 +67,10 @@
 //
 // # Not wired yet
 //
-//   - The broker does not carry the envelopes yet (an internal request on
-//     the CONTROLLER listener) nor start Voters from controller.quorum.voters,
-//     and no CLI step calls Identity.
+//   - The broker can carry the envelopes (quorumnet's request on the
+//     CONTROLLER listener; quorumnet.Client is a Transport) but does not
+//     start Voters from controller.quorum.voters yet, and no CLI step calls
+//     Identity.
 //   - Membership changes: the proposer's configuration is Majority of
 //     Config.Voters for the Voter's life; caspaxos.PlanChange and
 //     SetVoters are not driven from here.
