@@ -28,8 +28,6 @@ type metaLog struct {
 	fs     segment.FS
 	path   string
 	logger *slog.Logger // says when replay drops a torn last batch
-	// next is the offset the next record gets.
-	next int64
 	// batches and size are what the file holds, to decide compaction.
 	batches int
 	size    int64
@@ -67,7 +65,6 @@ func (l *metaLog) append(offset int64, rs []Record) error {
 		l.broken = true
 		return fmt.Errorf("controller: append to %s: %w", l.path, err)
 	}
-	l.next = offset + int64(len(rs))
 	l.batches++
 	l.size += int64(len(line))
 	return nil
@@ -177,4 +174,50 @@ func decodeBatch(line []byte, unterminated bool) (logBatch, error) {
 		return b, err
 	}
 	return b, nil
+}
+
+// batchesFrom is recordLog.batchesFrom over the file: the batches from
+// offset from on, whole, up to maxBytes of their lines.
+func (l *metaLog) batchesFrom(from int64, maxBytes int) ([]Batch, error) {
+	data, err := segment.ReadFile(l.fs, l.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrSnapshotNeeded
+	}
+	if err != nil {
+		return nil, fmt.Errorf("controller: read %s: %w", l.path, err)
+	}
+	var out []Batch
+	size := 0
+	for len(data) > 0 && (len(out) == 0 || size < maxBytes) {
+		line, rest, found := bytes.Cut(data, []byte{'\n'})
+		data = rest
+		if !found {
+			break // a torn end was never committed
+		}
+		lb, err := decodeBatch(line, false)
+		if err != nil {
+			return nil, fmt.Errorf("controller: %s: %w", l.path, err)
+		}
+		if lb.Offset < from {
+			if lb.Offset+int64(len(lb.Records)) > from {
+				return nil, ErrSnapshotNeeded // from is inside this batch
+			}
+			continue
+		}
+		if len(out) == 0 && lb.Offset != from {
+			return nil, ErrSnapshotNeeded // from was folded into the snapshot
+		}
+		rs := make([]Record, len(lb.Records))
+		for i, raw := range lb.Records {
+			if rs[i], err = DecodeRecord(raw); err != nil {
+				return nil, fmt.Errorf("controller: %s: %w", l.path, err)
+			}
+		}
+		out = append(out, Batch{Offset: lb.Offset, Records: rs})
+		size += len(line)
+	}
+	if len(out) == 0 {
+		return nil, ErrSnapshotNeeded
+	}
+	return out, nil
 }

@@ -1,12 +1,10 @@
 package controller
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"sync"
 	"sync/atomic"
 
@@ -44,18 +42,18 @@ var ErrSnapshotNeeded = errors.New("controller: offset outside the metadata log;
 func (s *Store) Snapshot() ([]byte, int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, err := json.Marshal(snapshotFile{State: s.state, NodeID: -1, Version: snapshotVersion, Offset: s.log.next})
+	b, err := json.Marshal(snapshotFile{State: s.state, NodeID: -1, Version: snapshotVersion, Offset: s.next})
 	if err != nil {
 		return nil, 0, fmt.Errorf("controller: encode snapshot: %w", err)
 	}
-	return b, s.log.next, nil
+	return b, s.next, nil
 }
 
 // End is the offset the next committed record will get.
 func (s *Store) End() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.log.next
+	return s.next
 }
 
 // AllocateProducerIDs reserves a block of n producer ids for another
@@ -80,53 +78,13 @@ func (s *Store) AllocateProducerIDs(n int64) (int64, error) {
 func (s *Store) BatchesFrom(from int64, maxBytes int) ([]Batch, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if from == s.log.next {
+	if from == s.next {
 		return nil, nil
 	}
-	if from > s.log.next || from < 0 {
+	if from > s.next || from < 0 {
 		return nil, ErrSnapshotNeeded
 	}
-	data, err := segment.ReadFile(s.log.fs, s.log.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrSnapshotNeeded
-	}
-	if err != nil {
-		return nil, fmt.Errorf("controller: read %s: %w", s.log.path, err)
-	}
-	var out []Batch
-	size := 0
-	for len(data) > 0 && (len(out) == 0 || size < maxBytes) {
-		line, rest, found := bytes.Cut(data, []byte{'\n'})
-		data = rest
-		if !found {
-			break // a torn end was never committed
-		}
-		lb, err := decodeBatch(line, false)
-		if err != nil {
-			return nil, fmt.Errorf("controller: %s: %w", s.log.path, err)
-		}
-		if lb.Offset < from {
-			if lb.Offset+int64(len(lb.Records)) > from {
-				return nil, ErrSnapshotNeeded // from is inside this batch
-			}
-			continue
-		}
-		if len(out) == 0 && lb.Offset != from {
-			return nil, ErrSnapshotNeeded // from was folded into the snapshot
-		}
-		rs := make([]Record, len(lb.Records))
-		for i, raw := range lb.Records {
-			if rs[i], err = DecodeRecord(raw); err != nil {
-				return nil, fmt.Errorf("controller: %s: %w", s.log.path, err)
-			}
-		}
-		out = append(out, Batch{Offset: lb.Offset, Records: rs})
-		size += len(line)
-	}
-	if len(out) == 0 {
-		return nil, ErrSnapshotNeeded
-	}
-	return out, nil
+	return s.log.batchesFrom(from, maxBytes)
 }
 
 // Observer is a node's copy of metadata another node decides: it starts

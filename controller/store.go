@@ -46,18 +46,19 @@ type snapshotFile struct {
 
 // Store is the durable controller of one node. A change is a batch of
 // records that a planner makes from the current State; Commit applies the
-// batch to a copy of the State, appends it to the metadata log with an
-// fsync, and only then publishes the new State as an Image, so a crash
-// keeps either the whole batch or none of it.
+// batch to a copy of the State, appends it durably to the metadata log
+// (its recordLog), and only then publishes the new State as an Image, so a
+// crash keeps either the whole batch or none of it.
 type Store struct {
-	fs     segment.FS
 	dir    string
 	logger *slog.Logger
 	nodeID int32
 
 	mu    sync.Mutex // serializes changes
 	state *State     // the latest applied; never changed once published
-	log   metaLog
+	// next is the offset the next committed record gets.
+	next  int64
+	log   recordLog
 	image atomic.Pointer[Image]
 	// Producer ids are handed out from a block persisted ahead of use; ids
 	// of an unused block are skipped after a restart, never reused.
@@ -82,10 +83,11 @@ func Create(fsys segment.FS, dir string, nodeID int32, logger *slog.Logger) (*St
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
-	s := newStore(fsys, dir, nodeID, logger, NewState(NewClusterID()), 0)
+	fl := newFileLog(fsys, dir, nodeID, logger)
+	s := newStore(dir, nodeID, logger, fl, NewState(NewClusterID()), 0)
 	// The snapshot, then an empty log: a log left from an older cluster
 	// in this directory must not be replayed onto the new one.
-	if err := s.compact(s.state, 0); err != nil {
+	if err := fl.compact(s.state, 0); err != nil {
 		return nil, err
 	}
 	logger.Info("created cluster metadata", "cluster_id", s.state.ClusterID, "dir", dir)
@@ -119,8 +121,9 @@ func Load(fsys segment.FS, dir string, nodeID int32, logger *slog.Logger) (*Stor
 		return nil, fmt.Errorf("controller: %s has format version %d; this build reads up to %d", path, snap.Version, snapshotVersion)
 	}
 	st.reindex()
-	s := newStore(fsys, dir, nodeID, logger, st, snap.Offset)
-	replayed, clean, err := s.log.replay(snap.Offset, func(offset int64, rs []Record) error {
+	fl := newFileLog(fsys, dir, nodeID, logger)
+	s := newStore(dir, nodeID, logger, fl, st, snap.Offset)
+	replayed, clean, err := fl.log.replay(snap.Offset, func(offset int64, rs []Record) error {
 		return applyBatch(st, offset, rs)
 	})
 	if err != nil {
@@ -133,16 +136,15 @@ func Load(fsys segment.FS, dir string, nodeID int32, logger *slog.Logger) (*Stor
 		// log, which also drops a torn batch at its end. Metadata that
 		// needs none of that is not written: a start that the caller
 		// then refuses must leave the log dir as it found it.
-		if err := s.compact(st, replayed); err != nil {
+		if err := fl.compact(st, replayed); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
-func newStore(fsys segment.FS, dir string, nodeID int32, logger *slog.Logger, st *State, offset int64) *Store {
-	s := &Store{fs: fsys, dir: dir, logger: logger, nodeID: nodeID,
-		log: metaLog{fs: fsys, path: filepath.Join(dir, MetadataLogFile), logger: logger}}
+func newStore(dir string, nodeID int32, logger *slog.Logger, log recordLog, st *State, offset int64) *Store {
+	s := &Store{dir: dir, logger: logger, nodeID: nodeID, log: log}
 	s.publish(st, offset)
 	return s
 }
@@ -150,7 +152,7 @@ func newStore(fsys segment.FS, dir string, nodeID int32, logger *slog.Logger, st
 // publish makes st, which holds every record before offset, current.
 func (s *Store) publish(st *State, offset int64) {
 	s.state = st
-	s.log.next = offset
+	s.next = offset
 	s.image.Store(newImage(st, offset, s.nodeID))
 }
 
@@ -169,7 +171,8 @@ func applyBatch(st *State, offset int64, rs []Record) error {
 	return nil
 }
 
-// Dir is the log directory that holds the metadata.
+// Dir is the log directory that holds the metadata ("" when a replicated
+// log holds it).
 func (s *Store) Dir() string { return s.dir }
 
 // Image is the metadata as of the last committed change. Take it once per
@@ -185,9 +188,10 @@ type Plan func(*State) ([]Record, error)
 
 // Commit plans a change against the current State and makes it durable and
 // visible: it applies the records to a copy, appends them to the metadata
-// log with an fsync, then publishes the new Image, which it returns. A plan
-// that returns no records changes nothing. Changes are serialized, so the
-// plan sees exactly the State its records will apply to.
+// log (fsynced in a log directory, or committed by the controller voters
+// on a replicated Store), then publishes the new Image, which it returns.
+// A plan that returns no records changes nothing. Changes are serialized,
+// so the plan sees exactly the State its records will apply to.
 func (s *Store) Commit(plan Plan) (*Image, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -203,30 +207,14 @@ func (s *Store) commitLocked(rs []Record) (*Image, error) {
 		return s.Image(), nil
 	}
 	next := s.state.clone()
-	offset := s.log.next
-	err := applyBatch(next, offset, rs)
-	if err != nil {
+	offset := s.next
+	if err := applyBatch(next, offset, rs); err != nil {
 		return nil, err
 	}
-	end := offset + int64(len(rs))
-	if s.log.broken {
-		// A failed append may have left part of a batch at the log's
-		// end: never append after it; a new snapshot replaces both.
-		err = s.compact(next, end)
-	} else {
-		err = s.log.append(offset, rs)
-	}
-	if err != nil {
+	if err := s.log.append(offset, rs, next); err != nil {
 		return nil, err
 	}
-	s.publish(next, end)
-	if s.log.batches >= compactAfterBatches || s.log.size >= compactAfterBytes {
-		if err := s.compact(next, end); err != nil {
-			// The batch is durable in the log; the next change or
-			// start compacts again.
-			s.logger.Warn("compacting the cluster metadata log", "err", err)
-		}
-	}
+	s.publish(next, offset+int64(len(rs)))
 	return s.Image(), nil
 }
 
@@ -236,10 +224,7 @@ func (s *Store) commitLocked(rs []Record) (*Image, error) {
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.log.batches == 0 && !s.log.broken {
-		return nil
-	}
-	return s.compact(s.state, s.log.next)
+	return s.log.close(s.state, s.next)
 }
 
 // NextProducerID hands out a fresh idempotent producer id.
@@ -267,17 +252,3 @@ const (
 	compactAfterBatches = 1000
 	compactAfterBytes   = 8 << 20
 )
-
-// compact writes st, which holds every record before offset, as the
-// snapshot, then empties the log. A crash between the two leaves batches
-// the snapshot already holds; replay skips them by offset.
-func (s *Store) compact(st *State, offset int64) error {
-	b, err := json.MarshalIndent(snapshotFile{State: st, NodeID: s.nodeID, Version: snapshotVersion, Offset: offset}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("controller: encode metadata: %w", err)
-	}
-	if err := segment.WriteFileAtomic(s.fs, filepath.Join(s.dir, metadataFile), b); err != nil {
-		return fmt.Errorf("controller: persist metadata: %w", err)
-	}
-	return s.log.reset()
-}
