@@ -1,0 +1,235 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluice-io/sluice/metalog"
+	"github.com/sluice-io/sluice/metarepl"
+)
+
+// ReplicatedConfig configures a Store over the metadata log the controller
+// voters replicate (OpenReplicated).
+type ReplicatedConfig struct {
+	// Replica is this voter's metadata log, which it leads in Epoch
+	// (BecomeLeader after the takeover of Epoch has returned). The Store
+	// does not close it.
+	Replica *metarepl.Replica
+	Epoch   int32
+	// ClusterID is the cluster's id: the replicated log holds records
+	// only, no snapshot to carry it.
+	ClusterID string
+	// NodeID is this controller's node id, which Images report.
+	NodeID int32
+	Logger *slog.Logger
+	// CommitTimeout bounds how long a Commit waits for the voters to
+	// commit a batch (default 30s). A batch that times out may still be
+	// committed later, so the Store then refuses every change, as when
+	// deposed.
+	CommitTimeout time.Duration
+}
+
+// errNotLeading is why a replicated Store refuses changes.
+func errNotLeading(why error) error {
+	return fmt.Errorf("controller: %w: %w", ErrNotController, why)
+}
+
+// OpenReplicated builds a Store on the replicated metadata log of a voter
+// that has just become its leader: it waits until everything the log held
+// at the takeover is committed (a new leader commits its predecessor's
+// tail once the ISR voters fetch in its epoch), then rebuilds the State
+// from the committed batches. The Store commits a change by appending it
+// to cfg.Replica and publishes it only once committed. Once the voter is
+// deposed, or an append's outcome is unknown, every Commit fails with an
+// error matching ErrNotController: a new leader must open a new Store.
+func OpenReplicated(ctx context.Context, cfg ReplicatedConfig) (*Store, error) {
+	r := cfg.Replica
+	switch {
+	case r == nil:
+		return nil, errors.New("controller: ReplicatedConfig.Replica is nil")
+	case cfg.ClusterID == "":
+		return nil, errors.New("controller: ReplicatedConfig.ClusterID is empty")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.CommitTimeout <= 0 {
+		cfg.CommitTimeout = 30 * time.Second
+	}
+	epoch := cfg.Epoch
+	if err := waitCommitted(ctx, r, epoch); err != nil {
+		return nil, err
+	}
+	state := NewState(cfg.ClusterID)
+	next, err := replayCommitted(r, state)
+	if err != nil {
+		return nil, err
+	}
+	s := newStore("", cfg.NodeID, cfg.Logger, &replicatedLog{r: r, epoch: epoch, timeout: cfg.CommitTimeout}, state, next)
+	s.nextPID, s.pidLimit = state.NextProducerID, state.NextProducerID
+	cfg.Logger.Info("controller store on the replicated metadata log", "epoch", epoch, "offset", next)
+	return s, nil
+}
+
+// waitCommitted waits until r leads epoch and has committed everything
+// its log held when it took over. Its Status trails BecomeLeader (it is
+// published once the call's event ends), so an older epoch is waited out.
+func waitCommitted(ctx context.Context, r *metarepl.Replica, epoch int32) error {
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	end := int64(-1) // the log end at the takeover, once seen
+	for {
+		st := r.Status()
+		switch {
+		case st.Err != nil:
+			return fmt.Errorf("controller: metadata log failed: %w", st.Err)
+		case st.Epoch > epoch || st.Epoch == epoch && st.Role != metarepl.RoleLeader:
+			return errNotLeading(fmt.Errorf("metadata log at epoch %d (%s), this store would lead %d", st.Epoch, st.Role, epoch))
+		case st.Epoch == epoch:
+			if end < 0 {
+				// Nothing is appended in this epoch before the Store
+				// exists, so this is the log end at the takeover.
+				end = st.LogEndOffset
+			}
+			if st.HighWatermark >= end {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("controller: waiting for the metadata log to commit its start in epoch %d (end %d, committed %d): %w",
+				epoch, end, st.HighWatermark, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// replayCommitted applies every committed batch of r to st and returns the
+// offset after the last.
+func replayCommitted(r *metarepl.Replica, st *State) (int64, error) {
+	next := int64(0)
+	for {
+		bs, err := r.Committed(next, 1<<20)
+		if err != nil {
+			return 0, fmt.Errorf("controller: read the metadata log at %d: %w", next, err)
+		}
+		if len(bs) == 0 {
+			return next, nil
+		}
+		for _, b := range bs {
+			if b.Offset != next {
+				return 0, fmt.Errorf("controller: metadata log batch at offset %d, expected %d", b.Offset, next)
+			}
+			rs, err := decodeRecords(b.Records)
+			if err != nil {
+				return 0, fmt.Errorf("controller: metadata log batch at offset %d: %w", b.Offset, err)
+			}
+			if err := applyBatch(st, b.Offset, rs); err != nil {
+				return 0, err
+			}
+			next = b.End()
+		}
+	}
+}
+
+// EncodeRecords is EncodeRecord for each record: the bytes a replicated
+// log carries, one element per record.
+func EncodeRecords(rs []Record) ([][]byte, error) {
+	out := make([][]byte, len(rs))
+	for i, r := range rs {
+		b, err := EncodeRecord(r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+func decodeRecords(raw [][]byte) ([]Record, error) {
+	rs := make([]Record, len(raw))
+	for i, b := range raw {
+		var err error
+		if rs[i], err = DecodeRecord(b); err != nil {
+			return nil, err
+		}
+	}
+	return rs, nil
+}
+
+// replicatedLog is recordLog over a voter's metarepl.Replica. It keeps no
+// snapshot: the log is never trimmed yet (metarepl's "Not wired yet"), so
+// batchesFrom needs a snapshot only for an offset inside a batch or past
+// the log.
+type replicatedLog struct {
+	r       *metarepl.Replica
+	epoch   int32 // the epoch the Store was opened in
+	timeout time.Duration
+	// failed, once set, refuses every append: the log may hold a batch
+	// the Store's State lacks, or another leader appends now.
+	failed error
+}
+
+func (l *replicatedLog) append(offset int64, rs []Record, _ *State) error {
+	if l.failed != nil {
+		return l.failed
+	}
+	if st := l.r.Status(); st.Role != metarepl.RoleLeader || st.Epoch != l.epoch {
+		// Led again in a later epoch, another leader may have appended
+		// in between: this Store's State is stale either way.
+		l.failed = errNotLeading(fmt.Errorf("metadata log epoch %d (%s), this store leads %d", st.Epoch, st.Role, l.epoch))
+		return l.failed
+	}
+	recs, err := EncodeRecords(rs)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	defer cancel()
+	first, err := l.r.Append(ctx, recs)
+	switch {
+	case errors.Is(err, metarepl.ErrNotLeader) || errors.Is(err, metalog.ErrDeposed):
+		l.failed = errNotLeading(err)
+		return l.failed
+	case err != nil:
+		l.failed = errNotLeading(fmt.Errorf("metadata log append at %d, outcome unknown: %w", offset, err))
+		return l.failed
+	case first != offset:
+		l.failed = errNotLeading(fmt.Errorf("metadata log appended at %d, this store expected %d", first, offset))
+		return l.failed
+	}
+	return nil
+}
+
+func (l *replicatedLog) batchesFrom(from int64, maxBytes int) ([]Batch, error) {
+	bs, err := l.r.Committed(from, maxBytes)
+	if errors.Is(err, kerr.OffsetOutOfRange) {
+		return nil, ErrSnapshotNeeded
+	}
+	if err != nil {
+		return nil, fmt.Errorf("controller: read the metadata log at %d: %w", from, err)
+	}
+	if len(bs) == 0 {
+		// The Store publishes a batch when Append returns, which may
+		// be one event of the Replica's loop before the high watermark
+		// Committed reads up to is persisted: nothing yet, not gone.
+		return nil, nil
+	}
+	out := make([]Batch, len(bs))
+	for i, b := range bs {
+		rs, err := decodeRecords(b.Records)
+		if err != nil {
+			return nil, fmt.Errorf("controller: metadata log batch at offset %d: %w", b.Offset, err)
+		}
+		out[i] = Batch{Offset: b.Offset, Records: rs}
+	}
+	return out, nil
+}
+
+// close has nothing to fold: the voters' log holds every batch.
+func (l *replicatedLog) close(*State, int64) error { return nil }
