@@ -19,17 +19,25 @@ import (
 )
 
 // fakeController is a small Kafka-protocol server on loopback that plays
-// node 1, the controller, for a Link under test: its decisions are the
+// a controller voter for a Link under test: its decisions are the
 // controller package's planners over a real controller.Store (in memory),
 // and a test can put its own answer (or a dropped connection) in front of
-// any request with intercept.
+// any request with intercept. Several fakes may share one store, as the
+// voters of a quorum share one replicated log; each is either the active
+// controller (at an epoch its metadata answers carry) or a standby that
+// answers the controller APIs NOT_CONTROLLER.
 type fakeController struct {
 	t     *testing.T
+	id    int32
 	ln    net.Listener
 	store *controller.Store
 	pol   controller.Policy
 
 	mu        sync.Mutex
+	active    bool
+	epoch     int32 // CurrentLeader.LeaderEpoch of its fetch answers when active; -1: none, as a single controller
+	notLeader int16 // the code a standby answers metadata fetches with
+	hint      kmsg.FetchResponseTopicPartitionCurrentLeader
 	intercept map[kmsg.Key]func(kmsg.Request) (resp kmsg.Response, drop bool)
 	requests  []kmsg.Request // every request decoded, in arrival order
 	conns     map[net.Conn]bool
@@ -38,7 +46,27 @@ type fakeController struct {
 	wg        sync.WaitGroup
 }
 
+// newFakeController is node 1, the one controller, active with no epoch.
 func newFakeController(t *testing.T) *fakeController {
+	t.Helper()
+	f := newFakeVoter(t, 1, newFakeStore(t))
+	f.setActive(-1)
+	return f
+}
+
+// newFakeQuorum is voters 1..n over one store, every one a standby.
+func newFakeQuorum(t *testing.T, n int) []*fakeController {
+	t.Helper()
+	store := newFakeStore(t)
+	fs := make([]*fakeController, n)
+	for i := range fs {
+		fs[i] = newFakeVoter(t, int32(i+1), store)
+	}
+	return fs
+}
+
+// newFakeStore is a controller's store in memory with node 1 registered.
+func newFakeStore(t *testing.T) *controller.Store {
 	t.Helper()
 	store, err := controller.Create(segment.NewMemFS(), "/controller", 1, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -51,11 +79,19 @@ func newFakeController(t *testing.T) *fakeController {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	return store
+}
+
+// newFakeVoter serves store as voter id, a standby until setActive.
+func newFakeVoter(t *testing.T, id int32, store *controller.Store) *fakeController {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeController{t: t, ln: ln, store: store, intercept: map[kmsg.Key]func(kmsg.Request) (kmsg.Response, bool){}, conns: map[net.Conn]bool{}}
+	f := &fakeController{t: t, id: id, ln: ln, store: store, epoch: -1, notLeader: kerr.NotController.Code,
+		intercept: map[kmsg.Key]func(kmsg.Request) (kmsg.Response, bool){}, conns: map[net.Conn]bool{}}
+	f.hint.LeaderID, f.hint.LeaderEpoch = -1, -1
 	f.wg.Add(1)
 	go f.accept()
 	t.Cleanup(f.stop)
@@ -63,6 +99,27 @@ func newFakeController(t *testing.T) *fakeController {
 }
 
 func (f *fakeController) addr() string { return f.ln.Addr().String() }
+
+// voter is f as the link's configuration names it.
+func (f *fakeController) voter() Voter { return Voter{ID: f.id, Addr: f.addr()} }
+
+// setActive makes f the active controller at epoch (-1: its answers carry
+// none).
+func (f *fakeController) setActive(epoch int32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.active, f.epoch = true, epoch
+}
+
+// setStandby makes f a voter that is not the controller: it answers the
+// controller APIs NOT_CONTROLLER, metadata fetches with code (as the
+// partition's error) naming leader at epoch as the controller (-1: none).
+func (f *fakeController) setStandby(code int16, leader, epoch int32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.active, f.notLeader = false, code
+	f.hint.LeaderID, f.hint.LeaderEpoch = leader, epoch
+}
 
 // stop closes the listener and every connection: the controller is down.
 func (f *fakeController) stop() {
@@ -200,11 +257,15 @@ func (f *fakeController) handle(req kmsg.Request) (kmsg.Response, bool) {
 	f.mu.Lock()
 	f.requests = append(f.requests, req)
 	fn := f.intercept[kmsg.Key(req.Key())]
+	active := f.active
 	f.mu.Unlock()
 	if fn != nil {
 		if resp, drop := fn(req); resp != nil || drop {
 			return resp, drop
 		}
+	}
+	if _, ok := req.(*kmsg.ApiVersionsRequest); !ok && !active {
+		return f.notController(req), false
 	}
 	switch r := req.(type) {
 	case *kmsg.ApiVersionsRequest:
@@ -228,6 +289,14 @@ func (f *fakeController) handle(req kmsg.Request) (kmsg.Response, bool) {
 		return f.createTopics(r), false
 	case *kmsg.EnvelopeRequest:
 		return f.envelope(r), false
+	case *kmsg.AllocateProducerIDsRequest:
+		resp := r.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
+		start, err := f.store.AllocateProducerIDs(1)
+		if err != nil {
+			resp.ErrorCode = kerr.UnknownServerError.Code
+		}
+		resp.ProducerIDStart, resp.ProducerIDLen = start, 1
+		return resp, false
 	}
 	f.t.Errorf("fake controller: no answer for %s", kmsg.NameForKey(req.Key()))
 	return nil, true
@@ -266,9 +335,71 @@ func (f *fakeController) metadataFetch(r *kmsg.FetchRequest) kmsg.Response {
 		}
 		break
 	}
+	f.mu.Lock()
+	if f.epoch >= 0 {
+		p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = f.id, f.epoch
+	}
+	f.mu.Unlock()
 	t.Partitions = append(t.Partitions, p)
 	resp.Topics = append(resp.Topics, t)
 	return resp
+}
+
+// notController is a standby's answer to the controller APIs.
+func (f *fakeController) notController(req kmsg.Request) kmsg.Response {
+	code := kerr.NotController.Code
+	switch r := req.(type) {
+	case *kmsg.FetchRequest:
+		resp := r.ResponseKind().(*kmsg.FetchResponse)
+		t := kmsg.NewFetchResponseTopic()
+		t.Topic, t.TopicID = r.Topics[0].Topic, r.Topics[0].TopicID
+		p := kmsg.NewFetchResponseTopicPartition()
+		f.mu.Lock()
+		p.ErrorCode, p.CurrentLeader = f.notLeader, f.hint
+		f.mu.Unlock()
+		t.Partitions = append(t.Partitions, p)
+		resp.Topics = append(resp.Topics, t)
+		return resp
+	case *kmsg.FetchSnapshotRequest:
+		resp := r.ResponseKind().(*kmsg.FetchSnapshotResponse)
+		t := kmsg.NewFetchSnapshotResponseTopic()
+		t.Topic = r.Topics[0].Topic
+		p := kmsg.NewFetchSnapshotResponseTopicPartition()
+		p.ErrorCode = code
+		t.Partitions = append(t.Partitions, p)
+		resp.Topics = append(resp.Topics, t)
+		return resp
+	case *kmsg.CreateTopicsRequest:
+		resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
+		for _, rt := range r.Topics {
+			t := kmsg.NewCreateTopicsResponseTopic()
+			t.Topic, t.ErrorCode = rt.Topic, code
+			resp.Topics = append(resp.Topics, t)
+		}
+		return resp
+	case *kmsg.BrokerRegistrationRequest:
+		resp := r.ResponseKind().(*kmsg.BrokerRegistrationResponse)
+		resp.ErrorCode, resp.BrokerEpoch = code, -1
+		return resp
+	case *kmsg.BrokerHeartbeatRequest:
+		resp := r.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
+		resp.ErrorCode = code
+		return resp
+	case *kmsg.AllocateProducerIDsRequest:
+		resp := r.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
+		resp.ErrorCode = code
+		return resp
+	case *kmsg.AlterPartitionRequest:
+		resp := r.ResponseKind().(*kmsg.AlterPartitionResponse)
+		resp.ErrorCode = code
+		return resp
+	case *kmsg.EnvelopeRequest:
+		resp := r.ResponseKind().(*kmsg.EnvelopeResponse)
+		resp.ErrorCode = code
+		return resp
+	}
+	f.t.Errorf("fake controller %d: no standby answer for %s", f.id, kmsg.NameForKey(req.Key()))
+	return req.ResponseKind()
 }
 
 // fetchSnapshot serves the store's snapshot in chunks of the request's

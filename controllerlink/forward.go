@@ -21,13 +21,16 @@ const forwardTimeout = 30 * time.Second
 // DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs)
 // to the controller and returns its answer once this node's copy holds
 // the change, so that a client's next request here sees it. The answer is
-// the controller's own: its error codes are the client's.
+// the controller's own: its error codes are the client's. It goes to the
+// voter the link takes for the active controller, once (see sendOnce): a
+// voter that is not answers NOT_CONTROLLER in its items, and the client
+// retries.
 func (l *Link) Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
 	defer cancel()
-	resp, err := l.request(ctx, req)
+	resp, id, err := l.sendOnce(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("controllerlink: forward %s to controller %d: %w", kmsg.NameForKey(req.Key()), l.cfg.ControllerID, err)
+		return nil, fmt.Errorf("controllerlink: forward %s to controller %d: %w", kmsg.NameForKey(req.Key()), id, err)
 	}
 	if err := l.WaitCaughtUp(ctx); err != nil {
 		return nil, err
@@ -43,7 +46,8 @@ func (l *Link) SetPreviousBrokerEpoch(epoch int64) { l.previous.Store(max(epoch,
 
 // Register registers this broker with the controller (BrokerRegistration)
 // and waits until its own copy of the metadata holds the registration; it
-// returns the broker epoch the controller gave.
+// returns the broker epoch the controller gave. It goes through the voters
+// until the active one answers or ctx ends.
 func (l *Link) Register(ctx context.Context, reg controller.Broker, incarnation [16]byte) (int64, error) {
 	req := kmsg.NewPtrBrokerRegistrationRequest()
 	req.BrokerID, req.ClusterID, req.IncarnationID, req.Rack = reg.ID, l.ClusterID(), incarnation, reg.Rack
@@ -57,25 +61,27 @@ func (l *Link) Register(ctx context.Context, reg controller.Broker, incarnation 
 	// their ISRs and ELRs instead of treating the restart as a crash.
 	req.PreviousBrokerEpoch = l.previous.Load()
 	var resp *kmsg.BrokerRegistrationResponse
-	for attempt := 0; ; attempt++ {
-		kresp, err := l.request(ctx, req)
+	for failures := 1; ; failures++ {
+		v := l.q.current()
+		kresp, err := l.send(ctx, v, req, l.cfg.RequestTimeout)
 		if err == nil {
 			resp = kresp.(*kmsg.BrokerRegistrationResponse)
 			err = codeErr(resp.ErrorCode)
 			if err == nil {
 				break
 			}
-			if !errors.Is(err, kerr.DuplicateBrokerRegistration) {
-				return 0, fmt.Errorf("controllerlink: controller %d refused broker %d's registration: %w", l.cfg.ControllerID, reg.ID, err)
+			if !errors.Is(err, kerr.DuplicateBrokerRegistration) && !notController(err) {
+				return 0, fmt.Errorf("controllerlink: controller %d refused broker %d's registration: %w", l.q.voter(v).ID, reg.ID, err)
 			}
-			// This id's previous process (killed, or restarted
-			// quickly) still holds a session: it ends at the
-			// session timeout, then this registration goes through.
+			// DUPLICATE_BROKER_REGISTRATION: this id's previous
+			// process (killed, or restarted quickly) still holds a
+			// session: it ends at the session timeout, then this
+			// registration goes through.
 		}
-		if attempt%10 == 0 {
-			l.logger.Warn("registering with the controller; retrying", "broker_id", reg.ID, "err", err)
+		if warnAt(l.q.size(), failures) || (!movesOn(err) && failures%10 == 1) {
+			l.logger.Warn("registering with the controller; retrying", "broker_id", reg.ID, "voters", l.q.String(), "err", err)
 		}
-		if !l.sleep(ctx, nil, backoff(attempt)) {
+		if !l.pause(ctx, failures, err) {
 			return 0, fmt.Errorf("controllerlink: register broker %d: %w (last error: %v)", reg.ID, ctx.Err(), err)
 		}
 	}
@@ -88,7 +94,9 @@ func (l *Link) Register(ctx context.Context, reg controller.Broker, incarnation 
 }
 
 // NextProducerID hands out a producer id from a block the controller
-// reserved for this broker, asking for the next block when it runs out.
+// reserved for this broker, asking for the next block when it runs out:
+// of the voter the link takes for the active controller, then of the
+// others in turn, each once (the client retries its InitProducerId).
 func (l *Link) NextProducerID() (int64, error) {
 	l.pidMu.Lock()
 	defer l.pidMu.Unlock()
@@ -97,16 +105,16 @@ func (l *Link) NextProducerID() (int64, error) {
 		defer cancel()
 		req := kmsg.NewPtrAllocateProducerIDsRequest()
 		req.BrokerID, req.BrokerEpoch = l.cfg.NodeID, -1
-		kresp, err := l.request(ctx, req)
+		kresp, id, err := l.sendRound(ctx, req)
 		if err != nil {
-			return 0, fmt.Errorf("controllerlink: allocate producer ids: %w", err)
+			return 0, fmt.Errorf("controllerlink: allocate producer ids from controller %d: %w", id, err)
 		}
 		resp := kresp.(*kmsg.AllocateProducerIDsResponse)
 		if err := codeErr(resp.ErrorCode); err != nil {
-			return 0, fmt.Errorf("controllerlink: allocate producer ids: %w", err)
+			return 0, fmt.Errorf("controllerlink: allocate producer ids from controller %d: %w", id, err)
 		}
 		if resp.ProducerIDLen <= 0 {
-			return 0, fmt.Errorf("controllerlink: the controller allocated %d producer ids", resp.ProducerIDLen)
+			return 0, fmt.Errorf("controllerlink: controller %d allocated %d producer ids", id, resp.ProducerIDLen)
 		}
 		l.nextPID, l.pidLeft = resp.ProducerIDStart, int64(resp.ProducerIDLen)
 	}
@@ -117,11 +125,13 @@ func (l *Link) NextProducerID() (int64, error) {
 }
 
 // Send sends a request to the controller as it is and returns its answer
-// (AlterPartition, BrokerHeartbeat): no retry, no wait for the metadata.
+// (AlterPartition, BrokerHeartbeat): once (see sendOnce), no wait for the
+// metadata. An answer NOT_CONTROLLER is returned as it is; the next
+// request goes to another voter.
 func (l *Link) Send(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
-	resp, err := l.request(ctx, req)
+	resp, id, err := l.sendOnce(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("controllerlink: %s to controller %d: %w", kmsg.NameForKey(req.Key()), l.cfg.ControllerID, err)
+		return nil, fmt.Errorf("controllerlink: %s to controller %d: %w", kmsg.NameForKey(req.Key()), id, err)
 	}
 	return resp, nil
 }
@@ -139,13 +149,13 @@ func (l *Link) ForwardAsBroker(ctx context.Context, req kmsg.Request) (kmsg.Resp
 	env.RequestData = req.AppendTo(netio.AppendRequestHeader(nil, req.Key(), req.GetVersion(), 0, &client))
 	env.RequestPrincipal = []byte("User:ANONYMOUS")
 	env.ClientHostAddress = []byte{127, 0, 0, 1}
-	kresp, err := l.request(ctx, env)
+	kresp, id, err := l.sendOnce(ctx, env)
 	if err != nil {
-		return nil, fmt.Errorf("controllerlink: envelope of %s to controller %d: %w", kmsg.NameForKey(req.Key()), l.cfg.ControllerID, err)
+		return nil, fmt.Errorf("controllerlink: envelope of %s to controller %d: %w", kmsg.NameForKey(req.Key()), id, err)
 	}
 	er := kresp.(*kmsg.EnvelopeResponse)
 	if err := codeErr(er.ErrorCode); err != nil {
-		return nil, fmt.Errorf("controllerlink: envelope of %s refused: %w", kmsg.NameForKey(req.Key()), err)
+		return nil, fmt.Errorf("controllerlink: envelope of %s refused by controller %d: %w", kmsg.NameForKey(req.Key()), id, err)
 	}
 	_, body, err := netio.ReadResponseHeader(er.ResponseData, req.Key(), req.GetVersion())
 	if err != nil {

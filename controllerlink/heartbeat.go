@@ -44,14 +44,14 @@ func (l *Link) StartHeartbeats(interval time.Duration) {
 			switch {
 			case err == nil:
 				if failures > 0 {
-					l.logger.Info("heartbeating the controller again", "controller_id", l.cfg.ControllerID)
+					l.logger.Info("heartbeating the controller again", "controller_id", l.q.voter(l.q.current()).ID)
 				}
 				failures = 0
 			case l.ctx.Err() != nil:
 				return
 			default:
 				if failures%10 == 0 {
-					l.logger.Warn("heartbeat to the controller failed", "controller_id", l.cfg.ControllerID, "err", err)
+					l.logger.Warn("heartbeat to the controller failed", "voters", l.q.String(), "err", err)
 				}
 				failures++
 			}
@@ -62,13 +62,15 @@ func (l *Link) StartHeartbeats(interval time.Duration) {
 	}()
 }
 
-// heartbeat sends one heartbeat.
+// heartbeat sends one heartbeat: to the voter the link takes for the
+// active controller, then to the others in turn while they are not it
+// (see sendRound), so that a move of the controller costs no interval.
 func (l *Link) heartbeat(ctx context.Context, wantShutdown bool) (*kmsg.BrokerHeartbeatResponse, error) {
 	req := kmsg.NewPtrBrokerHeartbeatRequest()
 	req.BrokerID, req.BrokerEpoch = l.cfg.NodeID, l.epoch.Load()
 	req.CurrentMetadataOffset = l.obs.Next() - 1
 	req.WantShutdown = wantShutdown
-	kresp, err := l.request(ctx, req)
+	kresp, _, err := l.sendRound(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +120,7 @@ func (l *Link) ControlledShutdown(ctx context.Context, interval time.Duration) e
 			// Not an answer: the controller is down or cut off.
 			// Nobody can move the leaderships; stop without them.
 			if unreachable++; unreachable >= 5 {
-				return fmt.Errorf("controllerlink: controlled shutdown: controller %d unreachable: %w", l.cfg.ControllerID, err)
+				return fmt.Errorf("controllerlink: controlled shutdown: controller quorum %s unreachable: %w", l.q, err)
 			}
 		} else {
 			unreachable = 0
