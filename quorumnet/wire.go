@@ -33,6 +33,11 @@ const (
 	// ChannelFetch is an encoded metarepl.FetchRequest; the answer's
 	// payload is the encoded metarepl.FetchResponse.
 	ChannelFetch Channel = 2
+	// ChannelIdentity asks a voter who it is before the quorum runs: the
+	// request's payload is empty, the answer's is the voter's identity
+	// as the broker encodes it (the bootstrap gathers every voter's
+	// incarnation with it; see Ask).
+	ChannelIdentity Channel = 3
 )
 
 func (c Channel) String() string {
@@ -41,6 +46,8 @@ func (c Channel) String() string {
 		return "envelope"
 	case ChannelFetch:
 		return "fetch"
+	case ChannelIdentity:
+		return "identity"
 	}
 	return fmt.Sprintf("channel(%d)", int8(c))
 }
@@ -102,7 +109,7 @@ func ParseRequest(body []byte) (Request, error) {
 	switch {
 	case r.From < 0:
 		return r, fmt.Errorf("%w: sender id %d", ErrMalformed, r.From)
-	case r.Channel != ChannelEnvelope && r.Channel != ChannelFetch:
+	case r.Channel != ChannelEnvelope && r.Channel != ChannelFetch && r.Channel != ChannelIdentity:
 		return r, fmt.Errorf("%w: unknown %s", ErrMalformed, r.Channel)
 	case uint64(n) != uint64(len(rest)):
 		return r, fmt.Errorf("%w: payload length %d, %d bytes follow", ErrMalformed, n, len(rest))
