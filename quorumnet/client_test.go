@@ -123,7 +123,10 @@ func TestEnvelopeAndFetchReachThePeer(t *testing.T) {
 	if err != nil || resp.Epoch != 3 || resp.HighWatermark != 42 {
 		t.Fatalf("fetch: %+v, %v", resp, err)
 	}
-	if s := c.Stats(); s.Sent == 0 || s.Refused != 0 {
+	// Sent counts after the write returns, which may be after the peer
+	// has the envelope.
+	testkit.Eventually(t, 5*time.Second, "the sent envelopes to be counted", func() bool { return c.Stats().Sent > 0 })
+	if s := c.Stats(); s.Refused != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 	if _, err := fetch(c, 9, 0, time.Second); !errors.Is(err, ErrUnknownPeer) {
