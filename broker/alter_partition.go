@@ -68,7 +68,11 @@ func (b *Broker) alterPartition(ctx context.Context, topicID controller.TopicID,
 	if br, ok := b.metaImage().Broker(b.localID()); ok {
 		epoch = br.Epoch
 	}
-	switch src := b.meta.(type) {
+	var src any = b.meta
+	if store, ok := b.ctrlStore(); ok {
+		src = store
+	}
+	switch src := src.(type) {
 	case *controller.Store:
 		results, err := b.decideAlterPartition(src, b.localID(), epoch, 3, []controller.AlterPartitionItem{item})
 		if err != nil {
@@ -168,7 +172,7 @@ func (b *Broker) sendAlterPartition(ctx context.Context, s sender, epoch int64, 
 // handleAlterPartition is the controller's side.
 func (b *Broker) handleAlterPartition(req *kmsg.AlterPartitionRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
-	store, ok := b.meta.(*controller.Store)
+	store, ok := b.ctrlStore()
 	if !ok {
 		resp.ErrorCode = kerr.NotController.Code
 		return resp

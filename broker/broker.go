@@ -79,6 +79,15 @@ type Broker struct {
 	// quorum serves the controller quorum's internal request on the
 	// CONTROLLER listener (quorum_transport.go); nil until set.
 	quorum atomic.Pointer[quorumHandlers]
+	// ctrl is the controller role of a voter in a controller quorum
+	// (two or more controller.quorum.voters; quorum_role.go), nil
+	// otherwise; ctrlServing says its CONTROLLER listener is served
+	// already, before New returns (the voters need each other to start).
+	ctrl        *quorumRole
+	ctrlServing bool
+	// imageReady is set once the replicas and topics exist: before, a
+	// controller handler's applyImage only wakes metadata fetches.
+	imageReady atomic.Bool
 
 	metrics *metrics
 	storage *storageHealth // failing log dirs, for /readyz and the log
@@ -161,15 +170,21 @@ const controllerWaitTimeout = 2 * time.Minute
 // dialController links a broker-only node to the one voter of
 // controller.quorum.voters.
 func dialController(cfg *config.Broker, logger *slog.Logger) (*controllerlink.Link, error) {
-	if len(cfg.Voters) != 1 {
-		return nil, fmt.Errorf("broker: controller.quorum.voters lists %d voters; this version runs one controller (the controller quorum is not built yet)", len(cfg.Voters))
-	}
-	v := cfg.Voters[0]
 	ctx, cancel := context.WithTimeout(context.Background(), controllerWaitTimeout)
 	defer cancel()
-	link, err := controllerlink.Dial(ctx, controllerlink.Config{NodeID: cfg.NodeID, ControllerID: v.ID, ControllerAddr: v.Addr(), Logger: logger})
+	return dialVoters(ctx, cfg, logger)
+}
+
+// dialVoters links to whichever of controller.quorum.voters is the active
+// controller (the one voter of a single-controller cluster).
+func dialVoters(ctx context.Context, cfg *config.Broker, logger *slog.Logger) (*controllerlink.Link, error) {
+	voters := make([]controllerlink.Voter, len(cfg.Voters))
+	for i, v := range cfg.Voters {
+		voters[i] = controllerlink.Voter{ID: v.ID, Addr: v.Addr()}
+	}
+	link, err := controllerlink.Dial(ctx, controllerlink.Config{NodeID: cfg.NodeID, Voters: voters, Logger: logger})
 	if err != nil {
-		return nil, fmt.Errorf("broker: %w; check that node %d (controller.quorum.voters=%s) is running and reachable", err, v.ID, v)
+		return nil, fmt.Errorf("broker: %w; check that the controllers (controller.quorum.voters=%s) are running and reachable", err, cfg.Raw["controller.quorum.voters"])
 	}
 	return link, nil
 }
@@ -250,6 +265,21 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 			}
 		}()
 	}
+	if deps.Metadata == nil && cfg.IsController() && len(cfg.Voters) > 1 {
+		// A voter of a controller quorum: its controller role starts
+		// first, serving the CONTROLLER listener, since the voters
+		// need each other before any of them can register a broker.
+		var src *quorumSource
+		if src, err = b.startQuorum(); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				_ = src.Close()
+			}
+		}()
+		deps.Metadata = src
+	}
 	_, remote := deps.Metadata.(registrar)
 	if remote {
 		// A controller elsewhere registers this node before the log
@@ -288,6 +318,7 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 		return nil, err
 	}
 	b.topics = newTopicRegistry(b.replicas, b.metrics)
+	b.imageReady.Store(true)
 	if err := b.replicas.Load(b.metaImage()); err != nil {
 		_ = b.replicas.Close() // logs each failure; the start's error is the one to return
 		return nil, err
@@ -365,16 +396,10 @@ func (b *Broker) Listen() error {
 		return errors.New("broker: already listening")
 	}
 	for _, ln := range []net.Listener{b.listener, b.ctrlListener} {
-		if b.engine == nil || ln == nil {
+		if b.engine == nil || ln == nil || ln == b.ctrlListener && b.ctrlServing {
 			continue
 		}
-		b.tasks.Add(1)
-		go func() {
-			defer b.tasks.Done()
-			if err := b.engine.Serve(ln); err != nil && !errors.Is(err, netio.ErrEngineClosed) {
-				b.logger.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
-			}
-		}()
+		b.serve(ln)
 	}
 	b.startBackgroundTasks()
 	b.listening.Store(true)
@@ -385,6 +410,17 @@ func (b *Broker) Listen() error {
 	}
 	b.logger.Info("broker listening", "listener", b.cfg.Listeners[0].Name, "addr", b.listener.Addr().String(), "engine", b.engineName, "node_id", b.cfg.NodeID, "cluster_id", b.meta.ClusterID())
 	return nil
+}
+
+// serve runs the engine on ln until Shutdown.
+func (b *Broker) serve(ln net.Listener) {
+	b.tasks.Add(1)
+	go func() {
+		defer b.tasks.Done()
+		if err := b.engine.Serve(ln); err != nil && !errors.Is(err, netio.ErrEngineClosed) {
+			b.logger.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
 }
 
 // newEngine builds the network engine netio.engine asks for; netio decides
@@ -455,7 +491,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	b.shutdown.Do(func() {
 		defer b.locks.release() // last: nothing of this broker writes after it
 		b.stopping.Store(true)
-		if store, ok := b.meta.(*controller.Store); ok && b.cfg.ClusterMode() && b.cfg.ControlledShutdownEnable && b.loaded.Load() {
+		if store, ok := b.meta.(*controller.Store); ok && b.ctrl == nil && b.cfg.ClusterMode() && b.cfg.ControlledShutdownEnable && b.loaded.Load() {
 			// This node is the controller too: its leaderships move
 			// away, decided here, while it still serves.
 			cctx, cancel := context.WithTimeout(ctx, controlledShutdownTimeout)
@@ -476,6 +512,12 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 				b.logger.Info("controlled shutdown: the controller moved this broker's leaderships away")
 			}
 			cancel()
+		}
+		if b.ctrl != nil {
+			// A voter's controller role stops before its broker side:
+			// another voter takes over without waiting for this one's
+			// lease to lapse while its listeners close.
+			b.ctrl.close()
 		}
 		b.metrics.ready.Set(0)
 		close(b.stop)
@@ -561,7 +603,7 @@ func (b *Broker) startBackgroundTasks() {
 		}()
 	}
 	every(time.Duration(b.cfg.OffsetsRetentionCheckMs)*time.Millisecond, b.groups.ExpireOffsets)
-	if _, ok := b.meta.(*controller.Store); ok {
+	if b.isControllerNode() {
 		// The controller fences brokers whose heartbeats stopped (a
 		// single node has none to fence: the check is a map lookup).
 		every(fenceCheckInterval, b.fenceExpiredBrokers)

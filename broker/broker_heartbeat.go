@@ -32,8 +32,9 @@ func (b *Broker) heartbeatsLocked() *controller.Heartbeats {
 	if b.liveness.hb == nil {
 		b.liveness.hb = controller.NewHeartbeats(time.Duration(b.cfg.BrokerSessionTimeoutMs) * time.Millisecond)
 		now := b.now()
-		for _, br := range b.metaImage().Brokers() {
-			if br.ID != b.localID() {
+		for _, br := range b.ctrlImage().Brokers() {
+			// A quorum voter's own broker heartbeats like any other.
+			if br.ID != b.localID() || b.ctrl != nil {
 				b.liveness.hb.Register(br.ID, br.Epoch, br.Fenced, now)
 			}
 		}
@@ -47,7 +48,7 @@ func (b *Broker) heartbeatsLocked() *controller.Heartbeats {
 func (b *Broker) handleBrokerRegistration(req *kmsg.BrokerRegistrationRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
 	resp.BrokerEpoch = -1
-	store, ok := b.meta.(*controller.Store)
+	store, ok := b.ctrlStore()
 	if !ok {
 		resp.ErrorCode = kerr.NotController.Code
 		return resp
@@ -80,7 +81,7 @@ func (b *Broker) handleBrokerRegistration(req *kmsg.BrokerRegistrationRequest) k
 // handleBrokerHeartbeat is the controller's side of a broker's heartbeat.
 func (b *Broker) handleBrokerHeartbeat(req *kmsg.BrokerHeartbeatRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
-	store, ok := b.meta.(*controller.Store)
+	store, ok := b.ctrlStore()
 	if !ok {
 		resp.ErrorCode = kerr.NotController.Code
 		return resp
@@ -109,7 +110,7 @@ func (b *Broker) handleBrokerHeartbeat(req *kmsg.BrokerHeartbeatRequest) kmsg.Re
 // fenceExpiredBrokers fences the brokers whose sessions expired (run
 // periodically on the controller).
 func (b *Broker) fenceExpiredBrokers() {
-	store, ok := b.meta.(*controller.Store)
+	store, ok := b.ctrlStore()
 	if !ok {
 		return
 	}
@@ -134,7 +135,7 @@ func (b *Broker) fenceExpiredBrokers() {
 // partitions it is not preferred for (auto.leader.rebalance.enable, run on
 // the controller every leader.imbalance.check.interval.seconds).
 func (b *Broker) rebalanceLeaders() {
-	store, ok := b.meta.(*controller.Store)
+	store, ok := b.ctrlStore()
 	if !ok {
 		return
 	}

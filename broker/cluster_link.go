@@ -202,7 +202,7 @@ func forwardFailed(req kmsg.Request, code int16) kmsg.Response {
 // whose InitProducerId answers come from it.
 func (b *Broker) handleAllocateProducerIDs(req *kmsg.AllocateProducerIDsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
-	store, ok := b.meta.(*controller.Store)
+	store, ok := b.ctrlStore()
 	if !ok {
 		resp.ErrorCode = kerr.NotController.Code
 		return resp

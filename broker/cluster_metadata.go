@@ -80,10 +80,20 @@ func (b *Broker) handleMetadataFetch(ctx context.Context, req *kmsg.FetchRequest
 	p := kmsg.NewFetchResponseTopicPartition()
 	p.Partition = 0
 	p.HighWatermark, p.LastStableOffset, p.LogStartOffset = -1, -1, -1
-	store, ok := b.meta.(*controller.Store)
+	store, ok := b.ctrlStore()
 	if !ok {
 		p.ErrorCode = kerr.NotLeaderForPartition.Code
+		if b.ctrl != nil {
+			p.ErrorCode = kerr.NotController.Code
+		}
 		return b.encodeMetadataFetch(resp, &t, &p)
+	}
+	if b.ctrl != nil {
+		// The active controller names itself and its epoch, so a
+		// broker's link can refuse a deposed controller's answers.
+		if _, epoch, ok := b.ctrl.activeStore(); ok {
+			p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = b.localID(), epoch
+		}
 	}
 	maxBytes := int(min(rp.PartitionMaxBytes, req.MaxBytes))
 	if maxBytes <= 0 {
@@ -153,7 +163,7 @@ type snapshotCache struct {
 // SNAPSHOT_NOT_FOUND once a newer one replaced it.
 func (b *Broker) handleFetchSnapshot(req *kmsg.FetchSnapshotRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FetchSnapshotResponse)
-	store, isController := b.meta.(*controller.Store)
+	store, isController := b.ctrlStore()
 	for _, rt := range req.Topics {
 		t := kmsg.NewFetchSnapshotResponseTopic()
 		t.Topic = rt.Topic

@@ -170,7 +170,7 @@ func (b *Broker) createTopicRF(name string, partitions int32, rf int16, configs 
 // createTopicWith records the topic in the metadata, then opens its
 // partitions.
 func (b *Broker) createTopicWith(nt controller.NewTopic) (*topic, error) {
-	if fw, ok := b.meta.(forwarder); ok && !isInternalTopic(nt.Name) {
+	if fw, ok := b.metaForwarder(); ok && !isInternalTopic(nt.Name) {
 		return b.forwardCreateTopic(fw, nt)
 	}
 	if _, err := b.cfg.TopicConfig(nt.Configs); err != nil {

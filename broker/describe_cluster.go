@@ -13,7 +13,7 @@ func (b *Broker) handleDescribeCluster(req *kmsg.DescribeClusterRequest) *kmsg.D
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	img := b.metaImage()
 	resp.ClusterID = img.ClusterID()
-	resp.ControllerID = img.ControllerID()
+	resp.ControllerID = b.controllerID(img)
 	resp.ClusterAuthorizedOperations = authorizedOperationsOmitted
 	if req.Version >= 1 {
 		resp.EndpointType = req.EndpointType

@@ -19,7 +19,7 @@ import (
 
 func (b *Broker) handleDescribeQuorum(req *kmsg.DescribeQuorumRequest) *kmsg.DescribeQuorumResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
-	store, isController := b.meta.(*controller.Store)
+	store, isController := b.ctrlStore()
 	for _, rt := range req.Topics {
 		t := kmsg.NewDescribeQuorumResponseTopic()
 		t.Topic = rt.Topic
@@ -64,16 +64,21 @@ func metadataPartitionError(topic string, partition int32, isController bool) in
 func (b *Broker) describeQuorumPartition(p *kmsg.DescribeQuorumResponseTopicPartition, end int64) {
 	nowMs := b.now().UnixMilli()
 	self := b.localID()
-	p.LeaderID, p.LeaderEpoch, p.HighWatermark = self, 0, end
-	v := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
-	v.ReplicaID, v.LogEndOffset, v.LastFetchTimestamp, v.LastCaughtUpTimestamp = self, end, nowMs, nowMs
-	p.CurrentVoters = append(p.CurrentVoters, v)
+	voters := map[int32]bool{self: true}
+	if b.ctrl != nil {
+		b.describeQuorumVoters(p, voters, nowMs)
+	} else {
+		p.LeaderID, p.LeaderEpoch, p.HighWatermark = self, 0, end
+		v := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+		v.ReplicaID, v.LogEndOffset, v.LastFetchTimestamp, v.LastCaughtUpTimestamp = self, end, nowMs, nowMs
+		p.CurrentVoters = append(p.CurrentVoters, v)
+	}
 
 	b.liveness.mu.Lock()
 	observers := b.heartbeatsLocked().Observers()
 	b.liveness.mu.Unlock()
 	for _, o := range observers {
-		if o.ID == self {
+		if voters[o.ID] {
 			continue // a combined node is listed once, as a voter
 		}
 		r := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
@@ -85,6 +90,24 @@ func (b *Broker) describeQuorumPartition(p *kmsg.DescribeQuorumResponseTopicPart
 			r.LastCaughtUpTimestamp = r.LastFetchTimestamp
 		}
 		p.Observers = append(p.Observers, r)
+	}
+}
+
+// describeQuorumVoters fills the leader and the voters of a controller
+// quorum from the active controller's metadata log: each voter's log end
+// and lag as the leader tracks them, its incarnation as the directory id.
+func (b *Broker) describeQuorumVoters(p *kmsg.DescribeQuorumResponseTopicPartition, voters map[int32]bool, nowMs int64) {
+	st := b.ctrl.rep.Status()
+	p.LeaderID, p.LeaderEpoch, p.HighWatermark = b.localID(), st.Epoch, st.HighWatermark
+	for _, vs := range st.Voters {
+		voters[vs.Voter.ID] = true
+		r := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+		r.ReplicaID, r.ReplicaDirectoryID, r.LogEndOffset = vs.Voter.ID, vs.Voter.Incarnation, vs.LogEndOffset
+		r.LastFetchTimestamp, r.LastCaughtUpTimestamp = -1, vs.LastCaughtUpMs
+		if vs.Voter.ID == b.localID() {
+			r.LastFetchTimestamp, r.LastCaughtUpTimestamp = nowMs, nowMs
+		}
+		p.CurrentVoters = append(p.CurrentVoters, r)
 	}
 }
 

@@ -39,13 +39,32 @@ func (b *Broker) Handle(ctx context.Context, r *netio.Request) *netio.Response {
 		b.logger.Warn("malformed request; closing connection", "api_key", r.Key, "api_version", r.Version, "client_id", strOrEmpty(r.ClientID), "remote", addr(r.Conn), "err", err)
 		return &netio.Response{CloseAfter: true}
 	}
+	if b.ctrl != nil && !b.loaded.Load() && !servedBeforeLoad(req) {
+		// A quorum voter serves its CONTROLLER listener while its
+		// broker side still starts; what needs the broker waits.
+		if a.forward {
+			resp := forwardFailed(req, kerr.NotController.Code)
+			resp.SetVersion(r.Version)
+			return encode(resp)
+		}
+		return &netio.Response{CloseAfter: true}
+	}
 	if a.raw != nil {
 		return a.raw(b, ctx, r, req)
 	}
 	var resp kmsg.Response
-	if fw, ok := b.meta.(forwarder); ok && a.forward {
+	fw, forwarding := b.metaForwarder()
+	switch {
+	case a.forward && b.ctrl != nil && b.onControllerListener(r.Conn) && !b.isActiveQuorumController():
+		// Sent to this voter's controller, which is not the active
+		// one (any more): the sender finds the active controller and
+		// retries, as with Kafka's NOT_CONTROLLER.
+		resp = forwardFailed(req, kerr.NotController.Code)
+	case a.forward && b.ctrl != nil && b.onControllerListener(r.Conn):
+		resp = a.handle(b, ctx, r, req)
+	case a.forward && forwarding:
 		resp = b.forward(ctx, fw, req)
-	} else {
+	default:
 		resp = a.handle(b, ctx, r, req)
 	}
 	resp.SetVersion(r.Version)
@@ -81,3 +100,17 @@ func addr(c netio.ConnInfo) string {
 // codeUnknownTopicID is the code handlers use directly when a topic id is
 // unknown: the protocol's own condition, not an error from a layer below.
 var codeUnknownTopicID = kerr.UnknownTopicID.Code
+
+// servedBeforeLoad reports the requests a quorum voter's controller
+// answers while its broker side is still starting: the ones other
+// brokers (and this node's own link) need to start.
+func servedBeforeLoad(req kmsg.Request) bool {
+	switch r := req.(type) {
+	case *kmsg.FetchRequest:
+		return isMetadataFetch(r)
+	case *kmsg.ApiVersionsRequest, *kmsg.BrokerRegistrationRequest, *kmsg.BrokerHeartbeatRequest,
+		*kmsg.FetchSnapshotRequest, *kmsg.AllocateProducerIDsRequest, *kmsg.AlterPartitionRequest:
+		return true
+	}
+	return false
+}

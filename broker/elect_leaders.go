@@ -22,7 +22,7 @@ import (
 
 // handleElectLeaders answers on the controller's node.
 func (b *Broker) handleElectLeaders(req *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse {
-	store, ok := b.meta.(*controller.Store)
+	store, ok := b.ctrlStore()
 	if !ok {
 		return electLeadersFailed(req, kerr.NotController.Code, nil)
 	}

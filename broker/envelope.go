@@ -7,7 +7,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/netio"
 )
 
@@ -25,7 +24,7 @@ func isFromBroker(ctx context.Context) bool { return ctx.Value(fromBroker{}) != 
 
 func (b *Broker) handleEnvelope(ctx context.Context, r *netio.Request, req *kmsg.EnvelopeRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.EnvelopeResponse)
-	if _, ok := b.meta.(*controller.Store); !ok {
+	if _, ok := b.ctrlStore(); !ok {
 		resp.ErrorCode = kerr.NotController.Code
 		return resp
 	}

@@ -86,7 +86,7 @@ func (b *Broker) createOffsetsTopic(partitions int32) (*topic, error) {
 		return nil, fmt.Errorf("%w: %s needs %d live brokers for its replication factor, %d are live now",
 			kerr.CoordinatorNotAvailable, coordinator.OffsetsTopic, rf, live)
 	}
-	if fw, ok := b.meta.(brokerForwarder); ok {
+	if fw, ok := b.meta.(brokerForwarder); ok && !b.isActiveQuorumController() {
 		return b.forwardCreateOffsetsTopic(fw, partitions, rf)
 	}
 	t, err := b.createTopicRF(coordinator.OffsetsTopic, partitions, rf, offsetsTopicConfigs)

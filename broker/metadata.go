@@ -21,7 +21,7 @@ func (b *Broker) handleMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataRespons
 	img := b.metaImage()
 	resp.Brokers = b.metadataBrokers(img)
 	resp.ClusterID = kmsg.StringPtr(img.ClusterID())
-	resp.ControllerID = img.ControllerID()
+	resp.ControllerID = b.controllerID(img)
 	resp.AuthorizedOperations = authorizedOperationsOmitted
 
 	// v0 sends an empty list to mean "all topics"; v1+ uses null for that.

@@ -91,7 +91,7 @@ func (c *replicationCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	img := b.metaImage()
 	constGauge(ch, descMetadataApplied, img.Offset()-1)
-	_, isController := b.meta.(*controller.Store)
+	_, isController := b.ctrlStore()
 	constGauge(ch, descControllerActive, b2i(isController))
 	if isController {
 		collectControllerImage(ch, img)

@@ -25,7 +25,7 @@ import (
 
 // handleAlterPartitionReassignments answers on the controller's node.
 func (b *Broker) handleAlterPartitionReassignments(req *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse {
-	store, ok := b.meta.(*controller.Store)
+	store, ok := b.ctrlStore()
 	if !ok {
 		return reassignmentsFailed(req, kerr.NotController.Code, nil)
 	}

@@ -37,6 +37,8 @@ type quorumHandlers struct {
 	// hold the request for its long poll and must return soon after ctx
 	// ends (the connection died or the broker is stopping).
 	fetch func(ctx context.Context, from int32, req []byte) ([]byte, error)
+	// identity answers quorumnet.ChannelIdentity (quorum_identity.go).
+	identity func() []byte
 }
 
 // setQuorumHandlers makes h serve the quorum's requests from now on,
@@ -76,6 +78,11 @@ func (b *Broker) handleQuorum(ctx context.Context, r *netio.Request) *netio.Resp
 			return quorumAnswer(quorumnet.Response{ErrorCode: quorumnet.CodeHandlerFailed, ErrorMessage: err.Error()})
 		}
 		return quorumAnswer(quorumnet.Response{})
+	case quorumnet.ChannelIdentity:
+		if h.identity == nil {
+			return quorumNoHandler(req.Channel)
+		}
+		return quorumAnswer(quorumnet.Response{Payload: h.identity()})
 	default: // quorumnet.ChannelFetch: ParseRequest knows no other
 		if h.fetch == nil {
 			return quorumNoHandler(req.Channel)

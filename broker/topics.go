@@ -142,6 +142,11 @@ func (r *topicRegistry) all() []*topic { return r.current().sorted }
 // opened. Call it after every metadata commit.
 func (b *Broker) applyImage() map[string]error {
 	defer b.metaWatch.fire()
+	if !b.imageReady.Load() {
+		// A quorum voter's controller serves before this node's
+		// replicas exist; they load the newest image when they do.
+		return nil
+	}
 	ch := b.replicas.ApplyImage(b.metaImage())
 	for _, rm := range ch.Removed {
 		b.topics.forget(rm.Name)
