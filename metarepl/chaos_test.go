@@ -2,6 +2,7 @@ package metarepl
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -20,8 +21,10 @@ var chaosSeed = flag.Uint64("chaos-seed", 0, "seed of TestReplicaChaos (0: a few
 // while the network loses 5% of the messages and it cuts links, crashes and restarts voters (MemFS: what was not
 // fsynced is lost) and moves the leadership to a random ISR voter, as
 // package voter would. Goroutines make the interleavings vary from run to
-// run; the seed fixes the schedule of faults. It checks that every
-// acknowledged Append is in the final log at its offset, that all nodes'
+// run; the seed fixes the schedule of faults. One appender uses Append,
+// two AppendAt at the log end and epoch the leader last showed. It checks
+// that every acknowledged Append or AppendAt is in the final log at its
+// offset, that no refused AppendAt is in any node's log, that all nodes'
 // committed batches are prefixes of one another and every voter's log the
 // same once healed, and that no restarted node's high watermark went back.
 func TestReplicaChaos(t *testing.T) {
@@ -55,11 +58,14 @@ func runChaos(t *testing.T, seed uint64) {
 	var (
 		mu    sync.Mutex
 		acked = map[int64]string{}
-		stop  = make(chan struct{})
-		wg    sync.WaitGroup
-		seq   atomic.Int64
+		// refused holds the AppendAt values refused: no log may hold one.
+		refused = map[string]bool{}
+		ackedAt int
+		stop    = make(chan struct{})
+		wg      sync.WaitGroup
+		seq     atomic.Int64
 	)
-	for a := range 2 {
+	for a := range 3 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -71,13 +77,31 @@ func runChaos(t *testing.T, seed uint64) {
 				}
 				v := fmt.Sprintf("w%d-%d", a, seq.Add(1))
 				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-				off, err := c.node(leader.Load()).Append(ctx, [][]byte{[]byte(v)})
-				cancel()
-				if err == nil {
-					mu.Lock()
-					acked[off] = v
-					mu.Unlock()
+				r := c.node(leader.Load())
+				var off int64
+				var err error
+				if a == 0 {
+					off, err = r.Append(ctx, [][]byte{[]byte(v)})
 				} else {
+					// At the end and in the epoch the node last showed:
+					// refused when another append or a takeover came first.
+					st := r.Status()
+					off = st.LogEndOffset
+					err = r.AppendAt(ctx, st.Epoch, off, [][]byte{[]byte(v)})
+				}
+				cancel()
+				mu.Lock()
+				switch {
+				case err == nil:
+					acked[off] = v
+					if a > 0 {
+						ackedAt++
+					}
+				case errors.Is(err, ErrEpochChanged) || errors.Is(err, ErrOffsetMismatch):
+					refused[v] = true
+				}
+				mu.Unlock()
+				if err != nil {
 					time.Sleep(5 * time.Millisecond)
 				}
 			}
@@ -155,8 +179,18 @@ func runChaos(t *testing.T, seed uint64) {
 			t.Fatalf("voter %d's log differs from the leader's:\n%v\n%v", id, got, want)
 		}
 	}
-	t.Logf("seed %d: %d acknowledged appends, final epoch %d, log end %d, events %v", seed, len(acked), epoch, final+1,
-		events.snapshot())
+	for id := int32(1); id <= observerID; id++ {
+		for _, b := range readLog(t, c.logs[id]) {
+			if refused[string(b.Records[0])] {
+				t.Fatalf("node %d's log holds %s, an AppendAt that was refused", id, describe([]Batch{b}))
+			}
+		}
+	}
+	if ackedAt == 0 {
+		t.Errorf("seed %d: no AppendAt acknowledged", seed)
+	}
+	t.Logf("seed %d: %d acknowledged appends (%d AppendAt), %d AppendAt refused, final epoch %d, log end %d, events %v",
+		seed, len(acked), ackedAt, len(refused), epoch, final+1, events.snapshot())
 	if *chaosSeed == 0 && events.count("metadata log truncates") == 0 {
 		t.Errorf("seed %d: no voter ever truncated a divergent tail; the faults are too weak", seed)
 	}

@@ -65,6 +65,12 @@
 // Leader.Append and returns once the high watermark passes it, or fails
 // wrapping metalog.ErrDeposed when the leader steps down first (the records
 // are then not known committed; a later leader may still commit them).
+// AppendAt is Append conditioned on the epoch led and the log end, checked
+// in the same event that writes the batch (against the end after the
+// appends grouped ahead of it): a caller whose view of the log predates a
+// takeover or another append is refused with ErrEpochChanged or
+// ErrOffsetMismatch and nothing is written. The controller's Store appends
+// with it, so it cannot write after records its State lacks.
 // HandleFetch runs Leader.Fetch (voters) or FetchObserver (brokers) with
 // the durable bounds sampled before the read and answers the durable
 // batches, up to the log end for a voter and the high watermark for a
@@ -105,14 +111,20 @@
 // ISR voter, a cut-off voter is shrunk out and expanded back, leadership
 // moves and the old leader's uncommitted tail is truncated, deposed
 // Appends fail, crashed voters restart with what they acknowledged.
-// chaos_test.go mixes cuts, 5% loss, crashes and leader moves under load
-// (-chaos-seed=N replays a fault schedule). BenchmarkAppend measures
-// grouped and ungrouped Appends on the real file system.
+// append_test.go drives AppendAt's refusals (an epoch led before a
+// re-election, a wrong offset, pending uncommitted batches counted) and a
+// group mixing accepted and refused requests on the loop itself, then
+// racing writers. chaos_test.go mixes cuts, 5% loss, crashes and leader
+// moves under load, with Append and AppendAt, and checks no refused
+// AppendAt reaches any log (-chaos-seed=N replays a fault schedule).
+// BenchmarkAppend measures grouped and ungrouped Appends on the real file
+// system.
 //
 // # Not wired yet
 //
-//   - The controller still keeps its own JSON-lines log; its Store will
-//     call Replica.Append and serve Committed instead.
+//   - The controller's Store can run on a Replica (controller.OpenReplicated:
+//     AppendAt to commit, Committed to serve), but as of this writing the
+//     broker still opens its Store on the JSON-lines log.
 //   - The broker's CONTROLLER listener can carry FetchRequest (quorumnet;
 //     quorumnet.FetchHandler wraps HandleFetch) but nothing registers a
 //     Replica there yet, and brokers do not run an observer Replica.

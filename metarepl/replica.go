@@ -101,6 +101,13 @@ var (
 	// ErrStaleEpoch: BecomeLeader or Follow with an epoch older than one
 	// this node already led or followed.
 	ErrStaleEpoch = errors.New("metarepl: controller epoch older than the current one")
+	// ErrEpochChanged: an AppendAt was refused, nothing written, because
+	// this node does not lead the epoch it was for: it leads another,
+	// follows, is idle or was deposed (then it also wraps ErrNotLeader).
+	ErrEpochChanged = errors.New("metarepl: not the leader of the expected epoch")
+	// ErrOffsetMismatch: an AppendAt was refused, nothing written, because
+	// the log does not end at the offset it was for.
+	ErrOffsetMismatch = errors.New("metarepl: the log does not end at the expected offset")
 )
 
 // Role is what a Replica does now.
