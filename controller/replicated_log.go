@@ -44,9 +44,12 @@ func errNotLeading(why error) error {
 // at the takeover is committed (a new leader commits its predecessor's
 // tail once the ISR voters fetch in its epoch), then rebuilds the State
 // from the committed batches. The Store commits a change by appending it
-// to cfg.Replica and publishes it only once committed. Once the voter is
-// deposed, or an append's outcome is unknown, every Commit fails with an
-// error matching ErrNotController: a new leader must open a new Store.
+// to cfg.Replica (only while the replica leads cfg.Epoch and its log ends
+// where the Store's State does, checked as the batch is written) and
+// publishes it only once committed. Once the voter is deposed or leads a
+// later epoch, the log holds records the State lacks, or an append's
+// outcome is unknown, every Commit fails with an error matching
+// ErrNotController: a new leader must open a new Store.
 func OpenReplicated(ctx context.Context, cfg ReplicatedConfig) (*Store, error) {
 	r := cfg.Replica
 	switch {
@@ -175,14 +178,13 @@ type replicatedLog struct {
 	failed error
 }
 
+// append commits rs at offset only if the replica still leads the epoch
+// the Store was opened in and its log ends at offset: AppendAt checks both
+// in the event that writes the batch, so a voter deposed and re-elected,
+// or a log another writer appended to, is refused with nothing written
+// rather than caught after the write.
 func (l *replicatedLog) append(offset int64, rs []Record, _ *State) error {
 	if l.failed != nil {
-		return l.failed
-	}
-	if st := l.r.Status(); st.Role != metarepl.RoleLeader || st.Epoch != l.epoch {
-		// Led again in a later epoch, another leader may have appended
-		// in between: this Store's State is stale either way.
-		l.failed = errNotLeading(fmt.Errorf("metadata log epoch %d (%s), this store leads %d", st.Epoch, st.Role, l.epoch))
 		return l.failed
 	}
 	recs, err := EncodeRecords(rs)
@@ -191,19 +193,21 @@ func (l *replicatedLog) append(offset int64, rs []Record, _ *State) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
-	first, err := l.r.Append(ctx, recs)
+	err = l.r.AppendAt(ctx, l.epoch, offset, recs)
 	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, metarepl.ErrEpochChanged) || errors.Is(err, metarepl.ErrOffsetMismatch):
+		// Refused, nothing written: led again in a later epoch (another
+		// leader may have appended in between) or the log holds records
+		// this Store's State lacks. Its State is stale either way.
+		l.failed = errNotLeading(fmt.Errorf("store of epoch %d at %d: %w", l.epoch, offset, err))
 	case errors.Is(err, metarepl.ErrNotLeader) || errors.Is(err, metalog.ErrDeposed):
 		l.failed = errNotLeading(err)
-		return l.failed
-	case err != nil:
+	default:
 		l.failed = errNotLeading(fmt.Errorf("metadata log append at %d, outcome unknown: %w", offset, err))
-		return l.failed
-	case first != offset:
-		l.failed = errNotLeading(fmt.Errorf("metadata log appended at %d, this store expected %d", first, offset))
-		return l.failed
 	}
-	return nil
+	return l.failed
 }
 
 func (l *replicatedLog) batchesFrom(from int64, maxBytes int) ([]Batch, error) {

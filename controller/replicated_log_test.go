@@ -337,3 +337,92 @@ func TestReplicatedStoreDeposedMidCommit(t *testing.T) {
 		t.Fatalf("old leader committed\n%+v\nthe new leader's store\n%+v", got, want)
 	}
 }
+
+// TestReplicatedStoreRefusesAfterReElection: a Store opened in epoch E on
+// a voter that was then taken over again by itself (epoch E+1: another
+// leader may have appended in between) must not append, although the
+// voter leads and the Store's offset is the log end. The refusal is made
+// where the append would be written, so nothing reaches the log; a Store
+// opened in E+1 finds the log as it was and commits at its end.
+func TestReplicatedStoreRefusesAfterReElection(t *testing.T) {
+	reg, _, nodes := startVoters(t)
+	cfg1 := elect(t, reg, nodes, 1)
+	s1 := openReplicated(t, nodes[1], 1, cfg1.Epoch)
+	mustCommit(t, s1, func(st *State) ([]Record, error) { return st.PlanBrokerStart(self), nil })
+	end := s1.End()
+	waitUntil(t, "the leader's status", func() bool { return nodes[1].Status().LogEndOffset == end })
+
+	cfg2 := elect(t, reg, nodes, 1)
+	if cfg2.Epoch <= cfg1.Epoch {
+		t.Fatalf("re-election epoch %d after %d", cfg2.Epoch, cfg1.Epoch)
+	}
+	_, err := s1.Commit(createTopic("stale", 1, nil))
+	if !errors.Is(err, ErrNotController) || !errors.Is(err, metarepl.ErrEpochChanged) {
+		t.Fatalf("commit on the store of epoch %d, voter now leads %d: %v, want ErrNotController wrapping ErrEpochChanged",
+			cfg1.Epoch, cfg2.Epoch, err)
+	}
+	if _, err := s1.Commit(createTopic("later", 1, nil)); !errors.Is(err, ErrNotController) {
+		t.Fatalf("second commit on the stale store: %v, want ErrNotController", err)
+	}
+	if s1.End() != end {
+		t.Fatalf("the refused commit was published: end %d, was %d", s1.End(), end)
+	}
+	s2 := openReplicated(t, nodes[1], 1, cfg2.Epoch)
+	if got := nodes[1].Status().LogEndOffset; got != end || s2.End() != end {
+		t.Fatalf("log end %d, new store at %d, after a refused commit at %d", got, s2.End(), end)
+	}
+	if _, ok := s2.Image().Topic("stale"); ok {
+		t.Fatal("the refused batch is in the log")
+	}
+	mustCommit(t, s2, createTopic("b", 1, nil))
+	want, err := s2.BatchesFrom(0, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 2 || want[1].Offset != end {
+		t.Fatalf("new store's batches %+v, want its commit at %d", want, end)
+	}
+	for _, id := range []int32{1, 2, 3} {
+		waitUntil(t, "commit", func() bool { return nodes[id].Status().HighWatermark >= s2.End() })
+		if got := committedRecords(t, nodes[id]); !reflect.DeepEqual(got, want) {
+			t.Fatalf("node %d committed\n%+v\nthe new store\n%+v", id, got, want)
+		}
+	}
+}
+
+// TestReplicatedStoreRefusesALogItDoesNotKnow: a batch appended behind the
+// Store's back (its State lacks it) makes the Store's next Commit refused,
+// nothing written, instead of appended after it.
+func TestReplicatedStoreRefusesALogItDoesNotKnow(t *testing.T) {
+	reg, _, nodes := startVoters(t)
+	cfg := elect(t, reg, nodes, 1)
+	s := openReplicated(t, nodes[1], 1, cfg.Epoch)
+	mustCommit(t, s, func(st *State) ([]Record, error) { return st.PlanBrokerStart(self), nil })
+	end := s.End()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	intruder, err := EncodeRecords([]Record{TopicRecord{Name: "intruder", ID: TopicID{1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off, err := nodes[1].Append(ctx, intruder); err != nil || off != end {
+		t.Fatalf("direct append: offset %d, %v, want %d", off, err, end)
+	}
+	waitUntil(t, "the leader's status", func() bool { return nodes[1].Status().LogEndOffset == end+1 })
+
+	_, err = s.Commit(createTopic("behind", 1, nil))
+	if !errors.Is(err, ErrNotController) || !errors.Is(err, metarepl.ErrOffsetMismatch) {
+		t.Fatalf("commit on a store behind its log: %v, want ErrNotController wrapping ErrOffsetMismatch", err)
+	}
+	if s.End() != end {
+		t.Fatalf("the refused commit was published: end %d, was %d", s.End(), end)
+	}
+	waitUntil(t, "the intruder committed", func() bool { return nodes[1].Status().HighWatermark == end+1 })
+	bs, err := nodes[1].Committed(0, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := nodes[1].Status().LogEndOffset; got != end+1 || len(bs) != 2 || !reflect.DeepEqual(bs[1].Records, intruder) {
+		t.Fatalf("log end %d, committed %+v: want only the intruder after the store's batch", got, bs)
+	}
+}
