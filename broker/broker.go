@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,8 +144,8 @@ type Deps struct {
 // metadata in its log dirs and also serves its CONTROLLER listener.
 func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
 	deps := Deps{FS: segment.OSFS(), Logger: logger, Network: netio.NewEngine}
-	if cfg.IsController() && !cfg.IsBroker() {
-		return nil, errors.New("broker: process.roles=controller (a controller with no broker) is not supported yet; use process.roles=broker,controller")
+	if cfg.IsController() && !cfg.IsBroker() && len(cfg.Voters) < 2 {
+		return nil, errors.New("broker: process.roles=controller (a controller with no broker) runs only in a controller quorum of two or more controller.quorum.voters; a single controller must be process.roles=broker,controller")
 	}
 	if cfg.ClusterMode() && !cfg.IsController() {
 		link, err := dialController(cfg, logger)
@@ -258,7 +257,9 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 		defer func() {
 			if err != nil {
 				_ = b.engine.Close()
-				_ = b.listener.Close()
+				if b.listener != nil {
+					_ = b.listener.Close()
+				}
 				if b.ctrlListener != nil {
 					_ = b.ctrlListener.Close()
 				}
@@ -281,7 +282,7 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 		deps.Metadata = src
 	}
 	_, remote := deps.Metadata.(registrar)
-	if remote {
+	if remote && cfg.IsBroker() {
 		// A controller elsewhere registers this node before the log
 		// dirs are touched: a refused or timed-out registration must
 		// leave them as they were (their clean-shutdown markers too).
@@ -298,7 +299,7 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 		return nil, err
 	}
 	b.meta = meta
-	if !remote {
+	if !remote && cfg.IsBroker() {
 		// Registering is also a new leadership for every partition
 		// this node leads (image.go), before any partition opens with
 		// its epoch.
@@ -340,123 +341,13 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 		f.OnChange(func() { b.applyImage() })
 		f.Start()
 	}
-	if hb, ok := b.meta.(heartbeater); ok {
+	if hb, ok := b.meta.(heartbeater); ok && cfg.IsBroker() {
 		// Loaded: the controller may unfence this broker now.
 		hb.StartHeartbeats(time.Duration(cfg.BrokerHeartbeatIntervalMs) * time.Millisecond)
 	}
 	b.reportFileDescriptors()
 	b.loaded.Store(true)
 	return b, nil
-}
-
-// bind takes the Kafka listener's port and sets up the network engine
-// without serving yet: connections wait in the kernel's backlog until
-// Listen. Done before any log is read, so a broker whose port is taken
-// fails without having written anything.
-func (b *Broker) bind() error {
-	l := b.cfg.Listeners[0]
-	addr := net.JoinHostPort(l.Host, strconv.Itoa(l.Port))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		// Names the setting itself and does not wrap the *net.OpError:
-		// callers that explain a failed listen as the admin endpoint's
-		// (the other address New binds) must not blame the wrong one.
-		return fmt.Errorf("broker: cannot listen on listeners=%s://%s: %v; nothing in the log dirs was read or written",
-			l.Name, addr, err)
-	}
-	engine, name, err := b.newEngine(netio.Config{
-		MaxRequestBytes:    b.cfg.SocketRequestMaxBytes,
-		MaxInFlightPerConn: maxInFlightPerConn,
-		IdleTimeout:        time.Duration(b.cfg.ConnectionsMaxIdleMs) * time.Millisecond,
-		MaxConnections:     int(b.cfg.MaxConnections),
-		Observer:           b.metrics,
-	})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	b.listener, b.engine, b.engineName = ln, engine, name
-	if cl, ok := b.cfg.ControllerListener(); ok && b.cfg.ClusterMode() {
-		caddr := net.JoinHostPort(cl.Host, strconv.Itoa(cl.Port))
-		if b.ctrlListener, err = net.Listen("tcp", caddr); err != nil {
-			_ = engine.Close()
-			ln.Close()
-			return fmt.Errorf("broker: cannot listen on the controller listener %s://%s: %v; nothing in the log dirs was read or written", cl.Name, caddr, err)
-		}
-	}
-	return nil
-}
-
-// Listen starts serving the listener New bound, and the background tasks
-// (flush, retention, producer and offset expiry); Addr reports the bound
-// address (useful with port 0). A broker without network (Deps.Network
-// nil) only starts the tasks.
-func (b *Broker) Listen() error {
-	if b.listening.Load() {
-		return errors.New("broker: already listening")
-	}
-	for _, ln := range []net.Listener{b.listener, b.ctrlListener} {
-		if b.engine == nil || ln == nil || ln == b.ctrlListener && b.ctrlServing {
-			continue
-		}
-		b.serve(ln)
-	}
-	b.startBackgroundTasks()
-	b.listening.Store(true)
-	b.metrics.ready.Set(1)
-	if b.engine == nil {
-		b.logger.Info("broker serving without network: requests reach it through Handle only", "node_id", b.cfg.NodeID, "cluster_id", b.meta.ClusterID())
-		return nil
-	}
-	b.logger.Info("broker listening", "listener", b.cfg.Listeners[0].Name, "addr", b.listener.Addr().String(), "engine", b.engineName, "node_id", b.cfg.NodeID, "cluster_id", b.meta.ClusterID())
-	return nil
-}
-
-// serve runs the engine on ln until Shutdown.
-func (b *Broker) serve(ln net.Listener) {
-	b.tasks.Add(1)
-	go func() {
-		defer b.tasks.Done()
-		if err := b.engine.Serve(ln); err != nil && !errors.Is(err, netio.ErrEngineClosed) {
-			b.logger.Error("listener stopped", "addr", ln.Addr().String(), "err", err)
-		}
-	}()
-}
-
-// newEngine builds the network engine netio.engine asks for; netio decides
-// what auto means and logs why when it falls back.
-func (b *Broker) newEngine(cfg netio.Config) (netio.Engine, string, error) {
-	cfg.Engine = b.cfg.NetioEngine
-	cfg.UringMode = b.cfg.NetioUringMode
-	e, name, err := b.network(cfg, b, b.logger)
-	if err != nil {
-		return nil, "", fmt.Errorf("broker: %w", err)
-	}
-	return e, name, nil
-}
-
-// EngineName is the network engine serving the listener (std or uring).
-func (b *Broker) EngineName() string { return b.engineName }
-
-// maxInFlightPerConn bounds concurrently handled requests of one connection;
-// clients pipeline at most a handful (Kafka's default is 5), so 32 leaves room
-// for long-polling fetches beside produce.
-const maxInFlightPerConn = 32
-
-// Addr is the address the listener is bound to.
-func (b *Broker) Addr() net.Addr {
-	if b.listener == nil {
-		return nil
-	}
-	return b.listener.Addr()
-}
-
-// AdminAddr is the address of the admin endpoint, nil when it is off.
-func (b *Broker) AdminAddr() net.Addr {
-	if b.admin == nil {
-		return nil
-	}
-	return b.admin.Addr()
 }
 
 // readiness is /readyz: logs and groups recovered (New returned), the
@@ -502,7 +393,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			}
 			cancel()
 		}
-		if hb, ok := b.meta.(heartbeater); ok && b.cfg.ControlledShutdownEnable && b.loaded.Load() {
+		if hb, ok := b.meta.(heartbeater); ok && b.cfg.IsBroker() && b.cfg.ControlledShutdownEnable && b.loaded.Load() {
 			// Leaderships move away while this broker still serves, so
 			// producers find the new leaders without losing a request.
 			cctx, cancel := context.WithTimeout(ctx, controlledShutdownTimeout)

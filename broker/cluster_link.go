@@ -185,6 +185,19 @@ func forwardFailed(req kmsg.Request, code int16) kmsg.Response {
 		}
 	case *kmsg.ElectLeadersRequest:
 		return electLeadersFailed(r, code, nil)
+	case *kmsg.DescribeQuorumRequest:
+		out := resp.(*kmsg.DescribeQuorumResponse)
+		out.ErrorCode = code
+		for _, rt := range r.Topics {
+			t := kmsg.NewDescribeQuorumResponseTopic()
+			t.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				p := kmsg.NewDescribeQuorumResponseTopicPartition()
+				p.Partition, p.ErrorCode = rp.Partition, code
+				t.Partitions = append(t.Partitions, p)
+			}
+			out.Topics = append(out.Topics, t)
+		}
 	case *kmsg.AlterPartitionAssignmentsRequest:
 		return reassignmentsFailed(r, code, nil)
 	case *kmsg.IncrementalAlterConfigsRequest:

@@ -352,17 +352,23 @@ func (b *Broker) onControllerActive(*controller.Store) {
 
 // controllerID is the active controller as this node knows it, for
 // Metadata and DescribeCluster: a voter's own register, a broker's link
-// (which follows the active controller), else the image's.
+// (which follows the active controller), else the image's. Clients send
+// CreateTopics and the like to the broker it names, so an active
+// controller that is not a broker (process.roles=controller) is named by
+// this broker instead, which forwards, as Kafka names a live broker.
 func (b *Broker) controllerID(img *controller.Image) int32 {
+	id := img.ControllerID()
 	if b.ctrl != nil {
 		if l := b.ctrl.leader(); !l.Active.IsZero() {
-			return l.Active.ID
+			id = l.Active.ID
+		}
+	} else if l, ok := b.meta.(interface{ Controller() (int32, int32) }); ok {
+		if c, _ := l.Controller(); c >= 0 {
+			id = c
 		}
 	}
-	if l, ok := b.meta.(interface{ Controller() (int32, int32) }); ok {
-		if id, _ := l.Controller(); id >= 0 {
-			return id
-		}
+	if _, isBroker := img.Broker(id); !isBroker && b.cfg.IsBroker() {
+		return b.localID()
 	}
-	return img.ControllerID()
+	return id
 }

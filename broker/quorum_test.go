@@ -3,6 +3,9 @@ package broker
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/config"
 	"github.com/sluice-io/sluice/controller"
 	"github.com/sluice-io/sluice/internal/testkit"
 	"github.com/sluice-io/sluice/segment"
@@ -56,6 +60,127 @@ func quorumNodeConfig(id, cport int, voters []string, extra []string) []string {
 		"broker.heartbeat.interval.ms=200", "broker.session.timeout.ms=3000", "admin.listener="}, extra...)
 }
 
+// startControllerQuorum starts n controller-only voters (process.roles=
+// controller), ids 1..n, together; it returns them and the voters list.
+func startControllerQuorum(t *testing.T, n int) ([]*Broker, string) {
+	t.Helper()
+	ports := testkit.FreePorts(t, n)
+	var voters []string
+	for i, p := range ports {
+		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", i+1, p))
+	}
+	nodes := make([]*Broker, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		dir := t.TempDir()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg, err := config.Load("", []string{fmt.Sprintf("node.id=%d", i+1), "process.roles=controller",
+				"controller.quorum.voters=" + strings.Join(voters, ","), "controller.listener.names=CONTROLLER",
+				fmt.Sprintf("listeners=CONTROLLER://127.0.0.1:%d", ports[i]), "admin.listener=", "log.dirs=" + dir,
+				"broker.session.timeout.ms=3000"})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			b, err := New(cfg, testLogger())
+			if err == nil {
+				err = b.Listen()
+				t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
+			}
+			nodes[i], errs[i] = b, err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("controller %d: %v", i+1, err)
+		}
+	}
+	return nodes, strings.Join(voters, ",")
+}
+
+// startQuorumBroker starts a broker-only node of a cluster whose
+// controllers are voters.
+func startQuorumBroker(t *testing.T, id int32, voters string) *testBroker {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := config.Load("", []string{fmt.Sprintf("node.id=%d", id), "process.roles=broker", "controller.quorum.voters=" + voters,
+		"controller.listener.names=CONTROLLER", "listeners=PLAINTEXT://127.0.0.1:0", "admin.listener=", "log.dirs=" + dir,
+		"broker.heartbeat.interval.ms=200", "broker.session.timeout.ms=3000", "replica.fetch.wait.max.ms=200"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(cfg, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Listen(); err != nil {
+		_ = b.Shutdown(context.Background())
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
+	return &testBroker{Broker: b, dir: dir, addr: b.Addr().String()}
+}
+
+func testLogger() *slog.Logger {
+	w := io.Writer(io.Discard)
+	if os.Getenv("SLUICE_TEST_LOG") != "" {
+		w = os.Stderr
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// Three controller-only voters and two brokers: the brokers find the
+// active controller among the voters, register, create and serve a
+// replicated topic; when the active controller stops, another takes over
+// and the brokers follow it: a new topic can be created, the old one is
+// still served.
+func TestQuorumControllerOnlyVoters(t *testing.T) {
+	ctls, voters := startControllerQuorum(t, 3)
+	b4 := startQuorumBroker(t, 4, voters)
+	b5 := startQuorumBroker(t, 5, voters)
+	ctx := context.Background()
+	brokers := []*testBroker{b4, b5}
+	first := quorumLeader(t, brokers, 15*time.Second, -1)
+	waitUnfenced(t, b4, 4, 5)
+	for _, b := range brokers {
+		req := kmsg.NewPtrMetadataRequest()
+		resp, err := req.RequestWith(ctx, b.client(t))
+		if err != nil || resp.ControllerID != b.cfg.NodeID {
+			t.Fatalf("Metadata from broker %d: controller %v (%v); want the broker itself, which forwards to controller-only voters", b.cfg.NodeID, resp, err)
+		}
+	}
+	if _, err := kadm.NewClient(b4.client(t)).CreateTopic(ctx, 2, 2, nil, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	cl := b5.client(t, kgo.DefaultProduceTopic("kept"), kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("one")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctls[first-1].Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second := quorumLeader(t, brokers, 15*time.Second, first)
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for {
+		_, err := kadm.NewClient(b5.client(t)).CreateTopic(cctx, 1, 2, nil, "after")
+		if err == nil {
+			break
+		}
+		if cctx.Err() != nil {
+			t.Fatalf("controller %d took over, but no topic could be created: %v", second, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("two")}).FirstErr(); err != nil {
+		t.Fatalf("produce after the controller moved: %v", err)
+	}
+}
+
 // activeController is the ControllerID every given node's Metadata names,
 // once they agree on one.
 func activeController(t *testing.T, nodes []*testBroker, within time.Duration, not int32) int32 {
@@ -70,6 +195,29 @@ func activeController(t *testing.T, nodes []*testBroker, within time.Duration, n
 				return false
 			}
 			id = resp.ControllerID
+		}
+		return true
+	})
+	return id
+}
+
+// quorumLeader is the metadata log's leader every given broker's
+// DescribeQuorum names, once they agree on one other than not.
+func quorumLeader(t *testing.T, nodes []*testBroker, within time.Duration, not int32) int32 {
+	t.Helper()
+	var id int32 = -1
+	testkit.Eventually(t, within, fmt.Sprintf("every node's DescribeQuorum to name the same leader, not %d", not), func() bool {
+		id = -1
+		for _, n := range nodes {
+			resp := describeQuorum(t, n, 2, controller.MetadataTopic)
+			if resp.ErrorCode != 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+				return false
+			}
+			p := resp.Topics[0].Partitions[0]
+			if p.ErrorCode != 0 || p.LeaderID < 0 || p.LeaderID == not || (id >= 0 && p.LeaderID != id) {
+				return false
+			}
+			id = p.LeaderID
 		}
 		return true
 	})
