@@ -41,7 +41,7 @@ endif
 endif
 
 .DEFAULT_GOAL := build
-.PHONY: build run run-cluster test test-all unit unit-all sim fuzz bench bench-quick bench-micro conformance conformance-cluster fmt fmt-check vet lint docs clean help
+.PHONY: build run run-cluster run-quorum test test-all unit unit-all sim fuzz bench bench-quick bench-micro conformance conformance-cluster fmt fmt-check vet lint docs clean help
 
 help: ## list targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "%-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -62,6 +62,9 @@ run: build ## start a single-node broker with built-in defaults (127.0.0.1:9092,
 # deploy/cluster/nodeN.properties; scripts/run-cluster.sh says more.
 run-cluster: build ## start a three-node local cluster (127.0.0.1:9092/9094/9095, ./data/node1..3); Ctrl-C stops it
 	./scripts/run-cluster.sh $(BIN)
+
+run-quorum: build ## start three nodes that are brokers and controller voters (127.0.0.1:9092/9094/9095, ./data/quorum/node1..3); Ctrl-C stops them
+	./scripts/run-cluster.sh $(BIN) deploy/quorum
 
 # `make test` is the quick gate before a commit; `make test-all` is the
 # whole suite, what CI runs. -short changes how much each test does, never

@@ -103,7 +103,10 @@ func (b *Broker) describeQuorumVoters(p *kmsg.DescribeQuorumResponseTopicPartiti
 		voters[vs.Voter.ID] = true
 		r := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
 		r.ReplicaID, r.ReplicaDirectoryID, r.LogEndOffset = vs.Voter.ID, vs.Voter.Incarnation, vs.LogEndOffset
-		r.LastFetchTimestamp, r.LastCaughtUpTimestamp = -1, vs.LastCaughtUpMs
+		r.LastFetchTimestamp, r.LastCaughtUpTimestamp = -1, -1
+		if at := b.ctrl.rep.TimeOf(vs.LastCaughtUpMs); !at.IsZero() {
+			r.LastCaughtUpTimestamp = at.UnixMilli()
+		}
 		if vs.Voter.ID == b.localID() {
 			r.LastFetchTimestamp, r.LastCaughtUpTimestamp = nowMs, nowMs
 		}

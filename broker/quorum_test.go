@@ -244,6 +244,12 @@ func TestQuorumFailoverKeepsMetadata(t *testing.T) {
 		if dq.ErrorCode != 0 || dq.LeaderID != first || dq.LeaderEpoch < 1 || len(dq.CurrentVoters) != 3 {
 			t.Fatalf("DescribeQuorum through node %d: %+v; want leader %d in an epoch >= 1 and 3 voters", n.cfg.NodeID, dq, first)
 		}
+		now := time.Now().UnixMilli()
+		for _, v := range dq.CurrentVoters {
+			if v.LastCaughtUpTimestamp < now-60_000 || v.LastCaughtUpTimestamp > now+1000 {
+				t.Fatalf("DescribeQuorum: voter %d last caught up at %d, now is %d: want a wall-clock time of the last minute", v.ReplicaID, v.LastCaughtUpTimestamp, now)
+			}
+		}
 	}
 
 	killed := time.Now()

@@ -185,6 +185,16 @@ func Start(cfg Config) (*Replica, error) {
 
 func (r *Replica) nowMs() int64 { return r.cfg.Now().Sub(r.start).Milliseconds() }
 
+// TimeOf converts a time in the loop's milliseconds (Status's
+// VoterStats.LastCaughtUpMs) to the Config.Now time it was; -1 (never)
+// gives the zero time.
+func (r *Replica) TimeOf(ms int64) time.Time {
+	if ms < 0 {
+		return time.Time{}
+	}
+	return r.start.Add(time.Duration(ms) * time.Millisecond)
+}
+
 func (r *Replica) run() {
 	defer close(r.done)
 	t := time.NewTicker(r.cfg.TickInterval)

@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# Starts a three-node Sluice cluster on this machine (`make run-cluster`):
-# node 1 is broker and controller, nodes 2 and 3 are brokers, each from its
-# deploy/cluster/nodeN.properties, with data under ./data/node1..3 and logs
-# in ./data/nodeN.log. Ctrl-C (or SIGTERM) stops all three, brokers first,
-# each with a controlled shutdown.
+# Starts a three-node Sluice cluster on this machine, each node from its
+# CONF/nodeN.properties with its data in the file's log.dirs and its log
+# beside it (DATA/nodeN.log). Ctrl-C (or SIGTERM) stops all three, node 3
+# first, each with a controlled shutdown.
 #
-# Usage: scripts/run-cluster.sh [BIN]   (BIN defaults to bin/sluice)
+#   make run-cluster: CONF=deploy/cluster, node 1 is broker and the one
+#     controller, nodes 2 and 3 are brokers; data in ./data/node1..3.
+#   make run-quorum: CONF=deploy/quorum, all three are brokers and
+#     controller voters; data in ./data/quorum/node1..3.
+#
+# Usage: scripts/run-cluster.sh [BIN [CONF]]   (defaults bin/sluice, deploy/cluster)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 BIN=${1:-bin/sluice}
-CONF=deploy/cluster
+CONF=${2:-deploy/cluster}
+DATA=data
+if [[ $CONF == deploy/quorum ]]; then
+	DATA=data/quorum
+fi
 
 if [[ ! -x "$BIN" ]]; then
 	echo "run-cluster: $BIN not found; run 'make build' first" >&2
 	exit 1
 fi
-mkdir -p data
+mkdir -p "$DATA"
 
 pids=()
 stop() {
@@ -30,7 +38,7 @@ stop() {
 		kill -TERM "${pids[i]}" 2>/dev/null || true
 		wait "${pids[i]}" 2>/dev/null || true
 	done
-	echo "stopped; data is in ./data/node1..3, logs in ./data/node1..3.log"
+	echo "stopped; data is in ./$DATA/node1..3, logs in ./$DATA/node1..3.log"
 	exit 0
 }
 trap stop INT TERM EXIT
@@ -38,27 +46,32 @@ trap stop INT TERM EXIT
 # prop FILE KEY prints KEY's value in a properties file.
 prop() { sed -n "s/^$2=//p" "$1" | tail -n 1; }
 
+# All three start at once: a quorum's voters wait for each other, and
+# brokers wait for their controller.
+froms=()
 for n in 1 2 3; do
-	props=$CONF/node$n.properties
-	log=data/node$n.log
+	log=$DATA/node$n.log
 	touch "$log"
-	from=$(($(wc -c <"$log") + 1))
+	froms+=($(($(wc -c <"$log") + 1)))
 	# Its own session, so a Ctrl-C reaches only this script, which then
 	# stops the nodes in order.
-	setsid "$BIN" broker --config "$props" >>"$log" 2>&1 &
+	setsid "$BIN" broker --config "$CONF/node$n.properties" >>"$log" 2>&1 &
 	pids+=($!)
-	# Wait until the node listens (nodes 2 and 3 first wait for node 1's
-	# controller), or exits.
-	for _ in $(seq 1 300); do
-		if ! kill -0 "${pids[-1]}" 2>/dev/null; then
+done
+for n in 1 2 3; do
+	props=$CONF/node$n.properties
+	log=$DATA/node$n.log
+	# Wait until the node listens, or exits.
+	for _ in $(seq 1 600); do
+		if ! kill -0 "${pids[n - 1]}" 2>/dev/null; then
 			echo "run-cluster: node $n exited; the end of $log:" >&2
 			tail -n 20 "$log" >&2
 			exit 1
 		fi
-		tail -c "+$from" "$log" | grep -q 'msg="broker listening"' && break
+		tail -c "+${froms[n - 1]}" "$log" | grep -q 'msg="broker listening"' && break
 		sleep 0.1
 	done
-	echo "node $n (pid ${pids[-1]}): Kafka on $(prop "$props" listeners), admin http://$(prop "$props" admin.listener)/metrics, data $(prop "$props" log.dirs), log $log"
+	echo "node $n (pid ${pids[n - 1]}): Kafka on $(prop "$props" listeners), admin http://$(prop "$props" admin.listener)/metrics, data $(prop "$props" log.dirs), log $log"
 done
 
 echo
@@ -69,4 +82,4 @@ echo "Ctrl-C stops all three."
 if wait -n "${pids[@]}"; then :; fi
 # Reached only when a node exits by itself (a signal to this script runs
 # stop, which exits).
-echo "run-cluster: a node exited on its own; stopping the others (see ./data/node*.log)" >&2
+echo "run-cluster: a node exited on its own; stopping the others (see ./$DATA/node*.log)" >&2
