@@ -93,6 +93,7 @@ func (c *replicationCollector) Collect(ch chan<- prometheus.Metric) {
 	constGauge(ch, descMetadataApplied, img.Offset()-1)
 	_, isController := b.ctrlStore()
 	constGauge(ch, descControllerActive, b2i(isController))
+	b.collectQuorum(ch)
 	if isController {
 		collectControllerImage(ch, img)
 	}

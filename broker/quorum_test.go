@@ -252,6 +252,20 @@ func TestQuorumFailoverKeepsMetadata(t *testing.T) {
 		}
 	}
 
+	for _, n := range nodes {
+		s := newReplScrape(n)
+		if err := s.want(t, map[string]float64{"sluice_raft_current_leader": float64(first)}); err != nil {
+			t.Fatal(err)
+		}
+		state := "follower"
+		if n.cfg.NodeID == first {
+			state = "leader"
+		}
+		testkit.Eventually(t, 5*time.Second, fmt.Sprintf("node %d's sluice_raft_current_state to be %s", n.cfg.NodeID, state), func() bool {
+			v, ok := value(s.gather(t), "sluice_raft_current_state", "state", state)
+			return ok && v == 1
+		})
+	}
 	killed := time.Now()
 	if err := nodes[first-1].Shutdown(ctx); err != nil {
 		t.Fatal(err)
