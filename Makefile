@@ -101,14 +101,16 @@ unit-all: ## race-enabled tests of every package, in full, with invariant assert
 
 # The seeded simulators at length (make test runs a few dozen to a few
 # hundred seeds of each): the controller quorum's CASPaxos register, its
-# takeover and lease logic (ctrlquorum) and its metadata log (metalog),
-# SEEDS seeds each, and the ISR replication simulator (its -long run). A
-# failing seed prints the line that replays it.
+# takeover and lease logic (ctrlquorum), its metadata log (metalog) and
+# the whole quorum with brokers (clustersim), SEEDS seeds each, and the ISR
+# replication simulator (its -long run). A failing seed prints the line
+# that replays it.
 SEEDS ?= 5000
 sim: ## run SEEDS (default 5000) seeds of the CASPaxos register, controller-takeover and metadata-log simulators, and the ISR simulator's long run
 	$(GO) test -count=1 -timeout 60m -tags '$(TEST_TAGS)' -run 'TestSim$$' ./caspaxos -seeds=$(SEEDS)
 	$(GO) test -count=1 -timeout 60m -tags '$(TEST_TAGS)' -run 'TestSim$$' ./ctrlquorum -seeds=$(SEEDS)
 	$(GO) test -count=1 -timeout 60m -tags '$(TEST_TAGS)' -run 'TestSim$$' ./metalog -seeds=$(SEEDS)
+	$(GO) test -count=1 -timeout 60m -tags '$(TEST_TAGS)' -run 'TestSim$$' ./clustersim -seeds=$(SEEDS)
 	$(GO) test -count=1 -timeout 60m -tags '$(TEST_TAGS)' -run 'TestSim' ./isr -long
 
 # Runs every Fuzz* target for FUZZTIME each; see scripts/fuzz.sh.
