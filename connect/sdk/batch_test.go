@@ -105,8 +105,8 @@ func TestSameFlatMap(t *testing.T) {
 
 // The packed version follows the host's PollRequest: a host that reads
 // version 2 (or older, or none) never gets version 3, and a struct with
-// a schema then travels as messages; a host reading 3 or newer gets 3,
-// with the struct back as it was.
+// a schema then travels as messages; a host reading 3 gets 3, one reading
+// 4 or newer gets 4, with the struct back as it was.
 func TestPackedVersionFollowsTheHost(t *testing.T) {
 	row := data.StructOf("row", data.F("id", data.Int64Schema), data.F("name", data.OptionalStringSchema))
 	withSchema := rec("a", 2)
@@ -116,7 +116,7 @@ func TestPackedVersionFollowsTheHost(t *testing.T) {
 		version uint32
 		want    uint64 // packed version sent, 0 for messages
 	}{
-		{false, 3, 0}, {true, 0, 0}, {true, 1, 0}, {true, 2, 0}, {true, 3, 3}, {true, 9, 3},
+		{false, 3, 0}, {true, 0, 0}, {true, 1, 0}, {true, 2, 0}, {true, 3, 3}, {true, 4, 4}, {true, 9, 4},
 	} {
 		w := wire{positions: true}
 		if c.accept {

@@ -1,6 +1,7 @@
 package connectv1
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 //	run    := str(topic) zigzag(partition) zigzag(base offset) uvarint(count) record{count}
 //	record := flags zigzag(offset - previous offset) zigzag(timestamp) data(key) data(value)
 //	          [uvarint(n) (str(key) data(value)){n}]                  if flags&1
+//	          (the previous record's headers, none written)           if flags&8 (version 4)
 //	          [str(topic) zigzag(partition) zigzag(offset)]           if flags&2
 //	data   := kind [uvarint(len) bytes]                               if kind&3 is 1 or 2
 //	          kind tree                                               if kind is 3 (version 2)
@@ -27,8 +29,10 @@ import (
 // Version 2 (PackedTreesVersion, packed_tree.go) adds kind 3: a schemaless
 // structured value. Version 3 (PackedSchemasVersion, packed_schema.go)
 // adds a table of schemas after the version and kind 0x20: a value under
-// one of them. A side writes a version only to a peer that says it reads
-// it (NegotiatePacked).
+// one of them. Version 4 (PackedSharedHeadersVersion) adds flag 8: the
+// record has the headers of the record before it in the buffer, sent
+// once (a file tail's path header on every line). A side writes a version
+// only to a peer that says it reads it (NegotiatePacked).
 // A run is consecutive records of one topic and partition; the first
 // record's previous offset is the run's base offset.
 
@@ -40,7 +44,8 @@ const (
 	packedHeaders      = 1 // headers follow
 	packedOriginal     = 2 // the original topic, partition and offset follow
 	packedNoOriginal   = 4 // original topic "", partition 0, offset 0 (source records)
-	packedKnownFlags   = packedHeaders | packedOriginal | packedNoOriginal
+	packedSameHeaders  = 8 // the previous record's headers (version 4)
+	packedKnownFlags   = packedHeaders | packedOriginal | packedNoOriginal | packedSameHeaders
 	packedMinRecordLen = 5 // flags, offset delta, timestamp, key kind, value kind
 )
 
@@ -169,6 +174,7 @@ func AppendPackedVersion(b []byte, recs []*data.Record, version uint32) ([]byte,
 	}
 	b = binary.AppendUvarint(b, uint64(len(recs)))
 	recsAt := len(b)
+	var prevHeaders []data.Header // the last record's, for flag 8
 	for i := 0; i < len(recs); {
 		j := i + 1
 		for j < len(recs) && recs[j].Topic == recs[i].Topic && recs[j].Partition == recs[i].Partition {
@@ -181,9 +187,10 @@ func AppendPackedVersion(b []byte, recs []*data.Record, version uint32) ([]byte,
 		b = binary.AppendUvarint(b, uint64(j-i))
 		for _, r := range recs[i:j] {
 			var ok bool
-			if b, ok = p.appendRecord(b, r, prev); !ok {
+			if b, ok = p.appendRecord(b, r, prev, prevHeaders); !ok {
 				return b[:orig], ErrNotPackable
 			}
+			prevHeaders = r.Headers
 			prev = r.KafkaOffset
 			if r == recs[0] && len(recs) > 1 && p.version >= PackedSchemasVersion {
 				// packedBound counts no struct: size the rest of the
@@ -232,9 +239,13 @@ type packer struct {
 	table   schemaTable // version 3
 }
 
-func (p *packer) appendRecord(b []byte, r *data.Record, prev int64) ([]byte, bool) {
+func (p *packer) appendRecord(b []byte, r *data.Record, prev int64, prevHeaders []data.Header) ([]byte, bool) {
 	var flags byte
-	if len(r.Headers) > 0 {
+	switch {
+	case len(r.Headers) == 0:
+	case p.version >= PackedSharedHeadersVersion && sameHeaders(r.Headers, prevHeaders):
+		flags |= packedSameHeaders
+	default:
 		flags |= packedHeaders
 	}
 	switch {
@@ -310,6 +321,9 @@ type packedReader struct {
 	schemas []*data.Schema // version 3: the batch's schema table
 	owned   bool           // values own their memory (the schema table)
 	err     error
+
+	headers     slab[data.Header] // records' headers, chunk at a time
+	prevHeaders []data.Header     // the record before's, for flag 8 (version 4)
 }
 
 func (r *packedReader) fail(what string) {
@@ -457,6 +471,54 @@ func (r *packedReader) data(what string) (*data.Schema, any) {
 	return nil, nil
 }
 
+// newHeaders returns n headers from the batch's slab (n > 0), capped so
+// that appending to them copies rather than running into the next
+// record's.
+func (r *packedReader) newHeaders(n int) []data.Header {
+	if cap(r.headers)-len(r.headers) < n {
+		r.headers = make(slab[data.Header], 0, max(r.boxes.chunk, n))
+	}
+	l := len(r.headers)
+	r.headers = r.headers[:l+n]
+	return r.headers[l : l+n : l+n]
+}
+
+// sameHeaders reports whether a record with headers a may be sent as
+// having those of the record before it, b (flag 8): the same keys, and
+// the same schemas and values where a value is text, bytes or null (what
+// compares cheaply and exactly; anything else is sent again).
+func sameHeaders(a, b []data.Header) bool {
+	if len(a) != len(b) || len(a) == 0 {
+		return false
+	}
+	if &a[0] == &b[0] {
+		return true // one slice shared by both records (a file tail's path)
+	}
+	for i := range a {
+		x, y := &a[i], &b[i]
+		if x.Key != y.Key || x.Schema != y.Schema {
+			return false
+		}
+		switch xv := x.Value.(type) {
+		case nil:
+			if y.Value != nil {
+				return false
+			}
+		case string:
+			if yv, ok := y.Value.(string); !ok || xv != yv {
+				return false
+			}
+		case []byte:
+			if yv, ok := y.Value.([]byte); !ok || !bytes.Equal(xv, yv) || (xv == nil) != (yv == nil) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // Unpack decodes a packed buffer. Byte values share buf's memory, so buf
 // must not change afterwards; text values share one copy of it. A
 // malformed buffer is an error.
@@ -512,7 +574,8 @@ func Unpack(buf []byte) ([]*data.Record, error) {
 
 func (r *packedReader) record(rec *data.Record, prev int64) {
 	flags := r.byte("record flags")
-	if flags&^packedKnownFlags != 0 || flags&(packedOriginal|packedNoOriginal) == packedOriginal|packedNoOriginal {
+	if flags&^packedKnownFlags != 0 || flags&(packedOriginal|packedNoOriginal) == packedOriginal|packedNoOriginal ||
+		flags&packedSameHeaders != 0 && (r.version < PackedSharedHeadersVersion || flags&packedHeaders != 0 || r.prevHeaders == nil) {
 		r.fail("record flags")
 		return
 	}
@@ -526,13 +589,22 @@ func (r *packedReader) record(rec *data.Record, prev int64) {
 			r.fail("header count")
 			return
 		}
-		rec.Headers = make([]data.Header, n)
+		rec.Headers = r.newHeaders(int(n))
 		for i := range rec.Headers {
 			h := &rec.Headers[i]
 			h.Key = r.str("header key")
 			h.Schema, h.Value = r.data("header value")
 		}
 	}
+	if flags&packedSameHeaders != 0 {
+		// A copy of the previous record's: a transform may change one
+		// record's headers in place (DropHeaders does) without touching
+		// the other's. Keys and values are the same strings, so the
+		// worker sees equal headers and converts them once.
+		rec.Headers = r.newHeaders(len(r.prevHeaders))
+		copy(rec.Headers, r.prevHeaders)
+	}
+	r.prevHeaders = rec.Headers
 	switch {
 	case flags&packedOriginal != 0:
 		rec.OriginalTopic = r.str("original topic")

@@ -45,10 +45,14 @@ import (
 // only to a peer that said it reads it.
 const PackedSchemasVersion = 3
 
+// PackedSharedHeadersVersion adds record flag 8: the record has the
+// headers of the record before it, which are not written again.
+const PackedSharedHeadersVersion = 4
+
 // PackedNewestVersion is the newest packed format this package reads and
 // writes: what a host puts in PollRequest.packed_version and a sink task
 // in StartResponse.packed_version.
-const PackedNewestVersion = PackedSchemasVersion
+const PackedNewestVersion = PackedSharedHeadersVersion
 
 // NegotiatePacked returns the packed version to write to a peer that
 // reads up to peer: 0 (a peer from before versions) is 1, and never newer

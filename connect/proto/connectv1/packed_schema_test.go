@@ -345,8 +345,8 @@ func TestPackedSchemasRejectWhatMessagesCarryAsIs(t *testing.T) {
 			t.Errorf("version %d: %v, want ErrNotPackable", v, err)
 		}
 	}
-	if _, err := connectv1.AppendPackedVersion(nil, nil, 4); err == nil {
-		t.Error("version 4 packed")
+	if _, err := connectv1.AppendPackedVersion(nil, nil, connectv1.PackedNewestVersion+1); err == nil {
+		t.Error("a version past the newest packed")
 	}
 }
 
@@ -377,13 +377,13 @@ func TestPackedSchemasShareEqualSchemas(t *testing.T) {
 }
 
 func TestNegotiatePacked(t *testing.T) {
-	for peer, want := range map[uint32]uint32{0: 1, 1: 1, 2: 2, 3: 3, 4: 3, 1 << 31: 3} {
+	for peer, want := range map[uint32]uint32{0: 1, 1: 1, 2: 2, 3: 3, 4: 4, 5: 4, 1 << 31: 4} {
 		if got := connectv1.NegotiatePacked(peer); got != want {
 			t.Errorf("NegotiatePacked(%d) = %d, want %d", peer, got, want)
 		}
 	}
-	if connectv1.PackedNewestVersion != connectv1.PackedSchemasVersion {
-		t.Fatal("the newest version is not the schemas version")
+	if connectv1.PackedNewestVersion != connectv1.PackedSharedHeadersVersion {
+		t.Fatal("the newest version is not the shared headers version")
 	}
 }
 
@@ -406,7 +406,7 @@ func TestUnpackRejectsMalformedSchemas(t *testing.T) {
 	i32 := []byte{1, 2, 0}                                 // one schema: int32, no flags
 	st2 := []byte{1, 11, 0, 2, 1, 'a', 2, 0, 1, 'b', 6, 0} // struct{a int32, b boolean}
 	for name, b := range map[string][]byte{
-		"version 4":               {4, 0, 0},
+		"version 5":               {5, 0, 0},
 		"schema index past table": rec(i32, 0x20, 1, 1, 2),
 		"schema kind in v2":       {2, 1, 1, 't', 0, 0, 1, 0, 0, 0, 0, 0x20, 0, 1, 2},
 		"unknown schema type":     rec([]byte{1, 12, 0}, 0x20, 0, 0),

@@ -150,6 +150,8 @@ func FuzzUnpack(f *testing.F) {
 	f.Add(tree)
 	schemas, _ := connectv1.AppendPackedVersion(nil, schemaRecords(), connectv1.PackedSchemasVersion)
 	f.Add(schemas)
+	shared, _ := connectv1.AppendPackedVersion(nil, sharedHeaderRecords(), connectv1.PackedSharedHeadersVersion)
+	f.Add(shared)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		recs, err := connectv1.Unpack(b)
 		if err != nil {
