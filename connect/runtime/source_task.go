@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -75,6 +74,9 @@ type sourceTask struct {
 	seenTopics map[string]bool
 
 	gate *pauseGate
+
+	// headers converts record headers for the producer (headers.go).
+	headers headerCache
 
 	mu         sync.Mutex
 	produceErr error // the first record the cluster refused for good
@@ -284,12 +286,7 @@ func (t *sourceTask) toKafka(r *data.Record) (*kgo.Record, error) {
 	if r.Timestamp >= 0 {
 		kr.Timestamp = time.UnixMilli(r.Timestamp)
 	}
-	if len(r.Headers) > 0 {
-		kr.Headers = make([]kgo.RecordHeader, len(r.Headers))
-		for i, h := range r.Headers {
-			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: headerBytes(h.Value)}
-		}
-	}
+	kr.Headers = t.headers.convert(r.Headers)
 	return kr, nil
 }
 
@@ -348,25 +345,4 @@ func (t *sourceTask) flush(ctx context.Context) error {
 func canonicalJSON(m map[string]any) (string, error) {
 	b, err := json.Marshal(m)
 	return string(b), err
-}
-
-// headerBytes encodes a header value as Kafka's SimpleHeaderConverter
-// does for the common cases: strings and bytes as they are, everything
-// else as its JSON text.
-func headerBytes(v any) []byte {
-	switch x := v.(type) {
-	case nil:
-		return nil
-	case []byte:
-		return x
-	case string:
-		// The producer only reads header values (to encode the batch),
-		// so the text's own bytes serve without a copy per record.
-		return unsafe.Slice(unsafe.StringData(x), len(x))
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return []byte(fmt.Sprint(v))
-	}
-	return b
 }

@@ -1,0 +1,182 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/connect/data"
+	"github.com/sluice-io/sluice/connect/proto/connectv1"
+)
+
+// reference converts headers the plain way, one fresh slice per record.
+func reference(hs []data.Header) []kgo.RecordHeader {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]kgo.RecordHeader, len(hs))
+	for i, h := range hs {
+		out[i] = kgo.RecordHeader{Key: h.Key, Value: headerBytes(h.Value)}
+	}
+	return out
+}
+
+func sameKafkaHeaders(a, b []kgo.RecordHeader) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Key != b[i].Key || !bytes.Equal(a[i].Value, b[i].Value) || (a[i].Value == nil) != (b[i].Value == nil) {
+			return false
+		}
+	}
+	return true
+}
+
+// The cache converts every record's headers exactly as the plain way
+// does (null stays distinct from empty), shares a conversion only
+// between equal headers, and is not fooled by a slice changed in place
+// after it was converted.
+func TestHeaderCacheConvertsExactly(t *testing.T) {
+	path := []data.Header{{Key: "file", Schema: data.StringSchema, Value: "/var/log/a.log"}}
+	mutable := []data.Header{{Key: "file", Value: "/var/log/a.log"}}
+	seq := []struct {
+		hs     []data.Header
+		shared bool // shares the previous record's conversion
+	}{
+		{path, false}, {path, true}, {[]data.Header{{Key: "file", Value: "/var/log/a.log"}}, true},
+		{[]data.Header{{Key: "file", Value: "/var/log/b.log"}}, false},
+		{nil, false},
+		{mutable, false}, {mutable, true},
+		{[]data.Header{{Key: "a", Value: nil}}, false}, {[]data.Header{{Key: "a", Value: []byte{}}}, false},
+		{[]data.Header{{Key: "a", Value: []byte{}}}, true}, {[]data.Header{{Key: "a", Value: []byte("x")}}, false},
+		{[]data.Header{{Key: "n", Value: int32(7)}}, false}, {[]data.Header{{Key: "n", Value: int32(7)}}, false},
+		{[]data.Header{{Key: "n", Value: int32(7)}, {Key: "file", Value: "x"}}, false},
+	}
+	var c headerCache
+	var prev []kgo.RecordHeader
+	for i, s := range seq {
+		got := c.convert(s.hs)
+		if want := reference(s.hs); !sameKafkaHeaders(got, want) {
+			t.Fatalf("record %d: %+v, want %+v", i, got, want)
+		}
+		if shared := len(got) > 0 && len(prev) > 0 && &got[0] == &prev[0]; shared != s.shared {
+			t.Fatalf("record %d: shared %v, want %v", i, shared, s.shared)
+		}
+		prev = got
+		if i == 5 {
+			mutable[0].Value = "/var/log/changed.log" // after its conversion
+			seq[6].shared = false
+		}
+	}
+	if got := c.convert(mutable); string(got[0].Value) != "/var/log/changed.log" {
+		t.Fatalf("a slice changed in place converts to %q", got[0].Value)
+	}
+}
+
+// A file tail's path header arrives on every record exactly as sent, end
+// to end: packed in version 4 (the header sent once per run of a file's
+// lines), unpacked, converted by the source task and produced, then read
+// back with a Kafka client.
+func TestSourceTaskPathHeadersEndToEnd(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	producer, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.AllowAutoTopicCreation(),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DefaultProduceTopic("logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	paths := []string{"/var/log/a.log", "/var/log/b.log", "/var/log/dir with space/ü.log"}
+	cached := map[string][]data.Header{}
+	var recs []*data.Record
+	var want []string
+	for i := range 3000 {
+		p := paths[(i/700)%len(paths)] // runs of one file's lines
+		if cached[p] == nil {
+			cached[p] = []data.Header{{Key: "file", Schema: data.StringSchema, Value: p}}
+		}
+		recs = append(recs, &data.Record{Topic: "logs", Partition: 0, Timestamp: -1,
+			ValueSchema: data.StringSchema, Value: "line " + strconv.Itoa(i), Headers: cached[p]})
+		want = append(want, p)
+	}
+	packed, err := connectv1.AppendPackedVersion(nil, recs, connectv1.PackedNewestVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := connectv1.Unpack(packed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := TaskID{Connector: "paths", Task: 0}
+	conv := &gatedConverter{release: make(chan struct{})}
+	close(conv.release)
+	st := &sourceTask{
+		taskPipeline: taskPipeline{id: id, keyConv: conv, valueConv: conv,
+			logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+			metrics: NewMetrics(prometheus.NewRegistry()).task(id)},
+		producer: producer, pending: map[string]SourceOffset{}, seenTopics: map[string]bool{},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := st.send(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := producer.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("logs"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	n := 0
+	for n < len(want) {
+		fs := consumer.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("%d of %d records read: %v", n, len(want), err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Value) != "line "+strconv.Itoa(n) {
+				t.Fatalf("record %d value %q", n, r.Value)
+			}
+			if len(r.Headers) != 1 || r.Headers[0].Key != "file" || string(r.Headers[0].Value) != want[n] {
+				t.Fatalf("record %d headers %+v, want file=%q", n, r.Headers, want[n])
+			}
+			n++
+		})
+	}
+}
+
+// BenchmarkSourceHeaders is the worker's per-record header conversion of
+// a file tail's batch: the path on every line, or no header.
+func BenchmarkSourceHeaders(b *testing.B) {
+	h := []data.Header{{Key: "file", Schema: data.StringSchema, Value: "/var/log/app/app-0.log"}}
+	for _, bc := range []struct {
+		name string
+		hs   []data.Header
+	}{{"none", nil}, {"path", h}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var c headerCache
+			b.ReportAllocs()
+			for b.Loop() {
+				for range 8000 {
+					_ = c.convert(bc.hs)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*8000), "ns/record")
+		})
+	}
+}
