@@ -43,7 +43,7 @@ func (b *Broker) decideAlterPartition(store *controller.Store, brokerID int32, b
 	if err != nil {
 		return nil, err
 	}
-	b.applyImage()
+	b.applyControllerImage()
 	return results, nil
 }
 

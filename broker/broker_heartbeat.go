@@ -73,7 +73,7 @@ func (b *Broker) handleBrokerRegistration(req *kmsg.BrokerRegistrationRequest) k
 	br, _ := img.Broker(req.BrokerID)
 	resp.BrokerEpoch = br.Epoch
 	hb.Register(req.BrokerID, br.Epoch, br.Fenced, now)
-	b.applyImage()
+	b.applyControllerImage()
 	b.logger.Info("broker registered", "broker_id", req.BrokerID, "broker_epoch", br.Epoch, "fenced", br.Fenced, "endpoints", reg.Endpoints)
 	return resp
 }
@@ -102,7 +102,7 @@ func (b *Broker) handleBrokerHeartbeat(req *kmsg.BrokerHeartbeatRequest) kmsg.Re
 		return resp
 	}
 	hb.Touch(hr, reply, img.Offset()-1, b.now())
-	b.applyImage()
+	b.applyControllerImage()
 	resp.IsCaughtUp, resp.IsFenced, resp.ShouldShutdown = reply.IsCaughtUp, reply.IsFenced, reply.ShouldShutDown
 	return resp
 }
@@ -126,7 +126,7 @@ func (b *Broker) fenceExpiredBrokers() {
 		hb.Fenced(id)
 		b.logger.Warn("broker fenced: no heartbeat within broker.session.timeout.ms; its leaderships move to other in-sync replicas",
 			"broker_id", id, "session_timeout_ms", b.cfg.BrokerSessionTimeoutMs)
-		b.applyImage()
+		b.applyControllerImage()
 	}
 }
 
@@ -160,7 +160,7 @@ func (b *Broker) rebalanceLeaders() {
 		}
 	}
 	if moved > 0 {
-		b.applyImage()
+		b.applyControllerImage()
 		b.logger.Info("preferred leader rebalance moved leaderships back to preferred replicas", "partitions", moved)
 	}
 }
@@ -193,7 +193,7 @@ func (b *Broker) controlledShutdownSelf(ctx context.Context, store *controller.S
 		if err != nil {
 			return err
 		}
-		b.applyImage()
+		b.applyControllerImage()
 		if reply.ShouldShutDown {
 			return nil
 		}

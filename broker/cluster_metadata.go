@@ -84,7 +84,12 @@ func (b *Broker) handleMetadataFetch(ctx context.Context, req *kmsg.FetchRequest
 	if !ok {
 		p.ErrorCode = kerr.NotLeaderForPartition.Code
 		if b.ctrl != nil {
+			// Not the active controller: say which voter is, as far
+			// as this one knows, so the link goes straight there.
 			p.ErrorCode = kerr.NotController.Code
+			if l := b.ctrl.leader(); !l.Active.IsZero() && l.Active.ID != b.localID() {
+				p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = l.Active.ID, l.Epoch
+			}
 		}
 		return b.encodeMetadataFetch(resp, &t, &p)
 	}

@@ -53,7 +53,6 @@ func (b *Broker) Handle(ctx context.Context, r *netio.Request) *netio.Response {
 		return a.raw(b, ctx, r, req)
 	}
 	var resp kmsg.Response
-	fw, forwarding := b.metaForwarder()
 	switch {
 	case a.forward && b.ctrl != nil && b.onControllerListener(r.Conn) && !b.isActiveQuorumController():
 		// Sent to this voter's controller, which is not the active
@@ -62,10 +61,18 @@ func (b *Broker) Handle(ctx context.Context, r *netio.Request) *netio.Response {
 		resp = forwardFailed(req, kerr.NotController.Code)
 	case a.forward && b.ctrl != nil && b.onControllerListener(r.Conn):
 		resp = a.handle(b, ctx, r, req)
-	case a.forward && forwarding:
-		resp = b.forward(ctx, fw, req)
 	default:
-		resp = a.handle(b, ctx, r, req)
+		// b.meta is read only here, past the controller listener's
+		// cases: a quorum voter serves those before NewWith sets it.
+		fw, forwarding := forwarder(nil), false
+		if a.forward {
+			fw, forwarding = b.metaForwarder()
+		}
+		if forwarding {
+			resp = b.forward(ctx, fw, req)
+		} else {
+			resp = a.handle(b, ctx, r, req)
+		}
 	}
 	resp.SetVersion(r.Version)
 	b.metrics.countErrors(a, resp)

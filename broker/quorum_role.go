@@ -57,16 +57,23 @@ type quorumRole struct {
 	settled   []caspaxos.Voter // for ChannelIdentity
 }
 
-// quorumTimeouts are the quorum's timers: a lease of 1 s renewed every
-// 1/3 s, a takeover after 1.5 s without renewals, as ctrlquorum's
-// defaults; the metadata log drops a dead voter from its ISR after 1 s
-// (commits wait for every ISR voter until then).
+// The quorum's other timers: the metadata log drops a dead voter from its
+// ISR after 1 s (commits wait for every ISR voter until then). The lease
+// and the takeover come from controller.quorum.fetch.timeout.ms
+// (quorumTimers).
 const (
-	quorumLease        = time.Second
-	quorumTakeover     = 1500 * time.Millisecond
 	quorumMetaLagMaxMs = 1000
 	quorumOpenTimeout  = 30 * time.Second
 )
+
+// quorumTimers are the takeover timeout (controller.quorum.fetch.timeout.ms)
+// and the lease, two thirds of it, renewed every third of itself: the
+// active controller stops acting before any voter may take over, with a
+// third of the lease to spare for clock-rate differences.
+func quorumTimers(cfg *config.Broker) (lease, takeover time.Duration) {
+	takeover = time.Duration(cfg.QuorumFetchTimeoutMs) * time.Millisecond
+	return takeover * 2 / 3, takeover
+}
 
 // openQuorumRole opens the voter's directories in the first log dir and
 // answers ChannelIdentity; start gathers the voter set and runs the rest.
@@ -120,9 +127,10 @@ func (q *quorumRole) start(ctx context.Context, fsys segment.FS, setHandlers fun
 		return fmt.Errorf("broker: %w", err)
 	}
 	minISR := int32(len(vs)/2 + 1)
+	lease, takeover := quorumTimers(q.cfg)
 	if q.v, err = voter.New(voter.Config{NodeID: q.self.ID, Voters: q.voters, Bootstrap: true,
 		ClusterID: quorumClusterID(vs), MetaMinISR: minISR, FS: fsys, Dir: vdir, Transport: q.net,
-		Logger: q.logger, OnTransition: q.transition, Lease: quorumLease, TakeoverTimeout: quorumTakeover}); err != nil {
+		Logger: q.logger, OnTransition: q.transition, Lease: lease, TakeoverTimeout: takeover}); err != nil {
 		_ = q.net.Close()
 		return fmt.Errorf("broker: %w", err)
 	}

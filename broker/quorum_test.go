@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -266,6 +267,20 @@ func TestQuorumFailoverKeepsMetadata(t *testing.T) {
 			return ok && v == 1
 		})
 	}
+	for _, n := range nodes {
+		// A voter's CONTROLLER listener answers a metadata fetch: the
+		// active one with itself and its epoch, the others with
+		// NOT_CONTROLLER naming the active one, so a link goes there.
+		p := metadataFetchAt(t, n.ctrlListener.Addr().String())
+		wantCode := int16(0)
+		if n.cfg.NodeID != first {
+			wantCode = kerr.NotController.Code
+		}
+		if p.ErrorCode != wantCode || p.CurrentLeader.LeaderID != first || p.CurrentLeader.LeaderEpoch < 1 {
+			t.Fatalf("metadata fetch at node %d: error %d, current leader %+v; want error %d naming node %d in an epoch >= 1",
+				n.cfg.NodeID, p.ErrorCode, p.CurrentLeader, wantCode, first)
+		}
+	}
 	killed := time.Now()
 	if err := nodes[first-1].Shutdown(ctx); err != nil {
 		t.Fatal(err)
@@ -300,4 +315,35 @@ func TestQuorumFailoverKeepsMetadata(t *testing.T) {
 			}
 		}
 	}
+}
+
+// metadataFetchAt sends a metadata-log fetch (as controllerlink does) to a
+// CONTROLLER listener and returns the partition's answer.
+func metadataFetchAt(t *testing.T, addr string) kmsg.FetchResponseTopicPartition {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = 13
+	req.ReplicaID, req.SessionEpoch, req.MaxBytes = -1, -1, 1<<20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = controller.MetadataTopic, controller.MetadataTopicID
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LogStartOffset = 1<<20, -1, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := resp.(*kmsg.FetchResponse)
+	if len(fr.Topics) != 1 || len(fr.Topics[0].Partitions) != 1 {
+		t.Fatalf("metadata fetch at %s: %+v", addr, fr)
+	}
+	return fr.Topics[0].Partitions[0]
 }

@@ -140,6 +140,19 @@ func (r *topicRegistry) all() []*topic { return r.current().sorted }
 // metrics go, and fetches waiting on either are answered now, not at
 // max_wait_ms. It returns, per topic, why replicas of it could not be
 // opened. Call it after every metadata commit.
+// applyControllerImage is applyImage after a controller handler's commit.
+// A quorum voter answers brokers' registrations, heartbeats and
+// AlterPartitions before its own broker side is loaded (NewWith is still
+// setting it up on another goroutine): then it only wakes the metadata
+// fetches, and the broker side applies the newest image once loaded.
+func (b *Broker) applyControllerImage() {
+	if b.ctrl != nil && !b.loaded.Load() {
+		b.metaWatch.fire()
+		return
+	}
+	b.applyImage()
+}
+
 func (b *Broker) applyImage() map[string]error {
 	defer b.metaWatch.fire()
 	if !b.imageReady.Load() {

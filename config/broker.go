@@ -103,6 +103,9 @@ type Broker struct {
 	BrokerRack                string // "" = no rack
 	BrokerHeartbeatIntervalMs int32
 	BrokerSessionTimeoutMs    int32
+	// QuorumFetchTimeoutMs is controller.quorum.fetch.timeout.ms: a
+	// quorum voter's takeover timeout.
+	QuorumFetchTimeoutMs int64
 	ControlledShutdownEnable  bool
 
 	// Replication between brokers.

@@ -173,6 +173,7 @@ func (b *Broker) buildCluster() error {
 	b.BrokerRack = strings.TrimSpace(b.Raw["broker.rack"])
 	b.BrokerHeartbeatIntervalMs = int32(b.int("broker.heartbeat.interval.ms"))
 	b.BrokerSessionTimeoutMs = int32(b.int("broker.session.timeout.ms"))
+	b.QuorumFetchTimeoutMs = b.int("controller.quorum.fetch.timeout.ms")
 	b.ControlledShutdownEnable = b.bool("controlled.shutdown.enable")
 	b.ReplicaLagTimeMaxMs = b.int("replica.lag.time.max.ms")
 	b.ReplicaFetchMaxBytes = int32(b.int("replica.fetch.max.bytes"))

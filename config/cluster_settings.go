@@ -20,6 +20,8 @@ var clusterSettings = []Setting{
 		Doc: "The controllers, as id@host:port,... (host:port being each controller's controller listener). Setting it makes the node part of a multi-node cluster; every node lists the same voters."},
 	{Name: "controller.quorum.bootstrap.servers", Type: TypeList, Nullable: true, Check: checkBootstrapServers,
 		Doc: "host:port,... of controllers to find the quorum through (KIP-853 dynamic quorum). Sluice takes it only on a single node that is its own controller, as in Kafka's sample server.properties; a cluster lists its controllers in controller.quorum.voters."},
+	{Name: "controller.quorum.fetch.timeout.ms", Type: TypeDurationMs, Default: "2000", Min: atLeast(100),
+		Doc: "In a controller quorum, how long a voter waits without seeing the active controller renew its lease before it takes over (if it holds every committed metadata record). The active controller's lease is two thirds of it: it stops acting as controller before another voter may start. A longer timeout rides out longer stalls (fsync, CPU starvation) at the cost of a slower failover."},
 	{Name: "controller.listener.names", Type: TypeList, Nullable: true,
 		Doc: "Names of the listeners the controller serves, which clients never see. A controller node lists one of them in listeners; brokers reach the controllers through the first name."},
 	{Name: "listener.security.protocol.map", Type: TypeList, Default: defaultProtocolMapValue, Check: checkProtocolMap,

@@ -43,7 +43,7 @@ func init() {
 		// metadata its own way
 		"metadata.log.dir", "metadata.log.segment.bytes",
 		"metadata.max.retention.bytes", "metadata.max.retention.ms",
-		"controller.quorum.election.timeout.ms", "controller.quorum.fetch.timeout.ms",
+		"controller.quorum.election.timeout.ms",
 		"controller.quorum.election.backoff.max.ms", "controller.quorum.append.linger.ms",
 		"controller.quorum.request.timeout.ms", "controller.quorum.retry.backoff.ms",
 		"initial.broker.registration.timeout.ms",

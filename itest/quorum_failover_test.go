@@ -19,12 +19,12 @@ import (
 )
 
 // Quorum timing (broker/quorum_role.go): a voter takes over once it has
-// seen the lease unrenewed for quorumTakeover, after a random backoff
-// under 250 ms and a register read every 250 ms (ctrlquorum's defaults);
-// the brief's bound for "every node names the new controller" is the
-// takeover plus one second.
+// seen the lease unrenewed for controller.quorum.fetch.timeout.ms (2 s by
+// default, Kafka's), after a random backoff and register reads each under
+// a third of a second; the issue's bound for "every node names the new
+// controller" is that timeout plus one second.
 const (
-	quorumTakeoverTimeout = 1500 * time.Millisecond
+	quorumTakeoverTimeout = 2000 * time.Millisecond
 	quorumFailoverBound   = quorumTakeoverTimeout + time.Second
 	// quorumFailoverSlack is what observing adds to that bound: a poll
 	// of every surviving node (one Metadata round trip each, in
