@@ -105,8 +105,8 @@ type Broker struct {
 	BrokerSessionTimeoutMs    int32
 	// QuorumFetchTimeoutMs is controller.quorum.fetch.timeout.ms: a
 	// quorum voter's takeover timeout.
-	QuorumFetchTimeoutMs int64
-	ControlledShutdownEnable  bool
+	QuorumFetchTimeoutMs     int64
+	ControlledShutdownEnable bool
 
 	// Replication between brokers.
 	ReplicaLagTimeMaxMs                      int64
