@@ -311,16 +311,22 @@ func (s *sim) onFetch(n *node, m msg) {
 	if err == nil && div == nil {
 		to := min(readTo, f.req.FetchOffset+int64(1+s.rng.Intn(30)))
 		out.recs = append([]rec(nil), n.log.recs[f.req.FetchOffset:to]...)
-		// What it serves as committed (below its high watermark) must be
-		// the committed log; a deposed leader may still serve its
-		// uncommitted tail, which its followers truncate later.
-		for i, r := range out.recs {
-			if o := int(f.req.FetchOffset) + i; int64(o) < l.HighWatermark() && (o >= len(s.committed) || r != s.committed[o]) {
-				s.fail("node %d serves %+v at %d, committed %+v", n.id, r, o, s.committed[o])
-			}
+	}
+	s.drain(n) // the fetch may have committed records
+	// What it serves as committed (below its high watermark) must be the
+	// committed log; a deposed leader may still serve its uncommitted
+	// tail, which its followers truncate later.
+	for i, r := range out.recs {
+		o := int(f.req.FetchOffset) + i
+		switch {
+		case int64(o) >= out.resp.HighWatermark:
+		case o >= len(s.committed):
+			s.fail("node %d serves %+v at %d below its high watermark %d, beyond the %d committed", n.id, r, o,
+				out.resp.HighWatermark, len(s.committed))
+		case r != s.committed[o]:
+			s.fail("node %d serves %+v at %d, committed %+v", n.id, r, o, s.committed[o])
 		}
 	}
-	s.drain(n)
 	s.send(reply)
 }
 

@@ -186,30 +186,52 @@ func (s *sim) tick(faulty bool) {
 		}
 	}
 	s.net = rest // deliveries send more
-	s.rng.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
-	for _, m := range due {
-		if !s.deliver(m) {
-			s.net = append(s.net, m)
-		}
+	// Deliveries and each node's timers run in a random order, so a node
+	// resumed from a pause may act on its timers before it reads what
+	// queued up for it.
+	evs := make([]event, 0, len(due)+len(s.nodes))
+	for i := range due {
+		evs = append(evs, event{m: &due[i]})
 	}
-	for _, i := range s.rng.Perm(len(s.nodes)) {
-		n := s.nodes[i]
-		if !s.running(n) {
-			continue
-		}
-		if !n.broker {
-			s.proposerOut(n, n.prop.Tick())
-			s.ready(n, n.node.Tick(s.local(n)))
-			if !s.quiet && s.rng.Intn(3) == 0 {
-				s.produce(n)
+	for _, n := range s.nodes {
+		evs = append(evs, event{n: n})
+	}
+	s.rng.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+	for _, e := range evs {
+		switch {
+		case e.m != nil:
+			if !s.deliver(*e.m) {
+				s.net = append(s.net, *e.m)
 			}
-		}
-		s.pump(n)
-		if s.rng.Float64() < s.f.fsync {
-			s.fsync(n)
+		case s.running(e.n):
+			s.act(e.n)
+			s.checkLeases()
 		}
 	}
 	s.check()
+}
+
+// event is one thing a step does: deliver a message or run a node's
+// timers.
+type event struct {
+	m *msg
+	n *node
+}
+
+// act runs n's timers for one step: the proposer's and the Node's ticks,
+// the workload, the log replica, an fsync now and then.
+func (s *sim) act(n *node) {
+	if !n.broker {
+		s.proposerOut(n, n.prop.Tick())
+		s.ready(n, n.node.Tick(s.local(n)))
+		if !s.quiet && s.rng.Intn(3) == 0 {
+			s.produce(n)
+		}
+	}
+	s.pump(n)
+	if s.rng.Float64() < s.f.fsync {
+		s.fsync(n)
+	}
 }
 
 // check runs the per-step invariants of the logs and the leases.
@@ -235,9 +257,12 @@ func (s *sim) check() {
 		}
 		n.verified = n.hw
 	}
-	// With clock rates within the margin the lease allows (drift ≤ 10%
-	// against TakeoverTimeout/Lease = 1.5), leases never overlap; with
-	// wild clocks they may, and the epochs keep everything else safe.
+}
+
+// checkLeases: with clock rates within the margin the lease allows (drift
+// ≤ 10% against TakeoverTimeout/Lease = 1.5), leases never overlap; with
+// wild clocks they may, and the epochs keep everything else safe.
+func (s *sim) checkLeases() {
 	var active []string
 	for _, v := range s.voters {
 		if !s.up(v) {

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand"
+	"strings"
 	"testing"
 	"time"
 
@@ -408,7 +409,8 @@ func (s *sim) transition(n *node, tr ctrlquorum.Transition) {
 	who := fmt.Sprintf("%d (life %d)", n.id, n.life)
 	if !tr.Active {
 		s.logf("voter %s steps down from epoch %d: %s", who, tr.Epoch, tr.Reason)
-		s.cover("a controller steps down: " + tr.Reason)
+		why, _, _ := strings.Cut(tr.Reason, ":")
+		s.cover("a controller steps down: " + why)
 		n.activeIn = 0
 		return
 	}
