@@ -81,6 +81,12 @@ func (b *Broker) handleMetadataFetch(ctx context.Context, req *kmsg.FetchRequest
 	p.Partition = 0
 	p.HighWatermark, p.LastStableOffset, p.LogStartOffset = -1, -1, -1
 	store, ok := b.ctrlStore()
+	if !ok && b.ctrl != nil {
+		// Just elected, this voter opens its Store once the metadata
+		// log commits its start: hold the fetch for that rather than
+		// send the link round the other voters.
+		store, ok = b.ctrl.awaitStore(ctx, min(time.Duration(req.MaxWaitMillis)*time.Millisecond, maxMetadataWait))
+	}
 	if !ok {
 		p.ErrorCode = kerr.NotLeaderForPartition.Code
 		if b.ctrl != nil {

@@ -18,8 +18,12 @@ func (b *Broker) handleInitProducerID(req *kmsg.InitProducerIDRequest) *kmsg.Ini
 	}
 	id, err := b.meta.NextProducerID()
 	if err != nil {
-		b.logger.Error("allocating producer id", "err", err)
-		resp.ErrorCode = kerr.UnknownServerError.Code
+		// No block of ids from the controller now (it is moving, or
+		// unreachable): a retriable answer, as Kafka's producer-id
+		// manager gives while it waits for a block. UNKNOWN_SERVER_ERROR
+		// would fail the producer for good.
+		b.logger.Warn("allocating producer id; the client retries", "err", err)
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 		return resp
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -152,5 +153,33 @@ func TestBrokerTakesMetadataFromItsSource(t *testing.T) {
 		t.Fatal("a broker started on a log dir of another cluster's source")
 	} else if !strings.Contains(err.Error(), src.ClusterID()) {
 		t.Fatalf("refusal does not name the dir's cluster %s: %v", src.ClusterID(), err)
+	}
+}
+
+// noProducerIDs is a metadata source whose controller hands out no
+// producer ids (unreachable, or moving to another voter).
+type noProducerIDs struct{ *controller.Store }
+
+func (noProducerIDs) NextProducerID() (int64, error) {
+	return 0, errors.New("no controller answers AllocateProducerIds")
+}
+
+// Without a block of producer ids from the controller, InitProducerId
+// answers a retriable error (as Kafka's producer-id manager does while it
+// waits for a block), never UNKNOWN_SERVER_ERROR, which makes an
+// idempotent client fail every record it holds.
+func TestInitProducerIDRetriableWithoutController(t *testing.T) {
+	src, err := controller.Create(segment.NewMemFS(), "/controller", 1, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewWith(memConfig(t), Deps{FS: segment.NewMemFS(), Clock: newFakeClock().Fake, Metadata: noProducerIDs{src}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb := &memBroker{Broker: b, t: t, log: &lockedBuffer{}}
+	resp := callHandle[*kmsg.InitProducerIDResponse](mb, kmsg.NewPtrInitProducerIDRequest())
+	if resp.ErrorCode != kerr.CoordinatorLoadInProgress.Code || !kerr.IsRetriable(kerr.ErrorForCode(resp.ErrorCode)) {
+		t.Fatalf("InitProducerId with no producer ids: error %d, want COORDINATOR_LOAD_IN_PROGRESS (retriable)", resp.ErrorCode)
 	}
 }

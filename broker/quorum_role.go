@@ -252,6 +252,27 @@ func (q *quorumRole) activeStore() (*controller.Store, int32, bool) {
 	return st, epoch, true
 }
 
+// awaitStore waits up to d for the Store of a voter that won a takeover
+// and is opening it; it returns at once when this voter is not active.
+func (q *quorumRole) awaitStore(ctx context.Context, d time.Duration) (*controller.Store, bool) {
+	deadline := time.Now().Add(d)
+	for {
+		if st, _, ok := q.activeStore(); ok {
+			return st, true
+		}
+		if _, active := q.v.Active(); !active || time.Now().After(deadline) {
+			return nil, false
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false
+		case <-q.stop:
+			return nil, false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // follow keeps the metadata log's replica following the controller the
 // voter knows of, and tells the voter of a newer epoch the log saw.
 func (q *quorumRole) follow() {

@@ -241,10 +241,20 @@ func TestQuorumFailoverKeepsMetadata(t *testing.T) {
 		}
 	}
 	for _, n := range nodes {
-		dq := describeQuorum(t, n, 2, controller.MetadataTopic).Topics[0].Partitions[0]
-		if dq.ErrorCode != 0 || dq.LeaderID != first || dq.LeaderEpoch < 1 || len(dq.CurrentVoters) != 3 {
-			t.Fatalf("DescribeQuorum through node %d: %+v; want leader %d in an epoch >= 1 and 3 voters", n.cfg.NodeID, dq, first)
-		}
+		var dq kmsg.DescribeQuorumResponseTopicPartition
+		testkit.EventuallyNil(t, 10*time.Second, func() error {
+			// Forwarded to the active controller: a moment after a
+			// lease lapse on a loaded machine it may answer NOT_CONTROLLER.
+			resp := describeQuorum(t, n, 2, controller.MetadataTopic)
+			if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+				return fmt.Errorf("DescribeQuorum through node %d: %+v", n.cfg.NodeID, resp)
+			}
+			dq = resp.Topics[0].Partitions[0]
+			if dq.ErrorCode != 0 || dq.LeaderID != first || dq.LeaderEpoch < 1 || len(dq.CurrentVoters) != 3 {
+				return fmt.Errorf("DescribeQuorum through node %d: %+v; want leader %d in an epoch >= 1 and 3 voters", n.cfg.NodeID, dq, first)
+			}
+			return nil
+		})
 		now := time.Now().UnixMilli()
 		for _, v := range dq.CurrentVoters {
 			if v.LastCaughtUpTimestamp < now-60_000 || v.LastCaughtUpTimestamp > now+1000 {

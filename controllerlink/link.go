@@ -287,7 +287,7 @@ func (l *Link) sendRound(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 		v := l.q.current()
 		id = l.q.voter(v).ID
 		var resp kmsg.Response
-		if resp, err = l.send(ctx, v, req, l.cfg.RequestTimeout); err == nil {
+		if resp, err = l.send(ctx, v, cloneRequest(req), l.cfg.RequestTimeout); err == nil {
 			if code := topLevelCode(resp); code != kerr.NotController.Code {
 				return resp, id, nil
 			}
@@ -312,11 +312,29 @@ func (l *Link) sendOnce(ctx context.Context, req kmsg.Request) (kmsg.Response, i
 		v := l.q.current()
 		id = l.q.voter(v).ID
 		var resp kmsg.Response
-		if resp, err = l.send(ctx, v, req, 0); err == nil || !unsent(err) || ctx.Err() != nil {
+		if resp, err = l.send(ctx, v, cloneRequest(req), 0); err == nil || !unsent(err) || ctx.Err() != nil {
 			return resp, id, err
 		}
 	}
 	return nil, id, err
+}
+
+// cloneRequest is a copy of req for one attempt. The client sets a
+// request's version as it sends it and may still be writing it after the
+// attempt timed out, so the next attempt, to another voter, must not
+// share it. req itself is never sent; the copy carries every field (it is
+// encoded at the newest version), and the client picks its version again.
+func cloneRequest(req kmsg.Request) kmsg.Request {
+	out := kmsg.RequestForKey(req.Key())
+	if out == nil {
+		return req
+	}
+	req.SetVersion(req.MaxVersion())
+	out.SetVersion(req.MaxVersion())
+	if err := out.ReadFrom(req.AppendTo(nil)); err != nil {
+		return req // kmsg reads what it writes; never reached
+	}
+	return out
 }
 
 // topLevelCode is the top-level error code of the controller APIs' answers

@@ -77,6 +77,12 @@ func (q *quorum) redirect(i int, leader, epoch int32) {
 	for j, v := range q.voters {
 		if v.ID == leader {
 			q.guess = j
+			if realEpoch(epoch) > realEpoch(q.activeEpoch) {
+				// A voter's register names a newer controller: it is the
+				// active one from now, as a Kafka broker learns a new
+				// leader at its election, before it commits anything.
+				q.activeID, q.activeEpoch = leader, epoch
+			}
 			return
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func threeVoters() *quorum {
@@ -44,12 +45,14 @@ func TestQuorumRedirectGoesToTheNamedLeader(t *testing.T) {
 		name          string
 		leader, epoch int32
 		want          int
+		wantActive    int32 // the active controller reported after it
 	}{
-		{"names voter 3", 3, 4, 2},
-		{"names no one", -1, -1, 1},
-		{"names itself", 1, 4, 1},
-		{"names a node that is no voter", 9, 4, 1},
-		{"names a leader older than seen", 3, 1, 1},
+		{"names voter 3", 3, 4, 2, 3},
+		{"names no one", -1, -1, 1, 1},
+		{"names itself", 1, 4, 1, 1},
+		{"names a node that is no voter", 9, 4, 1, 1},
+		{"names a leader older than seen", 3, 1, 1, 1},
+		{"names voter 3 in the epoch already known", 3, 2, 2, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -60,6 +63,9 @@ func TestQuorumRedirectGoesToTheNamedLeader(t *testing.T) {
 			q.redirect(0, c.leader, c.epoch)
 			if got := q.current(); got != c.want {
 				t.Errorf("guess %d, want %d", got, c.want)
+			}
+			if id, _ := q.active(); id != c.wantActive {
+				t.Errorf("active controller %d after the redirect, want %d", id, c.wantActive)
 			}
 		})
 	}
@@ -187,5 +193,17 @@ func TestRetryPacing(t *testing.T) {
 	}
 	if !warnAt(1, 1) || warnAt(1, 2) || !warnAt(1, 21) {
 		t.Error("one voter warns at its first failure, then every 20th")
+	}
+}
+
+// An attempt's copy carries every field of the request, and the original
+// is left for the next attempt.
+func TestCloneRequestKeepsEveryField(t *testing.T) {
+	req := kmsg.NewPtrBrokerHeartbeatRequest()
+	req.BrokerID, req.BrokerEpoch, req.CurrentMetadataOffset, req.WantShutdown = 4, 17, 99, true
+	req.OfflineLogDirs = [][16]byte{{1, 2, 3}}
+	c := cloneRequest(req).(*kmsg.BrokerHeartbeatRequest)
+	if c == req || c.BrokerID != 4 || c.BrokerEpoch != 17 || c.CurrentMetadataOffset != 99 || !c.WantShutdown || len(c.OfflineLogDirs) != 1 || c.OfflineLogDirs[0] != req.OfflineLogDirs[0] {
+		t.Fatalf("copy %+v of %+v", c, req)
 	}
 }
