@@ -80,8 +80,17 @@ func Intersects(prep, acc Quorum) bool {
 // Step is one configuration of a membership change. Every proposer must be
 // using Config before any proposer moves to the next step. If Rescan is set,
 // a read round (Read) must then complete through Config before the next
-// step: it rewrites the register's value onto an accept quorum of Config,
-// so that the next step's prepares see it.
+// step. After the first step it rewrites the register's value onto an
+// accept quorum of Config, so that the next step's prepares see it. After
+// every step it is also a fence: a proposer that moved on abandons its
+// attempt of the step before, but that attempt's accepts may still be in
+// flight, and a proposer two steps on (or restarted with a low counter)
+// could run rounds whose quorums miss them. The read's accept phase is
+// refused until its ballot exceeds every such attempt (the step's accept
+// quorums meet the previous step's prepare quorums), and its promises make
+// the step's prepare quorum refuse them, so none of them can be chosen or
+// read as the newest value once it completed. The membership explorer
+// finds a lost value without the fence after step 2.
 type Step struct {
 	Config Config
 	Rescan bool
@@ -99,7 +108,10 @@ type Step struct {
 // Any two adjacent steps are safe to run side by side (each one's prepares
 // intersect the other's accepts). What plain adjacency cannot cover, a value
 // accepted only by an old quorum and invisible to the new prepares, is what
-// the rescan after step 1 removes. Added voters must start empty with a new
+// the rescan after step 1 removes. Step 2 is fenced by a read as well
+// (see Step); the last step's fence is the caller's next full round through
+// it once every proposer uses it (package voter's FinishVoterChange), before
+// any later change begins. Added voters must start empty with a new
 // incarnation.
 func PlanChange(cur Config, target []Voter) ([]Step, error) {
 	if err := cur.Validate(); err != nil {
@@ -125,7 +137,7 @@ func PlanChange(cur Config, target []Voter) ([]Step, error) {
 	}
 	steps := []Step{
 		{Config: Config{Prepare: cloneQuorum(cur.Prepare), Accept: grown}, Rescan: true},
-		{Config: Config{Prepare: cloneQuorum(want.Prepare), Accept: cloneQuorum(grown)}},
+		{Config: Config{Prepare: cloneQuorum(want.Prepare), Accept: cloneQuorum(grown)}, Rescan: true},
 		{Config: want},
 	}
 	for i, s := range steps {

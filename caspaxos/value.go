@@ -35,6 +35,9 @@ type Register struct {
 	// MetaMinISR is the smallest ISR a shrink may leave (at least 1: the
 	// active controller).
 	MetaMinISR int32
+	// Change is the membership change in progress (BeginVoterChange),
+	// nil when none is.
+	Change *VoterChange
 }
 
 // Member is one voter of the quorum and where it listens.
@@ -53,11 +56,14 @@ type Endpoint struct {
 func (e Endpoint) String() string { return fmt.Sprintf("%s://%s:%d", e.Name, e.Host, e.Port) }
 
 // Register encodings. Version 1 (before ClusterID, ConfigVersion, Voters
-// and MetaMinISR) still decodes, with those fields zero; MarshalBinary
-// writes version 2.
+// and MetaMinISR) still decodes, with those fields zero. MarshalBinary
+// writes version 2 when no membership change is open and version 3 (the
+// same, then the change) while one is, so a register that never saw a
+// change keeps the bytes it had.
 const (
 	registerV1      = 1
 	registerVersion = 2
+	registerV3      = 3
 )
 
 // MarshalBinary encodes r: a version byte, then fixed-width big-endian
@@ -65,13 +71,19 @@ const (
 // uint64, config version int64, min ISR int32, ISR count uint16 and voters,
 // member count uint16 and members (voter, endpoint count uint16, endpoints:
 // name string, host string, port uint16). A string is a uint16 length and
-// its bytes; a voter is id int32 then a 16-byte incarnation.
+// its bytes; a voter is id int32 then a 16-byte incarnation. Version 3
+// appends the open change: id int64, its From config (Config's encoding
+// without the version byte) and its target members as above.
 func (r Register) MarshalBinary() ([]byte, error) {
 	if err := r.checkSizes(); err != nil {
 		return nil, err
 	}
 	b := make([]byte, 0, 64+len(r.ClusterID)+20*len(r.ISR)+40*len(r.Voters))
-	b = append(b, registerVersion)
+	version := byte(registerVersion)
+	if r.Change != nil {
+		version = registerV3
+	}
+	b = append(b, version)
 	b = appendString(b, r.ClusterID)
 	b = binary.BigEndian.AppendUint32(b, uint32(r.Epoch))
 	b = appendVoter(b, r.Active)
@@ -82,8 +94,21 @@ func (r Register) MarshalBinary() ([]byte, error) {
 	for _, v := range r.ISR {
 		b = appendVoter(b, v)
 	}
-	b = binary.BigEndian.AppendUint16(b, uint16(len(r.Voters)))
-	for _, m := range r.Voters {
+	b = appendMembers(b, r.Voters)
+	if c := r.Change; c != nil {
+		b = binary.BigEndian.AppendUint64(b, uint64(c.ID))
+		var err error
+		if b, err = appendConfigBody(b, c.From); err != nil {
+			return nil, err
+		}
+		b = appendMembers(b, c.Target)
+	}
+	return b, nil
+}
+
+func appendMembers(b []byte, ms []Member) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(ms)))
+	for _, m := range ms {
 		b = appendVoter(b, m.Voter)
 		b = binary.BigEndian.AppendUint16(b, uint16(len(m.Endpoints)))
 		for _, e := range m.Endpoints {
@@ -92,7 +117,21 @@ func (r Register) MarshalBinary() ([]byte, error) {
 			b = binary.BigEndian.AppendUint16(b, e.Port)
 		}
 	}
-	return b, nil
+	return b
+}
+
+func (rd *reader) members() []Member {
+	var out []Member
+	n := int(rd.u16())
+	for i := 0; i < n && rd.err == nil; i++ {
+		m := Member{Voter: rd.voter()}
+		ne := int(rd.u16())
+		for j := 0; j < ne && rd.err == nil; j++ {
+			m.Endpoints = append(m.Endpoints, Endpoint{Name: rd.str(), Host: rd.str(), Port: rd.u16()})
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // checkSizes refuses what the uint16 counts cannot hold.
@@ -102,7 +141,14 @@ func (r Register) checkSizes() error {
 		return fmt.Errorf("caspaxos: register too large (%d ISR, %d voters, cluster id of %d bytes)",
 			len(r.ISR), len(r.Voters), len(r.ClusterID))
 	}
-	for _, m := range r.Voters {
+	all := r.Voters
+	if r.Change != nil {
+		if len(r.Change.Target) > limit {
+			return fmt.Errorf("caspaxos: register change to %d voters", len(r.Change.Target))
+		}
+		all = append(slices.Clip(all), r.Change.Target...)
+	}
+	for _, m := range all {
 		if len(m.Endpoints) > limit {
 			return fmt.Errorf("caspaxos: voter %s has %d endpoints", m.Voter, len(m.Endpoints))
 		}
@@ -130,7 +176,7 @@ func (r *Register) UnmarshalBinary(b []byte) error {
 		out.Active = rd.voter()
 		out.Lease = rd.u64()
 		out.ISR = rd.voters()
-	case registerVersion:
+	case registerVersion, registerV3:
 		out.ClusterID = rd.str()
 		out.Epoch = int32(rd.u32())
 		out.Active = rd.voter()
@@ -138,17 +184,15 @@ func (r *Register) UnmarshalBinary(b []byte) error {
 		out.ConfigVersion = int64(rd.u64())
 		out.MetaMinISR = int32(rd.u32())
 		out.ISR = rd.voters()
-		n := int(rd.u16())
-		for i := 0; i < n && rd.err == nil; i++ {
-			m := Member{Voter: rd.voter()}
-			ne := int(rd.u16())
-			for j := 0; j < ne && rd.err == nil; j++ {
-				m.Endpoints = append(m.Endpoints, Endpoint{Name: rd.str(), Host: rd.str(), Port: rd.u16()})
-			}
-			out.Voters = append(out.Voters, m)
+		out.Voters = rd.members()
+		if v == registerV3 {
+			c := &VoterChange{ID: int64(rd.u64())}
+			c.From = rd.config()
+			c.Target = rd.members()
+			out.Change = c
 		}
 	default:
-		return fmt.Errorf("caspaxos: register version %d, want %d or %d", v, registerV1, registerVersion)
+		return fmt.Errorf("caspaxos: register version %d, want %d to %d", v, registerV1, registerV3)
 	}
 	if err := rd.finish("register"); err != nil {
 		return err
@@ -164,6 +208,7 @@ func (r Register) Clone() Register {
 	for i := range r.Voters {
 		r.Voters[i].Endpoints = slices.Clone(r.Voters[i].Endpoints)
 	}
+	r.Change = r.Change.clone()
 	return r
 }
 
@@ -399,6 +444,11 @@ func ExpandISR(epoch int32, configVersion int64, isr []Voter) Change {
 			if len(r.Voters) > 0 && !r.IsVoter(v) {
 				return fmt.Errorf("%w: %s is not a voter", ErrBadConfig, v)
 			}
+			// While a change is open, the ISR stays within its target too,
+			// so that FinishVoterChange can always apply.
+			if c := r.Change; c != nil && !slices.Contains(c.TargetVoters(), v) {
+				return fmt.Errorf("%w: %s leaves the quorum in change %d", ErrBadConfig, v, c.ID)
+			}
 		}
 		return nil
 	})
@@ -462,9 +512,12 @@ func SetISR(epoch int32, isr []Voter) Change {
 }
 
 // SetVoters replaces the quorum's members in epoch at configVersion (which
-// it bumps), as one step of a membership change: the ISR must stay within
-// the new members, so a voter leaves the ISR (ShrinkISR) before it leaves
-// the quorum. Already applied, it succeeds unchanged.
+// it bumps): the ISR must stay within the new members, so a voter leaves
+// the ISR (ShrinkISR) before it leaves the quorum. It writes the register
+// only and moves no proposer: a membership change that moves the
+// proposers goes through BeginVoterChange and FinishVoterChange (package
+// voter's ChangeVoters), and SetVoters refuses while one is open. Already
+// applied, it succeeds unchanged.
 func SetVoters(epoch int32, configVersion int64, voters []Member) Change {
 	voters = Register{Voters: voters}.Clone().Voters
 	return CompareAndSet(epoch, func(r *Register) error {
@@ -473,6 +526,9 @@ func SetVoters(epoch int32, configVersion int64, voters []Member) Change {
 		}
 		if r.ConfigVersion != configVersion {
 			return &ConfigVersionError{Expected: configVersion, Current: *r}
+		}
+		if r.Change != nil {
+			return fmt.Errorf("%w (change %d)", ErrChangeInProgress, r.Change.ID)
 		}
 		next := Register{Voters: voters}
 		for _, v := range r.ISR {
