@@ -399,6 +399,9 @@ func TestSimCatchesPlantedBugs(t *testing.T) {
 	if *flagSeed != 0 {
 		t.Skip("replaying one seed of TestSim")
 	}
+	if testing.Short() {
+		t.Skip("it shows the simulation works, not the code: the full run has it")
+	}
 	for _, c := range []struct {
 		name string
 		bug  bug
