@@ -17,14 +17,14 @@ func BenchmarkPersist(b *testing.B) {
 	}{{"memfs", segment.NewMemFS(), "/v"}, {"disk", segment.OSFS(), b.TempDir()}} {
 		b.Run(fs.name, func(b *testing.B) {
 			s := store{fsys: fs.fsys, dir: fs.dir}
-			st, _, err := s.open(1)
+			st, _, _, err := s.open(1)
 			if err != nil {
 				b.Fatal(err)
 			}
 			st.Value = make([]byte, 200) // about a three-voter register
 			for i := 0; b.Loop(); i++ {
 				st.Promised = caspaxos.Ballot{Counter: uint64(i + 1), Proposer: 1}
-				if err := s.save(st); err != nil {
+				if err := s.save(st, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -48,7 +48,9 @@
 // leaves: Step, then segment.WriteFileAtomic of the state (temp file,
 // fsync, rename, fsync of the directory), then the answers are queued.
 // The file is a magic, a CRC-32C, a length and caspaxos's versioned
-// AcceptorState encoding; a file that fails any check is an error
+// AcceptorState encoding (a second magic adds the persisted membership
+// step record after it; a voter no change ever reached keeps the first
+// format byte for byte); a file that fails any check is an error
 // (ErrCorruptState) and is never reset, since an acceptor that forgot its
 // promises lets two values be chosen. If a write fails, the answers of
 // that event are dropped and the voter stops (Done, Err): a failed fsync
@@ -56,11 +58,74 @@
 // so only a restart from the directory resumes it. A controller that
 // stops this way, or by Close, reports a step-down.
 //
+// # Membership changes
+//
+// ChangeVoters(ctx, target) on the active controller moves the quorum to
+// target (AddRaftVoter, RemoveRaftVoter, or replacing a wiped voter's old
+// incarnation by its new one) along caspaxos.PlanChange's steps:
+//
+//  1. It reads the register. With no change open, it writes
+//     caspaxos.BeginVoterChange (compare-and-set on epoch and
+//     ConfigVersion): the change's ID, the configuration the proposers
+//     use now (which must be Majority of the register's Voters) and the
+//     target. That serialises changes: a second one cannot begin, and any
+//     later active controller finds the open one there.
+//  2. For each step k of PlanChange(From, target) it sends a step record
+//     (change ID, k, the step's Config) to every voter id of old ∪ new,
+//     resending until each acknowledges it. A voter persists the record
+//     with its acceptor state (one file, fsync before the acknowledgement),
+//     switches both its proposers to the step (an attempt in flight starts
+//     again under it) and answers with the record it now uses. Records only
+//     move forward (a later step of the same change, or a later change), so
+//     a voter further on acknowledges its own step, and a resent or stale
+//     step changes nothing. Only when every voter id has acknowledged step
+//     k (or later) does step k+1 go out: every proposer uses step k before
+//     any uses k+1. A voter id counts as one proposer: a wiped voter's old
+//     incarnation has no proposer left, and its new one answers for the id.
+//  3. After each step with Rescan (every step but the last), a read round
+//     runs through this voter's driver proposer (a second
+//     caspaxos.Proposer beside the Node's, on the same configuration)
+//     before step k+1 goes out. After step 1 it is the paper's rescan;
+//     after every step it is also a fence against accepts of abandoned
+//     attempts of the step before that are still in flight (see
+//     caspaxos.Step). FinishVoterChange, a full round through the last
+//     step once everyone uses it, fences the last step.
+//  4. When every voter id has acknowledged the last step
+//     (Majority(target)), it writes caspaxos.FinishVoterChange: Voters :=
+//     target, the change closed, ConfigVersion bumped. If the open change
+//     was not the one asked for, it then begins the one asked for.
+//
+// A voter proposes only if its own incarnation is in the configuration its
+// proposers use; otherwise it is passive: the Node's proposal is parked,
+// not run, since even a read writes. That configuration is the last
+// persisted step record, else Majority(Config.Voters); with Config.Join (a
+// voter to be added) and no record, the voter is passive. So a wiped
+// voter, a voter not yet added and a removed voter run no rounds on a
+// configuration that may be stale, and a removed voter stays passive after
+// a restart. Takeover eligibility is unchanged (ctrlquorum's metadata-ISR
+// rule); the ISR must stay within the target, so a voter leaves the ISR
+// before it leaves the quorum, the active controller cannot remove itself,
+// and ExpandISR refuses a leaving voter while a change is open.
+//
+// If the driver stops mid-change (ctx ends, it is deposed or dies, a voter
+// cannot be reached), the voters are on step k or k+1, which PlanChange
+// makes safe side by side, and the register keeps the open change. The
+// quorum works on as long as the voters each step's quorums need are up
+// (step 1 of 3→4 needs accepts from three of the four); a restarted voter
+// resumes from its persisted step; and the next ChangeVoters, on this or a
+// later active controller, starts again from step 1 of the open change
+// (harmless for voters further on) and completes it. A deposed driver that
+// still sends steps follows the same plan under the same rule, so two
+// drivers cannot break it, and its Begin and Finish fail on the epoch. The
+// caller makes every target voter reachable through the Transport (the
+// broker adds target's endpoints to its peers) and starts voters to be
+// added with Join before calling.
+//
 // # Transport
 //
 // Voters exchange envelopes: a magic byte, a version, a kind (a caspaxos
-// message, or an announced register value) and the body in its own
-// versioned encoding. Transport.Send is fire-and-forget; the receiving
+// message, an announced register value, a membership step or its
+// acknowledgement) and the body in its own versioned encoding. Transport.Send is fire-and-forget; the receiving
 // side calls Deliver with the sender's node id, and an acceptor answers
 // the node that asked. MemNetwork is an in-memory network with cuts,
 // isolation and random drops for tests.
@@ -71,9 +136,10 @@
 //     CONTROLLER listener; quorumnet.Client is a Transport) but does not
 //     start Voters from controller.quorum.voters yet, and no CLI step calls
 //     Identity.
-//   - Membership changes: the proposer's configuration is Majority of
-//     Config.Voters for the Voter's life; caspaxos.PlanChange and
-//     SetVoters are not driven from here.
+//   - Membership changes are driven (ChangeVoters) but the broker does not
+//     call it yet (AddRaftVoter/RemoveRaftVoter), and removing a voter
+//     that is gone for good needs a process answering for its id (see
+//     Membership changes): there is no forced removal.
 //   - The metadata log (package metalog) does not call RequestISR and
 //     ObserveEpoch yet, and announcements travel as their own messages,
 //     not on its fetch responses.
@@ -89,8 +155,17 @@
 // messages cut, its clock running on) that steps down on resuming while
 // the new controller stays, no controller without a quorum and one when a
 // voter returns with its persisted identity, a wiped voter that is never
-// elected even when it alone reaches a quorum, a failing disk that stops
+// elected (and proposes nothing) even when it alone reaches a quorum, a
+// failing disk that stops
 // its voter, and, with a single voter, answers that leave only after the
 // state they depend on survives a MemFS crash and never when a write of it
-// fails.
+// fails. membership_test.go adds a fourth voter then removes one of the
+// first three (the register, every voter's proposers and their persisted
+// records agree after each change; failovers work with the new majority
+// and the removed voter stays passive across a restart), re-admits a
+// wiped voter (refused as an ISR member before, elected after), and
+// blocks a change on a voter that is not running: the call ends with the
+// context's error, the quorum keeps its controller on step 1, a restarted
+// controller comes back on step 1 and an election follows, and the next
+// controller completes the change once the voter runs.
 package voter

@@ -30,6 +30,12 @@ const (
 	// kindAnnounce is a register value the active controller's round
 	// chose, for the receiver's ctrlquorum.Node.Observe.
 	kindAnnounce
+	// kindStep asks the receiver's proposers to use a membership change's
+	// step (a stepRecord): the receiver persists it, then acknowledges.
+	kindStep
+	// kindStepAck is the step record the sender's proposers now use,
+	// sent only after it is persisted.
+	kindStepAck
 )
 
 // ErrEnvelope is wrapped by every error about bytes that are not an
@@ -41,6 +47,7 @@ type envelope struct {
 	kind kind
 	msg  caspaxos.Message
 	reg  caspaxos.Register
+	step stepRecord // kindStep, kindStepAck
 }
 
 func encodeEnvelope(e envelope) ([]byte, error) {
@@ -51,6 +58,8 @@ func encodeEnvelope(e envelope) ([]byte, error) {
 		body, err = e.msg.MarshalBinary()
 	case kindAnnounce:
 		body, err = e.reg.MarshalBinary()
+	case kindStep, kindStepAck:
+		body, err = e.step.MarshalBinary()
 	default:
 		return nil, fmt.Errorf("%w: unknown kind %d", ErrEnvelope, e.kind)
 	}
@@ -81,6 +90,8 @@ func decodeEnvelope(b []byte) (envelope, error) {
 		err = e.msg.UnmarshalBinary(body)
 	case kindAnnounce:
 		err = e.reg.UnmarshalBinary(body) // copies: strings and fresh slices
+	case kindStep, kindStepAck:
+		err = e.step.UnmarshalBinary(body) // copies
 	default:
 		return e, fmt.Errorf("%w: unknown kind %d", ErrEnvelope, e.kind)
 	}
@@ -96,6 +107,10 @@ func (k kind) String() string {
 		return "paxos"
 	case kindAnnounce:
 		return "announce"
+	case kindStep:
+		return "step"
+	case kindStepAck:
+		return "step-ack"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

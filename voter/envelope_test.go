@@ -17,7 +17,9 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range []envelope{{kind: kindPaxos, msg: m}, {kind: kindAnnounce, reg: reg}} {
+	step := stepRecord{Change: 9, Step: 3, Config: caspaxos.Majority([]caspaxos.Voter{self})}
+	for _, e := range []envelope{{kind: kindPaxos, msg: m}, {kind: kindAnnounce, reg: reg},
+		{kind: kindStep, step: step}, {kind: kindStepAck, step: step}} {
 		b, err := encodeEnvelope(e)
 		if err != nil {
 			t.Fatal(err)

@@ -2,6 +2,7 @@ package voter
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -78,6 +79,10 @@ func (v *Voter) receive(in inbound) {
 		v.mu.Lock()
 		v.apply(v.node.Observe(v.now(), in.env.reg))
 		v.mu.Unlock()
+	case kindStep:
+		v.adopt(in.from, in.env.step)
+	case kindStepAck:
+		v.noteAck(in.from, in.env.step)
 	}
 }
 
@@ -85,6 +90,7 @@ func (v *Voter) tick() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.proposerOut(v.prop.Tick())
+	v.adminOut(v.admin.Tick())
 	v.apply(v.node.Tick(v.now()))
 }
 
@@ -100,7 +106,7 @@ func (v *Voter) paxos(from int32, m caspaxos.Message) {
 		}
 		rd := v.acc.Step(m)
 		if rd.Persist != nil {
-			if err := v.store.save(*rd.Persist); err != nil {
+			if err := v.store.save(*rd.Persist, v.rec); err != nil {
 				// The answers promise what may not be on disk: drop them
 				// and stop. The acceptor's state in memory is ahead of
 				// the disk, and a failed fsync cannot be retried safely
@@ -117,6 +123,7 @@ func (v *Voter) paxos(from int32, m caspaxos.Message) {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		v.proposerOut(v.prop.Step(m))
+		v.adminOut(v.admin.Step(m))
 	}
 }
 
@@ -166,24 +173,17 @@ func (v *Voter) apply(rd ctrlquorum.Ready) {
 	}
 	if rd.Cancel {
 		v.prop.Cancel()
-		v.flight = nil
+		v.flight, v.parked = nil, nil
 	}
 	if p := rd.Propose; p != nil {
-		var out caspaxos.Output
-		var err error
-		if p.Kind == ctrlquorum.KindRead {
-			out, err = v.prop.ProposeRead()
-		} else {
-			out, err = v.prop.Propose(p.Change)
-		}
-		if err != nil {
-			// The Node proposes one change at a time and this loop
-			// cancels what it abandons, so this is a bug here.
-			v.log.Error("propose", "kind", p.Kind, "err", err)
-		} else {
+		if v.passive {
+			// Outside its proposers' configuration this voter runs no
+			// round (a read writes too): the proposal waits for a
+			// membership step that names it.
 			cp := *p
-			v.flight = &cp
-			v.proposerOut(out)
+			v.parked = &cp
+		} else {
+			v.startProposal(*p)
 		}
 	}
 	for _, r := range rd.ISRResults {
@@ -197,9 +197,11 @@ func (v *Voter) apply(rd ctrlquorum.Ready) {
 		if err != nil {
 			v.log.Error("encode", "err", err)
 		} else {
-			for _, m := range v.cfg.Voters {
-				if m.Voter.ID != v.cfg.NodeID {
-					v.out = append(v.out, outbound{to: m.Voter.ID, payload: b})
+			var sent []int32
+			for _, m := range v.pcfg.Voters() {
+				if m.ID != v.cfg.NodeID && !slices.Contains(sent, m.ID) {
+					sent = append(sent, m.ID)
+					v.out = append(v.out, outbound{to: m.ID, payload: b})
 				}
 			}
 		}
@@ -210,6 +212,25 @@ func (v *Voter) apply(rd ctrlquorum.Ready) {
 		v.err = rd.Err
 		v.log.Error("controller quorum stopped proposing", "err", rd.Err)
 	}
+}
+
+// startProposal runs the Node's proposal p on its proposer. Under mu.
+func (v *Voter) startProposal(p ctrlquorum.Proposal) {
+	var out caspaxos.Output
+	var err error
+	if p.Kind == ctrlquorum.KindRead {
+		out, err = v.prop.ProposeRead()
+	} else {
+		out, err = v.prop.Propose(p.Change)
+	}
+	if err != nil {
+		// The Node proposes one change at a time and this loop
+		// cancels what it abandons, so this is a bug here.
+		v.log.Error("propose", "kind", p.Kind, "err", err)
+		return
+	}
+	v.flight = &p
+	v.proposerOut(out)
 }
 
 // fail stops the voter after a failed persist.

@@ -44,16 +44,38 @@ func TestStateRoundTrip(t *testing.T) {
 	st := caspaxos.AcceptorState{Self: caspaxos.Voter{ID: 2, Incarnation: caspaxos.Incarnation{1, 2, 3}},
 		Promised: caspaxos.Ballot{Counter: 9, Proposer: 7}, Accepted: caspaxos.Ballot{Counter: 8, Proposer: 7},
 		Value: []byte("register")}
-	b, err := encodeState(st)
+	b, err := encodeState(st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := decodeState(b)
-	if err != nil {
-		t.Fatal(err)
+	if [4]byte(b[:4]) != stateMagic {
+		t.Fatalf("without a step record the file keeps its first format, magic %q", b[:4])
+	}
+	got, rec, err := decodeState(b)
+	if err != nil || rec != nil {
+		t.Fatal(err, rec)
 	}
 	if got.Self != st.Self || got.Promised != st.Promised || got.Accepted != st.Accepted || !bytes.Equal(got.Value, st.Value) {
 		t.Fatalf("round trip: %+v, want %+v", got, st)
+	}
+	// With a step record: both come back.
+	vs := []caspaxos.Voter{st.Self, {ID: 3, Incarnation: caspaxos.Incarnation{4}}, {ID: 4, Incarnation: caspaxos.Incarnation{5}}}
+	want := stepRecord{Change: 12, Step: 2, Config: caspaxos.Majority(vs)}
+	if b, err = encodeState(st, &want); err != nil {
+		t.Fatal(err)
+	}
+	got, rec, err = decodeState(b)
+	if err != nil || rec == nil {
+		t.Fatal(err, rec)
+	}
+	if rec.Change != want.Change || rec.Step != want.Step || !caspaxos.SameConfig(rec.Config, want.Config) ||
+		got.Promised != st.Promised || !bytes.Equal(got.Value, st.Value) {
+		t.Fatalf("round trip with a step: %+v %+v", got, rec)
+	}
+	// A damaged record is an error too, never a fallback to Config.Voters.
+	b[len(b)-1] ^= 1
+	if _, _, err := decodeState(b); !errors.Is(err, ErrCorruptState) {
+		t.Fatalf("flipped step record: %v, want ErrCorruptState", err)
 	}
 }
 
@@ -62,7 +84,7 @@ func TestStateRoundTrip(t *testing.T) {
 func TestCorruptStateIsAnError(t *testing.T) {
 	st := caspaxos.AcceptorState{Self: caspaxos.Voter{ID: 1, Incarnation: caspaxos.Incarnation{9}},
 		Promised: caspaxos.Ballot{Counter: 5, Proposer: 1}, Accepted: caspaxos.Ballot{Counter: 5, Proposer: 1}, Value: []byte("v")}
-	good, err := encodeState(st)
+	good, err := encodeState(st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +92,7 @@ func TestCorruptStateIsAnError(t *testing.T) {
 	flip[len(flip)-1] ^= 0x40
 	badMagic := bytes.Clone(good)
 	badMagic[0] = 'X'
-	zeroSelf, _ := encodeState(caspaxos.AcceptorState{})
+	zeroSelf, _ := encodeState(caspaxos.AcceptorState{}, nil)
 	cases := map[string][]byte{
 		"empty":          {},
 		"torn header":    good[:7],

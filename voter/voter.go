@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,14 +22,20 @@ import (
 // Config configures one Voter.
 type Config struct {
 	// NodeID is this voter's id (Kafka's node id); it must be one of
-	// Voters' ids.
+	// Voters' ids unless Join is set.
 	NodeID int32
 	// Voters are the controller quorum's members, each with the
 	// incarnation its directory was formatted with (Identity): where the
 	// proposer sends its rounds, and the register's first value with
 	// Bootstrap. A member whose incarnation is not the one on its disk
 	// (a wiped voter) only refuses, and that voter never takes over.
+	// Once a membership change (ChangeVoters) reached this voter, the
+	// configuration it persisted replaces Voters for good.
 	Voters []caspaxos.Member
+	// Join starts a voter that is to be added by a membership change: it
+	// proposes nothing until a change's step reaches it, and Voters (the
+	// quorum it joins) need not name it. Not with Bootstrap.
+	Join bool
 	// Bootstrap writes the register's first value (ClusterID, Voters,
 	// MetaMinISR) if it was never written; every voter of a new cluster
 	// may set it, the first round wins and the rest read.
@@ -106,10 +113,23 @@ type Voter struct {
 
 	// mu guards the Node and the proposer (Active reads the Node from
 	// other goroutines) and the fields below.
-	mu         sync.Mutex
-	node       *ctrlquorum.Node
-	prop       *caspaxos.Proposer
-	flight     *ctrlquorum.Proposal
+	mu     sync.Mutex
+	node   *ctrlquorum.Node
+	prop   *caspaxos.Proposer
+	flight *ctrlquorum.Proposal
+	// The membership state (membership.go): the persisted step record
+	// (nil: the bootstrap configuration), the proposers' configuration,
+	// whether this voter is outside it (passive: the Node's proposal is
+	// parked, not run), the driver's own proposer and its waiting
+	// ChangeVoters, and the step acknowledgements heard. rec is written
+	// on the loop under mu, so the loop reads it without mu.
+	rec        *stepRecord
+	pcfg       caspaxos.Config
+	passive    bool
+	parked     *ctrlquorum.Proposal
+	admin      *caspaxos.Proposer
+	adminWait  chan caspaxos.Result
+	acks       map[int32]stepRecord
 	pendingISR chan ctrlquorum.ISRResult
 	pendingReq ctrlquorum.ISRRequest
 	activeIn   int32 // the epoch of the last Active transition, 0 after a step-down
@@ -117,6 +137,8 @@ type Voter struct {
 	err        error
 
 	notes *notifier
+
+	changing sync.Mutex // one ChangeVoters at a time
 
 	life    sync.Mutex // Start and Close
 	started bool
@@ -145,7 +167,7 @@ func New(cfg Config) (*Voter, error) {
 	}
 	v := &Voter{cfg: cfg, now: cfg.Now, store: store{fsys: cfg.FS, dir: cfg.Dir},
 		inbox: make(chan inbound, inboxSize), calls: make(chan func()),
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), acks: map[int32]stepRecord{}}
 	if err := cfg.FS.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("voter: create %s: %w", cfg.Dir, err)
 	}
@@ -159,7 +181,7 @@ func New(cfg Config) (*Voter, error) {
 			lock.Close()
 		}
 	}()
-	st, created, err := v.store.open(cfg.NodeID)
+	st, rec, created, err := v.store.open(cfg.NodeID)
 	if err != nil {
 		return nil, err
 	}
@@ -169,16 +191,33 @@ func New(cfg Config) (*Voter, error) {
 		return nil, fmt.Errorf("voter: %s: %w", v.store.path(), err)
 	}
 	rng := mrand.New(mrand.NewPCG(cfg.Seed, uint64(cfg.NodeID)))
-	members := make([]caspaxos.Voter, len(cfg.Voters))
-	member := false
-	for i, m := range cfg.Voters {
-		members[i] = m.Voter
-		member = member || m.Voter == v.self
+	// The proposers' configuration: the last membership step this voter
+	// persisted, else the bootstrap voters (the quorum it joins, with
+	// Join: it is passive until a step names it).
+	v.rec = rec
+	members := memberVoters(cfg.Voters)
+	if len(members) == 0 {
+		members = []caspaxos.Voter{v.self} // Join with no voters given: passive anyway
 	}
+	v.pcfg = caspaxos.Majority(members)
+	if rec != nil {
+		v.pcfg = rec.Config
+	}
+	member := slices.Contains(v.pcfg.Voters(), v.self)
+	v.passive = !member || (rec == nil && cfg.Join)
 	// A proposer id of its own per life: the counter is not persisted,
 	// so reusing an id could make two attempts with one ballot.
-	if v.prop, err = caspaxos.NewProposer(caspaxos.Options{ID: randomID(rng), Config: caspaxos.Majority(members),
+	propID := randomID(rng)
+	if v.prop, err = caspaxos.NewProposer(caspaxos.Options{ID: propID, Config: v.pcfg,
 		RetryTicks: cfg.RetryTicks, Rand: rng.IntN, OneRoundTrip: true}); err != nil {
+		return nil, fmt.Errorf("voter: %w", err)
+	}
+	adminID := randomID(rng)
+	for adminID == propID {
+		adminID = randomID(rng)
+	}
+	if v.admin, err = caspaxos.NewProposer(caspaxos.Options{ID: adminID, Config: v.pcfg,
+		RetryTicks: cfg.RetryTicks, Rand: rng.IntN}); err != nil {
 		return nil, fmt.Errorf("voter: %w", err)
 	}
 	ncfg := ctrlquorum.Config{Self: v.self, Lease: cfg.Lease, TakeoverTimeout: cfg.TakeoverTimeout,
@@ -189,10 +228,10 @@ func New(cfg Config) (*Voter, error) {
 	if v.node, err = ctrlquorum.New(ncfg); err != nil {
 		return nil, fmt.Errorf("voter: %w", err)
 	}
-	if !member {
-		v.log.Warn("this incarnation is not a configured voter (wiped or re-formatted): it answers only as itself and never takes over until a membership change admits it")
+	if v.passive {
+		v.log.Warn("this incarnation is not in its proposers' configuration (joining, wiped or re-formatted): its acceptor answers only as itself, and it proposes nothing and never takes over until a membership change admits it")
 	}
-	v.log.Info("voter opened", "dir", cfg.Dir, "new_incarnation", created)
+	v.log.Info("voter opened", "dir", cfg.Dir, "new_incarnation", created, "change", rec != nil)
 	v.lock = lock
 	ok = true
 	return v, nil
@@ -212,7 +251,10 @@ func (c *Config) setDefaults() error {
 	for _, m := range c.Voters {
 		found = found || m.Voter.ID == c.NodeID
 	}
-	if !found {
+	if c.Join && c.Bootstrap {
+		return errors.New("voter: a joining voter does not bootstrap")
+	}
+	if !found && !c.Join {
 		return fmt.Errorf("voter: node %d is not among the %d configured voters", c.NodeID, len(c.Voters))
 	}
 	if c.FS == nil {

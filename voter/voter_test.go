@@ -94,7 +94,7 @@ func TestAnswersFollowDurableState(t *testing.T) {
 			return
 		}
 		mem.Crash() // the loop is inside Send: nothing of the voter's is mid-write
-		st, ok, err := store{fsys: mem, dir: "/v"}.load()
+		st, _, ok, err := store{fsys: mem, dir: "/v"}.load()
 		switch {
 		case err != nil || !ok:
 			checked <- errors.Join(err, errors.New("no state after the crash"))
