@@ -32,6 +32,7 @@ type killResult struct {
 	Rejoin     time.Duration // restart → the voter's log end reaches the HW
 	ListenedIn time.Duration // restart → "controller listening"
 	Fencings   int           // brokers fenced for an expired session, kill → caught up
+	Slowest    string        // the broker that named the new leader last, and what it answered before
 }
 
 // failoverOpts are the knobs of the failover measurement.
@@ -84,7 +85,9 @@ func oneFailover(ctx context.Context, c *cluster, k int, o failoverOpts) (killRe
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	seen := make([]time.Duration, len(c.brokers)) // per broker, 0 = not yet
+	answers := make([]map[string]int, len(c.brokers))
 	for i := range c.brokers {
+		answers[i] = map[string]int{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -96,6 +99,11 @@ func oneFailover(ctx context.Context, c *cluster, k int, o failoverOpts) (killRe
 					r.NewLeader, r.NewEpoch = q.leader, q.epoch
 					mu.Unlock()
 					return
+				}
+				if err == nil {
+					answers[i][fmt.Sprintf("leader %d", q.leader)]++
+				} else {
+					answers[i][errKind(err)]++
 				}
 				_ = sleepCtx(wctx, o.pollInterval)
 			}
@@ -130,6 +138,13 @@ func oneFailover(ctx context.Context, c *cluster, k int, o failoverOpts) (killRe
 		r.AllLeader = max(r.AllLeader, d)
 	}
 	r.Failures = formatFailures(failures)
+	slowest := 0
+	for i, d := range seen {
+		if d == 0 || seen[slowest] != 0 && d > seen[slowest] {
+			slowest = i
+		}
+	}
+	r.Slowest = fmt.Sprintf("broker %d; before: %s", c.brokers[slowest].id, formatFailures(answers[slowest]))
 	if r.Leader == 0 || r.AllLeader == 0 || r.Create == 0 {
 		return r, fmt.Errorf("failover of controller %d (epoch %d) not done within %s: brokers naming a new leader after %v, CreateTopics after %v (%d attempts: %s)\n%s",
 			r.Killed, r.Epoch, o.giveUp, seen, r.Create, r.Attempts, r.Failures, c.tails(20))

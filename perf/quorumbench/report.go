@@ -97,7 +97,7 @@ func (r *report) markdown() []byte {
 	p("| | |\n|---|---|\n")
 	p("| machine | %d cores (%s), Linux %s |\n", r.Env.Cores, r.Env.CPU, r.Env.Kernel)
 	p("| load average (1, 5, 15 min) | %s at the start, %s at the end |\n", r.Env.LoadStart, r.Env.LoadEnd)
-	p("| build | commit %s, %s, bench built with %s |\n", r.Env.Commit, r.Env.Binary, r.Env.Go)
+	p("| build | %s; the repository was at commit %s; bench built with %s |\n", r.Env.Binary, r.Env.Commit, r.Env.Go)
 	p("| date, duration | %s, %.0f s |\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Elapsed.Seconds())
 	p("| every node | `%s`, `admin.listener=`, log level info |\n", strings.Join(timerSets, "`, `"))
 	p("| quorum timers (fixed in code) | lease 1 s renewed every lease/3, takeover after 1.5 s without a renewal plus a random backoff, a dead voter leaves the metadata ISR after 1 s |\n")
@@ -139,15 +139,15 @@ func (r *report) failoverSection(b *bytes.Buffer) {
 		p("\np50 and p99 are nearest-rank: with fewer than 100 kills p99 is the largest sample, the same as max.\n\n")
 	}
 	p("<details><summary>every kill</summary>\n\n")
-	p("| # | killed (epoch) | new leader (epoch) | (a) | (a′) | (b) | attempts | failed attempts got | voter back | brokers fenced |\n|---:|---|---|---:|---:|---:|---:|---|---:|---:|\n")
+	p("| # | killed (epoch) | new leader (epoch) | (a) | (a′) | (b) | attempts | failed attempts got | voter back | brokers fenced | last broker to name it |\n|---:|---|---|---:|---:|---:|---:|---|---:|---:|---|\n")
 	fenced := 0
 	for _, k := range r.Kills {
-		p("| %d | %d (%d) | %d (%d) | %s | %s | %s | %d | %s | %s | %d |\n", k.Index, k.Killed, k.Epoch, k.NewLeader, k.NewEpoch,
-			fmtDur(k.Leader), fmtDur(k.AllLeader), fmtDur(k.Create), k.Attempts, k.Failures, fmtDur(k.Rejoin), k.Fencings)
+		p("| %d | %d (%d) | %d (%d) | %s | %s | %s | %d | %s | %s | %d | %s |\n", k.Index, k.Killed, k.Epoch, k.NewLeader, k.NewEpoch,
+			fmtDur(k.Leader), fmtDur(k.AllLeader), fmtDur(k.Create), k.Attempts, k.Failures, fmtDur(k.Rejoin), k.Fencings, k.Slowest)
 		fenced += k.Fencings
 	}
 	p("\n</details>\n\n")
-	p("\"failed attempts got\" counts what the CreateTopics attempts before the successful one got (`timeout`: no answer within the attempt's timeout); \"brokers fenced\" counts the sessions the controllers expired between the kill and the voter's return (%d over all kills), from their logs.\n\n", fenced)
+	p("\"failed attempts got\" counts what the CreateTopics attempts before the successful one got (`timeout`: no answer within the attempt's timeout); \"brokers fenced\" counts the sessions the controllers expired between the kill and the voter's return (%d over all kills), from their logs; \"last broker to name it\" is the broker whose DescribeQuorum named the new leader last and what its earlier answers were (`timeout`: none within 500 ms; `leader N`: still the killed one).\n\n", fenced)
 }
 
 func (r *report) throughputSection(b *bytes.Buffer) {
