@@ -184,8 +184,18 @@ func retryWait(voters, failures int, err error) time.Duration {
 	if movesOn(err) && failures%voters != 0 {
 		return 0
 	}
-	return backoff(max(failures-1, 0) / voters)
+	d := backoff(max(failures-1, 0) / voters)
+	if voters > 1 {
+		// A quorum elects a new controller within its takeover
+		// timeout: a link must not sleep through most of a second
+		// after it, so rounds are at most quorumMaxBackoff apart.
+		d = min(d, quorumMaxBackoff)
+	}
+	return d
 }
+
+// quorumMaxBackoff bounds the pause between rounds of voters.
+const quorumMaxBackoff = 200 * time.Millisecond
 
 // warnAt reports whether the failures-th consecutive failure is one to
 // log: the end of the first full round, then every 20th. A move that

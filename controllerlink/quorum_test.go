@@ -173,7 +173,8 @@ func TestRetryPacing(t *testing.T) {
 		{3, 4, dial, 0},
 		{3, 6, dial, 100 * time.Millisecond},
 		{3, 1, kerr.UnknownServerError, 50 * time.Millisecond},
-		{3, 300, dial, time.Second},
+		{3, 300, dial, quorumMaxBackoff}, // a quorum elects within seconds: rounds stay close
+		{1, 300, dial, time.Second},
 		{1, 1, dial, 50 * time.Millisecond},
 		{1, 2, dial, 100 * time.Millisecond},
 	}
