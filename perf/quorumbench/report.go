@@ -154,7 +154,7 @@ func (r *report) throughputSection(b *bytes.Buffer) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("## 2. Metadata throughput and CreateTopics latency\n\n")
 	if l := r.Latency; l != nil {
-		p("**One request in flight** (what an idle user feels): %d CreateTopics of 1 partition, RF %d, one after the other through broker 4 (which forwards to the active controller), after 5 unmeasured; measured on the fresh cluster before the failovers.\n\n", l.Calls, r.Opts.rf)
+		p("**One request in flight** (what an idle user feels): %d CreateTopics of 1 partition, RF %d, one after the other through broker 4 (which forwards to the active controller), after 5 unmeasured; measured on the fresh cluster, first.\n\n", l.Calls, r.Opts.rf)
 		p("| calls | failed | p50 | p99 | max |\n|---:|---:|---:|---:|---:|\n| %d | %d | %s | %s | %s |\n\n", l.Calls, l.Errors, fmtDur(l.Dist.P50), fmtDur(l.Dist.P99), fmtDur(l.Dist.Max))
 	}
 	t := r.Throughput
@@ -162,7 +162,7 @@ func (r *report) throughputSection(b *bytes.Buffer) {
 		p("Throughput not measured.\n\n")
 		return
 	}
-	p("**Throughput**: %d clients, each on its own connection to one broker (4, 5, 6, 4, …), create topics of %d partitions, RF %d, back to back for %v (same cluster, after the failovers). Records are counted by the metadata log's high watermark (DescribeQuorum) from before the first call to after the last answer; \"records/call\" is that count over the successful calls, what one topic of that many partitions commits.\n\n",
+	p("**Throughput**: %d clients, each on its own connection to one broker (4, 5, 6, 4, …), create topics of %d partitions, RF %d, back to back for %v (same cluster, after the measurements above). Records are counted by the metadata log's high watermark (DescribeQuorum) from before the first call to after the last answer; \"records/call\" is that count over the successful calls, what one topic of that many partitions commits.\n\n",
 		t.Clients, t.PartsPerTopic, t.RF, r.Opts.window)
 	perCall := 0.0
 	if ok := t.Calls - t.Errors; ok > 0 {
