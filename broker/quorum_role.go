@@ -386,13 +386,17 @@ func (b *Broker) onControllerActive(*controller.Store) {
 // controller that is not a broker (process.roles=controller) is named by
 // this broker instead, which forwards, as Kafka names a live broker.
 func (b *Broker) controllerID(img *controller.Image) int32 {
-	id := img.ControllerID()
+	id, epoch := img.ControllerID(), int32(-1)
 	if b.ctrl != nil {
 		if l := b.ctrl.leader(); !l.Active.IsZero() {
-			id = l.Active.ID
+			id, epoch = l.Active.ID, l.Epoch
 		}
-	} else if l, ok := b.meta.(interface{ Controller() (int32, int32) }); ok {
-		if c, _ := l.Controller(); c >= 0 {
+	}
+	// The link follows the active controller wherever it is; a voter's
+	// own register may be older (a voter that is not a member proposes
+	// nothing, so it does not read the register either): the newer wins.
+	if l, ok := b.meta.(interface{ Controller() (int32, int32) }); ok {
+		if c, e := l.Controller(); c >= 0 && (epoch < 0 || e > epoch) {
 			id = c
 		}
 	}

@@ -122,7 +122,7 @@ func testQuorumWipedVoter(t *testing.T, engine string) {
 		t.Fatal(err)
 	}
 	wiped.start()
-	if !strings.Contains(wiped.currentLog(), "this incarnation is not a configured voter") {
+	if !strings.Contains(wiped.currentLog(), "this incarnation is not in its proposers' configuration") {
 		t.Errorf("node %d, started on an empty data dir, does not log that it is not a configured voter", wipedID)
 	}
 	// Its broker registers and is unfenced: its empty replica of the
