@@ -162,6 +162,10 @@ func (c *fetchSessionCache) plan(req *kmsg.FetchRequest, resolveName func([16]by
 			delete(s.parts, sessionKey{name, p})
 		}
 	}
+	// The request's keys, named once: a topic created while this runs
+	// must not get one name here and another in the order below (its
+	// partition would be in the order but not in parts).
+	var reqKeys []sessionKey
 	for _, rt := range req.Topics {
 		name := rt.Topic
 		if req.Version >= 13 {
@@ -171,6 +175,7 @@ func (c *fetchSessionCache) plan(req *kmsg.FetchRequest, resolveName func([16]by
 		}
 		for _, rp := range rt.Partitions {
 			k := sessionKey{name, rp.Partition}
+			reqKeys = append(reqKeys, k)
 			if sp := s.parts[k]; sp != nil {
 				sp.fetchOffset, sp.maxBytes = rp.FetchOffset, rp.PartitionMaxBytes
 				sp.currentLeaderEpoch, sp.lastFetchedEpoch = rp.CurrentLeaderEpoch, rp.LastFetchedEpoch
@@ -189,18 +194,9 @@ func (c *fetchSessionCache) plan(req *kmsg.FetchRequest, resolveName func([16]by
 			order, inOrder[k] = append(order, k), true
 		}
 	}
-	for _, rt := range req.Topics {
-		for _, rp := range rt.Partitions {
-			name := rt.Topic
-			if req.Version >= 13 {
-				if name = resolveName(rt.TopicID); name == "" {
-					name = unknownTopicKey(rt.TopicID)
-				}
-			}
-			k := sessionKey{name, rp.Partition}
-			if !inOrder[k] {
-				order, inOrder[k] = append(order, k), true
-			}
+	for _, k := range reqKeys {
+		if !inOrder[k] {
+			order, inOrder[k] = append(order, k), true
 		}
 	}
 	s.order = order

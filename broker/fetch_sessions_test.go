@@ -52,3 +52,39 @@ func TestSessionResolvesTopicIDsLearnedLater(t *testing.T) {
 		t.Fatalf("after forgetting: items %+v", last.items)
 	}
 }
+
+// A topic whose metadata arrives while an incremental request is planned
+// (its id unknown when the request's partitions are recorded, known when
+// the session's order is rebuilt) must not leave a partition in the order
+// without its state: that was a nil dereference in a broker's Fetch
+// during a burst of topic creations.
+func TestSessionPlanNamesEachPartitionOnce(t *testing.T) {
+	id := [16]byte{7}
+	calls := 0
+	resolve := func(got [16]byte) string {
+		calls++
+		if got == id && calls > 1 {
+			return "born-meanwhile" // known from the second lookup on
+		}
+		return ""
+	}
+	c := newFetchSessionCache(10)
+	full := kmsg.NewPtrFetchRequest()
+	full.Version, full.SessionID, full.SessionEpoch = 13, 0, 0
+	first := c.plan(full, func([16]byte) string { return "" })
+	if first.sess == nil {
+		t.Fatal("no session")
+	}
+	inc := kmsg.NewPtrFetchRequest()
+	inc.Version, inc.SessionID, inc.SessionEpoch = 13, first.sess.id, 1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.TopicID = id
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset = 3, 11
+	rt.Partitions = append(rt.Partitions, rp)
+	inc.Topics = append(inc.Topics, rt)
+	plan := c.plan(inc, resolve)
+	if plan.errCode != 0 || len(plan.items) != 1 || plan.items[0].sp == nil || plan.items[0].fetchOffset != 11 {
+		t.Fatalf("incremental plan: %+v", plan)
+	}
+}

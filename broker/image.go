@@ -88,5 +88,13 @@ func (b *Broker) endpoint(img *controller.Image, id int32) (controller.Endpoint,
 	if !ok {
 		return controller.Endpoint{}, false
 	}
+	if len(b.cfg.AdvertisedListeners) == 0 {
+		// A controller-only voter has no broker listener of its own:
+		// it names each broker by the first listener it registered.
+		if len(br.Endpoints) == 0 {
+			return controller.Endpoint{}, false
+		}
+		return br.Endpoints[0], true
+	}
 	return br.Endpoint(b.cfg.AdvertisedListeners[0].Name)
 }

@@ -161,6 +161,21 @@ func TestQuorumControllerOnlyVoters(t *testing.T) {
 	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("one")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+	for _, c := range ctls {
+		// Metadata at a controller-only voter (kgo clients seeded with
+		// the voters, such as the brokers' links, send it) lists the
+		// brokers; it must not need a broker listener of its own.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ctrlListener.Addr().String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := kmsg.NewPtrMetadataRequest()
+		resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+		cl.Close()
+		if err != nil || len(resp.(*kmsg.MetadataResponse).Brokers) != 2 {
+			t.Fatalf("Metadata at controller %d: %v, %v; want brokers 4 and 5", c.cfg.NodeID, resp, err)
+		}
+	}
 	if err := ctls[first-1].Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
