@@ -119,7 +119,7 @@ fuzz: ## run each Fuzz* target for FUZZTIME (default 10s)
 
 # Side by side with kfake and NATS JetStream, report in perf/results/;
 # perf/bench.sh says what it installs. BENCH_ARGS go to the harness.
-bench: ## Sluice vs kfake and JetStream, every workload of issue 5 (< 30 min); report in perf/results/latest.md
+bench: ## Sluice vs kfake and JetStream, every workload of issue 5, the connectors and the controller quorum (< 45 min); reports in perf/results/
 	GO=$(GO) ./perf/bench.sh full $(BENCH_ARGS)
 
 bench-quick: ## a few workloads of `make bench`, short runs (< 5 min); report in perf/results/quick/

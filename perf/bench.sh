@@ -37,6 +37,7 @@ GOFLAGS=-ldflags=-checklinkname=0 "$GO" build -o bin/sluice ./cmd/sluice
 env -u GOFLAGS "$GO" build -o "$TOOLS/sluice-bench" ./perf/bench
 env -u GOFLAGS "$GO" build -o "$TOOLS/kfakepeer" ./perf/bench/kfakepeer
 env -u GOFLAGS "$GO" build -o "$TOOLS/connectbench" ./perf/connectbench
+env -u GOFLAGS "$GO" build -o "$TOOLS/quorumbench" ./perf/quorumbench
 
 if ! "$TOOLS/nats-server" --version 2>/dev/null | grep -q "$NATS_VERSION"; then
 	echo "== installing nats-server $NATS_VERSION into $TOOLS"
@@ -109,6 +110,16 @@ case " $* " in
 	echo "== connectors (perf/connectbench --connectors) into ${connect_args[-1]}/connectors.md"
 	GO="$GO" SLUICE_BENCH_VIA="make bench$([ "$mode" = quick ] && echo -quick)" \
 		"$TOOLS/connectbench" --sluice bin/sluice --connectors . "${connect_args[@]}" || status=1
+	# The controller quorum (issue 17): failover after kill -9 of the
+	# active controller, metadata throughput, a broker's catch-up. 3,000
+	# partitions and 10 kills keep it near ten minutes on 2 cores.
+	if [ "$mode" = full ]; then
+		quorum_args=(--partitions 3000 --kills 10 --out perf/results)
+	else
+		quorum_args=(--quick --out perf/results/quick)
+	fi
+	echo "== controller quorum (perf/quorumbench) into ${quorum_args[-1]}/quorum.md"
+	"$TOOLS/quorumbench" --sluice bin/sluice "${quorum_args[@]}" || status=1
 	;;
 esac
 echo "== make bench ($mode) took $(($(date +%s) - start))s, exit $status"
