@@ -120,8 +120,8 @@ func readSettledVoters(fsys segment.FS, dir string) ([]caspaxos.Voter, error) {
 }
 
 // gatherVoters returns the quorum's voter set, gathering and persisting it
-// on a voter's first start (see above). self is this voter; answered is
-// updated for ChannelIdentity as soon as the set is settled.
+// on a voter's first start (see above). self is this voter; settled is
+// told the set once it is persisted, for ChannelIdentity to answer.
 func gatherVoters(ctx context.Context, fsys segment.FS, dir string, self caspaxos.Voter, voters []config.Voter,
 	settled func([]caspaxos.Voter), logger *slog.Logger) ([]caspaxos.Voter, error) {
 	vs, err := readSettledVoters(fsys, dir)
