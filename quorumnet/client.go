@@ -92,7 +92,10 @@ var (
 // behind it would wait that long. Each connection pipelines its requests
 // and matches answers by correlation id.
 type Client struct {
-	cfg    Config
+	cfg Config
+	// mu guards peers, which AddPeer grows while the client runs (a
+	// voter added by a membership change).
+	mu     sync.RWMutex
 	peers  map[int32]*peer
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -130,23 +133,75 @@ func New(cfg Config) (*Client, error) {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	for _, id := range ids {
-		addr := cfg.Peers[id]
-		c.peers[id] = &peer{
-			env:   newLink(c, id, addr, ChannelEnvelope, cfg.QueueSize),
-			fetch: newLink(c, id, addr, ChannelFetch, 64),
-		}
-	}
-	for _, id := range ids {
-		p := c.peers[id]
-		for _, l := range []*link{p.env, p.fetch} {
-			c.wg.Add(1)
-			go func() {
-				defer c.wg.Done()
-				l.run()
-			}()
-		}
+		c.startPeer(id, cfg.Peers[id])
 	}
 	return c, nil
+}
+
+// startPeer adds peer id at addr and starts its links. Under mu, or
+// before the client is shared.
+func (c *Client) startPeer(id int32, addr string) {
+	p := &peer{
+		env:   newLink(c, id, addr, ChannelEnvelope, c.cfg.QueueSize),
+		fetch: newLink(c, id, addr, ChannelFetch, 64),
+	}
+	c.peers[id] = p
+	for _, l := range []*link{p.env, p.fetch} {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			l.run()
+		}()
+	}
+}
+
+// ErrPeerMoved is AddPeer's error for a peer known at another address.
+var ErrPeerMoved = errors.New("quorumnet: peer known at another address")
+
+// AddPeer starts connecting to voter id at addr (host:port of its
+// CONTROLLER listener), for a voter that a membership change adds: Send
+// and Fetch reach it from now on. A peer already known at addr, or this
+// node itself, is a no-op; one known at another address is ErrPeerMoved
+// (a voter's address does not change while the client runs).
+func (c *Client) AddPeer(id int32, addr string) error {
+	if id < 0 || addr == "" {
+		return fmt.Errorf("quorumnet: bad peer %d@%q", id, addr)
+	}
+	if id == c.cfg.NodeID {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil {
+		return ErrClosed
+	}
+	if p := c.peers[id]; p != nil {
+		if p.env.addr != addr {
+			return fmt.Errorf("%w: node %d at %s, not %s", ErrPeerMoved, id, p.env.addr, addr)
+		}
+		return nil
+	}
+	c.startPeer(id, addr)
+	c.cfg.Logger.Info("quorum peer added", "peer", id, "addr", addr)
+	return nil
+}
+
+// Reachable reports whether voter id has a connection up now (on the
+// envelope channel): what a membership change that adds it waits for.
+func (c *Client) Reachable(id int32) bool {
+	p := c.peer(id)
+	if p == nil {
+		return false
+	}
+	p.env.mu.Lock()
+	defer p.env.mu.Unlock()
+	return p.env.up
+}
+
+func (c *Client) peer(id int32) *peer {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.peers[id]
 }
 
 // Send queues payload (a voter envelope) for voter to and returns at
@@ -154,7 +209,7 @@ func New(cfg Config) (*Client, error) {
 // its queue is full: the protocol resends what matters. Send copies
 // payload.
 func (c *Client) Send(to int32, payload []byte) {
-	p := c.peers[to]
+	p := c.peer(to)
 	if p == nil || c.ctx.Err() != nil {
 		c.stats.dropped.Add(1)
 		return
@@ -171,7 +226,7 @@ func (c *Client) Send(to int32, payload []byte) {
 // written closes its connection: the receiver would otherwise hold it
 // for its long poll, and every later fetch on that connection behind it.
 func (c *Client) Fetch(ctx context.Context, to int32, req metarepl.FetchRequest) (metarepl.FetchResponse, error) {
-	p := c.peers[to]
+	p := c.peer(to)
 	if p == nil {
 		return metarepl.FetchResponse{}, fmt.Errorf("%w %d", ErrUnknownPeer, to)
 	}
@@ -220,7 +275,9 @@ func (c *Client) Stats() Stats {
 // Close closes every connection and waits for the client's goroutines.
 // Fetches in flight fail with ErrClosed; later Sends are dropped.
 func (c *Client) Close() error {
+	c.mu.Lock() // no AddPeer adds to wg after this
 	c.cancel()
+	c.mu.Unlock()
 	c.wg.Wait()
 	return nil
 }
