@@ -35,6 +35,10 @@ type api struct {
 	// whose metadata comes from a controller elsewhere it is sent there
 	// and answered with the controller's answer (cluster_link.go).
 	forward bool
+	// quorumOnly marks an API of a controller quorum (AddRaftVoter,
+	// RemoveRaftVoter): ApiVersions advertises it only on a node of a
+	// cluster whose controller is a quorum.
+	quorumOnly bool
 }
 
 // apis is indexed by API key; nil for APIs the broker does not serve.

@@ -7,7 +7,7 @@ import (
 
 func (b *Broker) handleApiVersions(req *kmsg.ApiVersionsRequest) *kmsg.ApiVersionsResponse {
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
-	resp.ApiKeys = apiKeys()
+	resp.ApiKeys = apiKeys(b.runsQuorum())
 	return resp
 }
 
@@ -17,17 +17,27 @@ func (b *Broker) apiVersionsUnsupported() *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.Version = 0
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
-	resp.ApiKeys = apiKeys()
+	resp.ApiKeys = apiKeys(b.runsQuorum())
 	return resp
 }
 
-func apiKeys() []kmsg.ApiVersionsResponseApiKey {
+// apiKeys is the table ApiVersions advertises; quorum says the cluster's
+// controller is a quorum (else its membership APIs are left out).
+func apiKeys(quorum bool) []kmsg.ApiVersionsResponseApiKey {
 	var keys []kmsg.ApiVersionsResponseApiKey
 	for _, a := range registered() {
+		if a.quorumOnly && !quorum {
+			continue
+		}
 		keys = append(keys, kmsg.ApiVersionsResponseApiKey{ApiKey: a.key.Int16(), MinVersion: a.min, MaxVersion: a.max})
 	}
 	return keys
 }
+
+// runsQuorum reports whether this node's cluster has a controller quorum
+// (controller.quorum.voters lists two or more voters): a voter, or a
+// broker whose controller is one.
+func (b *Broker) runsQuorum() bool { return len(b.cfg.Voters) > 1 }
 
 func init() {
 	register(api{key: kmsg.ApiVersions, min: 0, max: 4,

@@ -21,12 +21,14 @@ func testEveryAdvertisedVersionAnswers(t *testing.T, engine string) {
 	if av.ErrorCode != 0 {
 		t.Fatalf("ApiVersions error %d", av.ErrorCode)
 	}
-	if len(av.ApiKeys) != len(registered()) {
-		t.Fatalf("advertised %d APIs, %d registered", len(av.ApiKeys), len(registered()))
+	if len(av.ApiKeys) != len(apiKeys(false)) || len(apiKeys(false)) >= len(registered()) {
+		t.Fatalf("advertised %d APIs, %d registered, %d outside a controller quorum", len(av.ApiKeys), len(registered()), len(apiKeys(false)))
 	}
 	for _, k := range av.ApiKeys {
 		if a := lookup(k.ApiKey, k.MinVersion); a == nil || a.min != k.MinVersion || a.max != k.MaxVersion {
 			t.Errorf("key %d advertised %d..%d, registered %+v", k.ApiKey, k.MinVersion, k.MaxVersion, a)
+		} else if a.quorumOnly {
+			t.Errorf("key %d advertised by a node with no controller quorum", k.ApiKey)
 		}
 		proto := kmsg.RequestForKey(k.ApiKey)
 		if proto == nil || proto.MaxVersion() < k.MaxVersion {

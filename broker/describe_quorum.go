@@ -114,11 +114,28 @@ func (b *Broker) describeQuorumVoters(p *kmsg.DescribeQuorumResponseTopicPartiti
 	}
 }
 
-// quorumNodes lists the voters' controller endpoints (v2), from
+// quorumNodes lists the voters' controller endpoints (v2): a quorum's
+// from its register (which membership changes move), else from
 // controller.quorum.voters under the first controller listener's name. A
 // node with no voters configured is its own quorum, reached where it
 // advertises itself.
 func (b *Broker) quorumNodes() []kmsg.DescribeQuorumResponseNode {
+	if b.ctrl != nil && b.ctrl.v != nil {
+		if reg := b.ctrl.v.Register(); len(reg.Voters) > 0 {
+			var out []kmsg.DescribeQuorumResponseNode
+			for _, m := range reg.Voters {
+				n := kmsg.NewDescribeQuorumResponseNode()
+				n.NodeID = m.Voter.ID
+				for _, e := range m.Endpoints {
+					l := kmsg.NewDescribeQuorumResponseNodeListener()
+					l.Name, l.Host, l.Port = e.Name, e.Host, e.Port
+					n.Listeners = append(n.Listeners, l)
+				}
+				out = append(out, n)
+			}
+			return out
+		}
+	}
 	if len(b.cfg.Voters) == 0 {
 		reg := b.registration()
 		n := kmsg.NewDescribeQuorumResponseNode()

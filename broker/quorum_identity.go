@@ -38,9 +38,13 @@ import (
 //
 // A wiped voter thus learns the set from the others, with its old
 // incarnation in it: it runs as a non-member that never takes over until
-// a membership change admits its new self. Before any voter settled, all
-// of them must be up once (as with Kafka's format step, on every
-// controller).
+// a membership change admits its new self (AddRaftVoter, RemoveRaftVoter:
+// quorum_membership.go). Before any voter settled, all of them must be
+// up once (as with Kafka's format step, on every controller).
+//
+// After a membership change each voter persists the register's voters
+// (with their endpoints) and its cluster id instead, so a restart keeps
+// the new membership and a wiped voter adopts it.
 
 // Names of the controller quorum's directories in the first log dir. They
 // have no "-N" suffix, so the replica manager never takes them for
@@ -56,15 +60,60 @@ type quorumIdentity struct {
 	NodeID      int32             `json:"node_id"`
 	Incarnation string            `json:"incarnation"`
 	Voters      []quorumVoterJSON `json:"voters,omitempty"`
+	// ClusterID is the register's, once a membership change moved the
+	// set away from the one the cluster id was derived from.
+	ClusterID string `json:"cluster_id,omitempty"`
 }
 
+// quorumVoterJSON is one voter of a settled set; Host and Port are its
+// CONTROLLER endpoint as the register names it, kept for a voter added by
+// a membership change (controller.quorum.voters need not list it).
 type quorumVoterJSON struct {
 	ID          int32  `json:"id"`
 	Incarnation string `json:"incarnation"`
+	Host        string `json:"host,omitempty"`
+	Port        uint16 `json:"port,omitempty"`
 }
 
-func voterJSON(v caspaxos.Voter) quorumVoterJSON {
-	return quorumVoterJSON{ID: v.ID, Incarnation: hex.EncodeToString(v.Incarnation[:])}
+// quorumVotersJSON is quorumVotersFile since membership changes; before,
+// the file held the voters' array alone (still read).
+type quorumVotersJSON struct {
+	ClusterID string            `json:"cluster_id,omitempty"`
+	Voters    []quorumVoterJSON `json:"voters"`
+}
+
+// settledQuorum is the voter set a voter settled on: the gathered one, or
+// the register's after a membership change. ClusterID is empty while the
+// set is the one gathered at bootstrap (the cluster id is derived from
+// it, quorumClusterID); a change records the register's, which no longer
+// derives from the set.
+type settledQuorum struct {
+	ClusterID string
+	Voters    []caspaxos.Member
+}
+
+// clusterID is the cluster id the register holds.
+func (s settledQuorum) clusterID() string {
+	if s.ClusterID != "" {
+		return s.ClusterID
+	}
+	return quorumClusterID(memberVoters(s.Voters))
+}
+
+func memberVoters(ms []caspaxos.Member) []caspaxos.Voter {
+	out := make([]caspaxos.Voter, len(ms))
+	for i, m := range ms {
+		out[i] = m.Voter
+	}
+	return out
+}
+
+func voterJSON(m caspaxos.Member) quorumVoterJSON {
+	j := quorumVoterJSON{ID: m.Voter.ID, Incarnation: hex.EncodeToString(m.Voter.Incarnation[:])}
+	if len(m.Endpoints) > 0 {
+		j.Host, j.Port = m.Endpoints[0].Host, m.Endpoints[0].Port
+	}
+	return j
 }
 
 func (j quorumVoterJSON) voter() (caspaxos.Voter, error) {
@@ -77,22 +126,26 @@ func (j quorumVoterJSON) voter() (caspaxos.Voter, error) {
 	return v, nil
 }
 
-func encodeVoters(vs []caspaxos.Voter) []quorumVoterJSON {
-	out := make([]quorumVoterJSON, len(vs))
-	for i, v := range vs {
-		out[i] = voterJSON(v)
+func encodeVoters(ms []caspaxos.Member) []quorumVoterJSON {
+	out := make([]quorumVoterJSON, len(ms))
+	for i, m := range ms {
+		out[i] = voterJSON(m)
 	}
 	return out
 }
 
-func decodeVoters(js []quorumVoterJSON) ([]caspaxos.Voter, error) {
-	out := make([]caspaxos.Voter, len(js))
+// decodeVoters reads a settled set; listener names the endpoints kept.
+func decodeVoters(js []quorumVoterJSON, listener string) ([]caspaxos.Member, error) {
+	out := make([]caspaxos.Member, len(js))
 	for i, j := range js {
 		v, err := j.voter()
 		if err != nil {
 			return nil, err
 		}
-		out[i] = v
+		out[i] = caspaxos.Member{Voter: v}
+		if j.Host != "" && j.Port != 0 {
+			out[i].Endpoints = []caspaxos.Endpoint{{Name: listener, Host: j.Host, Port: j.Port}}
+		}
 	}
 	return out, nil
 }
@@ -100,33 +153,38 @@ func decodeVoters(js []quorumVoterJSON) ([]caspaxos.Voter, error) {
 // readSettledVoters reads the voter set this voter settled on, nil if it
 // has none yet. A file that exists but does not read is an error: the
 // quorum's membership is never guessed again.
-func readSettledVoters(fsys segment.FS, dir string) ([]caspaxos.Voter, error) {
-	raw, err := segment.ReadFile(fsys, filepath.Join(dir, quorumVotersFile))
+func readSettledVoters(fsys segment.FS, dir, listener string) (*settledQuorum, error) {
+	path := filepath.Join(dir, quorumVotersFile)
+	raw, err := segment.ReadFile(fsys, path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("broker: read %s: %w", filepath.Join(dir, quorumVotersFile), err)
+		return nil, fmt.Errorf("broker: read %s: %w", path, err)
 	}
-	var js []quorumVoterJSON
-	if err := json.Unmarshal(raw, &js); err != nil {
-		return nil, fmt.Errorf("broker: %s is damaged (%v): restore it from another voter's copy", filepath.Join(dir, quorumVotersFile), err)
+	var f quorumVotersJSON
+	if err := json.Unmarshal(raw, &f.Voters); err != nil { // the first format: the array alone
+		if err := json.Unmarshal(raw, &f); err != nil || len(f.Voters) == 0 {
+			return nil, fmt.Errorf("broker: %s is damaged (%v): restore it from another voter's copy", path, err)
+		}
 	}
-	vs, err := decodeVoters(js)
+	vs, err := decodeVoters(f.Voters, listener)
 	if err != nil {
-		return nil, fmt.Errorf("broker: %s: %w", filepath.Join(dir, quorumVotersFile), err)
+		return nil, fmt.Errorf("broker: %s: %w", path, err)
 	}
-	return vs, nil
+	return &settledQuorum{ClusterID: f.ClusterID, Voters: vs}, nil
 }
 
 // gatherVoters returns the quorum's voter set, gathering and persisting it
 // on a voter's first start (see above). self is this voter; settled is
 // told the set once it is persisted, for ChannelIdentity to answer.
-func gatherVoters(ctx context.Context, fsys segment.FS, dir string, self caspaxos.Voter, voters []config.Voter,
-	settled func([]caspaxos.Voter), logger *slog.Logger) ([]caspaxos.Voter, error) {
-	vs, err := readSettledVoters(fsys, dir)
-	if err != nil || vs != nil {
-		return vs, err
+func gatherVoters(ctx context.Context, fsys segment.FS, dir string, self caspaxos.Voter, voters []config.Voter, listener string,
+	settled func(settledQuorum), logger *slog.Logger) (settledQuorum, error) {
+	if sq, err := readSettledVoters(fsys, dir, listener); err != nil || sq != nil {
+		if sq == nil {
+			return settledQuorum{}, err
+		}
+		return *sq, err
 	}
 	got := map[int32]caspaxos.Voter{self.ID: self}
 	for attempt := 0; ; attempt++ {
@@ -145,48 +203,50 @@ func gatherVoters(ctx context.Context, fsys segment.FS, dir string, self caspaxo
 			}
 			var id quorumIdentity
 			if err := json.Unmarshal(raw, &id); err != nil {
-				return nil, fmt.Errorf("broker: voter %s answered a malformed identity: %w", v, err)
+				return settledQuorum{}, fmt.Errorf("broker: voter %s answered a malformed identity: %w", v, err)
 			}
 			if len(id.Voters) > 0 {
 				// Another voter settled first: its set is the quorum's,
 				// even if it names an older incarnation of this node.
-				if vs, err = decodeVoters(id.Voters); err != nil {
-					return nil, fmt.Errorf("broker: voter %s: %w", v, err)
+				ms, err := decodeVoters(id.Voters, listener)
+				if err != nil {
+					return settledQuorum{}, fmt.Errorf("broker: voter %s: %w", v, err)
 				}
-				return vs, persistVoters(fsys, dir, vs, settled, logger, "adopted from node "+fmt.Sprint(v.ID))
+				sq := settledQuorum{ClusterID: id.ClusterID, Voters: ms}
+				return sq, persistVoters(fsys, dir, sq, settled, logger, "adopted from node "+fmt.Sprint(v.ID))
 			}
 			one, err := quorumVoterJSON{ID: id.NodeID, Incarnation: id.Incarnation}.voter()
 			if err != nil || one.ID != v.ID {
-				return nil, fmt.Errorf("broker: voter %s answered as node %d (%v): check controller.quorum.voters", v, id.NodeID, err)
+				return settledQuorum{}, fmt.Errorf("broker: voter %s answered as node %d (%v): check controller.quorum.voters", v, id.NodeID, err)
 			}
 			got[v.ID] = one
 		}
 		if len(got) == len(voters) {
-			vs = make([]caspaxos.Voter, 0, len(got))
+			var sq settledQuorum
 			for _, v := range got {
-				vs = append(vs, v)
+				sq.Voters = append(sq.Voters, caspaxos.Member{Voter: v})
 			}
-			slices.SortFunc(vs, func(a, b caspaxos.Voter) int { return int(a.ID) - int(b.ID) })
-			return vs, persistVoters(fsys, dir, vs, settled, logger, "gathered")
+			slices.SortFunc(sq.Voters, func(a, b caspaxos.Member) int { return int(a.Voter.ID) - int(b.Voter.ID) })
+			return sq, persistVoters(fsys, dir, sq, settled, logger, "gathered")
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("broker: gathering the controller voters' identities (%d of %d answered): %w", len(got), len(voters), ctx.Err())
+			return settledQuorum{}, fmt.Errorf("broker: gathering the controller voters' identities (%d of %d answered): %w", len(got), len(voters), ctx.Err())
 		case <-time.After(min(50*time.Millisecond<<min(attempt, 5), time.Second)):
 		}
 	}
 }
 
-func persistVoters(fsys segment.FS, dir string, vs []caspaxos.Voter, settled func([]caspaxos.Voter), logger *slog.Logger, how string) error {
-	raw, err := json.Marshal(encodeVoters(vs))
+func persistVoters(fsys segment.FS, dir string, sq settledQuorum, settled func(settledQuorum), logger *slog.Logger, how string) error {
+	raw, err := json.Marshal(quorumVotersJSON{ClusterID: sq.ClusterID, Voters: encodeVoters(sq.Voters)})
 	if err != nil {
 		return err
 	}
 	if err := segment.WriteFileAtomic(fsys, filepath.Join(dir, quorumVotersFile), raw); err != nil {
 		return fmt.Errorf("broker: write %s: %w", filepath.Join(dir, quorumVotersFile), err)
 	}
-	settled(vs)
-	logger.Info("controller quorum voters settled", "how", how, "voters", fmt.Sprint(vs))
+	settled(sq)
+	logger.Info("controller quorum voters settled", "how", how, "voters", fmt.Sprint(memberVoters(sq.Voters)))
 	return nil
 }
 

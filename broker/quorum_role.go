@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -54,7 +56,13 @@ type quorumRole struct {
 	onActive func(*controller.Store)
 	// prevImage is the last image of a Store dropped on a step-down.
 	prevImage *controller.Image
-	settled   []caspaxos.Voter // for ChannelIdentity
+	settled   settledQuorum // for ChannelIdentity; follows the register (syncMembership)
+	fsys      segment.FS
+	syncMu    sync.Mutex // one syncMembership at a time
+	changing  sync.Mutex // one AddRaftVoter or RemoveRaftVoter at a time
+	// leadVoters are the voters the metadata log's leader tracks, as of
+	// the register it last got (lead, syncMembership).
+	leadVoters []caspaxos.Voter
 }
 
 // The quorum's other timers: the metadata log drops a dead voter from its
@@ -92,7 +100,8 @@ func (q *quorumRole) identity() []byte {
 	q.mu.Lock()
 	settled := q.settled
 	q.mu.Unlock()
-	id := quorumIdentity{NodeID: q.self.ID, Incarnation: hex.EncodeToString(q.self.Incarnation[:]), Voters: encodeVoters(settled)}
+	id := quorumIdentity{NodeID: q.self.ID, Incarnation: hex.EncodeToString(q.self.Incarnation[:]),
+		Voters: encodeVoters(settled.Voters), ClusterID: settled.ClusterID}
 	raw, _ := json.Marshal(id)
 	return raw
 }
@@ -104,24 +113,28 @@ func (q *quorumRole) identity() []byte {
 func (q *quorumRole) start(ctx context.Context, fsys segment.FS, setHandlers func(quorumHandlers)) error {
 	base := q.cfg.LogDirs[0]
 	vdir := filepath.Join(base, quorumVoterDir)
+	q.fsys = fsys
 	setHandlers(quorumHandlers{identity: q.identity})
-	vs, err := gatherVoters(ctx, fsys, vdir, q.self, q.cfg.Voters, func(vs []caspaxos.Voter) {
+	listener := q.cfg.ControllerListenerName()
+	sq, err := gatherVoters(ctx, fsys, vdir, q.self, q.cfg.Voters, listener, func(sq settledQuorum) {
 		q.mu.Lock()
-		q.settled = vs
+		q.settled = sq
 		q.mu.Unlock()
 	}, q.logger)
 	if err != nil {
 		return err
 	}
-	listener := q.cfg.ControllerListenerName()
+	vs := memberVoters(sq.Voters)
 	peers := map[int32]string{}
-	for _, v := range vs {
-		cv, ok := q.cfg.Voter(v.ID)
-		if !ok {
-			return fmt.Errorf("broker: the settled controller voters name node %d, which controller.quorum.voters does not list; membership changes are made with AddRaftVoter/RemoveRaftVoter", v.ID)
+	for _, m := range sq.Voters {
+		v := m.Voter
+		if cv, ok := q.cfg.Voter(v.ID); ok {
+			m.Endpoints = []caspaxos.Endpoint{{Name: listener, Host: cv.Host, Port: uint16(cv.Port)}}
+		} else if len(m.Endpoints) == 0 {
+			return fmt.Errorf("broker: the settled controller voters name node %d with no endpoint, and controller.quorum.voters does not list it", v.ID)
 		}
-		q.voters = append(q.voters, caspaxos.Member{Voter: v, Endpoints: []caspaxos.Endpoint{{Name: listener, Host: cv.Host, Port: uint16(cv.Port)}}})
-		peers[v.ID] = cv.Addr()
+		q.voters = append(q.voters, m)
+		peers[v.ID] = net.JoinHostPort(m.Endpoints[0].Host, strconv.Itoa(int(m.Endpoints[0].Port)))
 	}
 	if q.net, err = quorumnet.New(quorumnet.Config{NodeID: q.self.ID, Peers: peers, Logger: q.logger}); err != nil {
 		return fmt.Errorf("broker: %w", err)
@@ -129,7 +142,7 @@ func (q *quorumRole) start(ctx context.Context, fsys segment.FS, setHandlers fun
 	minISR := int32(len(vs)/2 + 1)
 	lease, takeover := quorumTimers(q.cfg)
 	if q.v, err = voter.New(voter.Config{NodeID: q.self.ID, Voters: q.voters, Bootstrap: true,
-		ClusterID: quorumClusterID(vs), MetaMinISR: minISR, FS: fsys, Dir: vdir, Transport: q.net,
+		ClusterID: sq.clusterID(), MetaMinISR: minISR, FS: fsys, Dir: vdir, Transport: q.net,
 		Logger: q.logger, OnTransition: q.transition, Lease: lease, TakeoverTimeout: takeover}); err != nil {
 		_ = q.net.Close()
 		return fmt.Errorf("broker: %w", err)
@@ -200,6 +213,9 @@ func (q *quorumRole) lead(t ctrlquorum.Transition) error {
 	if err := q.rep.BecomeLeader(ctx, metalog.ConfigOf(reg), int(reg.MetaMinISR)); err != nil {
 		return err
 	}
+	q.mu.Lock()
+	q.leadVoters = memberVoters(reg.Voters)
+	q.mu.Unlock()
 	st, err := controller.OpenReplicated(ctx, controller.ReplicatedConfig{Replica: q.rep, Epoch: t.Epoch,
 		ClusterID: reg.ClusterID, NodeID: q.self.ID, Logger: q.logger})
 	if err != nil {
@@ -285,6 +301,7 @@ func (q *quorumRole) follow() {
 			return
 		case <-tick.C:
 		}
+		q.syncMembership()
 		st := q.rep.Status()
 		if st.Err != nil {
 			continue

@@ -152,6 +152,19 @@ func (v *Voter) ChangeVoters(ctx context.Context, target []caspaxos.Member) erro
 	}
 }
 
+// ReadRegister reads the register with a full round of this voter's
+// membership proposer, not the value last seen (Register): what a
+// membership change is planned from, so a change never starts from a
+// register older than the last change. It runs one at a time with
+// ChangeVoters, and fails (ErrNotMember) on a voter outside its
+// proposers' configuration.
+func (v *Voter) ReadRegister(ctx context.Context) (caspaxos.Register, error) {
+	v.changing.Lock()
+	defer v.changing.Unlock()
+	reg, _, err := v.adminRound(ctx, nil)
+	return reg, err
+}
+
 // retryable errors of a configuration compare-and-set mean the register
 // moved on (another change step, an ISR change, an indeterminate round):
 // re-read and decide again. An epoch error ends the loop at the next

@@ -1,0 +1,284 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/caspaxos"
+	"github.com/sluice-io/sluice/controller"
+	"github.com/sluice-io/sluice/internal/testkit"
+	"github.com/sluice-io/sluice/netio"
+	"github.com/sluice-io/sluice/segment"
+	"github.com/sluice-io/sluice/voter"
+)
+
+// rawAt is a raw connection to addr (a broker or a CONTROLLER listener)
+// that waits long enough for a membership change.
+func rawAt(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(60 * time.Second))
+	return &rawConn{t: t, nc: nc, fr: netio.NewFrameReader(nc, 1<<30)}
+}
+
+func addVoterReq(clusterID string, id int32, inc [16]byte, host string, port uint16) *kmsg.AddRaftVoterRequest {
+	req := kmsg.NewPtrAddRaftVoterRequest()
+	req.ClusterID, req.TimeoutMillis, req.VoterID, req.VoterDirectoryID = kmsg.StringPtr(clusterID), 20000, id, inc
+	l := kmsg.NewAddRaftVoterRequestListener()
+	l.Name, l.Host, l.Port = "CONTROLLER", host, port
+	req.Listeners = append(req.Listeners, l)
+	return req
+}
+
+func removeVoterReq(clusterID string, v caspaxos.Voter) *kmsg.RemoveRaftVoterRequest {
+	req := kmsg.NewPtrRemoveRaftVoterRequest()
+	req.ClusterID, req.VoterID, req.VoterDirectoryID = kmsg.StringPtr(clusterID), v.ID, v.Incarnation
+	return req
+}
+
+// addVoter sends AddRaftVoter to addr until it gets an answer that is not
+// retriable (a controller moving, a forward that timed out).
+func addVoter(t *testing.T, addr string, req *kmsg.AddRaftVoterRequest) *kmsg.AddRaftVoterResponse {
+	t.Helper()
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		resp := do[*kmsg.AddRaftVoterResponse](rawAt(t, addr), req, 1)
+		if (resp.ErrorCode != kerr.NotController.Code && resp.ErrorCode != kerr.RequestTimedOut.Code) || time.Now().After(deadline) {
+			return resp
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func controllerPort(t *testing.T, tb *testBroker) uint16 {
+	t.Helper()
+	_, port, err := net.SplitHostPort(tb.ctrlListener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p uint16
+	fmt.Sscan(port, &p)
+	return p
+}
+
+func votersArg(tb *testBroker) []string {
+	var out []string
+	for _, v := range tb.cfg.Voters {
+		out = append(out, fmt.Sprintf("%d@%s", v.ID, v.Addr()))
+	}
+	return out
+}
+
+// A voter whose directory is wiped comes back as a new incarnation that
+// never counts; AddRaftVoter with its new directory id, sent to another
+// broker (forwarded to the active controller), re-admits it by replacing
+// the old incarnation: DescribeQuorum lists the new one, it enters the
+// metadata ISR, a restart keeps the membership, and once the active
+// controller stops, the two voters left (the re-admitted one among them)
+// elect a new one, which the old membership could not have done.
+func TestQuorumReadmitWipedVoter(t *testing.T) {
+	nodes, dirs := startQuorumNodes(t, 3)
+	active := activeController(t, nodes, 15*time.Second, -1)
+	waitUnfenced(t, nodes[0], 1, 2, 3)
+	wiped := active%3 + 1
+	third := 6 - active - wiped
+	old := nodes[wiped-1].ctrl.self
+	port := controllerPort(t, nodes[wiped-1])
+	voters := votersArg(nodes[0])
+	clusterID := nodes[active-1].ctrl.v.Register().ClusterID
+	ctx := context.Background()
+
+	if err := nodes[wiped-1].Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dirs[wiped-1] = t.TempDir() // the wiped disk
+	w, err := tryStart(t, segment.OSFS(), dirs[wiped-1], quorumNodeConfig(int(wiped), int(port), voters, nil)...)
+	if err != nil {
+		t.Fatalf("restart the wiped voter: %v", err)
+	}
+	nodes[wiped-1] = w
+	fresh := w.ctrl.self
+	if fresh.ID != wiped || fresh.Incarnation == old.Incarnation {
+		t.Fatalf("the wiped voter came back as %s (was %s): want a new incarnation", fresh, old)
+	}
+	// Not a member: its proposers are outside the configuration, and the
+	// register names only its old incarnation.
+	if _, err := w.ctrl.v.ReadRegister(ctx); !errors.Is(err, voter.ErrNotMember) {
+		t.Fatalf("the wiped voter read the register (%v): it must not be a member", err)
+	}
+	if reg := nodes[active-1].ctrl.v.Register(); reg.IsVoter(fresh) || reg.InISR(fresh) || !reg.IsVoter(old) {
+		t.Fatalf("register before the change: voters %v, ISR %v", memberVoters(reg.Voters), reg.ISR)
+	}
+
+	// Refusals, each through the broker listener of the third node
+	// (forwarded) and with no change made.
+	via := nodes[third-1].addr
+	var wrongInc [16]byte
+	_, _ = rand.Read(wrongInc[:])
+	cases := []struct {
+		name string
+		req  kmsg.Request
+		want int16
+	}{
+		{"wrong cluster id", addVoterReq("not-this-cluster", wiped, fresh.Incarnation, "127.0.0.1", port), kerr.InconsistentClusterID.Code},
+		{"duplicate voter", addVoterReq(clusterID, third, nodes[third-1].ctrl.self.Incarnation, "127.0.0.1", controllerPort(t, nodes[third-1])), kerr.DuplicateVoter.Code},
+		{"incarnation the node does not run", addVoterReq(clusterID, wiped, wrongInc, "127.0.0.1", port), kerr.InvalidRequest.Code},
+		{"no controller endpoint", func() kmsg.Request {
+			r := addVoterReq(clusterID, wiped, fresh.Incarnation, "127.0.0.1", port)
+			r.Listeners[0].Name = "PLAINTEXT"
+			return r
+		}(), kerr.InvalidRequest.Code},
+		{"unknown voter", removeVoterReq(clusterID, fresh), kerr.VoterNotFound.Code},
+		{"remove with a wrong cluster id", removeVoterReq("not-this-cluster", old), kerr.InconsistentClusterID.Code},
+		{"the active controller itself", removeVoterReq(clusterID, nodes[active-1].ctrl.self), kerr.InvalidRequest.Code},
+	}
+	for _, c := range cases {
+		var code int16
+		testkit.Eventually(t, 20*time.Second, c.name+": a non-retriable answer", func() bool {
+			switch r := do[kmsg.Response](rawAt(t, via), c.req, c.req.GetVersion()).(type) {
+			case *kmsg.AddRaftVoterResponse:
+				code = r.ErrorCode
+			case *kmsg.RemoveRaftVoterResponse:
+				code = r.ErrorCode
+			}
+			return code != kerr.NotController.Code && code != kerr.RequestTimedOut.Code
+		})
+		if code != c.want {
+			t.Errorf("%s: error %d (%v), want %d", c.name, code, kerr.ErrorForCode(code), c.want)
+		}
+	}
+	// A voter that is not the active controller answers NOT_CONTROLLER on
+	// its CONTROLLER listener, so a sender finds the active one.
+	if r := do[*kmsg.RemoveRaftVoterResponse](rawAt(t, nodes[third-1].ctrlListener.Addr().String()), removeVoterReq(clusterID, old), 0); r.ErrorCode != kerr.NotController.Code {
+		t.Fatalf("RemoveRaftVoter at a voter that is not active: error %d, want NOT_CONTROLLER", r.ErrorCode)
+	}
+	if reg := nodes[active-1].ctrl.v.Register(); !reg.IsVoter(old) || reg.IsVoter(fresh) || reg.Change != nil {
+		t.Fatalf("a refused request changed the register: voters %v, change %+v", memberVoters(reg.Voters), reg.Change)
+	}
+
+	// Re-admit the new incarnation.
+	if r := addVoter(t, via, addVoterReq(clusterID, wiped, fresh.Incarnation, "127.0.0.1", port)); r.ErrorCode != 0 {
+		t.Fatalf("AddRaftVoter(%s): error %d: %s", fresh, r.ErrorCode, strOrEmpty(r.ErrorMessage))
+	}
+	reg := nodes[active-1].ctrl.v.Register()
+	if !reg.IsVoter(fresh) || reg.IsVoter(old) || len(reg.Voters) != 3 {
+		t.Fatalf("register after AddRaftVoter: voters %v", memberVoters(reg.Voters))
+	}
+	// DescribeQuorum names the new incarnation as wiped's directory id,
+	// with its endpoint.
+	testkit.EventuallyNil(t, 20*time.Second, func() error {
+		resp := describeQuorum(t, nodes[third-1], 2, controller.MetadataTopic)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+			return fmt.Errorf("DescribeQuorum: %+v", resp)
+		}
+		p := resp.Topics[0].Partitions[0]
+		var ids []string
+		found := false
+		for _, v := range p.CurrentVoters {
+			ids = append(ids, fmt.Sprintf("%d/%x", v.ReplicaID, v.ReplicaDirectoryID))
+			if v.ReplicaID == wiped {
+				found = v.ReplicaDirectoryID == fresh.Incarnation
+			}
+		}
+		if len(p.CurrentVoters) != 3 || !found {
+			return fmt.Errorf("DescribeQuorum voters %v, want 3 with %d/%x", ids, wiped, fresh.Incarnation)
+		}
+		if len(resp.Nodes) != 3 {
+			return fmt.Errorf("DescribeQuorum nodes %+v, want 3", resp.Nodes)
+		}
+		return nil
+	})
+	// It catches up and enters the metadata ISR; every voter persists
+	// the new membership.
+	testkit.Eventually(t, 20*time.Second, "the re-admitted voter to enter the metadata ISR", func() bool {
+		return nodes[active-1].ctrl.v.Register().InISR(fresh)
+	})
+	for i, dir := range dirs {
+		testkit.EventuallyNil(t, 10*time.Second, func() error {
+			sq, err := readSettledVoters(segment.OSFS(), filepath.Join(dir, quorumVoterDir), "CONTROLLER")
+			if err != nil || sq == nil {
+				return fmt.Errorf("node %d: settled voters %v, %v", i+1, sq, err)
+			}
+			if vs := memberVoters(sq.Voters); !slices.Contains(vs, fresh) || slices.Contains(vs, old) || sq.ClusterID != clusterID {
+				return fmt.Errorf("node %d persisted voters %v of cluster %q", i+1, vs, sq.ClusterID)
+			}
+			return nil
+		})
+	}
+
+	// A restart keeps the membership: the re-admitted voter comes back a
+	// member (its proposers in the configuration, so it reads).
+	if err := w.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w, err = tryStart(t, segment.OSFS(), dirs[wiped-1], quorumNodeConfig(int(wiped), int(port), voters, nil)...)
+	if err != nil {
+		t.Fatalf("restart the re-admitted voter: %v", err)
+	}
+	nodes[wiped-1] = w
+	if w.ctrl.self != fresh {
+		t.Fatalf("restarted as %s, want %s", w.ctrl.self, fresh)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := w.ctrl.v.ReadRegister(rctx); err != nil {
+		t.Fatalf("the restarted re-admitted voter cannot read the register: %v", err)
+	}
+	testkit.Eventually(t, 20*time.Second, "the restarted voter to be back in the metadata ISR", func() bool {
+		return nodes[active-1].ctrl.v.Register().InISR(fresh)
+	})
+
+	// The quorum really uses it: with the active controller stopped, the
+	// re-admitted voter and the third one are a majority only if the new
+	// incarnation's acceptor counts.
+	if err := nodes[active-1].Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rest := []*testBroker{nodes[wiped-1], nodes[third-1]}
+	next := activeController(t, rest, 20*time.Second, active)
+	t.Logf("controller %d stopped; %d took over with the re-admitted voter %s", active, next, fresh)
+	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+	defer ccancel()
+	adm := kadm.NewClient(rest[0].client(t, kgo.RetryTimeout(20*time.Second)))
+	for {
+		_, err := adm.CreateTopic(cctx, 1, 2, nil, "after-readmission")
+		if err == nil {
+			break
+		}
+		if cctx.Err() != nil {
+			t.Fatalf("no topic could be created after the failover: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ApiVersions of a quorum's node advertises the membership APIs.
+func TestQuorumAdvertisesRaftVoterAPIs(t *testing.T) {
+	nodes, _ := startQuorumNodes(t, 2)
+	av := do[*kmsg.ApiVersionsResponse](rawAt(t, nodes[0].addr), kmsg.NewPtrApiVersionsRequest(), 3)
+	var keys []int16
+	for _, k := range av.ApiKeys {
+		keys = append(keys, k.ApiKey)
+	}
+	for _, want := range []kmsg.Key{kmsg.AddRaftVoter, kmsg.RemoveRaftVoter} {
+		if !slices.Contains(keys, want.Int16()) {
+			t.Errorf("ApiVersions of a quorum node lacks %s: %v", want.Name(), keys)
+		}
+	}
+}
