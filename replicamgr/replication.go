@@ -32,7 +32,11 @@ type Replication struct {
 	mu      sync.Mutex
 	leader  *isr.Leader
 	sending bool // a proposal is out; answers come back through handleAlter
-	closed  bool // leadership ended: drop answers and outputs
+	// next is the proposal the leader handed out while another was out
+	// (newer metadata replaced the one in flight, and a fetch led to
+	// another): sent when the one out returns, if still the leader's.
+	next   *isr.Proposal
+	closed bool // leadership ended: drop answers and outputs
 }
 
 // nowMs is the manager's clock in milliseconds, as the isr package takes it.
@@ -182,9 +186,21 @@ func (rp *Replication) drainLocked() {
 			rp.m.hw.notify(TopicPartition{rp.topic, rp.index})
 		}
 	}
-	if rd.Proposal != nil && !rp.sending && rp.m.alter != nil {
+	if rd.Proposal != nil {
+		rp.next = rd.Proposal
+	}
+	// The leader hands out each proposal once: one made while another
+	// is out waits in next, or it would never be sent and the leader,
+	// which proposes nothing new while one is pending, would stay stuck
+	// with it (a follower never rejoining the ISR).
+	if rp.next == nil || rp.sending || rp.m.alter == nil {
+		return
+	}
+	p := *rp.next
+	rp.next = nil
+	if cur, ok := rp.leader.Pending(); ok && cur.ID == p.ID {
 		rp.sending = true
-		go rp.send(*rd.Proposal)
+		go rp.send(p)
 	}
 }
 
