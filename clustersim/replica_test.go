@@ -105,14 +105,21 @@ func (s *sim) becomeLeader(n *node, tr ctrlquorum.Transition) {
 		return
 	}
 	s.checkHasCommitted(n, fmt.Sprintf("takes over epoch %d", c.Epoch))
+	var stale []caspaxos.Voter
+	if !tr.Deposed.IsZero() {
+		stale = append(stale, tr.Deposed)
+	}
 	l, err := metalog.NewLeader(metalog.LeaderConfig{Self: n.self, Register: c, MinISR: int(tr.Register.MetaMinISR),
-		LagTimeMaxMs: simLagMs, LogEndOffset: n.log.durableEnd(), HighWatermark: n.hw}, s.nowMs(n))
+		LagTimeMaxMs: simLagMs, LogEndOffset: n.log.durableEnd(), HighWatermark: n.hw, Stale: stale}, s.nowMs(n))
 	if err != nil {
 		s.fail("node %d: %v", n.id, err)
 		return
 	}
-	s.logf("node %d leads the metadata log in epoch %d from %d, ISR %v", n.id, c.Epoch, n.log.durableEnd(), voterIDs(c.ISR))
+	s.logf("node %d leads the metadata log in epoch %d from %d, ISR %v, stale %v", n.id, c.Epoch, n.log.durableEnd(), voterIDs(c.ISR), voterIDs(stale))
 	n.lead, n.lastLeadTick = l, s.nowMs(n)
+	if len(stale) > 0 { // as metarepl does: the first ISR check at once
+		l.Tick(n.lastLeadTick)
+	}
 	s.drain(n)
 }
 

@@ -55,9 +55,10 @@ type Node struct {
 type flight struct {
 	Proposal
 	at        time.Duration
-	seenLease uint64      // takeover: the lease seen stalled; renewal: the lease renewed from
-	nonce     uint64      // takeover: where the new epoch's lease starts
-	isr       *ISRRequest // KindISR
+	seenLease uint64         // takeover: the lease seen stalled; renewal: the lease renewed from
+	nonce     uint64         // takeover: where the new epoch's lease starts
+	isr       *ISRRequest    // KindISR
+	deposed   caspaxos.Voter // takeover: the active controller seen stalled
 }
 
 // New returns a Node that has read nothing yet; its first Tick proposes a
@@ -322,7 +323,11 @@ func (n *Node) takeoverDone(f *flight, reg caspaxos.Register, res caspaxos.Resul
 	n.active, n.epoch = true, reg.Epoch
 	n.leaseStart = f.at
 	n.nextRenew = f.at + n.cfg.Lease/3
-	n.out.Transitions = append(n.out.Transitions, Transition{Active: true, Epoch: n.epoch, Register: reg.Clone()})
+	t := Transition{Active: true, Epoch: n.epoch, Register: reg.Clone()}
+	if f.deposed != n.cfg.Self {
+		t.Deposed = f.deposed
+	}
+	n.out.Transitions = append(n.out.Transitions, t)
 	n.announce()
 }
 
@@ -419,7 +424,8 @@ func (n *Node) propose() {
 	case n.canTakeOver() && n.now >= n.takeoverAt:
 		nonce := n.nonce()
 		n.start(&flight{Proposal: Proposal{Kind: KindTakeover, Epoch: n.reg.Epoch,
-			Change: caspaxos.TakeoverNonce(n.reg.Epoch, n.reg.Lease, c.Self, nonce)}, seenLease: n.reg.Lease, nonce: nonce})
+			Change: caspaxos.TakeoverNonce(n.reg.Epoch, n.reg.Lease, c.Self, nonce)}, seenLease: n.reg.Lease, nonce: nonce,
+			deposed: n.reg.Active})
 	case n.now >= n.nextRead:
 		n.start(&flight{Proposal: Proposal{Kind: KindRead, Change: caspaxos.Read}})
 	}

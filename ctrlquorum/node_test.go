@@ -273,6 +273,37 @@ func TestLeaseExpiryStepsDown(t *testing.T) {
 	}
 }
 
+// A takeover names the controller whose lease it saw stall, so the new
+// metadata log leader need not wait for it; none when the register named
+// nobody, or this voter itself (a takeover from its own earlier life).
+func TestTakeoverNamesTheDeposedController(t *testing.T) {
+	h := makeActive(t)
+	if got := h.trans[0].Deposed; got != vb {
+		t.Fatalf("taking over from %s: Deposed = %s", vb, got)
+	}
+
+	h = newHarness(t, va, caspaxos.Register{}, func(c *Config) {
+		c.Bootstrap = &Bootstrap{ClusterID: "c1", Voters: members, MetaMinISR: 2}
+	})
+	h.tick(0)
+	h.expect(KindBootstrap)
+	h.complete(time.Millisecond)
+	h.expect(KindTakeover)
+	h.complete(2 * time.Millisecond)
+	if len(h.trans) != 1 || !h.trans[0].Active || !h.trans[0].Deposed.IsZero() {
+		t.Fatalf("first takeover of a bootstrapped register: transitions %+v, want active and nobody deposed", h.trans)
+	}
+
+	h = newHarness(t, va, activeReg(t, va), nil) // restarted: the register names it
+	h.tick(0)
+	h.complete(0)
+	h.expect(KindTakeover)
+	h.complete(time.Millisecond)
+	if len(h.trans) != 1 || !h.trans[0].Active || !h.trans[0].Deposed.IsZero() {
+		t.Fatalf("taking over from itself: transitions %+v, want active and nobody deposed", h.trans)
+	}
+}
+
 func TestResumedControllerStepsDownBeforeAnythingElse(t *testing.T) {
 	// Paused past its lease, the controller wakes to its renewal's
 	// success: the lapse comes first, and the late success does not

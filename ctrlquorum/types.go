@@ -126,6 +126,11 @@ type Transition struct {
 	Register caspaxos.Register
 	// Reason says why a controller stepped down.
 	Reason string
+	// Deposed, on becoming active, is the voter the register named active
+	// when this takeover was proposed, if another: its lease stalled for
+	// the whole takeover timeout, so the new leader of the metadata log
+	// need not wait for it to fetch (metalog.LeaderConfig.Stale).
+	Deposed caspaxos.Voter
 }
 
 // ISRRequest asks to change the metadata ISR from the configuration the

@@ -53,6 +53,13 @@ type LeaderConfig struct {
 	EpochStartOffset int64
 	HighWatermark    int64
 	LogEndOffset     int64
+	// Stale are ISR followers known to have stopped fetching before this
+	// leader epoch began (the leader it replaces, when that one's lease
+	// ran out). They do not start with the fresh lag window every other
+	// ISR follower gets, so the first Tick proposes them out unless they
+	// have caught up by then: a dead leader does not hold the high
+	// watermark for a whole LagTimeMaxMs after its successor took over.
+	Stale []int32
 }
 
 // follower is the leader's view of one follower (Kafka's ReplicaState).
@@ -139,7 +146,7 @@ func NewLeader(cfg LeaderConfig, nowMs int64) (*Leader, error) {
 	}
 	l.setReplicas(cfg.Replicas)
 	for _, id := range l.isr {
-		if f := l.followers[id]; f != nil {
+		if f := l.followers[id]; f != nil && !slices.Contains(cfg.Stale, id) {
 			f.lastCaughtUpMs = nowMs
 		}
 	}

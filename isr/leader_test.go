@@ -521,3 +521,30 @@ func TestNewLeaderRejectsNonsense(t *testing.T) {
 		t.Fatalf("LEO went back to %d", l.LogEndOffset())
 	}
 }
+
+// A follower named Stale (the leader this one replaced, known dead) gets no
+// fresh lag window: the first Tick proposes it out, while it keeps holding
+// the high watermark until the shrink commits. A stale follower that
+// caught up before that Tick stays.
+func TestStaleFollowerProposedOutAtFirstTick(t *testing.T) {
+	l := newLeader(t, func(c *LeaderConfig) { c.Stale = []int32{3} })
+	l.Append(20, 0)
+	mustFetch(t, l, 2, 20, 1)
+	l.Tick(2)
+	rd := l.Ready()
+	if rd.Proposal == nil || len(rd.Proposal.ISR) != 2 || rd.Proposal.ISR[0].ID != 1 || rd.Proposal.ISR[1].ID != 2 {
+		t.Fatalf("want a shrink to [1 2] at the first tick, got %+v", rd.Proposal)
+	}
+	if got := l.HighWatermark(); got != 10 {
+		t.Fatalf("HW = %d while the stale follower's removal is pending, want 10", got)
+	}
+
+	l = newLeader(t, func(c *LeaderConfig) { c.Stale = []int32{3} })
+	l.Append(20, 0)
+	mustFetch(t, l, 2, 20, 1)
+	mustFetch(t, l, 3, 20, 1)
+	l.Tick(2)
+	if rd := l.Ready(); rd.Proposal != nil {
+		t.Fatalf("a stale follower that caught up was proposed out: %+v", rd.Proposal)
+	}
+}

@@ -46,6 +46,12 @@ type LeaderConfig struct {
 	LogEndOffset int64
 	// HighWatermark is this voter's high watermark so far (as a follower).
 	HighWatermark int64
+	// Stale are ISR voters known to have stopped fetching before this
+	// epoch: the active controller this takeover replaced, whose lease
+	// stalled for the whole takeover timeout. The first Tick proposes
+	// them out unless they caught up by then (isr.LeaderConfig.Stale),
+	// instead of every commit waiting LagTimeMaxMs for a dead voter.
+	Stale []Voter
 }
 
 // Leader is the active controller's side of the metadata log for one
@@ -93,6 +99,7 @@ func NewLeader(cfg LeaderConfig, nowMs int64) (*Leader, error) {
 		EpochStartOffset: cfg.LogEndOffset,
 		HighWatermark:    cfg.HighWatermark,
 		LogEndOffset:     cfg.LogEndOffset,
+		Stale:            l.slots.of(slices.DeleteFunc(slices.Clone(cfg.Stale), func(v Voter) bool { return !slices.Contains(reg.ISR, v) })),
 	}, nowMs)
 	if err != nil {
 		return nil, fmt.Errorf("metalog: epoch %d: %w", reg.Epoch, err)

@@ -316,3 +316,38 @@ func TestLeaderAnswersDivergingEpoch(t *testing.T) {
 	}
 	wantHW(t, l, 0)
 }
+
+// The controller a takeover replaced (Stale) is proposed out of the
+// metadata ISR at the leader's first Tick, not after the lag time, and
+// holds the high watermark until the register's compare-and-set says so.
+func TestStaleVoterProposedOutAtFirstTick(t *testing.T) {
+	l, err := NewLeader(LeaderConfig{
+		Self:         v1,
+		Register:     Config{Epoch: 5, Version: 10, Active: v1, Voters: []Voter{v1, v2, v3}, ISR: []Voter{v1, v2, v3}},
+		MinISR:       2,
+		LagTimeMaxMs: lagMs,
+		Stale:        []Voter{v3},
+	}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := []isr.EpochEntry{{Epoch: 1, StartOffset: 0}, {Epoch: 5, StartOffset: 0}}
+	lookup := func(e int32) (int32, int64) {
+		r := isr.EndOffsetFor(cache, e, l.LogEndOffset())
+		return r.Epoch, r.EndOffset
+	}
+	l.Append(10, 0)
+	fetch(t, l, lookup, v2, 10, 5, 1)
+	wantHW(t, l, 0)
+	l.Tick(1)
+	rd := l.Ready()
+	if rd.Proposal == nil || !slices.Equal(rd.Proposal.ISR, []Voter{v1, v2}) || rd.Proposal.Expand {
+		t.Fatalf("want a shrink to [v1 v2] at the first tick, got %+v", rd.Proposal)
+	}
+	wantHW(t, l, 0)
+	reg := Config{Epoch: 5, Version: 11, Active: v1, Voters: []Voter{v1, v2, v3}, ISR: []Voter{v1, v2}}
+	if out, err := l.HandleISRResult(rd.Proposal.ID, ISRResult{Register: reg}, 2); err != nil || out != OutcomeCommitted {
+		t.Fatalf("shrink: %v %v", out, err)
+	}
+	wantHW(t, l, 10)
+}

@@ -340,12 +340,15 @@ func (r *Replica) stepDown(why error) {
 // won by a takeover (reg is the register the takeover wrote: Active is
 // Self). It caches (epoch, log end) durably before anything is appended,
 // then builds the metalog.Leader. minISR is the register's MetaMinISR.
-// The same epoch again is a no-op; an older one ErrStaleEpoch.
-func (r *Replica) BecomeLeader(ctx context.Context, reg metalog.Config, minISR int) error {
-	return r.call(ctx, func() error { return r.becomeLeader(reg, minISR) })
+// The same epoch again is a no-op; an older one ErrStaleEpoch. stale
+// names ISR voters known to have stopped fetching before the takeover
+// (metalog.LeaderConfig.Stale): the leader's first ISR check runs at
+// once, so they leave the ISR within a register round, not LagTimeMaxMs.
+func (r *Replica) BecomeLeader(ctx context.Context, reg metalog.Config, minISR int, stale ...metalog.Voter) error {
+	return r.call(ctx, func() error { return r.becomeLeader(reg, minISR, stale) })
 }
 
-func (r *Replica) becomeLeader(reg metalog.Config, minISR int) error {
+func (r *Replica) becomeLeader(reg metalog.Config, minISR int, stale []metalog.Voter) error {
 	switch {
 	case r.fatalErr != nil:
 		return r.fatalErr
@@ -364,13 +367,16 @@ func (r *Replica) becomeLeader(reg metalog.Config, minISR int) error {
 		return err
 	}
 	l, err := metalog.NewLeader(metalog.LeaderConfig{Self: r.cfg.Self, Register: reg, MinISR: minISR,
-		LagTimeMaxMs: r.cfg.LagTimeMaxMs, LogEndOffset: r.log.End(), HighWatermark: r.hw}, r.nowMs())
+		LagTimeMaxMs: r.cfg.LagTimeMaxMs, LogEndOffset: r.log.End(), HighWatermark: r.hw, Stale: stale}, r.nowMs())
 	if err != nil {
 		return err
 	}
-	r.cfg.Logger.Info("metadata log leader", "epoch", reg.Epoch, "from", r.log.End(), "isr", reg.ISR)
+	r.cfg.Logger.Info("metadata log leader", "epoch", reg.Epoch, "from", r.log.End(), "isr", reg.ISR, "stale", stale)
 	r.leader = l
 	r.lead.lastTick = r.nowMs()
+	if len(stale) > 0 {
+		l.Tick(r.lead.lastTick)
+	}
 	r.drainLeader()
 	return nil
 }
