@@ -282,3 +282,127 @@ func TestQuorumAdvertisesRaftVoterAPIs(t *testing.T) {
 		}
 	}
 }
+
+// describeVoters is the voters DescribeQuorum through tb lists, as
+// id/directory id.
+func describeVoters(t *testing.T, tb *testBroker) ([]caspaxos.Voter, error) {
+	t.Helper()
+	resp := describeQuorum(t, tb, 2, controller.MetadataTopic)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		return nil, fmt.Errorf("DescribeQuorum: %+v", resp)
+	}
+	var out []caspaxos.Voter
+	for _, v := range resp.Topics[0].Partitions[0].CurrentVoters {
+		out = append(out, caspaxos.Voter{ID: v.ReplicaID, Incarnation: v.ReplicaDirectoryID})
+	}
+	return out, nil
+}
+
+func waitDescribedVoters(t *testing.T, tb *testBroker, want []caspaxos.Voter) {
+	t.Helper()
+	testkit.EventuallyNil(t, 20*time.Second, func() error {
+		got, err := describeVoters(t, tb)
+		if err != nil {
+			return err
+		}
+		if !sameVoterSet(got, want) {
+			return fmt.Errorf("DescribeQuorum voters %v, want %v", got, want)
+		}
+		return nil
+	})
+}
+
+func removeVoter(t *testing.T, addr string, req *kmsg.RemoveRaftVoterRequest) *kmsg.RemoveRaftVoterResponse {
+	t.Helper()
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		resp := do[*kmsg.RemoveRaftVoterResponse](rawAt(t, addr), req, 0)
+		if (resp.ErrorCode != kerr.NotController.Code && resp.ErrorCode != kerr.RequestTimedOut.Code) || time.Now().After(deadline) {
+			return resp
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func createTopicVia(t *testing.T, tb *testBroker, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(tb.client(t, kgo.RetryTimeout(20*time.Second)))
+	for {
+		_, err := adm.CreateTopic(ctx, 1, 1, nil, name)
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("create %s: %v", name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A fourth controller, started with itself among controller.quorum.voters
+// after the quorum settled on three, runs as a non-member until
+// AddRaftVoter adds it: it enters the metadata ISR, and RemoveRaftVoter
+// takes it out again. Removing a live voter of the original three (it
+// leaves the ISR first) and adding the same incarnation back works too.
+func TestQuorumAddAndRemoveVoters(t *testing.T) {
+	nodes, _ := startQuorumNodes(t, 3)
+	active := activeController(t, nodes, 15*time.Second, -1)
+	waitUnfenced(t, nodes[0], 1, 2, 3)
+	other := active%3 + 1
+	via := nodes[other-1].addr
+	clusterID := nodes[active-1].ctrl.v.Register().ClusterID
+	var three []caspaxos.Voter
+	for _, n := range nodes {
+		three = append(three, n.ctrl.self)
+	}
+	ctx := context.Background()
+
+	p4 := testkit.FreePorts(t, 1)[0]
+	n4, err := tryStart(t, segment.OSFS(), t.TempDir(), quorumNodeConfig(4, p4, append(votersArg(nodes[0]), fmt.Sprintf("4@127.0.0.1:%d", p4)), nil)...)
+	if err != nil {
+		t.Fatalf("start a fourth controller: %v", err)
+	}
+	v4 := n4.ctrl.self
+	if _, err := n4.ctrl.v.ReadRegister(ctx); !errors.Is(err, voter.ErrNotMember) {
+		t.Fatalf("the fourth controller read the register before it was added (%v)", err)
+	}
+	if r := addVoter(t, via, addVoterReq(clusterID, 4, v4.Incarnation, "127.0.0.1", uint16(p4))); r.ErrorCode != 0 {
+		t.Fatalf("AddRaftVoter(%s): error %d: %s", v4, r.ErrorCode, strOrEmpty(r.ErrorMessage))
+	}
+	four := append(slices.Clone(three), v4)
+	waitDescribedVoters(t, nodes[other-1], four)
+	testkit.Eventually(t, 20*time.Second, "the added voter to enter the metadata ISR", func() bool {
+		return nodes[active-1].ctrl.v.Register().InISR(v4)
+	})
+	if _, err := n4.ctrl.v.ReadRegister(ctx); err != nil {
+		t.Fatalf("the added voter cannot read the register: %v", err)
+	}
+	createTopicVia(t, nodes[other-1], "with-four")
+
+	if r := removeVoter(t, via, removeVoterReq(clusterID, v4)); r.ErrorCode != 0 {
+		t.Fatalf("RemoveRaftVoter(%s): error %d: %s", v4, r.ErrorCode, strOrEmpty(r.ErrorMessage))
+	}
+	if reg := nodes[active-1].ctrl.v.Register(); reg.IsVoter(v4) || reg.InISR(v4) || len(reg.Voters) != 3 {
+		t.Fatalf("register after RemoveRaftVoter: voters %v, ISR %v", memberVoters(reg.Voters), reg.ISR)
+	}
+	waitDescribedVoters(t, nodes[other-1], three)
+	createTopicVia(t, nodes[other-1], "with-three")
+
+	// A live voter of the three: out of the ISR, out of the quorum, and
+	// back in with the same incarnation.
+	gone := nodes[other-1].ctrl.self
+	if r := removeVoter(t, nodes[active-1].addr, removeVoterReq(clusterID, gone)); r.ErrorCode != 0 {
+		t.Fatalf("RemoveRaftVoter(%s): error %d: %s", gone, r.ErrorCode, strOrEmpty(r.ErrorMessage))
+	}
+	two := slices.DeleteFunc(slices.Clone(three), func(v caspaxos.Voter) bool { return v == gone })
+	waitDescribedVoters(t, nodes[active-1], two)
+	if r := addVoter(t, nodes[active-1].addr, addVoterReq(clusterID, gone.ID, gone.Incarnation, "127.0.0.1", controllerPort(t, nodes[other-1]))); r.ErrorCode != 0 {
+		t.Fatalf("AddRaftVoter(%s) back: error %d: %s", gone, r.ErrorCode, strOrEmpty(r.ErrorMessage))
+	}
+	waitDescribedVoters(t, nodes[active-1], three)
+	testkit.Eventually(t, 20*time.Second, "the voter added back to enter the metadata ISR", func() bool {
+		return nodes[active-1].ctrl.v.Register().InISR(gone)
+	})
+}

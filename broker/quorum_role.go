@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -141,7 +142,15 @@ func (q *quorumRole) start(ctx context.Context, fsys segment.FS, setHandlers fun
 	}
 	minISR := int32(len(vs)/2 + 1)
 	lease, takeover := quorumTimers(q.cfg)
-	if q.v, err = voter.New(voter.Config{NodeID: q.self.ID, Voters: q.voters, Bootstrap: true,
+	// A node the settled set does not name (a controller to be added with
+	// AddRaftVoter, or one RemoveRaftVoter removed) joins: it proposes
+	// nothing until a membership change's step names it.
+	join := !slices.ContainsFunc(vs, func(v caspaxos.Voter) bool { return v.ID == q.self.ID })
+	if join {
+		q.logger.Warn("this controller is not a voter of the quorum: it runs as a non-member until AddRaftVoter adds it",
+			"voters", fmt.Sprint(vs), "self", q.self.String())
+	}
+	if q.v, err = voter.New(voter.Config{NodeID: q.self.ID, Voters: q.voters, Bootstrap: !join, Join: join,
 		ClusterID: sq.clusterID(), MetaMinISR: minISR, FS: fsys, Dir: vdir, Transport: q.net,
 		Logger: q.logger, OnTransition: q.transition, Lease: lease, TakeoverTimeout: takeover}); err != nil {
 		_ = q.net.Close()
@@ -210,11 +219,7 @@ func (q *quorumRole) lead(t ctrlquorum.Transition) error {
 		}
 	}()
 	reg := t.Register
-	var stale []metalog.Voter
-	if !t.Deposed.IsZero() {
-		stale = append(stale, t.Deposed)
-	}
-	if err := q.rep.BecomeLeader(ctx, metalog.ConfigOf(reg), int(reg.MetaMinISR), stale...); err != nil {
+	if err := q.rep.BecomeLeader(ctx, metalog.ConfigOf(reg), int(reg.MetaMinISR)); err != nil {
 		return err
 	}
 	q.mu.Lock()
