@@ -219,7 +219,11 @@ func (q *quorumRole) lead(t ctrlquorum.Transition) error {
 		}
 	}()
 	reg := t.Register
-	if err := q.rep.BecomeLeader(ctx, metalog.ConfigOf(reg), int(reg.MetaMinISR)); err != nil {
+	var stale []metalog.Voter
+	if !t.Deposed.IsZero() {
+		stale = append(stale, t.Deposed)
+	}
+	if err := q.rep.BecomeLeader(ctx, metalog.ConfigOf(reg), int(reg.MetaMinISR), stale...); err != nil {
 		return err
 	}
 	q.mu.Lock()
