@@ -40,21 +40,17 @@ var ErrSnapshotNeeded = errors.New("controller: offset outside the metadata log;
 // Snapshot returns the whole current State, encoded, and the offset of the
 // first record it does not hold.
 func (s *Store) Snapshot() ([]byte, int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, err := json.Marshal(snapshotFile{State: s.state, NodeID: -1, Version: snapshotVersion, Offset: s.next})
+	img := s.Image() // committed only, and never changed once published
+	b, err := json.Marshal(snapshotFile{State: img.st, NodeID: -1, Version: snapshotVersion, Offset: img.Offset()})
 	if err != nil {
 		return nil, 0, fmt.Errorf("controller: encode snapshot: %w", err)
 	}
-	return b, s.next, nil
+	return b, img.Offset(), nil
 }
 
-// End is the offset the next committed record will get.
-func (s *Store) End() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.next
-}
+// End is the offset the next committed record will get: the end of what
+// is committed (changes still replicating are not counted).
+func (s *Store) End() int64 { return s.Image().Offset() }
 
 // AllocateProducerIDs reserves a block of n producer ids for another
 // broker (AllocateProducerIds) and returns its first id. The block is
@@ -78,6 +74,8 @@ func (s *Store) AllocateProducerIDs(n int64) (int64, error) {
 func (s *Store) BatchesFrom(from int64, maxBytes int) ([]Batch, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// s.next may be ahead of what is committed (a pipelined log): the
+	// log answers only committed batches, the rest once committed.
 	if from == s.next {
 		return nil, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -173,6 +174,8 @@ type replicatedLog struct {
 	r       *metarepl.Replica
 	epoch   int32 // the epoch the Store was opened in
 	timeout time.Duration
+
+	mu sync.Mutex // guards failed: commits are waited for concurrently
 	// failed, once set, refuses every append: the log may hold a batch
 	// the Store's State lacks, or another leader appends now.
 	failed error
@@ -184,28 +187,65 @@ type replicatedLog struct {
 // or a log another writer appended to, is refused with nothing written
 // rather than caught after the write.
 func (l *replicatedLog) append(offset int64, rs []Record, _ *State) error {
-	if l.failed != nil {
-		return l.failed
-	}
-	recs, err := EncodeRecords(rs)
+	wait, err := l.start(offset, rs)
 	if err != nil {
 		return err
 	}
+	return wait()
+}
+
+// start is append's first half (pipelinedLog): the batch is queued for
+// the replica's next write, after every batch started before it, and
+// wait returns once it is committed or known not to be. The Store starts
+// batches under its lock, in offset order, and waits outside it, so
+// several changes replicate at once and share writes and fsyncs.
+func (l *replicatedLog) start(offset int64, rs []Record) (wait func() error, err error) {
+	if err := l.err(); err != nil {
+		return nil, err
+	}
+	recs, err := EncodeRecords(rs)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-	defer cancel()
-	err = l.r.AppendAt(ctx, l.epoch, offset, recs)
-	switch {
-	case err == nil:
+	w, err := l.r.StartAppendAt(ctx, l.epoch, offset, recs)
+	if err != nil {
+		cancel()
+		return nil, l.fail(offset, err)
+	}
+	return func() error {
+		defer cancel()
+		if err := w(ctx); err != nil {
+			return l.fail(offset, err)
+		}
 		return nil
+	}, nil
+}
+
+func (l *replicatedLog) err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failed
+}
+
+// fail records why the batch at offset was not known committed and
+// returns the error every append gets from now on (the first recorded).
+func (l *replicatedLog) fail(offset int64, err error) error {
+	switch {
 	case errors.Is(err, metarepl.ErrEpochChanged) || errors.Is(err, metarepl.ErrOffsetMismatch):
 		// Refused, nothing written: led again in a later epoch (another
 		// leader may have appended in between) or the log holds records
 		// this Store's State lacks. Its State is stale either way.
-		l.failed = errNotLeading(fmt.Errorf("store of epoch %d at %d: %w", l.epoch, offset, err))
+		err = errNotLeading(fmt.Errorf("store of epoch %d at %d: %w", l.epoch, offset, err))
 	case errors.Is(err, metarepl.ErrNotLeader) || errors.Is(err, metalog.ErrDeposed):
-		l.failed = errNotLeading(err)
+		err = errNotLeading(err)
 	default:
-		l.failed = errNotLeading(fmt.Errorf("metadata log append at %d, outcome unknown: %w", offset, err))
+		err = errNotLeading(fmt.Errorf("metadata log append at %d, outcome unknown: %w", offset, err))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failed == nil {
+		l.failed = err
 	}
 	return l.failed
 }

@@ -214,8 +214,13 @@ func TestReplicatedStoreSurvivesALeaderChange(t *testing.T) {
 		t.Fatalf("commit on the deposed store: %v, want ErrNotController", err)
 	}
 	s2 := openReplicated(t, nodes[2], 2, cfg.Epoch)
-	if !reflect.DeepEqual(encodeState(t, s2.state), encodeState(t, s1.state)) {
-		t.Fatalf("new leader's state\n%s\nold leader's\n%s", encodeState(t, s2.state), encodeState(t, s1.state))
+	// The old Store's own State holds the refused change (planned on
+	// before its append failed); what it committed is its Image's.
+	if !reflect.DeepEqual(encodeState(t, s2.state), encodeState(t, s1.Image().st)) {
+		t.Fatalf("new leader's state\n%s\nold leader's committed\n%s", encodeState(t, s2.state), encodeState(t, s1.Image().st))
+	}
+	if _, ok := s1.Image().Topic("stale"); ok {
+		t.Fatal("the deposed store published a change it could not commit")
 	}
 	if got, ok := s2.Image().Topic("a"); !ok || got.ID != a.ID {
 		t.Fatalf("new leader's topic a: %+v %v, want id %v", got, ok, a.ID)
@@ -424,5 +429,87 @@ func TestReplicatedStoreRefusesALogItDoesNotKnow(t *testing.T) {
 	}
 	if got := nodes[1].Status().LogEndOffset; got != end+1 || len(bs) != 2 || !reflect.DeepEqual(bs[1].Records, intruder) {
 		t.Fatalf("log end %d, committed %+v: want only the intruder after the store's batch", got, bs)
+	}
+}
+
+// TestReplicatedStorePipelinesCommits: on a replicated Store only the
+// planning is serialized. While one change waits for the voters (here
+// cut off), the next is planned on the State holding it and appended
+// behind it; neither is published before it commits, a plan with no
+// records returns only once the changes before it did, and when the
+// voters are back both commit, in order.
+func TestReplicatedStorePipelinesCommits(t *testing.T) {
+	reg, net, nodes := startVoters(t)
+	cfg := elect(t, reg, nodes, 1)
+	s := openReplicated(t, nodes[1], 1, cfg.Epoch)
+	mustCommit(t, s, func(st *State) ([]Record, error) { return st.PlanBrokerStart(self), nil })
+	before := s.End()
+
+	net.Isolate(2)
+	net.Isolate(3)
+	type result struct {
+		img *Image
+		err error
+	}
+	commit := func(p Plan) chan result {
+		ch := make(chan result, 1)
+		go func() {
+			img, err := s.Commit(p)
+			ch <- result{img, err}
+		}()
+		return ch
+	}
+	first := commit(createTopic("first", 1, nil))
+	waitUntil(t, "the first change appended", func() bool { return nodes[1].Status().LogEndOffset > before })
+
+	planned := make(chan bool, 1)
+	second := commit(func(st *State) ([]Record, error) {
+		_, sawFirst := st.Topics["first"]
+		planned <- sawFirst
+		return createTopic("second", 1, nil)(st)
+	})
+	select {
+	case sawFirst := <-planned:
+		if !sawFirst {
+			t.Fatal("the second change was planned on a State without the first")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second change was not planned while the first waited for the voters")
+	}
+	empty := commit(func(*State) ([]Record, error) { return nil, nil })
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case r := <-first:
+		t.Fatalf("the first change returned while the voters were cut off: %+v", r)
+	case r := <-empty:
+		t.Fatalf("a plan with no records returned before the changes before it committed: %+v", r)
+	default:
+	}
+	if _, ok := s.Image().Topic("first"); ok || s.End() != before {
+		t.Fatalf("published before it committed: end %d, want %d", s.End(), before)
+	}
+
+	net.HealAll()
+	for name, ch := range map[string]chan result{"first": first, "second": second, "empty": empty} {
+		select {
+		case r := <-ch:
+			if r.err != nil {
+				t.Fatalf("%s: %v", name, r.err)
+			}
+			if _, ok := r.img.Topic("first"); !ok {
+				t.Fatalf("%s returned an image without the first topic", name)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s did not return after the voters came back", name)
+		}
+	}
+	img := s.Image()
+	for _, name := range []string{"first", "second"} {
+		if _, ok := img.Topic(name); !ok {
+			t.Fatalf("topic %s missing from the published image", name)
+		}
+	}
+	if img.Offset() != s.next {
+		t.Fatalf("published end %d, appended end %d", img.Offset(), s.next)
 	}
 }

@@ -54,11 +54,18 @@ type Store struct {
 	logger *slog.Logger
 	nodeID int32
 
-	mu    sync.Mutex // serializes changes
-	state *State     // the latest applied; never changed once published
-	// next is the offset the next committed record gets.
+	mu sync.Mutex // serializes plans and the start of their appends
+	// state is the latest applied, committed or (on a pipelined log)
+	// still being committed; never changed once set. next is the offset
+	// the next record appended gets.
+	state *State
 	next  int64
 	log   recordLog
+	// last is the latest append started on a pipelined log.
+	last *pendingCommit
+	// image is the committed metadata: its State holds every record
+	// before its Offset, all committed. pubMu orders its updates.
+	pubMu sync.Mutex
 	image atomic.Pointer[Image]
 	// Producer ids are handed out from a block persisted ahead of use; ids
 	// of an unused block are skipped after a restart, never reused.
@@ -190,18 +197,63 @@ type Plan func(*State) ([]Record, error)
 // visible: it applies the records to a copy, appends them to the metadata
 // log (fsynced in a log directory, or committed by the controller voters
 // on a replicated Store), then publishes the new Image, which it returns.
-// A plan that returns no records changes nothing. Changes are serialized,
-// so the plan sees exactly the State its records will apply to.
+// A plan that returns no records changes nothing; it returns once every
+// change already planned is committed, since its answer may rest on them.
+// Plans are serialized, so each sees exactly the State its records will
+// apply to: on a replicated Store that State may hold changes still being
+// committed (as a KRaft controller plans on its uncommitted state), and
+// the commits replicate together while only the planning is serialized.
 func (s *Store) Commit(plan Plan) (*Image, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	rs, err := plan(s.state)
 	if err != nil {
+		s.mu.Unlock()
 		return nil, err
 	}
-	return s.commitLocked(rs)
+	pl, pipelined := s.log.(pipelinedLog)
+	if !pipelined || len(rs) == 0 {
+		last := s.last
+		var img *Image
+		if len(rs) > 0 {
+			img, err = s.commitLocked(rs)
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		if last != nil {
+			if err := last.result(); err != nil {
+				return nil, err
+			}
+		}
+		if img != nil {
+			return img, nil
+		}
+		return s.Image(), nil
+	}
+	next := s.state.clone()
+	offset := s.next
+	if err := applyBatch(next, offset, rs); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	wait, err := pl.start(offset, rs)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	end := offset + int64(len(rs))
+	c := &pendingCommit{wait: wait}
+	s.state, s.next, s.last = next, end, c
+	s.mu.Unlock()
+	if err := c.result(); err != nil {
+		return nil, err
+	}
+	s.publishCommitted(next, end)
+	return s.Image(), nil
 }
 
+// commitLocked appends rs and waits for its commit with s.mu held.
 func (s *Store) commitLocked(rs []Record) (*Image, error) {
 	if len(rs) == 0 {
 		return s.Image(), nil
@@ -211,11 +263,47 @@ func (s *Store) commitLocked(rs []Record) (*Image, error) {
 	if err := applyBatch(next, offset, rs); err != nil {
 		return nil, err
 	}
+	end := offset + int64(len(rs))
 	if err := s.log.append(offset, rs, next); err != nil {
 		return nil, err
 	}
-	s.publish(next, offset+int64(len(rs)))
+	s.state, s.next = next, end
+	s.publishCommitted(next, end)
 	return s.Image(), nil
+}
+
+// pipelinedLog is a recordLog whose appends can be started in order under
+// the Store's lock and waited for outside it (replicatedLog): start queues
+// the batch, wait returns once it is committed or known not to be. A
+// failed wait fails every later append too, so a State holding batches
+// that never committed is never committed on.
+type pipelinedLog interface {
+	start(offset int64, rs []Record) (wait func() error, err error)
+}
+
+// pendingCommit is a started append whose result several callers may
+// wait for: its own Commit, and plans with no records behind it.
+type pendingCommit struct {
+	once sync.Once
+	wait func() error
+	err  error
+}
+
+func (c *pendingCommit) result() error {
+	c.once.Do(func() { c.err = c.wait() })
+	return c.err
+}
+
+// publishCommitted publishes st, which holds every record before end, if
+// it is newer than the Image published: commits finish in offset order,
+// but their callers may get to publish in any order.
+func (s *Store) publishCommitted(st *State, end int64) {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	if cur := s.image.Load(); cur != nil && cur.Offset() >= end {
+		return
+	}
+	s.image.Store(newImage(st, end, s.nodeID))
 }
 
 // Close folds the log into the snapshot, so that after a clean shutdown
@@ -224,7 +312,8 @@ func (s *Store) commitLocked(rs []Record) (*Image, error) {
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.log.close(s.state, s.next)
+	img := s.Image()
+	return s.log.close(img.st, img.Offset())
 }
 
 // NextProducerID hands out a fresh idempotent producer id.

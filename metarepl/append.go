@@ -34,12 +34,36 @@ func (r *Replica) Append(ctx context.Context, records [][]byte) (int64, error) {
 // written it returns nil when the batch is committed, at offset, and fails
 // as Append does (metalog.ErrDeposed, ctx's error) when that is not known.
 func (r *Replica) AppendAt(ctx context.Context, epoch int32, offset int64, records [][]byte) error {
-	if len(records) == 0 {
-		return fmt.Errorf("metarepl: append of no records")
+	wait, err := r.StartAppendAt(ctx, epoch, offset, records)
+	if err != nil {
+		return err
 	}
-	_, err := r.submit(ctx, appendReq{records: records, at: true, epoch: epoch, offset: offset,
-		ch: make(chan appendResult, 1)})
-	return err
+	return wait(ctx)
+}
+
+// StartAppendAt is AppendAt in two steps: it returns once the loop's queue
+// holds the batch (nothing is written if it fails), and wait then returns
+// what AppendAt would. Batches queued one after another are written in
+// that order, each checked against the log end the ones before it leave,
+// so a caller that starts its appends in order under its own lock can
+// wait for their commits outside it, several in flight sharing writes and
+// fsyncs. Call wait once.
+func (r *Replica) StartAppendAt(ctx context.Context, epoch int32, offset int64, records [][]byte) (wait func(context.Context) error, err error) {
+	if len(records) == 0 {
+		return nil, fmt.Errorf("metarepl: append of no records")
+	}
+	req := appendReq{records: records, at: true, epoch: epoch, offset: offset, ch: make(chan appendResult, 1)}
+	if err := r.enqueue(ctx, req); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		select {
+		case res := <-req.ch:
+			return res.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}, nil
 }
 
 // appendReq is one Append or AppendAt waiting for the loop.
