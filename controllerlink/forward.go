@@ -28,15 +28,26 @@ const forwardTimeout = 30 * time.Second
 func (l *Link) Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
 	defer cancel()
+	start := time.Now()
 	resp, id, err := l.sendOnce(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("controllerlink: forward %s to controller %d: %w", kmsg.NameForKey(req.Key()), id, err)
 	}
+	answered := time.Since(start)
 	if err := l.WaitCaughtUp(ctx); err != nil {
 		return nil, err
 	}
+	if took := time.Since(start); took > slowForward {
+		// The client waited all along: say where the time went.
+		l.logger.Warn("slow forward to the controller", "api", kmsg.NameForKey(req.Key()), "controller", id,
+			"answered_after", answered, "caught_up_after", took)
+	}
 	return resp, nil
 }
+
+// slowForward is how long a forwarded request may take before it is
+// logged: a failover takes about the takeover timeout (2 s by default).
+const slowForward = 5 * time.Second
 
 // SetPreviousBrokerEpoch gives the broker epoch this node had when it last
 // shut down cleanly (read from its clean-shutdown markers), for Register
