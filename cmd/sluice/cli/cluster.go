@@ -15,8 +15,10 @@ import (
 const clusterUsage = `usage: sluice cluster <subcommand> [flags]
 
 subcommands:
-  info       show the cluster ID, controller, brokers, topic counts and API versions
-  describe   info, plus under-replicated, under-min-ISR and offline partitions
+  info          show the cluster ID, controller, brokers, topic counts and API versions
+  describe      info, plus under-replicated, under-min-ISR and offline partitions
+  add-voter     add a controller to the controller quorum (AddRaftVoter)
+  remove-voter  remove a controller from the controller quorum (RemoveRaftVoter)
 
 Run "sluice cluster <subcommand> --help" for its flags.
 `
@@ -69,6 +71,10 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 		return runClusterInfo(args[1:], stdout, stderr)
 	case "describe":
 		return runClusterDescribe(args[1:], stdout, stderr)
+	case "add-voter":
+		return runClusterAddVoter(args[1:], stdout, stderr)
+	case "remove-voter":
+		return runClusterRemoveVoter(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, clusterUsage)
 		return exitOK

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"strconv"
@@ -25,6 +26,9 @@ type quorumState struct {
 type quorumMember struct {
 	NodeID int32  `json:"node_id"`
 	Role   string `json:"role"` // leader, follower (another voter) or observer
+	// DirectoryID is a voter's directory id (32 hex digits), what
+	// "cluster add-voter" and "remove-voter" take; empty if not reported.
+	DirectoryID string `json:"directory_id,omitempty"`
 	// LogEndOffset is -1 when unknown; Lag is the high watermark minus it.
 	LogEndOffset int64 `json:"log_end_offset"`
 	Lag          int64 `json:"lag"`
@@ -74,6 +78,9 @@ func describeQuorum(ctx context.Context, c *client, info clusterInfo) (*quorumSt
 			}
 			if r.LogEndOffset >= 0 {
 				m.Lag = max(0, p.HighWatermark-r.LogEndOffset)
+			}
+			if voters && r.ReplicaDirectoryID != ([16]byte{}) {
+				m.DirectoryID = hex.EncodeToString(r.ReplicaDirectoryID[:])
 			}
 			q.Replicas = append(q.Replicas, m)
 		}

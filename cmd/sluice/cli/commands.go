@@ -92,6 +92,8 @@ var commandTable = []cmdSpec{
 	{name: "cluster", subs: []cmdSpec{
 		{name: "info", flags: withCommon()},
 		{name: "describe", flags: withCommon()},
+		{name: "add-voter", flags: withCommon(valueFlag("--voter-id"), valueFlag("--directory-id"), valueFlag("--endpoint"), valueFlag("--listener"))},
+		{name: "remove-voter", flags: withCommon(valueFlag("--voter-id"), valueFlag("--directory-id"))},
 	}},
 	{name: "partitions", subs: []cmdSpec{
 		{name: "elect-leaders", flags: withCommon(enumFlag("--election-type", "preferred", "unclean"),
