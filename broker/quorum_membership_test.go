@@ -243,6 +243,11 @@ func TestQuorumReadmitWipedVoter(t *testing.T) {
 	testkit.Eventually(t, 20*time.Second, "the restarted voter to be back in the metadata ISR", func() bool {
 		return nodes[active-1].ctrl.v.Register().InISR(fresh)
 	})
+	// It bootstrapped (a read) with the register's cluster id, which no
+	// longer derives from the voter set.
+	if err := w.ctrl.v.Err(); err != nil {
+		t.Fatalf("the restarted re-admitted voter stopped: %v", err)
+	}
 
 	// The quorum really uses it: with the active controller stopped, the
 	// re-admitted voter and the third one are a majority only if the new
@@ -405,4 +410,50 @@ func TestQuorumAddAndRemoveVoters(t *testing.T) {
 	testkit.Eventually(t, 20*time.Second, "the voter added back to enter the metadata ISR", func() bool {
 		return nodes[active-1].ctrl.v.Register().InISR(gone)
 	})
+}
+
+// quorum-voters.json: the first format (the voters' array) still reads,
+// with the cluster id derived from the set; after a change the file holds
+// the register's cluster id and each voter's endpoint, which read back as
+// written; a damaged file is an error, never a new gathering.
+func TestSettledVotersFile(t *testing.T) {
+	fsys := segment.OSFS()
+	dir := t.TempDir()
+	a := caspaxos.Voter{ID: 1, Incarnation: [16]byte{1}}
+	b := caspaxos.Voter{ID: 2, Incarnation: [16]byte{2}}
+	old := `[{"id":1,"incarnation":"01000000000000000000000000000000"},{"id":2,"incarnation":"02000000000000000000000000000000"}]`
+	if err := segment.WriteFileAtomic(fsys, filepath.Join(dir, quorumVotersFile), []byte(old)); err != nil {
+		t.Fatal(err)
+	}
+	sq, err := readSettledVoters(fsys, dir, "CONTROLLER")
+	if err != nil || sq == nil || !sameVoterSet(memberVoters(sq.Voters), []caspaxos.Voter{a, b}) || sq.ClusterID != "" {
+		t.Fatalf("first format: %+v, %v", sq, err)
+	}
+	if sq.clusterID() != quorumClusterID([]caspaxos.Voter{a, b}) {
+		t.Fatalf("first format's cluster id %q, want the one derived from its voters", sq.clusterID())
+	}
+
+	changed := settledQuorum{ClusterID: "the-register's", Voters: []caspaxos.Member{
+		{Voter: a}, {Voter: b, Endpoints: []caspaxos.Endpoint{{Name: "CONTROLLER", Host: "h2", Port: 9094}}}}}
+	var told settledQuorum
+	if err := persistVoters(fsys, dir, changed, func(s settledQuorum) { told = s }, testLogger(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	sq, err = readSettledVoters(fsys, dir, "CONTROLLER")
+	if err != nil || sq == nil || sq.ClusterID != "the-register's" || sq.clusterID() != "the-register's" || told.ClusterID != "the-register's" {
+		t.Fatalf("after a change: %+v, %v", sq, err)
+	}
+	if len(sq.Voters) != 2 || len(sq.Voters[0].Endpoints) != 0 || len(sq.Voters[1].Endpoints) != 1 || sq.Voters[1].Endpoints[0] != changed.Voters[1].Endpoints[0] {
+		t.Fatalf("voters read back %+v, want %+v", sq.Voters, changed.Voters)
+	}
+
+	if err := segment.WriteFileAtomic(fsys, filepath.Join(dir, quorumVotersFile), []byte(`{"voters":`)); err != nil {
+		t.Fatal(err)
+	}
+	if sq, err := readSettledVoters(fsys, dir, "CONTROLLER"); err == nil {
+		t.Fatalf("a damaged file read as %+v", sq)
+	}
+	if sq, err := readSettledVoters(fsys, t.TempDir(), "CONTROLLER"); err != nil || sq != nil {
+		t.Fatalf("no file: %+v, %v; want none and no error", sq, err)
+	}
 }
