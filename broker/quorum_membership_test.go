@@ -457,3 +457,18 @@ func TestSettledVotersFile(t *testing.T) {
 		t.Fatalf("no file: %+v, %v; want none and no error", sq, err)
 	}
 }
+
+// A node whose controller is not a quorum does not advertise the
+// membership APIs, and answers them UNSUPPORTED_VERSION, as Kafka does
+// without a dynamic quorum.
+func TestRaftVoterAPIsWithoutQuorum(t *testing.T) {
+	tb := startTestBroker(t)
+	r := do[*kmsg.AddRaftVoterResponse](rawAt(t, tb.addr), addVoterReq("", 2, [16]byte{1}, "127.0.0.1", 9093), 1)
+	if r.ErrorCode != kerr.UnsupportedVersion.Code {
+		t.Fatalf("AddRaftVoter on a single node: error %d, want UNSUPPORTED_VERSION", r.ErrorCode)
+	}
+	rr := do[*kmsg.RemoveRaftVoterResponse](rawAt(t, tb.addr), removeVoterReq("", caspaxos.Voter{ID: 1, Incarnation: [16]byte{1}}), 0)
+	if rr.ErrorCode != kerr.UnsupportedVersion.Code {
+		t.Fatalf("RemoveRaftVoter on a single node: error %d, want UNSUPPORTED_VERSION", rr.ErrorCode)
+	}
+}
