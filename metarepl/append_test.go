@@ -3,10 +3,14 @@ package metarepl
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluice-io/sluice/segment"
 )
 
 func recordsOf(vals ...string) [][]byte {
@@ -265,4 +269,53 @@ func TestAppendAtConcurrent(t *testing.T) {
 	// no refused one, no gap.
 	c.waitVoterLogs(wantLog)
 	t.Logf("optimistic writers: %d accepted, %d refused", nAccepted, nRefused)
+}
+
+// An append that returned is readable through Committed at once: the
+// controller's Store publishes its end when AppendAt returns, and brokers
+// fetch up to it through Committed. The high watermark used to be
+// persisted only at the end of the event that woke the append, so a
+// fetch racing it found nothing, parked and answered at its max wait.
+func TestCommittedReadableWhenAppendReturns(t *testing.T) {
+	// The leader's high-watermark writes take a while, as an fsync does
+	// on a real disk: the append's caller must not get there first.
+	c := newClusterOn(t, 10_000, 1, func(id int32) (segment.FS, string) {
+		fsys := segment.FS(segment.NewMemFS())
+		if id == 1 {
+			fsys = slowHWFS{fsys}
+		}
+		return fsys, "/meta"
+	}, 0)
+	cfg := c.elect(1, 2, 3)
+	end := int64(0)
+	for i := range 50 {
+		if err := c.nodes[1].AppendAt(c.ctx(), cfg.Epoch, end, recordsOf(fmt.Sprint(i))); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		// Read the file itself, not through the Log (whose lock a
+		// write in progress holds, which would hide the race).
+		_, persisted, err := readHW(c.fss[1], filepath.Join(c.dirs[1], hwFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs, err := c.nodes[1].Committed(end, 1<<20)
+		if err != nil || len(bs) != 1 || bs[0].Offset != end {
+			t.Fatalf("append %d at %d returned, but Committed gives %d batches (%v)", i, end, len(bs), err)
+		}
+		if persisted < bs[0].End() {
+			t.Fatalf("append %d returned with the high watermark persisted at %d, below its end %d", i, persisted, bs[0].End())
+		}
+		end = bs[0].End()
+	}
+}
+
+// slowHWFS delays every open of the high-watermark file, as a slow disk
+// delays its write and fsync.
+type slowHWFS struct{ segment.FS }
+
+func (f slowHWFS) OpenFile(name string, flag int, perm os.FileMode) (segment.File, error) {
+	if filepath.Base(name) == hwFile && flag&(os.O_WRONLY|os.O_RDWR) != 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return f.FS.OpenFile(name, flag, perm)
 }

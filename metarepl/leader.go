@@ -41,6 +41,17 @@ func (r *Replica) drainLeader() {
 	if rd.HighWatermarkAdvanced {
 		r.setHW(rd.HighWatermark)
 		r.wake = true
+		// Persisted before any Append covered by it returns, not at
+		// the end of the event (settle): its caller reads what it
+		// committed through Committed, which stops at the persisted
+		// high watermark, and publishes its end to brokers whose
+		// fetches would otherwise find nothing new, park, and answer
+		// only at their max wait (every forwarded request waited up
+		// to 500 ms for its change to reach the broker so).
+		r.persistHW()
+		if r.leader != l {
+			return // the write failed: the replica stopped
+		}
 	}
 	hw := l.HighWatermark()
 	kept := r.lead.waiters[:0]

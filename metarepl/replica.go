@@ -276,11 +276,7 @@ func (r *Replica) tick() {
 // settle runs after every event: persist a new high watermark, re-serve
 // parked fetches, start the follower's next step, publish the status.
 func (r *Replica) settle() {
-	if r.fatalErr == nil && r.hw > r.log.HighWatermark() {
-		if err := r.log.SetHighWatermark(r.hw); err != nil {
-			r.fail(err)
-		}
-	}
+	r.persistHW()
 	if r.wake {
 		r.wake = false
 		r.wakeParked()
@@ -291,6 +287,16 @@ func (r *Replica) settle() {
 
 func (r *Replica) setHW(hw int64) {
 	r.hw = max(r.hw, hw)
+}
+
+// persistHW writes a high watermark that moved to the log; a failed write
+// stops the replica.
+func (r *Replica) persistHW() {
+	if r.fatalErr == nil && r.hw > r.log.HighWatermark() {
+		if err := r.log.SetHighWatermark(r.hw); err != nil {
+			r.fail(err)
+		}
+	}
 }
 
 // fail stops the replica for good: the log is broken or the log holds
