@@ -108,12 +108,20 @@ var ErrNotController = errors.New("controllerlink: this node is not the controll
 // Link follows the controller's metadata and carries this broker's
 // requests to it. Its methods are safe for concurrent use.
 type Link struct {
-	cfg    Config
-	cl     *kgo.Client
-	seeds  []*kgo.Broker // seeds[i] reaches q.voter(i)
-	q      *quorum
-	logger *slog.Logger
-	obs    *controller.Observer
+	cfg   Config
+	cl    *kgo.Client
+	seeds []*kgo.Broker // seeds[i] reaches q.voter(i)
+	// beats and beatSeeds carry only heartbeats, on connections of their
+	// own: a controller answers a connection's requests in order, and a
+	// heartbeat queued behind a burst of AlterPartitions (one per
+	// partition after a restart) missed the session timeout, so the
+	// controller fenced live brokers (as Kafka's brokers, whose
+	// heartbeats have a channel of their own).
+	beats     *kgo.Client
+	beatSeeds []*kgo.Broker
+	q         *quorum
+	logger    *slog.Logger
+	obs       *controller.Observer
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -161,16 +169,25 @@ func Dial(ctx context.Context, cfg Config) (*Link, error) {
 	for i, v := range voters {
 		addrs[i] = v.Addr
 	}
-	// One client, each voter one of its seeds: seed i is voter i.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ClientID(fmt.Sprintf("sluice-broker-%d", cfg.NodeID)),
-		kgo.RetryTimeout(0), kgo.RequestRetries(0))
+	// One client, each voter one of its seeds: seed i is voter i; and
+	// another alike for the heartbeats.
+	newClient := func() (*kgo.Client, error) {
+		return kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ClientID(fmt.Sprintf("sluice-broker-%d", cfg.NodeID)),
+			kgo.RetryTimeout(0), kgo.RequestRetries(0))
+	}
+	cl, err := newClient()
 	if err != nil {
 		return nil, fmt.Errorf("controllerlink: %w", err)
 	}
-	l := &Link{cfg: cfg, cl: cl, seeds: cl.SeedBrokers(), q: newQuorum(voters), logger: cfg.Logger,
-		done: make(chan struct{}), stopBeats: make(chan struct{})}
-	if len(l.seeds) != len(voters) {
+	beats, err := newClient()
+	if err != nil {
 		cl.Close()
+		return nil, fmt.Errorf("controllerlink: %w", err)
+	}
+	l := &Link{cfg: cfg, cl: cl, seeds: cl.SeedBrokers(), beats: beats, beatSeeds: beats.SeedBrokers(),
+		q: newQuorum(voters), logger: cfg.Logger, done: make(chan struct{}), stopBeats: make(chan struct{})}
+	if len(l.seeds) != len(voters) || len(l.beatSeeds) != len(voters) {
+		l.closeClients()
 		return nil, fmt.Errorf("controllerlink: %d voters gave %d connections", len(voters), len(l.seeds))
 	}
 	l.epoch.Store(-1)
@@ -192,7 +209,7 @@ func Dial(ctx context.Context, cfg Config) (*Link, error) {
 			l.logger.Warn("waiting for the controller's metadata", "voters", l.q.String(), "err", err)
 		}
 		if !l.pause(ctx, failures, err) {
-			cl.Close()
+			l.closeClients()
 			l.cancel()
 			return nil, fmt.Errorf("controllerlink: no metadata from the controller quorum %s: %w (last error: %v)", l.q, ctx.Err(), err)
 		}
@@ -232,7 +249,7 @@ func (l *Link) Close() error {
 	if l.beating.Load() {
 		<-l.beatDone
 	}
-	l.cl.Close()
+	l.closeClients()
 	l.mu.Lock()
 	l.cond.Broadcast()
 	l.mu.Unlock()
@@ -258,7 +275,11 @@ func (l *Link) send(ctx context.Context, v int, req kmsg.Request, timeout time.D
 		rctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	resp, err := l.seeds[v].Request(rctx, req)
+	seeds := l.seeds
+	if req.Key() == kmsg.BrokerHeartbeat.Int16() {
+		seeds = l.beatSeeds
+	}
+	resp, err := seeds[v].Request(rctx, req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err
@@ -393,3 +414,8 @@ func backoff(attempt int) time.Duration {
 
 // codeErr is the Kafka error of a code, nil for none.
 func codeErr(code int16) error { return kerr.ErrorForCode(code) }
+
+func (l *Link) closeClients() {
+	l.cl.Close()
+	l.beats.Close()
+}

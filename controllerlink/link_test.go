@@ -231,3 +231,36 @@ func TestControlledShutdownGivesUpOnAnUnreachableController(t *testing.T) {
 		t.Error("waited for the deadline instead of giving up")
 	}
 }
+
+// Heartbeats travel on connections of their own: a controller answers a
+// connection's requests in order, and one stuck behind a long request
+// (here an AlterPartition the controller holds) must not miss the session.
+func TestHeartbeatNotQueuedBehindOtherRequests(t *testing.T) {
+	f := newFakeController(t)
+	l := dial(t, f, 2, clock.Real())
+	register(t, l, 2, 1)
+	release := make(chan struct{})
+	f.on(kmsg.AlterPartition, func(r kmsg.Request) (kmsg.Response, bool) {
+		<-release
+		return r.ResponseKind(), false
+	})
+	defer close(release)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := l.Send(context.Background(), kmsg.NewPtrAlterPartitionRequest())
+		sent <- err
+	}()
+	testkit.Eventually(t, 5*time.Second, "the AlterPartition at the controller", func() bool {
+		return len(f.seen(kmsg.AlterPartition)) == 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := l.heartbeat(ctx, false); err != nil {
+		t.Fatalf("a heartbeat behind a held AlterPartition: %v", err)
+	}
+	select {
+	case err := <-sent:
+		t.Fatalf("the AlterPartition returned while the controller held it: %v", err)
+	default:
+	}
+}
