@@ -17,8 +17,9 @@ import (
 // incarnation its directory was formatted with (DescribeQuorum reports it
 // as the ReplicaDirectoryID), reached at its endpoint on the controller
 // listener among Listeners. Like Kafka's, it is forwarded to the active
-// controller, which runs the change (quorum_membership.go); it answers
-// once the change is done.
+// controller (on a connection of its own: quorum_membership_forward.go),
+// which runs the change (quorum_membership.go) and answers once it is
+// done.
 func (b *Broker) handleAddRaftVoter(ctx context.Context, req *kmsg.AddRaftVoterRequest) *kmsg.AddRaftVoterResponse {
 	resp := req.ResponseKind().(*kmsg.AddRaftVoterResponse)
 	resp.ErrorCode, resp.ErrorMessage = membershipCode(b.addRaftVoter(ctx, req))
@@ -61,9 +62,18 @@ func membershipDeadline(ms int32) time.Duration {
 }
 
 func init() {
-	register(api{key: kmsg.AddRaftVoter, min: 0, max: 1, forward: true, quorumOnly: true,
-		handle: func(b *Broker, ctx context.Context, _ *netio.Request, req kmsg.Request) kmsg.Response {
-			return b.handleAddRaftVoter(ctx, req.(*kmsg.AddRaftVoterRequest))
+	// Not forward: forwarded on a connection of its own
+	// (quorum_membership_forward.go).
+	register(api{key: kmsg.AddRaftVoter, min: 0, max: 1, quorumOnly: true,
+		handle: func(b *Broker, ctx context.Context, r *netio.Request, req kmsg.Request) kmsg.Response {
+			areq := req.(*kmsg.AddRaftVoterRequest)
+			return b.serveMembership(ctx, r, req, func(ctx context.Context) kmsg.Response {
+				return b.handleAddRaftVoter(ctx, areq)
+			}, func(code int16, msg string) kmsg.Response {
+				resp := areq.ResponseKind().(*kmsg.AddRaftVoterResponse)
+				resp.ErrorCode, resp.ErrorMessage = code, &msg
+				return resp
+			})
 		},
 		errorCodes: codes(func(r *kmsg.AddRaftVoterResponse, count func(int16)) { count(r.ErrorCode) }),
 	})

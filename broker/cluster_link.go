@@ -200,10 +200,6 @@ func forwardFailed(req kmsg.Request, code int16) kmsg.Response {
 		}
 	case *kmsg.AlterPartitionAssignmentsRequest:
 		return reassignmentsFailed(r, code, nil)
-	case *kmsg.AddRaftVoterRequest:
-		resp.(*kmsg.AddRaftVoterResponse).ErrorCode = code
-	case *kmsg.RemoveRaftVoterRequest:
-		resp.(*kmsg.RemoveRaftVoterResponse).ErrorCode = code
 	case *kmsg.IncrementalAlterConfigsRequest:
 		out := resp.(*kmsg.IncrementalAlterConfigsResponse)
 		for _, rs := range r.Resources {

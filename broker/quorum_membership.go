@@ -29,13 +29,15 @@ import (
 //     the joining voter must run already (a wiped voter restarted, which
 //     runs as a non-member; see quorum_identity.go) and answer its
 //     identity at that endpoint, so a change never opens for a voter that
-//     cannot acknowledge its steps. It is added as a quorumnet peer, then
-//     the change runs. An id that is a voter under another incarnation is
+//     cannot acknowledge its steps. It is then added as a quorumnet peer,
+//     and the change runs. An id that is a voter under another incarnation is
 //     replaced by the new one in the same change (a wiped voter's
 //     re-admission in one step; Kafka would answer DUPLICATE_VOTER and
 //     want RemoveRaftVoter of the old incarnation first, which works too).
 //   - RemoveRaftVoter(id, incarnation): the voter leaves the metadata ISR
-//     (a register compare-and-set) before the quorum. The active
+//     (a register compare-and-set) before the quorum. Every voter of the
+//     old and the new membership must answer first (checkReachable): a
+//     controller that is down is not removed. The active
 //     controller does not remove itself: it is in the ISR by rule, so it
 //     answers INVALID_REQUEST (Kafka's leader would resign after the
 //     change; here stop it, let another voter take over, and send the
@@ -115,11 +117,12 @@ func (q *quorumRole) addVoter(ctx context.Context, clusterID *string, m caspaxos
 		return refuseChange(kerr.InvalidRequest, "voter %s: no endpoint on the controller listener %q", m.Voter, q.cfg.ControllerListenerName())
 	}
 	addr := net.JoinHostPort(m.Endpoints[0].Host, strconv.Itoa(int(m.Endpoints[0].Port)))
-	if err := q.net.AddPeer(m.Voter.ID, addr); err != nil {
-		return refuseChange(kerr.InvalidRequest, "voter %s at %s: %v", m.Voter, addr, err)
-	}
+	// The identity first: a peer, once added, is dialled for good.
 	if err := q.awaitIdentity(ctx, m.Voter, addr); err != nil {
 		return err
+	}
+	if err := q.net.AddPeer(m.Voter.ID, addr); err != nil {
+		return refuseChange(kerr.InvalidRequest, "voter %s at %s: %v", m.Voter, addr, err)
 	}
 	return q.changeVoters(ctx, func(reg caspaxos.Register) ([]caspaxos.Member, []caspaxos.Voter, error) {
 		if reg.IsVoter(m.Voter) {
@@ -184,6 +187,9 @@ func (q *quorumRole) changeVoters(ctx context.Context, plan func(caspaxos.Regist
 		if err != nil {
 			return err
 		}
+		if err := q.checkReachable(ctx, reg.Voters, target); err != nil {
+			return err
+		}
 		for _, v := range leave {
 			if err := q.leaveISR(ctx, v); err != nil {
 				return err
@@ -202,6 +208,37 @@ func (q *quorumRole) changeVoters(ctx context.Context, plan func(caspaxos.Regist
 			return err
 		}
 	}
+}
+
+// checkReachable refuses a change while a voter of the old or the new
+// membership does not answer: each step of voter.ChangeVoters waits for
+// every one of them, and the first step's accept quorum may need all of
+// them (removing one of three: the two left prepare with one promise, so
+// accepts must reach all three), so a change that opened with a voter
+// down would leave the quorum without a controller until that voter
+// returns. Kafka's usual RemoveRaftVoter of a dead controller is thus
+// refused here; start it again (a wiped one comes back as a new
+// incarnation, re-admitted with AddRaftVoter) and remove it then. A voter
+// may still fail during the change, which then waits for it.
+func (q *quorumRole) checkReachable(ctx context.Context, from, to []caspaxos.Member) error {
+	seen := map[int32]bool{q.self.ID: true}
+	for _, m := range append(slices.Clone(from), to...) {
+		if seen[m.Voter.ID] {
+			continue
+		}
+		seen[m.Voter.ID] = true
+		if len(m.Endpoints) == 0 {
+			return refuseChange(kerr.InvalidRequest, "voter %s has no endpoint in the register", m.Voter)
+		}
+		addr := net.JoinHostPort(m.Endpoints[0].Host, strconv.Itoa(int(m.Endpoints[0].Port)))
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := quorumnet.Ask(actx, addr, q.self.ID, quorumnet.ChannelIdentity, nil)
+		cancel()
+		if err != nil {
+			return refuseChange(kerr.RequestTimedOut, "voter %d at %s does not answer (%v): every voter of the old and the new membership must be up for a change", m.Voter.ID, addr, err)
+		}
+	}
+	return nil
 }
 
 // leaveISR proposes v out of the metadata ISR, if it is in it.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -471,4 +472,39 @@ func TestRaftVoterAPIsWithoutQuorum(t *testing.T) {
 	if rr.ErrorCode != kerr.UnsupportedVersion.Code {
 		t.Fatalf("RemoveRaftVoter on a single node: error %d, want UNSUPPORTED_VERSION", rr.ErrorCode)
 	}
+}
+
+// RemoveRaftVoter of a voter that is down is refused before anything
+// changes: the change's first step would need that voter's accepts, so
+// opening it would leave the quorum without a controller until the voter
+// returned. The controller stays, the register is unchanged, and the
+// voter can be removed once it runs again.
+func TestQuorumRemoveDownVoterRefused(t *testing.T) {
+	nodes, _ := startQuorumNodes(t, 3)
+	active := activeController(t, nodes, 15*time.Second, -1)
+	waitUnfenced(t, nodes[0], 1, 2, 3)
+	via := active%3 + 1
+	down := 6 - active - via
+	clusterID := nodes[active-1].ctrl.v.Register().ClusterID
+	gone := nodes[down-1].ctrl.self
+	if err := nodes[down-1].Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var r *kmsg.RemoveRaftVoterResponse
+	testkit.Eventually(t, 20*time.Second, "an answer from the active controller", func() bool {
+		r = do[*kmsg.RemoveRaftVoterResponse](rawAt(t, nodes[via-1].addr), removeVoterReq(clusterID, gone), 0)
+		return r.ErrorCode != kerr.NotController.Code
+	})
+	if r.ErrorCode != kerr.RequestTimedOut.Code || !strings.Contains(strOrEmpty(r.ErrorMessage), "does not answer") {
+		t.Fatalf("RemoveRaftVoter of a voter that is down: error %d (%s), want REQUEST_TIMED_OUT naming it", r.ErrorCode, strOrEmpty(r.ErrorMessage))
+	}
+	reg := nodes[active-1].ctrl.v.Register()
+	if reg.Change != nil || !reg.IsVoter(gone) || len(reg.Voters) != 3 {
+		t.Fatalf("register after a refused RemoveRaftVoter: voters %v, change %+v", memberVoters(reg.Voters), reg.Change)
+	}
+	rest := []*testBroker{nodes[active-1], nodes[via-1]}
+	if c := activeController(t, rest, 10*time.Second, -1); c != active {
+		t.Fatalf("controller %d after the refusal, want %d still", c, active)
+	}
+	createTopicVia(t, nodes[via-1], "after-refusal")
 }

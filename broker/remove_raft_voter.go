@@ -14,7 +14,8 @@ import (
 // RemoveRaftVoter (KIP-853, kafka-metadata-quorum remove-controller)
 // removes a controller, VoterID with VoterDirectoryID (its incarnation),
 // from the quorum: it leaves the metadata ISR, then the quorum. It is
-// forwarded to the active controller, which does not remove itself
+// forwarded to the active controller (as AddRaftVoter), which does not
+// remove itself
 // (INVALID_REQUEST; see quorum_membership.go).
 func (b *Broker) handleRemoveRaftVoter(ctx context.Context, req *kmsg.RemoveRaftVoterRequest) *kmsg.RemoveRaftVoterResponse {
 	resp := req.ResponseKind().(*kmsg.RemoveRaftVoterResponse)
@@ -39,9 +40,18 @@ func (b *Broker) removeRaftVoter(ctx context.Context, req *kmsg.RemoveRaftVoterR
 }
 
 func init() {
-	register(api{key: kmsg.RemoveRaftVoter, min: 0, max: 0, forward: true, quorumOnly: true,
-		handle: func(b *Broker, ctx context.Context, _ *netio.Request, req kmsg.Request) kmsg.Response {
-			return b.handleRemoveRaftVoter(ctx, req.(*kmsg.RemoveRaftVoterRequest))
+	// Not forward: forwarded on a connection of its own
+	// (quorum_membership_forward.go).
+	register(api{key: kmsg.RemoveRaftVoter, min: 0, max: 0, quorumOnly: true,
+		handle: func(b *Broker, ctx context.Context, r *netio.Request, req kmsg.Request) kmsg.Response {
+			rreq := req.(*kmsg.RemoveRaftVoterRequest)
+			return b.serveMembership(ctx, r, req, func(ctx context.Context) kmsg.Response {
+				return b.handleRemoveRaftVoter(ctx, rreq)
+			}, func(code int16, msg string) kmsg.Response {
+				resp := rreq.ResponseKind().(*kmsg.RemoveRaftVoterResponse)
+				resp.ErrorCode, resp.ErrorMessage = code, &msg
+				return resp
+			})
 		},
 		errorCodes: codes(func(r *kmsg.RemoveRaftVoterResponse, count func(int16)) { count(r.ErrorCode) }),
 	})
