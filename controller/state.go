@@ -152,6 +152,10 @@ type State struct {
 	// BrokerConfigs are the dynamic broker settings (broker_configs.go),
 	// by resource name: a broker id, or "" for the cluster default.
 	BrokerConfigs map[string]map[string]string `json:"broker_configs,omitempty"`
+	// owned are the topics this State may change in place: the ones it
+	// created or copied (mutableTopic). Every other topic it shares with
+	// the State it was cloned from, and with that State's Images.
+	owned map[*Topic]bool
 }
 
 // NewState returns empty metadata for a new cluster.
@@ -203,8 +207,9 @@ func (s *State) apply(r Record) error {
 		}
 		t := &Topic{Name: r.Name, ID: r.ID}
 		s.Topics[r.Name], s.byID[r.ID] = t, t
+		s.own(t)
 	case PartitionRecord:
-		t, err := s.topicByID(r.TopicID)
+		t, err := s.mutableTopicByID(r.TopicID)
 		if err != nil {
 			return err
 		}
@@ -217,7 +222,7 @@ func (s *State) apply(r Record) error {
 		}
 		t.Partitions = append(t.Partitions, p)
 	case PartitionChangeRecord:
-		t, err := s.topicByID(r.TopicID)
+		t, err := s.mutableTopicByID(r.TopicID)
 		if err != nil {
 			return err
 		}
@@ -237,7 +242,7 @@ func (s *State) apply(r Record) error {
 		delete(s.Topics, t.Name)
 		delete(s.byID, t.ID)
 	case RemovePartitionsRecord:
-		t, err := s.topicByID(r.TopicID)
+		t, err := s.mutableTopicByID(r.TopicID)
 		if err != nil {
 			return err
 		}
@@ -258,6 +263,7 @@ func (s *State) apply(r Record) error {
 		if !ok {
 			return fmt.Errorf("topic %q: %w", r.ResourceName, ErrUnknownTopic)
 		}
+		t = s.mutableTopic(t)
 		if r.Value == nil {
 			delete(t.Configs, r.Name)
 			if len(t.Configs) == 0 {
@@ -278,6 +284,35 @@ func (s *State) apply(r Record) error {
 		return fmt.Errorf("unknown record %T", r)
 	}
 	return nil
+}
+
+// mutableTopicByID is topicByID for a record that changes the topic.
+func (s *State) mutableTopicByID(id TopicID) (*Topic, error) {
+	t, err := s.topicByID(id)
+	if err != nil {
+		return nil, err
+	}
+	return s.mutableTopic(t), nil
+}
+
+// mutableTopic returns s's own copy of t, copying it the first time s
+// changes it: until then s shares t with the State it was cloned from and
+// that State's Images, which never change.
+func (s *State) mutableTopic(t *Topic) *Topic {
+	if s.owned[t] {
+		return t
+	}
+	c := t.clone()
+	s.Topics[c.Name], s.byID[c.ID] = c, c
+	s.own(c)
+	return c
+}
+
+func (s *State) own(t *Topic) {
+	if s.owned == nil {
+		s.owned = map[*Topic]bool{}
+	}
+	s.owned[t] = true
 }
 
 func (s *State) topicByID(id TopicID) (*Topic, error) {
@@ -319,15 +354,19 @@ func copyConfigs(m map[string]string) map[string]string {
 	return c
 }
 
-// clone deep-copies s: the Store applies a batch to a clone, so that a
-// published State (and the Image over it) never changes.
+// clone copies s for a batch to be applied to, so that a published State
+// (and the Image over it) never changes. Topics are copied on write
+// (mutableTopic): a batch that changes one partition copies its topic,
+// not all of them, and a topic no batch touched stays the same *Topic
+// from Image to Image, which the replica manager uses to skip it.
 func (s *State) clone() *State {
 	c := *s
+	c.owned = nil
+	s.owned = nil // the topics are shared now: neither may change them in place
 	c.Topics = make(map[string]*Topic, len(s.Topics))
 	c.byID = make(map[TopicID]*Topic, len(s.Topics))
 	for n, t := range s.Topics {
-		tc := t.clone()
-		c.Topics[n], c.byID[tc.ID] = tc, tc
+		c.Topics[n], c.byID[t.ID] = t, t
 	}
 	c.BrokerConfigs = cloneBrokerConfigs(s.BrokerConfigs)
 	c.Brokers = make(map[int32]*Broker, len(s.Brokers))

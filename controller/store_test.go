@@ -373,3 +373,39 @@ func TestStoreFoldsItsLog(t *testing.T) {
 		t.Fatalf("snapshot after Close: next pid %d, %d brokers, offset %d (image at %d)", snap.NextProducerID, len(snap.Brokers), snap.Offset, s.Image().Offset())
 	}
 }
+
+// A change copies only the topics it touches: the others stay the same
+// *Topic from Image to Image (what lets a broker skip them), and the
+// Image before the change still shows the changed topic as it was.
+func TestCommitCopiesOnlyTheTopicsItChanges(t *testing.T) {
+	s, err := Create(segment.NewMemFS(), "/d", 1, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, s, func(st *State) ([]Record, error) { return st.PlanBrokerStart(self), nil })
+	mustCommit(t, s, createTopic("a", 2, nil))
+	before := mustCommit(t, s, createTopic("b", 2, nil))
+	a0, _ := before.Topic("a")
+	b0, _ := before.Topic("b")
+	after := mustCommit(t, s, func(st *State) ([]Record, error) {
+		return []Record{ConfigRecord{ResourceType: ConfigResourceTopic, ResourceName: "a", Name: "retention.ms", Value: ptr("1000")},
+			PartitionChangeRecord{TopicID: a0.ID, Partition: 1, Leader: NoLeaderChange, ISR: []int32{1}}}, nil
+	})
+	a1, _ := after.Topic("a")
+	b1, _ := after.Topic("b")
+	if b1 != b0 {
+		t.Error("a topic the change did not touch was copied")
+	}
+	if a1 == a0 {
+		t.Fatal("the changed topic was changed in place")
+	}
+	if a0.Configs != nil || a0.Partitions[1].PartitionEpoch != a1.Partitions[1].PartitionEpoch-1 {
+		t.Errorf("the Image before the change shows it: configs %v, partition epoch %d (after: %d)",
+			a0.Configs, a0.Partitions[1].PartitionEpoch, a1.Partitions[1].PartitionEpoch)
+	}
+	if a1.Configs["retention.ms"] != "1000" {
+		t.Errorf("configs after the change: %v", a1.Configs)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
