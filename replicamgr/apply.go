@@ -81,6 +81,7 @@ func (m *Manager) applyLocked(img *controller.Image) Changes {
 	if img.Offset() < m.applied {
 		return ch // a newer image was applied already; this one would undo it
 	}
+	prev := m.image
 	m.applied = img.Offset()
 	m.image = img
 	// Removals first, so a topic re-created under the same name never
@@ -91,8 +92,17 @@ func (m *Manager) applyLocked(img *controller.Image) Changes {
 			ch.Removed = append(ch.Removed, Removed{Name: t.Name, Partitions: int32(len(t.Partitions))})
 		}
 	}
+	// A topic no record changed is the same *controller.Topic as in the
+	// image applied before (the controller copies topics on write): with
+	// the same brokers, nothing about it changed here either. Applying
+	// every topic at every change cost a broker with thousands of
+	// partitions longer than the changes took to come, after a restart.
+	sameBrokers := prev != nil && equalBrokers(prev.Brokers(), img.Brokers())
 	for _, name := range img.TopicNames() {
 		mt, _ := img.Topic(name)
+		if pt, ok := prevTopic(prev, name); ok && pt == mt && sameBrokers && !m.failed[name] {
+			continue
+		}
 		if err := m.applyTopic(mt, &ch); err != nil {
 			if ch.Failed == nil {
 				ch.Failed = map[string]error{}
@@ -100,7 +110,31 @@ func (m *Manager) applyLocked(img *controller.Image) Changes {
 			ch.Failed[name] = err
 		}
 	}
+	m.failed = nil
+	for name := range ch.Failed {
+		if m.failed == nil {
+			m.failed = map[string]bool{}
+		}
+		m.failed[name] = true // tried again with the next image
+	}
 	return ch
+}
+
+func prevTopic(img *controller.Image, name string) (*controller.Topic, bool) {
+	if img == nil {
+		return nil, false
+	}
+	return img.Topic(name)
+}
+
+// equalBrokers reports whether two images' brokers are the same in all
+// that the replicas' roles read: registration, endpoints, fencing.
+func equalBrokers(a, b []*controller.Broker) bool {
+	return slices.EqualFunc(a, b, func(x, y *controller.Broker) bool {
+		return x.ID == y.ID && x.Epoch == y.Epoch && x.Incarnation == y.Incarnation && x.Fenced == y.Fenced &&
+			x.InControlledShutdown == y.InControlledShutdown && slices.Equal(x.Endpoints, y.Endpoints) &&
+			((x.Rack == nil) == (y.Rack == nil)) && (x.Rack == nil || *x.Rack == *y.Rack)
+	})
 }
 
 // roleOf is this node's role for a partition of the image.
@@ -118,6 +152,7 @@ func (m *Manager) roleOf(mp controller.Partition) Role {
 // new Topic value when anything changed; it adds the partitions it took
 // leadership from to ch.Resigned.
 func (m *Manager) applyTopic(mt *controller.Topic, ch *Changes) (err error) {
+	m.topicApplies++
 	cfg, err := m.cfg.TopicConfig(mt.Configs)
 	if err != nil {
 		return fmt.Errorf("topic %s: %w", mt.Name, err)

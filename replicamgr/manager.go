@@ -203,6 +203,11 @@ type Manager struct {
 	alter     func(ctx context.Context, topic controller.TopicID, partition int32, p isr.Proposal) isr.AlterResult
 	followers Followers
 	image     *controller.Image // the last image applied; under admin
+	// failed are the topics the last image could not open replicas of:
+	// the next image tries them again even if they did not change.
+	failed map[string]bool
+	// topicApplies counts applyTopic calls, for tests; under admin.
+	topicApplies int
 }
 
 // New returns a manager with no replicas; Load opens what an image lists.

@@ -20,7 +20,7 @@ const self = int32(1)
 // cluster is a metadata store on a MemFS and a manager for node 1 on the
 // same FS, with a clock the test moves.
 type cluster struct {
-	t     *testing.T
+	t     testing.TB
 	fs    *segment.MemFS
 	meta  *controller.Store
 	cfg   *config.Broker
@@ -28,7 +28,7 @@ type cluster struct {
 	m     *Manager
 }
 
-func newCluster(t *testing.T, sets ...string) *cluster {
+func newCluster(t testing.TB, sets ...string) *cluster {
 	t.Helper()
 	fs := segment.NewMemFS()
 	if err := fs.MkdirAll("/data", 0o755); err != nil {

@@ -108,3 +108,29 @@ func waitSent(t *testing.T, mu *sync.Mutex, sent *[]isr.Proposal, n int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// An image applies only the topics that changed since the last one (the
+// controller copies topics on write), unless the brokers changed, which
+// every role reads.
+func TestApplyImageSkipsUnchangedTopics(t *testing.T) {
+	c := newCluster(t)
+	a := c.createTopic("a", nil, []int32{1, 2}, []int32{1, 2})
+	c.createTopic("b", nil, []int32{1, 2})
+	c.createTopic("c", nil, []int32{2, 1})
+	c.apply()
+	before := c.m.topicApplies
+	c.commit(controller.PartitionChangeRecord{TopicID: a, Partition: 1, Leader: controller.NoLeaderChange, ISR: []int32{1}})
+	c.apply()
+	if got := c.m.topicApplies - before; got != 1 {
+		t.Fatalf("a change to one topic of three applied %d topics", got)
+	}
+	if p := c.m.Topic("a").Partitions[1]; p.Repl == nil || !p.Repl.Stats().UnderReplicated {
+		t.Fatalf("the changed partition's leader did not take the new ISR")
+	}
+	before = c.m.topicApplies
+	c.commit(controller.FenceBrokerRecord{ID: 2, Epoch: c.meta.Image().Brokers()[1].Epoch})
+	c.apply()
+	if got := c.m.topicApplies - before; got != 3 {
+		t.Fatalf("a broker change applied %d topics of 3", got)
+	}
+}
