@@ -299,3 +299,33 @@ func TestPreviousBrokerEpochKeepsACleanRestartEligible(t *testing.T) {
 		}
 	})
 }
+
+// WaitCaughtUp's end-offset probe does not queue behind the follow loop's
+// long poll, parked at an idle controller for its whole max wait: a
+// connection's requests are answered in order, and every forwarded
+// request took that wait longer (500 ms in a broker).
+func TestWaitCaughtUpNotBehindTheLongPoll(t *testing.T) {
+	f := newFakeController(t)
+	l := dial(t, f, 2, nil)
+	register(t, l, 2, 1)
+	l.Start()
+	caughtUp(t, f, l)
+	const parked = 2 * time.Second
+	var held atomic.Int32
+	f.on(kmsg.Fetch, func(r kmsg.Request) (kmsg.Response, bool) {
+		if r.(*kmsg.FetchRequest).MaxWaitMillis > 0 {
+			held.Add(1)
+			time.Sleep(parked) // an idle controller holds the long poll
+		}
+		return nil, false
+	})
+	// Let the follow loop park a fetch, then ask.
+	testkit.Eventually(t, 5*time.Second, "a parked long poll", func() bool { return held.Load() > 0 })
+	start := time.Now()
+	if err := l.WaitCaughtUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > parked/2 {
+		t.Fatalf("WaitCaughtUp at an idle controller took %v: behind the long poll", took)
+	}
+}

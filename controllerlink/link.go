@@ -111,14 +111,11 @@ type Link struct {
 	cfg   Config
 	cl    *kgo.Client
 	seeds []*kgo.Broker // seeds[i] reaches q.voter(i)
-	// beats and beatSeeds carry only heartbeats, on connections of their
-	// own: a controller answers a connection's requests in order, and a
-	// heartbeat queued behind a burst of AlterPartitions (one per
-	// partition after a restart) missed the session timeout, so the
-	// controller fenced live brokers (as Kafka's brokers, whose
-	// heartbeats have a channel of their own).
-	beats     *kgo.Client
-	beatSeeds []*kgo.Broker
+	// side and sideSeeds carry the requests that must not wait behind
+	// others (onSide), on connections of their own: a controller answers
+	// a connection's requests in order.
+	side      *kgo.Client
+	sideSeeds []*kgo.Broker
 	q         *quorum
 	logger    *slog.Logger
 	obs       *controller.Observer
@@ -170,7 +167,7 @@ func Dial(ctx context.Context, cfg Config) (*Link, error) {
 		addrs[i] = v.Addr
 	}
 	// One client, each voter one of its seeds: seed i is voter i; and
-	// another alike for the heartbeats.
+	// another alike for the requests onSide.
 	newClient := func() (*kgo.Client, error) {
 		return kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ClientID(fmt.Sprintf("sluice-broker-%d", cfg.NodeID)),
 			kgo.RetryTimeout(0), kgo.RequestRetries(0))
@@ -179,14 +176,14 @@ func Dial(ctx context.Context, cfg Config) (*Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controllerlink: %w", err)
 	}
-	beats, err := newClient()
+	side, err := newClient()
 	if err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("controllerlink: %w", err)
 	}
-	l := &Link{cfg: cfg, cl: cl, seeds: cl.SeedBrokers(), beats: beats, beatSeeds: beats.SeedBrokers(),
+	l := &Link{cfg: cfg, cl: cl, seeds: cl.SeedBrokers(), side: side, sideSeeds: side.SeedBrokers(),
 		q: newQuorum(voters), logger: cfg.Logger, done: make(chan struct{}), stopBeats: make(chan struct{})}
-	if len(l.seeds) != len(voters) || len(l.beatSeeds) != len(voters) {
+	if len(l.seeds) != len(voters) || len(l.sideSeeds) != len(voters) {
 		l.closeClients()
 		return nil, fmt.Errorf("controllerlink: %d voters gave %d connections", len(voters), len(l.seeds))
 	}
@@ -276,8 +273,8 @@ func (l *Link) send(ctx context.Context, v int, req kmsg.Request, timeout time.D
 		defer cancel()
 	}
 	seeds := l.seeds
-	if req.Key() == kmsg.BrokerHeartbeat.Int16() {
-		seeds = l.beatSeeds
+	if onSide(req) {
+		seeds = l.sideSeeds
 	}
 	resp, err := seeds[v].Request(rctx, req)
 	if err != nil {
@@ -417,5 +414,26 @@ func codeErr(code int16) error { return kerr.ErrorForCode(code) }
 
 func (l *Link) closeClients() {
 	l.cl.Close()
-	l.beats.Close()
+	l.side.Close()
+}
+
+// onSide says which requests travel on the side connections:
+//
+//   - heartbeats: queued behind a burst of AlterPartitions (one per
+//     partition after a restart) they missed the session timeout, and
+//     the controller fenced live brokers (Kafka's brokers heartbeat on a
+//     channel of their own too);
+//   - metadata fetches that do not wait (the end offset WaitCaughtUp asks
+//     for): queued behind the follow loop's long poll, parked at an idle
+//     controller for its max wait, every forwarded request took 500 ms
+//     more, and the quorum bench's DescribeQuorums, sent with a 500 ms
+//     timeout, failed for up to a minute after a failover.
+func onSide(req kmsg.Request) bool {
+	switch r := req.(type) {
+	case *kmsg.BrokerHeartbeatRequest:
+		return true
+	case *kmsg.FetchRequest:
+		return r.MaxWaitMillis == 0
+	}
+	return false
 }
