@@ -81,17 +81,7 @@ func (b *Broker) forwardMembership(ctx context.Context, req kmsg.Request) (kmsg.
 // and its CONTROLLER endpoint: a voter's register (which names voters a
 // change added), else controller.quorum.voters.
 func (b *Broker) activeControllerAddr() (int32, string, bool) {
-	id, epoch := int32(-1), int32(-1)
-	if b.ctrl != nil {
-		if l := b.ctrl.leader(); !l.Active.IsZero() {
-			id, epoch = l.Active.ID, l.Epoch
-		}
-	}
-	if l, ok := b.meta.(interface{ Controller() (int32, int32) }); ok {
-		if c, e := l.Controller(); c >= 0 && (epoch < 0 || e > epoch) {
-			id = c
-		}
-	}
+	id := b.newestController(-1)
 	if id < 0 || id == b.localID() {
 		return 0, "", false // this node is not active (else it answers itself)
 	}

@@ -416,22 +416,29 @@ func (b *Broker) onControllerActive(*controller.Store) {
 // controller that is not a broker (process.roles=controller) is named by
 // this broker instead, which forwards, as Kafka names a live broker.
 func (b *Broker) controllerID(img *controller.Image) int32 {
-	id, epoch := img.ControllerID(), int32(-1)
+	id := b.newestController(img.ControllerID())
+	if _, isBroker := img.Broker(id); !isBroker && b.cfg.IsBroker() {
+		return b.localID()
+	}
+	return id
+}
+
+// newestController is the active controller as this node knows it, or
+// otherwise when neither its voter's register nor its link names one.
+// The link follows the active controller wherever it is; a voter's own
+// register may be older (a voter that is not a member proposes nothing,
+// so it does not read the register either): the newer epoch wins.
+func (b *Broker) newestController(otherwise int32) int32 {
+	id, epoch := otherwise, int32(-1)
 	if b.ctrl != nil {
 		if l := b.ctrl.leader(); !l.Active.IsZero() {
 			id, epoch = l.Active.ID, l.Epoch
 		}
 	}
-	// The link follows the active controller wherever it is; a voter's
-	// own register may be older (a voter that is not a member proposes
-	// nothing, so it does not read the register either): the newer wins.
 	if l, ok := b.meta.(interface{ Controller() (int32, int32) }); ok {
 		if c, e := l.Controller(); c >= 0 && (epoch < 0 || e > epoch) {
 			id = c
 		}
-	}
-	if _, isBroker := img.Broker(id); !isBroker && b.cfg.IsBroker() {
-		return b.localID()
 	}
 	return id
 }
