@@ -39,9 +39,12 @@ func (b *Broker) Handle(ctx context.Context, r *netio.Request) *netio.Response {
 		b.logger.Warn("malformed request; closing connection", "api_key", r.Key, "api_version", r.Version, "client_id", strOrEmpty(r.ClientID), "remote", addr(r.Conn), "err", err)
 		return &netio.Response{CloseAfter: true}
 	}
-	if b.ctrl != nil && !b.loaded.Load() && !servedBeforeLoad(req) {
+	if b.ctrl != nil && (!b.loaded.Load() && !servedBeforeLoad(req) || !b.ctrl.ready.Load() && r.Key != kmsg.ApiVersions.Int16()) {
 		// A quorum voter serves its CONTROLLER listener while its
-		// broker side still starts; what needs the broker waits.
+		// broker side still starts; what needs the broker waits, and
+		// so does everything that needs the voter until its role is
+		// started (it answers the other voters' identity requests,
+		// not Kafka's, meanwhile: quorumRole.start sets its fields).
 		if a.forward {
 			resp := forwardFailed(req, kerr.NotController.Code)
 			resp.SetVersion(r.Version)

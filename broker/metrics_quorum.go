@@ -26,7 +26,7 @@ var (
 // collectQuorum reports the quorum metrics of a voter (nothing elsewhere).
 func (b *Broker) collectQuorum(ch chan<- prometheus.Metric) {
 	q := b.ctrl
-	if q == nil || q.rep == nil || q.v == nil {
+	if q == nil || !q.ready.Load() {
 		return
 	}
 	l := q.leader()

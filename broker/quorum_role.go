@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-io/sluice/caspaxos"
@@ -41,6 +42,10 @@ type quorumRole struct {
 	logger *slog.Logger
 	self   caspaxos.Voter
 	voters []caspaxos.Member
+	// ready is set once start has set every field below: the CONTROLLER
+	// listener serves (the voters' identity requests) before that, so
+	// request handlers and metrics check it before reading them.
+	ready atomic.Bool
 
 	v   *voter.Voter
 	log *metarepl.Log
@@ -172,6 +177,7 @@ func (q *quorumRole) start(ctx context.Context, fsys segment.FS, setHandlers fun
 	go q.runTransitions()
 	go q.follow()
 	q.v.Start()
+	q.ready.Store(true) // after every field above: readers check it first
 	return nil
 }
 
