@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -64,6 +65,15 @@ func (b *Broker) alterPartition(ctx context.Context, topicID controller.TopicID,
 				"topic", mt.Name, "partition", partition, "leader_epoch", item.LeaderEpoch)
 		}
 	}
+	return b.alters.submit(ctx, item)
+}
+
+// alterTimeout bounds one AlterPartition request to a controller elsewhere.
+const alterTimeout = 30 * time.Second
+
+// sendAlterBatch decides items as one AlterPartition of this node, on the
+// store it holds or at the controller elsewhere (alterBatcher.send).
+func (b *Broker) sendAlterBatch(items []controller.AlterPartitionItem) []isr.AlterResult {
 	epoch := int64(-1)
 	if br, ok := b.metaImage().Broker(b.localID()); ok {
 		epoch = br.Epoch
@@ -74,16 +84,30 @@ func (b *Broker) alterPartition(ctx context.Context, topicID controller.TopicID,
 	}
 	switch src := src.(type) {
 	case *controller.Store:
-		results, err := b.decideAlterPartition(src, b.localID(), epoch, 3, []controller.AlterPartitionItem{item})
+		results, err := b.decideAlterPartition(src, b.localID(), epoch, 3, items)
 		if err != nil {
-			return isr.AlterResult{Err: kerrOf(err)}
+			return allFailed(len(items), kerrOf(err))
 		}
-		r := results[0]
-		return isr.AlterResult{Err: kerrOf(r.Err), LeaderEpoch: r.Partition.LeaderEpoch, PartitionEpoch: r.Partition.PartitionEpoch, ISR: r.Partition.ISR}
+		out := make([]isr.AlterResult, len(results))
+		for i, r := range results {
+			out[i] = isr.AlterResult{Err: kerrOf(r.Err), LeaderEpoch: r.Partition.LeaderEpoch, PartitionEpoch: r.Partition.PartitionEpoch, ISR: r.Partition.ISR}
+		}
+		return out
 	case sender:
-		return b.sendAlterPartition(ctx, src, epoch, item)
+		ctx, cancel := context.WithTimeout(context.Background(), alterTimeout)
+		defer cancel()
+		return b.sendAlterPartition(ctx, src, epoch, items)
 	}
-	return isr.AlterResult{Err: fmt.Errorf("no controller to send AlterPartition to: %w", kerr.NotController)}
+	return allFailed(len(items), fmt.Errorf("no controller to send AlterPartition to: %w", kerr.NotController))
+}
+
+// allFailed is n results of err.
+func allFailed(n int, err error) []isr.AlterResult {
+	out := make([]isr.AlterResult, n)
+	for i := range out {
+		out[i].Err = err
+	}
+	return out
 }
 
 // recoverElected sends the KIP-704 recovery step (this leader alone,
@@ -134,39 +158,62 @@ func kerrOf(err error) error {
 	return err
 }
 
-// sendAlterPartition sends one item to a controller elsewhere.
-func (b *Broker) sendAlterPartition(ctx context.Context, s sender, epoch int64, item controller.AlterPartitionItem) isr.AlterResult {
+// sendAlterPartition sends items to a controller elsewhere as one
+// request, a topic entry per run of items of the same topic, and matches
+// the answers back by topic and partition.
+func (b *Broker) sendAlterPartition(ctx context.Context, s sender, epoch int64, items []controller.AlterPartitionItem) []isr.AlterResult {
 	req := kmsg.NewPtrAlterPartitionRequest()
 	req.BrokerID, req.BrokerEpoch = b.localID(), epoch
-	rt := kmsg.NewAlterPartitionRequestTopic()
-	rt.TopicID = item.TopicID
-	if mt, ok := b.metaImage().TopicByID(item.TopicID); ok {
-		rt.Topic = mt.Name
+	img := b.metaImage()
+	for _, item := range items {
+		if n := len(req.Topics); n == 0 || req.Topics[n-1].TopicID != item.TopicID {
+			rt := kmsg.NewAlterPartitionRequestTopic()
+			rt.TopicID = item.TopicID
+			if mt, ok := img.TopicByID(item.TopicID); ok {
+				rt.Topic = mt.Name
+			}
+			req.Topics = append(req.Topics, rt)
+		}
+		rt := &req.Topics[len(req.Topics)-1]
+		rp := kmsg.NewAlterPartitionRequestTopicPartition()
+		rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch = item.Partition, item.LeaderEpoch, item.PartitionEpoch
+		rp.LeaderRecoveryState = int8(item.LeaderRecoveryState)
+		for _, m := range item.NewISR {
+			e := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
+			e.BrokerID, e.BrokerEpoch = m.BrokerID, m.BrokerEpoch
+			rp.NewEpochISR = append(rp.NewEpochISR, e)
+			rp.NewISR = append(rp.NewISR, m.BrokerID)
+		}
+		rt.Partitions = append(rt.Partitions, rp)
 	}
-	rp := kmsg.NewAlterPartitionRequestTopicPartition()
-	rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch = item.Partition, item.LeaderEpoch, item.PartitionEpoch
-	rp.LeaderRecoveryState = int8(item.LeaderRecoveryState)
-	for _, m := range item.NewISR {
-		e := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
-		e.BrokerID, e.BrokerEpoch = m.BrokerID, m.BrokerEpoch
-		rp.NewEpochISR = append(rp.NewEpochISR, e)
-		rp.NewISR = append(rp.NewISR, m.BrokerID)
-	}
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
 	kresp, err := s.Send(ctx, req)
 	if err != nil {
-		return isr.AlterResult{Err: err}
+		return allFailed(len(items), err)
 	}
 	resp := kresp.(*kmsg.AlterPartitionResponse)
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return isr.AlterResult{Err: err}
+		return allFailed(len(items), err)
 	}
-	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-		return isr.AlterResult{Err: fmt.Errorf("AlterPartition answered for %d topics: %w", len(resp.Topics), kerr.UnknownServerError)}
+	type key struct {
+		id        controller.TopicID
+		partition int32
 	}
-	p := resp.Topics[0].Partitions[0]
-	return isr.AlterResult{Err: kerr.ErrorForCode(p.ErrorCode), LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ISR: p.ISR}
+	answers := make(map[key]kmsg.AlterPartitionResponseTopicPartition, len(items))
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			answers[key{t.TopidID, p.Partition}] = p
+		}
+	}
+	out := make([]isr.AlterResult, len(items))
+	for i, item := range items {
+		p, ok := answers[key{item.TopicID, item.Partition}]
+		if !ok {
+			out[i].Err = fmt.Errorf("AlterPartition answer lacks topic %s partition %d: %w", item.TopicID, item.Partition, kerr.UnknownServerError)
+			continue
+		}
+		out[i] = isr.AlterResult{Err: kerr.ErrorForCode(p.ErrorCode), LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ISR: p.ISR}
+	}
+	return out
 }
 
 // handleAlterPartition is the controller's side.

@@ -51,6 +51,7 @@ type Broker struct {
 	meta     MetadataSource
 	replicas *replicamgr.Manager // this node's partitions (package replicamgr)
 	topics   *topicRegistry      // the broker's view of them (topics.go)
+	alters   *alterBatcher       // its leaders' ISR changes on their way to the controller
 	sessions *fetchSessionCache
 	groups   *coordinator.Coordinator
 	imageCache
@@ -310,6 +311,7 @@ func NewWith(cfg *config.Broker, deps Deps) (_ *Broker, err error) {
 	started := b.now()
 	b.throttles = newReplicationThrottles(cfg)
 	b.fetcher = b.newFetcher()
+	b.alters = newAlterBatcher(b.sendAlterBatch)
 	if b.replicas, err = replicamgr.New(replicamgr.Deps{
 		FS: b.fs, Files: b.files, Config: cfg, NodeID: b.localID(), Clock: b.clock, Logger: logger,
 		OnHighWatermark: b.onHighWatermark,

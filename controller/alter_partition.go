@@ -52,16 +52,27 @@ type AlterPartitionResult struct {
 // other partition change: it may complete a reassignment, and if that
 // moves the leadership away from the requester the answer is
 // ErrNewLeaderElected (ErrFencedLeaderEpoch before v2) with the change
-// still committed. Records are returned for valid items only.
+// still committed. Records are returned for valid items only. A partition
+// named twice in one request is refused the second time (ErrInvalidRequest).
 func (s *State) PlanAlterPartition(brokerID int32, brokerEpoch int64, version int16, items []AlterPartitionItem, pol Policy) ([]AlterPartitionResult, []Record, error) {
 	if err := s.CheckBrokerEpoch(brokerID, brokerEpoch); err != nil {
 		return nil, nil, err
 	}
 	results := make([]AlterPartitionResult, len(items))
 	var rs []Record
+	type partitionKey struct {
+		t *Topic
+		p int32
+	}
+	seen := make(map[partitionKey]bool, len(items))
 	for i, it := range items {
 		t, p, err := s.alterPartitionTarget(it, version)
-		if err == nil {
+		if err == nil && seen[partitionKey{t, p.Index}] {
+			// Both would be validated against the same state, and
+			// the second record would be applied over the first.
+			err = fmt.Errorf("%w: %s-%d is named twice in one request", ErrInvalidRequest, t.Name, p.Index)
+		} else if err == nil {
+			seen[partitionKey{t, p.Index}] = true
 			err = s.validateAlterPartition(brokerID, version, it, p)
 		}
 		if err != nil {

@@ -122,3 +122,39 @@ func TestAlterPartitionValidationOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestAlterPartitionManyItems: a request names many partitions (a broker
+// batches its leaders' changes); each is decided on its own, and a
+// partition named twice is refused the second time, since both would be
+// validated against the same state and the second record would silently
+// overwrite the first.
+func TestAlterPartitionManyItems(t *testing.T) {
+	s := alterPartitionCluster(t)
+	tID, rID := s.Topics["t"].ID, s.Topics["r"].ID
+	items := []AlterPartitionItem{
+		{TopicID: tID, Topic: "t", LeaderEpoch: 5, PartitionEpoch: 10, NewISR: members(1, 2, 3)},
+		{TopicID: rID, Topic: "r", LeaderEpoch: 5, PartitionEpoch: 10, NewISR: members(1)},
+		{TopicID: tID, Topic: "t", LeaderEpoch: 5, PartitionEpoch: 10, NewISR: members(1)},
+		{TopicID: TopicID{9}, Partition: 0, LeaderEpoch: 5, PartitionEpoch: 10, NewISR: members(1)},
+	}
+	results, rs, err := s.PlanAlterPartition(1, 101, 3, items, Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr := []error{nil, nil, ErrInvalidRequest, ErrUnknownTopicID}
+	for i, want := range wantErr {
+		if got := results[i].Err; !errors.Is(got, want) || (want == nil) != (got == nil) {
+			t.Errorf("item %d: got %v, want %v", i, got, want)
+		}
+	}
+	if len(rs) != 2 {
+		t.Fatalf("got %d records, want one per accepted change: %v", len(rs), rs)
+	}
+	mustApply(t, s, rs...)
+	if got, want := desc(s.Topics["t"].Partitions[0]), "leader=1 epochs=5/11 replicas=[1 2 3 4 5 6] isr=[1 2 3]"; got != want {
+		t.Errorf("t-0: got %s, want %s (the first item's change, not the duplicate's)", got, want)
+	}
+	if got, want := desc(s.Topics["r"].Partitions[0]), "leader=1 epochs=5/11 replicas=[1 2 3] isr=[1]"; got != want {
+		t.Errorf("r-0: got %s, want %s", got, want)
+	}
+}
