@@ -119,6 +119,6 @@ func (l *Log) syncDirAfterRemoval() error {
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return l.poison(fmt.Errorf("fsync dir %s after removing segments: %w", l.dir, err))
 	}
-	l.dirDirty = false
+	l.dirDirty, l.newDir = false, false
 	return nil
 }

@@ -129,6 +129,15 @@ type Log struct {
 	unflushedMsgs int64  // appendMu
 	truncGen      uint64 // appendMu: bumped when the log end moves backwards
 	dirDirty      bool   // appendMu: directory entries changed since SyncDir
+	// newDir: Open found no segment and created the first one without
+	// syncing it or the directory (see finishOpen). Its entries become
+	// due (as dirDirty) at the first flush that has data to sync. appendMu.
+	newDir bool
+
+	// ckptStart and ckptRP are what the checkpoint files say (an absent
+	// file says 0), -1 when unknown; ckptMu. A write of the same values
+	// is skipped: the files already say them.
+	ckptStart, ckptRP int64
 
 	poisonErr atomic.Pointer[error] // set once; see ErrLogPoisoned
 	onPoison  func(error)           // Config.OnPoisoned as given to Open
@@ -417,8 +426,14 @@ func (l *Log) Flush() error {
 			work = append(work, todo{s, s.dirtyGen, s.idxGen, s.idxGen != s.idxSyncedGen})
 		}
 	}
-	gen, dirDirty := l.truncGen, l.dirDirty
+	// A new log's first segment and directory entries matter from the
+	// first data on: until then a crash that loses them loses nothing
+	// (Open recreates the same empty segment).
+	gen, dirDirty := l.truncGen, l.dirDirty || (l.newDir && len(work) > 0)
 	l.dirDirty = false
+	if dirDirty {
+		l.newDir = false
+	}
 	l.unflushedMsgs = 0
 	l.appendMu.Unlock()
 

@@ -68,8 +68,15 @@ func Open(fsys FS, dir string, cfg Config, now func() time.Time, logger *slog.Lo
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
-	start, _ := l.readCheckpoint(logStartOffsetFile)
-	rp, _ := l.readCheckpoint(recoveryPointFile)
+	start, startKnown := l.readCheckpointFile(logStartOffsetFile)
+	rp, rpKnown := l.readCheckpointFile(recoveryPointFile)
+	l.ckptStart, l.ckptRP = -1, -1
+	if startKnown {
+		l.ckptStart = start
+	}
+	if rpKnown {
+		l.ckptRP = rp
+	}
 
 	if err := l.recover(bases, rp); err != nil {
 		for _, s := range l.segs {
@@ -100,7 +107,7 @@ func Open(fsys FS, dir string, cfg Config, now func() time.Time, logger *slog.Lo
 // damaged). Segments are opened one at a time and closed again when done,
 // so recovery needs three descriptors however many segments there are.
 func (l *Log) recover(bases []int64, rp int64) error {
-	scratch := make([]byte, 1<<20)
+	var scratch []byte // for scanSegment; most opens need none
 	for i, base := range bases {
 		s, err := openSegment(l.fs, l.cache, l.dir, base, false)
 		if err != nil {
@@ -303,6 +310,9 @@ func (l *Log) scanSegment(s *segment, fileSize, nextBase int64, scratch *[]byte)
 	s.resetIndexes()
 	expected := s.base
 	var pos int64
+	if *scratch == nil {
+		*scratch = make([]byte, 1<<20)
+	}
 	for pos < fileSize {
 		buf := *scratch
 		n, err := s.log.ReadAt(buf[:min(int64(len(buf)), fileSize-pos)], pos)
@@ -510,14 +520,21 @@ func (l *Log) finishOpen(start, rp int64) error {
 		if err != nil {
 			return err
 		}
+		// Neither its empty files nor the directory entries are synced
+		// now: a crash that loses them loses nothing, as the next Open
+		// creates the same segment from the same checkpoints (they
+		// change only by a write that syncs the directory). The first
+		// flush with data syncs them (newDir). So a new partition, and
+		// one closed and reopened while empty, costs no fsync here.
+		s.fresh = true
 		l.segs = []*segment{s}
-		l.dirDirty = true
+		l.newDir = true
 		start = base
 	}
 	now := l.now()
 	for _, s := range l.segs {
 		s.lastAppend = now.UnixMilli()
-		if !s.trusted {
+		if !s.trusted && !s.fresh {
 			// Recovered data may only have lived in the page cache. A
 			// trusted segment lies below the recovery point, which only
 			// ever moves after an fsync: flushing it again would open
@@ -543,23 +560,36 @@ func (l *Log) finishOpen(start, rp int64) error {
 }
 
 func (l *Log) readCheckpoint(name string) (int64, bool) {
+	v, ok, _ := l.readCheckpointAbsent(name)
+	return v, ok
+}
+
+// readCheckpointFile returns the checkpoint's value, 0 when it cannot be
+// read, and whether the file says that value (an absent file says 0).
+func (l *Log) readCheckpointFile(name string) (int64, bool) {
+	v, ok, absent := l.readCheckpointAbsent(name)
+	return v, ok || absent
+}
+
+func (l *Log) readCheckpointAbsent(name string) (v int64, ok, absent bool) {
 	f, err := l.fs.OpenFile(filepath.Join(l.dir, name), os.O_RDONLY, 0)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			l.logger.Warn("cannot read checkpoint", "dir", l.dir, "file", name, "err", err)
+			return 0, false, false
 		}
-		return 0, false
+		return 0, false, true
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, 64))
 	if err == nil {
 		var v int64
 		if v, err = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && v >= 0 {
-			return v, true
+			return v, true, false
 		}
 	}
 	l.logger.Warn("ignoring unreadable checkpoint", "dir", l.dir, "file", name, "content", string(b), "err", err)
-	return 0, false
+	return 0, false, false
 }
 
 // writeCheckpoints persists the current start offset and recovery point.
@@ -577,7 +607,20 @@ func (l *Log) writeCheckpoints() error {
 // failed fsync is poisonous (see ErrLogPoisoned): the directory's fsync
 // also stands for the segment files created since the last one. A failed
 // write, rename or open is not: the old checkpoint is still in place.
+//
+// Values the files already say are not written again: the files and the
+// directory entries that hold them are as durable as when they were
+// written (each write ends in the directory's fsync), so rewriting them
+// would only cost three fsyncs per partition at every open and close.
+// Segment files created since need no fsync of the directory from here:
+// Flush syncs it for them (dirDirty), before the recovery point passes
+// their data.
 func (l *Log) writeCheckpointsLocked(start, rp int64) error {
+	if start == l.ckptStart && rp == l.ckptRP {
+		return nil
+	}
+	// Unknown until both files and the directory are synced.
+	l.ckptStart, l.ckptRP = -1, -1
 	for _, c := range []struct {
 		name string
 		v    int64
@@ -590,5 +633,6 @@ func (l *Log) writeCheckpointsLocked(start, rp int64) error {
 	if err := syncDir(l.fs, l.dir); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
+	l.ckptStart, l.ckptRP = start, rp
 	return nil
 }

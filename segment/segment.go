@@ -56,6 +56,9 @@ type segment struct {
 	// trusted is set by recovery for a segment wholly below the recovery
 	// point whose indexes checked out: nothing of it waits for an fsync.
 	trusted bool
+	// fresh is set by Open for the segment it creates in a log that had
+	// none: it needs no fsync while it is empty (see finishOpen).
+	fresh bool
 }
 
 func segName(dir string, base int64, ext string) string {
