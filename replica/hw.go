@@ -163,7 +163,12 @@ func (p *Partition) loadHWCheckpoint(start, leo int64) int64 {
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			p.logger.Warn("cannot read the high watermark checkpoint, starting from the log start", "file", path, "err", err)
+			return start
 		}
+		// An absent checkpoint reads as the log start, which is 0 as
+		// long as HW is 0 (HW >= start): writing 0 would change nothing
+		// a later open reads, so writeHWCheckpoint skips it.
+		p.hwCkpt = 0
 		return start
 	}
 	hw, err := parseHWCheckpoint(data, p.topic, p.partition)
