@@ -98,12 +98,19 @@ func (m *Manager) applyLocked(img *controller.Image) Changes {
 	// every topic at every change cost a broker with thousands of
 	// partitions longer than the changes took to come, after a restart.
 	sameBrokers := prev != nil && equalBrokers(prev.Brokers(), img.Brokers())
+	var todo []*controller.Topic
 	for _, name := range img.TopicNames() {
 		mt, _ := img.Topic(name)
 		if pt, ok := prevTopic(prev, name); ok && pt == mt && sameBrokers && !m.failed[name] {
 			continue
 		}
-		if err := m.applyTopic(mt, &ch); err != nil {
+		todo = append(todo, mt)
+	}
+	pre := m.preOpen(todo)
+	defer m.closeUntaken(pre)
+	for _, mt := range todo {
+		name := mt.Name
+		if err := m.applyTopic(mt, &ch, pre); err != nil {
 			if ch.Failed == nil {
 				ch.Failed = map[string]error{}
 			}
@@ -151,7 +158,8 @@ func (m *Manager) roleOf(mp controller.Partition) Role {
 // applyTopic brings one topic of the image to what it says, publishing a
 // new Topic value when anything changed; it adds the partitions it took
 // leadership from to ch.Resigned.
-func (m *Manager) applyTopic(mt *controller.Topic, ch *Changes) (err error) {
+// Replicas preOpen opened for it are taken from pre.
+func (m *Manager) applyTopic(mt *controller.Topic, ch *Changes, pre map[partitionKey]*opened) (err error) {
 	m.topicApplies++
 	cfg, err := m.cfg.TopicConfig(mt.Configs)
 	if err != nil {
@@ -183,7 +191,12 @@ func (m *Manager) applyTopic(mt *controller.Topic, ch *Changes) (err error) {
 		case prev != nil && prev.Role != NotHosted:
 			np.Replica, np.Dir, np.Offline = prev.Replica, prev.Dir, prev.Offline
 		default:
-			if np.Dir, np.Replica, np.Offline, err = m.openReplica(mt, cfg, mp); err != nil {
+			if o, ok := take(pre, mt, mp); ok {
+				np.Dir, np.Replica, np.Offline, err = o.dir, o.replica, o.offline, o.err
+			} else {
+				np.Dir, np.Replica, np.Offline, err = m.openReplica(mt, cfg, mp)
+			}
+			if err != nil {
 				return err
 			}
 			if np.Replica != nil {

@@ -138,13 +138,10 @@ func (m *Manager) partitionDir(mt *controller.Topic, p int32) (dir string, offli
 		}
 		return adopt, nil, nil
 	}
-	best, bestN := "", -1
-	for _, dir := range m.cfg.LogDirs {
+	best := m.dirCounts.pick(m.cfg.LogDirs, func(dir string) int {
 		entries, _ := m.fs.ReadDir(dir)
-		if best == "" || len(entries) < bestN {
-			best, bestN = dir, len(entries)
-		}
-	}
+		return len(entries)
+	})
 	pd := filepath.Join(best, name)
 	if err := m.fs.MkdirAll(pd, 0o755); err != nil {
 		return "", nil, err

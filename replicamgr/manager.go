@@ -208,6 +208,8 @@ type Manager struct {
 	failed map[string]bool
 	// topicApplies counts applyTopic calls, for tests; under admin.
 	topicApplies int
+	// dirCounts chooses new partitions' log dirs while preOpen runs.
+	dirCounts dirCounter
 }
 
 // New returns a manager with no replicas; Load opens what an image lists.
@@ -281,20 +283,25 @@ func (m *Manager) eachReplica(fn func(t *Topic, p *replica.Partition)) {
 	}
 }
 
-// Close closes every replica (flushing it); the first error is returned
-// after all were tried, and each is logged.
+// Close closes every replica (flushing it), ioWorkers at a time; the
+// first error (in topic and partition order) is returned after all were
+// tried, and each is logged.
 func (m *Manager) Close() error {
 	m.admin.Lock()
 	defer m.admin.Unlock()
 	defer m.hw.close()
-	var first error
-	m.eachReplica(func(t *Topic, p *replica.Partition) {
-		if err := p.Close(); err != nil {
-			m.logger.Error("closing partition", "topic", t.Name, "partition", p.Index(), "err", err)
-			if first == nil {
-				first = err
-			}
+	var ps []*replica.Partition
+	m.eachReplica(func(_ *Topic, p *replica.Partition) { ps = append(ps, p) })
+	errs := make([]error, len(ps))
+	forEach(len(ps), func(i int) {
+		if errs[i] = ps[i].Close(); errs[i] != nil {
+			m.logger.Error("closing partition", "topic", ps[i].Topic(), "partition", ps[i].Index(), "err", errs[i])
 		}
 	})
-	return first
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
