@@ -111,3 +111,35 @@ func TestCleanLogReopenWritesNoCheckpoint(t *testing.T) {
 		t.Fatalf("start %d end %d after a crash, want %d %d", l.StartOffset(), l.EndOffset(), leo-1, leo)
 	}
 }
+
+// A new log creates only its first segment's .log; the index files come
+// with the first index entry (or flush), and a log written, flushed and
+// crashed from there opens with every flushed batch readable by offset.
+func TestNewLogCreatesIndexFilesOnFirstUse(t *testing.T) {
+	fs := NewMemFS()
+	l := openLog(t, fs, testDir, testConfig(), nil)
+	for _, ext := range []string{".index", ".timeindex"} {
+		if _, err := fs.Stat(segName(testDir, 0, ext)); err == nil {
+			t.Fatalf("a new log created its %s file before any use", ext)
+		}
+	}
+	if _, err := fs.Stat(segName(testDir, 0, ".log")); err != nil {
+		t.Fatalf("no .log file: %v", err)
+	}
+	flushed := fill(t, l, 30, 0)
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if l.NumSegments() < 2 {
+		t.Fatalf("%d segments, want the fill to roll", l.NumSegments())
+	}
+	fs.Crash()
+	l = openLog(t, fs, testDir, testConfig(), nil)
+	defer l.Close()
+	for _, ext := range []string{".index", ".timeindex"} {
+		if _, err := fs.Stat(segName(testDir, 0, ext)); err != nil {
+			t.Fatalf("first segment's %s after flush and crash: %v", ext, err)
+		}
+	}
+	checkReadEveryOffset(t, l, flushed)
+}

@@ -516,7 +516,7 @@ func (l *Log) finishOpen(start, rp int64) error {
 			l.logger.Warn("no segment files; the log starts empty at its checkpointed offsets", "dir", l.dir,
 				"log_start_offset", start, "recovery_point", rp)
 		}
-		s, err := openSegment(l.fs, l.cache, l.dir, base, true)
+		s, err := newFirstSegment(l.fs, l.cache, l.dir, base)
 		if err != nil {
 			return err
 		}

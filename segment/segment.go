@@ -85,13 +85,40 @@ func openSegment(fsys FS, cache *FileCache, dir string, base int64, create bool)
 		return s, nil
 	}
 	for _, f := range s.files() {
-		if _, err := f.pin(); err != nil {
-			s.closeFiles()
-			return nil, fmt.Errorf("segment %d in %s: %w", base, dir, err)
+		if err := s.create(f); err != nil {
+			return nil, err
 		}
-		f.unpin()
 	}
 	return s, nil
+}
+
+// newFirstSegment creates the .log of the first segment of a log that has
+// none (see finishOpen). Its index files are created, empty, on first use
+// instead (the flags of their first open still create and truncate
+// them): until then none is needed, as Open treats a missing index as
+// one to rebuild, and a new partition costs two file creations less.
+func newFirstSegment(fsys FS, cache *FileCache, dir string, base int64) (*segment, error) {
+	s, err := openSegment(fsys, cache, dir, base, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range s.files() {
+		f.flag |= os.O_CREATE | os.O_TRUNC // set before anyone else sees s
+	}
+	if err := s.create(s.log); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// create opens f now, creating it; on failure the segment is closed.
+func (s *segment) create(f *cachedFile) error {
+	if _, err := f.pin(); err != nil {
+		s.closeFiles()
+		return fmt.Errorf("segment %d in %s: %w", s.base, s.dir, err)
+	}
+	f.unpin()
+	return nil
 }
 
 func (s *segment) files() [3]*cachedFile { return [3]*cachedFile{s.log, s.oidx, s.tidx} }
