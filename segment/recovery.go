@@ -470,7 +470,14 @@ func (l *Log) tailIntact(s *segment, fileSize int64) bool {
 	return true
 }
 
+// readAll reads an index file whole. A missing one reads as empty without
+// being created: it is created when first written (or synced), and
+// creating the index files of every empty partition at every start cost
+// two file creations each.
 func readAll(cf *cachedFile) ([]byte, error) {
+	if _, err := cf.fsys.Stat(cf.name); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	f, err := cf.pin()
 	if err != nil {
 		return nil, err
