@@ -20,7 +20,9 @@
 //     when they stop, which keeps reads from colliding with renewals.
 //   - Any other voter reads the register every ReadInterval. When it has
 //     seen the same (epoch, active, lease) for TakeoverTimeout (> Lease)
-//     on its own clock, plus a random backoff, and it is in the metadata
+//     on its own clock, plus its place in line (two backoffs for each
+//     voter of the ISR with a lower id, the stalled controller not
+//     counted) and a random backoff, and it is in the metadata
 //     ISR by exact incarnation, it proposes caspaxos.Takeover with the
 //     epoch and lease it saw: the compare-and-set fails if the lease moved
 //     or another voter won. A wiped voter (new incarnation) is never in
@@ -49,7 +51,9 @@
 //
 // Defaults: Lease 1s (renewal every 333ms), TakeoverTimeout 1.5s,
 // ReadInterval 250ms, MaxBackoff 250ms, so a failover takes about
-// TakeoverTimeout + ReadInterval + MaxBackoff + one round. A takeover
+// TakeoverTimeout + ReadInterval + MaxBackoff + one round when the first
+// voter in line is alive, two backoffs more for each one before it that
+// is not. A takeover
 // waits TakeoverTimeout from when the voter saw the last renewal, which
 // is after the renewal was proposed, when the old controller's lease
 // began; so as long as voters' clock rates differ by less than

@@ -380,6 +380,53 @@ func TestBackoffIsAddedToTheTimeout(t *testing.T) {
 	h.expect(KindTakeover)
 }
 
+// TestTakeoversInLine: voters that see the same stall take over one
+// after another, by voter id, two backoffs apart, so their rounds do not
+// collide; the active controller that stalled has no place in the line.
+func TestTakeoversInLine(t *testing.T) {
+	for _, tc := range []struct {
+		self caspaxos.Voter
+		rank time.Duration
+	}{{vb, 0}, {vc, 1}} {
+		h := newHarness(t, tc.self, activeReg(t, va), func(c *Config) {
+			c.MaxBackoff = 100 * time.Millisecond
+			c.ReadInterval = time.Hour // no reads in the way
+		})
+		h.tick(0)
+		h.complete(0)
+		due := timeout + tc.rank*200*time.Millisecond
+		h.tick(due - time.Millisecond)
+		h.expect(0)
+		h.tick(due)
+		h.expect(KindTakeover)
+	}
+}
+
+// TestNoReadsWhileWaitingInLine: once the lease has stalled past the
+// timeout, a voter second in line reads no more (a read is a round that
+// would collide with the first one's takeover) until its own turn.
+func TestNoReadsWhileWaitingInLine(t *testing.T) {
+	h := newHarness(t, vc, activeReg(t, va), func(c *Config) {
+		c.MaxBackoff = 100 * time.Millisecond
+		c.ReadInterval = 50 * time.Millisecond
+	})
+	h.tick(0)
+	h.complete(0)
+	at := time.Duration(0)
+	for at+50*time.Millisecond < timeout {
+		at += 50 * time.Millisecond
+		h.tick(at)
+		h.expect(KindRead) // the lease is watched until the timeout
+		h.complete(at)
+	}
+	for at = timeout; at < timeout+200*time.Millisecond; at += 10 * time.Millisecond {
+		h.tick(at)
+		h.expect(0)
+	}
+	h.tick(timeout + 200*time.Millisecond)
+	h.expect(KindTakeover)
+}
+
 func TestNoTakeoverOutsideTheISR(t *testing.T) {
 	wipedB := voter(2, 2) // vb's disk wiped: a new incarnation
 	for name, self := range map[string]caspaxos.Voter{"not in the ISR": vc, "wiped voter": wipedB} {
