@@ -152,6 +152,11 @@ func (v *Voter) proposerOut(out caspaxos.Output) {
 		if p == nil {
 			return // cancelled
 		}
+		if p.Kind == ctrlquorum.KindTakeover {
+			// Rare (one per failover) and what a slow failover is
+			// read from: which voter tried, when, and what it got.
+			v.log.Info("takeover round ended", "stalled_epoch", p.Epoch, "ballot", res.Ballot, "err", res.Err)
+		}
 		v.apply(v.node.ProposalDone(v.now(), p.ID, *res))
 	}
 }
