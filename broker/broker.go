@@ -399,10 +399,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			// Leaderships move away while this broker still serves, so
 			// producers find the new leaders without losing a request.
 			cctx, cancel := context.WithTimeout(ctx, controlledShutdownTimeout)
+			began := b.now()
 			if e := hb.ControlledShutdown(cctx, time.Duration(b.cfg.BrokerHeartbeatIntervalMs)*time.Millisecond); e != nil {
-				b.logger.Warn("controlled shutdown", "err", e)
+				b.logger.Warn("controlled shutdown", "err", e, "took", b.now().Sub(began))
 			} else {
-				b.logger.Info("controlled shutdown: the controller moved this broker's leaderships away")
+				b.logger.Info("controlled shutdown: the controller moved this broker's leaderships away", "took", b.now().Sub(began))
 			}
 			cancel()
 		}
@@ -437,11 +438,13 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			}
 		}
 		b.fetcher.Close() // no follower append after this
+		closing := b.now()
 		if e := b.replicas.Close(); e != nil {
 			err = e
 			b.logger.Error("closing logs; not marking a clean shutdown", "err", e)
 			return
 		}
+		b.logger.Info("logs flushed and closed", "took", b.now().Sub(closing))
 		if e := b.meta.Close(); e != nil {
 			// The metadata log still holds every change; the next
 			// start replays it.
