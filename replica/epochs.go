@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,7 +60,10 @@ type EpochEntry struct {
 //     moved up to it).
 //
 // Every change is persisted before the method returns, so an entry is on disk
-// before the first batch of its epoch is appended.
+// before the first batch of its epoch is appended. The one exception is the
+// truncation at open (truncateFromEndUnsynced), which leaves entries at or
+// past the log end in the file until the next change or persist, which the
+// appends call before writing a batch.
 //
 // EpochCache is safe for concurrent use.
 type EpochCache struct {
@@ -69,6 +73,13 @@ type EpochCache struct {
 
 	mu      sync.RWMutex
 	entries []EpochEntry
+	// disk is what the checkpoint file says (an absent file says no
+	// entry), when known: a change back to it is not written again, as
+	// when Open drops an entry at the log end of an empty log and
+	// BecomeLeader enters the same one again. It differs from entries
+	// only after truncateFromEndUnsynced, until persist. Under mu.
+	disk      []EpochEntry
+	diskKnown bool
 }
 
 // LoadEpochCache reads the checkpoint in dir. A missing file yields an empty
@@ -83,6 +94,7 @@ func LoadEpochCache(fs segment.FS, dir string, logger *slog.Logger) (*EpochCache
 	f, err := fs.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
+			c.diskKnown = true
 			return c, nil
 		}
 		return c, fmt.Errorf("open %s: %w", path, err)
@@ -97,6 +109,7 @@ func LoadEpochCache(fs segment.FS, dir string, logger *slog.Logger) (*EpochCache
 		return c, fmt.Errorf("%s: %w: %v", path, errCorruptCheckpoint, err)
 	}
 	c.entries = entries
+	c.disk, c.diskKnown = entries, true
 	return c, nil
 }
 
@@ -284,6 +297,36 @@ func (c *EpochCache) TruncateFromEnd(endOffset int64) error {
 	return c.replace(append([]EpochEntry(nil), c.entries[:keep]...))
 }
 
+// truncateFromEndUnsynced is TruncateFromEnd without the write: Open
+// calls it, and the dropped entries stay in the file until the next
+// change, or persist, writes it. Entries at or past the log end in the
+// file are harmless until a batch is written there: Open drops them
+// again, and the appends persist first.
+func (c *EpochCache) truncateFromEndUnsynced(endOffset int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keep := len(c.entries)
+	for keep > 0 && c.entries[keep-1].StartOffset >= endOffset {
+		keep--
+	}
+	c.entries = append([]EpochEntry(nil), c.entries[:keep]...)
+}
+
+// persist writes the entries if the file may say otherwise. Appends call
+// it before writing batches, so the file never holds an entry at or past
+// an offset a written batch of another epoch holds.
+func (c *EpochCache) persist() error {
+	c.mu.RLock()
+	same := c.diskKnown && slices.Equal(c.entries, c.disk)
+	c.mu.RUnlock()
+	if same {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.replace(c.entries)
+}
+
 // TruncateFromStart forgets history below the new log start offset: entries
 // starting at or below startOffset collapse into one, the newest of them,
 // moved to startOffset (its epoch still owns the records from there on).
@@ -317,14 +360,22 @@ func (c *EpochCache) Reset(entries []EpochEntry) error {
 // in-memory state is left unchanged so memory never runs ahead of disk.
 // Callers hold c.mu.
 func (c *EpochCache) replace(entries []EpochEntry) error {
+	if c.diskKnown && slices.Equal(entries, c.disk) {
+		// The file already says this, and is as durable as when it
+		// was written.
+		c.entries = entries
+		return nil
+	}
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "%d\n%d\n", epochCheckpointVersion, len(entries))
 	for _, e := range entries {
 		fmt.Fprintf(&buf, "%d %d\n", e.Epoch, e.StartOffset)
 	}
 	if err := segment.WriteFileAtomic(c.fs, filepath.Join(c.dir, EpochCheckpointFile), buf.Bytes()); err != nil {
+		c.diskKnown = false // the old file, the new one, or torn: unknown
 		return fmt.Errorf("persist leader epoch cache: %w", err)
 	}
 	c.entries = entries
+	c.disk, c.diskKnown = entries, true
 	return nil
 }

@@ -53,6 +53,9 @@ func (p *Partition) AppendAsFollower(batches []byte) (AppendResult, error) {
 			}
 		}
 	}
+	if err := p.epochs.persist(); err != nil {
+		return AppendResult{}, p.undoFollowerEpochs(leo, err)
+	}
 	info, err := p.log.AppendAsFollower(batches, headers)
 	if p.log.EndOffset() == leo {
 		if err == nil {

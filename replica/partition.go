@@ -167,10 +167,11 @@ func (p *Partition) load() error {
 		return err
 	}
 	// A crash may have cut the log below entries assigned before their
-	// batches became durable.
-	if err := epochs.TruncateFromEnd(leo); err != nil {
-		return err
-	}
+	// batches became durable. Not written now: an empty log's leader
+	// would write its entry away here and back at BecomeLeader, two
+	// atomic writes per partition at every start; the appends persist
+	// it before writing a batch.
+	epochs.truncateFromEndUnsynced(leo)
 	if err := epochs.TruncateFromStart(start); err != nil {
 		return err
 	}
@@ -309,6 +310,9 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		if err := p.epochs.Assign(epoch, leo); err != nil {
 			return AppendResult{}, fmt.Errorf("append to %s: %w", p.name(), err)
 		}
+	}
+	if err := p.epochs.persist(); err != nil {
+		return AppendResult{}, fmt.Errorf("append to %s: %w", p.name(), err)
 	}
 	appendTime := int64(-1)
 	if cfg.LogAppendTime {
