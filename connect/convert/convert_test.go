@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"bytes"
 	"os"
 	"strings"
 	"testing"
@@ -220,6 +221,35 @@ func TestStringConverterAsKafka(t *testing.T) {
 		}
 		if err != nil || got != want {
 			t.Errorf("%s:\n got  %s (%v)\n want %s", in, got, err, want)
+		}
+	}
+}
+
+// SharedBytes gives exactly FromConnect's bytes for text in UTF-8 (empty
+// text stays empty, not null) and declines everything FromConnect would
+// have to encode.
+func TestStringConverterSharedBytes(t *testing.T) {
+	utf8Conv, _ := New(StringConverterClass, nil, false)
+	sc := utf8Conv.(*StringConverter)
+	for _, v := range []string{"", "x", "héllo wörld", strings.Repeat("line ", 100)} {
+		got, ok := sc.SharedBytes(v)
+		want, _ := sc.FromConnect("t", data.StringSchema, v)
+		if !ok || !bytes.Equal(got, want) || got == nil {
+			t.Errorf("%q: shared %q (%v, nil %v), want %q", v, got, ok, got == nil, want)
+		}
+	}
+	if _, ok := (&StringConverter{}).SharedBytes("unconfigured is UTF-8"); !ok {
+		t.Error("an unconfigured converter (UTF-8) declined")
+	}
+	for _, v := range []any{nil, int32(7), []byte("raw")} {
+		if _, ok := sc.SharedBytes(v); ok {
+			t.Errorf("%T %v: shared, want FromConnect", v, v)
+		}
+	}
+	for _, enc := range []string{"UTF-16", "US-ASCII", "ISO-8859-1"} {
+		c, _ := New(StringConverterClass, map[string]string{EncodingConfig: enc}, false)
+		if _, ok := c.(*StringConverter).SharedBytes("hé"); ok {
+			t.Errorf("%s: shared a string's UTF-8 bytes", enc)
 		}
 	}
 }

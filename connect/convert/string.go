@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/sluice-io/sluice/connect/data"
 )
@@ -54,6 +55,22 @@ func (c *StringConverter) FromConnect(_ string, _ *data.Schema, v any) ([]byte, 
 		s = data.JavaString(v)
 	}
 	return encodeString(c.enc, s), nil
+}
+
+// SharedBytes is FromConnect for a text value in UTF-8 without the copy:
+// the string's own bytes, which the caller must only read. It reports
+// false for anything else (another type, another encoding), which
+// FromConnect then encodes. A source task's producer only reads a
+// record's value, so a line of text costs no allocation and no copy.
+func (c *StringConverter) SharedBytes(v any) ([]byte, bool) {
+	s, ok := v.(string)
+	if !ok || (c.enc != "UTF-8" && c.enc != "") {
+		return nil, false
+	}
+	if s == "" {
+		return []byte{}, true // empty, not null: unsafe.Slice of "" may be nil
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s)), true
 }
 
 // ToConnect decodes b as an optional string; nil stays nil.
