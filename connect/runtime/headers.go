@@ -99,6 +99,9 @@ func headerBytes(v any) []byte {
 	case []byte:
 		return x
 	case string:
+		if x == "" {
+			return []byte{} // empty, not null: unsafe.Slice of "" may be nil
+		}
 		// The producer only reads header values (to encode the batch),
 		// so the text's own bytes serve without a copy per record.
 		return unsafe.Slice(unsafe.StringData(x), len(x))

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluice-io/sluice/connect/convert"
 	"github.com/sluice-io/sluice/connect/data"
 	"github.com/sluice-io/sluice/connect/proto/connectv1"
 )
@@ -184,6 +185,94 @@ func BenchmarkSourceHeaders(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*8000), "ns/record")
+		})
+	}
+}
+
+// What a source task produces is byte for byte what the converters say,
+// with StringConverter's keys and values shared rather than copied: text
+// as its UTF-8, an empty value empty and a null one null, and headers
+// (a path, empty text, null) the same way, read back with a Kafka client.
+func TestSourceTaskProducesExactBytes(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	producer, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.AllowAutoTopicCreation(),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DefaultProduceTopic("exact"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	conv, err := convert.New(convert.StringConverterClass, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want struct {
+		key, value *string
+		headers    []kgo.RecordHeader
+	}
+	str := func(s string) *string { return &s }
+	path := []data.Header{{Key: "file", Schema: data.StringSchema, Value: "/var/log/ü.log"}}
+	odd := []data.Header{{Key: "empty", Schema: data.StringSchema, Value: ""}, {Key: "null", Value: nil}, {Key: "n", Value: int32(7)}}
+	var recs []*data.Record
+	var wants []want
+	for i := range 50 {
+		r := &data.Record{Topic: "exact", Partition: 0, Timestamp: -1, KeySchema: data.StringSchema, Key: "k" + strconv.Itoa(i),
+			ValueSchema: data.StringSchema, Value: "line " + strconv.Itoa(i) + " é", Headers: path}
+		w := want{key: str("k" + strconv.Itoa(i)), value: str("line " + strconv.Itoa(i) + " é"),
+			headers: []kgo.RecordHeader{{Key: "file", Value: []byte("/var/log/ü.log")}}}
+		switch i % 5 {
+		case 1:
+			r.Value, w.value = "", str("")
+		case 2:
+			r.Key, r.Value, w.key, w.value = nil, nil, nil, nil
+		case 3:
+			r.Headers = odd
+			w.headers = []kgo.RecordHeader{{Key: "empty", Value: []byte{}}, {Key: "null"}, {Key: "n", Value: []byte("7")}}
+		case 4:
+			r.Value, w.value = int32(i), str(strconv.Itoa(i))
+		}
+		recs, wants = append(recs, r), append(wants, w)
+	}
+	id := TaskID{Connector: "exact", Task: 0}
+	st := &sourceTask{
+		taskPipeline: taskPipeline{id: id, keyConv: conv, valueConv: conv,
+			logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+			metrics: NewMetrics(prometheus.NewRegistry()).task(id)},
+		producer: producer, pending: map[string]SourceOffset{}, seenTopics: map[string]bool{},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := st.send(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := producer.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("exact"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	same := func(b []byte, s *string) bool { return (s == nil) == (b == nil) && (s == nil || string(b) == *s) }
+	n := 0
+	for n < len(wants) {
+		fs := consumer.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("%d of %d records read: %v", n, len(wants), err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			w := wants[n]
+			if !same(r.Key, w.key) || !same(r.Value, w.value) {
+				t.Fatalf("record %d: key %q (nil %v) value %q (nil %v), want %v %v", n, r.Key, r.Key == nil, r.Value, r.Value == nil, w.key, w.value)
+			}
+			if !sameKafkaHeaders(r.Headers, w.headers) {
+				t.Fatalf("record %d: headers %+v, want %+v", n, r.Headers, w.headers)
+			}
+			n++
 		})
 	}
 }
