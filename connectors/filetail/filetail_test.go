@@ -243,3 +243,47 @@ func TestExampleConfigIsValid(t *testing.T) {
 		}
 	}
 }
+
+// Every record carries its own file's path under file_key, across runs of
+// several files' lines in one Poll, and none when file_key is empty.
+func TestTaskPathHeaderPerRecord(t *testing.T) {
+	for _, key := range []string{"file", "source_path", ""} {
+		dir := t.TempDir()
+		paths := []string{filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log"), filepath.Join(dir, "c d.log")}
+		for _, p := range paths {
+			var lines strings.Builder // distinct first lines: distinct files
+			for i := range 3000 {
+				fmt.Fprintf(&lines, "%s line %d\n", filepath.Base(p), i)
+			}
+			appendFile(t, p, lines.String())
+		}
+		cfg := map[string]string{"topic": "logs", "include": filepath.Join(dir, "*.log"), "file_key": key,
+			"max_read_bytes": "4096"} // short turns: runs of each file's lines interleave
+		tk := startTask(t, cfg, nil)
+		recs := pollUntil(t, tk, 3*3000)
+		if len(recs) != 3*3000 {
+			t.Fatalf("file_key %q: %d records, want %d", key, len(recs), 3*3000)
+		}
+		runs, perFile := 0, map[string]int{}
+		for i, r := range recs {
+			p, _ := r.SourceOffset["path"].(string)
+			perFile[p]++
+			if i == 0 || recs[i-1].SourceOffset["path"] != p {
+				runs++
+			}
+			if key == "" {
+				if r.Headers != nil {
+					t.Fatalf("file_key empty: record %d has headers %+v", i, r.Headers)
+				}
+				continue
+			}
+			if len(r.Headers) != 1 || r.Headers[0].Key != key || r.Headers[0].Value != p ||
+				!r.Headers[0].Schema.Equal(data.StringSchema) {
+				t.Fatalf("file_key %q: record %d of %s has headers %+v", key, i, p, r.Headers)
+			}
+		}
+		if runs < 4 || len(perFile) != 3 {
+			t.Fatalf("file_key %q: %d runs over files %v; the test wants interleaved runs", key, runs, perFile)
+		}
+	}
+}

@@ -221,18 +221,22 @@ func (t *task) records(outs []tail.Output) []*data.Record {
 	backing := make([]data.Record, len(outs))
 	var path string
 	var boxedPath any // one interface value per run of a file's records
+	var headers []data.Header
 	for i, o := range outs {
 		r := &backing[i]
 		r.Topic, r.Partition, r.Timestamp = t.s.topic, -1, -1
 		r.ValueSchema, r.Value = data.StringSchema, o.Text
 		r.SourcePartition = t.partition(o.ID)
 		if boxedPath == nil || o.Path != path {
-			path, boxedPath = o.Path, o.Path
+			// A new run of a file's records: look its header up once
+			// per run rather than hash the path for every line.
+			path, boxedPath, headers = o.Path, o.Path, nil
+			if t.s.fileKey != "" {
+				headers = t.header(o.Path)
+			}
 		}
 		r.SourceOffset = map[string]any{positionOffset: o.End, pathOffset: boxedPath}
-		if t.s.fileKey != "" {
-			r.Headers = t.header(o.Path)
-		}
+		r.Headers = headers
 		if t.s.keyByPath {
 			r.KeySchema, r.Key = data.StringSchema, o.Path
 		}
