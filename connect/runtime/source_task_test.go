@@ -130,3 +130,18 @@ func TestSourceTaskPollsAheadWhileProducing(t *testing.T) {
 		}
 	}
 }
+
+// A source producer's requests are capped at Kafka's max.request.size
+// default (1 MiB), and still hold a full batch.
+func TestSourceProducerRequestCap(t *testing.T) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers("127.0.0.1:1")}, sourceProducerOpts(kgo.NoCompression())...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	maxWrite, _ := cl.OptValue(kgo.BrokerMaxWriteBytes).(int32)
+	maxBatch, _ := cl.OptValue(kgo.ProducerBatchMaxBytes).(int32)
+	if maxWrite != 1<<20 || maxBatch <= 0 || maxBatch > maxWrite {
+		t.Fatalf("max write bytes %d, max batch bytes %d", maxWrite, maxBatch)
+	}
+}

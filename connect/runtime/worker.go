@@ -355,9 +355,7 @@ func (w *Worker) runTaskOnce(ctx context.Context, t *runningTask, m *taskMetrics
 		if err != nil {
 			return err
 		}
-		producer, err := kgo.NewClient(append(append([]kgo.Opt(nil), w.deps.ClientOpts...),
-			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond), kgo.AllowAutoTopicCreation(),
-			kgo.RecordPartitioner(newSourcePartitioner()), kgo.ProducerBatchCompression(codec))...)
+		producer, err := kgo.NewClient(append(append([]kgo.Opt(nil), w.deps.ClientOpts...), sourceProducerOpts(codec)...)...)
 		if err != nil {
 			return fmt.Errorf("producer: %w", err)
 		}
@@ -455,6 +453,24 @@ func (w *Worker) pipeline(t *runningTask, m *taskMetrics) (taskPipeline, error) 
 		}
 	}
 	return p, nil
+}
+
+// sourceMaxRequestBytes caps a source producer's produce requests at
+// Kafka's max.request.size default, 1 MiB; franz-go's own cap is 100 MiB,
+// and a request of a few MiB (two or more full 1 MB batches, which a
+// source polling thousands of records at a time sends) cost the broker
+// more per byte than one of 1 MiB: it grows its frame buffer by doubling
+// past 1 MiB. Batches stay as they were (up to ~1 MB each).
+const sourceMaxRequestBytes = 1 << 20
+
+// sourceProducerOpts are a source task's producer settings on top of
+// the worker's client options.
+func sourceProducerOpts(codec kgo.CompressionCodec) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5 * time.Millisecond), kgo.AllowAutoTopicCreation(),
+		kgo.RecordPartitioner(newSourcePartitioner()), kgo.ProducerBatchCompression(codec),
+		kgo.BrokerMaxWriteBytes(sourceMaxRequestBytes),
+	}
 }
 
 // producerCompression is the source producers' codec from the worker's
