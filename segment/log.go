@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -133,6 +134,12 @@ type Log struct {
 	// syncing it or the directory (see finishOpen). Its entries become
 	// due (as dirDirty) at the first flush that has data to sync. appendMu.
 	newDir bool
+	// parentDue: the log's own directory may be new, and its entry in
+	// the parent (the log dir) was never synced. The first flush with
+	// data syncs the parent too (Kafka's LocalLog flushes the parent dir
+	// at its first flush): records it made durable must not be lost with
+	// the directory that holds them. appendMu.
+	parentDue bool
 
 	// ckptStart and ckptRP are what the checkpoint files say (an absent
 	// file says 0), -1 when unknown; ckptMu. A write of the same values
@@ -430,6 +437,7 @@ func (l *Log) Flush() error {
 	// first data on: until then a crash that loses them loses nothing
 	// (Open recreates the same empty segment).
 	gen, dirDirty := l.truncGen, l.dirDirty || (l.newDir && len(work) > 0)
+	parentDue := l.parentDue && len(work) > 0
 	l.dirDirty = false
 	if dirDirty {
 		l.newDir = false
@@ -449,7 +457,15 @@ func (l *Log) Flush() error {
 			err = syncFailed(fmt.Errorf("fsync dir %s: %w", l.dir, err))
 		}
 	}
+	if parent := filepath.Dir(l.dir); err == nil && parentDue {
+		if err = l.fs.SyncDir(parent); err != nil {
+			err = syncFailed(fmt.Errorf("fsync dir %s: %w", parent, err))
+		}
+	}
 	l.appendMu.Lock()
+	if err == nil && parentDue {
+		l.parentDue = false
+	}
 	if err != nil {
 		// A failed fsync poisons: the pages it could not write may be
 		// gone, and a retry would succeed over them (see ErrLogPoisoned).

@@ -3,6 +3,8 @@ package segment
 import (
 	"bytes"
 	"os"
+	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -153,4 +155,55 @@ func TestNewLogCreatesIndexFilesOnFirstUse(t *testing.T) {
 		}
 	}
 	checkReadEveryOffset(t, l, flushed)
+}
+
+// dirSyncFS records the directories SyncDir was called on.
+type dirSyncFS struct {
+	FS
+	mu   sync.Mutex
+	dirs []string
+}
+
+func (d *dirSyncFS) SyncDir(dir string) error {
+	d.mu.Lock()
+	d.dirs = append(d.dirs, dir)
+	d.mu.Unlock()
+	return d.FS.SyncDir(dir)
+}
+
+func (d *dirSyncFS) count(dir string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, x := range d.dirs {
+		if x == dir {
+			n++
+		}
+	}
+	return n
+}
+
+// A new log's directory may be new too: the first flush with data syncs
+// the parent (the log dir) as well, once, so the records it made durable
+// are not lost with their directory's entry. Later flushes do not.
+func TestNewLogFirstFlushSyncsTheParentDirectory(t *testing.T) {
+	fs := &dirSyncFS{FS: NewMemFS()}
+	parent := filepath.Dir(testDir)
+	l := openLog(t, fs, testDir, testConfig(), nil)
+	defer l.Close()
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fs.count(parent); n != 0 {
+		t.Fatalf("an empty log's flush synced the parent %d times, want 0", n)
+	}
+	for range 2 {
+		appendSpec(t, l, batchSpec{records: 3, valSize: 20})
+		if err := l.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fs.count(parent); n != 1 {
+		t.Fatalf("the parent %s was synced %d times by two flushes with data, want once", parent, n)
+	}
 }

@@ -535,7 +535,7 @@ func (l *Log) finishOpen(start, rp int64) error {
 		// one closed and reopened while empty, costs no fsync here.
 		s.fresh = true
 		l.segs = []*segment{s}
-		l.newDir = true
+		l.newDir, l.parentDue = true, true
 		start = base
 	}
 	now := l.now()
