@@ -84,6 +84,18 @@ const (
 // and the lease, two thirds of it, renewed every third of itself: the
 // active controller stops acting before any voter may take over, with a
 // third of the lease to spare for clock-rate differences.
+// quorumRetryTicks is how many voter ticks (10ms) a phase of a register
+// round gets before it is retried: a third of the lease (440ms with the
+// default 1.33s lease), at least the voter's default 200ms and at most
+// 500ms. A retry makes the round indeterminate, and under a disk busy
+// with logs an acceptor's fsync took over 200ms, so takeovers failed for
+// no reason (half a second added to a failover). A message is lost only
+// with its TCP connection, and a renewal that waits out one retry still
+// ends within the lease.
+func quorumRetryTicks(lease time.Duration) int {
+	return min(50, max(20, int(lease/3/(10*time.Millisecond))))
+}
+
 func quorumTimers(cfg *config.Broker) (lease, takeover time.Duration) {
 	takeover = time.Duration(cfg.QuorumFetchTimeoutMs) * time.Millisecond
 	return takeover * 2 / 3, takeover
@@ -157,7 +169,8 @@ func (q *quorumRole) start(ctx context.Context, fsys segment.FS, setHandlers fun
 	}
 	if q.v, err = voter.New(voter.Config{NodeID: q.self.ID, Voters: q.voters, Bootstrap: !join, Join: join,
 		ClusterID: sq.clusterID(), MetaMinISR: minISR, FS: fsys, Dir: vdir, Transport: q.net,
-		Logger: q.logger, OnTransition: q.transition, Lease: lease, TakeoverTimeout: takeover}); err != nil {
+		Logger: q.logger, OnTransition: q.transition, Lease: lease, TakeoverTimeout: takeover,
+		RetryTicks: quorumRetryTicks(lease)}); err != nil {
 		_ = q.net.Close()
 		return fmt.Errorf("broker: %w", err)
 	}

@@ -67,12 +67,10 @@ type Config struct {
 	// proposer (default 10ms): the resolution of every timer above.
 	TickInterval time.Duration
 	// RetryTicks is how many ticks a phase of a caspaxos round may take
-	// before it is retried (default 50, 500ms at the default tick). It
-	// must exceed a round trip including the acceptors' fsyncs: a retry
-	// makes the round indeterminate, and under a disk busy with logs an
-	// fsync took over 200ms (a takeover failed that way, adding half a
-	// second to a failover). A message is lost only with its connection,
-	// so waiting longer costs little.
+	// before it is retried (default 20, 200ms at the default tick). It
+	// must exceed a round trip including the acceptors' fsyncs (a retry
+	// makes the round indeterminate) and stay well under the lease, which
+	// a renewal that waits for a lost message must not outlast.
 	RetryTicks int
 	// Seed seeds the backoffs and takeover nonces; 0 draws one.
 	Seed uint64
@@ -275,7 +273,7 @@ func (c *Config) setDefaults() error {
 		c.TickInterval = 10 * time.Millisecond
 	}
 	if c.RetryTicks <= 0 {
-		c.RetryTicks = 50
+		c.RetryTicks = 20
 	}
 	if c.Seed == 0 {
 		var b [8]byte
