@@ -463,16 +463,19 @@ func (n *Node) propose() {
 	}
 }
 
-// waitingInLine: the lease has stalled past the takeover timeout (or
-// nobody leads the epoch) and a voter before this one in line is due to
-// take over. A read is a full
-// round; made now it would only collide with that takeover's round and
-// make it end indeterminate (measured: a failover half a second longer
-// per collision). The new controller's announcement, or this voter's own
-// turn, ends the wait.
+// waitingInLine: the lease has stalled for nearly the takeover timeout
+// (or nobody leads the epoch) and a voter before this one in line is due
+// to take over. A read is a full round; made now it would only collide
+// with that takeover's round and make it end indeterminate (measured: a
+// failover half a second longer per collision). The wait starts two read
+// intervals before the first in line may act, as the voters saw the last
+// renewal up to a read interval apart. The new controller's announcement,
+// or this voter's own turn, ends it; a lease that did move meanwhile
+// costs this voter one refused takeover round at its turn.
 func (n *Node) waitingInLine() bool {
+	from := max(n.seenAt, n.lineFrom-2*n.cfg.ReadInterval)
 	return n.canTakeOver() && n.reg.Active != n.cfg.Self && n.takeoverRank() > 0 &&
-		n.now >= n.lineFrom && n.now < n.takeoverAt
+		n.now >= from && n.now < n.takeoverAt
 }
 
 // canTakeOver: only a voter in the metadata ISR, by exact incarnation,

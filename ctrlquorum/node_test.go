@@ -402,9 +402,10 @@ func TestTakeoversInLine(t *testing.T) {
 	}
 }
 
-// TestNoReadsWhileWaitingInLine: once the lease has stalled past the
-// timeout, a voter second in line reads no more (a read is a round that
-// would collide with the first one's takeover) until its own turn.
+// TestNoReadsWhileWaitingInLine: once the lease has stalled for nearly
+// the timeout (two read intervals short of it), a voter second in line
+// reads no more (a read is a round that would collide with the first
+// one's takeover) until its own turn.
 func TestNoReadsWhileWaitingInLine(t *testing.T) {
 	h := newHarness(t, vc, activeReg(t, va), func(c *Config) {
 		c.MaxBackoff = 100 * time.Millisecond
@@ -413,13 +414,13 @@ func TestNoReadsWhileWaitingInLine(t *testing.T) {
 	h.tick(0)
 	h.complete(0)
 	at := time.Duration(0)
-	for at+50*time.Millisecond < timeout {
+	for at+50*time.Millisecond < timeout-100*time.Millisecond {
 		at += 50 * time.Millisecond
 		h.tick(at)
-		h.expect(KindRead) // the lease is watched until the timeout
+		h.expect(KindRead) // the lease is watched until near the timeout
 		h.complete(at)
 	}
-	for at = timeout; at < timeout+200*time.Millisecond; at += 10 * time.Millisecond {
+	for at = timeout - 100*time.Millisecond; at < timeout+200*time.Millisecond; at += 10 * time.Millisecond {
 		h.tick(at)
 		h.expect(0)
 	}
