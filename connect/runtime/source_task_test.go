@@ -134,7 +134,7 @@ func TestSourceTaskPollsAheadWhileProducing(t *testing.T) {
 // A source producer's requests are capped at Kafka's max.request.size
 // default (1 MiB), and still hold a full batch.
 func TestSourceProducerRequestCap(t *testing.T) {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers("127.0.0.1:1")}, sourceProducerOpts(kgo.NoCompression())...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers("127.0.0.1:1")}, sourceProducerOpts(kgo.NoCompression(), sourceMaxRequestBytes)...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,5 +143,35 @@ func TestSourceProducerRequestCap(t *testing.T) {
 	maxBatch, _ := cl.OptValue(kgo.ProducerBatchMaxBytes).(int32)
 	if maxWrite != 1<<20 || maxBatch <= 0 || maxBatch > maxWrite {
 		t.Fatalf("max write bytes %d, max batch bytes %d", maxWrite, maxBatch)
+	}
+}
+
+// producer.max.request.size sets the cap (a batch too when smaller than
+// franz-go's); a bad value is an error, not ignored.
+func TestSourceProducerMaxRequestSize(t *testing.T) {
+	for _, tc := range []struct {
+		raw       string
+		wantWrite int32
+		wantBatch int32 // 0: franz-go's default
+	}{{"", 1 << 20, 0}, {"5242880", 5 << 20, 0}, {"4096", 4096, 4096}} {
+		n, err := producerMaxRequestSize(tc.raw)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.raw, err)
+		}
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers("127.0.0.1:1")}, sourceProducerOpts(kgo.NoCompression(), n)...)...)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.raw, err)
+		}
+		maxWrite, _ := cl.OptValue(kgo.BrokerMaxWriteBytes).(int32)
+		maxBatch, _ := cl.OptValue(kgo.ProducerBatchMaxBytes).(int32)
+		cl.Close()
+		if maxWrite != tc.wantWrite || (tc.wantBatch != 0 && maxBatch != tc.wantBatch) {
+			t.Errorf("%q: max write %d, batch %d; want %d, %d", tc.raw, maxWrite, maxBatch, tc.wantWrite, tc.wantBatch)
+		}
+	}
+	for _, bad := range []string{"big", "100", "-1"} {
+		if _, err := producerMaxRequestSize(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

@@ -355,7 +355,11 @@ func (w *Worker) runTaskOnce(ctx context.Context, t *runningTask, m *taskMetrics
 		if err != nil {
 			return err
 		}
-		producer, err := kgo.NewClient(append(append([]kgo.Opt(nil), w.deps.ClientOpts...), sourceProducerOpts(codec)...)...)
+		maxReq, err := producerMaxRequestSize(w.cfg.Raw["producer.max.request.size"])
+		if err != nil {
+			return err
+		}
+		producer, err := kgo.NewClient(append(append([]kgo.Opt(nil), w.deps.ClientOpts...), sourceProducerOpts(codec, maxReq)...)...)
 		if err != nil {
 			return fmt.Errorf("producer: %w", err)
 		}
@@ -463,15 +467,38 @@ func (w *Worker) pipeline(t *runningTask, m *taskMetrics) (taskPipeline, error) 
 // past 1 MiB. Batches stay as they were (up to ~1 MB each).
 const sourceMaxRequestBytes = 1 << 20
 
+// producerMaxRequestSize reads the worker's producer.max.request.size
+// (Kafka's producer setting, passed to source producers as Kafka Connect
+// does); empty means the default, sourceMaxRequestBytes.
+func producerMaxRequestSize(v string) (int32, error) {
+	if v == "" {
+		return sourceMaxRequestBytes, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+	if err != nil || n < 1<<10 || n > 1<<30 {
+		return 0, fmt.Errorf("producer.max.request.size %q: want a number of bytes from 1024 to 1073741824", v)
+	}
+	return int32(n), nil
+}
+
 // sourceProducerOpts are a source task's producer settings on top of
-// the worker's client options.
-func sourceProducerOpts(codec kgo.CompressionCodec) []kgo.Opt {
-	return []kgo.Opt{
+// the worker's client options; maxRequest caps a produce request, and a
+// batch too when it is below franz-go's batch size (as Kafka's
+// max.request.size bounds both).
+func sourceProducerOpts(codec kgo.CompressionCodec, maxRequest int32) []kgo.Opt {
+	opts := []kgo.Opt{
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5 * time.Millisecond), kgo.AllowAutoTopicCreation(),
 		kgo.RecordPartitioner(newSourcePartitioner()), kgo.ProducerBatchCompression(codec),
-		kgo.BrokerMaxWriteBytes(sourceMaxRequestBytes),
+		kgo.BrokerMaxWriteBytes(maxRequest),
 	}
+	if maxRequest < kafkaBatchMaxBytes {
+		opts = append(opts, kgo.ProducerBatchMaxBytes(maxRequest))
+	}
+	return opts
 }
+
+// kafkaBatchMaxBytes is franz-go's default producer batch size.
+const kafkaBatchMaxBytes = 1000012
 
 // producerCompression is the source producers' codec from the worker's
 // producer.compression.type: Kafka's default is none (franz-go's own
