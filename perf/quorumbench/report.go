@@ -100,7 +100,7 @@ func (r *report) markdown() []byte {
 	p("| build | %s; the repository was at commit %s; bench built with %s |\n", r.Env.Binary, r.Env.Commit, r.Env.Go)
 	p("| date, duration | %s, %.0f s |\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Elapsed.Seconds())
 	p("| every node | `%s`, `admin.listener=`, log level info |\n", strings.Join(timerSets, "`, `"))
-	p("| quorum timers | takeover after `controller.quorum.fetch.timeout.ms` (default 2 s) without a lease renewal, plus a random backoff under 250 ms; lease two thirds of that, renewed every third of the lease; the deposed controller leaves the metadata ISR at the takeover, another dead voter after 1 s |\n")
+	p("| quorum timers | the first voter in line (the metadata ISR by voter id) takes over after `controller.quorum.fetch.timeout.ms` (default 2 s) without a lease renewal, plus a random backoff under a quarter of the lease, each next one two backoffs later; lease two thirds of the timeout, renewed every third of the lease; the deposed controller leaves the metadata ISR at the takeover, another dead voter after 1 s |\n")
 	p("| topics created | replication factor %d, spread over the three brokers |\n\n", r.Opts.rf)
 
 	r.failoverSection(&b)
