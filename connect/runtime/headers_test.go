@@ -120,9 +120,23 @@ func TestSourceTaskPathHeadersEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := TaskID{Connector: "paths", Task: 0}
 	conv := &gatedConverter{release: make(chan struct{})}
 	close(conv.release)
+	for n, r := range sendAndReadBack(t, c, producer, conv, "logs", got) {
+		if string(r.Value) != "line "+strconv.Itoa(n) {
+			t.Fatalf("record %d value %q", n, r.Value)
+		}
+		if len(r.Headers) != 1 || r.Headers[0].Key != "file" || string(r.Headers[0].Value) != want[n] {
+			t.Fatalf("record %d headers %+v, want file=%q", n, r.Headers, want[n])
+		}
+	}
+}
+
+// sendAndReadBack sends recs through a source task of conv to producer,
+// then reads that many records of topic back from the cluster c.
+func sendAndReadBack(t *testing.T, c *kfake.Cluster, producer *kgo.Client, conv Converter, topic string, recs []*data.Record) []*kgo.Record {
+	t.Helper()
+	id := TaskID{Connector: topic, Task: 0}
 	st := &sourceTask{
 		taskPipeline: taskPipeline{id: id, keyConv: conv, valueConv: conv,
 			logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -131,34 +145,30 @@ func TestSourceTaskPathHeadersEndToEnd(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := st.send(ctx, got); err != nil {
+	if err := st.send(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
 	if err := producer.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("logs"),
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer consumer.Close()
-	n := 0
-	for n < len(want) {
+	var out []*kgo.Record
+	for len(out) < len(recs) {
 		fs := consumer.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			t.Fatalf("%d of %d records read: %v", n, len(want), err)
+			t.Fatalf("%d of %d records read: %v", len(out), len(recs), err)
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if string(r.Value) != "line "+strconv.Itoa(n) {
-				t.Fatalf("record %d value %q", n, r.Value)
-			}
-			if len(r.Headers) != 1 || r.Headers[0].Key != "file" || string(r.Headers[0].Value) != want[n] {
-				t.Fatalf("record %d headers %+v, want file=%q", n, r.Headers, want[n])
-			}
-			n++
-		})
+		out = append(out, fs.Records()...)
 	}
+	if len(out) != len(recs) {
+		t.Fatalf("read %d records of %s, sent %d", len(out), topic, len(recs))
+	}
+	return out
 }
 
 // BenchmarkSourceHeaders is the worker's per-record header conversion of
@@ -236,43 +246,14 @@ func TestSourceTaskProducesExactBytes(t *testing.T) {
 		}
 		recs, wants = append(recs, r), append(wants, w)
 	}
-	id := TaskID{Connector: "exact", Task: 0}
-	st := &sourceTask{
-		taskPipeline: taskPipeline{id: id, keyConv: conv, valueConv: conv,
-			logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-			metrics: NewMetrics(prometheus.NewRegistry()).task(id)},
-		producer: producer, pending: map[string]SourceOffset{}, seenTopics: map[string]bool{},
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := st.send(ctx, recs); err != nil {
-		t.Fatal(err)
-	}
-	if err := producer.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("exact"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
 	same := func(b []byte, s *string) bool { return (s == nil) == (b == nil) && (s == nil || string(b) == *s) }
-	n := 0
-	for n < len(wants) {
-		fs := consumer.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("%d of %d records read: %v", n, len(wants), err)
+	for n, r := range sendAndReadBack(t, c, producer, conv, "exact", recs) {
+		w := wants[n]
+		if !same(r.Key, w.key) || !same(r.Value, w.value) {
+			t.Fatalf("record %d: key %q (nil %v) value %q (nil %v), want %v %v", n, r.Key, r.Key == nil, r.Value, r.Value == nil, w.key, w.value)
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			w := wants[n]
-			if !same(r.Key, w.key) || !same(r.Value, w.value) {
-				t.Fatalf("record %d: key %q (nil %v) value %q (nil %v), want %v %v", n, r.Key, r.Key == nil, r.Value, r.Value == nil, w.key, w.value)
-			}
-			if !sameKafkaHeaders(r.Headers, w.headers) {
-				t.Fatalf("record %d: headers %+v, want %+v", n, r.Headers, w.headers)
-			}
-			n++
-		})
+		if !sameKafkaHeaders(r.Headers, w.headers) {
+			t.Fatalf("record %d: headers %+v, want %+v", n, r.Headers, w.headers)
+		}
 	}
 }
