@@ -16,6 +16,10 @@ type Batch struct {
 	Offset  int64
 	Epoch   int32
 	Records [][]byte
+	// Checkpoint marks a batch whose records restate the whole metadata
+	// state as of its offset: every batch below it is redundant once it
+	// is committed, so a log may be trimmed to start at it (Log.TrimTo).
+	Checkpoint bool
 }
 
 // End is the offset after the batch's last record.
@@ -24,16 +28,31 @@ func (b Batch) End() int64 { return b.Offset + int64(len(b.Records)) }
 // A frame is one batch as the log file and the wire hold it:
 //
 //	bodyLen uint32 | crc32c(body) uint32 | body
-//	body = offset int64 | epoch int32 | count uint32 | count × (len uint32 | bytes)
+//	body (version 2) = offset int64 | epoch int32 | attributes uint16 |
+//	                   count uint32 | count × (len uint32 | bytes)
+//	body (version 1) = offset int64 | epoch int32 | count uint32 | ...
 //
-// all big-endian. The checksum covers the whole body, so a torn or flipped
-// frame is always detected.
+// all big-endian. The checksum covers the whole body, attributes included,
+// so a torn or flipped frame is always detected. Attribute bit 0 is
+// Checkpoint; other bits are refused (a newer format). Version 1 frames,
+// which have no attributes, are still read (a log file written before
+// checkpoints existed); every frame written is version 2.
 const (
 	frameHeader = 8
-	bodyFixed   = 16
+	bodyFixed   = 18 // version 2
+	bodyFixedV1 = 16
 	// maxFrameBody bounds a frame's body so a corrupted length cannot make
 	// a reader allocate gigabytes.
 	maxFrameBody = 64 << 20
+
+	attrCheckpoint = 1 << 0
+	attrKnown      = attrCheckpoint
+)
+
+// Frame versions: version 1 has no attributes field.
+const (
+	frameV1 = 1
+	frameV2 = 2
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -41,7 +60,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // errShortFrame says the bytes end inside a frame: a torn tail in a file.
 var errShortFrame = errors.New("metarepl: frame cut short")
 
-// appendFrame appends b's frame to dst.
+// appendFrame appends b's frame (version 2) to dst.
 func appendFrame(dst []byte, b Batch) ([]byte, error) {
 	size := bodyFixed
 	for _, r := range b.Records {
@@ -58,6 +77,11 @@ func appendFrame(dst []byte, b Batch) ([]byte, error) {
 	dst = binary.BigEndian.AppendUint32(dst, 0) // crc, below
 	dst = binary.BigEndian.AppendUint64(dst, uint64(b.Offset))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(b.Epoch))
+	attrs := uint16(0)
+	if b.Checkpoint {
+		attrs |= attrCheckpoint
+	}
+	dst = binary.BigEndian.AppendUint16(dst, attrs)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(b.Records)))
 	for _, r := range b.Records {
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(r)))
@@ -75,7 +99,7 @@ func frameLen(b []byte) (int, error) {
 		return 0, errShortFrame
 	}
 	n := binary.BigEndian.Uint32(b)
-	if n < bodyFixed || n > maxFrameBody {
+	if n < bodyFixedV1 || n > maxFrameBody {
 		return 0, fmt.Errorf("metarepl: frame body length %d out of range", n)
 	}
 	if len(b) < frameHeader+int(n) {
@@ -84,9 +108,9 @@ func frameLen(b []byte) (int, error) {
 	return frameHeader + int(n), nil
 }
 
-// decodeFrame decodes the frame at the start of b and returns it with its
-// length. Records alias b.
-func decodeFrame(b []byte) (Batch, int, error) {
+// decodeFrame decodes the frame (of the given frame version) at the start
+// of b and returns it with its length. Records alias b.
+func decodeFrame(b []byte, version int) (Batch, int, error) {
 	n, err := frameLen(b)
 	if err != nil {
 		return Batch{}, 0, err
@@ -96,8 +120,23 @@ func decodeFrame(b []byte) (Batch, int, error) {
 		return Batch{}, 0, fmt.Errorf("metarepl: frame checksum %08x, want %08x", got, want)
 	}
 	bt := Batch{Offset: int64(binary.BigEndian.Uint64(body)), Epoch: int32(binary.BigEndian.Uint32(body[8:]))}
-	count := binary.BigEndian.Uint32(body[12:])
-	rest := body[bodyFixed:]
+	rest := body[12:]
+	if version >= frameV2 {
+		if len(rest) < 2 {
+			return Batch{}, 0, fmt.Errorf("metarepl: frame at %d cut short", bt.Offset)
+		}
+		attrs := binary.BigEndian.Uint16(rest)
+		if attrs&^attrKnown != 0 {
+			return Batch{}, 0, fmt.Errorf("metarepl: frame at %d has unknown attributes %#x", bt.Offset, attrs)
+		}
+		bt.Checkpoint = attrs&attrCheckpoint != 0
+		rest = rest[2:]
+	}
+	if len(rest) < 4 {
+		return Batch{}, 0, fmt.Errorf("metarepl: frame at %d cut short", bt.Offset)
+	}
+	count := binary.BigEndian.Uint32(rest)
+	rest = rest[4:]
 	if count == 0 || uint64(count)*4 > uint64(len(rest)) {
 		return Batch{}, 0, fmt.Errorf("metarepl: frame at %d claims %d records in %d bytes", bt.Offset, count, len(rest))
 	}

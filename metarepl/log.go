@@ -1,7 +1,6 @@
 package metarepl
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -18,15 +17,15 @@ import (
 	"github.com/sluice-io/sluice/segment"
 )
 
-// File names inside a Log's directory.
+// File names inside a Log's directory. newLogFile is the log being
+// rewritten (TrimTo, TruncateFullyAndStartAt, a version 1 upgrade) until it
+// is renamed over logFile; one left by a crash is removed on open.
 const (
 	logFile    = "metadata.log"
+	newLogFile = "metadata.log.new"
 	epochsFile = "leader-epochs"
 	hwFile     = "high-watermark"
 )
-
-// logMagic starts the log file: a name and format version 1.
-var logMagic = []byte("SLMLOG\x00\x01")
 
 // Errors of a Log.
 var (
@@ -45,6 +44,7 @@ var (
 type span struct {
 	offset, end int64
 	epoch       int32
+	checkpoint  bool
 	pos         int64
 	size        int64
 }
@@ -56,14 +56,20 @@ type span struct {
 // later call fails, and the node must reopen it (what was not fsynced may
 // or may not be there).
 type Log struct {
-	mu      sync.Mutex
-	fs      segment.FS
-	dir     string
-	f       segment.File
+	mu    sync.Mutex
+	fs    segment.FS
+	dir   string
+	f     segment.File
+	start int64 // the log start offset: the file's first batch, or its end when empty
+	// hdrLen is the file's header length and version its frame version
+	// (always 2 once open: a version 1 file is rewritten on open).
+	hdrLen  int64
+	version int
 	index   []span
-	size    int64 // file bytes, all durable
+	ckpts   []int64 // offsets of the checkpoint batches in index
+	size    int64   // file bytes, all durable
 	entries []isr.EpochEntry
-	hw      int64
+	hw      int64 // max(persisted high watermark, start)
 	hwFile  hwState
 	broken  error
 }
@@ -77,6 +83,11 @@ func OpenLog(fsys segment.FS, dir string) (*Log, error) {
 		return nil, fmt.Errorf("metarepl: create %s: %w", dir, err)
 	}
 	l := &Log{fs: fsys, dir: dir}
+	// A rewrite a crash interrupted: either it was never renamed (the log
+	// file is the old one) or it was (the name is gone). Not needed either way.
+	if err := fsys.Remove(filepath.Join(dir, newLogFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("metarepl: remove %s: %w", newLogFile, err)
+	}
 	path := filepath.Join(dir, logFile)
 	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_APPEND, 0o644)
 	if errors.Is(err, os.ErrNotExist) {
@@ -100,7 +111,7 @@ func (l *Log) create(path string) (segment.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.Write(logMagic); err != nil {
+	if _, err := f.Write(appendHeader(nil, 0)); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -115,8 +126,8 @@ func (l *Log) create(path string) (segment.File, error) {
 	return f, nil
 }
 
-// load scans the file, cuts a torn tail, and reads the epoch cache and
-// the high watermark.
+// load scans the file, cuts a torn tail, reads the epoch cache and the
+// high watermark, and rewrites a version 1 file as version 2.
 func (l *Log) load() error {
 	path := filepath.Join(l.dir, logFile)
 	size, err := l.f.Size()
@@ -127,14 +138,15 @@ func (l *Log) load() error {
 	if _, err := l.f.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("metarepl: read %s: %w", path, err)
 	}
-	if !bytes.HasPrefix(data, logMagic) {
-		return fmt.Errorf("%w: %s does not start with the log header", ErrCorrupt, path)
+	start, hdrLen, version, err := parseHeader(data)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
 	}
-	pos := int64(len(logMagic))
-	var next int64
+	l.start, l.hdrLen, l.version = start, hdrLen, version
+	pos, next := hdrLen, start
 	for pos < size {
 		rest := data[pos:]
-		b, n, err := decodeFrame(rest)
+		b, n, err := decodeFrame(rest, version)
 		if err != nil {
 			if torn(rest, err) {
 				break
@@ -147,7 +159,10 @@ func (l *Log) load() error {
 		if k := len(l.index); k > 0 && b.Epoch < l.index[k-1].epoch {
 			return fmt.Errorf("%w: %s at offset %d: epoch %d after %d", ErrCorrupt, path, b.Offset, b.Epoch, l.index[k-1].epoch)
 		}
-		l.index = append(l.index, span{offset: b.Offset, end: b.End(), epoch: b.Epoch, pos: pos, size: int64(n)})
+		l.index = append(l.index, span{offset: b.Offset, end: b.End(), epoch: b.Epoch, checkpoint: b.Checkpoint, pos: pos, size: int64(n)})
+		if b.Checkpoint {
+			l.ckpts = append(l.ckpts, b.Offset)
+		}
 		pos += int64(n)
 		next = b.End()
 	}
@@ -168,11 +183,21 @@ func (l *Log) load() error {
 	if l.hw > l.endLocked() {
 		return fmt.Errorf("%w: %s ends at %d, high watermark %d", ErrCommittedLost, path, l.endLocked(), l.hw)
 	}
+	// Everything below the start was committed (see TrimTo and
+	// TruncateFullyAndStartAt), which a high watermark written before the
+	// start moved may not say yet.
+	l.hw = max(l.hw, l.start)
 	persisted, err := readEpochs(l.fs, filepath.Join(l.dir, epochsFile))
 	if err != nil {
 		return err
 	}
 	l.entries = l.derivedEntries(persisted)
+	if l.version < frameV2 {
+		// Upgrade: every frame this Log writes is version 2.
+		if err := l.rewriteLocked(l.start, 0); err != nil {
+			return fmt.Errorf("metarepl: upgrade %s to version 2: %w", path, err)
+		}
+	}
 	return nil
 }
 
@@ -219,7 +244,7 @@ func assign(entries []isr.EpochEntry, e isr.EpochEntry) []isr.EpochEntry {
 
 func (l *Log) endLocked() int64 {
 	if len(l.index) == 0 {
-		return 0
+		return l.start
 	}
 	return l.index[len(l.index)-1].end
 }
@@ -231,10 +256,17 @@ func (l *Log) End() int64 {
 	return l.endLocked()
 }
 
-// StartOffset is the log's first offset (0: the log is never trimmed yet).
-func (l *Log) StartOffset() int64 { return 0 }
+// StartOffset is the log start offset: the offset of its first batch (a
+// checkpoint batch once trimmed), or its end when it is empty. Reads below
+// it fail with OFFSET_OUT_OF_RANGE.
+func (l *Log) StartOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.start
+}
 
-// HighWatermark is the persisted high watermark.
+// HighWatermark is the persisted high watermark, or the log start offset
+// if that is higher: everything below the start is committed.
 func (l *Log) HighWatermark() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -263,12 +295,39 @@ func (l *Log) latestLocked() int32 {
 }
 
 // EndOffsetFor answers "where does epoch e end" over the cache and the
-// durable end (an isr.EpochLookup, for metalog.Leader.Fetch).
+// durable end (an isr.EpochLookup, for metalog.Leader.Fetch). On a trimmed
+// log the cache starts at the log start, so an epoch older than the first
+// batch's has no answer (isr.UndefinedEpoch, which a fetch answers with
+// OFFSET_OUT_OF_RANGE): the log no longer shows where it ended, and a
+// fetcher with records of it past the start holds records that differ from
+// the committed ones, perhaps below the start too. It must start over at
+// the start (see beforeStart), as KRaft sends a snapshot then.
 func (l *Log) EndOffsetFor(e int32) (int32, int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if beforeStart(e, l.start, l.startEpochLocked()) {
+		return isr.UndefinedEpoch, isr.UndefinedEpochOffset
+	}
 	r := isr.EndOffsetFor(l.entries, e, l.endLocked())
 	return r.Epoch, r.EndOffset
+}
+
+// startEpochLocked is the first epoch in the cache of a trimmed log (the
+// epoch of its first batch, or of a takeover at the start of an empty
+// one), isr.UndefinedEpoch on a log starting at 0 or without epochs.
+func (l *Log) startEpochLocked() int32 {
+	if l.start == 0 || len(l.entries) == 0 {
+		return isr.UndefinedEpoch
+	}
+	return l.entries[0].Epoch
+}
+
+// beforeStart says whether a fetcher whose last fetched epoch is epoch must
+// drop its log and start at the leader's log start: the leader's log
+// starts past 0 and epoch is older than its first (unknown, if it has
+// none). The leader's EndOffsetFor and the follower's reset both use it.
+func beforeStart(epoch int32, start int64, startEpoch int32) bool {
+	return start > 0 && epoch != isr.UndefinedEpoch && (startEpoch == isr.UndefinedEpoch || epoch < startEpoch)
 }
 
 // Local is the durable log as a metalog.Follower sees it.
@@ -314,7 +373,10 @@ func (l *Log) Append(batches ...Batch) error {
 	pos := l.size
 	for _, b := range batches {
 		n := frameSize(b)
-		l.index = append(l.index, span{offset: b.Offset, end: b.End(), epoch: b.Epoch, pos: pos, size: n})
+		l.index = append(l.index, span{offset: b.Offset, end: b.End(), epoch: b.Epoch, checkpoint: b.Checkpoint, pos: pos, size: n})
+		if b.Checkpoint {
+			l.ckpts = append(l.ckpts, b.Offset)
+		}
 		pos += n
 		if b.Epoch > l.latestLocked() {
 			l.entries = assign(l.entries, isr.EpochEntry{Epoch: b.Epoch, StartOffset: b.Offset})
@@ -342,7 +404,8 @@ func (l *Log) breakLocked(err error) error {
 // Read returns whole batches from offset from (a batch start or the end)
 // that end at or before upTo, stopping once maxBytes of frames are read
 // (at least one batch when there is one). None when nothing is there. Each
-// frame's checksum is verified again.
+// frame's checksum is verified again. From outside [start, end] is
+// OFFSET_OUT_OF_RANGE.
 func (l *Log) Read(from int64, maxBytes int, upTo int64) ([]Batch, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -351,8 +414,8 @@ func (l *Log) Read(from int64, maxBytes int, upTo int64) ([]Batch, error) {
 	}
 	end := l.endLocked()
 	switch {
-	case from < 0 || from > end:
-		return nil, fmt.Errorf("metarepl: read from %d outside [0, %d]: %w", from, end, kerr.OffsetOutOfRange)
+	case from < l.start || from > end:
+		return nil, fmt.Errorf("metarepl: read from %d outside [%d, %d]: %w", from, l.start, end, kerr.OffsetOutOfRange)
 	case from == end || from >= upTo:
 		return nil, nil
 	}
@@ -374,7 +437,7 @@ func (l *Log) Read(from int64, maxBytes int, upTo int64) ([]Batch, error) {
 	}
 	out := make([]Batch, 0, j-i)
 	for k := i; k < j; k++ {
-		b, n, err := decodeFrame(data)
+		b, n, err := decodeFrame(data, l.version)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s at offset %d: %w", ErrCorrupt, logFile, l.index[k].offset, err)
 		}
@@ -406,8 +469,8 @@ func (l *Log) Truncate(to int64) error {
 	}
 	end := l.endLocked()
 	switch {
-	case to > end || to < 0:
-		return fmt.Errorf("metarepl: truncate to %d outside [0, %d]", to, end)
+	case to > end || to < l.start:
+		return fmt.Errorf("metarepl: truncate to %d outside [%d, %d]", to, l.start, end)
 	case to < l.hw:
 		return fmt.Errorf("metarepl: truncate to %d, high watermark %d: %w", to, l.hw, metalog.ErrCommittedTruncation)
 	}
@@ -435,6 +498,7 @@ func (l *Log) Truncate(to int64) error {
 		return l.breakLocked(fmt.Errorf("metarepl: fsync %s: %w", logFile, err))
 	}
 	l.index = l.index[:i]
+	l.ckpts = slices.DeleteFunc(l.ckpts, func(o int64) bool { return o >= to })
 	l.size = pos
 	return nil
 }
@@ -479,6 +543,13 @@ func (l *Log) SetHighWatermark(hw int64) error {
 	}
 	l.hw = hw
 	return nil
+}
+
+// brokenErr is why the log is broken, nil while it works.
+func (l *Log) brokenErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.broken
 }
 
 // Close closes the log file.

@@ -34,7 +34,12 @@ type FetchRequest struct {
 // FetchResponse is the leader's answer: an error (Err, a kerr error), a
 // DivergingEpoch, or batches from FetchOffset with the high watermark.
 // LogStartOffset and LogEndOffset are the leader's durable log bounds, for
-// an OFFSET_OUT_OF_RANGE reset.
+// an OFFSET_OUT_OF_RANGE reset. LogStartEpoch is the epoch of the leader's
+// first batch when its log was trimmed (LogStartOffset > 0), else
+// isr.UndefinedEpoch: the leader cannot tell where an older epoch ended, so
+// it answers OFFSET_OUT_OF_RANGE to a fetch whose last fetched epoch is
+// older, and the fetcher then empties its log and starts at
+// LogStartOffset (see Log.EndOffsetFor).
 type FetchResponse struct {
 	Epoch          int32
 	Err            error
@@ -42,17 +47,22 @@ type FetchResponse struct {
 	HighWatermark  int64
 	LogStartOffset int64
 	LogEndOffset   int64
+	LogStartEpoch  int32
 	Batches        []Batch
 }
 
-// Encodings: "SLMF" | kind ('q' request, 'r' response) | version 1 | fields,
-// big-endian. A response's batches are log frames, checksum and all, so a
-// batch is verified end to end from the leader's disk to the follower's.
-// A decoder refuses another magic, kind or version.
+// Encodings: "SLMF" | kind ('q' request, 'r' response) | version | fields,
+// big-endian. A request is version 1. A response is version 2: its batches
+// are log frames of frame version 2 (with attributes: Checkpoint), checksum
+// and all, so a batch is verified end to end from the leader's disk to the
+// follower's, and LogStartEpoch follows LogEndOffset. A version 1 response
+// (frames without attributes, no LogStartEpoch) is still decoded. A
+// decoder refuses another magic, kind or version.
 const (
-	wireVersion  = 1
-	kindRequest  = 'q'
-	kindResponse = 'r'
+	wireVersion         = 1 // requests
+	wireResponseVersion = 2
+	kindRequest         = 'q'
+	kindResponse        = 'r'
 )
 
 var wireMagic = []byte("SLMF")
@@ -77,7 +87,7 @@ func (r FetchRequest) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary decodes a request MarshalBinary wrote.
 func (r *FetchRequest) UnmarshalBinary(data []byte) error {
-	d, err := newDecoder(data, kindRequest)
+	d, err := newDecoder(data, kindRequest, wireVersion, wireVersion)
 	if err != nil {
 		return err
 	}
@@ -101,7 +111,7 @@ func (r *FetchRequest) UnmarshalBinary(data []byte) error {
 // MarshalBinary encodes the response. Err travels as its Kafka error code
 // (UNKNOWN_SERVER_ERROR if it has none) and message.
 func (r FetchResponse) MarshalBinary() ([]byte, error) {
-	b := append(append([]byte(nil), wireMagic...), kindResponse, wireVersion)
+	b := append(append([]byte(nil), wireMagic...), kindResponse, wireResponseVersion)
 	b = binary.BigEndian.AppendUint32(b, uint32(r.Epoch))
 	code, msg := int16(0), ""
 	if r.Err != nil {
@@ -125,6 +135,7 @@ func (r FetchResponse) MarshalBinary() ([]byte, error) {
 	b = binary.BigEndian.AppendUint64(b, uint64(r.HighWatermark))
 	b = binary.BigEndian.AppendUint64(b, uint64(r.LogStartOffset))
 	b = binary.BigEndian.AppendUint64(b, uint64(r.LogEndOffset))
+	b = binary.BigEndian.AppendUint32(b, uint32(r.LogStartEpoch))
 	b = binary.BigEndian.AppendUint32(b, uint32(len(r.Batches)))
 	var err error
 	for _, bt := range r.Batches {
@@ -138,7 +149,7 @@ func (r FetchResponse) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary decodes a response MarshalBinary wrote, verifying each
 // batch's checksum. A decoded Err matches its kerr error with errors.Is.
 func (r *FetchResponse) UnmarshalBinary(data []byte) error {
-	d, err := newDecoder(data, kindResponse)
+	d, err := newDecoder(data, kindResponse, 1, wireResponseVersion)
 	if err != nil {
 		return err
 	}
@@ -155,12 +166,17 @@ func (r *FetchResponse) UnmarshalBinary(data []byte) error {
 	out.HighWatermark = d.i64()
 	out.LogStartOffset = d.i64()
 	out.LogEndOffset = d.i64()
+	out.LogStartEpoch = isr.UndefinedEpoch
+	frameVersion := frameV1
+	if d.version >= 2 {
+		out.LogStartEpoch, frameVersion = d.i32(), frameV2
+	}
 	n := d.u32()
-	if d.err == nil && uint64(n)*(frameHeader+bodyFixed) > uint64(len(d.b)) {
+	if d.err == nil && uint64(n)*(frameHeader+bodyFixedV1) > uint64(len(d.b)) {
 		return fmt.Errorf("%w: %d batches in %d bytes", ErrBadMessage, n, len(d.b))
 	}
 	for i := uint32(0); i < n && d.err == nil; i++ {
-		bt, size, err := decodeFrame(d.b)
+		bt, size, err := decodeFrame(d.b, frameVersion)
 		if err != nil {
 			return fmt.Errorf("%w: batch %d: %w", ErrBadMessage, i, err)
 		}
@@ -183,19 +199,22 @@ func boolByte(v bool) byte {
 
 // decoder reads big-endian fields, remembering the first shortfall.
 type decoder struct {
-	b   []byte
-	err error
+	b       []byte
+	version byte
+	err     error
 }
 
-func newDecoder(data []byte, kind byte) (*decoder, error) {
+// newDecoder checks the magic, the kind and a version from minVersion to
+// maxVersion.
+func newDecoder(data []byte, kind byte, minVersion, maxVersion byte) (*decoder, error) {
 	h := len(wireMagic) + 2
 	if len(data) < h || string(data[:len(wireMagic)]) != string(wireMagic) || data[h-2] != kind {
 		return nil, fmt.Errorf("%w: not a fetch %c message", ErrBadMessage, kind)
 	}
-	if v := data[h-1]; v != wireVersion {
-		return nil, fmt.Errorf("%w: version %d, this node speaks %d", ErrBadMessage, v, wireVersion)
+	if v := data[h-1]; v < minVersion || v > maxVersion {
+		return nil, fmt.Errorf("%w: version %d, this node speaks %d to %d", ErrBadMessage, v, minVersion, maxVersion)
 	}
-	return &decoder{b: data[h:]}, nil
+	return &decoder{b: data[h:], version: data[h-1]}, nil
 }
 
 func (d *decoder) bytes(n int) []byte {
