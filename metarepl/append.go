@@ -49,10 +49,27 @@ func (r *Replica) AppendAt(ctx context.Context, epoch int32, offset int64, recor
 // wait for their commits outside it, several in flight sharing writes and
 // fsyncs. Call wait once.
 func (r *Replica) StartAppendAt(ctx context.Context, epoch int32, offset int64, records [][]byte) (wait func(context.Context) error, err error) {
+	return r.startAt(ctx, epoch, offset, records, false)
+}
+
+// StartCheckpointAt is StartAppendAt for a checkpoint batch
+// (Batch.Checkpoint): records must restate the whole metadata state as of
+// offset, so that every batch below it is redundant. It is checked,
+// queued, grouped and committed exactly as StartAppendAt's batch, and
+// once its whole batch is at or below a replica's persisted high
+// watermark with over Config.TrimMinBytes below it, that replica trims
+// its log to start at it (leader and followers each their own).
+// Committed and the fetches of followers behind the start then fail with
+// OFFSET_OUT_OF_RANGE below it; a follower starts over at it.
+func (r *Replica) StartCheckpointAt(ctx context.Context, epoch int32, offset int64, records [][]byte) (wait func(context.Context) error, err error) {
+	return r.startAt(ctx, epoch, offset, records, true)
+}
+
+func (r *Replica) startAt(ctx context.Context, epoch int32, offset int64, records [][]byte, checkpoint bool) (wait func(context.Context) error, err error) {
 	if len(records) == 0 {
 		return nil, fmt.Errorf("metarepl: append of no records")
 	}
-	req := appendReq{records: records, at: true, epoch: epoch, offset: offset, ch: make(chan appendResult, 1)}
+	req := appendReq{records: records, at: true, epoch: epoch, offset: offset, checkpoint: checkpoint, ch: make(chan appendResult, 1)}
 	if err := r.enqueue(ctx, req); err != nil {
 		return nil, err
 	}
@@ -73,7 +90,9 @@ type appendReq struct {
 	at     bool
 	epoch  int32
 	offset int64
-	ch     chan appendResult
+	// checkpoint marks the batch a checkpoint (StartCheckpointAt).
+	checkpoint bool
+	ch         chan appendResult
 }
 
 // submit hands req to the loop and waits for its result. A ctx that ends
@@ -148,7 +167,7 @@ func (r *Replica) append(reqs []appendReq) {
 				continue
 			}
 		}
-		b := Batch{Offset: next, Epoch: l.Epoch(), Records: req.records}
+		b := Batch{Offset: next, Epoch: l.Epoch(), Records: req.records, Checkpoint: req.checkpoint}
 		batches, written = append(batches, b), append(written, req)
 		next = b.End()
 	}

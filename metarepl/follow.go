@@ -118,12 +118,16 @@ func (r *Replica) onFetch(gen uint64, req isr.FetchRequest, resp FetchResponse, 
 		r.truncate(a.Truncation.Offset)
 	case isr.ActReset:
 		off, full := isr.OutOfRangeReset(r.log.End(), resp.LogStartOffset, resp.LogEndOffset)
+		if !full && beforeStart(req.LastFetchedEpoch, resp.LogStartOffset, resp.LogStartEpoch) {
+			// The leader's log was trimmed past where it could tell us
+			// where our last epoch ended (Log.EndOffsetFor): start over.
+			off, full = resp.LogStartOffset, true
+		}
 		if full {
-			// The leader's log starts past ours: only a snapshot could
-			// bring this node up, which is not wired yet.
-			r.cfg.Logger.Error("metadata log: leader's log starts past ours; a snapshot is needed", "end", r.log.End(),
-				"leaderStart", resp.LogStartOffset)
-			r.backoff()
+			// The leader's log starts past ours, or at a checkpoint after
+			// records of ours it cannot vouch for: drop ours and fetch from
+			// its start, whose first batch is a checkpoint.
+			r.resetTo(off)
 			return
 		}
 		if r.truncate(min(off, r.log.End())) {
@@ -161,6 +165,30 @@ func (r *Replica) truncate(to int64) bool {
 		r.fail(err)
 		return false
 	}
+	if err := r.follow.fol.Truncated(r.local()); err != nil {
+		r.fail(err)
+		return false
+	}
+	return true
+}
+
+// resetTo empties the log durably to start at the leader's log start,
+// then tells the follower, which fetches from there. The log refuses a
+// start below this node's high watermark (committed records the leader
+// lacks): the replica then stops.
+func (r *Replica) resetTo(start int64) bool {
+	r.cfg.Logger.Info("metadata log starts over at the leader's log start", "start", r.log.StartOffset(),
+		"end", r.log.End(), "to", start)
+	if start < r.hw {
+		r.fail(fmt.Errorf("metarepl: the leader's log starts at %d, above records up to our high watermark %d: %w",
+			start, r.hw, metalog.ErrCommittedTruncation))
+		return false
+	}
+	if err := r.log.TruncateFullyAndStartAt(start); err != nil {
+		r.fail(err)
+		return false
+	}
+	r.setHW(r.log.HighWatermark())
 	if err := r.follow.fol.Truncated(r.local()); err != nil {
 		r.fail(err)
 		return false

@@ -49,6 +49,13 @@ type Config struct {
 	// long polls, runs the leader's ISR expiry every LagTimeMaxMs/2 and
 	// retries after backoffs.
 	TickInterval time.Duration
+	// TrimMinBytes is how many bytes of batches must lie below the newest
+	// committed checkpoint batch before the replica trims its log to it
+	// (default 1 MiB): trimming rewrites the rest of the log, so it waits
+	// until that frees a worthwhile amount. The leader and each follower
+	// trim their own logs, each once the whole checkpoint batch is at or
+	// below its persisted high watermark.
+	TrimMinBytes int64
 	// Now is the monotonic clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -76,6 +83,7 @@ func (c *Config) defaults() error {
 	setDefault(&c.RegisterTimeout, 5*time.Second)
 	setDefault(&c.TickInterval, 20*time.Millisecond)
 	setDefault(&c.groupMax, 256)
+	setDefault(&c.TrimMinBytes, 1<<20)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -125,11 +133,14 @@ func (r Role) String() string {
 
 // Status is a snapshot of a Replica, for DescribeQuorum and tests.
 type Status struct {
-	Role          Role
-	Epoch         int32 // the epoch led or followed
-	Leader        metalog.Voter
-	LogEndOffset  int64
-	HighWatermark int64
+	Role   Role
+	Epoch  int32 // the epoch led or followed
+	Leader metalog.Voter
+	// LogStartOffset is where the log starts: 0, or a checkpoint batch it
+	// was trimmed to, or where a reset made it start (see Log.StartOffset).
+	LogStartOffset int64
+	LogEndOffset   int64
+	HighWatermark  int64
 	// ISR and Voters are the leader's view (leader only).
 	ISR    []metalog.Voter
 	Voters []metalog.VoterStats
@@ -166,6 +177,7 @@ type Replica struct {
 	wake     bool // the leader's log end or high watermark moved: re-serve parked fetches
 	readAt   time.Time
 	reading  bool
+	trimAt   time.Time // no trim before this, after a failed one
 	fatalErr error
 }
 
@@ -277,6 +289,7 @@ func (r *Replica) tick() {
 // parked fetches, start the follower's next step, publish the status.
 func (r *Replica) settle() {
 	r.persistHW()
+	r.maybeTrim()
 	if r.wake {
 		r.wake = false
 		r.wakeParked()
@@ -299,6 +312,36 @@ func (r *Replica) persistHW() {
 	}
 }
 
+// trimRetry is the pause after a trim that failed without breaking the
+// log (the new file could not be written): the old log is intact.
+const trimRetry = 5 * time.Second
+
+// maybeTrim trims the log to its newest checkpoint batch once that is at
+// or below the persisted high watermark with over TrimMinBytes below it.
+// It runs on the loop, after the high watermark is persisted, so no
+// Append, Truncate or read of the loop's comes between; Committed's reads
+// from other goroutines take the Log's lock.
+func (r *Replica) maybeTrim() {
+	if r.fatalErr != nil || r.cfg.Now().Before(r.trimAt) {
+		return
+	}
+	off, ok := r.log.trimPoint(r.cfg.TrimMinBytes)
+	if !ok {
+		return
+	}
+	from := r.log.StartOffset()
+	if err := r.log.TrimTo(off); err != nil {
+		if r.log.brokenErr() != nil {
+			r.fail(err)
+			return
+		}
+		r.cfg.Logger.Warn("metadata log: trim failed", "to", off, "err", err)
+		r.trimAt = r.cfg.Now().Add(trimRetry)
+		return
+	}
+	r.cfg.Logger.Info("metadata log trimmed", "from", from, "to", off)
+}
+
 // fail stops the replica for good: the log is broken or the log holds
 // something the rules say cannot be; nothing is safe to do but stop.
 func (r *Replica) fail(err error) {
@@ -311,7 +354,8 @@ func (r *Replica) fail(err error) {
 }
 
 func (r *Replica) publish() {
-	st := &Status{Role: RoleIdle, Epoch: r.epoch, LogEndOffset: r.log.End(), HighWatermark: r.hw, Err: r.fatalErr}
+	st := &Status{Role: RoleIdle, Epoch: r.epoch, LogStartOffset: r.log.StartOffset(), LogEndOffset: r.log.End(),
+		HighWatermark: r.hw, Err: r.fatalErr}
 	switch {
 	case r.leader != nil:
 		st.Role, st.Leader = RoleLeader, r.cfg.Self

@@ -53,7 +53,7 @@ func (r *Replica) serve(p *parkedFetch, mayPark bool) {
 		p.reply(FetchResponse{Epoch: r.epoch, Err: err})
 		return
 	}
-	req, end := p.req, r.log.End()
+	req, start, end := p.req, r.log.StartOffset(), r.log.End()
 	var (
 		div  *isr.EpochEndOffset
 		err  error
@@ -61,18 +61,18 @@ func (r *Replica) serve(p *parkedFetch, mayPark bool) {
 	)
 	if req.Observer {
 		upTo, div, err = l.FetchObserver(metalog.ObserverFetch{CurrentEpoch: req.CurrentEpoch, FetchOffset: req.FetchOffset,
-			LastFetchedEpoch: req.LastFetchedEpoch, LeaderLogStartOffset: r.log.StartOffset(), LeaderLogEndOffset: end},
+			LastFetchedEpoch: req.LastFetchedEpoch, LeaderLogStartOffset: start, LeaderLogEndOffset: end},
 			r.log.EndOffsetFor)
 	} else {
 		div, err = l.Fetch(metalog.VoterFetch{Voter: req.Replica, CurrentEpoch: req.CurrentEpoch, FetchOffset: req.FetchOffset,
 			LastFetchedEpoch: req.LastFetchedEpoch, LogStartOffset: req.LogStartOffset,
-			LeaderLogStartOffset: r.log.StartOffset(), LeaderLogEndOffset: end}, r.log.EndOffsetFor, r.nowMs())
+			LeaderLogStartOffset: start, LeaderLogEndOffset: end}, r.log.EndOffsetFor, r.nowMs())
 	}
 	// The fetch may have advanced the high watermark, proposed an ISR
 	// change or deposed the leader.
 	r.drainLeader()
 	resp := FetchResponse{Epoch: l.Epoch(), Err: err, Diverging: div, HighWatermark: l.HighWatermark(),
-		LogStartOffset: r.log.StartOffset(), LogEndOffset: end}
+		LogStartOffset: start, LogEndOffset: end, LogStartEpoch: r.log.startEpoch()}
 	if err != nil || div != nil {
 		p.reply(resp)
 		return
