@@ -22,11 +22,16 @@ var chaosSeed = flag.Uint64("chaos-seed", 0, "seed of TestReplicaChaos (0: a few
 // fsynced is lost) and moves the leadership to a random ISR voter, as
 // package voter would. Goroutines make the interleavings vary from run to
 // run; the seed fixes the schedule of faults. One appender uses Append,
-// two AppendAt at the log end and epoch the leader last showed. It checks
-// that every acknowledged Append or AppendAt is in the final log at its
-// offset, that no refused AppendAt is in any node's log, that all nodes'
-// committed batches are prefixes of one another and every voter's log the
-// same once healed, and that no restarted node's high watermark went back.
+// two AppendAt at the log end and epoch the leader last showed, one of
+// which makes every fourth batch a checkpoint (StartCheckpointAt); with a
+// low TrimMinBytes every node trims its log to them as they commit, and a
+// node cut off or crashed past a trim starts over at the leader's start.
+// It checks that every acknowledged append at an offset at or past a
+// log's start is in that log at its offset, that a log's start is always
+// a checkpoint batch's offset, that no refused AppendAt is in any node's
+// log, that all nodes' committed batches agree wherever two hold an offset
+// and every voter's log is the leader's from where both start once
+// healed, and that no restarted node's high watermark went back.
 func TestReplicaChaos(t *testing.T) {
 	seeds := []uint64{1, 2, 3}
 	if *chaosSeed != 0 {
@@ -46,6 +51,7 @@ func runChaos(t *testing.T, seed uint64) {
 		c.logs[id].Close()
 		cfg := c.cfgs[id]
 		cfg.Logger = slog.New(events)
+		cfg.TrimMinBytes = 1024
 		c.cfgs[id] = cfg
 		c.startNode(id)
 	}
@@ -80,9 +86,19 @@ func runChaos(t *testing.T, seed uint64) {
 				r := c.node(leader.Load())
 				var off int64
 				var err error
-				if a == 0 {
+				switch n := seq.Load(); {
+				case a == 0:
 					off, err = r.Append(ctx, [][]byte{[]byte(v)})
-				} else {
+				case a == 2 && n%4 == 0:
+					// A checkpoint, with AppendAt's checks.
+					v = "ck-" + v
+					st := r.Status()
+					off = st.LogEndOffset
+					var wait func(context.Context) error
+					if wait, err = r.StartCheckpointAt(ctx, st.Epoch, off, [][]byte{[]byte(v)}); err == nil {
+						err = wait(ctx)
+					}
+				default:
 					// At the end and in the epoch the node last showed:
 					// refused when another append or a takeover came first.
 					st := r.Status()
@@ -136,6 +152,7 @@ func runChaos(t *testing.T, seed uint64) {
 			if got := c.logs[id].HighWatermark(); got < hw {
 				t.Fatalf("step %d: node %d's high watermark went back across a crash: %d, was %d", step, id, got, hw)
 			}
+			checkStart(t, id, c.logs[id])
 			if id == leader.Load() {
 				moveLeader()
 			} else if err := c.node(id).Follow(c.ctx(), voterOf(leader.Load()), epoch); err != nil {
@@ -165,18 +182,25 @@ func runChaos(t *testing.T, seed uint64) {
 	})
 	c.checkPrefixes(nil)
 	all := readLog(t, c.logs[l])
-	byOffset := map[int64]string{}
-	for _, b := range all {
-		byOffset[b.Offset] = string(b.Records[0])
-	}
-	for off, v := range acked {
-		if byOffset[off] != v {
-			t.Fatalf("acknowledged %q at %d; the log has %q there", v, off, byOffset[off])
+	for id := int32(1); id <= observerID; id++ {
+		checkStart(t, id, c.logs[id])
+		bs := readLog(t, c.logs[id])
+		byOffset := map[int64]string{}
+		for _, b := range bs {
+			byOffset[b.Offset] = string(b.Records[0])
 		}
-	}
-	for id := int32(1); id <= 3; id++ {
-		if got, want := describe(readLog(t, c.logs[id])), describe(all); !slices.Equal(got, want) {
-			t.Fatalf("voter %d's log differs from the leader's:\n%v\n%v", id, got, want)
+		start := c.logs[id].StartOffset()
+		for off, v := range acked {
+			if off >= start && byOffset[off] != v {
+				t.Fatalf("acknowledged %q at %d; node %d's log (from %d) has %q there", v, off, id, start, byOffset[off])
+			}
+		}
+		if id == observerID {
+			continue
+		}
+		from := max(start, c.logs[l].StartOffset())
+		if got, want := describe(suffix(bs, from)), describe(suffix(all, from)); !slices.Equal(got, want) || len(got) == 0 {
+			t.Fatalf("voter %d's log from %d differs from the leader's:\n%v\n%v", id, from, got, want)
 		}
 	}
 	for id := int32(1); id <= observerID; id++ {
@@ -193,6 +217,21 @@ func runChaos(t *testing.T, seed uint64) {
 		seed, len(acked), ackedAt, len(refused), epoch, final+1, events.snapshot())
 	if *chaosSeed == 0 && events.count("metadata log truncates") == 0 {
 		t.Errorf("seed %d: no voter ever truncated a divergent tail; the faults are too weak", seed)
+	}
+	if *chaosSeed == 0 && (events.count("metadata log trimmed") == 0 || events.count("metadata log starts over at the leader's log start") == 0) {
+		t.Errorf("seed %d: no node ever trimmed its log or started over at the leader's start", seed)
+	}
+}
+
+// checkStart asserts a log that starts past 0 starts with a checkpoint
+// batch, or is empty (reset, the checkpoint not fetched yet).
+func checkStart(t *testing.T, id int32, l *Log) {
+	t.Helper()
+	if l.StartOffset() == 0 {
+		return
+	}
+	if bs := readLog(t, l); len(bs) > 0 && !bs[0].Checkpoint {
+		t.Fatalf("node %d's log starts at %d with %v, not a checkpoint", id, l.StartOffset(), describe(bs[:1]))
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/sluice-io/sluice/caspaxos"
 	"github.com/sluice-io/sluice/metalog"
 	"github.com/sluice-io/sluice/segment"
@@ -265,57 +267,75 @@ func (c *cluster) isr() []int32 {
 	return ids
 }
 
+// committedBatches is node id's committed batches from its log start
+// (read again if a trim moved the start between the two calls).
+func (c *cluster) committedBatches(id int32) []Batch {
+	c.t.Helper()
+	for {
+		start := c.logs[id].StartOffset()
+		bs, err := c.nodes[id].Committed(start, 1<<30)
+		if errors.Is(err, kerr.OffsetOutOfRange) && c.logs[id].StartOffset() != start {
+			continue
+		}
+		if err != nil {
+			c.t.Fatalf("node %d: %v", id, err)
+		}
+		return bs
+	}
+}
+
 // committed is node id's committed batches, described.
 func (c *cluster) committed(id int32) []string {
 	c.t.Helper()
-	bs, err := c.nodes[id].Committed(0, 1<<30)
-	if err != nil {
-		c.t.Fatalf("node %d: %v", id, err)
-	}
-	return describe(bs)
+	return describe(c.committedBatches(id))
 }
 
-// checkPrefixes asserts every node's committed batches are a prefix of the
-// longest, and that each record acknowledged (want) is in it at its offset.
+// checkPrefixes asserts the nodes' committed batches agree at every
+// offset two of them hold (each log is a contiguous run of batches from
+// its start, so they are then slices of one log), and that each record
+// acknowledged (want) is in the node with the most committed at its
+// offset, unless that node's log starts past it.
 func (c *cluster) checkPrefixes(want map[int64]string) {
 	c.t.Helper()
-	var longest []string
+	union, holder := map[int64]string{}, map[int64]int32{}
 	for id := range c.nodes {
-		if got := c.committed(id); len(got) > len(longest) {
-			longest = got
+		bs := c.committedBatches(id)
+		for i, d := range describe(bs) {
+			off := bs[i].Offset
+			if prev, ok := union[off]; ok && prev != d {
+				c.t.Fatalf("node %d committed %s at %d, node %d %s", id, d, off, holder[off], prev)
+			}
+			union[off], holder[off] = d, id
 		}
 	}
-	for id := range c.nodes {
-		got := c.committed(id)
-		if !slices.Equal(got, longest[:len(got)]) {
-			c.t.Fatalf("node %d committed %v, not a prefix of %v", id, got, longest)
-		}
-	}
-	bs, _ := c.nodes[c.longestNode()].Committed(0, 1<<30)
+	best := c.longestNode()
 	at := map[int64]string{}
-	for _, b := range bs {
+	for _, b := range c.committedBatches(best) {
 		at[b.Offset] = describe([]Batch{b})[0]
 	}
+	start := c.logs[best].StartOffset()
 	for off, v := range want {
-		if at[off] != v {
-			c.t.Fatalf("acknowledged batch %s at %d, committed log has %q", v, off, at[off])
+		if off >= start && at[off] != v {
+			c.t.Fatalf("acknowledged batch %s at %d, committed log of node %d has %q", v, off, best, at[off])
 		}
 	}
 }
 
+// longestNode is the node with the highest high watermark.
 func (c *cluster) longestNode() int32 {
-	best, n := int32(1), -1
+	best, hw := int32(1), int64(-1)
 	for id := range c.nodes {
-		if k := len(c.committed(id)); k > n {
-			best, n = id, k
+		if h := c.nodes[id].Status().HighWatermark; h > hw {
+			best, hw = id, h
 		}
 	}
 	return best
 }
 
+// readLog is every batch of l from its start.
 func readLog(t *testing.T, l *Log) []Batch {
 	t.Helper()
-	bs, err := l.Read(0, 1<<30, l.End())
+	bs, err := l.Read(l.StartOffset(), 1<<30, l.End())
 	if err != nil {
 		t.Fatal(err)
 	}

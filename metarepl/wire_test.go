@@ -1,6 +1,7 @@
 package metarepl
 
 import (
+	"encoding/binary"
 	"errors"
 	"reflect"
 	"testing"
@@ -77,5 +78,40 @@ func TestWireResponseRoundTrip(t *testing.T) {
 	b, _ = in.MarshalBinary()
 	if err := out.UnmarshalBinary(b); err != nil || !errors.Is(out.Err, kerr.UnknownServerError) {
 		t.Fatalf("plain error decoded as %v (%v)", out.Err, err)
+	}
+}
+
+func TestWireResponseCarriesCheckpointAndStartEpoch(t *testing.T) {
+	in := FetchResponse{Epoch: 4, HighWatermark: 11, LogStartOffset: 10, LogEndOffset: 12, LogStartEpoch: 3,
+		Batches: []Batch{checkpointOf(10, 3, "state"), batchOf(11, 4, "x")}}
+	b, err := in.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out FetchResponse
+	if err := out.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if out.LogStartEpoch != 3 || out.LogStartOffset != 10 || len(out.Batches) != 2 || !out.Batches[0].Checkpoint || out.Batches[1].Checkpoint {
+		t.Fatalf("decoded %+v", out)
+	}
+	// A version 1 response (frames without attributes, no start epoch) is
+	// still decoded.
+	v1 := append([]byte(nil), wireMagic...)
+	v1 = append(v1, kindResponse, 1)
+	v1 = binary.BigEndian.AppendUint32(v1, 4) // epoch
+	v1 = binary.BigEndian.AppendUint16(v1, 0) // error code
+	v1 = binary.BigEndian.AppendUint16(v1, 0) // message
+	v1 = append(v1, 0)                        // no diverging
+	v1 = binary.BigEndian.AppendUint64(v1, 1) // high watermark
+	v1 = binary.BigEndian.AppendUint64(v1, 0) // log start
+	v1 = binary.BigEndian.AppendUint64(v1, 1) // log end
+	v1 = binary.BigEndian.AppendUint32(v1, 1) // one batch
+	v1 = appendFrameV1(v1, batchOf(0, 4, "old"))
+	if err := out.UnmarshalBinary(v1); err != nil {
+		t.Fatal(err)
+	}
+	if out.LogStartEpoch != isr.UndefinedEpoch || len(out.Batches) != 1 || string(out.Batches[0].Records[0]) != "old" {
+		t.Fatalf("version 1 decoded as %+v", out)
 	}
 }
