@@ -286,14 +286,19 @@ func (r *Replica) tick() {
 }
 
 // settle runs after every event: persist a new high watermark, re-serve
-// parked fetches, start the follower's next step, publish the status.
+// parked fetches, trim the log, start the follower's next step, publish
+// the status.
 func (r *Replica) settle() {
 	r.persistHW()
-	r.maybeTrim()
 	if r.wake {
 		r.wake = false
 		r.wakeParked()
 	}
+	// After the parked fetches are answered: an observer waiting at the
+	// old high watermark gets the newly committed checkpoint batch before
+	// the log is trimmed to it, rather than finding the log started past
+	// its offset and starting over.
+	r.maybeTrim()
 	r.pump()
 	r.publish()
 }
