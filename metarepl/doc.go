@@ -9,13 +9,16 @@
 // A Log is one directory through segment.FS (OSFS, or MemFS in crash
 // tests) with three files:
 //
-//   - metadata.log: an 8-byte header ("SLMLOG", 0, version 1), then one
-//     frame per batch: bodyLen u32 | crc32c(body) u32 | body, with body =
-//     offset i64 | epoch i32 | count u32 | count × (len u32 | record bytes),
-//     big-endian. A Batch is the offset of its first record, the controller
-//     epoch that wrote it and its records as opaque bytes (the controller's
-//     encoded records): the same batches the controller's Store serves with
-//     BatchesFrom today, plus the leader epoch.
+//   - metadata.log: a 20-byte header ("SLMLOG", 0, version 2, the log
+//     start offset i64, crc32c of those), then one frame per batch from the
+//     start: bodyLen u32 | crc32c(body) u32 | body, with body = offset i64 |
+//     epoch i32 | attributes u16 | count u32 | count × (len u32 | record
+//     bytes), big-endian. A Batch is the offset of its first record, the
+//     controller epoch that wrote it, its records as opaque bytes (the
+//     controller's encoded records) and the Checkpoint attribute (bit 0):
+//     its records restate the whole metadata state as of its offset. A
+//     version 1 file (an 8-byte header, start 0, frames without
+//     attributes) is read and rewritten as version 2 on open.
 //   - leader-epochs: the leader-epoch cache as written at a takeover or a
 //     truncation ("SLME", version, entries, crc32c), replaced atomically
 //     with segment.WriteFileAtomic.
@@ -32,8 +35,27 @@
 // from which the cache is rebuilt, so the node is as before and cuts again.
 // CacheEpoch (a takeover) is durable before the new leader appends.
 //
-// On open the file is scanned: offsets must be contiguous from 0 and epochs
-// must not go back. A bad frame that is cut short, is the last frame, or is
+// Trimming: TrimTo(offset) drops every batch below a checkpoint batch that
+// ends at or below the high watermark (anything else is refused), and
+// TruncateFullyAndStartAt(offset) empties the log to start at offset (at
+// or above the high watermark; a follower behind a trimmed leader). Both
+// rewrite the log: header and kept frames to metadata.log.new, fsync,
+// rename over metadata.log, fsync the directory; a crash leaves the old
+// log or the new one, and a leftover .new file is removed on open.
+// TruncateFullyAndStartAt empties the epoch cache file first (a crash then
+// leaves the old log, whose cache is derived from its batches). Reads
+// below the start are OFFSET_OUT_OF_RANGE; the high watermark is at least
+// the start (everything below it was committed). The epoch cache is cut
+// at the start as Kafka's truncateFromStart (the entry covering it moves
+// to it). A trimmed log cannot say where an epoch older than its first
+// batch's ended, so EndOffsetFor answers it undefined (the fetch gets
+// OFFSET_OUT_OF_RANGE) and FetchResponse.LogStartEpoch carries that first
+// epoch: a fetcher whose last epoch is older may hold records the leader
+// cannot vouch for, below the start too, and starts over at the leader's
+// start (KRaft sends a snapshot there).
+//
+// On open the file is scanned: offsets must be contiguous from the start
+// and epochs must not go back. A bad frame that is cut short, is the last frame, or is
 // followed only by zeros is the torn tail of an append that was never
 // fsynced (so never reported): it is cut, durably. A bad frame with a frame
 // after it is ErrCorrupt, never dropped. A log that then ends below its
@@ -87,36 +109,62 @@
 // With a min ISR of 2 or more a cut-off leader proposes no shrink, so only
 // the caller deposes it; its Appends wait until then.
 //
+// Checkpoints (StartCheckpointAt: StartAppendAt's checks and grouping, the
+// batch marked Checkpoint) bound the log: after each event, once the high
+// watermark is persisted and parked fetches are answered, the replica,
+// leader or follower alike, trims its own log to the newest checkpoint
+// batch at or below its persisted high watermark when more than
+// Config.TrimMinBytes (default 1 MiB) of frames lie below it: KRaft's rule
+// (delete the log prefix only below a snapshot at or below the high
+// watermark). It runs on the loop, so it never races the loop's appends,
+// truncations or reads; Committed's reads take the Log's lock.
+//
 // Follower (Follow, or found by a register read): metalog.NewFollower or
 // NewObserver over the durable log; one fetch in flight; an append is
 // written and fsynced before Appended (so the next fetch offset, which the
 // leader counts for commit, is durable); a truncation is durable before
-// Truncated; OFFSET_OUT_OF_RANGE truncates per isr.OutOfRangeReset; errors
+// Truncated; OFFSET_OUT_OF_RANGE truncates per isr.OutOfRangeReset, and
+// when that says truncateFully (the leader's log starts past ours) or the
+// leader's start epoch is newer than our last, the log starts over at the
+// leader's start (TruncateFullyAndStartAt, then Truncated) and fetches the
+// checkpoint there; errors
 // back off, and after three failures in a row, or when fenced, the follower
 // reads the register (at most every RegisterPoll) and follows a newer
 // active controller. It never takes over: the caller (package voter)
 // decides that and calls BecomeLeader.
 //
 // Transport carries FetchRequest and FetchResponse, which encode to
-// versioned bytes ("SLMF", kind, version 1; batches as log frames, checksum
-// included, so a batch is verified end to end); MemNetwork is the
-// in-process one for tests, with cut links and seeded message loss.
+// versioned bytes ("SLMF", kind, version: 1 for a request, 2 for a
+// response, whose batches are version 2 log frames, checksum included, so
+// a batch is verified end to end, and which carries LogStartEpoch; a
+// version 1 response is still decoded); MemNetwork is the in-process one
+// for tests, with cut links and seeded message loss.
 //
 // # Tests
 //
 // log_test.go crashes MemFS logs: unsynced and torn tails are cut, a bad
 // frame in the middle is ErrCorrupt, truncation, the takeover epoch and the
-// high watermark (also under torn writes) survive. cluster_test.go runs
+// high watermark (also under torn writes) survive. trim_test.go: TrimTo's
+// refusals, reads and epochs below and at the start, and a crash failing
+// every I/O step in turn of TrimTo, TruncateFullyAndStartAt and the
+// version 1 upgrade, each leaving the old log or the new one with nothing
+// committed at or past the start lost; a version 1 file is read. cluster_test.go runs
 // three voters and an observer on real goroutines: commit waits for every
 // ISR voter, a cut-off voter is shrunk out and expanded back, leadership
 // moves and the old leader's uncommitted tail is truncated, deposed
 // Appends fail, crashed voters restart with what they acknowledged.
+// trim_cluster_test.go: a voter cut off while the leader checkpoints and
+// trims catches up from the leader's start, its log then the leader's from
+// the checkpoint; a deposed leader whose uncommitted tail runs past the new
+// leader's checkpoint keeps none of it.
 // append_test.go drives AppendAt's refusals (an epoch led before a
 // re-election, a wrong offset, pending uncommitted batches counted) and a
 // group mixing accepted and refused requests on the loop itself, then
 // racing writers. chaos_test.go mixes cuts, 5% loss, crashes and leader
-// moves under load, with Append and AppendAt, and checks no refused
-// AppendAt reaches any log (-chaos-seed=N replays a fault schedule).
+// moves under load, with Append, AppendAt and checkpoints trimmed to, and
+// checks no refused AppendAt reaches any log, every log starts at a
+// checkpoint and holds every acknowledged append at or past its start
+// (-chaos-seed=N replays a fault schedule).
 // BenchmarkAppend measures grouped and ungrouped Appends on the real file
 // system.
 //
@@ -130,9 +178,14 @@
 //     Replica there yet, and brokers do not run an observer Replica.
 //   - Package voter (takeover and lease) is what calls BecomeLeader and
 //     Follow; tests do it by hand with an in-memory register.
-//   - The log is never trimmed: its start offset is 0, there is no
-//     snapshot, and a follower whose leader's log starts past its end
-//     (isr.OutOfRangeReset's truncateFully) logs an error and waits.
+//   - A replica trims as soon as a checkpoint commits, so a fetcher that
+//     has not yet received the batches before it (typically a broker
+//     observer a few batches behind under load) finds the log started past
+//     its offset and starts over at the checkpoint; its controller must
+//     then reload the state from it. Keeping one checkpoint interval more,
+//     or trimming a while after the commit, would spare that.
+//   - TrimTo holds the Log's lock while it copies the kept frames and
+//     fsyncs twice, on the loop: appends and fetches wait that long.
 //   - Each event that grows the high watermark fsyncs its file, on the
 //     loop; a commit round on three voters is about four fsyncs in a row.
 //   - The leader tracks voters only; brokers (observers) are not reported
