@@ -109,6 +109,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -168,8 +169,11 @@ func NewUringEngine(cfg Config, h Handler, logger *slog.Logger) (Engine, error) 
 	}
 	c := w.chosen()
 	if w.Pass {
-		e.log.Info("io_uring rings ready", "mode", c.Mode, "wake_median", c.Median, "poller_median", w.Poller,
-			"rtt_uring", c.RTT, "rtt_std", c.RTTStd)
+		args := []any{"mode", c.Mode, "wake_median", c.Median, "poller_median", w.Poller, "rtt_uring", c.RTT, "rtt_std", c.RTTStd}
+		if !w.Measured.IsZero() {
+			args = append(args, "measured", w.Measured.UTC().Format(time.RFC3339)) // kept for this boot
+		}
+		e.log.Info("io_uring rings ready", args...)
 	} else {
 		e.log.Warn("io_uring is slower than the std engine at low load on this kernel; requests reaching an idle ring wait longer",
 			"mode", c.Mode, "self_test", w.String())

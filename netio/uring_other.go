@@ -20,3 +20,6 @@ func NewUringEngine(cfg Config, h Handler, logger *slog.Logger) (Engine, error) 
 
 // UringWake returns an empty report: there is no ring to test.
 func UringWake() WakeReport { return WakeReport{} }
+
+// UringWakeMeasure returns an empty report: there is no ring to test.
+func UringWakeMeasure() WakeReport { return WakeReport{} }

@@ -56,11 +56,12 @@ var ringModes = []ringMode{
 	{"plain", 0, false},
 }
 
-var wakeOnce = sync.OnceValue(runWakeSelfTest)
+var wakeOnce = sync.OnceValue(keptOrMeasuredWake)
 
 // UringWake runs the wake-up self-test once per process (the kernel does
-// not change under a running process) and returns its result. It must only
-// be called where UringSupported returned nil.
+// not change under a running process), or takes the result kept for this
+// boot (wake_cache_linux.go), and returns it. It must only be called where
+// UringSupported returned nil.
 func UringWake() WakeReport { return wakeOnce() }
 
 func runWakeSelfTest() WakeReport {

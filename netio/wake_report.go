@@ -43,6 +43,9 @@ type WakeReport struct {
 	// round trip is as good as the std engine's; NewEngine("auto") then
 	// uses io_uring.
 	Pass bool
+	// Measured is when the result was measured if it was kept from an
+	// earlier start on this boot; zero when measured by this process.
+	Measured time.Time
 }
 
 // Chosen mode's result.
@@ -78,7 +81,11 @@ func (w WakeReport) String() string {
 	if w.Pass {
 		verdict = "pass"
 	}
-	return s + fmt.Sprintf("; rings use %s (%s)", w.Chosen, verdict)
+	s += fmt.Sprintf("; rings use %s (%s)", w.Chosen, verdict)
+	if !w.Measured.IsZero() {
+		s += fmt.Sprintf(", as measured at %s on this boot", w.Measured.UTC().Format(time.RFC3339))
+	}
+	return s
 }
 
 // passes reports whether a mode's wake-up is as good as the poller's.

@@ -8,6 +8,6 @@ func uringUsable() error { return netio.UringSupported() }
 // uringWake runs the io_uring wake-up self-test and reports its figures and
 // whether netio.engine=auto would choose io_uring.
 func uringWake() (string, bool) {
-	w := netio.UringWake()
+	w := netio.UringWakeMeasure()
 	return w.String(), w.Pass
 }
