@@ -18,6 +18,10 @@ import (
 type Node struct {
 	cfg Config
 	now time.Duration // latest time passed in (never goes back)
+	// started is the time of the first call (ticked tells it is set): a
+	// bootstrap's line counts from it.
+	started time.Duration
+	ticked  bool
 
 	// The register as last read or written.
 	reg   caspaxos.Register
@@ -141,7 +145,7 @@ func (n *Node) ProposalDone(now time.Duration, id uint64, res caspaxos.Result) R
 // takeover's compare-and-set checks the lease again.
 func (n *Node) Observe(now time.Duration, reg caspaxos.Register) Ready {
 	n.advance(now)
-	if n.fatal == nil && n.known && reg.ClusterID == n.reg.ClusterID && reg.ClusterID != "" && n.observe(reg.Clone()) {
+	if n.fatal == nil && n.ours(reg) && n.observe(reg.Clone()) {
 		if !n.active {
 			// The next announcement is due a renewal interval from now;
 			// read only if it does not come.
@@ -149,6 +153,21 @@ func (n *Node) Observe(now time.Duration, reg caspaxos.Register) Ready {
 		}
 	}
 	return n.step()
+}
+
+// ours reports whether an announced value is of this voter's cluster: the
+// one read before, or, before any read, the one it is to bootstrap when
+// the value names this very incarnation a voter (a voter waiting in line
+// to bootstrap learns the first one's value so; a wiped voter, whose new
+// incarnation no value names, still learns nothing it did not read).
+func (n *Node) ours(reg caspaxos.Register) bool {
+	if reg.ClusterID == "" {
+		return false
+	}
+	if n.known {
+		return reg.ClusterID == n.reg.ClusterID
+	}
+	return n.cfg.Bootstrap != nil && reg.ClusterID == n.cfg.Bootstrap.ClusterID && reg.IsVoter(n.cfg.Self)
 }
 
 // ObserveEpoch reports a controller epoch learnt elsewhere (the metadata
@@ -224,6 +243,9 @@ func (n *Node) Status() Status {
 // pause hears of it first, whatever woke it.
 func (n *Node) advance(now time.Duration) {
 	n.now = max(n.now, now)
+	if !n.ticked {
+		n.started, n.ticked = n.now, true
+	}
 	if n.active && n.now >= n.leaseStart+n.cfg.Lease {
 		n.stepDown("lease expired")
 	}
@@ -434,6 +456,9 @@ func (n *Node) step() Ready {
 func (n *Node) propose() {
 	c := n.cfg
 	switch {
+	case c.Bootstrap != nil && n.reg.ClusterID == "" && n.now < n.bootstrapAt():
+		// Waiting in line to bootstrap: even a read is a round that
+		// would collide with the first voter's.
 	case c.Bootstrap != nil && n.reg.ClusterID == "" && (!n.known || n.now >= n.nextRead):
 		// Until a bootstrapped value is seen: a bootstrap round can end
 		// indeterminate, having written back the empty register.
@@ -461,6 +486,22 @@ func (n *Node) propose() {
 	case n.now >= n.nextRead && !n.waitingInLine():
 		n.start(&flight{Proposal: Proposal{Kind: KindRead, Change: caspaxos.Read}})
 	}
+}
+
+// bootstrapAt is when this voter first proposes the bootstrap: at once
+// for the lowest voter id of the bootstrap set, each next one a rankStep
+// later (the takeover line's spacing), counted from its first tick. All
+// voters proposing the same value at once made their rounds collide and
+// end indeterminate for a second or two on a new cluster; the next in
+// line still bootstraps if the first is not up.
+func (n *Node) bootstrapAt() time.Duration {
+	rank := 0
+	for _, m := range n.cfg.Bootstrap.Voters {
+		if m.Voter.ID < n.cfg.Self.ID {
+			rank++
+		}
+	}
+	return n.started + time.Duration(rank)*n.rankStep()
 }
 
 // waitingInLine: the lease has stalled for nearly the takeover timeout

@@ -182,6 +182,41 @@ func TestBootstrapAndFirstTakeover(t *testing.T) {
 	}
 }
 
+// TestBootstrapInLine: the voters of a new cluster bootstrap in line by
+// id, a rank step (two backoffs) apart from their first tick, and a voter
+// waiting for its turn makes no round at all; one that sees the register
+// bootstrapped meanwhile never proposes it.
+func TestBootstrapInLine(t *testing.T) {
+	for _, tc := range []struct {
+		self caspaxos.Voter
+		rank time.Duration
+	}{{va, 0}, {vb, 1}, {vc, 2}} {
+		h := newHarness(t, tc.self, caspaxos.Register{}, func(c *Config) {
+			c.Bootstrap = &Bootstrap{ClusterID: "c1", Voters: members, MetaMinISR: 2}
+			c.MaxBackoff = 100 * time.Millisecond
+		})
+		start := 5 * time.Second
+		due := start + tc.rank*200*time.Millisecond
+		for at := start; at < due; at += 10 * time.Millisecond {
+			h.tick(at)
+			h.expect(0)
+		}
+		h.tick(due)
+		h.expect(KindBootstrap)
+	}
+	h := newHarness(t, vc, caspaxos.Register{}, func(c *Config) {
+		c.Bootstrap = &Bootstrap{ClusterID: "c1", Voters: members, MetaMinISR: 2}
+		c.MaxBackoff = 100 * time.Millisecond
+	})
+	h.tick(0)
+	h.expect(0)
+	h.take(h.n.Observe(100*time.Millisecond, booted(t)))
+	h.tick(time.Second)
+	if h.pending != nil && h.pending.Kind == KindBootstrap {
+		t.Fatal("bootstrap proposed after the register was seen bootstrapped")
+	}
+}
+
 func TestBootstrapRetriedUntilSeen(t *testing.T) {
 	h := newHarness(t, va, caspaxos.Register{}, func(c *Config) {
 		c.Bootstrap = &Bootstrap{ClusterID: "c1", Voters: members, MetaMinISR: 2}
