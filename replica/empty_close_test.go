@@ -132,3 +132,47 @@ func TestStaleEpochEntryIsPersistedAwayBeforeFollowerAppend(t *testing.T) {
 		t.Fatalf("entries after the crash %v, want only epoch 3 from 0", got)
 	}
 }
+
+// Leading in an epoch the cache holds already writes no checkpoint,
+// whether the replica followed in it (the epoch's batches entered it) or
+// leads it again after a restart with records past the entry; only a
+// new epoch is written, once.
+func TestLeadingInAnEpochTheCacheHoldsWritesNoCheckpoint(t *testing.T) {
+	fs := &renameCountFS{FS: segment.NewMemFS()}
+	p := openPartition(t, fs, 2, testConfig())
+	if err := p.BecomeFollower(2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AppendAsFollower(leaderBatches(t, 0, 2, plain(3))); err != nil {
+		t.Fatal(err)
+	}
+	writes := fs.epochWrites // the follower's append entered epoch 2
+	if err := p.BecomeLeader(2); err != nil {
+		t.Fatal(err)
+	}
+	if fs.epochWrites != writes {
+		t.Fatalf("%d epoch checkpoint writes to lead in the epoch followed, want none", fs.epochWrites-writes)
+	}
+	mustAppend(t, p, makeBatch(t, plain(2)))
+	if err := p.BecomeLeader(3); err != nil {
+		t.Fatal(err)
+	}
+	if fs.epochWrites != writes+1 {
+		t.Fatalf("%d epoch checkpoint writes for a new epoch, want 1", fs.epochWrites-writes)
+	}
+	mustAppend(t, p, makeBatch(t, plain(1)))
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p = openPartition(t, fs, 3, testConfig())
+	defer p.Close()
+	if err := p.BecomeLeader(3); err != nil {
+		t.Fatal(err)
+	}
+	if fs.epochWrites != writes+1 {
+		t.Fatalf("%d epoch checkpoint writes after leading again in epoch 3, want still 1", fs.epochWrites-writes)
+	}
+	if got := p.EpochEntries(); !reflect.DeepEqual(got, []EpochEntry{{2, 0}, {3, 5}}) {
+		t.Fatalf("entries %v", got)
+	}
+}
