@@ -19,16 +19,21 @@ type Changes struct {
 	// them can be answered now.
 	Removed []Removed
 	// Resigned are partitions this node led before the image and leads no
-	// more (it follows them, or no longer hosts them): requests waiting on
-	// them can be answered NOT_LEADER_OR_FOLLOWER now.
+	// more (it follows them, no longer hosts them, or its replica went
+	// offline taking the new epoch): requests waiting on them can be
+	// answered now.
 	Resigned []TopicPartition
 	// Elected are partitions this node leads after the image and did not
-	// lead before it (or leads in a new leader epoch).
+	// lead before it (or leads in a new leader epoch). A partition whose
+	// replica is offline here is not led.
 	Elected []TopicPartition
 	// Failed holds, per topic, why replicas of it that the image assigns
 	// to this node could not be opened. Such a topic is left as it was
 	// before the image (absent if it is new): what this call opened of it
-	// is closed again.
+	// is closed again, and none of its partitions changed role. A replica
+	// that opened but could not take its role (BecomeLeader could not
+	// write its epoch checkpoint) does not fail its topic: its partition
+	// alone is offline (KAFKA_STORAGE_ERROR) until the broker restarts.
 	Failed map[string]error
 }
 
@@ -68,8 +73,10 @@ func (m *Manager) Load(img *controller.Image) error {
 // ones), gives each its role (Leader where the image names this node
 // leader, else Follower), closes, keeping their files, replicas no longer
 // assigned here, applies changed topic configs, and deletes the replicas
-// of topics gone from the image. An image older than one already applied
-// is ignored. Calls are serialized.
+// of topics gone from the image. The replicas' role changes (a takeover
+// makes thousands of followers leaders, each writing its epoch checkpoint)
+// run ioWorkers at a time; see roles.go. An image older than one already
+// applied is ignored. Calls are serialized.
 func (m *Manager) ApplyImage(img *controller.Image) Changes {
 	m.admin.Lock()
 	defer m.admin.Unlock()
@@ -108,14 +115,21 @@ func (m *Manager) applyLocked(img *controller.Image) Changes {
 	}
 	pre := m.preOpen(todo)
 	defer m.closeUntaken(pre)
+	var plans []*topicPlan
 	for _, mt := range todo {
-		name := mt.Name
-		if err := m.applyTopic(mt, &ch, pre); err != nil {
+		p, err := m.planTopic(mt, pre)
+		if err != nil {
 			if ch.Failed == nil {
 				ch.Failed = map[string]error{}
 			}
-			ch.Failed[name] = err
+			ch.Failed[mt.Name] = err
+			continue
 		}
+		plans = append(plans, p)
+	}
+	m.giveRoles(plans) // roles.go: the replicas' role changes run in parallel
+	for _, p := range plans {
+		m.finishTopic(p, &ch)
 	}
 	m.failed = nil
 	for name := range ch.Failed {
@@ -155,23 +169,43 @@ func (m *Manager) roleOf(mp controller.Partition) Role {
 	return Follower
 }
 
-// applyTopic brings one topic of the image to what it says, publishing a
-// new Topic value when anything changed; it adds the partitions it took
-// leadership from to ch.Resigned.
-// Replicas preOpen opened for it are taken from pre.
-func (m *Manager) applyTopic(mt *controller.Topic, ch *Changes, pre map[partitionKey]*opened) (err error) {
+// topicPlan is one topic of the image on its way to being applied: its
+// partitions as they will be published (t), with their replicas opened
+// but their roles not taken yet (giveRoles does, for every topic of the
+// image at once), and the replicas it no longer hosts.
+type topicPlan struct {
+	mt         *controller.Topic
+	cfg        config.Topic
+	old        *Topic // as last applied; nil if new here
+	t          *Topic
+	unassigned []*replica.Partition
+}
+
+// prev is partition i as last applied, nil if new here.
+func (p *topicPlan) prev(i int) *Partition {
+	if p.old == nil || i >= len(p.old.Partitions) {
+		return nil
+	}
+	return &p.old.Partitions[i]
+}
+
+// planTopic builds the partitions of one topic of the image: it keeps the
+// replicas this node hosts already, takes those preOpen opened from pre
+// (or opens them) and lists those no longer hosted here. It fails if a
+// replica could not be opened (a replica whose files cannot be read is
+// not a failure: it is offline); what it opened is closed again then, and
+// no partition of the topic has changed its role.
+func (m *Manager) planTopic(mt *controller.Topic, pre map[partitionKey]*opened) (_ *topicPlan, err error) {
 	m.topicApplies++
 	cfg, err := m.cfg.TopicConfig(mt.Configs)
 	if err != nil {
-		return fmt.Errorf("topic %s: %w", mt.Name, err)
+		return nil, fmt.Errorf("topic %s: %w", mt.Name, err)
 	}
-	old := m.Topic(mt.Name) // of mt's id: applyLocked removed any other
-	t := &Topic{Name: mt.Name, ID: mt.ID, Config: cfg, Partitions: make([]Partition, len(mt.Partitions))}
-	changed := old == nil || old.Config != cfg || len(old.Partitions) != len(mt.Partitions)
+	p := &topicPlan{mt: mt, cfg: cfg, old: m.Topic(mt.Name)} // of mt's id: applyLocked removed any other
+	p.t = &Topic{Name: mt.Name, ID: mt.ID, Config: cfg, Partitions: make([]Partition, len(mt.Partitions))}
 	// On failure, close what this call opened: an open fails most often
 	// because descriptors ran out, and the caller rolls the create back.
-	var opened, unassigned []*replica.Partition
-	var resigned, elected []TopicPartition
+	var opened []*replica.Partition
 	defer func() {
 		if err != nil {
 			m.closeAll(opened, "closing a partition of a failed open")
@@ -179,14 +213,11 @@ func (m *Manager) applyTopic(mt *controller.Topic, ch *Changes, pre map[partitio
 	}()
 	for i, mp := range mt.Partitions {
 		np := Partition{Index: mp.Index, Role: m.roleOf(mp), LeaderEpoch: mp.LeaderEpoch}
-		var prev *Partition
-		if old != nil && i < len(old.Partitions) {
-			prev = &old.Partitions[i]
-		}
+		prev := p.prev(i)
 		switch {
 		case np.Role == NotHosted:
 			if prev != nil && prev.Replica != nil {
-				unassigned = append(unassigned, prev.Replica)
+				p.unassigned = append(p.unassigned, prev.Replica)
 			}
 		case prev != nil && prev.Role != NotHosted:
 			np.Replica, np.Dir, np.Offline = prev.Replica, prev.Dir, prev.Offline
@@ -197,43 +228,54 @@ func (m *Manager) applyTopic(mt *controller.Topic, ch *Changes, pre map[partitio
 				np.Dir, np.Replica, np.Offline, err = m.openReplica(mt, cfg, mp)
 			}
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if np.Replica != nil {
 				opened = append(opened, np.Replica)
 			}
 		}
-		if err := m.setRole(m.image, mt, mp, cfg.MinInsyncReplicas, prev, &np); err != nil {
-			return fmt.Errorf("topic %s partition %d: taking its role: %w", mt.Name, mp.Index, err)
-		}
+		p.t.Partitions[i] = np
+	}
+	return p, nil
+}
+
+// finishTopic publishes a topic whose partitions took their roles, when
+// anything about it changed, and reports in ch the partitions whose
+// leadership here began or ended. A partition offline here is not led.
+func (m *Manager) finishTopic(p *topicPlan, ch *Changes) {
+	mt, old, t, cfg := p.mt, p.old, p.t, p.cfg
+	changed := old == nil || old.Config != cfg || len(old.Partitions) != len(mt.Partitions)
+	var resigned, elected []TopicPartition
+	for i := range t.Partitions {
+		np, prev := &t.Partitions[i], p.prev(i)
 		if prev == nil || prev.Role != np.Role || prev.LeaderEpoch != np.LeaderEpoch || prev.Replica != np.Replica || prev.Repl != np.Repl {
 			changed = true
 		}
-		if prev != nil && prev.Role == Leader && np.Role != Leader {
-			resigned = append(resigned, TopicPartition{mt.Name, mp.Index})
+		led := prev != nil && prev.Role == Leader && prev.Offline == nil
+		leads := np.Role == Leader && np.Offline == nil
+		if led && !leads {
+			resigned = append(resigned, TopicPartition{mt.Name, np.Index})
 		}
-		if np.Role == Leader && (prev == nil || prev.Role != Leader || prev.LeaderEpoch != np.LeaderEpoch) {
-			elected = append(elected, TopicPartition{mt.Name, mp.Index})
+		if leads && (!led || prev.LeaderEpoch != np.LeaderEpoch) {
+			elected = append(elected, TopicPartition{mt.Name, np.Index})
 		}
-		t.Partitions[i] = np
 	}
 	if !changed {
-		return nil
+		return
 	}
 	m.publish(t)
 	ch.Resigned = append(ch.Resigned, resigned...)
 	ch.Elected = append(ch.Elected, elected...)
 	if old != nil && old.Config != cfg {
 		rc := replicaConfig(cfg, m.cfg)
-		for i, p := range t.Partitions {
-			if p.Replica != nil {
+		for i, tp := range t.Partitions {
+			if tp.Replica != nil {
 				rc.Replicated = replicated(mt.Partitions[i])
-				p.Replica.SetConfig(rc)
+				tp.Replica.SetConfig(rc)
 			}
 		}
 	}
-	m.deleteUnassigned(unassigned)
-	return nil
+	m.deleteUnassigned(p.unassigned)
 }
 
 // deleteUnassigned deletes the replicas this node no longer hosts, as
@@ -241,7 +283,7 @@ func (m *Manager) applyTopic(mt *controller.Topic, ch *Changes, pre map[partitio
 // out of a partition's replicas only once a reassignment's target replicas
 // are all in the ISR, so the data is safe elsewhere; keeping the files
 // would leave a stale copy that fills the disk and that a later move back
-// to this node would reopen. setRole has already stopped the partition's
+// to this node would reopen. stopRole has already stopped the partition's
 // fetcher and leader state. An offline replica (no open log) is not here:
 // its unreadable files are set aside as a stray at the next start.
 func (m *Manager) deleteUnassigned(ps []*replica.Partition) {

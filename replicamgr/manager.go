@@ -5,6 +5,15 @@
 // periodic work on them (flush.ms, retention, producer expiry) on an
 // injected clock.
 //
+// An image's replica work runs on a pool of ioWorkers goroutines: opening
+// the replicas it adds, and the replicas' role changes (BecomeLeader writes
+// the leader-epoch checkpoint with two fsyncs; a broker's death makes
+// thousands of partitions led here in one image). What the manager shares
+// (its topic maps, the fetcher, the leaders' replication state) is changed
+// on the caller's goroutine only, in the image's order: a follower stops
+// fetching before its role changes and is handed to the fetcher after
+// (roles.go). A replica that cannot take its role is taken offline alone.
+//
 // Handlers never open or look a partition up themselves: they ask the
 // manager for the leader replica of (topic, partition) and get the replica
 // or a typed error (Leader). Replication changes where a follower's data
@@ -53,9 +62,9 @@ const (
 	NotHosted Role = iota
 	// Leader: this node leads the partition; clients produce and fetch here.
 	Leader
-	// Follower: this node holds a replica another broker leads. Nothing
-	// fetches into it yet (replication is the next issue); it answers
-	// clients NOT_LEADER_OR_FOLLOWER.
+	// Follower: this node holds a replica another broker leads; the
+	// fetcher (Deps.Followers) copies into it. It answers clients
+	// NOT_LEADER_OR_FOLLOWER.
 	Follower
 )
 
@@ -85,8 +94,9 @@ type Partition struct {
 	// Dir is the log dir that holds the replica ("" when not hosted).
 	Dir string
 	// Offline is why a hosted replica is not served (its files could not
-	// be read, so they are left as they are); it wraps
-	// kerr.KafkaStorageError. Nil when served or not hosted.
+	// be read, so they are left as they are, or it could not take its
+	// role, so it is closed); it wraps kerr.KafkaStorageError. Nil when
+	// served or not hosted.
 	Offline error
 }
 
@@ -206,10 +216,13 @@ type Manager struct {
 	// failed are the topics the last image could not open replicas of:
 	// the next image tries them again even if they did not change.
 	failed map[string]bool
-	// topicApplies counts applyTopic calls, for tests; under admin.
+	// topicApplies counts planTopic calls, for tests; under admin.
 	topicApplies int
 	// dirCounts chooses new partitions' log dirs while preOpen runs.
 	dirCounts dirCounter
+	// roleWorkers is how many replicas change role at once (ioWorkers;
+	// the takeover benchmark sets 1 to compare with one at a time).
+	roleWorkers int
 }
 
 // New returns a manager with no replicas; Load opens what an image lists.
@@ -225,7 +238,7 @@ func New(d Deps) (*Manager, error) {
 	}
 	m := &Manager{
 		fs: d.FS, logFS: d.FS, cfg: d.Config, nodeID: d.NodeID, clock: d.Clock, now: d.Clock.Now, logger: d.Logger,
-		applied: -1, byName: map[string]*Topic{}, byID: map[controller.TopicID]*Topic{},
+		applied: -1, byName: map[string]*Topic{}, byID: map[controller.TopicID]*Topic{}, roleWorkers: ioWorkers,
 	}
 	if d.Files != nil {
 		m.logFS = segment.WithFileCache(d.FS, d.Files)

@@ -8,19 +8,23 @@ import (
 	"github.com/sluice-io/sluice/replica"
 )
 
-// ioWorkers bounds how many replicas are opened or closed at once, as
-// Kafka's num.recovery.threads.per.data.dir does. The work is mostly
-// fsyncs and small file operations that block in the kernel, not CPU, so
-// more workers than cores pay off: concurrent fsyncs on one file system
-// share journal commits. A broker with 10,000 replicas spent minutes
-// opening and closing them one at a time.
+// ioWorkers bounds how many replicas are opened, closed or given a new
+// role at once, as Kafka's num.recovery.threads.per.data.dir does. The
+// work is mostly fsyncs and small file operations that block in the
+// kernel, not CPU, so more workers than cores pay off: concurrent fsyncs
+// on one file system share journal commits. A broker with 10,000 replicas spent minutes
+// opening and closing them one at a time, and seconds making a dead
+// broker's 3,300 partitions led here (one epoch checkpoint each).
 const ioWorkers = 8
 
 // forEach calls fn(i) for i in [0, n) on at most ioWorkers goroutines and
 // returns when all calls have. fn must be safe to run concurrently; the
 // caller's locks are held throughout, so fn takes none of the manager's.
-func forEach(n int, fn func(i int)) {
-	workers := min(n, ioWorkers)
+func forEach(n int, fn func(i int)) { forEachOn(n, ioWorkers, fn) }
+
+// forEachOn is forEach on at most workers goroutines.
+func forEachOn(n, workers int, fn func(i int)) {
+	workers = min(n, workers)
 	if workers <= 1 {
 		for i := range n {
 			fn(i)
@@ -52,7 +56,7 @@ func forEach(n int, fn func(i int)) {
 }
 
 // opened is what openReplica returned for one partition, opened ahead of
-// applyTopic.
+// planTopic.
 type opened struct {
 	dir     string
 	replica *replica.Partition
@@ -65,10 +69,10 @@ type partitionKey struct {
 	partition int32
 }
 
-// preOpen opens, on ioWorkers goroutines, the replicas applyTopic will
+// preOpen opens, on ioWorkers goroutines, the replicas planTopic will
 // open for topics (those assigned to this node that it does not host
 // yet), so that an image that adds thousands of replicas, or the Load at
-// start-up, does not open them one after another. applyTopic then takes
+// start-up, does not open them one after another. planTopic then takes
 // each from the result (take) instead of opening it itself; whatever it
 // did not take (a topic failed first) the caller closes (closeUntaken).
 // admin is held.
@@ -82,7 +86,7 @@ func (m *Manager) preOpen(topics []*controller.Topic) map[partitionKey]*opened {
 	for _, mt := range topics {
 		cfg, err := m.cfg.TopicConfig(mt.Configs)
 		if err != nil {
-			continue // applyTopic fails the topic before opening any
+			continue // planTopic fails the topic before opening any
 		}
 		old := m.Topic(mt.Name)
 		for i, mp := range mt.Partitions {
@@ -90,13 +94,13 @@ func (m *Manager) preOpen(topics []*controller.Topic) map[partitionKey]*opened {
 				continue
 			}
 			if old != nil && i < len(old.Partitions) && old.Partitions[i].Role != NotHosted {
-				continue // applyTopic keeps the replica it has
+				continue // planTopic keeps the replica it has
 			}
 			jobs = append(jobs, job{mt, cfg, mp})
 		}
 	}
 	if len(jobs) < 2 {
-		return nil // nothing to gain: applyTopic opens it itself
+		return nil // nothing to gain: planTopic opens it itself
 	}
 	res := make([]opened, len(jobs))
 	m.dirCounts.begin()
@@ -123,7 +127,7 @@ func take(pre map[partitionKey]*opened, mt *controller.Topic, mp controller.Part
 	return o, ok
 }
 
-// closeUntaken closes the replicas preOpen opened that applyTopic did not
+// closeUntaken closes the replicas preOpen opened that planTopic did not
 // take.
 func (m *Manager) closeUntaken(pre map[partitionKey]*opened) {
 	var ps []*replica.Partition
