@@ -96,6 +96,14 @@ func quorumRetryTicks(lease time.Duration) int {
 	return min(50, max(20, int(lease/3/(10*time.Millisecond))))
 }
 
+// metaTrimMinBytes is how much of the metadata log must lie below a
+// committed checkpoint before a voter drops it: 1 MiB (the rewrite of the
+// log's tail is not worth less), or less when checkpoints are set closer
+// than that, so that each one still trims.
+func metaTrimMinBytes(cfg *config.Broker) int64 {
+	return max(1, min(cfg.MetadataCheckpointBytes, 1<<20))
+}
+
 func quorumTimers(cfg *config.Broker) (lease, takeover time.Duration) {
 	takeover = time.Duration(cfg.QuorumFetchTimeoutMs) * time.Millisecond
 	return takeover * 2 / 3, takeover
@@ -180,7 +188,8 @@ func (q *quorumRole) start(ctx context.Context, fsys segment.FS, setHandlers fun
 		return fmt.Errorf("broker: the metadata log: %w", err)
 	}
 	if q.rep, err = metarepl.Start(metarepl.Config{Self: q.v.Self(), Log: q.log, Transport: q.net,
-		Register: q.v.MetaLogRegister(), LagTimeMaxMs: quorumMetaLagMaxMs, Logger: q.logger}); err != nil {
+		Register: q.v.MetaLogRegister(), LagTimeMaxMs: quorumMetaLagMaxMs, Logger: q.logger,
+		TrimMinBytes: metaTrimMinBytes(q.cfg)}); err != nil {
 		_ = q.v.Close()
 		_ = q.net.Close()
 		return fmt.Errorf("broker: the metadata log: %w", err)
@@ -249,7 +258,9 @@ func (q *quorumRole) lead(t ctrlquorum.Transition) error {
 	q.leadVoters = memberVoters(reg.Voters)
 	q.mu.Unlock()
 	st, err := controller.OpenReplicated(ctx, controller.ReplicatedConfig{Replica: q.rep, Epoch: t.Epoch,
-		ClusterID: reg.ClusterID, NodeID: q.self.ID, Logger: q.logger})
+		ClusterID: reg.ClusterID, NodeID: q.self.ID, Logger: q.logger,
+		Checkpoints: controller.CheckpointPolicy{MaxBytes: q.cfg.MetadataCheckpointBytes,
+			MaxInterval: time.Duration(q.cfg.MetadataCheckpointIntervalMs) * time.Millisecond}})
 	if err != nil {
 		return err
 	}

@@ -105,8 +105,14 @@ type Broker struct {
 	BrokerSessionTimeoutMs    int32
 	// QuorumFetchTimeoutMs is controller.quorum.fetch.timeout.ms: a
 	// quorum voter's takeover timeout.
-	QuorumFetchTimeoutMs     int64
-	ControlledShutdownEnable bool
+	QuorumFetchTimeoutMs int64
+	// MetadataCheckpointBytes and MetadataCheckpointIntervalMs are
+	// metadata.log.max.record.bytes.between.snapshots and
+	// metadata.log.max.snapshot.interval.ms: when the active controller
+	// checkpoints the metadata log.
+	MetadataCheckpointBytes      int64
+	MetadataCheckpointIntervalMs int64
+	ControlledShutdownEnable     bool
 
 	// Replication between brokers.
 	ReplicaLagTimeMaxMs                      int64

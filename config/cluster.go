@@ -174,6 +174,8 @@ func (b *Broker) buildCluster() error {
 	b.BrokerHeartbeatIntervalMs = int32(b.int("broker.heartbeat.interval.ms"))
 	b.BrokerSessionTimeoutMs = int32(b.int("broker.session.timeout.ms"))
 	b.QuorumFetchTimeoutMs = b.int("controller.quorum.fetch.timeout.ms")
+	b.MetadataCheckpointBytes = b.int("metadata.log.max.record.bytes.between.snapshots")
+	b.MetadataCheckpointIntervalMs = b.int("metadata.log.max.snapshot.interval.ms")
 	b.ControlledShutdownEnable = b.bool("controlled.shutdown.enable")
 	b.ReplicaLagTimeMaxMs = b.int("replica.lag.time.max.ms")
 	b.ReplicaFetchMaxBytes = int32(b.int("replica.fetch.max.bytes"))

@@ -220,6 +220,7 @@ var decoders = map[string]func() Record{
 	"remove_partitions":          func() Record { return &RemovePartitionsRecord{} },
 	"config":                     func() Record { return &ConfigRecord{} },
 	"producer_ids":               func() Record { return &ProducerIDsRecord{} },
+	"metadata_checkpoint":        func() Record { return &CheckpointRecord{} },
 }
 
 // EncodeRecord renders r for the metadata log.
@@ -273,6 +274,8 @@ func deref(r Record) Record {
 	case *ConfigRecord:
 		return *v
 	case *ProducerIDsRecord:
+		return *v
+	case *CheckpointRecord:
 		return *v
 	}
 	return r

@@ -33,6 +33,9 @@ type ReplicatedConfig struct {
 	// committed later, so the Store then refuses every change, as when
 	// deposed.
 	CommitTimeout time.Duration
+	// Checkpoints says when the Store appends a checkpoint batch, which
+	// lets the voters drop the log below it (CheckpointRecord).
+	Checkpoints CheckpointPolicy
 }
 
 // errNotLeading is why a replicated Store refuses changes.
@@ -69,14 +72,17 @@ func OpenReplicated(ctx context.Context, cfg ReplicatedConfig) (*Store, error) {
 	if err := waitCommitted(ctx, r, epoch); err != nil {
 		return nil, err
 	}
-	state := NewState(cfg.ClusterID)
-	next, err := replayCommitted(r, state)
+	state, next, since, err := replayCommitted(r, cfg.ClusterID)
 	if err != nil {
 		return nil, err
 	}
 	s := newStore("", cfg.NodeID, cfg.Logger, &replicatedLog{r: r, epoch: epoch, timeout: cfg.CommitTimeout}, state, next)
 	s.nextPID, s.pidLimit = state.NextProducerID, state.NextProducerID
-	cfg.Logger.Info("controller store on the replicated metadata log", "epoch", epoch, "offset", next)
+	s.ckpt = &checkpointer{policy: cfg.Checkpoints}
+	s.ckpt.done()
+	s.ckpt.appended(since)
+	cfg.Logger.Info("controller store on the replicated metadata log", "epoch", epoch, "offset", next,
+		"log_start", r.Status().LogStartOffset, "bytes_since_checkpoint", since)
 	return s, nil
 }
 
@@ -113,28 +119,54 @@ func waitCommitted(ctx context.Context, r *metarepl.Replica, epoch int32) error 
 	}
 }
 
-// replayCommitted applies every committed batch of r to st and returns the
-// offset after the last.
-func replayCommitted(r *metarepl.Replica, st *State) (int64, error) {
-	next := int64(0)
+// replayCommitted rebuilds the State from r's committed batches, from its
+// log start (a checkpoint batch, or 0), and returns it, the offset after
+// the last batch and the encoded bytes appended since the last checkpoint.
+// The replica may trim its log meanwhile (a newer checkpoint committed):
+// the replay then starts again from the new start.
+func replayCommitted(r *metarepl.Replica, clusterID string) (st *State, next, since int64, err error) {
+	for attempt := 0; ; attempt++ {
+		st, next, since, err = replayFrom(r, clusterID, r.Status().LogStartOffset)
+		if !errors.Is(err, kerr.OffsetOutOfRange) || attempt == 10 {
+			return st, next, since, err
+		}
+	}
+}
+
+func replayFrom(r *metarepl.Replica, clusterID string, start int64) (*State, int64, int64, error) {
+	st := NewState(clusterID)
+	next, since := start, int64(0)
 	for {
 		bs, err := r.Committed(next, 1<<20)
 		if err != nil {
-			return 0, fmt.Errorf("controller: read the metadata log at %d: %w", next, err)
+			return nil, 0, 0, fmt.Errorf("controller: read the metadata log at %d: %w", next, err)
 		}
 		if len(bs) == 0 {
-			return next, nil
+			if next == start && start > 0 {
+				return nil, 0, 0, fmt.Errorf("controller: the metadata log starts at %d but nothing is committed there", start)
+			}
+			return st, next, since, nil
 		}
 		for _, b := range bs {
 			if b.Offset != next {
-				return 0, fmt.Errorf("controller: metadata log batch at offset %d, expected %d", b.Offset, next)
+				return nil, 0, 0, fmt.Errorf("controller: metadata log batch at offset %d, expected %d", b.Offset, next)
+			}
+			if b.Offset == start && start > 0 && !b.Checkpoint {
+				return nil, 0, 0, fmt.Errorf("controller: the metadata log starts at %d with a batch that is not a checkpoint", start)
 			}
 			rs, err := decodeRecords(b.Records)
 			if err != nil {
-				return 0, fmt.Errorf("controller: metadata log batch at offset %d: %w", b.Offset, err)
+				return nil, 0, 0, fmt.Errorf("controller: metadata log batch at offset %d: %w", b.Offset, err)
 			}
 			if err := applyBatch(st, b.Offset, rs); err != nil {
-				return 0, err
+				return nil, 0, 0, err
+			}
+			if b.Checkpoint {
+				since = 0
+			} else {
+				for _, rec := range b.Records {
+					since += int64(len(rec))
+				}
 			}
 			next = b.End()
 		}
@@ -166,10 +198,9 @@ func decodeRecords(raw [][]byte) ([]Record, error) {
 	return rs, nil
 }
 
-// replicatedLog is recordLog over a voter's metarepl.Replica. It keeps no
-// snapshot: the log is never trimmed yet (metarepl's "Not wired yet"), so
-// batchesFrom needs a snapshot only for an offset inside a batch or past
-// the log.
+// replicatedLog is recordLog over a voter's metarepl.Replica. The replica
+// drops the batches below a committed checkpoint, so batchesFrom needs a
+// snapshot for an offset below its start, inside a batch or past the log.
 type replicatedLog struct {
 	r       *metarepl.Replica
 	epoch   int32 // the epoch the Store was opened in
@@ -187,7 +218,7 @@ type replicatedLog struct {
 // or a log another writer appended to, is refused with nothing written
 // rather than caught after the write.
 func (l *replicatedLog) append(offset int64, rs []Record, _ *State) error {
-	wait, err := l.start(offset, rs)
+	wait, _, err := l.start(offset, rs)
 	if err != nil {
 		return err
 	}
@@ -199,16 +230,37 @@ func (l *replicatedLog) append(offset int64, rs []Record, _ *State) error {
 // wait returns once it is committed or known not to be. The Store starts
 // batches under its lock, in offset order, and waits outside it, so
 // several changes replicate at once and share writes and fsyncs.
-func (l *replicatedLog) start(offset int64, rs []Record) (wait func() error, err error) {
-	if err := l.err(); err != nil {
-		return nil, err
-	}
+func (l *replicatedLog) start(offset int64, rs []Record) (wait func() error, size int64, err error) {
 	recs, err := EncodeRecords(rs)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, r := range recs {
+		size += int64(len(r))
+	}
+	wait, err = l.startEncoded(offset, recs, false)
+	return wait, size, err
+}
+
+// startCheckpoint is start for a checkpoint batch (pipelinedLog).
+func (l *replicatedLog) startCheckpoint(offset int64, r CheckpointRecord) (wait func() error, err error) {
+	b, err := EncodeRecord(r)
 	if err != nil {
 		return nil, err
 	}
+	return l.startEncoded(offset, [][]byte{b}, true)
+}
+
+func (l *replicatedLog) startEncoded(offset int64, recs [][]byte, checkpoint bool) (wait func() error, err error) {
+	if err := l.err(); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-	w, err := l.r.StartAppendAt(ctx, l.epoch, offset, recs)
+	appendAt := l.r.StartAppendAt
+	if checkpoint {
+		appendAt = l.r.StartCheckpointAt
+	}
+	w, err := appendAt(ctx, l.epoch, offset, recs)
 	if err != nil {
 		cancel()
 		return nil, l.fail(offset, err)

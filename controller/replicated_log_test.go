@@ -69,7 +69,7 @@ func testVoter(id int32) metalog.Voter {
 
 // voters starts three voters (ids 1–3) of the metadata log in process,
 // over a MemNetwork and MemFS logs.
-func startVoters(t *testing.T) (*testRegister, *metarepl.MemNetwork, map[int32]*metarepl.Replica) {
+func startVoters(t *testing.T, mods ...func(*metarepl.Config)) (*testRegister, *metarepl.MemNetwork, map[int32]*metarepl.Replica) {
 	t.Helper()
 	var members []caspaxos.Member
 	for id := int32(1); id <= 3; id++ {
@@ -91,9 +91,13 @@ func startVoters(t *testing.T) (*testRegister, *metarepl.MemNetwork, map[int32]*
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := metarepl.Start(metarepl.Config{Self: testVoter(id), Log: log, Transport: net.Transport(id),
+		cfg := metarepl.Config{Self: testVoter(id), Log: log, Transport: net.Transport(id),
 			Register: reg, FetchMaxWait: 50 * time.Millisecond, FetchTimeout: time.Second,
-			Backoff: 5 * time.Millisecond, RegisterPoll: 20 * time.Millisecond, TickInterval: 5 * time.Millisecond})
+			Backoff: 5 * time.Millisecond, RegisterPoll: 20 * time.Millisecond, TickInterval: 5 * time.Millisecond}
+		for _, m := range mods {
+			m(&cfg)
+		}
+		r, err := metarepl.Start(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

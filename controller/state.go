@@ -280,6 +280,8 @@ func (s *State) apply(r Record) error {
 			return fmt.Errorf("producer ids would go back from %d to %d", s.NextProducerID, r.NextProducerID)
 		}
 		s.NextProducerID = r.NextProducerID
+	case CheckpointRecord:
+		return s.applyCheckpoint(r)
 	default:
 		return fmt.Errorf("unknown record %T", r)
 	}

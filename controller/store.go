@@ -63,6 +63,9 @@ type Store struct {
 	log   recordLog
 	// last is the latest append started on a pipelined log.
 	last *pendingCommit
+	// ckpt, on a replicated Store, decides when a checkpoint follows a
+	// batch (checkpoint.go); nil elsewhere.
+	ckpt *checkpointer
 	// image is the committed metadata: its State holds every record
 	// before its Offset, all committed. pubMu orders its updates.
 	pubMu sync.Mutex
@@ -237,7 +240,7 @@ func (s *Store) Commit(plan Plan) (*Image, error) {
 		s.mu.Unlock()
 		return nil, err
 	}
-	wait, err := pl.start(offset, rs)
+	wait, size, err := pl.start(offset, rs)
 	if err != nil {
 		s.mu.Unlock()
 		return nil, err
@@ -245,6 +248,12 @@ func (s *Store) Commit(plan Plan) (*Image, error) {
 	end := offset + int64(len(rs))
 	c := &pendingCommit{wait: wait}
 	s.state, s.next, s.last = next, end, c
+	if s.ckpt != nil {
+		s.ckpt.appended(size)
+		if s.ckpt.due() {
+			s.checkpointLocked(pl)
+		}
+	}
 	s.mu.Unlock()
 	if err := c.result(); err != nil {
 		return nil, err
@@ -278,7 +287,12 @@ func (s *Store) commitLocked(rs []Record) (*Image, error) {
 // failed wait fails every later append too, so a State holding batches
 // that never committed is never committed on.
 type pipelinedLog interface {
-	start(offset int64, rs []Record) (wait func() error, err error)
+	// start also returns the batch's encoded size.
+	start(offset int64, rs []Record) (wait func() error, size int64, err error)
+	// startCheckpoint is start for a checkpoint batch: one
+	// CheckpointRecord restating the State at offset, after which the
+	// log may drop every batch below offset once it is committed.
+	startCheckpoint(offset int64, r CheckpointRecord) (wait func() error, err error)
 }
 
 // pendingCommit is a started append whose result several callers may

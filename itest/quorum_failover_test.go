@@ -264,6 +264,23 @@ func testQuorumKill9ActiveController(t *testing.T, engine string) {
 	}
 	qc.waitHealthy(topic, nil, 60*time.Second)
 	qc.waitTopicsEverywhere([]int32{first}, created, 15*time.Second)
+
+	// The topics outgrew the checkpoint interval many times: the
+	// controllers checkpointed and every voter trimmed its log, the
+	// restarted one included (it replays from its log's start).
+	for _, id := range all[:quorumVoters] {
+		if log := qc.node(id).allLogs(); !strings.Contains(log, `msg="metadata log trimmed"`) {
+			t.Errorf("node %d never trimmed its metadata log", id)
+		}
+	}
+	checkpoints := 0
+	for _, id := range all[:quorumVoters] {
+		checkpoints += strings.Count(qc.node(id).allLogs(), `msg="metadata checkpoint committed"`)
+	}
+	t.Logf("%d metadata checkpoints committed", checkpoints)
+	if checkpoints < 3 {
+		t.Errorf("%d metadata checkpoints committed; want several", checkpoints)
+	}
 }
 
 // TestQuorumSIGSTOPActiveController: the active controller freezes

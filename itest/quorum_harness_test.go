@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +39,10 @@ type quorumCluster struct {
 
 // quorumVoters is how many voters every quorum test cluster has.
 const quorumVoters = 3
+
+// quorumCheckpointBytes is the quorum test clusters' metadata checkpoint
+// interval: a few topic creations.
+const quorumCheckpointBytes = 4096
 
 // startQuorumCluster starts three voters together, then brokers
 // broker-only nodes, and waits until the metadata on every node lists all
@@ -78,6 +83,10 @@ func startQuorumCluster(t *testing.T, engine string, brokers int) *quorumCluster
 			"default.replication.factor=3",
 			"min.insync.replicas=2",
 			"offsets.topic.replication.factor=3",
+			// Checkpoint the metadata log every few changes, so every
+			// quorum test also runs with voters trimming their logs
+			// and replaying, and brokers following, from checkpoints.
+			"metadata.log.max.record.bytes.between.snapshots=" + strconv.Itoa(quorumCheckpointBytes),
 		}, clusterSets...) {
 			n.args = append(n.args, "--set", s)
 		}
@@ -449,6 +458,12 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// allLogs is everything node n logged, across its restarts.
+func (n *clusterNode) allLogs() string {
+	b, _ := os.ReadFile(n.logPath)
+	return string(b)
 }
 
 // activeLines counts the lines in which node id's current process logged
