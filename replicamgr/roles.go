@@ -21,10 +21,10 @@ import (
 //     partition whose role, epoch and replica are unchanged only takes
 //     the image's news (ISR, brokers, the leader to fetch from). For the
 //     others, the leadership the replica had ends (its Replication is
-//     closed: waiting produces are answered, no proposal is sent any
-//     more) and the fetcher stops copying into it, before its role
-//     changes: a replica is never appended to by a fetcher once it leads,
-//     nor truncated by one of an older epoch.
+//     closed: a produce waiting on it gets NOT_LEADER_OR_FOLLOWER, no
+//     proposal is sent any more) and the fetcher stops copying into it,
+//     before its role changes: a replica is never appended to by a
+//     fetcher once it leads, nor truncated by one of an older epoch.
 //  2. The replicas' own role changes (BecomeLeader with its checkpoint
 //     write, BecomeFollower) run on ioWorkers goroutines (changeRole).
 //     They touch the replica alone, nothing of the manager's: not its
@@ -47,8 +47,8 @@ type roleChange struct {
 	mp     controller.Partition
 	minISR int
 	np     *Partition // in the Topic being built, not published yet
-	// err is why the replica could not take its role; changeRole has
-	// closed it then.
+	// err is why the replica could not take its role; it is closed
+	// then.
 	err error
 }
 
