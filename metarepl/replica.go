@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,14 @@ type Config struct {
 	// trim their own logs, each once the whole checkpoint batch is at or
 	// below its persisted high watermark.
 	TrimMinBytes int64
+	// TrimDelay is how long a checkpoint batch must have been at or below
+	// the persisted high watermark before the replica trims to it (default
+	// 1s, about: the high watermark's history is kept at TickInterval's
+	// grain; negative trims at once). Fetchers a little behind the high
+	// watermark, as broker observers are under load, then receive the
+	// checkpoint before the log starts at it, rather than finding the log
+	// started past their offset and starting over there.
+	TrimDelay time.Duration
 	// Now is the monotonic clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -84,6 +93,9 @@ func (c *Config) defaults() error {
 	setDefault(&c.TickInterval, 20*time.Millisecond)
 	setDefault(&c.groupMax, 256)
 	setDefault(&c.TrimMinBytes, 1<<20)
+	if c.TrimDelay == 0 {
+		c.TrimDelay = time.Second
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -178,7 +190,14 @@ type Replica struct {
 	readAt   time.Time
 	reading  bool
 	trimAt   time.Time // no trim before this, after a failed one
+	hwSeen   []hwSample
 	fatalErr error
+}
+
+// hwSample is the persisted high watermark as of a time, for TrimDelay.
+type hwSample struct {
+	at time.Time
+	hw int64
 }
 
 // Start starts a Replica over cfg.Log. It is idle until BecomeLeader or
@@ -330,7 +349,11 @@ func (r *Replica) maybeTrim() {
 	if r.fatalErr != nil || r.cfg.Now().Before(r.trimAt) {
 		return
 	}
-	off, ok := r.log.trimPoint(r.cfg.TrimMinBytes)
+	upTo := r.hwAgo(r.cfg.Now(), r.cfg.TrimDelay)
+	if upTo <= r.log.StartOffset() {
+		return
+	}
+	off, ok := r.log.trimPoint(r.cfg.TrimMinBytes, upTo)
 	if !ok {
 		return
 	}
@@ -345,6 +368,31 @@ func (r *Replica) maybeTrim() {
 		return
 	}
 	r.cfg.Logger.Info("metadata log trimmed", "from", from, "to", off)
+}
+
+// hwAgo records the persisted high watermark as of now and returns what
+// it was delay ago (-1 if that is before the first record); a negative
+// delay is now's. Records less than TickInterval apart are merged, so a
+// value may be counted up to a TickInterval older than it is.
+func (r *Replica) hwAgo(now time.Time, delay time.Duration) int64 {
+	hw := r.log.HighWatermark()
+	if delay < 0 {
+		return hw
+	}
+	switch n := len(r.hwSeen); {
+	case n > 0 && r.hwSeen[n-1].hw == hw:
+	case n > 0 && now.Sub(r.hwSeen[n-1].at) < r.cfg.TickInterval:
+		r.hwSeen[n-1].hw = hw
+	default:
+		r.hwSeen = append(r.hwSeen, hwSample{at: now, hw: hw})
+	}
+	cut := now.Add(-delay)
+	i := sort.Search(len(r.hwSeen), func(i int) bool { return r.hwSeen[i].at.After(cut) }) - 1
+	if i < 0 {
+		return -1
+	}
+	r.hwSeen = r.hwSeen[i:] // older ones are never needed again
+	return r.hwSeen[0].hw
 }
 
 // fail stops the replica for good: the log is broken or the log holds

@@ -217,9 +217,9 @@ func truncateFromStart(entries []isr.EpochEntry, start int64) []isr.EpochEntry {
 }
 
 // trimPoint is where the Replica trims the log to: the newest checkpoint
-// batch that ends at or below the high watermark, if more than minBytes
-// of frames lie below it (false otherwise).
-func (l *Log) trimPoint(minBytes int64) (int64, bool) {
+// batch that ends at or below the high watermark and upTo, if more than
+// minBytes of frames lie below it (false otherwise).
+func (l *Log) trimPoint(minBytes, upTo int64) (int64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.broken != nil {
@@ -227,7 +227,7 @@ func (l *Log) trimPoint(minBytes int64) (int64, bool) {
 	}
 	for k := len(l.ckpts) - 1; k >= 0; k-- {
 		i := l.find(l.ckpts[k])
-		if i < 0 || l.index[i].end > l.hw {
+		if i < 0 || l.index[i].end > min(l.hw, upTo) {
 			continue
 		}
 		s := l.index[i]

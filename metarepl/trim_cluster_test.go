@@ -3,20 +3,23 @@ package metarepl
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// withTrim restarts every node of c with Config.TrimMinBytes set to n.
-func withTrim(c *cluster, n int64) {
+// withTrim restarts every node of c with Config.TrimMinBytes set to n and
+// TrimDelay to delay.
+func withTrim(c *cluster, n int64, delay time.Duration) {
 	for id := int32(1); id <= observerID; id++ {
 		c.nodes[id].Close()
 		c.logs[id].Close()
 		cfg := c.cfgs[id]
-		cfg.TrimMinBytes = n
+		cfg.TrimMinBytes, cfg.TrimDelay = n, delay
 		c.cfgs[id] = cfg
 		c.startNode(id)
 	}
@@ -48,7 +51,7 @@ func suffix(bs []Batch, offset int64) []Batch {
 
 func TestReplicaCutOffVoterCatchesUpFromTheLeadersStart(t *testing.T) {
 	c := newCluster(t, 200, 2)
-	withTrim(c, 256)
+	withTrim(c, 256, 20*time.Millisecond)
 	cfg := c.elect(1, 2, 3, observerID)
 	c.append(1, "before")
 	c.waitFor("voter 3 to fetch", func() bool { return c.logs[3].End() == 1 })
@@ -115,7 +118,7 @@ func TestReplicaCutOffVoterCatchesUpFromTheLeadersStart(t *testing.T) {
 // where the old epoch ended, so the old leader starts over at its start.
 func TestReplicaOldLeaderTailPastTheCheckpointStartsOver(t *testing.T) {
 	c := newCluster(t, 200, 2)
-	withTrim(c, 64)
+	withTrim(c, 64, 20*time.Millisecond)
 	// Voter 1 does not trim its own log, which would hide below its start
 	// what it kept of its tail.
 	cfg1 := c.cfgs[1]
@@ -163,4 +166,41 @@ func TestReplicaOldLeaderTailPastTheCheckpointStartsOver(t *testing.T) {
 		t.Fatalf("voter 1's log %v, the leader's from %d %v", g, ck, w)
 	}
 	c.checkPrefixes(nil)
+}
+
+// With TrimDelay, an observer a little behind the high watermark receives
+// each checkpoint before the logs are trimmed to it: it trims its own log
+// and never starts over. (With TrimDelay -1 it started over at most of
+// the trims when this test was written.)
+func TestReplicaTrimDelaySparesObservers(t *testing.T) {
+	c := newCluster(t, 5000, 2)
+	events := &countingHandler{counts: map[string]int{}}
+	for id := int32(1); id <= observerID; id++ {
+		c.nodes[id].Close()
+		c.logs[id].Close()
+		cfg := c.cfgs[id]
+		cfg.TrimMinBytes, cfg.TrimDelay = 256, 200*time.Millisecond
+		if id == observerID {
+			cfg.Logger = slog.New(events)
+		}
+		c.cfgs[id] = cfg
+		c.startNode(id)
+	}
+	c.elect(1, 2, 3, observerID)
+	var last int64
+	for i := range 200 {
+		if i%20 == 19 {
+			last = c.checkpoint(1, "state")
+		} else {
+			c.append(1, fmt.Sprint(i))
+		}
+	}
+	for id := int32(1); id <= observerID; id++ {
+		c.waitFor(fmt.Sprintf("node %d to trim to the last checkpoint", id), func() bool {
+			return c.nodes[id].Status().LogStartOffset == last
+		})
+	}
+	if n := events.count("metadata log starts over at the leader's log start"); n != 0 || events.count("metadata log trimmed") == 0 {
+		t.Fatalf("the observer started over %d times (events %v)", n, events.snapshot())
+	}
 }
