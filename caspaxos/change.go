@@ -11,7 +11,7 @@ import (
 // between BeginVoterChange and FinishVoterChange. Recording it there
 // serialises changes (a second one cannot begin while one is open) and
 // lets any later active controller resume it: the plan is
-// PlanChange(From, Target's voters), the same for everyone.
+// PlanChangeWithout(From, Target's voters, Absent), the same for everyone.
 type VoterChange struct {
 	// ID is the ConfigVersion BeginVoterChange wrote: unique and growing,
 	// it names the change in the voters' persisted step records.
@@ -20,6 +20,11 @@ type VoterChange struct {
 	From Config
 	// Target is the membership the change ends with.
 	Target []Member
+	// Absent are leaving voters that were down when the change began: the
+	// plan is PlanChangeWithout(From, Target's voters, Absent), whose
+	// quorums never need them, and the driver may go on without their
+	// acknowledgement when that is safe (package voter).
+	Absent []Voter
 }
 
 // TargetVoters returns the voters of Target.
@@ -39,6 +44,7 @@ func (c *VoterChange) clone() *VoterChange {
 	}
 	out := &VoterChange{ID: c.ID, From: Config{Prepare: cloneQuorum(c.From.Prepare), Accept: cloneQuorum(c.From.Accept)}}
 	out.Target = Register{Voters: c.Target}.Clone().Voters
+	out.Absent = slices.Clone(c.Absent)
 	return out
 }
 
@@ -46,7 +52,8 @@ func (c *VoterChange) equal(o *VoterChange) bool {
 	if c == nil || o == nil {
 		return c == o
 	}
-	return c.ID == o.ID && SameConfig(c.From, o.From) && slices.EqualFunc(c.Target, o.Target, equalMember)
+	return c.ID == o.ID && SameConfig(c.From, o.From) && slices.EqualFunc(c.Target, o.Target, equalMember) &&
+		slices.Equal(c.Absent, o.Absent)
 }
 
 // ErrChangeInProgress: a membership change is open in the register; finish
@@ -61,7 +68,14 @@ var ErrChangeInProgress = errors.New("caspaxos: a voter membership change is in 
 // the ISR, so it cannot remove itself). Target must name each voter id
 // once. Already applied, it succeeds unchanged.
 func BeginVoterChange(epoch int32, configVersion int64, from Config, target []Member) Change {
-	want := &VoterChange{ID: configVersion + 1, From: from, Target: target}
+	return BeginVoterChangeWithout(epoch, configVersion, from, target, nil)
+}
+
+// BeginVoterChangeWithout is BeginVoterChange for a change planned without
+// the absent voters (PlanChangeWithout): each must be a voter of the
+// register that target leaves out.
+func BeginVoterChangeWithout(epoch int32, configVersion int64, from Config, target []Member, absent []Voter) Change {
+	want := &VoterChange{ID: configVersion + 1, From: from, Target: target, Absent: absent}
 	want = want.clone()
 	return CompareAndSet(epoch, func(r *Register) error {
 		if r.Change.equal(want) {
@@ -78,6 +92,12 @@ func BeginVoterChange(epoch int32, configVersion int64, from Config, target []Me
 		}
 		if err := from.Validate(); err != nil {
 			return fmt.Errorf("%w: change from: %w", ErrBadConfig, err)
+		}
+		next := Register{Voters: target}
+		for _, v := range absent {
+			if !r.IsVoter(v) || next.IsVoter(v) {
+				return fmt.Errorf("%w: absent voter %s is not a voter the change removes", ErrBadConfig, v)
+			}
 		}
 		r.ConfigVersion++
 		r.Change = want.clone()

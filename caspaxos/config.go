@@ -112,8 +112,37 @@ type Step struct {
 // (see Step); the last step's fence is the caller's next full round through
 // it once every proposer uses it (package voter's FinishVoterChange), before
 // any later change begins. Added voters must start empty with a new
-// incarnation.
+// incarnation. It is PlanChangeWithout with no absent voter.
 func PlanChange(cur Config, target []Voter) ([]Step, error) {
+	return PlanChangeWithout(cur, target, nil)
+}
+
+// PlanChangeWithout plans the change from cur to Majority(target) so that
+// no step's quorums need the absent voters: leaving voters (in cur, not in
+// target) that are down, as when RemoveRaftVoter removes a dead
+// controller. Every voter of target must answer.
+//
+// The accept quorum over old ∪ new must then be met by the voters left, so
+// the new prepare quorum is chosen larger than Majority's (p of the n
+// target voters, from Majority's count up to n) until such an accept
+// quorum exists; with a larger p the steps are
+//
+//  1. prepares as in cur, accepts grown over old ∪ new (rescan);
+//  2. prepares p of target, accepts as in step 1 (rescan);
+//  3. prepares p of target, accepts Majority(target)'s (rescan);
+//  4. Majority(target).
+//
+// Step 3 is compatible with both neighbours (p is at least Majority's
+// prepare count, so p of target meets Majority's accepts), so the change
+// still ends on Majority(target) and the next change plans from it as
+// usual. With Majority's p it is PlanChange's three steps. Removing one
+// dead voter of three: {2 of ABC, 2 of ABC}, {2 of AB, 2 of ABC}, {2 of
+// AB, 2 of AB}, {1 of AB, 2 of AB}; C is in no quorum that must answer.
+//
+// It fails when cur's own prepare quorum cannot be met without the absent
+// voters (they are more than cur tolerates losing: two of three, or one
+// of two), or when no p works.
+func PlanChangeWithout(cur Config, target []Voter, absent []Voter) ([]Step, error) {
 	if err := cur.Validate(); err != nil {
 		return nil, fmt.Errorf("caspaxos: plan change: current config: %w", err)
 	}
@@ -129,23 +158,79 @@ func PlanChange(cur Config, target []Voter) ([]Step, error) {
 			}
 		}
 	}
-	grown := Quorum{Voters: union}
-	for grown.Need = 1; grown.Need <= len(union); grown.Need++ {
-		if Intersects(cur.Prepare, grown) && Intersects(want.Prepare, grown) {
-			break
+	for _, v := range absent {
+		if slices.Contains(target, v) || !slices.Contains(union, v) {
+			return nil, fmt.Errorf("caspaxos: plan change: absent voter %s is not a leaving voter", v)
 		}
 	}
-	steps := []Step{
-		{Config: Config{Prepare: cloneQuorum(cur.Prepare), Accept: grown}, Rescan: true},
-		{Config: Config{Prepare: cloneQuorum(want.Prepare), Accept: cloneQuorum(grown)}, Rescan: true},
-		{Config: want},
+	present := func(q Quorum) int {
+		n := 0
+		for _, v := range q.Voters {
+			if !slices.Contains(absent, v) {
+				n++
+			}
+		}
+		return n
 	}
-	for i, s := range steps {
-		if err := s.Config.Validate(); err != nil {
-			return nil, fmt.Errorf("caspaxos: plan change: step %d: %w", i+1, err)
+	if present(cur.Prepare) < cur.Prepare.Need {
+		return nil, fmt.Errorf("caspaxos: plan change: without %v the current prepare quorum (%d of %d) cannot be met",
+			absent, cur.Prepare.Need, len(cur.Prepare.Voters))
+	}
+	for p := want.Prepare.Need; p <= len(target); p++ {
+		prep := Quorum{Voters: slices.Clone(target), Need: p}
+		grown := Quorum{Voters: union}
+		for grown.Need = 1; grown.Need <= len(union); grown.Need++ {
+			if Intersects(cur.Prepare, grown) && Intersects(prep, grown) {
+				break
+			}
+		}
+		if grown.Need > len(union) || present(grown) < grown.Need {
+			continue
+		}
+		steps := []Step{
+			{Config: Config{Prepare: cloneQuorum(cur.Prepare), Accept: grown}, Rescan: true},
+			{Config: Config{Prepare: prep, Accept: cloneQuorum(grown)}, Rescan: true},
+		}
+		if p > want.Prepare.Need {
+			steps = append(steps, Step{Config: Config{Prepare: cloneQuorum(prep), Accept: cloneQuorum(want.Accept)}, Rescan: true})
+		}
+		steps = append(steps, Step{Config: want})
+		prev := cur
+		for i, s := range steps {
+			if err := s.Config.Validate(); err != nil {
+				return nil, fmt.Errorf("caspaxos: plan change: step %d: %w", i+1, err)
+			}
+			if !Compatible(prev, s.Config) {
+				return nil, fmt.Errorf("caspaxos: plan change: step %d is not compatible with the one before", i+1)
+			}
+			prev = s.Config
+		}
+		return steps, nil
+	}
+	return nil, fmt.Errorf("caspaxos: plan change: no plan to %v leaves out %v", target, absent)
+}
+
+// PrepareBlocked reports whether every prepare quorum of every config in
+// configs holds at least one voter of refusing. Package voter skips the
+// acknowledgement of a silent leaving voter only when it holds for every
+// configuration that voter's proposer could still use, with refusing the
+// voters that persisted the current step: their acceptors refuse a
+// proposer on an older step, so no prepare of that proposer can complete
+// again. A quorum of Need from its Voters avoids refusing only if at least
+// Need of its voters are outside refusing.
+func PrepareBlocked(configs []Config, refusing []Voter) bool {
+	for _, c := range configs {
+		free := 0
+		for _, v := range c.Prepare.Voters {
+			if !slices.Contains(refusing, v) {
+				free++
+			}
+		}
+		if free >= c.Prepare.Need {
+			return false
 		}
 	}
-	return steps, nil
+	return true
 }
 
 func cloneQuorum(q Quorum) Quorum { return Quorum{Voters: slices.Clone(q.Voters), Need: q.Need} }

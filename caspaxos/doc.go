@@ -74,6 +74,18 @@
 // Any active controller can so resume an open change with the same plan.
 // Package voter drives the steps across the voters (ChangeVoters).
 //
+// Removing voters that are down (RemoveRaftVoter of a dead controller):
+// PlanChangeWithout plans a change whose quorums never need the absent
+// leaving voters, by taking the new prepare quorum larger than Majority's
+// where that lets the grown accept quorum be met without them, and
+// adding a step that returns to Majority(target). The register records
+// the absent voters in the open change (VoterChange.Absent, register
+// version 4). It refuses when the absent voters are more than the
+// current prepare quorum tolerates losing. PrepareBlocked is the
+// condition under which package voter may go on without such a voter's
+// acknowledgement of a step, given that acceptors refuse proposers on an
+// older step.
+//
 // # What the caller does
 //
 //   - Acceptor: feed each MsgPrepare/MsgAccept to Step. If Ready.Persist is
@@ -120,5 +132,9 @@
 // steps: over two million states for one client change), so they are
 // sampled by seeded random walks (-explore: more); the walks find the two
 // planted bugs (no rescan; a proposer two steps ahead) within a few
-// thousand states.
+// thousand states. explore_absent_test.go adds acceptors that persist
+// steps and refuse proposers on older ones, and a leaving voter the
+// others go on without (PrepareBlocked), whose proposer is left behind at
+// any step, restarts, and has its old messages delivered late; without the
+// refusal the walks find a lost chosen value.
 package caspaxos

@@ -48,6 +48,15 @@ type changeBounds struct {
 	skipRescan, eager bool
 	// Fence only the first step (the paper's rescan), not the second.
 	noLateFence bool
+	// absent: leaving voters the plan leaves out (PlanChangeWithout); the
+	// first one's node runs proposer 0, which may be left behind (see
+	// explore_absent_test.go). noRefuse: acceptors do not refuse older
+	// steps (a bug the walks must catch).
+	absent   []Voter
+	noRefuse bool
+	// deaf: proposer 0 never hears a step from the driver (a voter
+	// dead to it); only a refusal's push moves it.
+	deaf bool
 }
 
 type cwWorld struct {
@@ -65,6 +74,8 @@ type cwWorld struct {
 	fenced   int  // the highest step whose Rescan read has finished
 	fencing  bool // the admin's read is running
 	nextID   uint64
+	accStep  []int          // with absent: each acceptor's persisted step
+	sentAt   map[Ballot]int // with absent: the step each ballot was sent at
 
 	valueAt  map[Ballot]string
 	accBy    map[Ballot]uint32 // bits over allVoters
@@ -104,12 +115,17 @@ func (w *cwWorld) clone() *cwWorld {
 	c.base = maps.Clone(w.base)
 	c.before = maps.Clone(w.before)
 	c.results = slices.Clone(w.results)
+	c.accStep = slices.Clone(w.accStep)
+	c.sentAt = maps.Clone(w.sentAt)
 	return &c
 }
 
 func (w *cwWorld) send(e *changeEnv, i int, out Output) {
 	p := w.props[i]
 	for _, m := range out.Messages {
+		if _, ok := w.sentAt[m.Ballot]; !ok && w.sentAt != nil {
+			w.sentAt[m.Ballot] = w.step[i]
+		}
 		if m.Type == MsgAccept {
 			if _, ok := w.base[m.Ballot]; !ok {
 				w.base[m.Ballot] = p.lastBase
@@ -156,6 +172,9 @@ func (w *cwWorld) send(e *changeEnv, i int, out Output) {
 func (w *cwWorld) deliver(e *changeEnv, m Message, lose bool) {
 	if m.Type == MsgPrepare || m.Type == MsgAccept {
 		k := int(m.Acceptor.ID - 1)
+		if w.refuses(e, k, m, lose) {
+			return
+		}
 		a, _ := NewAcceptor(w.acc[k])
 		rd := a.Step(m)
 		if rd.Persist != nil {
@@ -252,13 +271,15 @@ func (w *cwWorld) prune() {
 	w.net = out
 }
 
-// mayAdopt: proposer i may move from its step s to s+1.
-func (w *cwWorld) mayAdopt(e *changeEnv, i int) bool {
-	s := w.step[i]
+// mayAdopt: proposer i may move from its step to the next.
+func (w *cwWorld) mayAdopt(e *changeEnv, i int) bool { return w.mayMove(e, w.step[i]) }
+
+// mayMove: a proposer or acceptor on step s may move to s+1.
+func (w *cwWorld) mayMove(e *changeEnv, s int) bool {
 	if s+1 >= len(e.cfgs) || (e.b.wipe != nil && !w.wiped) {
 		return false
 	}
-	low := slices.Min(w.step)
+	low := w.low(e, s)
 	if e.b.eager {
 		return low >= s-1
 	}
@@ -292,14 +313,9 @@ func (w *cwWorld) successors(e *changeEnv) ([]*cwWorld, []string) {
 			n.send(e, i, n.props[i].Tick())
 			add(n, fmt.Sprintf("p%d tick", i))
 		}
-		if w.mayAdopt(e, i) {
+		if w.mayAdopt(e, i) && !(e.b.deaf && i == leaver) {
 			n := w.clone()
-			n.step[i]++
-			o, err := n.props[i].SetConfig(e.cfgs[n.step[i]])
-			if err != nil {
-				panic(err)
-			}
-			n.send(e, i, o)
+			n.moveTo(e, i, n.step[i]+1)
 			add(n, fmt.Sprintf("p%d uses step %d", i, n.step[i]))
 		}
 		if w.restarts > 0 && i != e.admin {
@@ -314,13 +330,14 @@ func (w *cwWorld) successors(e *changeEnv) ([]*cwWorld, []string) {
 		}
 	}
 	if k := w.step[e.admin]; !w.fencing && !e.b.skipRescan && !(e.b.noLateFence && k > 1) && k > 0 && e.cfgRescan[k] &&
-		w.fenced < k && slices.Min(w.step) >= k {
+		w.fenced < k && w.low(e, k) >= k {
 		n := w.clone()
 		n.fencing = true
 		o, _ := n.props[e.admin].ProposeRead()
 		n.send(e, e.admin, o)
 		add(n, "admin rescans")
 	}
+	w.absentSuccessors(e, add)
 	if e.b.wipe != nil && !w.wiped {
 		n := w.clone()
 		n.wiped = true
@@ -373,7 +390,7 @@ func (w *cwWorld) successors(e *changeEnv) ([]*cwWorld, []string) {
 
 // newChangeWorld returns the starting world of b.
 func newChangeWorld(t *testing.T, b changeBounds) (*changeEnv, *cwWorld) {
-	steps, err := PlanChange(Majority(b.start), b.target)
+	steps, err := PlanChangeWithout(Majority(b.start), b.target, b.absent)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,6 +411,10 @@ func newChangeWorld(t *testing.T, b changeBounds) (*changeEnv, *cwWorld) {
 		chosen: map[Ballot]bool{}, base: map[Ballot]Ballot{}, before: map[byte]string{}}
 	for _, v := range b.slots {
 		w.acc = append(w.acc, AcceptorState{Self: v})
+	}
+	if len(b.absent) > 0 {
+		w.accStep = make([]int, len(b.slots))
+		w.sentAt = map[Ballot]int{}
 	}
 	for i := 0; i <= len(b.ops); i++ {
 		p, err := NewProposer(Options{ID: uint64(i + 1), Config: e.cfgs[0], RetryTicks: 1})

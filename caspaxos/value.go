@@ -59,11 +59,13 @@ func (e Endpoint) String() string { return fmt.Sprintf("%s://%s:%d", e.Name, e.H
 // and MetaMinISR) still decodes, with those fields zero. MarshalBinary
 // writes version 2 when no membership change is open and version 3 (the
 // same, then the change) while one is, so a register that never saw a
-// change keeps the bytes it had.
+// change keeps the bytes it had; version 4 only for a change with absent
+// voters (VoterChange.Absent), so the others keep version 3's bytes.
 const (
 	registerV1      = 1
 	registerVersion = 2
 	registerV3      = 3
+	registerV4      = 4
 )
 
 // MarshalBinary encodes r: a version byte, then fixed-width big-endian
@@ -73,7 +75,8 @@ const (
 // name string, host string, port uint16). A string is a uint16 length and
 // its bytes; a voter is id int32 then a 16-byte incarnation. Version 3
 // appends the open change: id int64, its From config (Config's encoding
-// without the version byte) and its target members as above.
+// without the version byte) and its target members as above. Version 4
+// appends the change's absent voters (count uint16, voters).
 func (r Register) MarshalBinary() ([]byte, error) {
 	if err := r.checkSizes(); err != nil {
 		return nil, err
@@ -82,6 +85,9 @@ func (r Register) MarshalBinary() ([]byte, error) {
 	version := byte(registerVersion)
 	if r.Change != nil {
 		version = registerV3
+		if len(r.Change.Absent) > 0 {
+			version = registerV4
+		}
 	}
 	b = append(b, version)
 	b = appendString(b, r.ClusterID)
@@ -102,6 +108,12 @@ func (r Register) MarshalBinary() ([]byte, error) {
 			return nil, err
 		}
 		b = appendMembers(b, c.Target)
+		if len(c.Absent) > 0 {
+			b = binary.BigEndian.AppendUint16(b, uint16(len(c.Absent)))
+			for _, v := range c.Absent {
+				b = appendVoter(b, v)
+			}
+		}
 	}
 	return b, nil
 }
@@ -143,7 +155,7 @@ func (r Register) checkSizes() error {
 	}
 	all := r.Voters
 	if r.Change != nil {
-		if len(r.Change.Target) > limit {
+		if len(r.Change.Target) > limit || len(r.Change.Absent) > limit {
 			return fmt.Errorf("caspaxos: register change to %d voters", len(r.Change.Target))
 		}
 		all = append(slices.Clip(all), r.Change.Target...)
@@ -176,7 +188,7 @@ func (r *Register) UnmarshalBinary(b []byte) error {
 		out.Active = rd.voter()
 		out.Lease = rd.u64()
 		out.ISR = rd.voters()
-	case registerVersion, registerV3:
+	case registerVersion, registerV3, registerV4:
 		out.ClusterID = rd.str()
 		out.Epoch = int32(rd.u32())
 		out.Active = rd.voter()
@@ -185,14 +197,17 @@ func (r *Register) UnmarshalBinary(b []byte) error {
 		out.MetaMinISR = int32(rd.u32())
 		out.ISR = rd.voters()
 		out.Voters = rd.members()
-		if v == registerV3 {
+		if v >= registerV3 {
 			c := &VoterChange{ID: int64(rd.u64())}
 			c.From = rd.config()
 			c.Target = rd.members()
+			if v == registerV4 {
+				c.Absent = rd.voters()
+			}
 			out.Change = c
 		}
 	default:
-		return fmt.Errorf("caspaxos: register version %d, want %d to %d", v, registerV1, registerV3)
+		return fmt.Errorf("caspaxos: register version %d, want %d to %d", v, registerV1, registerV4)
 	}
 	if err := rd.finish("register"); err != nil {
 		return err
