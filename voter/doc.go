@@ -70,7 +70,8 @@
 //     use now (which must be Majority of the register's Voters) and the
 //     target. That serialises changes: a second one cannot begin, and any
 //     later active controller finds the open one there.
-//  2. For each step k of PlanChange(From, target) it sends a step record
+//  2. For each step k of the plan (PlanChange(From, target), or
+//     PlanChangeWithout with the change's absent voters) it sends a step record
 //     (change ID, k, the step's Config) to every voter id of old ∪ new,
 //     resending until each acknowledges it. A voter persists the record
 //     with its acceptor state (one file, fsync before the acknowledgement),
@@ -82,6 +83,7 @@
 //     k (or later) does step k+1 go out: every proposer uses step k before
 //     any uses k+1. A voter id counts as one proposer: a wiped voter's old
 //     incarnation has no proposer left, and its new one answers for the id.
+//     The one exception is a change begun without absent voters (below).
 //  3. After each step with Rescan (every step but the last), a read round
 //     runs through this voter's driver proposer (a second
 //     caspaxos.Proposer beside the Node's, on the same configuration)
@@ -94,6 +96,42 @@
 //     (Majority(target)), it writes caspaxos.FinishVoterChange: Voters :=
 //     target, the change closed, ConfigVersion bumped. If the open change
 //     was not the one asked for, it then begins the one asked for.
+//
+// # Removing a voter that is down
+//
+// ChangeVotersWithout(ctx, target, absent) removes voters that are down
+// for good, as Kafka's RemoveRaftVoter does (KIP-853). Two things stop
+// the plain change. First, PlanChange's quorums may need them (removing
+// one of three: step 1 accepts need all three); the change is instead
+// planned by caspaxos.PlanChangeWithout, whose quorums the voters left
+// can meet (the absent voters are recorded in the register's open change,
+// so any later driver resumes the same plan, and the plan still ends on
+// Majority(target)). It refuses when the voters left cannot carry it
+// (two dead of three, one of two). Second, an absent voter cannot
+// acknowledge the steps, and a proposer left on an old step while the
+// others are two steps on could choose a value the new quorums miss. So:
+//
+//   - Every caspaxos message carries the step its sender's proposers use
+//     (envelope version 2), and an acceptor refuses a Prepare or Accept
+//     from a proposer on an older step than its own record: no answer,
+//     and the record is pushed back as a step, which moves the sender
+//     forward (a removed voter turns passive). A sender with no record
+//     (version 1) counts as older than any record.
+//   - The driver goes on without an absent voter's acknowledgement of
+//     step k only when it is one of the change's absent voters, has been
+//     silent on the step for absentResends resends, and every prepare
+//     quorum of every configuration its proposer could still use (the
+//     change's From, and every step from the last one it acknowledged, or
+//     from step 1 if none, up to k-1) holds a voter that acknowledged
+//     step k (caspaxos.PrepareBlocked). Those voters persisted a step
+//     newer than anything the absent proposer could use, so its prepares
+//     never complete again; a ballot it prepared before is fenced by the
+//     rescan after the step it was left on, as for any abandoned attempt
+//     (caspaxos.Step). The driver keeps resending the step to it.
+//
+// caspaxos's explore_absent_test.go walks this (the proposer left behind
+// at any step, restarted with its persisted step, its old messages
+// delivered late) and finds a lost chosen value without the refusal.
 //
 // A voter proposes only if its own incarnation is in the configuration its
 // proposers use; otherwise it is passive: the Node's proposal is parked,
@@ -125,7 +163,9 @@
 //
 // Voters exchange envelopes: a magic byte, a version, a kind (a caspaxos
 // message, an announced register value, a membership step or its
-// acknowledgement) and the body in its own versioned encoding. Transport.Send is fire-and-forget; the receiving
+// acknowledgement) and the body in its own versioned encoding; version 2
+// adds the sender's membership step to a caspaxos message (see Removing a
+// voter that is down). Transport.Send is fire-and-forget; the receiving
 // side calls Deliver with the sender's node id, and an acceptor answers
 // the node that asked. MemNetwork is an in-memory network with cuts,
 // isolation and random drops for tests.
@@ -136,10 +176,10 @@
 //     CONTROLLER listener; quorumnet.Client is a Transport) but does not
 //     start Voters from controller.quorum.voters yet, and no CLI step calls
 //     Identity.
-//   - Membership changes are driven (ChangeVoters) but the broker does not
-//     call it yet (AddRaftVoter/RemoveRaftVoter), and removing a voter
-//     that is gone for good needs a process answering for its id (see
-//     Membership changes): there is no forced removal.
+//   - A voter of an older release (envelope version 1 only) that has a
+//     step record is refused by a voter of this one that has a record too,
+//     and cannot read version 2: a rolling upgrade after a membership
+//     change works as long as one side holds a quorum.
 //   - The metadata log (package metalog) does not call RequestISR and
 //     ObserveEpoch yet, and announcements travel as their own messages,
 //     not on its fetch responses.
@@ -168,4 +208,9 @@
 // context's error, the quorum keeps its controller on step 1, a restarted
 // controller comes back on step 1 and an election follows, and the next
 // controller completes the change once the voter runs.
+// membership_absent_test.go removes a voter closed for good
+// (ChangeVotersWithout), elects on the two left after a restart, and
+// restarts the removed voter from its old disk: refused and pushed the
+// last step, it turns passive, and the register's voters, epoch and
+// controller do not move; removing two dead voters of three is refused.
 package voter

@@ -102,3 +102,54 @@ func TestMemNetwork(t *testing.T) {
 		t.Fatalf("a drop rate of 1 delivered: %v", got)
 	}
 }
+
+// A caspaxos message from a voter with a step record is version 2 and
+// carries the step; without one it is version 1, byte for byte as before,
+// which decodes as a sender with no step (older than any record).
+func TestEnvelopeStamp(t *testing.T) {
+	self := caspaxos.Voter{ID: 2, Incarnation: caspaxos.Incarnation{7}}
+	m := caspaxos.Message{Type: caspaxos.MsgPrepare, Proposer: 5, Acceptor: self, Ballot: caspaxos.Ballot{Counter: 3, Proposer: 5}}
+	e := envelope{kind: kindPaxos, msg: m, at: &stamp{Change: 9, Step: 2}}
+	b, err := encodeEnvelope(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[1] != envelopeV2 {
+		t.Fatalf("stamped message: version %d, want %d", b[1], envelopeV2)
+	}
+	got, err := decodeEnvelope(b)
+	if err != nil || !reflect.DeepEqual(got, e) {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	if _, err := decodeEnvelope(b[:envelopeHeader+stampLen-1]); !errors.Is(err, ErrEnvelope) {
+		t.Fatalf("truncated stamp: %v", err)
+	}
+	v1, err := encodeEnvelope(envelope{kind: kindPaxos, msg: m})
+	if err != nil || v1[1] != envelopeVersion {
+		t.Fatalf("unstamped message: %x, %v", v1[:3], err)
+	}
+	old, err := decodeEnvelope(v1)
+	if err != nil || old.at != nil {
+		t.Fatalf("version 1: %+v, %v", old, err)
+	}
+	bad := append([]byte{envelopeMagic, envelopeV2, byte(kindStep)}, make([]byte, stampLen)...)
+	if _, err := decodeEnvelope(bad); !errors.Is(err, ErrEnvelope) {
+		t.Fatalf("version 2 step envelope: %v, want ErrEnvelope", err)
+	}
+	rec := stepRecord{Change: 9, Step: 2}
+	for _, c := range []struct {
+		at   *stamp
+		want bool
+	}{
+		{nil, true},
+		{&stamp{Change: 9, Step: 1}, true},
+		{&stamp{Change: 8, Step: 4}, true},
+		{&stamp{Change: 9, Step: 2}, false},
+		{&stamp{Change: 9, Step: 3}, false},
+		{&stamp{Change: 10, Step: 1}, false},
+	} {
+		if got := c.at.older(rec); got != c.want {
+			t.Errorf("%+v older than change 9 step 2 = %v, want %v", c.at, got, c.want)
+		}
+	}
+}

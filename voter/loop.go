@@ -58,7 +58,7 @@ func (v *Voter) settle() {
 	for len(v.local) > 0 && !v.failed() {
 		m := v.local[0]
 		v.local = v.local[1:]
-		v.paxos(v.cfg.NodeID, m)
+		v.paxos(v.cfg.NodeID, m, v.stamp()) // its own step, never older
 	}
 	v.local = v.local[:0]
 	out := v.out
@@ -74,7 +74,7 @@ func (v *Voter) settle() {
 func (v *Voter) receive(in inbound) {
 	switch in.env.kind {
 	case kindPaxos:
-		v.paxos(in.from, in.env.msg)
+		v.paxos(in.from, in.env.msg, in.env.at)
 	case kindAnnounce:
 		v.mu.Lock()
 		v.apply(v.node.Observe(v.now(), in.env.reg))
@@ -94,14 +94,29 @@ func (v *Voter) tick() {
 	v.apply(v.node.Tick(v.now()))
 }
 
-// paxos handles one caspaxos message from node from: a Prepare or an
-// Accept goes to the acceptor, whose state is persisted before any answer
-// is queued; an answer goes to the proposer.
-func (v *Voter) paxos(from int32, m caspaxos.Message) {
+// paxos handles one caspaxos message from node from, whose proposers were
+// on step at when it was sent: a Prepare or an Accept goes to the
+// acceptor, whose state is persisted before any answer is queued; an
+// answer goes to the proposer.
+//
+// A Prepare or Accept from a proposer on an older membership step than
+// this voter's record is refused: no answer, and the record is pushed to
+// the sender as a step (kindStep), which moves it forward (a removed
+// voter turns passive). This is what lets a change go on without a
+// leaving voter that does not answer (see awaitStep): whatever step that
+// voter's proposer is on, its prepare quorums all hold a voter that
+// refuses it.
+func (v *Voter) paxos(from int32, m caspaxos.Message, at *stamp) {
 	switch m.Type {
 	case caspaxos.MsgPrepare, caspaxos.MsgAccept:
 		if m.Acceptor.ID != v.self.ID {
 			v.log.Debug("dropping a message for another voter", "from", from, "msg", m.String())
+			return
+		}
+		if v.rec != nil && at.older(*v.rec) {
+			v.log.Debug("refusing a proposer on an older membership step", "from", from, "msg", m.String(),
+				"change", v.rec.Change, "step", v.rec.Step)
+			v.pushStep(from)
 			return
 		}
 		rd := v.acc.Step(m)
@@ -132,7 +147,26 @@ func (v *Voter) sendPaxos(to int32, m caspaxos.Message) {
 		v.local = append(v.local, m)
 		return
 	}
-	b, err := encodeEnvelope(envelope{kind: kindPaxos, msg: m})
+	b, err := encodeEnvelope(envelope{kind: kindPaxos, msg: m, at: v.stamp()})
+	if err != nil {
+		v.log.Error("encode", "err", err)
+		return
+	}
+	v.out = append(v.out, outbound{to: to, payload: b})
+}
+
+// stamp is the step this voter's proposers use, nil for none. On the loop.
+func (v *Voter) stamp() *stamp {
+	if v.rec == nil {
+		return nil
+	}
+	return &stamp{Change: v.rec.Change, Step: v.rec.Step}
+}
+
+// pushStep sends this voter's step record to node to, whose proposer is
+// behind it. On the loop.
+func (v *Voter) pushStep(to int32) {
+	b, err := encodeEnvelope(envelope{kind: kindStep, step: *v.rec})
 	if err != nil {
 		v.log.Error("encode", "err", err)
 		return

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -88,13 +89,33 @@ var ErrNotMember = errors.New("voter: membership change refused")
 // leaves the metadata ISR (RequestISR) before it leaves the quorum, so the
 // active controller cannot remove itself.
 //
-// Every voter of the old and new configuration must acknowledge each step,
-// so one that cannot be reached blocks the change until ctx ends: the
+// Every voter of the old and new configuration must acknowledge each step
+// (but see ChangeVotersWithout), so one that cannot be reached blocks the
+// change until ctx ends: the
 // quorum then stays in a safe intermediate step (it keeps electing while
 // the voters each step's quorums need are up), and a later ChangeVoters,
 // here or on the next active controller, resumes the open change before
 // anything else. See the package doc for the protocol.
 func (v *Voter) ChangeVoters(ctx context.Context, target []caspaxos.Member) error {
+	return v.ChangeVotersWithout(ctx, target, nil)
+}
+
+// ChangeVotersWithout is ChangeVoters for a change that removes voters
+// that are down for good (Kafka's RemoveRaftVoter of a dead controller):
+// absent, each a voter of the register that target leaves out. The
+// change is planned so that no step's quorums need them
+// (caspaxos.PlanChangeWithout, recorded in the register, so a later
+// active controller resumes the same plan), and a step goes on without an
+// absent voter's acknowledgement once it has not answered for
+// absentAfter and every prepare quorum of every configuration its
+// proposer could still use holds a voter that acknowledged the step
+// (caspaxos.PrepareBlocked): those voters' acceptors refuse a proposer on
+// an older step, so it can complete no round, and their answer moves it
+// to the step, where it is passive. It fails (ErrNotMember) when the
+// voters left cannot carry the change: more absent voters than the
+// current configuration tolerates losing (two of three, one of two). An
+// open change is resumed with the absent voters it was begun with.
+func (v *Voter) ChangeVotersWithout(ctx context.Context, target []caspaxos.Member, absent []caspaxos.Voter) error {
 	v.changing.Lock()
 	defer v.changing.Unlock()
 	for {
@@ -123,10 +144,10 @@ func (v *Voter) ChangeVoters(ctx context.Context, target []caspaxos.Member) erro
 				return fmt.Errorf("%w: this voter's proposers use %v, not the register's voters %v",
 					ErrNotMember, from.Voters(), memberVoters(reg.Voters))
 			}
-			if _, err := caspaxos.PlanChange(from, memberVoters(target)); err != nil {
+			if _, err := caspaxos.PlanChangeWithout(from, memberVoters(target), absent); err != nil {
 				return fmt.Errorf("%w: %w", ErrNotMember, err)
 			}
-			_, res, err := v.adminRound(ctx, caspaxos.BeginVoterChange(epoch, reg.ConfigVersion, from, target))
+			_, res, err := v.adminRound(ctx, caspaxos.BeginVoterChangeWithout(epoch, reg.ConfigVersion, from, target, absent))
 			if err != nil {
 				return err
 			}
@@ -183,7 +204,7 @@ func retryable(err error) bool {
 // Starting from step 1 every time makes resuming after any failure the
 // same code: a voter further on acknowledges its own, later step.
 func (v *Voter) drive(ctx context.Context, ch caspaxos.VoterChange) error {
-	steps, err := caspaxos.PlanChange(ch.From, ch.TargetVoters())
+	steps, err := caspaxos.PlanChangeWithout(ch.From, ch.TargetVoters(), ch.Absent)
 	if err != nil {
 		return fmt.Errorf("voter %s: plan change %d: %w", v.self, ch.ID, err)
 	}
@@ -195,9 +216,10 @@ func (v *Voter) drive(ctx context.Context, ch caspaxos.VoterChange) error {
 			}
 		}
 	}
+	p := plan{change: ch, steps: steps, nodes: nodes}
 	for i, s := range steps {
 		rec := stepRecord{Change: ch.ID, Step: i + 1, Config: s.Config}
-		if err := v.awaitStep(ctx, rec, nodes); err != nil {
+		if err := v.awaitStep(ctx, rec, p); err != nil {
 			return err
 		}
 		if s.Rescan {
@@ -210,14 +232,35 @@ func (v *Voter) drive(ctx context.Context, ch caspaxos.VoterChange) error {
 }
 
 // awaitStep sends rec to every node until each acknowledges it (or a later
-// step), resending every RetryTicks ticks. An acknowledgement of a later
-// change means this one was finished by someone else: the caller's
-// FinishVoterChange then fails on the ConfigVersion and re-reads.
-func (v *Voter) awaitStep(ctx context.Context, rec stepRecord, nodes []int32) error {
+// step), resending every RetryTicks ticks, or may be skipped (skippable).
+// An acknowledgement of a later change means this one was finished by
+// someone else: the caller's FinishVoterChange then fails on the
+// ConfigVersion and re-reads.
+func (v *Voter) awaitStep(ctx context.Context, rec stepRecord, p plan) error {
+	nodes := p.nodes
 	resend := time.Duration(v.cfg.RetryTicks) * v.cfg.TickInterval
+	absentAfter := absentResends * resend
+	start := time.Now()
 	var last time.Time
+	skipped := map[int32]bool{}
 	for {
-		if missing := v.missingAcks(rec, nodes); len(missing) == 0 {
+		missing := v.missingAcks(rec, nodes)
+		waiting := missing
+		if len(missing) > 0 && len(p.change.Absent) > 0 && time.Since(start) >= absentAfter {
+			waiting = nil
+			for _, id := range missing {
+				if v.skippable(p, rec.Step, id) {
+					if !skipped[id] {
+						skipped[id] = true
+						v.log.Warn("going on without a leaving voter that does not answer", "change", rec.Change,
+							"step", rec.Step, "voter", id)
+					}
+					continue
+				}
+				waiting = append(waiting, id)
+			}
+		}
+		if len(waiting) == 0 {
 			return nil
 		} else if time.Since(last) >= resend {
 			last = time.Now()
@@ -231,12 +274,69 @@ func (v *Voter) awaitStep(ctx context.Context, rec stepRecord, nodes []int32) er
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("voter %s: change %d step %d: waiting for voters %v: %w",
-				v.self, rec.Change, rec.Step, v.missingAcks(rec, nodes), ctx.Err())
+				v.self, rec.Change, rec.Step, waiting, ctx.Err())
 		case <-v.done:
 			return ErrClosed
 		case <-time.After(v.cfg.TickInterval):
 		}
 	}
+}
+
+// absentResends is how many resend intervals an absent voter may stay
+// silent on a step before the change may go on without it. Safety does
+// not depend on it (a voter that only seems dead is refused as one that
+// is); it spares a live voter the refusals and pushes.
+const absentResends = 5
+
+// plan is a change and its steps, and the node ids every step goes to.
+type plan struct {
+	change caspaxos.VoterChange
+	steps  []caspaxos.Step
+	nodes  []int32
+}
+
+// skippable reports whether node id need not acknowledge step (from 1)
+// of p: each of its voters in the plan is one of the change's absent
+// voters, and every prepare quorum of every configuration its proposer
+// could still use holds a voter whose node acknowledged step. It could
+// be on the step it last acknowledged here or any later one before step
+// (its acknowledgement of a later one may be lost), or, with none heard,
+// on the change's From (its record of the change before, or the bootstrap
+// Majority of the same voters) or any step before step.
+func (v *Voter) skippable(p plan, step int, id int32) bool {
+	var mine []caspaxos.Voter
+	for _, s := range p.steps {
+		for _, m := range s.Config.Voters() {
+			if m.ID == id && !slices.Contains(mine, m) {
+				mine = append(mine, m)
+			}
+		}
+	}
+	for _, m := range mine {
+		if !slices.Contains(p.change.Absent, m) {
+			return false
+		}
+	}
+	v.mu.Lock()
+	acks := maps.Clone(v.acks)
+	v.mu.Unlock()
+	configs := []caspaxos.Config{p.change.From}
+	from := 1
+	if a, ok := acks[id]; ok && a.Change == p.change.ID && a.Step >= 1 {
+		configs, from = nil, a.Step
+	}
+	for k := from; k < step; k++ {
+		configs = append(configs, p.steps[k-1].Config)
+	}
+	var refusing []caspaxos.Voter
+	for _, s := range append([]caspaxos.Step{{Config: p.change.From}}, p.steps...) {
+		for _, m := range s.Config.Voters() {
+			if a, ok := acks[m.ID]; ok && a.covers(p.change.ID, step) && m.ID != id && !slices.Contains(refusing, m) {
+				refusing = append(refusing, m)
+			}
+		}
+	}
+	return caspaxos.PrepareBlocked(configs, refusing)
 }
 
 func (v *Voter) missingAcks(rec stepRecord, nodes []int32) []int32 {
