@@ -116,8 +116,12 @@
 // batch at or below its persisted high watermark when more than
 // Config.TrimMinBytes (default 1 MiB) of frames lie below it: KRaft's rule
 // (delete the log prefix only below a snapshot at or below the high
-// watermark). It runs on the loop, so it never races the loop's appends,
-// truncations or reads; Committed's reads take the Log's lock.
+// watermark). The checkpoint must have been committed for
+// Config.TrimDelay (default 1s), so fetchers a little behind the high
+// watermark (broker observers under load) receive it before the log
+// starts there rather than starting over. It runs on the loop, so it
+// never races the loop's appends, truncations or reads; Committed's reads
+// take the Log's lock.
 //
 // Follower (Follow, or found by a register read): metalog.NewFollower or
 // NewObserver over the durable log; one fetch in flight; an append is
@@ -156,7 +160,8 @@
 // trim_cluster_test.go: a voter cut off while the leader checkpoints and
 // trims catches up from the leader's start, its log then the leader's from
 // the checkpoint; a deposed leader whose uncommitted tail runs past the new
-// leader's checkpoint keeps none of it.
+// leader's checkpoint keeps none of it; with TrimDelay an observer under
+// back-to-back appends trims but never starts over.
 // append_test.go drives AppendAt's refusals (an epoch led before a
 // re-election, a wrong offset, pending uncommitted batches counted) and a
 // group mixing accepted and refused requests on the loop itself, then
@@ -178,12 +183,15 @@
 //     Replica there yet, and brokers do not run an observer Replica.
 //   - Package voter (takeover and lease) is what calls BecomeLeader and
 //     Follow; tests do it by hand with an in-memory register.
-//   - A replica trims as soon as a checkpoint commits, so a fetcher that
-//     has not yet received the batches before it (typically a broker
-//     observer a few batches behind under load) finds the log started past
-//     its offset and starts over at the checkpoint; its controller must
-//     then reload the state from it. Keeping one checkpoint interval more,
-//     or trimming a while after the commit, would spare that.
+//   - A fetcher more than TrimDelay behind the high watermark when a
+//     replica trims (a broker observer cut off or restarted) finds the log
+//     started past its offset and starts over at the checkpoint; its
+//     controller must then reload the state from it.
+//   - The start-epoch rule is coarser than KRaft's: a fetcher whose last
+//     epoch is older than the checkpoint's starts over even when it ends
+//     exactly at the start with the epoch of the batch before it (KRaft
+//     keeps that one, knowing the epoch below its snapshot). This happens
+//     only when a checkpoint opens a new epoch; starting over is safe.
 //   - TrimTo holds the Log's lock while it copies the kept frames and
 //     fsyncs twice, on the loop: appends and fetches wait that long.
 //   - Each event that grows the high watermark fsyncs its file, on the
