@@ -55,9 +55,9 @@
 // start (KRaft sends a snapshot there).
 //
 // On open the file is scanned: offsets must be contiguous from the start
-// and epochs must not go back. A bad frame that is cut short, is the last frame, or is
-// followed only by zeros is the torn tail of an append that was never
-// fsynced (so never reported): it is cut, durably. A bad frame with a frame
+// and epochs must not go back. A bad frame that is cut short, is the last
+// frame, or is followed only by zeros is the torn tail of an append that
+// was never fsynced (so never reported): it is cut, durably. A bad frame with a frame
 // after it is ErrCorrupt, never dropped. A log that then ends below its
 // persisted high watermark is ErrCommittedLost, which also catches a
 // damaged last frame that was committed. One unsynced write of several
@@ -65,7 +65,8 @@
 // ErrCorrupt rather than cut: conservative, and never silent. The epoch
 // cache is derived from the batches' epochs, plus the persisted entry of a
 // takeover at the log end that no append followed (or whose appends a crash
-// lost). A failed write or fsync breaks the Log until it is reopened.
+// lost). A failed write or fsync breaks the Log until it is reopened
+// (but for TrimTo's write of the new file, which leaves the log as it was).
 //
 // # Runtime (Replica)
 //
