@@ -36,8 +36,11 @@ import (
 //     want RemoveRaftVoter of the old incarnation first, which works too).
 //   - RemoveRaftVoter(id, incarnation): the voter leaves the metadata ISR
 //     (a register compare-and-set) before the quorum. Every voter of the
-//     old and the new membership must answer first (checkReachable): a
-//     controller that is down is not removed. The active
+//     new membership must answer first (checkReachable). A leaving voter
+//     that does not answer is removed as Kafka does (KIP-853): the change
+//     is planned without it (voter.ChangeVotersWithout), as long as the
+//     voters left can carry it (one dead voter of three, two of five);
+//     otherwise the request is refused with REQUEST_TIMED_OUT. The active
 //     controller does not remove itself: it is in the ISR by rule, so it
 //     answers INVALID_REQUEST (Kafka's leader would resign after the
 //     change; here stop it, let another voter take over, and send the
@@ -187,7 +190,8 @@ func (q *quorumRole) changeVoters(ctx context.Context, plan func(caspaxos.Regist
 		if err != nil {
 			return err
 		}
-		if err := q.checkReachable(ctx, reg.Voters, target); err != nil {
+		absent, err := q.checkReachable(ctx, reg.Voters, target)
+		if err != nil {
 			return err
 		}
 		for _, v := range leave {
@@ -195,7 +199,10 @@ func (q *quorumRole) changeVoters(ctx context.Context, plan func(caspaxos.Regist
 				return err
 			}
 		}
-		err = q.v.ChangeVoters(ctx, target)
+		err = q.v.ChangeVotersWithout(ctx, target, absent)
+		if len(absent) > 0 && errors.Is(err, voter.ErrNotMember) {
+			return refuseChange(kerr.RequestTimedOut, "voters %v do not answer, and the voters left cannot carry the change without them (%v): start them again and send the request then", absent, err)
+		}
 		if err == nil {
 			q.logger.Info("controller quorum membership changed", "voters", fmt.Sprint(memberVoters(target)))
 			return q.awaitMembership(ctx, target)
@@ -210,35 +217,43 @@ func (q *quorumRole) changeVoters(ctx context.Context, plan func(caspaxos.Regist
 	}
 }
 
-// checkReachable refuses a change while a voter of the old or the new
-// membership does not answer: each step of voter.ChangeVoters waits for
-// every one of them, and the first step's accept quorum may need all of
-// them (removing one of three: the two left prepare with one promise, so
-// accepts must reach all three), so a change that opened with a voter
-// down would leave the quorum without a controller until that voter
-// returns. Kafka's usual RemoveRaftVoter of a dead controller is thus
-// refused here; start it again (a wiped one comes back as a new
-// incarnation, re-admitted with AddRaftVoter) and remove it then. A voter
-// may still fail during the change, which then waits for it.
-func (q *quorumRole) checkReachable(ctx context.Context, from, to []caspaxos.Member) error {
+// checkReachable refuses a change while a voter of the new membership does
+// not answer: each step of voter.ChangeVoters waits for every one of them.
+// A leaving voter (of from, its id not in to) that does not answer is
+// returned as absent: the change is then planned without it
+// (voter.ChangeVotersWithout), which refuses when the voters left cannot
+// carry it. A voter may still fail during the change, which then waits
+// for it if it stays (an absent one only for a while).
+func (q *quorumRole) checkReachable(ctx context.Context, from, to []caspaxos.Member) ([]caspaxos.Voter, error) {
 	seen := map[int32]bool{q.self.ID: true}
-	for _, m := range append(slices.Clone(from), to...) {
+	var absent []caspaxos.Voter
+	for _, m := range append(slices.Clone(to), from...) {
 		if seen[m.Voter.ID] {
 			continue
 		}
 		seen[m.Voter.ID] = true
+		leaving := !slices.ContainsFunc(to, func(o caspaxos.Member) bool { return o.Voter.ID == m.Voter.ID })
 		if len(m.Endpoints) == 0 {
-			return refuseChange(kerr.InvalidRequest, "voter %s has no endpoint in the register", m.Voter)
+			if leaving {
+				absent = append(absent, m.Voter)
+				continue
+			}
+			return nil, refuseChange(kerr.InvalidRequest, "voter %s has no endpoint in the register", m.Voter)
 		}
 		addr := net.JoinHostPort(m.Endpoints[0].Host, strconv.Itoa(int(m.Endpoints[0].Port)))
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := quorumnet.Ask(actx, addr, q.self.ID, quorumnet.ChannelIdentity, nil)
 		cancel()
-		if err != nil {
-			return refuseChange(kerr.RequestTimedOut, "voter %d at %s does not answer (%v): every voter of the old and the new membership must be up for a change", m.Voter.ID, addr, err)
+		switch {
+		case err == nil:
+		case leaving:
+			q.logger.Warn("a leaving voter does not answer: removing it without it", "voter", m.Voter.String(), "addr", addr, "err", err)
+			absent = append(absent, m.Voter)
+		default:
+			return nil, refuseChange(kerr.RequestTimedOut, "voter %d at %s does not answer (%v): every voter of the new membership must be up for a change", m.Voter.ID, addr, err)
 		}
 	}
-	return nil
+	return absent, nil
 }
 
 // leaveISR proposes v out of the metadata ISR, if it is in it.

@@ -474,12 +474,10 @@ func TestRaftVoterAPIsWithoutQuorum(t *testing.T) {
 	}
 }
 
-// RemoveRaftVoter of a voter that is down is refused before anything
-// changes: the change's first step would need that voter's accepts, so
-// opening it would leave the quorum without a controller until the voter
-// returned. The controller stays, the register is unchanged, and the
-// voter can be removed once it runs again.
-func TestQuorumRemoveDownVoterRefused(t *testing.T) {
+// RemoveRaftVoter of a voter that is down removes it, as in Kafka
+// (KIP-853): the change is planned without it and goes on without its
+// acknowledgements. The two left keep a controller and serve metadata.
+func TestQuorumRemoveDownVoter(t *testing.T) {
 	nodes, _ := startQuorumNodes(t, 3)
 	active := activeController(t, nodes, 15*time.Second, -1)
 	waitUnfenced(t, nodes[0], 1, 2, 3)
@@ -490,21 +488,47 @@ func TestQuorumRemoveDownVoterRefused(t *testing.T) {
 	if err := nodes[down-1].Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	var r *kmsg.RemoveRaftVoterResponse
-	testkit.Eventually(t, 20*time.Second, "an answer from the active controller", func() bool {
-		r = do[*kmsg.RemoveRaftVoterResponse](rawAt(t, nodes[via-1].addr), removeVoterReq(clusterID, gone), 0)
-		return r.ErrorCode != kerr.NotController.Code
-	})
-	if r.ErrorCode != kerr.RequestTimedOut.Code || !strings.Contains(strOrEmpty(r.ErrorMessage), "does not answer") {
-		t.Fatalf("RemoveRaftVoter of a voter that is down: error %d (%s), want REQUEST_TIMED_OUT naming it", r.ErrorCode, strOrEmpty(r.ErrorMessage))
-	}
-	reg := nodes[active-1].ctrl.v.Register()
-	if reg.Change != nil || !reg.IsVoter(gone) || len(reg.Voters) != 3 {
-		t.Fatalf("register after a refused RemoveRaftVoter: voters %v, change %+v", memberVoters(reg.Voters), reg.Change)
+	if r := removeVoter(t, nodes[via-1].addr, removeVoterReq(clusterID, gone)); r.ErrorCode != 0 {
+		t.Fatalf("RemoveRaftVoter of a voter that is down: error %d (%s)", r.ErrorCode, strOrEmpty(r.ErrorMessage))
 	}
 	rest := []*testBroker{nodes[active-1], nodes[via-1]}
+	c := activeController(t, rest, 10*time.Second, -1)
+	reg := nodes[c-1].ctrl.v.Register()
+	if reg.Change != nil || reg.IsVoter(gone) || reg.InISR(gone) || len(reg.Voters) != 2 {
+		t.Fatalf("register after RemoveRaftVoter: voters %v, ISR %v, change %+v", memberVoters(reg.Voters), reg.ISR, reg.Change)
+	}
+	waitDescribedVoters(t, nodes[via-1], memberVoters(reg.Voters))
+	createTopicVia(t, nodes[via-1], "after-removal")
+}
+
+// RemoveRaftVoter while a voter that stays is down is refused before
+// anything changes: every step needs the voters of the new membership.
+// The controller stays and the register is unchanged.
+func TestQuorumRemoveVoterRefusedWhileAVoterIsDown(t *testing.T) {
+	nodes, _ := startQuorumNodes(t, 3)
+	active := activeController(t, nodes, 15*time.Second, -1)
+	waitUnfenced(t, nodes[0], 1, 2, 3)
+	leaving := active%3 + 1
+	down := 6 - active - leaving
+	clusterID := nodes[active-1].ctrl.v.Register().ClusterID
+	if err := nodes[down-1].Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var r *kmsg.RemoveRaftVoterResponse
+	testkit.Eventually(t, 20*time.Second, "an answer from the active controller", func() bool {
+		r = do[*kmsg.RemoveRaftVoterResponse](rawAt(t, nodes[leaving-1].addr), removeVoterReq(clusterID, nodes[leaving-1].ctrl.self), 0)
+		return r.ErrorCode != kerr.NotController.Code
+	})
+	if r.ErrorCode != kerr.RequestTimedOut.Code || !strings.Contains(strOrEmpty(r.ErrorMessage), fmt.Sprintf("voter %d at", down)) {
+		t.Fatalf("RemoveRaftVoter while voter %d is down: error %d (%s), want REQUEST_TIMED_OUT naming it", down, r.ErrorCode, strOrEmpty(r.ErrorMessage))
+	}
+	reg := nodes[active-1].ctrl.v.Register()
+	if reg.Change != nil || len(reg.Voters) != 3 {
+		t.Fatalf("register after a refused RemoveRaftVoter: voters %v, change %+v", memberVoters(reg.Voters), reg.Change)
+	}
+	rest := []*testBroker{nodes[active-1], nodes[leaving-1]}
 	if c := activeController(t, rest, 10*time.Second, -1); c != active {
 		t.Fatalf("controller %d after the refusal, want %d still", c, active)
 	}
-	createTopicVia(t, nodes[via-1], "after-refusal")
+	createTopicVia(t, nodes[leaving-1], "after-refusal")
 }

@@ -13,9 +13,10 @@ import (
 
 // RemoveRaftVoter (KIP-853, kafka-metadata-quorum remove-controller)
 // removes a controller, VoterID with VoterDirectoryID (its incarnation),
-// from the quorum: it leaves the metadata ISR, then the quorum. It is
-// forwarded to the active controller (as AddRaftVoter), which does not
-// remove itself
+// from the quorum: it leaves the metadata ISR, then the quorum. A voter
+// that is down is removed too, as long as the voters left can carry the
+// change (else REQUEST_TIMED_OUT). It is forwarded to the active
+// controller (as AddRaftVoter), which does not remove itself
 // (INVALID_REQUEST; see quorum_membership.go).
 func (b *Broker) handleRemoveRaftVoter(ctx context.Context, req *kmsg.RemoveRaftVoterRequest) *kmsg.RemoveRaftVoterResponse {
 	resp := req.ResponseKind().(*kmsg.RemoveRaftVoterResponse)
