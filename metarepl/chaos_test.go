@@ -37,18 +37,26 @@ func TestReplicaChaos(t *testing.T) {
 	if *chaosSeed != 0 {
 		seeds = []uint64{*chaosSeed}
 	}
-	startOvers := 0
+	var truncations, startOvers int
 	for _, seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { startOvers += runChaos(t, seed) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			events := runChaos(t, seed)
+			truncations += events["metadata log truncates"]
+			startOvers += events["metadata log starts over at the leader's log start"]
+		})
 	}
-	if *chaosSeed == 0 && startOvers == 0 {
-		t.Error("no node ever started over at the leader's start; the faults are too weak")
+	// Counted over the seeds: a divergent tail past a trimmed leader's
+	// start is dropped by starting over, not truncated, so one seed may
+	// see only one of the two.
+	if *chaosSeed == 0 && (truncations == 0 || startOvers == 0) {
+		t.Errorf("%d truncations of a divergent tail, %d start-overs at the leader's start: the faults are too weak",
+			truncations, startOvers)
 	}
 }
 
-// runChaos runs one seed and returns how many times a node started over
-// at the leader's log start.
-func runChaos(t *testing.T, seed uint64) int {
+// runChaos runs one seed and returns the counts of the replicas' log
+// messages.
+func runChaos(t *testing.T, seed uint64) map[string]int {
 	rng := rand.New(rand.NewPCG(seed, 17))
 	c := newCluster(t, 100, 2)
 	events := &countingHandler{counts: map[string]int{}}
@@ -221,13 +229,10 @@ func runChaos(t *testing.T, seed uint64) int {
 	}
 	t.Logf("seed %d: %d acknowledged appends (%d AppendAt), %d AppendAt refused, final epoch %d, log end %d, events %v",
 		seed, len(acked), ackedAt, len(refused), epoch, final+1, events.snapshot())
-	if *chaosSeed == 0 && events.count("metadata log truncates") == 0 {
-		t.Errorf("seed %d: no voter ever truncated a divergent tail; the faults are too weak", seed)
-	}
 	if *chaosSeed == 0 && events.count("metadata log trimmed") == 0 {
 		t.Errorf("seed %d: no node ever trimmed its log", seed)
 	}
-	return events.count("metadata log starts over at the leader's log start")
+	return events.snapshot()
 }
 
 // checkStart asserts a log that starts past 0 starts with a checkpoint

@@ -179,7 +179,7 @@ func TestReplicaTrimDelaySparesObservers(t *testing.T) {
 		c.nodes[id].Close()
 		c.logs[id].Close()
 		cfg := c.cfgs[id]
-		cfg.TrimMinBytes, cfg.TrimDelay = 256, 200*time.Millisecond
+		cfg.TrimMinBytes, cfg.TrimDelay = 256, 500*time.Millisecond
 		if id == observerID {
 			cfg.Logger = slog.New(events)
 		}
