@@ -46,6 +46,9 @@ func runFiletailBench(ctx context.Context, env *connectorEnv) ([]connectorRow, e
 		if ctx.Err() != nil {
 			break
 		}
+		if !env.Wants(filetailWorkload(w.files, w.header, total)) {
+			continue
+		}
 		row, err := filetailRun(ctx, env, adm, w.files, w.header, total)
 		if err != nil {
 			row.Err = err.Error()
@@ -61,10 +64,10 @@ func runFiletailBench(ctx context.Context, env *connectorEnv) ([]connectorRow, e
 func filetailRun(ctx context.Context, env *connectorEnv, adm *kadm.Client, files int, header bool, total int64) (connectorRow, error) {
 	lines := total / filetailLineBytes
 	row := connectorRow{Tool: "sluice connect", Unit: "lines", Target: filetailTarget,
-		Workload: fmt.Sprintf("%d MiB of %d-byte lines, %d file(s)", total>>20, filetailLineBytes, files)}
+		Workload: filetailWorkload(files, header, total)}
 	fileKey := "file"
 	if !header {
-		fileKey, row.Workload = "", row.Workload+", no path header"
+		fileKey = ""
 	}
 	dir := filepath.Join(env.Dir, fmt.Sprintf("logs-%d", files))
 	if err := filetailWrite(dir, files, lines); err != nil {
@@ -120,6 +123,15 @@ func filetailRun(ctx context.Context, env *connectorEnv, adm *kadm.Client, files
 	}
 	env.Logf("%s: %.1f MB/s, %.0f lines/s; CPU µs/line %v", row.Workload, float64(row.Bytes)/row.Seconds/1e6, rate(row), row.CPU)
 	return row, nil
+}
+
+// filetailWorkload describes a workload, in the report and for --workload.
+func filetailWorkload(files int, header bool, total int64) string {
+	w := fmt.Sprintf("%d MiB of %d-byte lines, %d file(s)", total>>20, filetailLineBytes, files)
+	if !header {
+		w += ", no path header"
+	}
+	return w
 }
 
 // filetailWrite writes lines lines of filetailLineBytes bytes, spread over

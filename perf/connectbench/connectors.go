@@ -37,7 +37,10 @@ type connectorEnv struct {
 	WorkerPID         int
 	Plugins           string // the worker's plugin.path: every connectors/* plugin
 	Quick             bool   // make bench-quick: shorter runs
-	Logf              func(format string, args ...any)
+	// Workload, if not nil, picks the workloads to run by their
+	// description (--workload); Wants says whether one is picked.
+	Workload *regexp.Regexp
+	Logf     func(format string, args ...any)
 }
 
 // connectorRow is one measurement.
@@ -92,10 +95,13 @@ func runConnectorBenches(ctx context.Context, o options, root, dir string, re *r
 		}
 		return nil, fmt.Errorf("--connectors %q matches none of %v", re, names)
 	}
-	plugins := filepath.Join(dir, "plugins")
-	logf("building every connector plugin into %s", plugins)
-	if err := buildConnectorPlugins(ctx, root, plugins); err != nil {
-		return nil, err
+	plugins := o.plugins
+	if plugins == "" {
+		plugins = filepath.Join(dir, "plugins")
+		logf("building every connector plugin into %s", plugins)
+		if err := buildConnectorPlugins(ctx, root, plugins); err != nil {
+			return nil, err
+		}
 	}
 	broker, bootstrap, err := startBroker(ctx, o.sluice, dir)
 	if err != nil {
@@ -118,7 +124,7 @@ func runConnectorBenches(ctx context.Context, o options, root, dir string, re *r
 			return nil, err
 		}
 		env := &connectorEnv{Root: root, Sluice: o.sluice, Dir: scratch, Bootstrap: bootstrap, BrokerPID: broker.pid(),
-			REST: newRESTClient(wk.url), WorkerPID: wk.pid(), Plugins: plugins, Quick: o.quick,
+			REST: newRESTClient(wk.url), WorkerPID: wk.pid(), Plugins: plugins, Quick: o.quick, Workload: o.workload,
 			Logf: func(format string, a ...any) { logf("%s: %s", b.Name, fmt.Sprintf(format, a...)) }}
 		logf("== %s", b.Name)
 		rows, err := b.Run(ctx, env)
@@ -138,6 +144,11 @@ func runConnectorBenches(ctx context.Context, o options, root, dir string, re *r
 	}
 	rep.Env.LoadAfter = strings.TrimSpace(readFile("/proc/loadavg"))
 	return rep, nil
+}
+
+// Wants reports whether the workload described so is to run.
+func (e *connectorEnv) Wants(workload string) bool {
+	return e.Workload == nil || e.Workload.MatchString(workload)
 }
 
 func rate(r connectorRow) float64 {

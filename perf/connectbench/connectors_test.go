@@ -51,3 +51,31 @@ func TestConnectorsMarkdown(t *testing.T) {
 		t.Error("a report with an errored row is not failed")
 	}
 }
+
+// --workload picks filetail workloads by the description the report
+// shows: the default one-file run alone, or every run without --workload.
+func TestWorkloadPicksFiletailRuns(t *testing.T) {
+	o, err := parseFlags([]string{"--connectors", "filetail", "--workload", `1 file\(s\)$`}, t.TempDir(), &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &connectorEnv{Workload: o.workload}
+	var picked []string
+	for _, w := range []struct {
+		files  int
+		header bool
+	}{{1, true}, {4, true}, {1, false}} {
+		if d := filetailWorkload(w.files, w.header, 1<<30); env.Wants(d) {
+			picked = append(picked, d)
+		}
+	}
+	if len(picked) != 1 || picked[0] != "1024 MiB of 200-byte lines, 1 file(s)" {
+		t.Errorf("picked %q", picked)
+	}
+	if !(&connectorEnv{}).Wants(filetailWorkload(1, false, 1<<30)) {
+		t.Error("no --workload skipped a workload")
+	}
+	if _, err := parseFlags([]string{"--workload", "("}, t.TempDir(), &strings.Builder{}); err == nil {
+		t.Error("a bad --workload regexp was taken")
+	}
+}

@@ -12,10 +12,12 @@
 // configuration runs connect and direct in alternation, rounds times.
 // The report goes to DIR/connect-throughput.md and .json.
 //
-//	go run ./perf/connectbench --connectors REGEX [--quick] [--out DIR]
+//	go run ./perf/connectbench --connectors REGEX [--workload REGEX] [--plugins DIR] [--quick] [--out DIR]
 //
 // runs the connectors' own benchmarks instead (connectors.go), into
-// DIR/connectors.md and .json.
+// DIR/connectors.md and .json; --workload keeps only the workloads whose
+// description matches, and --plugins takes connector plugins already
+// built (to compare two builds side by side, say).
 package main
 
 import (
@@ -67,6 +69,7 @@ type options struct {
 	directFactor         int
 	workerEnv            []string
 	connectors           *regexp.Regexp // --connectors: the connector benchmarks instead
+	workload             *regexp.Regexp // --workload: only these connector workloads
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -129,13 +132,14 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.sluice, "sluice", filepath.Join(root, "bin", "sluice"), "`path` of the sluice binary (broker and worker)")
 	fs.StringVar(&o.out, "out", filepath.Join(root, "perf", "results"), "`dir` for connect-throughput.md and .json")
-	fs.StringVar(&o.plugins, "plugins", "", "`dir` holding gensource and discardsink already built (default: build them into a temporary dir)")
+	fs.StringVar(&o.plugins, "plugins", "", "`dir` holding the plugins already built: gensource and discardsink, or with --connectors the connectors/* plugins (default: build them into a temporary dir)")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds per configuration, each one connect and one direct run (the order alternates)")
 	fs.BoolVar(&o.quick, "quick", false, "fewer configurations and records (make bench-quick)")
 	fs.Float64Var(&o.scale, "scale", 0, "multiply every configuration's record count (default 1, 0.3 with --quick)")
 	fs.Float64Var(&o.warm, "warmup", 0.2, "fraction of the records received before the steady stretch starts")
 	only := fs.String("only", "", "run only configurations whose name matches this `regexp`")
 	connectors := fs.String("connectors", "", "run the connector benchmarks (issue 20) whose name matches this `regexp` instead, into DIR/connectors.md")
+	workload := fs.String("workload", "", "with --connectors: run only the workloads whose description matches this `regexp` (e.g. '1 file\\(s\\)$')")
 	fs.IntVar(&o.partitions, "partitions", 1, "partitions of each run's topic")
 	fs.DurationVar(&o.interval, "interval", 200*time.Millisecond, "how often the worker's /metrics is scraped for progress (the scrapes cost the worker CPU)")
 	fs.IntVar(&o.directFactor, "direct-factor", 4, "direct runs move this many times a configuration's records, so that they last long enough to measure")
@@ -167,6 +171,13 @@ func parseFlags(args []string, root string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("--connectors: %w", err)
 		}
 		o.connectors = re
+	}
+	if *workload != "" {
+		re, err := regexp.Compile(*workload)
+		if err != nil {
+			return o, fmt.Errorf("--workload: %w", err)
+		}
+		o.workload = re
 	}
 	if o.scale == 0 {
 		o.scale = 1
