@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/sluice-io/sluice/connect/data"
 	"github.com/sluice-io/sluice/connect/proto/connectv1"
@@ -17,11 +18,15 @@ func encodeBatch(batch []pendingRecord, w wire) (*connectv1.PollResponse, batchP
 	bp := batchPositions{pos: make(map[string]Position, 1)}
 	var order []string
 	packable := w.positions && w.packed > 0
-	for _, pr := range batch {
+	for i, pr := range batch {
 		if pr.pb != nil {
 			packable = false
 		}
-		if pr.key == "" {
+		// Only the last record of a run of one partition's records sets
+		// its position (the later one wins anyway): a hash per run, not
+		// per record. Keys of one run share their bytes, so comparing
+		// them is a pointer check.
+		if pr.key == "" || (i+1 < len(batch) && batch[i+1].key == pr.key) {
 			continue
 		}
 		if _, ok := bp.pos[pr.key]; !ok {
@@ -82,6 +87,11 @@ func sameFlatMap(a, b map[string]any) bool {
 	if len(a) != len(b) {
 		return false
 	}
+	if len(a) > 0 && sameMap(a, b) {
+		// One map shared by the records (a file tail's partition): the
+		// same content, without walking it per record.
+		return true
+	}
 	for k, av := range a {
 		bv, ok := b[k]
 		if !ok {
@@ -101,4 +111,10 @@ func sameFlatMap(a, b map[string]any) bool {
 		}
 	}
 	return true
+}
+
+// sameMap reports whether a and b are the same map object (Go compares
+// maps only with nil; a map value is a pointer to its header).
+func sameMap(a, b map[string]any) bool {
+	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
 }

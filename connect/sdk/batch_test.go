@@ -150,3 +150,44 @@ func TestPackedVersionFollowsTheHost(t *testing.T) {
 		}
 	}
 }
+
+// Positions are set once per run of a partition's records: still the
+// newest per partition, in order of first appearance, when runs of one
+// partition come back after another's (a file tail alternating files).
+func TestEncodeBatchPositionsOfRuns(t *testing.T) {
+	keys := map[string]string{"a": `{"file":"a"}`, "b": `{"file":"b"}`}
+	var batch []pendingRecord
+	for i, f := range []string{"a", "a", "b", "b", "b", "a", "a"} {
+		batch = append(batch, pendingRecord{rec: rec(f, int64(i)), key: keys[f]})
+	}
+	batch = append(batch, pendingRecord{rec: &data.Record{Topic: "t", Value: []byte("no partition")}})
+	resp, bp, err := encodeBatch(batch, wire{positions: true, packed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []string
+	for _, p := range resp.GetPositions() {
+		ps = append(ps, string(p.GetPartitionJson())+"="+string(p.GetOffsetJson()))
+	}
+	if want := `[{"file":"a"}={"pos":6} {"file":"b"}={"pos":4}]`; fmt.Sprint(ps) != want {
+		t.Errorf("positions %v, want %s", ps, want)
+	}
+	if len(bp.pos) != 2 || bp.pos[keys["a"]].Offset["pos"] != int64(6) || bp.pos[keys["b"]].Offset["pos"] != int64(4) {
+		t.Errorf("commit positions %v", bp.pos)
+	}
+}
+
+// One map object is the same partition whatever it holds, nested values
+// included; equal content in two maps still compares by content.
+func TestSameFlatMapSharedMap(t *testing.T) {
+	nested := map[string]any{"l": []any{"x"}}
+	if !sameFlatMap(nested, nested) {
+		t.Error("a map is not the same as itself")
+	}
+	if sameFlatMap(nested, map[string]any{"l": []any{"x"}}) {
+		t.Error("two nested maps compared equal without being encoded")
+	}
+	if sameFlatMap(map[string]any{}, nil) != true || sameFlatMap(map[string]any{"f": "x"}, map[string]any{"f": "y"}) {
+		t.Error("empty or different maps")
+	}
+}

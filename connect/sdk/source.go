@@ -201,7 +201,11 @@ func (t *sourceTask) fill(ctx context.Context, limits PollLimits, w wire) error 
 		pending = append(pending, pr)
 	}
 	t.mu.Lock()
-	t.pending = append(t.pending, pending...)
+	if len(t.pending) == 0 {
+		t.pending = pending // the usual case: no copy of 8000 records
+	} else {
+		t.pending = append(t.pending, pending...)
+	}
 	t.mu.Unlock()
 	return nil
 }
