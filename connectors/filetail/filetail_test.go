@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-io/sluice/connect/data"
 	"github.com/sluice-io/sluice/connect/sdk"
+	"github.com/sluice-io/sluice/connectors/filetail/tail"
 )
 
 func TestValidateNamesEachBadKey(t *testing.T) {
@@ -284,6 +285,29 @@ func TestTaskPathHeaderPerRecord(t *testing.T) {
 		}
 		if runs < 4 || len(perFile) != 3 {
 			t.Fatalf("file_key %q: %d runs over files %v; the test wants interleaved runs", key, runs, perFile)
+		}
+	}
+}
+
+// Records of runs of lines share their file's partition and header,
+// looked up once per run: each record still gets the partition of its
+// own file, also when a rotated file's successor has the same path.
+func TestRecordsOfRunsKeepTheirFile(t *testing.T) {
+	tk := &task{parts: map[tail.FileID]map[string]any{}, headers: map[string][]data.Header{}}
+	tk.s.topic, tk.s.fileKey = "logs", "file"
+	outs := []tail.Output{
+		{ID: "crc64:a", Path: "/l/a.log", Text: "1", End: 2}, {ID: "crc64:a", Path: "/l/a.log", Text: "2", End: 4},
+		{ID: "crc64:b", Path: "/l/b.log", Text: "3", End: 2},
+		{ID: "crc64:a2", Path: "/l/a.log", Text: "4", End: 2}, // a.log rotated
+		{ID: "crc64:a", Path: "/l/a.log.1", Text: "5", End: 6},
+	}
+	recs := tk.records(outs)
+	for i, r := range recs {
+		o := outs[i]
+		if r.SourcePartition[fingerprintPart] != string(o.ID) || r.SourceOffset[positionOffset] != o.End ||
+			r.SourceOffset[pathOffset] != o.Path || r.Headers[0].Value != o.Path || r.Value != o.Text {
+			t.Errorf("record %d: partition %v, offset %v, headers %v, value %v; want those of %+v",
+				i, r.SourcePartition, r.SourceOffset, r.Headers, r.Value, o)
 		}
 	}
 }

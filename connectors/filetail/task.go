@@ -220,21 +220,25 @@ func (t *task) records(outs []tail.Output) []*data.Record {
 	recs := make([]*data.Record, len(outs))
 	backing := make([]data.Record, len(outs))
 	var path string
+	var id tail.FileID
 	var boxedPath any // one interface value per run of a file's records
 	var headers []data.Header
+	var part map[string]any
 	for i, o := range outs {
 		r := &backing[i]
 		r.Topic, r.Partition, r.Timestamp = t.s.topic, -1, -1
 		r.ValueSchema, r.Value = data.StringSchema, o.Text
-		r.SourcePartition = t.partition(o.ID)
-		if boxedPath == nil || o.Path != path {
-			// A new run of a file's records: look its header up once
-			// per run rather than hash the path for every line.
-			path, boxedPath, headers = o.Path, o.Path, nil
+		if boxedPath == nil || o.Path != path || o.ID != id {
+			// A new run of a file's records: look its partition and
+			// header up once per run rather than hash the path and the
+			// file's id for every line.
+			path, id, boxedPath, headers = o.Path, o.ID, o.Path, nil
+			part = t.partition(o.ID)
 			if t.s.fileKey != "" {
 				headers = t.header(o.Path)
 			}
 		}
+		r.SourcePartition = part
 		r.SourceOffset = map[string]any{positionOffset: o.End, pathOffset: boxedPath}
 		r.Headers = headers
 		if t.s.keyByPath {
