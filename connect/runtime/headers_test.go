@@ -257,3 +257,74 @@ func TestSourceTaskProducesExactBytes(t *testing.T) {
 		}
 	}
 }
+
+// Records of one run share their header conversion, but a record whose
+// own headers change after unpacking (a transform editing in place)
+// arrives with its change, and its neighbours without it.
+func TestSourceTaskSharedHeaderChangedOnOneRecord(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	producer, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.AllowAutoTopicCreation(),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DefaultProduceTopic("edited"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	path := []data.Header{{Key: "file", Schema: data.StringSchema, Value: "/var/log/a.log"}}
+	var recs []*data.Record
+	for i := range 5 {
+		recs = append(recs, &data.Record{Topic: "edited", Partition: 0, Timestamp: -1,
+			ValueSchema: data.StringSchema, Value: "line " + strconv.Itoa(i), Headers: path})
+	}
+	packed, err := connectv1.AppendPackedVersion(nil, recs, connectv1.PackedNewestVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := connectv1.Unpack(packed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got[2].Headers[0].Value = "/var/log/edited.log"
+	got[3].Headers[0].Key = "source"
+	conv := &gatedConverter{release: make(chan struct{})}
+	close(conv.release)
+	want := []string{"file=/var/log/a.log", "file=/var/log/a.log", "file=/var/log/edited.log", "source=/var/log/a.log", "file=/var/log/a.log"}
+	for n, r := range sendAndReadBack(t, c, producer, conv, "edited", got) {
+		if len(r.Headers) != 1 || r.Headers[0].Key+"="+string(r.Headers[0].Value) != want[n] {
+			t.Errorf("record %d headers %+v, want %s", n, r.Headers, want[n])
+		}
+	}
+	if path[0].Value != "/var/log/a.log" || path[0].Key != "file" {
+		t.Errorf("the plugin's shared header changed: %+v", path[0])
+	}
+}
+
+// Every record toKafka gives is its own, across slabs: nothing produced
+// shares a kgo.Record with another.
+func TestSourceTaskRecordsAreDistinct(t *testing.T) {
+	conv := &gatedConverter{release: make(chan struct{})}
+	close(conv.release)
+	st := &sourceTask{seenTopics: map[string]bool{}}
+	st.keyConv, st.valueConv = conv, conv
+	seen := map[*kgo.Record]bool{}
+	var out []*kgo.Record
+	for i := range 2*recordSlab + 3 {
+		kr, err := st.toKafka(&data.Record{Topic: "t", Partition: -1, Timestamp: -1, Value: strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[kr] {
+			t.Fatalf("record %d reuses a kgo.Record", i)
+		}
+		seen[kr] = true
+		out = append(out, kr)
+	}
+	for i, kr := range out {
+		if string(kr.Value) != strconv.Itoa(i) || kr.Topic != "t" || kr.Headers != nil {
+			t.Fatalf("record %d is %+v", i, kr)
+		}
+	}
+}
