@@ -131,6 +131,7 @@ func (w *cwWorld) absentSuccessors(e *changeEnv, add func(*cwWorld, string)) {
 
 func absentCases() []changeBounds {
 	three := []Voter{va, vb, vc}
+	four := []Voter{va, vb, vc, {ID: 4, Incarnation: inc(1)}}
 	return []changeBounds{
 		{name: "3 to 2 without C", start: three, target: three[:2], slots: three, absent: three[2:],
 			ops: [][]byte{[]byte("cd"), []byte("ab")}},
@@ -140,6 +141,8 @@ func absentCases() []changeBounds {
 			ops: [][]byte{[]byte("cde"), []byte("a")}, restarts: 2, crashes: 1},
 		{name: "3 to 2 without C, C never hears a step", start: three, target: three[:2], slots: three, absent: three[2:],
 			deaf: true, ops: [][]byte{[]byte("cd"), []byte("ab")}, restarts: 1, drops: 1, timeouts: 6},
+		{name: "4 to 3 without D, D never hears a step", start: four, target: three, slots: four, absent: four[3:],
+			deaf: true, ops: [][]byte{[]byte("de"), []byte("ab")}, restarts: 1, timeouts: 4},
 	}
 }
 
@@ -147,7 +150,7 @@ func absentCases() []changeBounds {
 // proposer is left behind and comes back on its stale step: its rounds
 // are refused, no two values are chosen and no chosen value is lost.
 func TestExploreRemoveAbsentVoter(t *testing.T) {
-	walks := 600
+	walks := 400
 	if *flagExplore || *flagLong {
 		walks = 10000
 	}
