@@ -13,7 +13,20 @@ import (
 // positions always travel in PollResponse.positions; per record too unless
 // the host reads them per batch; the records are packed when the host
 // takes that and every record allows it.
-func encodeBatch(batch []pendingRecord, w wire) (*connectv1.PollResponse, batchPositions, error) {
+//
+// at, if not nil, gives the offsets of records that carry none
+// (SourceOffsetsAt).
+func encodeBatch(batch []pendingRecord, w wire, at func(int) map[string]any) (*connectv1.PollResponse, batchPositions, error) {
+	offsetOf := func(pr pendingRecord) (map[string]any, error) {
+		if pr.rec.SourceOffset != nil || at == nil {
+			return pr.rec.SourceOffset, nil
+		}
+		o := safeOffset(at, pr.idx)
+		if o == nil {
+			return nil, fmt.Errorf("record %d of the poll: the task gave no source offset", pr.idx)
+		}
+		return o, nil
+	}
 	resp := &connectv1.PollResponse{}
 	bp := batchPositions{pos: make(map[string]Position, 1)}
 	var order []string
@@ -32,7 +45,11 @@ func encodeBatch(batch []pendingRecord, w wire) (*connectv1.PollResponse, batchP
 		if _, ok := bp.pos[pr.key]; !ok {
 			order = append(order, pr.key)
 		}
-		bp.pos[pr.key] = Position{Partition: pr.rec.SourcePartition, Offset: pr.rec.SourceOffset}
+		o, err := offsetOf(pr)
+		if err != nil {
+			return nil, bp, err
+		}
+		bp.pos[pr.key] = Position{Partition: pr.rec.SourcePartition, Offset: o}
 	}
 	resp.Positions = make([]*connectv1.SourceOffset, len(order))
 	for i, k := range order {
@@ -65,7 +82,11 @@ func encodeBatch(batch []pendingRecord, w wire) (*connectv1.PollResponse, batchP
 			}
 		}
 		if !w.positions {
-			oj, err := connectv1.OffsetToJSON(pr.rec.SourceOffset)
+			o, err := offsetOf(pr)
+			if err != nil {
+				return nil, bp, err
+			}
+			oj, err := connectv1.OffsetToJSON(o)
 			if err != nil {
 				return nil, bp, fmt.Errorf("record %d: source offset: %w", i, err)
 			}
@@ -117,4 +138,15 @@ func sameFlatMap(a, b map[string]any) bool {
 // maps only with nil; a map value is a pointer to its header).
 func sameMap(a, b map[string]any) bool {
 	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
+}
+
+// safeOffset is at(i), with a panic in the task's code a nil offset (so
+// a failed Poll) rather than the plugin's end.
+func safeOffset(at func(int) map[string]any, i int) (o map[string]any) {
+	defer func() {
+		if recover() != nil {
+			o = nil
+		}
+	}()
+	return at(i)
 }

@@ -1,10 +1,12 @@
 package sdk
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/sluice-io/sluice/connect/data"
 	"github.com/sluice-io/sluice/connect/proto/connectv1"
@@ -43,7 +45,7 @@ func TestEncodeBatchFollowsTheRequest(t *testing.T) {
 		{"packed", wire{positions: true, packed: 1}, pending(rec("a", 1), rec("b", 1), rec("a", 2)), true, false},
 		{"one structured record", wire{positions: true, packed: 1}, pending(rec("a", 1), structured, rec("a", 2)), false, false},
 	} {
-		resp, bp, err := encodeBatch(c.batch, c.w)
+		resp, bp, err := encodeBatch(c.batch, c.w, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -74,7 +76,7 @@ func TestEncodeBatchFollowsTheRequest(t *testing.T) {
 	// A host reading version 2 gets a schemaless map packed as a tree,
 	// and the values back as they were.
 	batch := []pendingRecord{{rec: rec("a", 1), key: `{"file":"a"}`}, {rec: structured, key: `{"file":"c"}`}}
-	resp, _, err := encodeBatch(batch, wire{positions: true, packed: 2})
+	resp, _, err := encodeBatch(batch, wire{positions: true, packed: 2}, nil)
 	if err != nil || len(resp.GetPacked()) == 0 || len(resp.GetRecords()) > 0 {
 		t.Fatalf("trees: packed %d bytes, %d messages, %v", len(resp.GetPacked()), len(resp.GetRecords()), err)
 	}
@@ -130,7 +132,7 @@ func TestPackedVersionFollowsTheHost(t *testing.T) {
 			}
 			batch[1].pb = pb
 		}
-		resp, _, err := encodeBatch(batch, w)
+		resp, _, err := encodeBatch(batch, w, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +163,7 @@ func TestEncodeBatchPositionsOfRuns(t *testing.T) {
 		batch = append(batch, pendingRecord{rec: rec(f, int64(i)), key: keys[f]})
 	}
 	batch = append(batch, pendingRecord{rec: &data.Record{Topic: "t", Value: []byte("no partition")}})
-	resp, bp, err := encodeBatch(batch, wire{positions: true, packed: 1})
+	resp, bp, err := encodeBatch(batch, wire{positions: true, packed: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,5 +191,89 @@ func TestSameFlatMapSharedMap(t *testing.T) {
 	}
 	if sameFlatMap(map[string]any{}, nil) != true || sameFlatMap(map[string]any{"f": "x"}, map[string]any{"f": "y"}) {
 		t.Error("empty or different maps")
+	}
+}
+
+// offsetsAtTask leaves its records' offsets nil and gives them on demand,
+// counting the asks.
+type offsetsAtTask struct {
+	linesTask
+	asked []int
+	nilAt int // answers nil for this index (-1: never)
+}
+
+func (t *offsetsAtTask) SourceOffsetAt(i int) map[string]any {
+	t.asked = append(t.asked, i)
+	if i == t.nilAt {
+		return nil
+	}
+	if i == 99 {
+		panic("a bug in the task")
+	}
+	return map[string]any{"pos": int64(i * 10)}
+}
+
+// A SourceOffsetsAt task is asked for the offsets of the records whose
+// positions go out: one per run of a partition for a host reading
+// positions per batch, every record for one reading them per record. A
+// nil answer (or a panic) fails the Poll instead of sending no offset.
+func TestSourceOffsetsAt(t *testing.T) {
+	a, b := map[string]any{"file": "a"}, map[string]any{"file": "b"}
+	var recs []*data.Record
+	for _, p := range []map[string]any{a, a, a, b, b, a} {
+		recs = append(recs, &data.Record{Topic: "t", Partition: -1, Value: []byte("x"), SourcePartition: p})
+	}
+	limits := PollLimits{MaxRecords: 100, MaxBytes: 1 << 20, MaxWait: time.Second}
+	for _, c := range []struct {
+		w     wire
+		asked string
+	}{
+		{wire{positions: true, packed: connectv1.PackedNewestVersion}, "[2 4 5]"},
+		{wire{}, "[2 4 5 0 1 2 3 4 5]"},
+	} {
+		task := &offsetsAtTask{linesTask: linesTask{recs: recs}, nilAt: -1}
+		st := &sourceTask{task: task}
+		if err := st.fill(context.Background(), limits, c.w); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := st.takeBatch(limits, c.w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(task.asked) != c.asked {
+			t.Errorf("%+v: asked for %v, want %s", c.w, task.asked, c.asked)
+		}
+		var ps []string
+		for _, p := range resp.GetPositions() {
+			ps = append(ps, string(p.GetPartitionJson())+"="+string(p.GetOffsetJson()))
+		}
+		if want := `[{"file":"a"}={"pos":50} {"file":"b"}={"pos":40}]`; fmt.Sprint(ps) != want {
+			t.Errorf("%+v: positions %v, want %s", c.w, ps, want)
+		}
+		if pos := st.batches[0].pos[`{"file":"a"}`]; pos.Offset["pos"] != int64(50) {
+			t.Errorf("%+v: commit position %v", c.w, pos)
+		}
+		for i, r := range resp.GetRecords() {
+			if want := fmt.Sprintf(`{"pos":%d}`, i*10); string(r.GetPosition().GetOffsetJson()) != want {
+				t.Errorf("%+v: record %d offset %s, want %s", c.w, i, r.GetPosition().GetOffsetJson(), want)
+			}
+		}
+	}
+	for _, nilAt := range []int{4, 99} {
+		task := &offsetsAtTask{linesTask: linesTask{recs: recs}, nilAt: nilAt}
+		if nilAt == 99 {
+			task.recs = append(append([]*data.Record{}, recs...), make([]*data.Record, 94)...)
+			for i := 6; i < 100; i++ {
+				task.recs[i] = &data.Record{Topic: "t", Partition: -1, Value: []byte("x"), SourcePartition: b}
+			}
+		}
+		st := &sourceTask{task: task}
+		w := wire{positions: true, packed: connectv1.PackedNewestVersion}
+		if err := st.fill(context.Background(), limits, w); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.takeBatch(limits, w); err == nil {
+			t.Errorf("no offset for record %d, but the batch went out", nilAt)
+		}
 	}
 }

@@ -182,6 +182,17 @@ type RecordAck struct {
 	Filtered  bool
 }
 
+// SourceOffsetsAt is a SourceTask that may leave its records'
+// SourceOffset nil and give it when the SDK needs it: SourceOffsetAt(i)
+// is the offset of record i of the task's latest Poll answer. The SDK
+// asks only between that Poll and the next, and only for the records
+// whose offsets it sends: the newest of each source partition in a batch
+// (every record for a host that reads offsets per record). A file tail
+// saves a map per line this way. A nil answer fails the Poll.
+type SourceOffsetsAt interface {
+	SourceOffsetAt(i int) map[string]any
+}
+
 // SourceTask reads records from a source. Kafka's SourceTask.
 type SourceTask interface {
 	// Start starts the task from the offsets the worker knows are
@@ -189,8 +200,8 @@ type SourceTask interface {
 	Start(ctx context.Context, tc TaskContext, config map[string]string, committed []Position) error
 	// Poll returns the next records, blocking until some are ready or
 	// ctx ends (then return none and no error). Records need Topic,
-	// SourcePartition and SourceOffset; Partition -1 and Timestamp -1
-	// leave them to the producer.
+	// SourcePartition and SourceOffset (or a SourceOffsetsAt task's nil);
+	// Partition -1 and Timestamp -1 leave them to the producer.
 	Poll(ctx context.Context, limits PollLimits) ([]*data.Record, error)
 	// Commit says records are durable in Kafka: the task may now
 	// acknowledge them upstream.

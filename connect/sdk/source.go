@@ -50,6 +50,7 @@ type pendingRecord struct {
 	pb   *connectv1.SourceRecord // without its position; nil when packable
 	size int64
 	key  string // partition JSON, "" when the record has no partition
+	idx  int    // the record's index in its Poll answer (SourceOffsetsAt)
 }
 
 type batchPositions struct {
@@ -172,7 +173,7 @@ func (t *sourceTask) fill(ctx context.Context, limits PollLimits, w wire) error 
 	var prevPart map[string]any
 	prevKey := ""
 	for i, r := range recs {
-		pr := pendingRecord{rec: r}
+		pr := pendingRecord{rec: r, idx: i}
 		// Most batches come from one source partition: encode its JSON
 		// once, not per record.
 		if r.SourcePartition != nil {
@@ -229,7 +230,13 @@ func (t *sourceTask) takeBatch(limits PollLimits, w wire) (*connectv1.PollRespon
 		return &connectv1.PollResponse{}, nil
 	}
 	batch := t.pending[:n]
-	resp, bp, err := encodeBatch(batch, w)
+	var at func(int) map[string]any
+	if so, ok := t.task.(SourceOffsetsAt); ok {
+		// Every pending record comes from the latest Poll: fill polls
+		// only when none is left.
+		at = so.SourceOffsetAt
+	}
+	resp, bp, err := encodeBatch(batch, w, at)
 	if err != nil {
 		return nil, err
 	}

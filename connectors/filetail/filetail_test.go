@@ -83,9 +83,27 @@ func pollUntil(t *testing.T, tk *task, n int) []*data.Record {
 		if err != nil {
 			t.Fatal(err)
 		}
-		all = append(all, recs...)
+		all = append(all, withOffsets(t, tk, recs)...)
 	}
 	return all
+}
+
+// withOffsets gives each record of tk's latest Poll its source offset, as
+// the SDK asks for it (sdk.SourceOffsetsAt): the records leave it nil.
+func withOffsets(t *testing.T, tk *task, recs []*data.Record) []*data.Record {
+	t.Helper()
+	for i, r := range recs {
+		if r.SourceOffset != nil {
+			t.Fatalf("record %d carries its own offset %v", i, r.SourceOffset)
+		}
+		if r.SourceOffset = tk.SourceOffsetAt(i); r.SourceOffset == nil {
+			t.Fatalf("no offset for record %d of %d", i, len(recs))
+		}
+	}
+	if tk.SourceOffsetAt(len(recs)) != nil || tk.SourceOffsetAt(-1) != nil {
+		t.Fatal("an offset past the latest Poll's records")
+	}
+	return recs
 }
 
 func appendFile(t *testing.T, path, s string) {
@@ -301,7 +319,7 @@ func TestRecordsOfRunsKeepTheirFile(t *testing.T) {
 		{ID: "crc64:a2", Path: "/l/a.log", Text: "4", End: 2}, // a.log rotated
 		{ID: "crc64:a", Path: "/l/a.log.1", Text: "5", End: 6},
 	}
-	recs := tk.records(outs)
+	recs := withOffsets(t, tk, tk.records(outs))
 	for i, r := range recs {
 		o := outs[i]
 		if r.SourcePartition[fingerprintPart] != string(o.ID) || r.SourceOffset[positionOffset] != o.End ||
