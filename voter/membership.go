@@ -216,7 +216,7 @@ func (v *Voter) drive(ctx context.Context, ch caspaxos.VoterChange) error {
 			}
 		}
 	}
-	p := plan{change: ch, steps: steps, nodes: nodes}
+	p := plan{change: ch, steps: steps, nodes: nodes, silentSince: map[int32]time.Time{}}
 	for i, s := range steps {
 		rec := stepRecord{Change: ch.ID, Step: i + 1, Config: s.Config}
 		if err := v.awaitStep(ctx, rec, p); err != nil {
@@ -240,16 +240,26 @@ func (v *Voter) awaitStep(ctx context.Context, rec stepRecord, p plan) error {
 	nodes := p.nodes
 	resend := time.Duration(v.cfg.RetryTicks) * v.cfg.TickInterval
 	absentAfter := absentResends * resend
-	start := time.Now()
 	var last time.Time
 	skipped := map[int32]bool{}
 	for {
 		missing := v.missingAcks(rec, nodes)
+		for id := range p.silentSince {
+			if !slices.Contains(missing, id) {
+				delete(p.silentSince, id) // it answers
+			}
+		}
 		waiting := missing
-		if len(missing) > 0 && len(p.change.Absent) > 0 && time.Since(start) >= absentAfter {
+		if len(missing) > 0 && len(p.change.Absent) > 0 {
 			waiting = nil
+			now := time.Now()
 			for _, id := range missing {
-				if v.skippable(p, rec.Step, id) {
+				since, ok := p.silentSince[id]
+				if !ok {
+					since = now
+					p.silentSince[id] = now
+				}
+				if now.Sub(since) >= absentAfter && v.skippable(p, rec.Step, id) {
 					if !skipped[id] {
 						skipped[id] = true
 						v.log.Warn("going on without a leaving voter that does not answer", "change", rec.Change,
@@ -293,6 +303,12 @@ type plan struct {
 	change caspaxos.VoterChange
 	steps  []caspaxos.Step
 	nodes  []int32
+	// silentSince is when each node was first found missing an
+	// acknowledgement in this drive, until it acknowledges one: a voter
+	// silent through one step is not waited for again at the next (each
+	// wait was 2 s in a broker, and a removal of four steps outlasted a
+	// client's 10 s request timeout, which cancels the drive).
+	silentSince map[int32]time.Time
 }
 
 // skippable reports whether node id need not acknowledge step (from 1)

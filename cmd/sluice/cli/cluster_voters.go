@@ -39,11 +39,12 @@ const clusterRemoveVoterUsage = `usage: sluice cluster remove-voter --voter-id I
 
 Removes a controller from the controller quorum (Kafka's RemoveRaftVoter,
 what kafka-metadata-quorum remove-controller sends): it leaves the
-metadata ISR, then the quorum. Every controller of the quorum must be
-running, the one removed included (a change needs each of them to take
-part; a controller that is down is refused with REQUEST_TIMED_OUT). The
-active controller does not remove itself: stop it, start it again once
-another voter is active, then remove it.
+metadata ISR, then the quorum. The controllers that stay must be
+running; the one removed may be down for good, as long as those left can
+carry the change without it (removing one of three works, two of three
+or one of two is refused with REQUEST_TIMED_OUT). The active controller
+does not remove itself: stop it, start it again once another voter is
+active, then remove it.
 
 flags:
   --voter-id ID            the controller's node id
