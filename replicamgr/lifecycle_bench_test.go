@@ -41,19 +41,7 @@ func BenchmarkPartitionLifecycle(b *testing.B) {
 	fsys := &countingFS{FS: segment.OSFS()}
 	for range b.N {
 		b.StopTimer()
-		meta, err := controller.Create(segment.NewMemFS(), "/meta", self, testLogger())
-		if err != nil {
-			b.Fatal(err)
-		}
-		commit := func(rs ...controller.Record) *controller.Image {
-			img, err := meta.Commit(func(*controller.State) ([]controller.Record, error) { return rs, nil })
-			if err != nil {
-				b.Fatal(err)
-			}
-			return img
-		}
-		commit(controller.RegisterBrokerRecord{BrokerID: 1}, controller.RegisterBrokerRecord{BrokerID: 2},
-			controller.RegisterBrokerRecord{BrokerID: 3})
+		commit := benchMetadata(b)
 		var imgs []*controller.Image
 		for t := 0; t*perTopic < n; t++ {
 			id := controller.NewTopicID()
@@ -182,4 +170,24 @@ func countReplicas(m *Manager) int {
 	n := 0
 	m.eachReplica(func(*Topic, *replica.Partition) { n++ })
 	return n
+}
+
+// benchMetadata starts a controller in memory with brokers 1-3 registered
+// and returns how a benchmark commits records to it.
+func benchMetadata(b *testing.B) func(rs ...controller.Record) *controller.Image {
+	b.Helper()
+	meta, err := controller.Create(segment.NewMemFS(), "/meta", self, testLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	commit := func(rs ...controller.Record) *controller.Image {
+		img, err := meta.Commit(func(*controller.State) ([]controller.Record, error) { return rs, nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		return img
+	}
+	commit(controller.RegisterBrokerRecord{BrokerID: 1}, controller.RegisterBrokerRecord{BrokerID: 2},
+		controller.RegisterBrokerRecord{BrokerID: 3})
+	return commit
 }

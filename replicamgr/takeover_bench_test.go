@@ -37,19 +37,7 @@ func benchTakeover(b *testing.B, workers int) {
 	var syncs syncCount
 	for range b.N {
 		b.StopTimer()
-		meta, err := controller.Create(segment.NewMemFS(), "/meta", self, testLogger())
-		if err != nil {
-			b.Fatal(err)
-		}
-		commit := func(rs ...controller.Record) *controller.Image {
-			img, err := meta.Commit(func(*controller.State) ([]controller.Record, error) { return rs, nil })
-			if err != nil {
-				b.Fatal(err)
-			}
-			return img
-		}
-		commit(controller.RegisterBrokerRecord{BrokerID: 1}, controller.RegisterBrokerRecord{BrokerID: 2},
-			controller.RegisterBrokerRecord{BrokerID: 3})
+		commit := benchMetadata(b)
 		var moves []controller.Record
 		for t := 0; t*perTopic < n; t++ {
 			id := controller.NewTopicID()
@@ -71,7 +59,7 @@ func benchTakeover(b *testing.B, workers int) {
 			b.Fatal(err)
 		}
 		m.roleWorkers = workers
-		if ch := m.ApplyImage(meta.Image()); len(ch.Failed) > 0 {
+		if ch := m.ApplyImage(commit()); len(ch.Failed) > 0 {
 			b.Fatal(ch.Failed)
 		}
 		img := commit(moves...) // broker 2 died: this node leads its partitions

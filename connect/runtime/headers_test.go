@@ -88,17 +88,7 @@ func TestHeaderCacheConvertsExactly(t *testing.T) {
 // lines), unpacked, converted by the source task and produced, then read
 // back with a Kafka client.
 func TestSourceTaskPathHeadersEndToEnd(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	producer, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.AllowAutoTopicCreation(),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DefaultProduceTopic("logs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	c, producer := fakeClusterProducer(t, "logs")
 	paths := []string{"/var/log/a.log", "/var/log/b.log", "/var/log/dir with space/ü.log"}
 	cached := map[string][]data.Header{}
 	var recs []*data.Record
@@ -130,6 +120,25 @@ func TestSourceTaskPathHeadersEndToEnd(t *testing.T) {
 			t.Fatalf("record %d headers %+v, want file=%q", n, r.Headers, want[n])
 		}
 	}
+}
+
+// fakeClusterProducer starts a one-broker kfake cluster and a producer to
+// it writing to topic, partitions chosen by the records; both close when
+// the test ends.
+func fakeClusterProducer(t *testing.T, topic string) (*kfake.Cluster, *kgo.Client) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	producer, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.AllowAutoTopicCreation(),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(producer.Close)
+	return c, producer
 }
 
 // sendAndReadBack sends recs through a source task of conv to producer,
@@ -204,17 +213,7 @@ func BenchmarkSourceHeaders(b *testing.B) {
 // as its UTF-8, an empty value empty and a null one null, and headers
 // (a path, empty text, null) the same way, read back with a Kafka client.
 func TestSourceTaskProducesExactBytes(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	producer, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.AllowAutoTopicCreation(),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DefaultProduceTopic("exact"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	c, producer := fakeClusterProducer(t, "exact")
 	conv, err := convert.New(convert.StringConverterClass, nil, false)
 	if err != nil {
 		t.Fatal(err)
@@ -262,17 +261,7 @@ func TestSourceTaskProducesExactBytes(t *testing.T) {
 // own headers change after unpacking (a transform editing in place)
 // arrives with its change, and its neighbours without it.
 func TestSourceTaskSharedHeaderChangedOnOneRecord(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	producer, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.AllowAutoTopicCreation(),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DefaultProduceTopic("edited"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	c, producer := fakeClusterProducer(t, "edited")
 	path := []data.Header{{Key: "file", Schema: data.StringSchema, Value: "/var/log/a.log"}}
 	var recs []*data.Record
 	for i := range 5 {
