@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,6 +241,11 @@ func TestReplicatedStoreCheckpoints(t *testing.T) {
 	waitUntil(t, "voter 3 catches up", func() bool {
 		st := nodes[3].Status()
 		return st.LogStartOffset > end3 && st.HighWatermark >= s1.End()
+	})
+	// Only a voter in the metadata ISR may take over: wait until the
+	// leader has proposed it back in (a register compare-and-set).
+	waitUntil(t, "voter 3 back in the metadata ISR", func() bool {
+		return slices.Contains(nodes[1].Status().ISR, testVoter(3))
 	})
 	want = s1.Image().st
 
