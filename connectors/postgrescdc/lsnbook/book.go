@@ -102,7 +102,10 @@ func (b *Book) Commit(commit, end uint64) {
 
 // Keepalive records the server's WAL end from a keepalive: every
 // transaction committed before it has been sent, so when nothing is
-// pending the slot may move up to it.
+// pending the slot may move up to it. The WAL end is where decoding got
+// to, which may lie among the changes of a transaction still open; that
+// is safe because a slot's confirmed position speaks of commits: after a
+// restart PostgreSQL sends again every transaction committing after it.
 func (b *Book) Keepalive(walEnd uint64) {
 	if !b.inTxn {
 		b.through = max(b.through, walEnd)
