@@ -100,7 +100,12 @@ var modeUsage = map[string]string{
 		"measures. Records acknowledged but not received within --timeout after the\n" +
 		"end count as errors, and so do records still unsent --timeout after the end\n" +
 		"of a --duration (the schedule is then abandoned).\n\n" +
-		commonUsage + "  --rate R                  records per second (required)\n" + produceFlagsUsage,
+		commonUsage + "  --rate R                  records per second (required)\n" +
+		"  --trace FILE              write when each record was due, sent,\n" +
+		"                            acknowledged and received, each Produce and\n" +
+		"                            Fetch round trip and the client's garbage\n" +
+		"                            collections to FILE (format: perf/e2e_trace.go)\n" +
+		produceFlagsUsage,
 	modeRTT: "usage: sluice perf rtt --topic T (--records N | --duration D) [flags]\n\n" +
 		"Send one request at a time on one client and time each round trip: what a\n" +
 		"user feels when the broker is otherwise idle. Each kind runs in turn for\n" +

@@ -3,6 +3,9 @@ package perf
 import (
 	"encoding/json"
 	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -180,5 +183,56 @@ func TestMissingTopicExits1(t *testing.T) {
 		if code != exitError || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "absent") {
 			t.Errorf("consume %v of a missing topic: exit %d, stdout %q, stderr %q", extra, code, stdout, stderr)
 		}
+	}
+}
+
+// The trace has one line per record with its steps in order, the Produce
+// and Fetch round trips, and says where the run began.
+func TestE2ETraceAgainstKfake(t *testing.T) {
+	brokers := newFake(t)
+	path := filepath.Join(t.TempDir(), "trace")
+	r := runJSON(t, "e2e", "--brokers", brokers, "--topic", "traced", "--rate", "1000", "--duration", "300ms",
+		"--warmup", "100ms", "--record-size", "64", "--trace", path)
+	if r.Records != 300 || r.Errors != 0 {
+		t.Fatalf("e2e: %+v", r)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, kinds := map[int64]bool{}, map[int16]int{}
+	var origin int64
+	for line := range strings.Lines(string(data)) {
+		f := strings.Fields(line)
+		switch f[0] {
+		case "o":
+			origin, _ = strconv.ParseInt(f[1], 10, 64)
+		case "r":
+			i, _ := strconv.ParseInt(f[1], 10, 64)
+			var at [4]float64
+			for k := range at {
+				at[k], _ = strconv.ParseFloat(f[2+k], 64)
+			}
+			// due <= sent <= received, and acknowledged after sent
+			if !(at[0] > 0 && at[0] <= at[1] && at[1] <= at[3] && at[1] <= at[2]) {
+				t.Errorf("record %d out of order: %q", i, line)
+			}
+			recs[i] = true
+		case "q":
+			k, _ := strconv.ParseInt(f[1], 10, 16)
+			kinds[int16(k)]++
+		case "g":
+		default:
+			t.Errorf("unknown line %q", line)
+		}
+	}
+	if len(recs) != 400 { // warmup records are traced too
+		t.Errorf("%d records traced, want 400", len(recs))
+	}
+	if kinds[0] == 0 || kinds[1] == 0 {
+		t.Errorf("round trips by request key %v, want Produce (0) and Fetch (1)", kinds)
+	}
+	if since := time.Since(time.UnixMicro(origin)); since < 0 || since > time.Minute {
+		t.Errorf("origin %d is %v ago", origin, since)
 	}
 }

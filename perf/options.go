@@ -58,6 +58,7 @@ type options struct {
 	maxInflight     int
 	maxBuffered     int
 	rate            float64
+	trace           string // e2e: file for the per-record trace; "": none
 
 	// produce: keyed records and the created topic's configs
 	keys        int        // distinct keys records cycle through; 0: no key
@@ -126,6 +127,7 @@ func parseOptions(mode string, args []string) (*options, error) {
 	}
 	if mode == modeE2E {
 		fs.Float64Var(&o.rate, "rate", 0, "")
+		fs.StringVar(&o.trace, "trace", "", "")
 	}
 	if mode == modeRTT {
 		fs.IntVar(&o.recordSize, "record-size", rttRecordSize, "")

@@ -80,6 +80,18 @@ func (p *pacer) due(i int64) time.Time {
 	return p.start.Add(time.Duration(math.Round(float64(i) * float64(time.Second) / p.rate)))
 }
 
+// index is the record due at t: the inverse of due.
+func (p *pacer) index(t time.Time) int64 {
+	return int64(math.Round(float64(t.Sub(p.start)) * p.rate / float64(time.Second)))
+}
+
+// nextDue is when the next record not yet taken is due.
+func (p *pacer) nextDue() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.due(p.next)
+}
+
 // take claims the next record of the schedule; false when the schedule is
 // over.
 func (p *pacer) take() (slot, bool) {

@@ -237,3 +237,21 @@ func TestPacerGivesUpOnHopelessLag(t *testing.T) {
 		t.Fatalf("abandoned %d of a 10-record schedule after 1 sent, want 9", p.abandonedRecords())
 	}
 }
+
+// index finds a record from its due time (the e2e trace does, from the
+// stamp in the value), and nextDue is the due time take hands out next.
+func TestPacerIndexInvertsDue(t *testing.T) {
+	clk := &fakeClock{now: pacerStart}
+	for _, rate := range []float64{3, 1000, 20000, 1e6} {
+		p := newPacer(clk, pacerStart, rate, 0, 0, 0, 0)
+		for i := int64(0); i < 5000; i += 7 {
+			if got := p.index(p.due(i)); got != i {
+				t.Fatalf("rate %v: index(due(%d)) = %d", rate, i, got)
+			}
+		}
+		next := p.nextDue()
+		if s, ok := p.take(); !ok || !s.at.Equal(next) {
+			t.Fatalf("rate %v: nextDue %v, take gave %+v", rate, next, s)
+		}
+	}
+}
