@@ -17,7 +17,9 @@ func batchFromProto(resp *connectv1.PollResponse) (Batch, error) {
 		if len(resp.GetRecords()) > 0 {
 			return Batch{}, fmt.Errorf("both packed and message records")
 		}
-		if b.Records, err = connectv1.Unpack(packed); err != nil {
+		// The response is this batch's alone (pollCodec), so its text
+		// values may share its buffer.
+		if b.Records, err = connectv1.UnpackShared(packed); err != nil {
 			return Batch{}, err
 		}
 		for _, r := range b.Records {

@@ -158,7 +158,8 @@ func (t *SourceTask) Poll(ctx context.Context, lim PollLimits) (Batch, error) {
 	err := t.p.call(ctx, "SourceTask.Poll", lim.MaxWait+t.p.host.opts.PollGrace, func(ctx context.Context) (err error) {
 		resp, err = t.p.sourceClient.Poll(ctx, &connectv1.PollRequest{Task: t.id, Generation: t.g,
 			MaxRecords: int32(lim.MaxRecords), MaxBytes: lim.MaxBytes, MaxWaitMs: lim.MaxWait.Milliseconds(),
-			BatchPositions: lim.BatchPositions, AcceptPacked: lim.BatchPositions, PackedVersion: connectv1.PackedNewestVersion})
+			BatchPositions: lim.BatchPositions, AcceptPacked: lim.BatchPositions, PackedVersion: connectv1.PackedNewestVersion},
+			pollCallOption)
 		return err
 	})
 	if err != nil {
