@@ -61,12 +61,14 @@ func encodeBatch(batch []pendingRecord, w wire, at func(int) map[string]any) (*c
 	}
 	if packable {
 		recs := make([]*data.Record, len(batch))
+		payload := 0
 		for i, pr := range batch {
 			recs[i] = pr.rec
+			payload += int(pr.size) // PackedSize, from fill
 		}
 		// A record that does not fit its schema (ErrNotPackable) sends
 		// the batch as messages, which carry it as they always did.
-		b, err := connectv1.AppendPackedVersion(nil, recs, w.packed)
+		b, err := connectv1.AppendPackedVersionSized(nil, recs, w.packed, payload)
 		if err == nil {
 			resp.Packed = b
 			return resp, bp, nil

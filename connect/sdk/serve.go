@@ -120,7 +120,8 @@ func Serve(connectors ...Connector) {
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			// grpc's default 4 MiB receive limit is smaller than a large
 			// Put batch (vault#4957); the host bounds batches itself.
-			opts = append(opts, grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32))
+			opts = append(opts, grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32),
+				grpc.ForceServerCodecV2(pollCodec{}))
 			return grpc.NewServer(opts...)
 		},
 		Logger: hclogToStderr(),
