@@ -329,3 +329,19 @@ func TestRecordsOfRunsKeepTheirFile(t *testing.T) {
 		}
 	}
 }
+
+// boxText gives the interface any(s) would: the same type, the same text,
+// comparable and switchable as usual.
+func TestBoxText(t *testing.T) {
+	slab := []string{"a line", "", "ü"}
+	for i := range slab {
+		v := boxText(&slab[i])
+		s, ok := v.(string)
+		if !ok || s != slab[i] || v != any(slab[i]) {
+			t.Fatalf("boxText(%q) = %#v", slab[i], v)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { _ = boxText(&slab[0]) }); allocs != 0 {
+		t.Errorf("%v allocations per box", allocs)
+	}
+}

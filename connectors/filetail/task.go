@@ -225,6 +225,7 @@ func (t *task) records(outs []tail.Output) []*data.Record {
 	}
 	recs := make([]*data.Record, len(outs))
 	backing := make([]data.Record, len(outs))
+	texts := make([]string, len(outs))
 	var path string
 	var id tail.FileID
 	var headers []data.Header
@@ -232,7 +233,8 @@ func (t *task) records(outs []tail.Output) []*data.Record {
 	for i, o := range outs {
 		r := &backing[i]
 		r.Topic, r.Partition, r.Timestamp = t.s.topic, -1, -1
-		r.ValueSchema, r.Value = data.StringSchema, o.Text
+		texts[i] = o.Text
+		r.ValueSchema, r.Value = data.StringSchema, boxText(&texts[i])
 		if i == 0 || o.Path != path || o.ID != id {
 			// A new run of a file's records: look its partition and
 			// header up once per run rather than hash the path and the
