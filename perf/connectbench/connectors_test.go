@@ -79,3 +79,22 @@ func TestWorkloadPicksFiletailRuns(t *testing.T) {
 		t.Error("a bad --workload regexp was taken")
 	}
 }
+
+// --workload picks syslog runs by their description too: the map-values
+// run alone, without the other three ways in.
+func TestWorkloadPicksSyslogRuns(t *testing.T) {
+	env := &connectorEnv{Workload: regexp.MustCompile("map values")}
+	r := &syslogRun{workload: "1000000 RFC 5424 messages of 200 bytes, TCP"}
+	var picked []string
+	for _, mode := range []string{"direct-map", "direct-json", "omfwd", "omkafka"} {
+		if tool, w := r.describe(mode); env.Wants(w) {
+			picked = append(picked, tool+": "+w)
+		}
+	}
+	if len(picked) != 1 || picked[0] != "sluice connect: 1000000 RFC 5424 messages of 200 bytes, TCP, Go client to the connector, map values + JsonConverter" {
+		t.Errorf("picked %q", picked)
+	}
+	if tool, _ := r.describe("omkafka"); tool != "rsyslog omkafka" {
+		t.Errorf("omkafka's tool is %q", tool)
+	}
+}
