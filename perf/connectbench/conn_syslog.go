@@ -40,7 +40,7 @@ const (
 // data (conn_syslog_test.go's syslogMsg says it with fmt). The sender runs
 // on the machine it measures: rendering each message with fmt took ~1 µs
 // of CPU per message (~6% of what the connector, its worker and the
-// broker spend), which this cuts to a tenth.
+// broker spend), which this cuts to about a quarter (1.08 to 0.24 µs).
 func appendSyslogMsg(b []byte, i int) []byte {
 	start := len(b)
 	b = append(b, "<165>1 2026-12-05T01:02:03."...)
