@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -80,6 +81,45 @@ func TestHeaderCacheConvertsExactly(t *testing.T) {
 	}
 	if got := c.convert(mutable); string(got[0].Value) != "/var/log/changed.log" {
 		t.Fatalf("a slice changed in place converts to %q", got[0].Value)
+	}
+}
+
+// Converted headers are copies: neither a key nor a value points into the
+// memory the record's text came from (a whole Poll batch, which a cached
+// conversion would otherwise keep alive for as long as the slab lives),
+// and null, empty and large values convert as before.
+func TestHeaderCacheOwnsItsBytes(t *testing.T) {
+	batch := []byte("file/var/log/a.log" + "file/var/log/b.log")
+	text := unsafe.String(unsafe.SliceData(batch), len(batch)) // as UnpackShared shares it
+	within := func(p unsafe.Pointer) bool {
+		start := uintptr(unsafe.Pointer(unsafe.SliceData(batch)))
+		return uintptr(p) >= start && uintptr(p) < start+uintptr(len(batch))
+	}
+	big := bytes.Repeat([]byte("v"), headerArena)
+	var c headerCache
+	for _, hs := range [][]data.Header{
+		{{Key: text[0:4], Schema: data.StringSchema, Value: text[4:18]}},
+		{{Key: text[18:22], Value: []byte(text[22:36])}, {Key: "null", Value: nil}, {Key: "empty", Value: ""}},
+		{{Key: "big", Value: big}},
+	} {
+		got := c.convert(hs)
+		if want := reference(hs); !sameKafkaHeaders(got, want) {
+			t.Fatalf("%+v converts to %+v, want %+v", hs, got, want)
+		}
+		for _, h := range got {
+			if within(unsafe.Pointer(unsafe.StringData(h.Key))) || (len(h.Value) > 0 && within(unsafe.Pointer(&h.Value[0]))) {
+				t.Fatalf("header %q points into the record's batch", h.Key)
+			}
+			if cap(h.Value) != len(h.Value) {
+				t.Fatalf("header %q's value can be appended into its neighbour", h.Key)
+			}
+		}
+		if hs[0].Key == "big" && &got[0].Value[0] == &big[0] {
+			t.Fatal("a large value was not copied")
+		}
+	}
+	if got := c.convert([]data.Header{{Key: "null", Value: nil}, {Key: "empty", Value: ""}}); got[0].Value != nil || got[1].Value == nil {
+		t.Fatalf("null and empty values: %#v", got)
 	}
 }
 
