@@ -49,3 +49,20 @@ func TestPollCodecMarshal(t *testing.T) {
 		t.Error("the content-subtype must stay proto's")
 	}
 }
+
+// The codec rebuilds a Poll answer without its packed field by naming the
+// other fields: a field added to PollResponse must be added there too, or
+// large batches would silently drop it. This fails when one is added.
+func TestPollCodecKnowsEveryPollResponseField(t *testing.T) {
+	copied := map[string]bool{"batch_seq": true, "records": true, "positions": true, "packed": true}
+	fields := (&connectv1.PollResponse{}).ProtoReflect().Descriptor().Fields()
+	for i := range fields.Len() {
+		f := fields.Get(i)
+		if !copied[string(f.Name())] {
+			t.Errorf("PollResponse field %q (number %d) is not carried by pollCodec.Marshal", f.Name(), f.Number())
+		}
+		if f.Name() == "packed" && f.Number() != packedField {
+			t.Errorf("packed is field %d, pollCodec writes %d", f.Number(), packedField)
+		}
+	}
+}
