@@ -73,7 +73,11 @@ func (c *headerCache) convert(hs []data.Header) []kgo.RecordHeader {
 // empty); a value too large to share an arena gets its own copy.
 func (c *headerCache) own(b []byte) []byte {
 	if len(b) == 0 {
-		return b
+		if b == nil {
+			return nil
+		}
+		// Not b itself: an empty slice of a batch still points into it.
+		return []byte{}
 	}
 	if len(b) > headerArena/8 {
 		return bytes.Clone(b)
