@@ -29,8 +29,6 @@ type pollCodec struct{}
 // pollCallOption makes a Poll use pollCodec.
 var pollCallOption = grpc.ForceCodecV2(pollCodec{})
 
-const packedField = 4 // PollResponse.packed (connect.proto)
-
 func (pollCodec) Name() string { return protoenc.Name }
 
 func (pollCodec) Marshal(v any) (mem.BufferSlice, error) {
@@ -78,7 +76,7 @@ func decodePollResponse(buf []byte, resp *connectv1.PollResponse) error {
 		if m < 0 {
 			return fmt.Errorf("poll response: field %d: %w", num, protowire.ParseError(m))
 		}
-		if num == packedField && typ == protowire.BytesType {
+		if num == connectv1.PollPackedField && typ == protowire.BytesType {
 			if !hasPacked {
 				rest = append(make([]byte, 0, off+64), buf[:off]...)
 				hasPacked = true

@@ -47,12 +47,12 @@ func TestPollCodecDecodesAsProto(t *testing.T) {
 	// Fields in any order, and a repeated packed field (the last wins):
 	// still what proto.Unmarshal says, and the packed bytes are not copied.
 	var buf []byte
-	buf = protowire.AppendTag(buf, packedField, protowire.BytesType)
+	buf = protowire.AppendTag(buf, connectv1.PollPackedField, protowire.BytesType)
 	buf = protowire.AppendBytes(buf, []byte("old"))
 	buf = protowire.AppendTag(buf, 3, protowire.BytesType)
 	posBytes, _ := proto.Marshal(pos[0])
 	buf = protowire.AppendBytes(buf, posBytes)
-	buf = protowire.AppendTag(buf, packedField, protowire.BytesType)
+	buf = protowire.AppendTag(buf, connectv1.PollPackedField, protowire.BytesType)
 	buf = protowire.AppendBytes(buf, packed)
 	buf = protowire.AppendTag(buf, 1, protowire.VarintType)
 	buf = protowire.AppendVarint(buf, 42)

@@ -22,8 +22,6 @@ type pollCodec struct{}
 // a second buffer for the transport.
 const packedInline = 32 << 10
 
-const packedField = 4 // PollResponse.packed (connect.proto)
-
 func (pollCodec) Name() string { return protoenc.Name }
 
 func (pollCodec) Marshal(v any) (mem.BufferSlice, error) {
@@ -36,7 +34,7 @@ func (pollCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if err != nil {
 		return nil, err
 	}
-	head = protowire.AppendTag(head, packedField, protowire.BytesType)
+	head = protowire.AppendTag(head, connectv1.PollPackedField, protowire.BytesType)
 	head = protowire.AppendVarint(head, uint64(len(resp.Packed)))
 	// The packed buffer is this batch's own (encodeBatch makes a new one
 	// per batch), so the transport may hold it until it is written.

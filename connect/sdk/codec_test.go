@@ -61,8 +61,8 @@ func TestPollCodecKnowsEveryPollResponseField(t *testing.T) {
 		if !copied[string(f.Name())] {
 			t.Errorf("PollResponse field %q (number %d) is not carried by pollCodec.Marshal", f.Name(), f.Number())
 		}
-		if f.Name() == "packed" && f.Number() != packedField {
-			t.Errorf("packed is field %d, pollCodec writes %d", f.Number(), packedField)
+		if f.Name() == "packed" && f.Number() != connectv1.PollPackedField {
+			t.Errorf("packed is field %d, pollCodec writes %d", f.Number(), connectv1.PollPackedField)
 		}
 	}
 }

@@ -591,6 +591,11 @@ func sameHeaders(a, b []data.Header) bool {
 // malformed buffer is an error.
 func Unpack(buf []byte) ([]*data.Record, error) { return unpack(buf, false) }
 
+// PollPackedField is PollResponse.packed's field number in connect.proto:
+// the Poll codecs of the SDK and the host write and find a batch by it
+// without decoding the whole message.
+const PollPackedField = 4
+
 // UnpackShared is Unpack for a buffer its caller owns and never changes
 // or reuses (one received for this batch alone): text values share buf's
 // memory as byte values do, so the buffer is not copied into a string
